@@ -1,0 +1,1 @@
+"""crmpilot: LLM enrichment for CRM/ERP/BI events on Apache Kafka."""

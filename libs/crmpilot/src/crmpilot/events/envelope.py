@@ -1,0 +1,95 @@
+"""The event envelope: CloudEvents-style metadata around a typed payload.
+
+Every record on a crmpilot topic is one JSON envelope. ``type`` names the event
+(``crm.case.created``), ``schemaversion`` its payload version, ``subject`` the
+entity it is about (also the Kafka key), ``data`` the payload. Decoding is strict:
+a record that is not UTF-8, not JSON, too large, of an unknown type or version,
+or whose payload does not match its model, raises a typed :class:`PoisonMessage`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import InvalidEncoding, InvalidJSON, InvalidPayload, OversizePayload
+
+__all__ = ["Envelope", "DEFAULT_MAX_BYTES", "decode", "encode", "new_event_id"]
+
+DEFAULT_MAX_BYTES = 256 * 1024
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """One event: CloudEvents 1.0 attributes plus our ``schemaversion``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: str = "1.0"
+    id: str = Field(default_factory=new_event_id, min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500, description="producer, e.g. crm://salesforce/org-1 or crmpilot/ticket_classifier")
+    type: str = Field(min_length=1, max_length=200, description="event type, e.g. crm.case.created")
+    schemaversion: int = Field(ge=1, description="version of the payload schema for this type")
+    time: datetime = Field(default_factory=_now, description="when the fact happened at the source")
+    subject: str = Field(min_length=1, max_length=200, description="entity id the event is about; the Kafka key")
+    datacontenttype: str = "application/json"
+    data: P
+
+
+def encode(envelope: Envelope[Any]) -> bytes:
+    return envelope.model_dump_json().encode("utf-8")
+
+
+def decode(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope[Any]:
+    """Parse and validate one record value into its typed envelope.
+
+    Raises a :class:`~crmpilot.events.errors.PoisonMessage` subclass that names
+    what is wrong; never returns a partially valid event.
+    """
+    from .registry import model_for  # local import: registry imports the models
+
+    if raw is None:
+        raise InvalidJSON("record has no value (tombstone)")
+    if len(raw) > max_bytes:
+        raise OversizePayload(f"record is {len(raw)} bytes, limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEncoding(f"record is not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidJSON(f"record is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidJSON(f"record is JSON {type(obj).__name__}, expected an object")
+    event_type = obj.get("type")
+    version = obj.get("schemaversion")
+    if not isinstance(event_type, str):
+        raise InvalidPayload("envelope has no string 'type'")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidPayload("envelope has no integer 'schemaversion'")
+    payload_model = model_for(event_type, version)
+    try:
+        return Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise InvalidPayload(f"{event_type} v{version} does not match its schema: {_summary(exc)}") from exc
+
+
+def _summary(exc: ValidationError, limit: int = 5) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:limit]]
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+

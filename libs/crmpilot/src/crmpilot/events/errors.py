@@ -1,0 +1,43 @@
+"""Errors raised while decoding events: all are poison (retrying cannot help)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "PoisonMessage",
+    "InvalidEncoding",
+    "InvalidJSON",
+    "InvalidPayload",
+    "OversizePayload",
+    "UnknownEventType",
+    "UnknownSchemaVersion",
+]
+
+
+class PoisonMessage(Exception):
+    """A record that can never be processed; it goes to the dead-letter topic."""
+
+    code = "poison"
+
+
+class InvalidEncoding(PoisonMessage):
+    code = "invalid_encoding"
+
+
+class InvalidJSON(PoisonMessage):
+    code = "invalid_json"
+
+
+class OversizePayload(PoisonMessage):
+    code = "oversize_payload"
+
+
+class InvalidPayload(PoisonMessage):
+    code = "invalid_payload"
+
+
+class UnknownEventType(PoisonMessage):
+    code = "unknown_event_type"
+
+
+class UnknownSchemaVersion(PoisonMessage):
+    code = "unknown_schema_version"

@@ -1,0 +1,73 @@
+"""The model interface: what a task asks of a provider, and what comes back.
+
+A *task* (``crmpilot.tasks``) is a versioned prompt plus a pydantic output model.
+A *provider* turns a task and its input into a validated output: the OpenAI
+provider by a chat completion with a JSON schema, the local provider by its own
+embedding-based method for that task. Both return the same output models, so a
+service never knows which one ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+__all__ = ["Prompt", "TaskSpec", "Completion", "Provider", "input_hash"]
+
+O = TypeVar("O", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A versioned prompt. ``hash`` changes whenever its text changes."""
+
+    id: str
+    version: str
+    system: str
+    user_template: str
+
+    @property
+    def hash(self) -> str:
+        text = f"{self.id}\x1f{self.version}\x1f{self.system}\x1f{self.user_template}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec(Generic[O]):
+    """One task: its name, prompt and the closed output model it must return."""
+
+    name: str
+    prompt: Prompt
+    output_model: type[O]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion(Generic[O]):
+    """A provider's validated answer with what it cost in tokens."""
+
+    output: O
+    model: str
+    tokens_in: int
+    tokens_out: int
+    model_version: str | None = None
+    response_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    """Runs a task on a model. Raises ``crmpilot.llm.errors`` types on failure."""
+
+    name: str
+
+    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]: ...
+
+
+def input_hash(payload: Mapping[str, Any]) -> str:
+    """A stable hash of a task input (the redacted text a provider sees)."""
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -1,0 +1,1 @@
+"""crmpilot.warehouse."""

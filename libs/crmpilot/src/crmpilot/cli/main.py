@@ -1,0 +1,15 @@
+"""The `crmpilot` operator CLI: one command, a sub-command per concern."""
+
+from __future__ import annotations
+
+import typer
+
+from . import schemas
+
+app = typer.Typer(
+    name="crmpilot",
+    help="Operate crmpilot: topics, database, schemas, dead-letter topics and the demo.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(schemas.app, name="schemas")

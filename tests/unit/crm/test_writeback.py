@@ -1,0 +1,123 @@
+"""Write-back rules a support lead relies on: fields filled once, a person's edit never overwritten."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crmpilot.crm import AuditEntry, CRMRejected, FakeCRM, write_back
+from crmpilot.events import Provenance, TicketClassification, result_id_for
+from crmpilot.tasks.taxonomy import category_names
+
+EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+BOT = "005000000000001AAA"
+HUMAN = "005000000000002AAA"
+
+
+class ListAudit:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    def record(self, entries: Sequence[AuditEntry]) -> None:
+        self.entries.extend(entries)
+
+
+def classification(case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1") -> TicketClassification:
+    return TicketClassification(
+        result_id=result_id_for(event, "classify_ticket", "v1"),
+        review=review,  # type: ignore[arg-type]
+        case_id=case_id,
+        category=category,
+        priority="High",
+        sentiment="negative",
+        language="en",
+        queue="billing",
+        confidence={"category": 0.91},
+        rationale="card declined",
+        provenance=Provenance(
+            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
+            tokens_in=10, tokens_out=0, cost_usd=Decimal(0), latency_ms=5, attempts=1, trace_id="t" * 32,
+            source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id=event,
+            event_time=EVENT_TIME, processed_at=EVENT_TIME,
+        ),
+    )
+
+
+@pytest.fixture
+def crm() -> FakeCRM:
+    fake = FakeCRM(user_id=BOT, restricted={"AI_Category__c": category_names()})
+    fake.put("Case", "500000000000001AAA", by=HUMAN, at=EVENT_TIME - timedelta(minutes=5), AI_Category__c=None)
+    return fake
+
+
+def test_applies_fields_and_audits_before_and_after(crm: FakeCRM) -> None:
+    audit = ListAudit()
+    [report] = write_back([classification()], crm, audit)
+    assert report.status == "applied"
+    rec = crm.records[("Case", "500000000000001AAA")]
+    assert rec["AI_Category__c"] == "Payments"
+    assert rec["AI_Review_Required__c"] is False
+    category = next(e for e in audit.entries if e.field == "AI_Category__c")
+    assert (category.before, category.after, category.status) == (None, "Payments", "applied")
+
+
+def test_redelivered_result_writes_nothing_twice(crm: FakeCRM) -> None:
+    audit = ListAudit()
+    write_back([classification()], crm, audit)
+    writes_after_first = len(crm.writes)
+    [report] = write_back([classification()], crm, audit)
+    assert report.status == "already_applied"
+    assert len(crm.writes) == writes_after_first
+
+
+def test_a_person_editing_after_the_event_wins(crm: FakeCRM) -> None:
+    crm.put("Case", "500000000000001AAA", by=HUMAN, at=EVENT_TIME + timedelta(minutes=1), AI_Category__c="Billing")
+    audit = ListAudit()
+    [report] = write_back([classification()], crm, audit)
+    assert report.status == "skipped_human_edit"
+    assert crm.records[("Case", "500000000000001AAA")]["AI_Category__c"] == "Billing"
+    assert audit.entries[0].status == "skipped_human_edit"
+
+
+def test_our_own_earlier_write_does_not_block_a_newer_result(crm: FakeCRM) -> None:
+    crm.put("Case", "500000000000001AAA", by=BOT, at=EVENT_TIME + timedelta(minutes=1), AI_Category__c="Billing")
+    [report] = write_back([classification()], crm, ListAudit())
+    assert report.status == "applied"
+
+
+def test_low_confidence_is_written_as_a_suggestion_flagged_for_review(crm: FakeCRM) -> None:
+    write_back([classification(review="suggest")], crm, ListAudit())
+    assert crm.records[("Case", "500000000000001AAA")]["AI_Review_Required__c"] is True
+
+
+def test_skip_decision_writes_nothing(crm: FakeCRM) -> None:
+    [report] = write_back([classification(review="skip")], crm, ListAudit())
+    assert report.status == "skipped_low_confidence"
+    assert crm.writes == []
+
+
+def test_missing_record_is_a_recorded_skip(crm: FakeCRM) -> None:
+    audit = ListAudit()
+    [report] = write_back([classification("500000000000999AAA")], crm, audit)
+    assert report.status == "skipped_not_found"
+    assert audit.entries[0].record_id == "500000000000999AAA"
+
+
+def test_value_outside_the_picklist_is_rejected_with_the_crm_code(crm: FakeCRM) -> None:
+    bad = classification().model_copy(update={"category": "HACKED"})
+    with pytest.raises(CRMRejected) as info:
+        write_back([bad], crm, ListAudit())
+    assert info.value.code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+def test_batch_mixes_outcomes_in_order(crm: FakeCRM) -> None:
+    crm.put("Case", "500000000000002AAA", by=HUMAN, at=EVENT_TIME + timedelta(hours=1))
+    reports = write_back(
+        [classification(event="a"), classification("500000000000002AAA", event="b"), classification("500000000000404AAA", event="c")],
+        crm,
+        ListAudit(),
+    )
+    assert [r.status for r in reports] == ["applied", "skipped_human_edit", "skipped_not_found"]

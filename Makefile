@@ -1,0 +1,63 @@
+# crmpilot — the commands. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV := python3 -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+CRMPILOT := $(VENV)/bin/crmpilot
+PYTEST := $(PY) -m pytest
+STACK := infra/stack.sh
+SERVICES := infra/services.sh
+
+.PHONY: help setup stack-up stack-down topics migrate demo stop test test-unit test-integration bench schemas check-schemas
+
+help: ## List the commands
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.synced ## Install uv (if missing) and the locked Python environment
+
+$(VENV)/.synced: uv.lock pyproject.toml libs/crmpilot/pyproject.toml services/pyproject.toml
+	@python3 -m uv --version >/dev/null 2>&1 || { echo "[setup] installing uv $(UV_VERSION) from PyPI"; python3 -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"; }
+	@echo "[setup] syncing the locked environment into $(VENV)"
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+stack-up: setup ## Start Kafka (KRaft) and PostgreSQL on 127.0.0.1
+	@$(STACK) up
+
+stack-down: ## Stop Kafka and PostgreSQL
+	@$(STACK) down
+
+topics: stack-up ## Create or update every topic from the topics file
+	@$(CRMPILOT) topics apply
+
+migrate: stack-up ## Apply warehouse migrations
+	@$(CRMPILOT) db migrate
+
+demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched
+	@$(SERVICES) start
+	@$(CRMPILOT) demo run
+
+stop: ## Stop the services and the stack
+	@$(SERVICES) stop || true
+	@$(STACK) down
+
+test: setup ## Start the stack, run unit + integration + e2e tests, stop the stack
+	@$(STACK) up
+	@rc=0; $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(STACK) down; exit $$rc
+
+test-unit: setup ## Unit tests only (no infrastructure)
+	@$(PYTEST) tests/unit
+
+bench: setup ## Benchmarks: ratios measured side by side in one run
+	@$(STACK) up
+	@rc=0; $(PY) -m tests.bench || rc=$$?; $(STACK) down; exit $$rc
+
+schemas: setup ## Regenerate schemas/ from the event models
+	@$(CRMPILOT) schemas write
+
+check-schemas: setup ## Fail when schemas/ drifts from the event models
+	@$(CRMPILOT) schemas check

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Start and stop crmpilot's services as background processes on this machine,
+# against the local stack (infra/stack.sh). Logs: <run>/logs/<service>.log.
+#
+#   infra/services.sh start [service ...]   (default: all, sandbox first)
+#   infra/services.sh stop  [service ...]
+#   infra/services.sh status
+#
+# Every service reads its settings from CRMPILOT_* variables; this script sets
+# the ones that point at the local stack and the CRM sandbox, and keeps any
+# value already in the environment.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
+LOG_DIR="$RUN_DIR/logs"
+PY="$REPO_ROOT/.venv/bin/python"
+ALL_SERVICES=(crm_sandbox ticket_classifier warehouse_writer crm_writer)
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+eval "$("$SCRIPT_DIR/stack.sh" env)"
+export CRMPILOT_SANDBOX_CERT_DIR="${CRMPILOT_SANDBOX_CERT_DIR:-$RUN_DIR/sandbox-tls}"
+export CRMPILOT_SANDBOX_PORT="${CRMPILOT_SANDBOX_PORT:-8443}"
+export CRMPILOT_SALESFORCE_INSTANCE_URL="${CRMPILOT_SALESFORCE_INSTANCE_URL:-https://127.0.0.1:$CRMPILOT_SANDBOX_PORT}"
+export CRMPILOT_SALESFORCE_CA_BUNDLE="${CRMPILOT_SALESFORCE_CA_BUNDLE:-$CRMPILOT_SANDBOX_CERT_DIR/ca.pem}"
+
+pidfile() { echo "$RUN_DIR/$1.pid"; }
+running() { local f; f="$(pidfile "$1")"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+wait_ready() {
+    local svc="$1" deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        running "$svc" || die "$svc exited at start; see $LOG_DIR/$svc.log:$(printf '\n'; tail -n 20 "$LOG_DIR/$svc.log")"
+        if grep -q '"event": *"ready"\|\bready\b' "$LOG_DIR/$svc.log" 2>/dev/null; then return 0; fi
+        sleep 0.3
+    done
+    die "$svc not ready after 60 s; see $LOG_DIR/$svc.log"
+}
+
+start_one() {
+    local svc="$1"
+    if running "$svc"; then say "$svc: already running (pid $(cat "$(pidfile "$svc")"))"; return 0; fi
+    : >"$LOG_DIR/$svc.log"
+    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$svc" >>"$LOG_DIR/$svc.log" 2>&1) &
+    echo $! >"$(pidfile "$svc")"
+    wait_ready "$svc"
+    say "$svc: running (pid $(cat "$(pidfile "$svc")"), log $LOG_DIR/$svc.log)"
+}
+
+stop_one() {
+    local svc="$1" f pid
+    f="$(pidfile "$svc")"
+    if ! running "$svc"; then rm -f "$f"; return 0; fi
+    pid="$(cat "$f")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then say "$svc: did not stop in 20 s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    rm -f "$f"
+    say "$svc: stopped"
+}
+
+cmd="${1:-status}"; shift || true
+services=("$@"); ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+[[ -x "$PY" ]] || die "no Python environment at $PY; run 'make setup' first"
+mkdir -p "$LOG_DIR"
+case "$cmd" in
+    start) for s in "${services[@]}"; do start_one "$s"; done ;;
+    stop) for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[$i]}"; done ;;
+    status) for s in "${services[@]}"; do if running "$s"; then say "$s: running (pid $(cat "$(pidfile "$s")"))"; else say "$s: stopped"; fi; done ;;
+    *) die "unknown command '$cmd' (start | stop | status)" ;;
+esac

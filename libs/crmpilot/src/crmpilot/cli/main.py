@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import schemas
+from . import db, schemas
 
 app = typer.Typer(
     name="crmpilot",
@@ -13,3 +13,4 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(db.app, name="db")

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from crmpilot.crm import AuditEntry, CRMRejected, FakeCRM, write_back
+from crmpilot.crm import CRMRejected, FakeCRM, write_back
 from crmpilot.events import Provenance, TicketClassification, result_id_for
 from crmpilot.tasks.taxonomy import category_names
+from crmpilot.warehouse import CrmAuditEntry
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 BOT = "005000000000001AAA"
@@ -19,10 +20,11 @@ HUMAN = "005000000000002AAA"
 
 class ListAudit:
     def __init__(self) -> None:
-        self.entries: list[AuditEntry] = []
+        self.entries: list[CrmAuditEntry] = []
 
-    def record(self, entries: Sequence[AuditEntry]) -> None:
+    def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int:
         self.entries.extend(entries)
+        return len(entries)
 
 
 def classification(case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1") -> TicketClassification:
@@ -61,7 +63,7 @@ def test_applies_fields_and_audits_before_and_after(crm: FakeCRM) -> None:
     assert rec["AI_Category__c"] == "Payments"
     assert rec["AI_Review_Required__c"] is False
     category = next(e for e in audit.entries if e.field == "AI_Category__c")
-    assert (category.before, category.after, category.status) == (None, "Payments", "applied")
+    assert (category.before_value, category.after_value, category.status) == (None, "Payments", "applied")
 
 
 def test_redelivered_result_writes_nothing_twice(crm: FakeCRM) -> None:

@@ -4,11 +4,10 @@ from .errors import CRMAuthError, CRMError, CRMLimitExceeded, CRMNotFound, CRMRe
 from .fake import FakeCRM
 from .mapping import MANAGED_FIELDS, PlannedWrite, plan_write
 from .port import CRM, RecordRef, RecordState, RecordUpdate, UpdateOutcome
-from .writeback import AuditEntry, AuditLog, WriteReport, write_back
+from .writeback import AuditLog, WriteReport, write_back
 
 __all__ = [
     "CRM",
-    "AuditEntry",
     "AuditLog",
     "CRMAuthError",
     "CRMError",

@@ -18,36 +18,28 @@ which the runtime sends to the dead-letter topic with the CRM's error code.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from crmpilot.warehouse.records import CrmAuditEntry
+
 from .errors import CRMRejected
 from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD, PlannedWrite, Result, plan_write
 from .port import CRM, RecordUpdate
 
-__all__ = ["AuditEntry", "AuditLog", "WriteReport", "write_back"]
+__all__ = ["AuditLog", "WriteReport", "write_back"]
 
 Status = Literal["applied", "already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target"]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    result_id: str
-    sobject: str
-    record_id: str
-    field: str
-    before: Any
-    after: Any
-    status: Status
-    reason: str | None
-    trace_id: str | None
-    at: datetime
-
-
 class AuditLog(Protocol):
-    def record(self, entries: Sequence[AuditEntry]) -> None: ...
+    """Where audit entries go: the warehouse (``crmpilot.warehouse.Warehouse`` satisfies it)."""
+
+    def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +58,7 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
     states = _fetch_states([p for _, p in plans if p is not None], crm)
 
     reports: dict[str, WriteReport] = {}
-    entries: list[AuditEntry] = []
+    entries: list[CrmAuditEntry] = []
     to_write: list[tuple[Result, PlannedWrite, dict[str, Any]]] = []
     for result, plan in plans:
         if plan is None:
@@ -96,11 +88,11 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
             else:
                 rejected.append(f"{plan.ref.sobject} {plan.ref.record_id}: {outcome.code} {outcome.message} {list(outcome.fields)}")
                 rejected_code = outcome.code
-        audit.record(entries)
+        audit.record_crm_audit(entries)
         if rejected:
             raise CRMRejected("; ".join(rejected), code=rejected_code)
     else:
-        audit.record(entries)
+        audit.record_crm_audit(entries)
     return [reports[r.result_id] for r in results]
 
 
@@ -128,5 +120,23 @@ def _decide(result: Result, state: Any, integration_user: str) -> tuple[Status |
     return None, None
 
 
-def _entry(result: Result, plan: PlannedWrite, field: str, before: Any, after: Any, status: Status, reason: str | None, at: datetime) -> AuditEntry:
-    return AuditEntry(result.result_id, plan.ref.sobject, plan.ref.record_id, field, before, after, status, reason, result.provenance.trace_id, at)
+def _entry(result: Result, plan: PlannedWrite, field: str, before: Any, after: Any, status: Status, reason: str | None, at: datetime) -> CrmAuditEntry:
+    return CrmAuditEntry(
+        result_id=result.result_id,
+        sobject=plan.ref.sobject,
+        record_id=plan.ref.record_id,
+        field=field,
+        before_value=_text(before),
+        after_value=_text(after),
+        status=status,  # type: ignore[arg-type]
+        reason=reason,
+        trace_id=result.provenance.trace_id,
+        applied_at=at,
+    )
+
+
+def _text(value: Any) -> str | None:
+    """Audit values are stored as text, exactly as a revert must write them back."""
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, bool | int | float) else str(value)

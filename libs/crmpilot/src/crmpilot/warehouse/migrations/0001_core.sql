@@ -167,7 +167,7 @@ create table warehouse.crm_write_audit (
     before_value text,
     after_value  text,
     status       text not null check (status in
-                     ('applied', 'skipped_human_edit', 'skipped_not_found', 'failed', 'reverted')),
+                     ('applied', 'skipped_human_edit', 'skipped_not_found', 'skipped_low_confidence', 'failed', 'reverted')),
     reason       text,
     trace_id     text,
     run_id       text,

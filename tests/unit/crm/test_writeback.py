@@ -109,10 +109,27 @@ def test_missing_record_is_a_recorded_skip(crm: FakeCRM) -> None:
 
 
 def test_value_outside_the_picklist_is_rejected_with_the_crm_code(crm: FakeCRM) -> None:
-    bad = classification().model_copy(update={"category": "HACKED"})
+    bad = classification(event="bad").model_copy(update={"category": "HACKED"})
+    crm.put("Case", "500000000000002AAA", by=HUMAN, at=EVENT_TIME - timedelta(hours=1))
+    good = classification("500000000000002AAA", event="good")
+    audit = ListAudit()
+    rejected, applied = write_back([bad, good], crm, audit)
+    assert (rejected.status, applied.status) == ("rejected", "applied")
     with pytest.raises(CRMRejected) as info:
-        write_back([bad], crm, ListAudit())
+        rejected.raise_if_rejected()
     assert info.value.code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert "AI_Category__c" in str(info.value)
+    assert crm.records[("Case", "500000000000001AAA")].get("AI_Category__c") is None
+    assert any(e.status == "failed" and e.record_id == "500000000000001AAA" for e in audit.entries)
+
+
+def test_two_results_for_one_record_in_a_batch_are_written_in_turn(crm: FakeCRM) -> None:
+    first = classification(event="first", category="Billing")
+    second = classification(event="second", category="Refund")
+    reports = write_back([first, second], crm, ListAudit())
+    assert [r.status for r in reports] == ["applied", "applied"]
+    assert len(crm.writes) == 2
+    assert crm.records[("Case", "500000000000001AAA")]["AI_Category__c"] == "Refund"
 
 
 def test_batch_mixes_outcomes_in_order(crm: FakeCRM) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import db, schemas
+from . import db, demo, schemas, topics
 
 app = typer.Typer(
     name="crmpilot",
@@ -14,3 +14,5 @@ app = typer.Typer(
 )
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
+app.add_typer(topics.app, name="topics")
+app.add_typer(demo.app, name="demo")

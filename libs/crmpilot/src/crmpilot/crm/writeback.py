@@ -12,8 +12,9 @@ in one call, then decide per record:
 - ``applied``: written in one sObject Collections call; before/after values of
   every field go to the audit log, so the change can be reverted.
 
-A write the CRM refuses (picklist, validation) raises :class:`CRMRejected`,
-which the runtime sends to the dead-letter topic with the CRM's error code.
+- ``rejected``: the CRM refused the values (picklist, validation); the caller
+  raises :class:`CRMRejected` for that record alone, which the runtime sends to
+  the dead-letter topic with the CRM's error code.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from crmpilot.warehouse.records import CrmAuditEntry
 
 from .errors import CRMRejected
 from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD, PlannedWrite, Result, plan_write
-from .port import CRM, RecordUpdate
+from .port import CRM, RecordRef, RecordUpdate
 
 __all__ = ["AuditLog", "WriteReport", "write_back"]
 
-Status = Literal["applied", "already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target"]
+Status = Literal[
+    "applied", "already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target", "rejected"
+]
 
 
 class AuditLog(Protocol):
@@ -49,10 +52,21 @@ class WriteReport:
     sobject: str | None = None
     record_id: str | None = None
     fields: tuple[str, ...] = ()
+    error_code: str | None = None
+    message: str | None = None
+
+    def raise_if_rejected(self) -> None:
+        if self.status == "rejected":
+            raise CRMRejected(self.message or "rejected by the CRM", code=self.error_code)
 
 
 def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[WriteReport]:
-    """Apply a batch of results; returns one report per result, in order."""
+    """Apply a batch of results; returns one report per result, in order.
+
+    A record the CRM refuses is reported ``rejected`` with the CRM's error code
+    (the others of the batch are unaffected); errors of the whole call
+    (CRM down, limits, session) are raised for the caller to retry.
+    """
     now = datetime.now(UTC)
     plans: list[tuple[Result, PlannedWrite | None]] = [(r, plan_write(r)) for r in results]
     states = _fetch_states([p for _, p in plans if p is not None], crm)
@@ -67,33 +81,46 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
         state = states.get((plan.ref.sobject, plan.ref.record_id))
         status, reason = _decide(result, state, crm.user_id)
         if status is None:
-            before = dict(state.fields) if state else {}
-            to_write.append((result, plan, before))
+            to_write.append((result, plan, dict(state.fields)))
             continue
         reports[result.result_id] = WriteReport(result.result_id, status, plan.ref.sobject, plan.ref.record_id)
         if status != "already_applied":
             entries.append(_entry(result, plan, "*", None, None, status, reason, now))
 
-    if to_write:
-        outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p, _ in to_write])
-        rejected = []
-        for (result, plan, before), outcome in zip(to_write, outcomes, strict=True):
+    for round_ in _rounds(to_write):
+        outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p, _ in round_])
+        for (result, plan, before), outcome in zip(round_, outcomes, strict=True):
+            ref = plan.ref
             if outcome.ok:
-                for field, after in plan.values.items():
-                    entries.append(_entry(result, plan, field, before.get(field), after, "applied", None, now))
-                reports[result.result_id] = WriteReport(result.result_id, "applied", plan.ref.sobject, plan.ref.record_id, tuple(plan.values))
+                entries.extend(_entry(result, plan, f, before.get(f), v, "applied", None, now) for f, v in plan.values.items())
+                reports[result.result_id] = WriteReport(result.result_id, "applied", ref.sobject, ref.record_id, tuple(plan.values))
             elif outcome.code in {"ENTITY_IS_DELETED", "NOT_FOUND"}:
                 entries.append(_entry(result, plan, "*", None, None, "skipped_not_found", outcome.message, now))
-                reports[result.result_id] = WriteReport(result.result_id, "skipped_not_found", plan.ref.sobject, plan.ref.record_id)
+                reports[result.result_id] = WriteReport(result.result_id, "skipped_not_found", ref.sobject, ref.record_id)
             else:
-                rejected.append(f"{plan.ref.sobject} {plan.ref.record_id}: {outcome.code} {outcome.message} {list(outcome.fields)}")
-                rejected_code = outcome.code
-        audit.record_crm_audit(entries)
-        if rejected:
-            raise CRMRejected("; ".join(rejected), code=rejected_code)
-    else:
+                message = f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields {', '.join(outcome.fields) or '-'})"
+                entries.append(_entry(result, plan, "*", None, None, "failed", message, now))
+                reports[result.result_id] = WriteReport(
+                    result.result_id, "rejected", ref.sobject, ref.record_id, outcome.fields, outcome.code, message
+                )
+    if entries:
         audit.record_crm_audit(entries)
     return [reports[r.result_id] for r in results]
+
+
+def _rounds(items: list[tuple[Result, PlannedWrite, dict[str, Any]]]) -> list[list[tuple[Result, PlannedWrite, dict[str, Any]]]]:
+    """Split writes so no record appears twice in one update call (later results in later rounds)."""
+    rounds: list[list[tuple[Result, PlannedWrite, dict[str, Any]]]] = []
+    seen: list[set[RecordRef]] = []
+    for item in items:
+        ref = item[1].ref
+        i = next((n for n, refs in enumerate(seen) if ref not in refs), len(rounds))
+        if i == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[i].append(item)
+        seen[i].add(ref)
+    return rounds
 
 
 def _fetch_states(plans: Sequence[PlannedWrite], crm: CRM) -> dict[tuple[str, str], Any]:

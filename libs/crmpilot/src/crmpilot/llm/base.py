@@ -13,11 +13,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Prompt", "TaskSpec", "Completion", "Provider", "input_hash"]
+__all__ = ["Prompt", "TaskSpec", "Completion", "Provider", "Usage", "input_hash"]
 
 O = TypeVar("O", bound=BaseModel)
 
@@ -36,6 +37,16 @@ class Prompt:
         text = f"{self.id}\x1f{self.version}\x1f{self.system}\x1f{self.user_template}"
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def render_user(self, payload: Mapping[str, Any]) -> str:
+        """The user message: ``user_template`` filled with ``str.format_map(payload)``.
+
+        String values go in as they are; other values as compact JSON. Braces inside
+        the values are never interpreted, so input text cannot reach the template.
+        Missing keys raise ``KeyError`` (a task bug, not a model fault).
+        """
+        values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for k, v in payload.items()}
+        return self.user_template.format_map(values)
+
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec(Generic[O]):
@@ -44,6 +55,8 @@ class TaskSpec(Generic[O]):
     name: str
     prompt: Prompt
     output_model: type[O]
+    restore_fields: tuple[str, ...] = ()
+    """Output string fields where PII placeholders (``<EMAIL_1>``) are put back after the call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +70,39 @@ class Completion(Generic[O]):
     model_version: str | None = None
     response_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    requests: int = 1
+    """HTTP requests (or model invocations) it took, re-asks included."""
+    finish_reasons: tuple[str, ...] = ()
+    usage_estimated: bool = False
+    """True when the endpoint reported no usage and the tokens are an estimate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What calls cost so far: tokens, requests and US dollars."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    requests: int = 0
+    cost_usd: Decimal = Decimal(0)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.tokens_in + other.tokens_in,
+            self.tokens_out + other.tokens_out,
+            self.requests + other.requests,
+            self.cost_usd + other.cost_usd,
+        )
 
 
 class Provider(Protocol):
-    """Runs a task on a model. Raises ``crmpilot.llm.errors`` types on failure."""
+    """Runs a task on a model. Raises ``crmpilot.llm.errors`` types on failure.
+
+    Optional attributes the client reads when present (``getattr``): ``model``
+    (the requested model name, for span names, cache keys and prices),
+    ``server_address`` and ``server_port`` (span attributes), and an async
+    ``aclose()``.
+    """
 
     name: str
 

@@ -1,1 +1,49 @@
-"""crmpilot.streaming."""
+"""crmpilot's Kafka layer: the consumer runtime services run on, producing, topics.
+
+- :class:`ConsumerService` + :class:`RuntimeSettings`: consume a group's topics,
+  call ``async def handle(envelope, ctx) -> Sequence[Output]``, produce outputs,
+  commit the contiguous watermark, retry / dead-letter / stop by error trait.
+- :class:`Output`, :class:`MessageContext`, :data:`Handler`: the handler's contract.
+- :class:`EventProducer`, :func:`produce_events`: send envelopes keyed by subject.
+- :func:`load_topics`, :func:`apply_topics`: the declared topics and their DLQ twins.
+"""
+
+from .config import Ordering, RuntimeSettings
+from .context import Handler, Header, MessageContext, Output
+from .dlq import DLQ_HEADERS
+from .errors import (
+    ConsumerFatal,
+    DeadLetterFailed,
+    DeliveryFailed,
+    ProducerFatal,
+    StreamingError,
+    TopicAdminError,
+)
+from .producer import Delivery, EventProducer, produce_events
+from .runtime import ConsumerService, ServiceStats
+from .topics import TopicChange, TopicSpec, apply_topics, load_topics
+
+__all__ = [
+    "DLQ_HEADERS",
+    "ConsumerFatal",
+    "ConsumerService",
+    "DeadLetterFailed",
+    "Delivery",
+    "DeliveryFailed",
+    "EventProducer",
+    "Handler",
+    "Header",
+    "MessageContext",
+    "Ordering",
+    "Output",
+    "ProducerFatal",
+    "RuntimeSettings",
+    "ServiceStats",
+    "StreamingError",
+    "TopicAdminError",
+    "TopicChange",
+    "TopicSpec",
+    "apply_topics",
+    "load_topics",
+    "produce_events",
+]

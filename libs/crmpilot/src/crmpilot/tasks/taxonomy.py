@@ -8,8 +8,18 @@ so a model answer outside the vocabulary can never reach a CRM field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-__all__ = ["Category", "DEFAULT_CATEGORIES", "PRIORITIES", "SENTIMENTS", "category_names"]
+__all__ = [
+    "Category",
+    "DEFAULT_CATEGORIES",
+    "PRIORITIES",
+    "SENTIMENTS",
+    "Priority",
+    "Sentiment",
+    "category_names",
+    "queue_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +44,20 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category("Other", "anything that fits no other category", "general"),
 )
 
-PRIORITIES: tuple[str, ...] = ("Low", "Medium", "High", "Urgent")
-SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+Priority = Literal["Low", "Medium", "High", "Urgent"]
+Sentiment = Literal["negative", "neutral", "positive"]
+
+PRIORITIES: tuple[str, ...] = get_args(Priority)
+SENTIMENTS: tuple[str, ...] = get_args(Sentiment)
 
 
 def category_names(categories: tuple[Category, ...] = DEFAULT_CATEGORIES) -> tuple[str, ...]:
     return tuple(c.name for c in categories)
+
+
+def queue_for(name: str, categories: tuple[Category, ...] = DEFAULT_CATEGORIES) -> str:
+    """The routing queue of category ``name``; ``KeyError`` if it is not in the taxonomy."""
+    for c in categories:
+        if c.name == name:
+            return c.queue
+    raise KeyError(name)

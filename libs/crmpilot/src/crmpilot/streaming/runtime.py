@@ -1,0 +1,552 @@
+"""The consumer runtime every crmpilot service runs on: :class:`ConsumerService`.
+
+One service = one consumer group. Per record the runtime decodes the envelope
+(strict, :func:`crmpilot.events.decode`), calls the handler
+``async def handle(envelope, ctx) -> Sequence[Output]``, produces its outputs
+with an idempotent producer (``acks=all``), waits for the broker's
+acknowledgements, and only then counts the record as done.
+
+Threads and the event loop
+    Handlers, the scheduler and the offset book live on the asyncio loop. The
+    librdkafka consumer is driven from one dedicated thread (a single-worker
+    executor): every consumer call (``consume``, ``pause``/``resume``,
+    ``commit``, ``close``) runs there in turn, so the loop never blocks on
+    Kafka. Rebalance callbacks fire inside ``consume`` on that thread; they hand
+    their work to the loop (``run_coroutine_threadsafe``) and wait for it, which
+    is what lets a revoke finish in-flight records before the partition moves.
+
+Commits
+    ``enable.auto.commit=false``; the runtime commits explicitly and
+    synchronously, per partition, the *contiguous watermark* (lowest offset
+    fetched and not done, see :mod:`crmpilot.streaming.offsets`): every
+    ``commit_interval_s``, on revoke (inside the callback, before the partition
+    is handed over) and on shutdown. We chose explicit commits over auto-commit
+    + ``store_offsets`` because the revoke and shutdown commits must be
+    synchronous and their outcome known, and because it keeps one code path for
+    "what is committed"; a record is never committed past an unfinished one.
+    Delivery is therefore at-least-once: after a crash, records after the last
+    watermark are handled again (sinks are idempotent on the result id).
+
+Ordering and concurrency
+    ``ordering="key"``: records with the same key run in order, different keys
+    concurrently (records without a key are unordered); ``"partition"``: one
+    record at a time per partition; ``"unordered"``: all concurrent. At most
+    ``max_in_flight`` handler calls run at once; when ``buffer_limit`` records
+    (or ``max_buffered_bytes``) are fetched and not done, all partitions are
+    paused, and resumed once half of them are done. Pausing is costly in
+    librdkafka (it drops the prefetched records and resumes fetching up to ~1 s
+    later), hence the generous default buffer.
+
+Errors (by trait, see :mod:`crmpilot.errors`)
+    - :class:`~crmpilot.events.PoisonMessage` (from decoding or the handler):
+      dead-lettered at once.
+    - :class:`~crmpilot.errors.Retryable`: retried up to ``max_attempts`` with
+      exponential backoff + jitter (``retry_after`` honoured); only that key
+      waits, and it holds no concurrency slot while it does. Then dead-lettered.
+    - :class:`~crmpilot.errors.Fatal`: the service stops: no new work, in-flight
+      records drain (up to ``shutdown_timeout_s``), the safe watermark is
+      committed (never past the failed record), and :meth:`ConsumerService.run`
+      raises the error (:meth:`ConsumerService.serve` returns exit code 1).
+    - Any other exception: a bug or an untranslated error; treated like
+      Retryable (logged with its class on every attempt), then dead-lettered
+      with its class name in ``crmpilot.error.class`` and code
+      ``unhandled_exception``.
+    A record counts as done only once its dead-letter copy is acknowledged; if
+    even that fails, the service stops (:class:`DeadLetterFailed`).
+
+Shutdown
+    :meth:`ConsumerService.stop` (SIGTERM/SIGINT under :meth:`serve`): stop
+    fetching, drop queued records not yet started, let running ones finish up to
+    ``shutdown_timeout_s`` (a second signal cuts the wait short), cancel the
+    rest, commit the watermark, close the consumer (leaving the group), flush
+    the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from crmpilot.errors import Fatal
+from crmpilot.events import Envelope, PoisonMessage, decode
+from crmpilot.settings import KafkaSettings
+
+from .config import RuntimeSettings
+from .context import TRACEPARENT, TRACESTATE, Handler, Header, MessageContext
+from .dlq import dlq_headers, error_class
+from .errors import ConsumerFatal, DeadLetterFailed, DeliveryFailed, ProducerFatal
+from .offsets import TP, OffsetBook, OffsetTracker
+from .producer import AsyncProducer
+from .retry import backoff_delay
+from .scheduler import KeyScheduler
+
+__all__ = ["ConsumerService", "ServiceStats"]
+
+logger = logging.getLogger("crmpilot.streaming")
+
+R = TypeVar("R")
+
+_MAX_BATCH = 500
+_DLQ_PRODUCE_ATTEMPTS = 3
+# commit errors that only mean "a rebalance is under way": the next commit retries
+_REBALANCING = frozenset(
+    {KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID}
+)
+
+
+@dataclass
+class ServiceStats:
+    """Counters of one service run (read them; the runtime writes them)."""
+
+    processed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    duplicates_skipped: int = 0
+    commits: int = 0
+    pauses: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[Header, ...]
+    timestamp: datetime | None
+    tracker: OffsetTracker = field(repr=False)
+
+    def context(self, group_id: str, attempt: int) -> MessageContext:
+        return MessageContext(
+            self.topic, self.partition, self.offset, self.key, self.headers, self.timestamp, group_id, attempt
+        )
+
+
+class ConsumerService:
+    """Consume ``settings.topics`` as ``settings.group_id`` and run ``handler`` on every record.
+
+    ``await service.run()`` until :meth:`stop`; or ``sys.exit(asyncio.run(service.serve()))``
+    in a service's ``__main__`` for signal handling and an exit code. One run per instance.
+    """
+
+    def __init__(self, handler: Handler, settings: RuntimeSettings, kafka: KafkaSettings | None = None) -> None:
+        self._handler = handler
+        self._settings = settings
+        self._kafka = kafka or KafkaSettings()
+        self._book = OffsetBook()
+        self._scheduler: KeyScheduler[_Record] = KeyScheduler(self._process, self._crashed)
+        self.stats = ServiceStats()
+        self._started = False
+        self._stopping = False
+        self._fatal: BaseException | None = None
+        self._paused = False
+        # created in run(), bound to the running loop
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._hurry: asyncio.Event | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._consumer: Consumer | None = None
+        self._producer: AsyncProducer | None = None
+
+    @property
+    def settings(self) -> RuntimeSettings:
+        return self._settings
+
+    @property
+    def assignment(self) -> list[TP]:
+        """Partitions currently assigned to this member."""
+        return self._book.partitions
+
+    @property
+    def in_flight(self) -> int:
+        """Records fetched and not yet done."""
+        return self._scheduler.pending
+
+    def stop(self) -> None:
+        """Ask the service to shut down gracefully; a second call stops waiting for in-flight work."""
+        if self._stopping and self._hurry is not None and not self._hurry.is_set():
+            logger.warning("second stop request: abandoning in-flight records (they will be redelivered)")
+            self._hurry.set()
+        self._stopping = True
+
+    async def serve(self) -> int:
+        """Run with SIGTERM/SIGINT handlers installed; return the process exit code (0 ok, 1 fatal)."""
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            await self.run()
+        except Fatal as exc:
+            logger.critical("service %s stopped on a fatal error: %s: %s", self._settings.group_id, error_class(exc), exc)
+            return 1
+        except Exception:
+            logger.critical("service %s crashed", self._settings.group_id, exc_info=True)
+            return 1
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+        return 0
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; raise the error that stopped the service, if any."""
+        if self._started:
+            raise RuntimeError("a ConsumerService runs once; create a new one")
+        self._started = True
+        s = self._settings
+        self._loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(s.max_in_flight)
+        self._hurry = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crmpilot-consumer-{s.group_id}")
+        self._producer = AsyncProducer(s.producer_config(self._kafka))
+        config: dict[str, Any] = {**s.consumer_config(self._kafka), "error_cb": self._on_error}
+        try:
+            self._consumer = Consumer(config)
+            await self._call(
+                self._consumer.subscribe,
+                list(s.topics),
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            logger.info("service %s consuming %s", s.group_id, ", ".join(s.topics))
+            await self._poll_loop()
+        finally:
+            await self._shutdown()
+        if self._fatal is not None:
+            raise self._fatal
+
+    # --- the poll loop (event loop side) ---------------------------------------------
+
+    async def _poll_loop(self) -> None:
+        s = self._settings
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + s.commit_interval_s
+        limit, byte_limit = s.buffer_limit, s.max_buffered_bytes
+        while not self._stopping:
+            pending, pending_bytes = self._scheduler.pending, self._scheduler.pending_size
+            flow: bool | None = None
+            if not self._paused and (pending >= limit or pending_bytes >= byte_limit):
+                flow, self._paused = False, True
+                self.stats.pauses += 1
+            elif self._paused and pending <= limit // 2 and pending_bytes <= byte_limit // 2:
+                flow, self._paused = True, False
+            commit: dict[TP, int] = {}
+            if loop.time() >= next_commit:
+                commit = self._book.to_commit()
+                next_commit = loop.time() + s.commit_interval_s
+            room = min(_MAX_BATCH, max(1, limit - pending))
+            messages, committed = await self._call(self._poll_step, flow, commit, room)
+            self._book.committed(committed)
+            for message in messages:
+                self._dispatch(message)
+
+    def _dispatch(self, message: Message) -> None:
+        err = message.error()
+        if err is not None:
+            self._consumer_error(err)
+            return
+        if self._stopping:
+            return  # not registered: stays uncommitted and is fetched again
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        tp = (topic, partition)
+        tracker = self._book.tracker(tp)
+        if tracker is None:
+            logger.debug("record %s[%d]@%d of a partition no longer assigned: skipped", topic, partition, offset)
+            return
+        if not tracker.begin(offset):
+            self.stats.duplicates_skipped += 1
+            return
+        ts_type, ts_ms = message.timestamp()
+        record = _Record(
+            topic,
+            partition,
+            offset,
+            message.key(),
+            message.value(),
+            tuple(message.headers() or ()),
+            None if ts_type == TIMESTAMP_NOT_AVAILABLE else datetime.fromtimestamp(ts_ms / 1000, UTC),
+            tracker,
+        )
+        ordering = self._settings.ordering
+        lane = record.key if ordering == "key" else ("partition" if ordering == "partition" else None)
+        self._scheduler.submit(tp, lane, record, len(record.value or b"") + len(record.key or b""))
+
+    def _consumer_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fail(ConsumerFatal(f"consumer error {err.name()}: {err.str()}"))
+        elif err.code() != KafkaError._PARTITION_EOF:
+            logger.warning("consumer: %s: %s", err.name(), err.str())
+
+    # --- per record ------------------------------------------------------------------
+
+    async def _process(self, record: _Record) -> None:
+        if self._fatal is not None:
+            return  # stopping on a fatal error: leave the record unfinished, it will be redelivered
+        s = self._settings
+        try:
+            envelope: Envelope[Any] = decode(record.value, max_bytes=s.max_record_bytes)
+        except PoisonMessage as exc:
+            await self._dead_letter(record, exc, attempts=0)
+            return
+        trace = (_last(record.headers, TRACEPARENT), _last(record.headers, TRACESTATE))
+        assert self._slots is not None and self._producer is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._slots:
+                    outputs = await self._handler(envelope, record.context(s.group_id, attempt))
+                    await self._producer.produce_outputs(o.with_trace(*trace) for o in outputs or ())
+            except Fatal as exc:
+                self._fail(exc, record)
+                return
+            except PoisonMessage as exc:
+                await self._dead_letter(record, exc, attempts=attempt)
+                return
+            except Exception as exc:  # noqa: BLE001 - Retryable, or unknown: retried then dead-lettered
+                if attempt >= s.max_attempts:
+                    await self._dead_letter(record, exc, attempts=attempt)
+                    return
+                delay = backoff_delay(
+                    attempt,
+                    initial=s.backoff_initial_s,
+                    maximum=s.backoff_max_s,
+                    multiplier=s.backoff_multiplier,
+                    retry_after=getattr(exc, "retry_after", None),
+                )
+                self.stats.retries += 1
+                logger.warning(
+                    "%s[%d]@%d attempt %d/%d failed (%s: %s); retrying in %.2fs",
+                    record.topic, record.partition, record.offset, attempt, s.max_attempts,
+                    error_class(exc), exc, delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            record.tracker.finish(record.offset)
+            self.stats.processed += 1
+            return
+
+    async def _dead_letter(self, record: _Record, exc: BaseException, *, attempts: int) -> None:
+        s = self._settings
+        assert self._producer is not None
+        topic = s.dlq_topic(record.topic)
+        headers = dlq_headers(
+            record.headers,
+            exc,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            attempts=attempts,
+            group_id=s.group_id,
+            failed_at=datetime.now(UTC),
+        )
+        for produce_attempt in range(1, _DLQ_PRODUCE_ATTEMPTS + 1):
+            try:
+                await self._producer.produce(topic, record.value, record.key, headers)
+                break
+            except ProducerFatal as fatal:
+                self._fail(fatal, record)
+                return
+            except DeliveryFailed as failed:
+                if produce_attempt == _DLQ_PRODUCE_ATTEMPTS:
+                    lost = DeadLetterFailed(
+                        f"cannot dead-letter {record.topic}[{record.partition}]@{record.offset} to {topic}: {failed}"
+                    )
+                    lost.__cause__ = failed
+                    self._fail(lost, record)
+                    return
+                await asyncio.sleep(backoff_delay(produce_attempt, initial=s.backoff_initial_s,
+                                                  maximum=s.backoff_max_s, multiplier=s.backoff_multiplier))
+        record.tracker.finish(record.offset)
+        self.stats.dead_lettered += 1
+        logger.warning(
+            "%s[%d]@%d dead-lettered to %s after %d attempt(s): %s: %s",
+            record.topic, record.partition, record.offset, topic, attempts, error_class(exc), exc,
+        )
+
+    def _fail(self, exc: BaseException, record: _Record | None = None) -> None:
+        where = f" at {record.topic}[{record.partition}]@{record.offset}" if record else ""
+        if self._fatal is None:
+            self._fatal = exc
+            logger.critical("fatal error%s, stopping: %s: %s", where, error_class(exc), exc, exc_info=exc)
+        self.stop()
+
+    def _crashed(self, record: _Record, exc: Exception) -> None:
+        """A bug escaped the record worker: stop rather than stall the watermark silently."""
+        self._fail(exc, record)
+
+    # --- consumer thread side -------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """Run a consumer call on the consumer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def _on_loop(self, coro: Coroutine[Any, Any, R]) -> R:
+        """From the consumer thread: run ``coro`` on the event loop and wait for it."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _poll_step(self, flow: bool | None, commit: dict[TP, int], room: int) -> tuple[list[Message], dict[TP, int]]:
+        consumer = self._consumer
+        assert consumer is not None
+        if flow is False:
+            consumer.pause(consumer.assignment())
+            logger.debug("backpressure: %d records in flight, partitions paused", self._scheduler.pending)
+        elif flow is True:
+            consumer.resume(consumer.assignment())
+            logger.debug("backpressure released: partitions resumed")
+        committed = self._commit(consumer, commit, "periodic") if commit else {}
+        timeout = self._settings.poll_timeout_s
+        messages = consumer.consume(room, 0)
+        if not messages:
+            messages = consumer.consume(1, timeout)
+            if messages and room > 1:
+                messages += consumer.consume(room - 1, 0)
+        return messages, committed
+
+    def _commit(self, consumer: Consumer, offsets: dict[TP, int], reason: str) -> dict[TP, int]:
+        """Commit synchronously; return the offsets the broker accepted."""
+        try:
+            result = consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            )
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.fatal():
+                raise ConsumerFatal(f"{reason} commit failed: {err.name()}: {err.str()}") from exc
+            level = logging.INFO if err.code() in _REBALANCING else logging.WARNING
+            logger.log(level, "%s commit failed: %s: %s (records after the last commit may be redelivered)",
+                       reason, err.name(), err.str())
+            return {}
+        accepted: dict[TP, int] = {}
+        for tp in result or ():
+            if tp.error is not None:
+                logger.warning("%s commit of %s[%d] failed: %s", reason, tp.topic, tp.partition, tp.error)
+            else:
+                accepted[(tp.topic, tp.partition)] = tp.offset
+        self.stats.commits += 1
+        logger.debug("%s commit: %s", reason, accepted)
+        return accepted
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        paused = self._on_loop(self._assigned(tps))
+        consumer.incremental_assign(partitions)
+        if paused and partitions:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        final = self._on_loop(self._revoking([(p.topic, p.partition) for p in partitions]))
+        if final:
+            self._commit(consumer, final, "revoke")
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._on_loop(self._losing([(p.topic, p.partition) for p in partitions]))
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's global error callback (runs on whichever thread polls)."""
+        if err.fatal():
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._fail, ConsumerFatal(f"{err.name()}: {err.str()}"))
+        else:
+            logger.warning("kafka: %s: %s", err.name(), err.str())
+
+    # --- rebalance work, on the loop ----------------------------------------------------
+
+    async def _assigned(self, tps: list[TP]) -> bool:
+        self._book.assign(tps)
+        if tps:
+            logger.info("assigned %s", _fmt(tps))
+        return self._paused
+
+    async def _revoking(self, tps: list[TP]) -> dict[TP, int]:
+        groups = set(tps)
+        dropped = self._scheduler.drop_queued(groups)
+        finished = await self._scheduler.wait(groups, timeout=self._settings.revoke_timeout_s)
+        if not finished:
+            cancelled = await self._scheduler.cancel(groups)
+            logger.warning("revoke: %d lane(s) still running after %.1fs cancelled", cancelled, self._settings.revoke_timeout_s)
+        final = self._book.revoke(tps)
+        if tps:
+            logger.info("revoked %s (%d queued record(s) left for the next owner)", _fmt(tps), dropped)
+        return final
+
+    async def _losing(self, tps: list[TP]) -> None:
+        groups = set(tps)
+        self._scheduler.drop_queued(groups)
+        await self._scheduler.cancel(groups)
+        self._book.lose(tps)
+        logger.warning("lost %s without commit: their in-flight records will be redelivered", _fmt(tps))
+
+    # --- shutdown ---------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        s = self._settings
+        self._stopping = True
+        dropped = self._scheduler.drop_queued()
+        if self._scheduler.pending:
+            logger.info("draining %d in-flight record(s) (up to %.1fs)", self._scheduler.pending, s.shutdown_timeout_s)
+        drained = await self._wait_or_hurry(s.shutdown_timeout_s)
+        if not drained:
+            cancelled = await self._scheduler.cancel()
+            logger.warning("shutdown: %d lane(s) cancelled; their records will be redelivered", cancelled)
+        try:
+            if self._consumer is not None:
+                final = self._book.to_commit()
+                if final:
+                    self._book.committed(await self._call(self._commit, self._consumer, final, "shutdown"))
+                await self._call(self._consumer.close)
+        finally:
+            if self._producer is not None:
+                undelivered = await self._producer.aclose(s.shutdown_timeout_s)
+                if undelivered:
+                    logger.warning("%d produced record(s) not acknowledged at shutdown", undelivered)
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+        logger.info(
+            "service %s stopped: %d processed, %d dead-lettered, %d queued left for redelivery",
+            s.group_id, self.stats.processed, self.stats.dead_lettered, dropped,
+        )
+
+    async def _wait_or_hurry(self, timeout: float) -> bool:
+        assert self._hurry is not None
+        drain = asyncio.ensure_future(self._scheduler.wait(None, timeout))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        try:
+            await asyncio.wait({drain, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hurry.cancel()
+        if not drain.done():
+            drain.cancel()
+            return False
+        return drain.result()
+
+
+def _last(headers: tuple[Header, ...], name: str) -> bytes | None:
+    for k, v in reversed(headers):
+        if k == name:
+            return v
+    return None
+
+
+def _fmt(tps: list[TP]) -> str:
+    return ", ".join(f"{t}[{p}]" for t, p in tps)

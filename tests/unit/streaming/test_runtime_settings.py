@@ -1,0 +1,46 @@
+"""RuntimeSettings: validation and the librdkafka keys the runtime relies on."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from crmpilot.settings import KafkaSettings
+from crmpilot.streaming import RuntimeSettings
+
+
+def test_consumer_and_producer_keys() -> None:
+    s = RuntimeSettings(group_id="g", topics=("a",), consumer_overrides={"session.timeout.ms": "6000"})
+    kafka = KafkaSettings(bootstrap="b:1")
+    c = s.consumer_config(kafka)
+    assert c["bootstrap.servers"] == "b:1" and c["group.id"] == "g"
+    assert c["enable.auto.commit"] is False
+    assert c["partition.assignment.strategy"] == "cooperative-sticky"
+    assert c["session.timeout.ms"] == "6000"
+    p = s.producer_config(kafka)
+    assert p["enable.idempotence"] is True and p["acks"] == "all"
+    assert s.buffer_limit == 8 * 64
+    assert s.dlq_topic("crm.case.events") == "crm.case.events.dlq"
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"topics": ()},
+        {"max_in_flight": 0},
+        {"max_in_flight": 100, "max_buffered": 10},
+        {"backoff_initial_s": 5, "backoff_max_s": 1},
+        {"consumer_overrides": {"enable.auto.commit": "true"}},
+        {"producer_overrides": {"acks": "1"}},
+        {"colour": "red"},
+    ],
+)
+def test_invalid_settings_are_rejected(kw: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        RuntimeSettings(**{"group_id": "g", "topics": ("a",), **kw})  # type: ignore[arg-type]
+
+
+def test_settings_are_frozen() -> None:
+    s = RuntimeSettings(group_id="g", topics=("a",))
+    with pytest.raises(ValidationError):
+        s.max_in_flight = 3  # type: ignore[misc]

@@ -34,7 +34,7 @@ wait_ready() {
     local svc="$1" deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)); do
         running "$svc" || die "$svc exited at start; see $LOG_DIR/$svc.log:$(printf '\n'; tail -n 20 "$LOG_DIR/$svc.log")"
-        if grep -q '"event": *"ready"\|\bready\b' "$LOG_DIR/$svc.log" 2>/dev/null; then return 0; fi
+        if grep -Eq 'consuming|listening on' "$LOG_DIR/$svc.log" 2>/dev/null; then return 0; fi
         sleep 0.3
     done
     die "$svc not ready after 60 s; see $LOG_DIR/$svc.log"
@@ -43,8 +43,10 @@ wait_ready() {
 start_one() {
     local svc="$1"
     if running "$svc"; then say "$svc: already running (pid $(cat "$(pidfile "$svc")"))"; return 0; fi
+    local args=()
+    [[ "$svc" == crm_sandbox ]] && args=(--seed demo)
     : >"$LOG_DIR/$svc.log"
-    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$svc" >>"$LOG_DIR/$svc.log" 2>&1) &
+    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$svc" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
     echo $! >"$(pidfile "$svc")"
     wait_ready "$svc"
     say "$svc: running (pid $(cat "$(pidfile "$svc")"), log $LOG_DIR/$svc.log)"

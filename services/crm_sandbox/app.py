@@ -332,7 +332,13 @@ class _Admin:
 
     async def seed(self, request: Request) -> Response:
         raw = await request.body()
-        dataset = json.loads(raw).get("dataset", "demo") if raw.strip() else "demo"
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": 'expected a JSON object like {"dataset": "demo"}'}, status_code=400)
+        dataset = body.get("dataset", "demo")
         if dataset != "demo":
             return JSONResponse({"error": f"unknown dataset {dataset!r}; known: demo"}, status_code=400)
         created = await seed_demo(self.org)

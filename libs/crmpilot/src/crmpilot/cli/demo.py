@@ -32,7 +32,7 @@ from crmpilot.streaming import EventProducer
 from crmpilot.tasks import CLASSIFY_TICKET
 
 app = typer.Typer(help="Run the demo against the running services (see `make demo`).", no_args_is_help=True)
-console = Console()
+console = Console(width=None if Console().is_terminal else 150)
 
 CASE_TOPIC = "crm.case.events"
 _NAMESPACE = uuid.UUID("6f1d3c1e-9a57-4d2b-8a8e-2f4f3f0c9b11")
@@ -62,20 +62,24 @@ def _send_bad_records(kafka: KafkaSettings, nonce: str) -> list[str]:
     return keys
 
 
-def _dlq_count(kafka: KafkaSettings, keys: set[bytes]) -> int:
+def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]:
+    """For each of our bad records: the consumer groups that dead-lettered it."""
     consumer = Consumer({**kafka.librdkafka(), "group.id": f"crmpilot-demo-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
     try:
         meta = consumer.list_topics(CASE_TOPIC + ".dlq", timeout=10)
         parts = [TopicPartition(CASE_TOPIC + ".dlq", p, 0) for p in meta.topics[CASE_TOPIC + ".dlq"].partitions]
         consumer.assign(parts)
         ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-        found, done = 0, {p for p, end in ends.items() if end == 0}
+        found: dict[bytes, set[str]] = {k: set() for k in keys}
+        done = {p for p, end in ends.items() if end == 0}
         deadline = time.monotonic() + 10
         while len(done) < len(parts) and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            found += msg.key() in keys
+            if msg.key() in found:
+                group = dict(msg.headers() or []).get("crmpilot.consumer.group", b"?")
+                found[msg.key()].add(group.decode())
             if msg.offset() + 1 >= ends[msg.partition()]:
                 done.add(msg.partition())
         return found
@@ -140,10 +144,13 @@ def run(
         table.add_row(case_id, subjects.get(case_id, "")[:38], category, priority, sentiment, f"{float(conf):.2f}", review, status)
     console.print(table)
     applied = sum(1 for r in rows if "applied" in r[6].split(","))
-    dlq = _dlq_count(kafka, {k.encode() for k in bad_keys}) if bad_keys else 0
+    dlq = _dlq_groups(kafka, {k.encode() for k in bad_keys}) if bad_keys else {}
+    set_aside = sum(1 for groups in dlq.values() if groups)
+    groups = sorted(set().union(*dlq.values())) if dlq else []
     console.print(
         f"[green]{len(rows)} cases classified and stored with provenance; {applied} CRM records updated "
-        f"(the rest suggested for review or skipped, each audited); {dlq}/{len(bad_keys)} bad records set aside on {CASE_TOPIC}.dlq[/green]"
+        f"(the rest suggested for review or skipped, each audited); {set_aside}/{len(bad_keys)} bad records set aside on "
+        f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"
     )
     console.print(
         "\nWhere to look:\n"

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Any
+
 import requests
+from requests.adapters import HTTPAdapter
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from simple_salesforce import Salesforce
@@ -43,10 +46,25 @@ class SalesforceSettings(BaseSettings):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class _TrustCA(HTTPAdapter):
+    """Verify HTTPS against one CA file, whatever REQUESTS_CA_BUNDLE says.
+
+    (requests lets that variable override ``Session.verify``; an adapter sees the final value.)
+    """
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__()
+        self._ca_file = ca_file
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        kwargs["verify"] = self._ca_file
+        return super().send(request, **kwargs)
+
+
 def _session(settings: SalesforceSettings) -> requests.Session:
     session = requests.Session()
     if settings.ca_bundle is not None:
-        session.verify = str(settings.ca_bundle)
+        session.mount("https://", _TrustCA(str(settings.ca_bundle)))
     return session
 
 

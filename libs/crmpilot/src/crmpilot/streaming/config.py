@@ -58,6 +58,7 @@ class RuntimeSettings(BaseModel):
     dlq_suffix: str = Field(default=".dlq", min_length=1)
     shutdown_timeout_s: float = Field(default=30.0, ge=0, description="drain time on SIGTERM before abandoning")
     revoke_timeout_s: float = Field(default=10.0, ge=0, description="drain time for revoked partitions")
+    startup_timeout_s: float = Field(default=15.0, gt=0, description="wait for cluster metadata at start")
     poll_timeout_s: float = Field(default=0.1, gt=0, le=5)
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     delivery_timeout_ms: int = Field(default=60_000, ge=1_000, description="message.timeout.ms of the producer")

@@ -10,6 +10,8 @@ edge, into crmpilot's traits so the runtime can act on them:
 - :class:`DeadLetterFailed` (:class:`~crmpilot.errors.Fatal`): a record could not be
   moved to its dead-letter topic; its offset cannot be committed, so the service stops.
 - :class:`TopicAdminError`: creating or altering topics failed.
+- :class:`MissingTopics` (:class:`~crmpilot.errors.Fatal`): a topic the service
+  reads, or its dead-letter twin, does not exist; checked at start.
 - :class:`ConsumerFatal` (:class:`~crmpilot.errors.Fatal`): the consumer reported a fatal error.
 """
 
@@ -26,6 +28,7 @@ __all__ = [
     "DeadLetterFailed",
     "ConsumerFatal",
     "TopicAdminError",
+    "MissingTopics",
     "delivery_error",
 ]
 
@@ -66,6 +69,16 @@ class TopicAdminError(StreamingError):
     """Creating, describing or altering topics failed."""
 
     code = "topic_admin"
+
+
+class MissingTopics(StreamingError, Fatal):
+    """Topics the service needs do not exist (create them with ``crmpilot topics apply``)."""
+
+    code = "missing_topics"
+
+    def __init__(self, topics: list[str]) -> None:
+        super().__init__(f"missing topic(s): {', '.join(topics)}; create them with `crmpilot topics apply`")
+        self.topics = topics
 
 
 def delivery_error(err: KafkaError, topic: str) -> DeliveryFailed | ProducerFatal:

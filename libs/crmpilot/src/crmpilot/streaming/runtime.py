@@ -54,6 +54,11 @@ Errors (by trait, see :mod:`crmpilot.errors`)
     A record counts as done only once its dead-letter copy is acknowledged; if
     even that fails, the service stops (:class:`DeadLetterFailed`).
 
+Start
+    The service checks that every topic it reads and its dead-letter twin exist
+    (:class:`MissingTopics`, fatal) before it joins the group: a record must
+    never wait for a dead-letter topic that is not there.
+
 Shutdown
     :meth:`ConsumerService.stop` (SIGTERM/SIGINT under :meth:`serve`): stop
     fetching, drop queued records not yet started, let running ones finish up to
@@ -90,7 +95,7 @@ from crmpilot.settings import KafkaSettings
 from .config import RuntimeSettings
 from .context import TRACEPARENT, TRACESTATE, Handler, Header, MessageContext
 from .dlq import dlq_headers, error_class
-from .errors import ConsumerFatal, DeadLetterFailed, DeliveryFailed, ProducerFatal
+from .errors import ConsumerFatal, DeadLetterFailed, DeliveryFailed, MissingTopics, ProducerFatal
 from .offsets import TP, OffsetBook, OffsetTracker
 from .producer import AsyncProducer
 from .retry import backoff_delay
@@ -219,6 +224,7 @@ class ConsumerService:
         config: dict[str, Any] = {**s.consumer_config(self._kafka), "error_cb": self._on_error}
         try:
             self._consumer = Consumer(config)
+            await self._call(self._check_topics, self._consumer)
             await self._call(
                 self._consumer.subscribe,
                 list(s.topics),
@@ -404,6 +410,18 @@ class ConsumerService:
         """From the consumer thread: run ``coro`` on the event loop and wait for it."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _check_topics(self, consumer: Consumer) -> None:
+        """Fail fast when a source topic or its dead-letter twin is missing."""
+        s = self._settings
+        try:
+            existing = consumer.list_topics(timeout=s.startup_timeout_s).topics
+        except KafkaException as exc:
+            raise ConsumerFatal(f"cannot reach Kafka at {self._kafka.bootstrap}: {exc.args[0].str()}") from exc
+        needed = [name for t in s.topics for name in (t, s.dlq_topic(t))]
+        missing = [t for t in needed if t not in existing or existing[t].error is not None]
+        if missing:
+            raise MissingTopics(missing)
 
     def _poll_step(self, flow: bool | None, commit: dict[TP, int], room: int) -> tuple[list[Message], dict[TP, int]]:
         consumer = self._consumer

@@ -9,9 +9,11 @@ CRMPILOT_DATABASE_URL (default: the local stack's, started by infra/stack.sh).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +24,12 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+from crm_sandbox.client import sandbox_salesforce, sandbox_session
+from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
+from crm_sandbox.server import SandboxServer
+from crm_sandbox.settings import DEFAULT_DATABASE_URL, SandboxSettings
+from crm_sandbox.store import PostgresStore
+from crmpilot.tasks.taxonomy import category_names
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -29,13 +37,6 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
-
-from crm_sandbox.client import sandbox_salesforce, sandbox_session
-from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
-from crm_sandbox.server import SandboxServer
-from crm_sandbox.settings import DEFAULT_DATABASE_URL, SandboxSettings
-from crm_sandbox.store import PostgresStore
-from crmpilot.tasks.taxonomy import category_names
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,7 @@ class Sandbox:
     def close_sessions(self) -> None:
         while self.sessions:
             self.sessions.pop().close()
+        gc.collect()  # responses kept by caught exceptions' tracebacks hold connections too
 
     def changes(self) -> list[dict[str, Any]]:
         return self.admin("GET", "changes", params={"after": 0})
@@ -97,7 +99,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
     thread.start()
     try:
-        assert server.ready.wait(30), "sandbox did not start"
+        deadline = time.monotonic() + 30
+        while not server.ready.wait(0.1):
+            assert thread.is_alive(), "the sandbox exited while starting (see the captured log)"
+            assert time.monotonic() < deadline, "the sandbox did not start within 30 s"
         yield Sandbox(server.url, server.ca_path, settings)
     finally:
         server.stop()

@@ -16,7 +16,7 @@ from streamkit import case_event, committed_and_end, produce_envelopes, produce_
 from crmpilot.errors import Fatal, Retryable
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
-from crmpilot.streaming import ConsumerService, MessageContext, Output, RuntimeSettings
+from crmpilot.streaming import ConsumerService, MessageContext, MissingTopics, Output, RuntimeSettings
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +276,19 @@ def test_a_second_member_takes_over_partitions_cooperatively_without_losing_reco
     assert duplicates == 0  # revoked partitions were drained and committed before the hand-over
     offsets = committed_and_end(kafka_settings.bootstrap, src, group)
     assert all(c == end for c, end in offsets.values()), offsets
+
+
+def test_a_missing_dead_letter_topic_stops_the_service_at_start(
+    kafka_settings: KafkaSettings, unique_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    src = unique_topic("no-dlq")  # no .dlq twin
+
+    async def sink(envelope: Envelope[Any], ctx: MessageContext) -> None:
+        raise AssertionError("never called")
+
+    service = ConsumerService(sink, _settings(unique_name("group"), src), kafka_settings)
+    with pytest.raises(MissingTopics) as caught:
+        asyncio.run(asyncio.wait_for(service.run(), 20))
+    assert caught.value.topics == [src + ".dlq"]
+    assert "crmpilot topics apply" in str(caught.value)
+    assert asyncio.run(ConsumerService(sink, _settings(unique_name("group"), src), kafka_settings).serve()) == 1

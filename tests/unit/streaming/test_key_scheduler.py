@@ -133,3 +133,27 @@ def test_many_keys_keep_their_order(keys: int) -> None:
             assert seen.get(key, []) == list(range(n))
 
     asyncio.run(main())
+
+
+def test_pending_size_follows_items_through_finish_drop_and_cancel() -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+
+        async def work(_: int) -> None:
+            await gate.wait()
+
+        sched: KeyScheduler[int] = KeyScheduler(work, _crash)
+        for n in range(4):
+            sched.submit("p0", "k", n, size=10)
+        sched.submit("p1", "k", 9, size=100)
+        await asyncio.sleep(0)
+        assert (sched.pending, sched.pending_size) == (5, 140)
+        sched.drop_queued({"p0"})  # 3 of p0 not started
+        assert (sched.pending, sched.pending_size) == (2, 110)
+        await sched.cancel({"p1"})
+        assert (sched.pending, sched.pending_size) == (1, 10)
+        gate.set()
+        assert await sched.wait(timeout=5)
+        assert (sched.pending, sched.pending_size) == (0, 0)
+
+    asyncio.run(main())

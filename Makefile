@@ -39,7 +39,7 @@ migrate: stack-up ## Apply warehouse migrations
 
 demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched
 	@$(SERVICES) start
-	@$(CRMPILOT) demo run
+	@export CRMPILOT_SALESFORCE_CA_BUNDLE="$${CRMPILOT_SALESFORCE_CA_BUNDLE:-$${CRMPILOT_RUN_DIR:-.run}/sandbox-tls/ca.pem}"; $(CRMPILOT) demo run
 
 stop: ## Stop the services and the stack
 	@$(SERVICES) stop || true

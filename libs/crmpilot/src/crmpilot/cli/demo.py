@@ -141,14 +141,14 @@ def run(
     for col in ("case", "subject", "category", "priority", "sentiment", "conf.", "review", "CRM"):
         table.add_column(col)
     for case_id, category, priority, sentiment, conf, review, status, _trace in rows:
-        table.add_row(case_id, subjects.get(case_id, "")[:38], category, priority, sentiment, f"{float(conf):.2f}", review, status)
+        table.add_row(case_id, subjects.get(case_id, "")[:44], category, priority, sentiment, f"{float(conf):.2f}", review, status)
     console.print(table)
     applied = sum(1 for r in rows if "applied" in r[6].split(","))
     dlq = _dlq_groups(kafka, {k.encode() for k in bad_keys}) if bad_keys else {}
     set_aside = sum(1 for groups in dlq.values() if groups)
     groups = sorted(set().union(*dlq.values())) if dlq else []
     console.print(
-        f"[green]{len(rows)} cases classified and stored with provenance; {applied} CRM records updated "
+        f"[green]{len(rows)} cases classified and stored with provenance; {applied} CRM records carry their result "
         f"(the rest suggested for review or skipped, each audited); {set_aside}/{len(bad_keys)} bad records set aside on "
         f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"
     )

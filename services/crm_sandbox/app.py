@@ -317,7 +317,9 @@ class _Admin:
             try:
                 plan = FaultPlan.model_validate_json(await request.body() or b"{}")
             except ValidationError as exc:
-                return JSONResponse({"error": "invalid fault plan", "detail": exc.errors(include_url=False)}, status_code=400)
+                return JSONResponse(
+                    {"error": "invalid fault plan", "detail": exc.errors(include_url=False)}, status_code=400
+                )
             self.faults.apply(plan)
             if plan.expire_sessions is not None:
                 self.sessions.expire(plan.expire_sessions)

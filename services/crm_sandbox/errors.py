@@ -12,30 +12,30 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
-    "SalesforceError",
-    "InvalidSessionId",
-    "RequestLimitExceeded",
-    "NotFound",
+    "AllOrNoneRolledBack",
     "EntityIsDeleted",
-    "MethodNotAllowed",
+    "ExceededIdLimit",
+    "InvalidCrossReferenceKey",
+    "InvalidEmailAddress",
     "InvalidField",
     "InvalidFieldForInsertUpdate",
-    "StringTooLong",
+    "InvalidQueryFilterOperator",
+    "InvalidQueryLocator",
     "InvalidRestrictedPicklist",
-    "RequiredFieldMissing",
-    "NumberOutsideValidRange",
-    "InvalidEmailAddress",
+    "InvalidSessionId",
+    "InvalidType",
     "JsonParserError",
     "MalformedId",
     "MalformedQuery",
-    "InvalidType",
-    "InvalidQueryFilterOperator",
-    "InvalidQueryLocator",
-    "InvalidCrossReferenceKey",
-    "UnableToLockRow",
-    "ExceededIdLimit",
+    "MethodNotAllowed",
     "MissingArgument",
-    "AllOrNoneRolledBack",
+    "NotFound",
+    "NumberOutsideValidRange",
+    "RequestLimitExceeded",
+    "RequiredFieldMissing",
+    "SalesforceError",
+    "StringTooLong",
+    "UnableToLockRow",
 ]
 
 
@@ -173,18 +173,14 @@ class UnableToLockRow(SalesforceError):
     code = "UNABLE_TO_LOCK_ROW"
 
     def __init__(self, record_id: str) -> None:
-        super().__init__(
-            f"unable to obtain exclusive access to this record or 1 records: {record_id}"
-        )
+        super().__init__(f"unable to obtain exclusive access to this record or 1 records: {record_id}")
 
 
 class ExceededIdLimit(SalesforceError):
     code = "EXCEEDED_ID_LIMIT"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"record limit reached. cannot submit more than {limit} records into this call"
-        )
+        super().__init__(f"record limit reached. cannot submit more than {limit} records into this call")
 
 
 class MissingArgument(SalesforceError):
@@ -196,6 +192,5 @@ class AllOrNoneRolledBack(SalesforceError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Record rolled back because not all records were valid and the request was "
-            "using AllOrNone header"
+            "Record rolled back because not all records were valid and the request was using AllOrNone header"
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from .errors import InvalidField, InvalidQueryFilterOperator, InvalidType
@@ -160,8 +161,7 @@ def _literal(spec: FieldSpec, value: Value) -> Any:
     expected = _type_name(spec)
     quoted = "be enclosed in quotes" if expected in ("string", "id") else "not be enclosed in quotes"
     mismatch = InvalidField(
-        f"value of filter criterion for field '{spec.name}' must be of type {expected} and "
-        f"should {quoted}"
+        f"value of filter criterion for field '{spec.name}' must be of type {expected} and should {quoted}"
     )
     if spec.type in TEXT_TYPES:
         if not isinstance(value, str):
@@ -272,7 +272,7 @@ def execute(query: BoundQuery, records: Iterable[Mapping[str, Any]]) -> list[Map
     """The records matching the query, ordered, after OFFSET and LIMIT."""
     rows = [r for r in records if query.where is None or _matches(query.where, r)]
     for sort in reversed(query.order_by):
-        rows.sort(key=lambda r, s=sort: _sort_key(s, r), reverse=sort.descending)
+        rows.sort(key=partial(_sort_key, sort), reverse=sort.descending)
     start = query.offset or 0
     end = None if query.limit is None else start + query.limit
     return rows[start:end]
@@ -294,9 +294,7 @@ def project(
     sobject: SObjectSpec, fields: Iterable[FieldSpec], record: Mapping[str, Any], version: str
 ) -> dict[str, Any]:
     """One record as the API renders it: `attributes`, then the fields asked for."""
-    row: dict[str, Any] = {
-        "attributes": {"type": sobject.name, "url": record_url(version, sobject.name, record["Id"])}
-    }
+    row: dict[str, Any] = {"attributes": {"type": sobject.name, "url": record_url(version, sobject.name, record["Id"])}}
     for spec in fields:
         value = record.get(spec.name)
         row[spec.name] = False if value is None and spec.type == "boolean" else value

@@ -191,9 +191,7 @@ def _owner() -> FieldSpec:
 
 
 def _name_field() -> FieldSpec:
-    return FieldSpec(
-        "Name", "Full Name", "string", length=121, createable=False, updateable=False, calculated=True
-    )
+    return FieldSpec("Name", "Full Name", "string", length=121, createable=False, updateable=False, calculated=True)
 
 
 def _ai_fields() -> tuple[FieldSpec, ...]:

@@ -45,7 +45,7 @@ from .soql import parse_soql
 from .store import Change, ChangeType, Cursor, Store, StoredRecord, StoreTransaction
 from .validation import check_write
 
-__all__ = ["Caller", "Org", "MAX_COLLECTION_RECORDS"]
+__all__ = ["MAX_COLLECTION_RECORDS", "Caller", "Org"]
 
 MAX_COLLECTION_RECORDS = 200
 MAX_RETRIEVE_IDS = 2000
@@ -304,8 +304,7 @@ class Org:
                     raise _RolledBack()
         except _RolledBack:
             outcomes = [
-                o if o.error else _Outcome(None if creating else o.record_id, AllOrNoneRolledBack())
-                for o in outcomes
+                o if o.error else _Outcome(None if creating else o.record_id, AllOrNoneRolledBack()) for o in outcomes
             ]
         return [o.render() for o in outcomes]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["SandboxSettings", "DEFAULT_DATABASE_URL"]
+__all__ = ["DEFAULT_DATABASE_URL", "SandboxSettings"]
 
 DEFAULT_DATABASE_URL = "postgresql://crmpilot:crmpilot@127.0.0.1:55432/crmpilot"
 

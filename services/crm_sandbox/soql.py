@@ -133,7 +133,11 @@ def _unescape(body: str, query: str, column: int) -> str:
         elif nxt in "%_":
             out.append("\\" + nxt)  # kept for LIKE patterns
         else:
-            raise _error(query, column, f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal.")
+            raise _error(
+                query,
+                column,
+                f"Invalid string literal '{body}'. Illegal character sequence '\\{nxt}' in string literal.",
+            )
     return "".join(out)
 
 

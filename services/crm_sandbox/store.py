@@ -162,6 +162,7 @@ CREATE TABLE IF NOT EXISTS {s}.query_cursors (
 );
 """
 _LOCK_TIMEOUT = "5s"
+_CONNECT_TIMEOUT_S = 10
 
 
 class _PostgresTransaction:
@@ -234,6 +235,7 @@ class PostgresStore:
     """The store on PostgreSQL; use as `async with PostgresStore(url) as store:`."""
 
     def __init__(self, database_url: str, *, schema: str = "crm_sandbox", max_connections: int = 10) -> None:
+        self._url = database_url
         self._schema_name = schema
         self._s = sql.Identifier(schema)
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
@@ -247,10 +249,11 @@ class PostgresStore:
 
     async def __aenter__(self) -> PostgresStore:
         try:
-            await self._pool.open(wait=True, timeout=10)
-            async with self._pool.connection() as conn, conn.transaction():
+            # One plain connection first: an unreachable database fails at once, with its reason.
+            async with await psycopg.AsyncConnection.connect(self._url, connect_timeout=_CONNECT_TIMEOUT_S) as conn:
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._schema_name,))
-                await conn.execute(sql.SQL(_DDL).format(s=self._s))  # type: ignore[arg-type]
+                await conn.execute(sql.SQL(_DDL).format(s=self._s))
+            await self._pool.open(wait=True, timeout=_CONNECT_TIMEOUT_S)
         except (PoolTimeout, psycopg.OperationalError) as exc:
             await self._pool.close()
             raise StoreUnavailable(f"cannot open the sandbox database: {exc}") from exc
@@ -270,10 +273,10 @@ class PostgresStore:
             await conn.execute(sql.SQL("SET LOCAL lock_timeout = {t}").format(t=sql.Literal(_LOCK_TIMEOUT)))
             yield _PostgresTransaction(conn, self._s)
 
-    async def _all(self, query: sql.Composable, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    async def _all(self, query: sql.Composed, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query, params)
-            return await cur.fetchall()
+            return list(await cur.fetchall())
 
     async def fetch(self, record_ids: Sequence[str]) -> dict[str, StoredRecord]:
         rows = await self._all(
@@ -351,7 +354,7 @@ class PostgresStore:
     async def reset(self) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                sql.SQL(
-                    "TRUNCATE {s}.records, {s}.auto_numbers, {s}.api_usage, {s}.changes, {s}.query_cursors"
-                ).format(s=self._s)
+                sql.SQL("TRUNCATE {s}.records, {s}.auto_numbers, {s}.api_usage, {s}.changes, {s}.query_cursors").format(
+                    s=self._s
+                )
             )

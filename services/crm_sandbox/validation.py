@@ -35,9 +35,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _JSON_TOKEN_PREVIEW = 50
 
 
-def check_write(
-    schema: Schema, sobject: SObjectSpec, body: Mapping[str, Any], *, creating: bool
-) -> dict[str, Any]:
+def check_write(schema: Schema, sobject: SObjectSpec, body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """Canonical field name -> normalised value for a create or update body.
 
     Keys `attributes` (collections) are ignored; None means "set to null".
@@ -56,8 +54,7 @@ def check_write(
         raise InvalidFieldForInsertUpdate(forbidden)
 
     values = {
-        spec.name: None if value is None else coerce_value(schema, spec, value)
-        for spec, value in resolved.items()
+        spec.name: None if value is None else coerce_value(schema, spec, value) for spec, value in resolved.items()
     }
     for spec in resolved:
         if spec.type == "boolean" and values[spec.name] is None:
@@ -126,9 +123,7 @@ def _text(spec: FieldSpec, value: Any) -> str:
         raise _parser_error("string", value)
     text = value if isinstance(value, str) else str(value)
     if spec.type == "picklist" and spec.restricted and text not in spec.picklist:
-        raise InvalidRestrictedPicklist(
-            f"{spec.label}: bad value for restricted picklist field: {text}", [spec.name]
-        )
+        raise InvalidRestrictedPicklist(f"{spec.label}: bad value for restricted picklist field: {text}", [spec.name])
     if len(text) > spec.length:
         preview = text if len(text) <= _JSON_TOKEN_PREVIEW else text[:_JSON_TOKEN_PREVIEW] + "..."
         raise StringTooLong(

@@ -5,8 +5,8 @@
 - ``kafka_settings``: :class:`crmpilot.settings.KafkaSettings` pointing there.
 - ``unique_name``: ``unique_name("group")`` -> a name no other test run uses.
 - ``unique_topic``: ``unique_topic("orders", partitions=3)`` creates a fresh topic
-  (deleted after the test) and returns its name; ``with_dlq=True`` also creates
-  ``<name>.dlq``.
+  (deleted after the test), waits until the broker's metadata shows it, and
+  returns its name; ``with_dlq=True`` also creates ``<name>.dlq``.
 - ``database_url``: ``CRMPILOT_DATABASE_URL`` (default: the local stack's); the
   test is skipped if PostgreSQL does not answer.
 """
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -71,6 +72,10 @@ def unique_topic(kafka_admin: AdminClient, unique_name: Callable[[str], str]) ->
         for future in futures.values():
             future.result(timeout=30)
         created.extend(names)
+        deadline = time.monotonic() + 30
+        while not set(names) <= set(kafka_admin.list_topics(timeout=10).topics):  # metadata lags creation
+            assert time.monotonic() < deadline, f"created topics not visible: {names}"
+            time.sleep(0.05)
         return name
 
     yield make

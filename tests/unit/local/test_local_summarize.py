@@ -62,7 +62,10 @@ def test_quoted_reply_and_signature_are_stripped(english: EmailSummaryOutput, ru
 
 def test_action_items_quote_the_source_verbatim(english: EmailSummaryOutput, russian: EmailSummaryOutput) -> None:
     assert [(a.owner, a.due) for a in english.action_items] == [("support", "by Friday"), ("customer", "by 20.03.2025")]
-    assert english.action_items[0].quote == "Could you please check the delivery status and send me the tracking number by Friday?"
+    assert (
+        english.action_items[0].quote
+        == "Could you please check the delivery status and send me the tracking number by Friday?"
+    )
     for out, body in ((english, EN_THREAD), (russian, RU_THREAD)):
         assert out.action_items
         for item in out.action_items:
@@ -93,7 +96,9 @@ def test_intent_sentiment_urgency(provider: LocalProvider, russian: EmailSummary
     assert russian.intent in ("request", "payment", "complaint")
     urgent = summarize(provider, "URGENT", "Our payment terminal is down, please call me immediately!")
     assert urgent.urgency == "high"
-    thanks = summarize(provider, "Thank you", "Just wanted to say thank you, your team did a great job with the migration.")
+    thanks = summarize(
+        provider, "Thank you", "Just wanted to say thank you, your team did a great job with the migration."
+    )
     assert (thanks.intent, thanks.sentiment, thanks.urgency) == ("feedback", "positive", "low")
 
 

@@ -43,7 +43,12 @@ def test_category_outside_the_taxonomy_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("priority", "Critical"), ("sentiment", "furious"), ("language", "english"), ("escalation_reason", "boss said so")],
+    [
+        ("priority", "Critical"),
+        ("sentiment", "furious"),
+        ("language", "english"),
+        ("escalation_reason", "boss said so"),
+    ],
 )
 def test_closed_fields_reject_values_outside_their_vocabulary(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
@@ -51,7 +56,9 @@ def test_closed_fields_reject_values_outside_their_vocabulary(field: str, value:
 
 
 def test_queue_and_escalate_are_derived_whatever_the_model_said() -> None:
-    out = TicketClassificationOutput.model_validate(ticket(queue="ceo-inbox", escalate=False, escalation_reason="outage"))
+    out = TicketClassificationOutput.model_validate(
+        ticket(queue="ceo-inbox", escalate=False, escalation_reason="outage")
+    )
     assert out.queue == "billing"
     assert out.escalate is True
     calm = TicketClassificationOutput.model_validate(ticket(escalate=True))
@@ -94,7 +101,15 @@ def test_outputs_fill_the_result_models() -> None:
             "confidence": 0.5,
         }
     )
-    fields = set(EmailSummary.model_fields) - {"result_id", "review", "provenance", "task", "email_id", "case_id", "verified"}
+    fields = set(EmailSummary.model_fields) - {
+        "result_id",
+        "review",
+        "provenance",
+        "task",
+        "email_id",
+        "case_id",
+        "verified",
+    }
     assert fields <= set(summary.model_dump())
     score = RequestScoreOutput.model_validate(
         {"score": 50, "band": "hot", "factors": [], "risk_flags": [], "next_action": "call", "confidence": 0.5}

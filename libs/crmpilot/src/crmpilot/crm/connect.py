@@ -1,11 +1,13 @@
 """Salesforce connection settings (``CRMPILOT_SALESFORCE_*``) and the client factory.
 
-Three ways to log in, as simple-salesforce supports them, picked by which
+Five ways to log in, as simple-salesforce supports them, picked by which
 settings are present:
 
-1. ``SESSION_ID`` + ``INSTANCE_URL``: an existing session (the CRM sandbox's token);
-2. ``USERNAME`` + ``PASSWORD`` (+ ``SECURITY_TOKEN``): username/password login;
-3. ``CLIENT_ID`` + ``CLIENT_SECRET`` (+ ``DOMAIN``): OAuth 2.0 client credentials.
+1. ``USERNAME`` + ``PASSWORD`` + ``CLIENT_ID`` + ``CLIENT_SECRET``: OAuth 2.0 username-password flow;
+2. ``USERNAME`` + ``CLIENT_ID`` + ``PRIVATE_KEY_FILE``: OAuth 2.0 JWT bearer flow;
+3. ``USERNAME`` + ``PASSWORD`` (+ ``SECURITY_TOKEN``): SOAP login;
+4. ``CLIENT_ID`` + ``CLIENT_SECRET`` (+ ``DOMAIN``): OAuth 2.0 client credentials;
+5. ``SESSION_ID`` + ``INSTANCE_URL``: an existing session (default: the CRM sandbox's token).
 
 ``CA_BUNDLE`` makes the HTTPS session trust a private CA (the sandbox's).
 The integration user's id (who our writes are attributed to) is read from
@@ -23,6 +25,7 @@ from requests.adapters import HTTPAdapter
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from .errors import CRMAuthError, CRMUnavailable
 
@@ -39,7 +42,8 @@ class SalesforceSettings(BaseSettings):
     security_token: SecretStr | None = None
     client_id: str | None = Field(default=None, description="OAuth connected app consumer key (client credentials flow)")
     client_secret: SecretStr | None = None
-    domain: str | None = Field(default=None, description="login domain: login, test, or My Domain (client credentials)")
+    domain: str | None = Field(default=None, description="login domain: login, test, or a My Domain host")
+    private_key_file: Path | None = Field(default=None, description="JWT bearer flow: the connected app's private key")
     ca_bundle: Path | None = Field(default=None, description="CA file to trust for HTTPS (the sandbox's ca.pem)")
     api_version: str = "59.0"
     integration_user_id: str | None = Field(default=None, description="User id our writes are attributed to (default: from userinfo)")
@@ -68,30 +72,42 @@ def _session(settings: SalesforceSettings) -> requests.Session:
     return session
 
 
-def connect(settings: SalesforceSettings) -> Salesforce:
-    """A logged-in simple-salesforce client; raises :class:`CRMAuthError` when no login method is configured."""
-    common = {"session": _session(settings), "version": settings.api_version}
+def connect(settings: SalesforceSettings, *, session: requests.Session | None = None) -> Salesforce:
+    """A logged-in simple-salesforce client; raises :class:`CRMAuthError` when no login method is configured.
+
+    ``session`` replaces the HTTP session built from the settings (a proxy, a test transport).
+    """
+    common: dict[str, Any] = {"session": session or _session(settings), "version": settings.api_version}
+    secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
+    s = settings
     try:
-        if settings.username and settings.password:
+        if s.username and s.password and s.client_id and s.client_secret:
+            # OAuth 2.0 username-password flow: the security token is appended to the password.
             return Salesforce(
-                username=settings.username,
-                password=settings.password.get_secret_value(),
-                security_token=settings.security_token.get_secret_value() if settings.security_token else "",
-                domain=settings.domain,
+                username=s.username,
+                password=secret(s.password) + (secret(s.security_token) or ""),
+                consumer_key=s.client_id,
+                consumer_secret=secret(s.client_secret),
+                domain=s.domain,
                 **common,
             )
-        if settings.client_id and settings.client_secret:
-            return Salesforce(
-                consumer_key=settings.client_id,
-                consumer_secret=settings.client_secret.get_secret_value(),
-                domain=settings.domain,
-                **common,
-            )
-        if settings.session_id and settings.instance_url:
-            return Salesforce(instance_url=settings.instance_url, session_id=settings.session_id.get_secret_value(), **common)
+        if s.username and s.client_id and s.private_key_file:
+            return Salesforce(username=s.username, consumer_key=s.client_id, privatekey_file=str(s.private_key_file), domain=s.domain, **common)
+        if s.username and s.password:
+            # SOAP login (username, password and the user's security token)
+            return Salesforce(username=s.username, password=secret(s.password), security_token=secret(s.security_token) or "", domain=s.domain, **common)
+        if s.client_id and s.client_secret:
+            return Salesforce(consumer_key=s.client_id, consumer_secret=secret(s.client_secret), domain=s.domain or "login", **common)
+        if s.session_id and s.instance_url:
+            return Salesforce(instance_url=s.instance_url, session_id=secret(s.session_id), **common)
     except requests.RequestException as exc:
         raise CRMUnavailable(f"cannot reach Salesforce to log in: {exc}") from exc
-    raise CRMAuthError("no Salesforce login configured: set CRMPILOT_SALESFORCE_SESSION_ID + INSTANCE_URL, USERNAME + PASSWORD, or CLIENT_ID + CLIENT_SECRET")
+    except SalesforceAuthenticationFailed as exc:
+        raise CRMAuthError(f"Salesforce login failed: {exc}") from exc
+    raise CRMAuthError(
+        "no Salesforce login configured: set CRMPILOT_SALESFORCE_SESSION_ID + INSTANCE_URL, USERNAME + PASSWORD "
+        "(+ SECURITY_TOKEN, or + CLIENT_ID + CLIENT_SECRET), USERNAME + CLIENT_ID + PRIVATE_KEY_FILE (JWT), or CLIENT_ID + CLIENT_SECRET"
+    )
 
 
 def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:

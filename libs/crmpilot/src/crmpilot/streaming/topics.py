@@ -15,6 +15,7 @@ more partitions than declared is reported, not touched.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -305,7 +306,25 @@ def apply_topics(
         futures = admin.incremental_alter_configs(alters, request_timeout=timeout)
         for resource, future in futures.items():
             _result(future, f"alter configs of {resource.name}", timeout)
+    if creates or grows:
+        _await_metadata(admin, {c.topic: c.partitions or 0 for c in changes if c.partitions}, timeout)
     return changes
+
+
+def _await_metadata(admin: AdminClient, partitions: Mapping[str, int], timeout: float) -> None:
+    """Wait until the brokers' metadata shows the created/grown topics, so a caller can use them at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            topics = admin.list_topics(timeout=timeout).topics
+        except KafkaException as exc:
+            raise TopicAdminError(f"cannot list topics: {_describe(exc)}") from exc
+        lagging = [t for t, n in partitions.items() if t not in topics or len(topics[t].partitions) < n]
+        if not lagging:
+            return
+        if time.monotonic() > deadline:
+            raise TopicAdminError(f"topics not visible in metadata after {timeout:g}s: {', '.join(lagging)}")
+        time.sleep(0.1)
 
 
 def _result(future: Future[Any], what: str, timeout: float, *, tolerate: int | None = None) -> Any:

@@ -145,7 +145,9 @@ def classify_ticket_spec(
     output_model: type[TicketClassificationOutput] = TicketClassificationOutput
     if categories != DEFAULT_CATEGORIES:
         output_model = type(
-            "TicketClassificationOutput", (TicketClassificationOutput,), {"taxonomy": categories, "__module__": __name__}
+            "TicketClassificationOutput",
+            (TicketClassificationOutput,),
+            {"taxonomy": categories, "__module__": __name__},
         )
     listing = "\n".join(f"- {c.name}: {c.description} [{c.queue}]" for c in categories)
     prompt = Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM.format(categories=listing), user_template=_USER)

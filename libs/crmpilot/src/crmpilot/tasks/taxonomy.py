@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 __all__ = [
-    "Category",
     "DEFAULT_CATEGORIES",
     "PRIORITIES",
     "SENTIMENTS",
+    "Category",
     "Priority",
     "Sentiment",
     "category_names",
@@ -33,14 +33,26 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category("Billing", "invoice, charge, billing statement, fee, subscription price, overcharged", "billing"),
     Category("Payments", "card payment declined, payment failed, transfer pending, top up, direct debit", "billing"),
     Category("Refund", "refund request, money back, return the payment, reimbursement", "billing"),
-    Category("Account Access", "cannot log in, password reset, locked account, two-factor code, verification", "accounts"),
-    Category("Technical Issue", "app crashes, error message, website down, slow, not loading, integration broken", "technical"),
-    Category("Shipping & Delivery", "order not delivered, tracking, late shipment, wrong address, lost parcel", "logistics"),
+    Category(
+        "Account Access", "cannot log in, password reset, locked account, two-factor code, verification", "accounts"
+    ),
+    Category(
+        "Technical Issue",
+        "app crashes, error message, website down, slow, not loading, integration broken",
+        "technical",
+    ),
+    Category(
+        "Shipping & Delivery", "order not delivered, tracking, late shipment, wrong address, lost parcel", "logistics"
+    ),
     Category("Order Change", "change or cancel an order, modify quantity, update delivery date", "logistics"),
     Category("Cancellation", "cancel subscription, close account, terminate contract, stop service", "retention"),
     Category("Product Question", "how does the product work, feature question, pricing plans, compatibility", "sales"),
     Category("Complaint", "unhappy with service, bad experience, rude agent, formal complaint", "escalations"),
-    Category("Security & Fraud", "unauthorized transaction, stolen card, phishing, suspicious activity, compromised account", "security"),
+    Category(
+        "Security & Fraud",
+        "unauthorized transaction, stolen card, phishing, suspicious activity, compromised account",
+        "security",
+    ),
     Category("Other", "anything that fits no other category", "general"),
 )
 

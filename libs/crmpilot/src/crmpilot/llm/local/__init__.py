@@ -19,6 +19,7 @@ from crmpilot.llm.base import Completion, TaskSpec
 from crmpilot.llm.local.classify import classify_ticket
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
+from crmpilot.llm.local.once import Once
 from crmpilot.llm.local.score import score_request
 from crmpilot.llm.local.summarize import summarize_email
 from crmpilot.tasks.classify_ticket import TicketClassificationOutput
@@ -34,7 +35,7 @@ __all__ = [
     "ZeroShotHead",
 ]
 
-O = TypeVar("O", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 class UnsupportedTask(Fatal):
@@ -61,9 +62,9 @@ class LocalProvider:
         self.batcher = batcher or EmbeddingBatcher(Encoder())
         self._head = head
         self._temperature = temperature
-        self._zero_shot: dict[tuple[Category, ...], ZeroShotHead] = {}
+        self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutputT], payload: Mapping[str, Any]) -> Completion[OutputT]:
         output: BaseModel
         extra: dict[str, Any] = {}
         if spec.name == "classify_ticket" and issubclass(spec.output_model, TicketClassificationOutput):
@@ -94,8 +95,7 @@ class LocalProvider:
             if tuple(self._head.labels) != names:
                 raise UnsupportedTask(f"head {self._head.id!r} labels {self._head.labels} != taxonomy {names}")
             return self._head
-        if categories not in self._zero_shot:
-            self._zero_shot[categories] = await ZeroShotHead.build(
-                categories, self.batcher, temperature=self._temperature
-            )
-        return cast(TicketClassifierHead, self._zero_shot[categories])
+        head = await self._zero_shot.get(
+            categories, lambda: ZeroShotHead.build(categories, self.batcher, temperature=self._temperature)
+        )
+        return cast(TicketClassifierHead, head)

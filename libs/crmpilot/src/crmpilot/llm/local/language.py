@@ -18,8 +18,7 @@ __all__ = ["detect_language"]
 _STOPWORDS: dict[str, frozenset[str]] = {
     "en": frozenset(
         "the and is are to of my i you it not have has for with this that was can please be on in what how do does "
-        "did would could should will an at from your our we me am been there they"
-        .split()
+        "did would could should will an at from your our we me am been there they".split()
     ),
     "de": frozenset(
         "der die das und ist nicht ich sie mit ein eine zu mein meine bitte auf für es wir haben kann wie was den dem "

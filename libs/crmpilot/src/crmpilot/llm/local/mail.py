@@ -27,8 +27,9 @@ _HEADER_BLOCK = re.compile(r"^(?:from|von|de|от)\s*:\s*\S", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^(?:sent|date|to|subject|gesendet|an|envoyé|отправлено|дата|кому|тема)\s*:", re.IGNORECASE)
 _SIGNATURE = re.compile(
     r"^(?:--\s*|(?:best|kind|warm|many thanks and)?\s*regards\b.{0,30}|best(?: wishes)?[,!.]?|cheers[,!.]?"
-    r"|thanks(?: again| in advance)?[,!.]?|thank you[,!.]?|many thanks[,!.]?|sincerely[,!.]?|yours(?: truly| sincerely)?[,!.]?"
-    r"|с уважением\b.{0,40}|спасибо[,!.]?|заранее спасибо[,!.]?|всего (?:доброго|наилучшего)[,!.]?|с наилучшими пожеланиями.{0,20}"
+    r"|thanks(?: again| in advance)?[,!.]?|thank you[,!.]?|many thanks[,!.]?|sincerely[,!.]?"
+    r"|yours(?: truly| sincerely)?[,!.]?|с уважением\b.{0,40}|спасибо[,!.]?|заранее спасибо[,!.]?"
+    r"|всего (?:доброго|наилучшего)[,!.]?|с наилучшими пожеланиями.{0,20}"
     r"|mit freundlichen grüßen.{0,20}|cordialement.{0,20}|(?:un )?saludo(?:s)? cordial(?:es)?.{0,20}|atentamente.{0,20}"
     r"|sent from my \w+.{0,30}|отправлено (?:с|из) .{0,40})$",
     re.IGNORECASE,
@@ -52,7 +53,10 @@ def new_text_regions(body: str) -> list[tuple[int, int]]:
         following = lines[i + 1][2] if i + 1 < len(lines) else ""
         if (
             _REPLY_HEADER.match(stripped)
-            or (stripped.lower().startswith(("on ", "am ", "le ", "el ")) and _REPLY_HEADER.match(f"{stripped} {following}"))
+            or (
+                stripped.lower().startswith(("on ", "am ", "le ", "el "))
+                and _REPLY_HEADER.match(f"{stripped} {following}")
+            )
             or _SEPARATOR.match(stripped)
             or (_HEADER_BLOCK.match(stripped) and _HEADER_NEXT.match(following))
             or _SIGNATURE.match(stripped)

@@ -50,6 +50,9 @@ _DISPOSABLE_MAIL = frozenset(
     "sharklasers.com getnada.com dispostable.com throwawaymail.com".split()
 )
 _KIND_POINTS = {"purchase": 15, "quote": 10, "credit": 5}
+_AMOUNT_POINTS = ((100_000, 20), (20_000, 15), (5_000, 10), (1_000, 5))
+"""(at least, points): face value in the request's currency."""
+_EMPLOYEE_POINTS = ((1000, 12), (200, 8), (50, 4))
 _TEXT_FACTORS: tuple[tuple[cues.CueKind, str, int, RiskFlag | None], ...] = (
     ("budget", "budget stated", 10, None),
     ("timeline", "timeline stated", 8, None),
@@ -80,16 +83,14 @@ def _field_factors(payload: Mapping[str, Any]) -> tuple[list[dict[str, Any]], se
         factors.append(_factor(f"{kind} request", points, field_evidence("kind", payload.get("kind"))))
     amount = _amount(payload)
     if amount is not None:
-        tiers = ((100_000, 20), (20_000, 15), (5_000, 10), (1_000, 5))
-        points = next((p for limit, p in tiers if amount >= limit), -5 if amount < 200 else 0)
+        points = next((p for limit, p in _AMOUNT_POINTS if amount >= limit), -5 if amount < 200 else 0)
         if points:
             factors.append(_factor("amount", points, field_evidence("amount", payload.get("amount"))))
     elif kind != "lead":
         factors.append(_factor("amount missing", -5, field_evidence("amount", payload.get("amount"))))
     employees = payload.get("employees")
     if isinstance(employees, int):
-        tiers = ((1000, 12), (200, 8), (50, 4))
-        points = next((p for limit, p in tiers if employees >= limit), -4 if employees < 10 else 0)
+        points = next((p for limit, p in _EMPLOYEE_POINTS if employees >= limit), -4 if employees < 10 else 0)
         if points:
             factors.append(_factor("company size", points, field_evidence("employees", employees)))
     domain = str(payload.get("email_domain") or "").lower()

@@ -84,7 +84,9 @@ _NOT_AN_ACTION = re.compile(
     r"|if you have any (?:other |further )?questions|во вложении|заранее спасибо",
     re.IGNORECASE,
 )
-_SOON = re.compile(r"\b(?:asap|today|tonight|tomorrow|eod|end of (?:the )?day)\b|сегодня|завтра|конца дня", re.IGNORECASE)
+_SOON = re.compile(
+    r"\b(?:asap|today|tonight|tomorrow|eod|end of (?:the )?day)\b|сегодня|завтра|конца дня", re.IGNORECASE
+)
 _ENTITY_PATTERNS: dict[str, re.Pattern[str]] = {
     "date": re.compile(
         r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}\b"
@@ -107,9 +109,7 @@ _ENTITY_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-async def summarize_email(
-    payload: Mapping[str, Any], *, batcher: EmbeddingBatcher
-) -> tuple[EmailSummaryOutput, int]:
+async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher) -> tuple[EmailSummaryOutput, int]:
     """The summary of one email and the tokens the model read."""
     body = str(payload.get("body") or "")
     subject = str(payload.get("subject") or "")
@@ -149,10 +149,10 @@ def _summary(content: list[Span], vectors: np.ndarray, document: np.ndarray, max
     chosen: list[int] = []
     used = 0
     for i in np.argsort(-score):
-        words = len(content[int(i)].clean.split())
-        if used + words <= max_words:
+        length = len(content[int(i)].clean.split())
+        if used + length <= max_words:
             chosen.append(int(i))
-            used += words
+            used += length
     if not chosen:
         words = content[int(np.argmax(score))].clean.split()
         return " ".join(words[:max_words]) + " …"
@@ -179,7 +179,9 @@ def _action_items(content: list[Span]) -> list[dict[str, Any]]:
         if not (asks or commits or (deadline and "?" not in span.text)):
             continue
         owner = "support" if asks else "customer" if commits else None
-        items.append({"text": span.clean[:500], "owner": owner, "due": deadline.text if deadline else None, "quote": span.text})
+        items.append(
+            {"text": span.clean[:500], "owner": owner, "due": deadline.text if deadline else None, "quote": span.text}
+        )
     return items[:20]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 __all__ = ["Span", "normalize", "sentence_containing", "sentences"]
 
@@ -77,7 +78,7 @@ def sentences(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     end = len(text) if end is None else end
     cuts = sorted({start, end, *_boundaries(text, start, end)})
     spans = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in pairwise(cuts):
         piece = text[a:b]
         lead = len(piece) - len(piece.lstrip())
         stripped = piece.strip()

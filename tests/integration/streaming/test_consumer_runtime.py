@@ -240,7 +240,7 @@ def test_a_second_member_takes_over_partitions_cooperatively_without_losing_reco
     src = unique_topic("rebalance-in", partitions=4, with_dlq=True)
     out = unique_topic("rebalance-out", partitions=4)
     group = unique_name("group")
-    n = 400  # paced at 40/s per member: the first alone would need 10 s, the hand-over takes ~3 s
+    n = 320  # paced at 40/s per member: the first alone would need 8 s, the hand-over takes ~1-3 s
     produce_envelopes(kafka_settings.bootstrap, src, (case_event(i, f"case-{i % 40}") for i in range(n)))
     seen: dict[str, list[str]] = defaultdict(list)
 
@@ -250,7 +250,10 @@ def test_a_second_member_takes_over_partitions_cooperatively_without_losing_reco
             seen[name].append(envelope.id)
             return [Output(out, ctx.key, encode(envelope))]
 
-        return ConsumerService(handle, _settings(group, src, max_in_flight=2, revoke_timeout_s=5), kafka_settings)
+        settings = _settings(
+            group, src, max_in_flight=2, revoke_timeout_s=5, consumer_overrides={"heartbeat.interval.ms": "500"}
+        )
+        return ConsumerService(handle, settings, kafka_settings)
 
     async def main() -> tuple[ConsumerService, ConsumerService]:
         a, b = member("a"), member("b")

@@ -83,3 +83,17 @@ def test_encoder_handles_empty_and_chunked_batches(size: int) -> None:
     vectors = encoder.encode(texts, is_query=True)
     assert vectors.shape == (size, 384) and vectors.dtype == np.float32
     assert encoder.calls == (size + 1) // 2
+
+
+def test_long_text_is_cut_to_the_model_window(provider: LocalProvider) -> None:
+    from crmpilot.tasks import CLASSIFY_TICKET
+
+    payload = {
+        "subject": "Declined",
+        "description": "My card was declined again. " * 2000,
+        "origin": "Web",
+        "is_vip": False,
+    }
+    completion = asyncio.run(provider.complete(CLASSIFY_TICKET, payload))
+    assert completion.tokens_in == provider.batcher.encoder.max_tokens == 512
+    assert completion.output.category == "Payments"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from crmpilot.events import CaseEvent, Envelope, decode
-from crmpilot.streaming import MessageContext, Output
+from crmpilot.settings import KafkaSettings
+from crmpilot.streaming import MessageContext, Output, produce_events
 
 TP = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -37,3 +40,8 @@ def test_context_reads_headers() -> None:
     assert ctx.traceparent == TP.decode()
     assert ctx.tracestate is None
     assert ctx.attempt == 1
+
+
+def test_a_malformed_traceparent_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(ValueError, match="traceparent"):
+        produce_events("t", [_envelope()], kafka=KafkaSettings(bootstrap="127.0.0.1:1"), traceparent="nope")

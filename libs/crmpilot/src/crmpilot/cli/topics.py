@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from confluent_kafka.admin import AdminClient
@@ -72,7 +73,7 @@ def list_(
         typer.echo(f"error: {exc} (bootstrap {settings.bootstrap})", err=True)
         raise typer.Exit(1) from exc
     changes = plan_changes(states)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for state in states:
         mine = [c for c in changes if c.topic == state.spec.name]
         rows.append(

@@ -78,9 +78,7 @@ class AsyncProducer:
         future: asyncio.Future[Delivery] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            outcome: Delivery | BaseException = (
-                delivery_error(err, topic) if err is not None else Delivery(msg.topic(), msg.partition(), msg.offset())
-            )
+            outcome: Delivery | BaseException = delivery_error(err, topic) if err is not None else _delivery(msg)
             try:
                 loop.call_soon_threadsafe(_settle, future, outcome)
             except RuntimeError:  # the loop is closed: nobody is waiting for this record any more
@@ -105,6 +103,12 @@ class AsyncProducer:
         self._closing.set()
         await asyncio.to_thread(self._poller.join)
         return await asyncio.to_thread(self._producer.flush, timeout)
+
+
+def _delivery(msg: Message) -> Delivery:
+    """The coordinates of an acknowledged record (-1 where the broker did not say)."""
+    partition, offset = msg.partition(), msg.offset()
+    return Delivery(msg.topic() or "", -1 if partition is None else partition, -1 if offset is None else offset)
 
 
 def _settle(future: asyncio.Future[Delivery], outcome: Delivery | BaseException) -> None:
@@ -179,8 +183,8 @@ def produce_events(
 
     Raises :class:`DeliveryFailed` (or :class:`ProducerFatal`) if any record was not delivered.
     """
-    producer = Producer(event_producer_config(kafka or KafkaSettings(), client_id))
     trace = tuple(_trace_headers(traceparent, None))
+    producer = Producer(event_producer_config(kafka or KafkaSettings(), client_id))
     results: list[Delivery] = []
     failures: list[DeliveryFailed | ProducerFatal] = []
 
@@ -188,7 +192,7 @@ def produce_events(
         if err is not None:
             failures.append(delivery_error(err, topic))
         else:
-            results.append(Delivery(msg.topic(), msg.partition(), msg.offset()))
+            results.append(_delivery(msg))
 
     sent = 0
     for envelope in envelopes:

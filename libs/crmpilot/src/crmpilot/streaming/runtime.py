@@ -77,7 +77,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -272,6 +272,9 @@ class ConsumerService:
         if self._stopping:
             return  # not registered: stays uncommitted and is fetched again
         topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            logger.warning("record without topic/partition/offset ignored")
+            return
         tp = (topic, partition)
         tracker = self._book.tracker(tp)
         if tracker is None:
@@ -287,7 +290,7 @@ class ConsumerService:
             offset,
             message.key(),
             message.value(),
-            tuple(message.headers() or ()),
+            tuple(cast(list[Header], message.headers() or [])),  # consumed header values are bytes
             None if ts_type == TIMESTAMP_NOT_AVAILABLE else datetime.fromtimestamp(ts_ms / 1000, UTC),
             tracker,
         )

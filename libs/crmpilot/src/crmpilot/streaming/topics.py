@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported without __all__
     AdminClient,
     AlterConfigOpType,
     ConfigEntry,
@@ -282,7 +282,7 @@ def apply_topics(
         for c in changes
         if c.action == "create"
     ]
-    grows = [NewPartitions(c.topic, c.partitions) for c in changes if c.action == "add_partitions"]
+    grows = [NewPartitions(c.topic, by_name[c.topic].partitions) for c in changes if c.action == "add_partitions"]
     alters = [
         ConfigResource(
             ResourceType.TOPIC,
@@ -295,16 +295,16 @@ def apply_topics(
         if c.action == "alter_config"
     ]
     if creates:
-        futures = admin.create_topics(creates, operation_timeout=timeout, request_timeout=timeout)
-        for name, future in futures.items():
+        created = admin.create_topics(creates, operation_timeout=timeout, request_timeout=timeout)
+        for name, future in created.items():
             _result(future, f"create topic {name}", timeout, tolerate=KafkaError.TOPIC_ALREADY_EXISTS)
     if grows:
-        futures = admin.create_partitions(grows, operation_timeout=timeout, request_timeout=timeout)
-        for name, future in futures.items():
+        grown = admin.create_partitions(grows, operation_timeout=timeout, request_timeout=timeout)
+        for name, future in grown.items():
             _result(future, f"add partitions to {name}", timeout)
     if alters:
-        futures = admin.incremental_alter_configs(alters, request_timeout=timeout)
-        for resource, future in futures.items():
+        altered = admin.incremental_alter_configs(alters, request_timeout=timeout)
+        for resource, future in altered.items():
             _result(future, f"alter configs of {resource.name}", timeout)
     if creates or grows:
         _await_metadata(admin, {c.topic: c.partitions or 0 for c in changes if c.partitions}, timeout)

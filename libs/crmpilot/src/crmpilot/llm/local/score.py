@@ -61,6 +61,8 @@ _TEXT_FACTORS: tuple[tuple[cues.CueKind, str, int, RiskFlag | None], ...] = (
     ("junk", "student, test or spam cues", -25, "spam_or_test"),
     ("low_intent", "no buying intent or budget", -10, "no_budget"),
 )
+_MAX_READ_SENTENCES = 40
+"""The model reads the first 40 sentences of the description for buying intent."""
 _COMPLETENESS_FIELDS = ("company", "email_domain", "country", "employees", "amount", "description")
 
 
@@ -158,8 +160,9 @@ async def score_request(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher
     """The score of one request and the tokens the model read."""
     description = str(payload.get("description") or "")
     spans = sentences(description)
+    read = spans[:_MAX_READ_SENTENCES]
     vectors, anchor_vectors, tokens = await asyncio.gather(
-        batcher.query([s.clean for s in spans]),
+        batcher.query([s.clean for s in read]),
         batcher.anchors(BUYING_ANCHORS.texts, is_query=True),
         batcher.token_count(description),
     )
@@ -167,7 +170,7 @@ async def score_request(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher
     text_factors, text_risks = _text_factors(description, spans)
     factors += text_factors
     risks |= text_risks
-    if intent := _intent_factor(spans, BUYING_ANCHORS.scores(vectors, anchor_vectors)):
+    if intent := _intent_factor(read, BUYING_ANCHORS.scores(vectors, anchor_vectors)):
         factors.append(intent)
     total = BASE_SCORE + sum(f["weight"] if f["direction"] == "up" else -f["weight"] for f in factors)
     score = int(min(100, max(0, round(total))))

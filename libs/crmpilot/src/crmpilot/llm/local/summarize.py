@@ -25,7 +25,7 @@ from crmpilot.llm.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
 from crmpilot.llm.local.text import Span, normalize, sentence_containing, sentences
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, EmailSummaryOutput, Intent, Urgency
 
-__all__ = ["INTENT_ANCHORS", "summarize_email"]
+__all__ = ["INTENT_ANCHORS", "MAX_SUMMARY_SENTENCES", "summarize_email"]
 
 INTENT_ANCHORS = AnchorSet.of(
     {
@@ -66,6 +66,8 @@ INTENT_ANCHORS = AnchorSet.of(
         ),
     }
 )
+MAX_SUMMARY_SENTENCES = 60
+"""Summary sentences are chosen among the first 60 of the message (each one is embedded)."""
 _INTENT_TEMPERATURE = 0.02
 _INTENT_CUES: dict[cues.CueKind, tuple[Intent, float]] = {
     "cancel": ("cancellation", 0.6),
@@ -117,8 +119,9 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     spans = [s for a, b in new_text_regions(body) for s in sentences(body, a, b)]
     content = [s for s in spans if not _GREETING.match(s.clean)]
     text = normalize(" ".join([subject, *(s.text for s in content)]))
+    candidates = content[:MAX_SUMMARY_SENTENCES]
     sentence_vectors, vectors, intent_vectors, sentiment_vectors, tokens = await asyncio.gather(
-        batcher.passage([s.clean for s in content]),
+        batcher.passage([s.clean for s in candidates]),
         batcher.query([text]),
         batcher.anchors(INTENT_ANCHORS.texts, is_query=True),
         batcher.anchors(SENTIMENT_ANCHORS.texts, is_query=True),
@@ -129,7 +132,7 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     actions = _action_items(content)
     output = EmailSummaryOutput.model_validate(
         {
-            "summary": _summary(content, sentence_vectors, vectors[0], max_words) or normalize(subject)[:2000],
+            "summary": _summary(candidates, sentence_vectors, vectors[0], max_words) or normalize(subject)[:2000],
             "intent": intent,
             "sentiment": sentiment.label,
             "urgency": _urgency(text, intent, sentiment.label, actions),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -295,3 +297,26 @@ def test_a_missing_dead_letter_topic_stops_the_service_at_start(
     assert caught.value.topics == [src + ".dlq"]
     assert "crmpilot topics apply" in str(caught.value)
     assert asyncio.run(ConsumerService(sink, _settings(unique_name("group"), src), kafka_settings).serve()) == 1
+
+
+def test_sigterm_drains_in_flight_records_commits_and_exits_0(
+    kafka_settings: KafkaSettings, unique_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    src = unique_topic("sigterm-in", with_dlq=True)
+    group = unique_name("group")
+    produce_envelopes(kafka_settings.bootstrap, src, (case_event(i, f"k{i}") for i in range(20)))
+    started: list[int] = []
+    finished: list[int] = []
+
+    async def slow_sink(envelope: Envelope[Any], ctx: MessageContext) -> None:
+        started.append(ctx.offset)
+        if len(started) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        finished.append(ctx.offset)
+
+    settings = _settings(group, src, ordering="unordered", max_in_flight=5)
+    assert asyncio.run(asyncio.wait_for(ConsumerService(slow_sink, settings, kafka_settings).serve(), 30)) == 0
+    assert sorted(finished) == sorted(started) == [0, 1, 2, 3, 4]  # in flight finished; queued ones never started
+    (committed, end), = committed_and_end(kafka_settings.bootstrap, src, group).values()
+    assert (committed, end) == (5, 20)

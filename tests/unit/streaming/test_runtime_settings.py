@@ -44,4 +44,4 @@ def test_invalid_settings_are_rejected(kw: dict[str, object]) -> None:
 def test_settings_are_frozen() -> None:
     s = RuntimeSettings(group_id="g", topics=("a",))
     with pytest.raises(ValidationError):
-        s.max_in_flight = 3  # type: ignore[misc]
+        s.max_in_flight = 3

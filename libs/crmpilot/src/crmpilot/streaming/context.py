@@ -5,6 +5,10 @@ returns ``()`` (or ``None``). Outputs are produced by the runtime, which waits
 for the broker's acknowledgement before it counts the input record as done.
 When an output has no ``traceparent`` header the runtime adds the input's, so a
 trace follows the event through every service.
+
+Handlers run on the event loop, many at once: they must not block it (run
+blocking or CPU-heavy work with ``asyncio.to_thread``). What a handler raises
+decides the record's fate (see :mod:`crmpilot.streaming.runtime`).
 """
 
 from __future__ import annotations

@@ -96,10 +96,6 @@ class OffsetBook:
     def partitions(self) -> list[TP]:
         return list(self._trackers)
 
-    @property
-    def in_flight(self) -> int:
-        return sum(t.in_flight for t in self._trackers.values())
-
     def to_commit(self, partitions: Iterable[TP] | None = None) -> dict[TP, int]:
         """Watermarks that moved since their last commit."""
         chosen = self._trackers if partitions is None else {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}

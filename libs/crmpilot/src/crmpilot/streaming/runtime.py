@@ -61,15 +61,19 @@ Start
 
 Shutdown
     :meth:`ConsumerService.stop` (SIGTERM/SIGINT under :meth:`serve`): stop
-    fetching, drop queued records not yet started, let running ones finish up to
-    ``shutdown_timeout_s`` (a second signal cuts the wait short), cancel the
-    rest, commit the watermark, close the consumer (leaving the group), flush
-    the producer.
+    fetching; records not yet started (queued, waiting for a slot, or waiting
+    out a retry backoff) are not started; running handler calls finish up to
+    ``shutdown_timeout_s`` (a second signal cuts the wait short) and the rest
+    are cancelled; the watermark is committed, the consumer closed (leaving the
+    group) and the producer flushed. Unstarted records are redelivered on the
+    next start. A revoked partition is handed over the same way, within
+    ``revoke_timeout_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import signal
@@ -162,10 +166,12 @@ class ConsumerService:
         self._stopping = False
         self._fatal: BaseException | None = None
         self._paused = False
+        self._handing_over: set[TP] = set()  # partitions being revoked: start nothing new there
         # created in run(), bound to the running loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._hurry: asyncio.Event | None = None
+        self._stop_requested: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._consumer: Consumer | None = None
         self._producer: AsyncProducer | None = None
@@ -190,6 +196,8 @@ class ConsumerService:
             logger.warning("second stop request: abandoning in-flight records (they will be redelivered)")
             self._hurry.set()
         self._stopping = True
+        if self._stop_requested is not None:
+            self._stop_requested.set()
 
     async def serve(self) -> int:
         """Run with SIGTERM/SIGINT handlers installed; return the process exit code (0 ok, 1 fatal)."""
@@ -219,6 +227,7 @@ class ConsumerService:
         self._loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(s.max_in_flight)
         self._hurry = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crmpilot-consumer-{s.group_id}")
         self._producer = AsyncProducer(s.producer_config(self._kafka))
         config: dict[str, Any] = {**s.consumer_config(self._kafka), "error_cb": self._on_error}
@@ -307,28 +316,26 @@ class ConsumerService:
     # --- per record ------------------------------------------------------------------
 
     async def _process(self, record: _Record) -> None:
-        if self._fatal is not None:
-            return  # stopping on a fatal error: leave the record unfinished, it will be redelivered
         s = self._settings
-        try:
-            envelope: Envelope[Any] = decode(record.value, max_bytes=s.max_record_bytes)
-        except PoisonMessage as exc:
-            await self._dead_letter(record, exc, attempts=0)
-            return
         trace = (_last(record.headers, TRACEPARENT), _last(record.headers, TRACESTATE))
-        assert self._slots is not None and self._producer is not None
+        assert self._slots is not None and self._producer is not None and self._stop_requested is not None
+        envelope: Envelope[Any] | None = None
         attempt = 0
         while True:
             attempt += 1
             try:
                 async with self._slots:
+                    if self._abandoned(record):
+                        return
+                    if envelope is None:  # decoded inside the slot: CPU work stays bounded by max_in_flight
+                        envelope = decode(record.value, max_bytes=s.max_record_bytes)
                     outputs = await self._handler(envelope, record.context(s.group_id, attempt))
                     await self._producer.produce_outputs(o.with_trace(*trace) for o in outputs or ())
             except Fatal as exc:
                 self._fail(exc, record)
                 return
-            except PoisonMessage as exc:
-                await self._dead_letter(record, exc, attempts=attempt)
+            except PoisonMessage as exc:  # from decoding (never handled: 0 attempts) or from the handler
+                await self._dead_letter(record, exc, attempts=0 if envelope is None else attempt)
                 return
             except Exception as exc:  # noqa: BLE001 - Retryable, or unknown: retried then dead-lettered
                 if attempt >= s.max_attempts:
@@ -347,11 +354,20 @@ class ConsumerService:
                     record.topic, record.partition, record.offset, attempt, s.max_attempts,
                     error_class(exc), exc, delay,
                 )
-                await asyncio.sleep(delay)
+                # wait out the backoff, unless the service stops meanwhile
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
                 continue
             record.tracker.finish(record.offset)
             self.stats.processed += 1
             return
+
+    def _abandoned(self, record: _Record) -> bool:
+        """True when the record must not start (again): the service stops or its partition is being revoked.
+
+        It stays unfinished, so the watermark stays below it and it is redelivered.
+        """
+        return self._stopping or (record.topic, record.partition) in self._handing_over
 
     async def _dead_letter(self, record: _Record, exc: BaseException, *, attempts: int) -> None:
         s = self._settings
@@ -501,12 +517,18 @@ class ConsumerService:
 
     async def _revoking(self, tps: list[TP]) -> dict[TP, int]:
         groups = set(tps)
-        dropped = self._scheduler.drop_queued(groups)
-        finished = await self._scheduler.wait(groups, timeout=self._settings.revoke_timeout_s)
-        if not finished:
-            cancelled = await self._scheduler.cancel(groups)
-            logger.warning("revoke: %d lane(s) still running after %.1fs cancelled", cancelled, self._settings.revoke_timeout_s)
-        final = self._book.revoke(tps)
+        self._handing_over |= groups
+        try:
+            dropped = self._scheduler.drop_queued(groups)
+            finished = await self._scheduler.wait(groups, timeout=self._settings.revoke_timeout_s)
+            if not finished:
+                cancelled = await self._scheduler.cancel(groups)
+                logger.warning(
+                    "revoke: %d lane(s) still running after %.1fs cancelled", cancelled, self._settings.revoke_timeout_s
+                )
+            final = self._book.revoke(tps)
+        finally:
+            self._handing_over -= groups
         if tps:
             logger.info("revoked %s (%d queued record(s) left for the next owner)", _fmt(tps), dropped)
         return final

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import db, demo, schemas, topics
+from . import db, demo, prompts, schemas, topics
 
 app = typer.Typer(
     name="crmpilot",
@@ -16,3 +16,4 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(demo.app, name="demo")
+app.add_typer(prompts.app, name="prompts")

@@ -1,9 +1,15 @@
-"""The CRM side: the port, its Salesforce and in-memory adapters, field mapping and safe write-back."""
+"""The CRM side: the ports, their Salesforce and in-memory adapters, field mapping, safe write-back and revert.
+
+Modules beside these names: ``connect`` (logins), ``salesforce`` (the adapter),
+``revert`` (undo applied write-backs), ``changes`` / ``watermark`` / ``feedback``
+(CRM changes into events, for the crm_source service), ``status`` (org facts
+for ``crmpilot crm status``).
+"""
 
 from .errors import CRMAuthError, CRMError, CRMLimitExceeded, CRMNotFound, CRMRejected, CRMRowLocked, CRMUnavailable
 from .fake import FakeCRM
 from .mapping import MANAGED_FIELDS, PlannedWrite, plan_write
-from .port import CRM, RecordRef, RecordState, RecordUpdate, UpdateOutcome
+from .port import CRM, ChangedRecord, ChangeFeed, RecordRef, RecordState, RecordUpdate, UpdateOutcome
 from .writeback import AuditLog, WriteReport, write_back
 
 __all__ = [
@@ -16,6 +22,8 @@ __all__ = [
     "CRMRejected",
     "CRMRowLocked",
     "CRMUnavailable",
+    "ChangeFeed",
+    "ChangedRecord",
     "FakeCRM",
     "MANAGED_FIELDS",
     "PlannedWrite",

@@ -12,6 +12,7 @@ settings are present:
 ``CA_BUNDLE`` makes the HTTPS session trust a private CA (the sandbox's).
 The integration user's id (who our writes are attributed to) is read from
 ``/services/oauth2/userinfo`` unless ``INTEGRATION_USER_ID`` is set.
+:func:`salesforce_crm` puts it together: the CRM port, logged in, knowing its user.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from .errors import CRMAuthError, CRMUnavailable
+from .salesforce import SalesforceCRM
 
-__all__ = ["SalesforceSettings", "connect", "integration_user_id"]
+__all__ = ["SalesforceSettings", "connect", "integration_user_id", "salesforce_crm"]
 
 
 class SalesforceSettings(BaseSettings):
@@ -123,3 +125,11 @@ def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
     if resp.status_code != 200:
         raise CRMUnavailable(f"userinfo answered {resp.status_code}; set CRMPILOT_SALESFORCE_INTEGRATION_USER_ID")
     return str(resp.json()["user_id"])
+
+
+def salesforce_crm(settings: SalesforceSettings | None = None, *, limit_retry_after_s: float = 60.0) -> SalesforceCRM:
+    """The CRM port on Salesforce: logs in once now (failing fast), again whenever the session expires."""
+    settings = settings or SalesforceSettings()
+    first = connect(settings)
+    user = integration_user_id(first, settings)
+    return SalesforceCRM(lambda: connect(settings), user_id=user, limit_retry_after_s=limit_retry_after_s)

@@ -2,7 +2,9 @@
 
 A mapping turns one result into one :class:`PlannedWrite`: the record it
 targets and the values to set. The values come only from closed, validated
-result fields, so model output can never pick the field or the record.
+result fields, so model output can never pick the field or the record. A
+result for a skipped input (empty or not text) targets nothing, and an email's
+action items reach the Case only when their quote was found in the email.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from crmpilot.events import EmailSummary, RequestScore, TicketClassification
 
 from .port import RecordRef
 
-__all__ = ["PlannedWrite", "plan_write", "MANAGED_FIELDS", "RESULT_ID_FIELD"]
+__all__ = ["PlannedWrite", "plan_write", "MANAGED_FIELDS", "AI_VALUE_FIELDS", "RESULT_ID_FIELD"]
 
 RESULT_ID_FIELD = "AI_Result_Id__c"
 REVIEW_FIELD = "AI_Review_Required__c"
@@ -52,18 +54,27 @@ def _ticket(r: TicketClassification) -> PlannedWrite:
 def _email(r: EmailSummary) -> PlannedWrite | None:
     if r.case_id is None:
         return None
-    return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": r.summary[:32000], "AI_Sentiment__c": r.sentiment})
+    grounded = [i for i in r.action_items if i.quote not in r.grounding_failures]
+    lines = [f"- {i.text}" + (f" ({', '.join(x for x in (i.owner, i.due) if x)})" if i.owner or i.due else "") for i in grounded]
+    summary = r.summary + ("\n\nAction items:\n" + "\n".join(lines) if lines else "")
+    return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": summary[:32000], "AI_Sentiment__c": r.sentiment})
 
 
 def _score(r: RequestScore) -> PlannedWrite | None:
     if r.kind != "lead":
         return None
-    reasons = "; ".join(f"{'+' if f.direction == 'up' else '-'} {f.name}" for f in r.factors)
-    return PlannedWrite(RecordRef("Lead", r.request_id), {"AI_Score__c": r.score, "AI_Score_Reasons__c": reasons[:1000]})
+    reasons = [f"{'+' if f.direction == 'up' else '-'} {f.name}" for f in r.factors]
+    reasons += [f"risk: {flag}" for flag in r.risk_flags]
+    return PlannedWrite(
+        RecordRef("Lead", r.request_id),
+        {"AI_Score__c": r.score, "AI_Score_Reasons__c": "; ".join(reasons)[:1000], "AI_Confidence__c": round(r.confidence, 4)},
+    )
 
 
 def plan_write(result: Result) -> PlannedWrite | None:
     """The write a result asks for, or None when it targets no CRM record."""
+    if result.skipped is not None:
+        return None
     if isinstance(result, TicketClassification):
         planned = _ticket(result)
     elif isinstance(result, EmailSummary):
@@ -77,5 +88,11 @@ def plan_write(result: Result) -> PlannedWrite | None:
 
 MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
     "Case": ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Confidence__c", "AI_Summary__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
-    "Lead": ("AI_Score__c", "AI_Score_Reasons__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
+    "Lead": ("AI_Score__c", "AI_Score_Reasons__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
 }
+
+AI_VALUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Case": ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c"),
+    "Lead": ("AI_Score__c",),
+}
+"""The managed fields that hold the AI's answer: a person changing one of them is feedback."""

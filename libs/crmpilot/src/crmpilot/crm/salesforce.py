@@ -1,7 +1,10 @@
-"""Salesforce adapter of the CRM port, on simple-salesforce over Salesforce REST.
+"""Salesforce adapter of the CRM ports, on simple-salesforce over Salesforce REST.
 
-Reads and writes use sObject Collections (``composite/sobjects``): up to 200
-records per API call, ``allOrNone=false`` so each record succeeds or fails alone.
+Reads and writes use sObject Collections (``composite/sobjects``): updates of
+up to 200 records per API call, ``allOrNone=false`` so each record succeeds or
+fails alone; reads of up to 800 ids per call (a GET whose URL must stay under
+Salesforce's URI limit; a POST retrieve would take 2,000, the sandbox serves
+GET only). Change polls are SOQL queries paged through ``nextRecordsUrl``.
 Salesforce's error codes are translated here into :mod:`crmpilot.crm.errors`.
 simple-salesforce re-logs in by itself only for credential logins and without a
 bound; this adapter instead rebuilds the client through its factory at most
@@ -10,9 +13,11 @@ bound; this adapter instead rebuilds the client through its factory at most
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce import Salesforce
@@ -24,13 +29,17 @@ from simple_salesforce.exceptions import (
 )
 
 from .errors import CRMAuthError, CRMLimitExceeded, CRMNotFound, CRMRejected, CRMRowLocked, CRMUnavailable
-from .port import RecordRef, RecordState, RecordUpdate, UpdateOutcome
+from .port import ChangedRecord, RecordRef, RecordState, RecordUpdate, UpdateOutcome
 
-__all__ = ["SalesforceCRM", "BATCH_LIMIT", "CALL_OPTIONS"]
+__all__ = ["SalesforceCRM", "ApiUsage", "BATCH_LIMIT", "READ_LIMIT", "CALL_OPTIONS", "soql_datetime"]
 
 BATCH_LIMIT = 200
+"""Records per sObject Collections update."""
+READ_LIMIT = 800
+"""Ids per sObject Collections GET retrieve ("approximately 800 IDs before the URL length causes HTTP 414")."""
 CALL_OPTIONS = "client=crmpilot"
 _RETRYABLE_RECORD_CODES = {"UNABLE_TO_LOCK_ROW"}
+_STAMPS = ("Id", "CreatedDate", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
 
 
 def _parse_time(value: str) -> datetime:
@@ -38,16 +47,40 @@ def _parse_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
+def soql_datetime(value: datetime) -> str:
+    """A SOQL dateTime literal in UTC, to the second (rounded down)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """The org's API usage as the last ``Sforce-Limit-Info`` header reported it."""
+
+    used: int
+    limit: int
+
+
 class SalesforceCRM:
     """The CRM port over Salesforce REST. ``connect`` builds a logged-in client."""
 
-    def __init__(self, connect: Callable[[], Salesforce], *, user_id: str, max_reauth: int = 1) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Salesforce],
+        *,
+        user_id: str,
+        max_reauth: int = 1,
+        limit_retry_after_s: float = 60.0,
+        read_limit: int = READ_LIMIT,
+    ) -> None:
+        """``limit_retry_after_s`` is the ``retry_after`` of :class:`CRMLimitExceeded` (Salesforce gives none)."""
         self._connect = connect
         self._sf: Salesforce | None = None
         self._user_id = user_id
         self._max_reauth = max_reauth
+        self._limit_retry_after_s = limit_retry_after_s
+        self._read_limit = read_limit
         self.api_calls = 0
-        self.api_usage: str | None = None
+        self.api_usage: ApiUsage | None = None
 
     @property
     def user_id(self) -> str:
@@ -56,8 +89,8 @@ class SalesforceCRM:
     def fetch(self, sobject: str, ids: Sequence[str], fields: Sequence[str]) -> dict[str, RecordState]:
         wanted = list(dict.fromkeys(["Id", "LastModifiedDate", "LastModifiedById", *fields]))
         states: dict[str, RecordState] = {}
-        for start in range(0, len(ids), BATCH_LIMIT):
-            chunk = ids[start : start + BATCH_LIMIT]
+        for start in range(0, len(ids), self._read_limit):
+            chunk = ids[start : start + self._read_limit]
             path = f"composite/sobjects/{sobject}"
             rows = self._call(path, "GET", params={"ids": ",".join(chunk), "fields": ",".join(wanted)})
             for row in rows or []:
@@ -96,6 +129,24 @@ class SalesforceCRM:
                 )
         return outcomes
 
+    def changed_since(
+        self, sobject: str, fields: Sequence[str], since: datetime, *, page_size: int | None = None
+    ) -> Iterator[list[ChangedRecord]]:
+        wanted = list(dict.fromkeys([*_STAMPS, *fields]))
+        soql = (
+            f"SELECT {', '.join(wanted)} FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)}"
+            " ORDER BY SystemModstamp, Id"
+        )
+        headers = {"Sforce-Query-Options": f"batchSize={page_size}"} if page_size else {}
+        page = self._call("query", "GET", params={"q": soql}, headers=headers)
+        while True:
+            yield [_changed(sobject, row, fields) for row in page["records"]]
+            if page["done"]:
+                return
+            # nextRecordsUrl is a full path (/services/data/vNN.0/query/<locator>); restful() wants it relative
+            prefix = urlsplit(self._client().base_url).path
+            page = self._call(page["nextRecordsUrl"].removeprefix(prefix), "GET", headers=headers)
+
     def _client(self, *, fresh: bool = False) -> Salesforce:
         if self._sf is None or fresh:
             try:
@@ -104,8 +155,8 @@ class SalesforceCRM:
                 raise CRMAuthError(f"cannot log in to Salesforce: {exc}") from exc
         return self._sf
 
-    def _call(self, path: str, method: str, **kwargs: Any) -> Any:
-        headers = {"Sforce-Call-Options": CALL_OPTIONS}
+    def _call(self, path: str, method: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        headers = {"Sforce-Call-Options": CALL_OPTIONS, **(headers or {})}
         for attempt in range(self._max_reauth + 1):
             sf = self._client(fresh=attempt > 0)
             self.api_calls += 1
@@ -117,7 +168,9 @@ class SalesforceCRM:
                 raise CRMAuthError(f"Salesforce session invalid after {attempt + 1} attempt(s): {_message(exc)}", code=_code(exc)) from exc
             except SalesforceRefusedRequest as exc:
                 if _code(exc) == "REQUEST_LIMIT_EXCEEDED":
-                    raise CRMLimitExceeded(f"Salesforce API limit reached: {_message(exc)}", code=_code(exc), retry_after=60.0) from exc
+                    raise CRMLimitExceeded(
+                        f"Salesforce API limit reached: {_message(exc)}", code=_code(exc), retry_after=self._limit_retry_after_s
+                    ) from exc
                 raise CRMRejected(f"Salesforce refused {method} {path}: {_message(exc)}", code=_code(exc)) from exc
             except SalesforceResourceNotFound as exc:
                 raise CRMNotFound(f"{path}: {_message(exc)}", code=_code(exc)) from exc
@@ -129,8 +182,22 @@ class SalesforceCRM:
                 raise CRMRejected(f"Salesforce rejected {method} {path}: {_message(exc)}", code=_code(exc)) from exc
             except requests.RequestException as exc:
                 raise CRMUnavailable(f"Salesforce unreachable: {exc}") from exc
+            usage = sf.api_usage.get("api-usage")
+            if usage is not None:
+                self.api_usage = ApiUsage(usage.used, usage.total)
             return result
         raise AssertionError("unreachable")
+
+
+def _changed(sobject: str, row: dict[str, Any], fields: Sequence[str]) -> ChangedRecord:
+    return ChangedRecord(
+        ref=RecordRef(sobject, row["Id"]),
+        fields={f: row.get(f) for f in fields},
+        created=_parse_time(row["CreatedDate"]),
+        last_modified=_parse_time(row["LastModifiedDate"]),
+        last_modified_by=row["LastModifiedById"],
+        modstamp=_parse_time(row["SystemModstamp"]),
+    )
 
 
 def _first_error(exc: SalesforceError) -> dict[str, Any]:

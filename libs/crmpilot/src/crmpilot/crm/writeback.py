@@ -15,11 +15,12 @@ in one call, then decide per record:
 - ``rejected``: the CRM refused the values (picklist, validation); the caller
   raises :class:`CRMRejected` for that record alone, which the runtime sends to
   the dead-letter topic with the CRM's error code.
+
+Audit entries carry the caller's ``run_id`` (the writer's run), so a whole run
+can be reverted with ``crmpilot crm revert --run``.
 """
 
 from __future__ import annotations
-
-import json
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from crmpilot.warehouse.records import CrmAuditEntry
 from .errors import CRMRejected
 from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD, PlannedWrite, Result, plan_write
 from .port import CRM, RecordRef, RecordUpdate
+from .values import to_audit_text
 
 __all__ = ["AuditLog", "WriteReport", "write_back"]
 
@@ -60,7 +62,7 @@ class WriteReport:
             raise CRMRejected(self.message or "rejected by the CRM", code=self.error_code)
 
 
-def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[WriteReport]:
+def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: str | None = None) -> list[WriteReport]:
     """Apply a batch of results; returns one report per result, in order.
 
     A record the CRM refuses is reported ``rejected`` with the CRM's error code
@@ -73,7 +75,8 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
 
     reports: dict[str, WriteReport] = {}
     entries: list[CrmAuditEntry] = []
-    to_write: list[tuple[Result, PlannedWrite, dict[str, Any]]] = []
+    to_write: list[tuple[Result, PlannedWrite]] = []
+    current: dict[RecordRef, dict[str, Any]] = {}  # field values as they stand, round after round
     for result, plan in plans:
         if plan is None:
             reports[result.result_id] = WriteReport(result.result_id, "no_target")
@@ -81,25 +84,28 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
         state = states.get((plan.ref.sobject, plan.ref.record_id))
         status, reason = _decide(result, state, crm.user_id)
         if status is None:
-            to_write.append((result, plan, dict(state.fields)))
+            to_write.append((result, plan))
+            current.setdefault(plan.ref, dict(state.fields))
             continue
         reports[result.result_id] = WriteReport(result.result_id, status, plan.ref.sobject, plan.ref.record_id)
         if status != "already_applied":
-            entries.append(_entry(result, plan, "*", None, None, status, reason, now))
+            entries.append(_entry(result, plan, "*", None, None, status, reason, now, run_id))
 
     for round_ in _rounds(to_write):
-        outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p, _ in round_])
-        for (result, plan, before), outcome in zip(round_, outcomes, strict=True):
+        outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p in round_])
+        for (result, plan), outcome in zip(round_, outcomes, strict=True):
             ref = plan.ref
             if outcome.ok:
-                entries.extend(_entry(result, plan, f, before.get(f), v, "applied", None, now) for f, v in plan.values.items())
+                before = current[ref]
+                entries.extend(_entry(result, plan, f, before.get(f), v, "applied", None, now, run_id) for f, v in plan.values.items())
+                before.update(plan.values)
                 reports[result.result_id] = WriteReport(result.result_id, "applied", ref.sobject, ref.record_id, tuple(plan.values))
             elif outcome.code in {"ENTITY_IS_DELETED", "NOT_FOUND"}:
-                entries.append(_entry(result, plan, "*", None, None, "skipped_not_found", outcome.message, now))
+                entries.append(_entry(result, plan, "*", None, None, "skipped_not_found", outcome.message, now, run_id))
                 reports[result.result_id] = WriteReport(result.result_id, "skipped_not_found", ref.sobject, ref.record_id)
             else:
                 message = f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields {', '.join(outcome.fields) or '-'})"
-                entries.append(_entry(result, plan, "*", None, None, "failed", message, now))
+                entries.append(_entry(result, plan, "*", None, None, "failed", message, now, run_id))
                 reports[result.result_id] = WriteReport(
                     result.result_id, "rejected", ref.sobject, ref.record_id, outcome.fields, outcome.code, message
                 )
@@ -108,9 +114,9 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog) -> list[Wri
     return [reports[r.result_id] for r in results]
 
 
-def _rounds(items: list[tuple[Result, PlannedWrite, dict[str, Any]]]) -> list[list[tuple[Result, PlannedWrite, dict[str, Any]]]]:
+def _rounds(items: list[tuple[Result, PlannedWrite]]) -> list[list[tuple[Result, PlannedWrite]]]:
     """Split writes so no record appears twice in one update call (later results in later rounds)."""
-    rounds: list[list[tuple[Result, PlannedWrite, dict[str, Any]]]] = []
+    rounds: list[list[tuple[Result, PlannedWrite]]] = []
     seen: list[set[RecordRef]] = []
     for item in items:
         ref = item[1].ref
@@ -147,23 +153,19 @@ def _decide(result: Result, state: Any, integration_user: str) -> tuple[Status |
     return None, None
 
 
-def _entry(result: Result, plan: PlannedWrite, field: str, before: Any, after: Any, status: Status, reason: str | None, at: datetime) -> CrmAuditEntry:
+def _entry(
+    result: Result, plan: PlannedWrite, field: str, before: Any, after: Any, status: Status, reason: str | None, at: datetime, run_id: str | None
+) -> CrmAuditEntry:
     return CrmAuditEntry(
         result_id=result.result_id,
         sobject=plan.ref.sobject,
         record_id=plan.ref.record_id,
         field=field,
-        before_value=_text(before),
-        after_value=_text(after),
+        before_value=to_audit_text(before),
+        after_value=to_audit_text(after),
         status=status,  # type: ignore[arg-type]
         reason=reason,
         trace_id=result.provenance.trace_id,
+        run_id=run_id,
         applied_at=at,
     )
-
-
-def _text(value: Any) -> str | None:
-    """Audit values are stored as text, exactly as a revert must write them back."""
-    if value is None:
-        return None
-    return json.dumps(value) if isinstance(value, bool | int | float) else str(value)

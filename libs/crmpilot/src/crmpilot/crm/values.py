@@ -1,0 +1,48 @@
+"""CRM field values as the audit log keeps them: text, compared and written back faithfully.
+
+The audit stores every before/after value as text (``json.dumps`` for booleans
+and numbers, ``str`` otherwise). Reverting and feedback detection need the way
+back: is the value the CRM holds now the one we wrote (``0.9`` and ``"0.9"``,
+``87`` and ``87.0`` are the same number), and which typed value restores an
+audited one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["to_audit_text", "same_value", "from_audit_text"]
+
+
+def to_audit_text(value: Any) -> str | None:
+    """Audit values are stored as text, exactly as a revert must write them back."""
+    if value is None:
+        return None
+    return json.dumps(value) if isinstance(value, bool | int | float) else str(value)
+
+
+def same_value(current: Any, audited: str | None) -> bool:
+    """Whether the CRM's ``current`` value equals an audited text value."""
+    if current is None or audited is None:
+        return current is None and audited is None
+    if isinstance(current, bool):
+        return json.dumps(current) == audited
+    if isinstance(current, int | float):
+        try:
+            return float(current) == float(audited)
+        except ValueError:
+            return False
+    return str(current) == audited
+
+
+def from_audit_text(text: str | None, *, like: Any) -> Any:
+    """The typed value of an audited ``text``, of the same kind as ``like`` (a value the field holds)."""
+    if text is None:
+        return None
+    if isinstance(like, bool):
+        return text == "true"
+    if isinstance(like, int | float):
+        number = float(text)
+        return int(number) if number.is_integer() and isinstance(like, int) else number
+    return text

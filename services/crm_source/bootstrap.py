@@ -1,0 +1,64 @@
+"""Composition root of crm_source: settings in, a ready polling service out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crmpilot.crm.changes import SOURCE_OBJECTS
+from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
+from crmpilot.crm.feedback import FeedbackLog
+from crmpilot.crm.port import ChangeFeed
+from crmpilot.crm.watermark import PostgresWatermarkStore, WatermarkStore
+from crmpilot.settings import DatabaseSettings, KafkaSettings
+from crmpilot.streaming import EventProducer
+from crmpilot.warehouse import PostgresWarehouse
+
+from .handler import CRMSource, EventSink
+from .loop import PollingService
+from .settings import Settings
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    crm: ChangeFeed | None = None,
+    store: WatermarkStore | None = None,
+    warehouse: FeedbackLog | None = None,
+    sink: EventSink | None = None,
+    kafka: KafkaSettings | None = None,
+) -> PollingService:
+    """Adapters not given are built from the environment and closed when the service stops."""
+    closers = []
+    if warehouse is None:
+        db = PostgresWarehouse.connect(DatabaseSettings())
+        db.check()
+        closers.append(db.close)
+        warehouse = db
+    if store is None:
+        pg_store = PostgresWatermarkStore.connect(DatabaseSettings())
+        closers.append(pg_store.close)
+        store = pg_store
+    producer: EventProducer | None = None
+    if sink is None:
+        producer = EventProducer(kafka or KafkaSettings(), client_id="crm-source")
+        sink = producer
+    source = CRMSource(
+        crm=crm or salesforce_crm(SalesforceSettings()),
+        store=store,
+        feedback=warehouse,
+        sink=sink,
+        topics={"case": settings.case_topic, "email": settings.email_topic, "lead": settings.lead_topic},
+        objects=[SOURCE_OBJECTS[name] for name in settings.objects],
+        source=settings.source,
+        overlap=timedelta(seconds=settings.overlap_s),
+        initial_lookback=timedelta(seconds=settings.initial_lookback_s),
+        page_size=settings.batch,
+    )
+
+    async def close() -> None:
+        if producer is not None:
+            await producer.aclose()
+        for closer in closers:
+            closer()
+
+    return PollingService(source, interval_s=settings.poll_interval_s, max_backoff_s=settings.max_backoff_s, close=close)

@@ -1,0 +1,121 @@
+"""One poll of the CRM: changed records in, ``crm.*`` events and feedback out, watermark saved.
+
+For each polled object, page by page (oldest change first): drop what was
+already handled (:func:`crmpilot.crm.changes.classify`), produce the events
+keyed by record id and wait for the broker's acknowledgement, record human
+overrides of AI fields as feedback, then save the watermark and what was seen
+in one transaction. A crash between the acknowledgement and the save re-emits
+that page on restart with the same event ids (at-least-once, never a gap).
+The CRM, the store and the warehouse are blocking adapters, run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from crmpilot.crm.changes import EventKind, SourceObject, classify, event_for
+from crmpilot.crm.feedback import FeedbackLog, feedback_candidates, overrides
+from crmpilot.crm.mapping import RESULT_ID_FIELD
+from crmpilot.crm.port import ChangedRecord, ChangeFeed
+from crmpilot.crm.watermark import SeenRecord, Watermark, WatermarkStore
+from crmpilot.events import Envelope
+
+
+class EventSink(Protocol):
+    """Produces envelopes keyed by subject; returns once all are acknowledged (``EventProducer`` satisfies it)."""
+
+    async def send_many(self, topic: str, envelopes: Iterable[Envelope[Any]]) -> Sequence[object]: ...
+
+
+@dataclass
+class PollStats:
+    read: int = 0
+    emitted: int = 0
+    own_writes: int = 0
+    duplicates: int = 0
+    feedback: int = 0
+    pages: int = 0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CRMSource:
+    crm: ChangeFeed
+    store: WatermarkStore
+    feedback: FeedbackLog
+    sink: EventSink
+    topics: Mapping[EventKind, str]
+    objects: Sequence[SourceObject]
+    source: str
+    overlap: timedelta = timedelta(minutes=2)
+    initial_lookback: timedelta = timedelta(days=1)
+    page_size: int | None = None
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    async def poll_once(self, stop: asyncio.Event | None = None) -> dict[str, PollStats]:
+        """Poll every object once; between pages, return early when ``stop`` is set."""
+        stats: dict[str, PollStats] = {}
+        for spec in self.objects:
+            if stop is not None and stop.is_set():
+                break
+            stats[spec.sobject] = await self._poll(spec, stop)
+        return stats
+
+    async def _poll(self, spec: SourceObject, stop: asyncio.Event | None) -> PollStats:
+        stats = PollStats()
+        mark = await asyncio.to_thread(self.store.load, self.source, spec.sobject)
+        if mark is None:
+            start = self.clock() - self.initial_lookback
+            mark = Watermark(start, start)
+        pages = self.crm.changed_since(spec.sobject, spec.fields, mark.at - self.overlap, page_size=self.page_size)
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            mark = await self._handle(spec, page, mark, stats)
+            if stop is not None and stop.is_set():
+                break
+        return stats
+
+    async def _handle(self, spec: SourceObject, page: list[ChangedRecord], mark: Watermark, stats: PollStats) -> Watermark:
+        stats.pages += 1
+        stats.read += len(page)
+        prior = await asyncio.to_thread(self.store.seen, self.source, spec.sobject, [r.ref.record_id for r in page])
+        seen: list[SeenRecord] = []
+        fresh: list[ChangedRecord] = []
+        events: list[Envelope[Any]] = []
+        for record in page:
+            change, digests = classify(
+                record, prior.get(record.ref.record_id), spec, integration_user=self.crm.user_id, started_at=mark.started_at
+            )
+            if digests is None:
+                stats.duplicates += 1
+                continue
+            fresh.append(record)
+            seen.append(SeenRecord(record.ref.record_id, record.modstamp, digests))
+            if change is None:
+                stats.own_writes += 1
+                continue
+            event = event_for(change, spec, source=self.source)
+            if event is not None:
+                events.append(event)
+        if events:
+            await self.sink.send_many(self.topics[spec.kind], events)
+            stats.emitted += len(events)
+        stats.feedback += await self._record_feedback(fresh)
+        moved = Watermark(max([mark.at, *(r.modstamp for r in page)]), mark.started_at)
+        await asyncio.to_thread(self.store.save, self.source, spec.sobject, moved, seen)
+        return moved
+
+    async def _record_feedback(self, records: list[ChangedRecord]) -> int:
+        candidates = feedback_candidates(records, integration_user=self.crm.user_id)
+        if not candidates:
+            return 0
+        result_ids = sorted({str(r.fields[RESULT_ID_FIELD]) for r in candidates})
+        audit = await asyncio.to_thread(self.feedback.crm_audit, result_ids=result_ids)
+        found = overrides(candidates, audit)
+        return await asyncio.to_thread(self.feedback.record_feedback, found) if found else 0

@@ -1,0 +1,75 @@
+"""The few numbers a KPI needs from one AI result, and the table keys it counts under.
+
+Results are decoded once and reduced to an :class:`Observation`, which travels
+on the aggregator's internal topic keyed by task (so each task's windows live
+on one partition, and one worker). Windows are by ``at``: the time the result
+was produced (``provenance.processed_at``), so replaying a topic puts every
+result in the same window again.
+
+Each result counts under two table keys: ``<task>|all`` and
+``<task>|<field>=<value>`` for the task's main dimension: the ticket category,
+the email urgency, the request band.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from crmpilot.events import EmailSummary, Envelope, RequestScore, TicketClassification
+
+__all__ = ["ALL", "Observation", "observe", "split_key", "table_keys"]
+
+ALL = "all"
+"""The dimension of a task's total."""
+
+
+class Observation(faust.Record, serializer="json"):
+    """One AI result, reduced to what the windows aggregate."""
+
+    task: str
+    dimension: str
+    review: str
+    latency_ms: float
+    cost_usd: str
+    tokens_in: int
+    tokens_out: int
+    cache_hit: bool
+    at: float
+
+
+def observe(envelope: Envelope[Any]) -> Observation | None:
+    """The observation of a result event; ``None`` for any other event type."""
+    result = envelope.data
+    if isinstance(result, TicketClassification):
+        dimension = f"category={result.category}"
+    elif isinstance(result, EmailSummary):
+        dimension = f"urgency={result.urgency}"
+    elif isinstance(result, RequestScore):
+        dimension = f"band={result.band}"
+    else:
+        return None
+    p = result.provenance
+    return Observation(
+        task=result.task,
+        dimension=dimension,
+        review=result.review,
+        latency_ms=p.latency_ms,
+        cost_usd=str(p.cost_usd),
+        tokens_in=p.tokens_in,
+        tokens_out=p.tokens_out,
+        cache_hit=p.cache_hit,
+        at=p.processed_at.timestamp(),
+    )
+
+
+def table_keys(obs: Observation) -> tuple[str, str]:
+    """The table keys ``obs`` counts under: its task's total and its dimension."""
+    return f"{obs.task}|{ALL}", f"{obs.task}|{obs.dimension}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(task, dimension)`` of a table key."""
+    task, _, dimension = key.partition("|")
+    return task, dimension

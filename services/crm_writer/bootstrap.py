@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from crmpilot.crm import CRM, AuditLog
-from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
-from crmpilot.crm.salesforce import SalesforceCRM
+from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.warehouse import PostgresWarehouse
@@ -12,12 +13,7 @@ from crmpilot.warehouse import PostgresWarehouse
 from .handler import CRMWriter
 from .settings import Settings
 
-
-def salesforce_crm(sf_settings: SalesforceSettings | None = None) -> SalesforceCRM:
-    sf_settings = sf_settings or SalesforceSettings()
-    first = connect(sf_settings)
-    user = integration_user_id(first, sf_settings)
-    return SalesforceCRM(lambda: connect(sf_settings), user_id=user)
+log = logging.getLogger("crm_writer")
 
 
 def bootstrap(settings: Settings, *, crm: CRM | None = None, audit: AuditLog | None = None, kafka: KafkaSettings | None = None) -> ConsumerService:
@@ -25,5 +21,18 @@ def bootstrap(settings: Settings, *, crm: CRM | None = None, audit: AuditLog | N
         warehouse = PostgresWarehouse.connect(DatabaseSettings())
         warehouse.check()
         audit = warehouse
-    handler = CRMWriter(crm or salesforce_crm(), audit, batch_size=settings.batch_size, batch_delay_s=settings.batch_delay_s)
+    handler = CRMWriter(
+        crm or salesforce_crm(SalesforceSettings(), limit_retry_after_s=settings.limit_pause_s),
+        audit,
+        batch_size=settings.batch_size,
+        batch_delay_s=settings.batch_delay_s,
+        run_id=settings.run_id,
+        limit_pause_s=settings.limit_pause_s,
+    )
+    log.info(
+        "run %s: a result is retried for at least %.1f h of CRM outage, %.1f h of spent API budget, before the DLQ",
+        settings.run_id,
+        settings.retry_window_s() / 3600,
+        settings.retry_window_s(settings.limit_pause_s) / 3600,
+    )
     return ConsumerService(handler, settings.runtime(), kafka or KafkaSettings())

@@ -1,21 +1,30 @@
-"""Write one result back to the CRM, safely: batched, conditional, audited.
+"""Write one result back to the CRM, safely: batched, conditional, audited, within the API budget.
 
-Results of many entities share sObject Collections calls through a
-micro-batcher (up to 200 records a call). The rules (never clobber a person,
-never write twice, audit before/after) live in ``crmpilot.crm.write_back``; a
-record the CRM refuses is dead-lettered with the CRM's error code.
+Results of many entities share API calls through a micro-batcher: a batch of
+up to ``batch_size`` results costs one read per 800 records and one sObject
+Collections update per 200. The rules (never clobber a person, never write
+twice, audit before/after) live in ``crmpilot.crm.write_back``; a record the
+CRM refuses is dead-lettered with the CRM's error code.
+
+API budget: every batch logs its API calls and the running figure of calls per
+1,000 updated records. When the CRM answers REQUEST_LIMIT_EXCEEDED, writes
+pause for ``limit_pause_s``: until then every result fails fast with
+:class:`CRMLimitExceeded` carrying the time left as ``retry_after``, so the
+runtime holds it (no API call spent) and retries it when the pause ends.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpilot.crm import CRM, AuditLog, WriteReport, write_back
+from crmpilot.crm import CRM, AuditLog, CRMLimitExceeded, WriteReport, write_back
 from crmpilot.crm.mapping import Result
-from crmpilot.events import Envelope, EmailSummary, PoisonMessage, RequestScore, TicketClassification
+from crmpilot.events import EmailSummary, Envelope, PoisonMessage, RequestScore, TicketClassification
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.microbatch import MicroBatcher
 from crmpilot.streaming.tracing import process_span
@@ -35,7 +44,16 @@ class CRMWriter:
     audit: AuditLog
     batch_size: int = 200
     batch_delay_s: float = 0.2
+    run_id: str | None = None
+    limit_pause_s: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    api_calls: int = field(default=0, init=False)
+    """API calls spent by write-back batches so far."""
+    updates: int = field(default=0, init=False)
+    """Records updated (results applied) so far."""
     _batcher: MicroBatcher[Result, WriteReport] = field(init=False)
+    _paused_until: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self._batcher = MicroBatcher(self._flush, max_size=self.batch_size, max_delay=self.batch_delay_s)
@@ -44,11 +62,20 @@ class CRMWriter:
     def batches(self) -> int:
         return self._batcher.batches
 
+    @property
+    def api_calls_per_1000_updates(self) -> float | None:
+        return None if not self.updates else 1000 * self.api_calls / self.updates
+
     async def __call__(self, envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
         with process_span(ctx, event_id=envelope.id):
             if not isinstance(envelope.data, RESULT_TYPES):
                 raise NotAResult(f"{ctx.topic} carries results, got {envelope.type!r}")
-            report = await self._batcher.submit(envelope.data)
+            self._raise_if_paused()
+            try:
+                report = await self._batcher.submit(envelope.data)
+            except CRMLimitExceeded as exc:
+                self._pause(exc.retry_after or self.limit_pause_s)
+                raise
             report.raise_if_rejected()
             log.info(
                 "crm write",
@@ -56,5 +83,43 @@ class CRMWriter:
             )
         return ()
 
+    def _raise_if_paused(self) -> None:
+        left = self._paused_until - self.clock()
+        if left > 0:
+            raise CRMLimitExceeded(
+                f"CRM writes paused for {left:.0f}s more: the org's API limit was reached", code="REQUEST_LIMIT_EXCEEDED", retry_after=left
+            )
+
+    def _pause(self, seconds: float) -> None:
+        now = self.clock()
+        if self._paused_until <= now:  # the first result of the batch to see the error says it once
+            log.warning("CRM API limit reached: writes paused for %.0fs", seconds, extra={"fields": {"pause_s": seconds}})
+        self._paused_until = max(self._paused_until, now + seconds)
+
     def _flush(self, results: Sequence[Result]) -> list[WriteReport]:
-        return write_back(results, self.crm, self.audit)
+        # One batch at a time: its calls are counted exactly, and a batch queued
+        # behind one that hit the API limit fails fast instead of spending a call.
+        with self._lock:
+            self._raise_if_paused()
+            before = self.crm.api_calls
+            try:
+                reports = write_back(results, self.crm, self.audit, run_id=self.run_id)
+            finally:
+                calls = self.crm.api_calls - before
+                self.api_calls += calls
+            applied = sum(r.status == "applied" for r in reports)
+            self.updates += applied
+            per_1000 = self.api_calls_per_1000_updates
+        log.info(
+            "crm batch",
+            extra={
+                "fields": {
+                    "results": len(results),
+                    "applied": applied,
+                    "api_calls": calls,
+                    "api_calls_per_1000_updates": None if per_1000 is None else round(per_1000, 2),
+                    "run_id": self.run_id,
+                }
+            },
+        )
+        return reports

@@ -31,7 +31,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 from .errors import CRMAuthError, CRMUnavailable
 from .salesforce import SalesforceCRM
 
-__all__ = ["SalesforceSettings", "connect", "integration_user_id", "salesforce_crm"]
+__all__ = ["SalesforceSettings", "connect", "integration_user_id", "login_method", "salesforce_crm", "userinfo"]
 
 
 class SalesforceSettings(BaseSettings):
@@ -112,9 +112,30 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
     )
 
 
+def login_method(settings: SalesforceSettings) -> str:
+    """Which of the five logins :func:`connect` uses for these settings (``none`` if none applies)."""
+    s = settings
+    if s.username and s.password and s.client_id and s.client_secret:
+        return "oauth-password"
+    if s.username and s.client_id and s.private_key_file:
+        return "oauth-jwt"
+    if s.username and s.password:
+        return "soap-password"
+    if s.client_id and s.client_secret:
+        return "oauth-client-credentials"
+    if s.session_id and s.instance_url:
+        return "session"
+    return "none"
+
+
 def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
     if settings.integration_user_id:
         return settings.integration_user_id
+    return str(userinfo(sf, settings)["user_id"])
+
+
+def userinfo(sf: Salesforce, settings: SalesforceSettings) -> dict[str, Any]:
+    """The logged-in user as ``/services/oauth2/userinfo`` describes it (user_id, preferred_username, organization_id…)."""
     url = f"{sf.base_url.split('/services/')[0]}/services/oauth2/userinfo"
     try:
         resp = sf.session.get(url, headers=sf.headers, timeout=settings.timeout_s)
@@ -124,7 +145,7 @@ def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
         raise CRMAuthError("Salesforce rejected the session (401 on userinfo): check CRMPILOT_SALESFORCE_* credentials")
     if resp.status_code != 200:
         raise CRMUnavailable(f"userinfo answered {resp.status_code}; set CRMPILOT_SALESFORCE_INTEGRATION_USER_ID")
-    return str(resp.json()["user_id"])
+    return dict(resp.json())
 
 
 def salesforce_crm(settings: SalesforceSettings | None = None, *, limit_retry_after_s: float = 60.0) -> SalesforceCRM:

@@ -147,6 +147,14 @@ class SalesforceCRM:
             prefix = urlsplit(self._client().base_url).path
             page = self._call(page["nextRecordsUrl"].removeprefix(prefix), "GET", headers=headers)
 
+    def org_limits(self) -> dict[str, Any]:
+        """The org's limits (``/limits``); also refreshes :attr:`api_usage`."""
+        return dict(self._call("limits", "GET"))
+
+    @property
+    def instance_url(self) -> str:
+        return f"https://{self._client().sf_instance}"
+
     def _client(self, *, fresh: bool = False) -> Salesforce:
         if self._sf is None or fresh:
             try:

@@ -10,6 +10,7 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -42,9 +43,11 @@ def parse_since(value: str, *, today: date | None = None) -> date:
 
 @app.callback(invoke_without_command=True)
 def report(
-    since: str = typer.Option("30d", help="first day (UTC) of the report: YYYY-MM-DD, or Nd for the last N days"),
-    out: Path = typer.Option(Path("report.html"), help="where to write the HTML dashboard"),
-    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON instead of writing HTML"),
+    since: Annotated[
+        str, typer.Option(metavar="DAY", help="first day (UTC) of the report: YYYY-MM-DD, or Nd for the last N days")
+    ] = "30d",
+    out: Annotated[Path, typer.Option(help="where to write the HTML dashboard")] = Path("report.html"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON instead of writing HTML")] = False,
 ) -> None:
     """Render the dashboard (volume, automation, cost, overrides, confidence, DLQ, CRM latency)."""
     first_day = parse_since(since)

@@ -1,13 +1,18 @@
-"""Helpers of the streaming integration tests: make envelopes, produce raw records, read topics, run a service."""
+"""Helpers of the streaming integration tests: make envelopes, produce raw records, read topics, run a
+service, ask its lifecycle endpoints."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.streaming import ConsumerService
@@ -95,3 +100,38 @@ async def run_until(service: ConsumerService, done: Callable[[], bool], *, timeo
     finally:
         service.stop()
         await asyncio.wait_for(task, 60)
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Blocking GET: (status, body), error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+async def aget(url: str) -> tuple[int, bytes]:
+    """:func:`http_get` off the event loop (the server under test runs on it)."""
+    return await asyncio.to_thread(http_get, url)
+
+
+def samples(metrics_text: bytes, name: str, **labels: str) -> list[float]:
+    """Values of the samples called ``name`` whose labels include ``labels``."""
+    return [
+        s.value
+        for family in text_string_to_metric_families(metrics_text.decode())
+        for s in family.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    ]
+
+
+def metric(metrics_text: bytes, name: str, **labels: str) -> float:
+    """The sum of the matching samples (0 when none)."""
+    return sum(samples(metrics_text, name, **labels))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

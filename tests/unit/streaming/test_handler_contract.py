@@ -45,3 +45,10 @@ def test_context_reads_headers() -> None:
 def test_a_malformed_traceparent_is_refused_before_anything_is_sent() -> None:
     with pytest.raises(ValueError, match="traceparent"):
         produce_events("t", [_envelope()], kafka=KafkaSettings(bootstrap="127.0.0.1:1"), traceparent="nope")
+
+
+def test_with_source_event_names_the_input_event_once() -> None:
+    out = Output("t", b"k", b"v", (("traceparent", TP),))
+    tagged = out.with_source_event("evt-42")
+    assert tagged.headers == (("traceparent", TP), ("crmpilot.source.event_id", b"evt-42"))
+    assert tagged.with_source_event("evt-43") is tagged  # a handler's own value is kept

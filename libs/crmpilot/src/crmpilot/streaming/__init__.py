@@ -4,12 +4,14 @@
   call ``async def handle(envelope, ctx) -> Sequence[Output]``, produce outputs,
   commit the contiguous watermark, retry / dead-letter / stop by error trait.
 - :class:`Output`, :class:`MessageContext`, :data:`Handler`: the handler's contract.
+- :class:`LifecycleServer`, :class:`ServiceStatus`: ``/healthz``, ``/readyz``, ``/metrics``
+  (:mod:`crmpilot.streaming.metrics` lists the metrics).
 - :class:`EventProducer`, :func:`produce_events`: send envelopes keyed by subject.
 - :func:`load_topics`, :func:`apply_topics`: the declared topics and their DLQ twins.
 """
 
 from .config import Ordering, RuntimeSettings
-from .context import Handler, Header, MessageContext, Output
+from .context import SOURCE_EVENT_ID, Handler, Header, MessageContext, Output
 from .dlq import DLQ_HEADERS
 from .errors import (
     ConsumerFatal,
@@ -20,6 +22,7 @@ from .errors import (
     StreamingError,
     TopicAdminError,
 )
+from .lifecycle import LifecycleServer, ServiceStatus
 from .producer import Delivery, EventProducer, produce_events
 from .runtime import ConsumerService, ServiceStats
 from .topics import TopicChange, TopicSpec, apply_topics, load_topics
@@ -34,13 +37,16 @@ __all__ = [
     "EventProducer",
     "Handler",
     "Header",
+    "LifecycleServer",
     "MessageContext",
     "MissingTopics",
     "Ordering",
     "Output",
     "ProducerFatal",
     "RuntimeSettings",
+    "SOURCE_EVENT_ID",
     "ServiceStats",
+    "ServiceStatus",
     "StreamingError",
     "TopicAdminError",
     "TopicChange",

@@ -4,7 +4,10 @@ A handler is ``async def handle(envelope, ctx) -> Sequence[Output]``; a sink
 returns ``()`` (or ``None``). Outputs are produced by the runtime, which waits
 for the broker's acknowledgement before it counts the input record as done.
 When an output has no ``traceparent`` header the runtime adds the input's, so a
-trace follows the event through every service.
+trace follows the event through every service; and unless it has one, the
+header ``crmpilot.source.event_id`` with the id of the input event it answers
+(the same id as the result's ``provenance.source_event_id``), so a consumer
+can find a result's source without decoding it.
 
 Handlers run on the event loop, many at once: they must not block it (run
 blocking or CPU-heavy work with ``asyncio.to_thread``). What a handler raises
@@ -20,10 +23,11 @@ from typing import Any, TypeAlias
 
 from crmpilot.events import Envelope, encode
 
-__all__ = ["MessageContext", "Output", "Handler", "Header", "TRACEPARENT", "TRACESTATE"]
+__all__ = ["MessageContext", "Output", "Handler", "Header", "SOURCE_EVENT_ID", "TRACEPARENT", "TRACESTATE"]
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
+SOURCE_EVENT_ID = "crmpilot.source.event_id"
 
 Header: TypeAlias = tuple[str, bytes | None]
 
@@ -82,6 +86,12 @@ class Output:
         if tracestate is not None:
             extra += ((TRACESTATE, tracestate),)
         return Output(self.topic, self.key, self.value, self.headers + extra)
+
+    def with_source_event(self, event_id: str) -> Output:
+        """This output with the ``crmpilot.source.event_id`` header unless it already carries one."""
+        if any(k == SOURCE_EVENT_ID for k, _ in self.headers):
+            return self
+        return Output(self.topic, self.key, self.value, (*self.headers, (SOURCE_EVENT_ID, event_id.encode("utf-8"))))
 
 
 _CONTENT_TYPE: Header = ("content-type", b"application/cloudevents+json; charset=utf-8")

@@ -19,7 +19,10 @@ these headers added (values UTF-8):
 =============================  ==============================================
 
 Earlier values of these headers (a record that failed again after a replay) are
-replaced, other original headers (``traceparent``…) are kept as they were.
+replaced, other original headers (``traceparent``…) are kept as they were. A
+dead-lettered *result* thus keeps its ``crmpilot.source.event_id``: the event
+the result answers, whereas ``crmpilot.source.topic``/``partition``/``offset``
+say where the dead-lettered record itself was read.
 """
 
 from __future__ import annotations

@@ -77,6 +77,7 @@ import contextlib
 import functools
 import logging
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -92,14 +93,16 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from crmpilot.errors import Fatal
+from crmpilot.errors import Fatal, Retryable
 from crmpilot.events import Envelope, PoisonMessage, decode
 from crmpilot.settings import KafkaSettings
 
 from .config import RuntimeSettings
-from .context import TRACEPARENT, TRACESTATE, Handler, Header, MessageContext
+from .context import TRACEPARENT, TRACESTATE, Handler, Header, MessageContext, Output
 from .dlq import dlq_headers, error_class
 from .errors import ConsumerFatal, DeadLetterFailed, DeliveryFailed, MissingTopics, ProducerFatal
+from .lifecycle import ServiceStatus
+from .metrics import ConsumerMetrics, FailureKind, Gauges, live_gauges
 from .offsets import TP, OffsetBook, OffsetTracker
 from .producer import AsyncProducer
 from .retry import backoff_delay
@@ -112,6 +115,8 @@ logger = logging.getLogger("crmpilot.streaming")
 R = TypeVar("R")
 
 _MAX_BATCH = 500
+_READY_POLL_GAP_S = 5.0  # not ready when the consumer thread has not polled for this long (e.g. a rebalance)
+_STALLED_S = 60.0  # not alive when it has not polled for this long beyond revoke_timeout_s
 _DLQ_PRODUCE_ATTEMPTS = 3
 # commit errors that only mean "a rebalance is under way": the next commit retries
 _REBALANCING = frozenset(
@@ -123,7 +128,10 @@ _REBALANCING = frozenset(
 class ServiceStats:
     """Counters of one service run (read them; the runtime writes them)."""
 
+    consumed: int = 0
     processed: int = 0
+    produced: int = 0
+    failed: int = 0
     dead_lettered: int = 0
     retries: int = 0
     duplicates_skipped: int = 0
@@ -141,6 +149,7 @@ class _Record:
     headers: tuple[Header, ...]
     timestamp: datetime | None
     tracker: OffsetTracker = field(repr=False)
+    fetched_at: float = field(repr=False)
 
     def context(self, group_id: str, attempt: int) -> MessageContext:
         return MessageContext(
@@ -162,6 +171,11 @@ class ConsumerService:
         self._book = OffsetBook()
         self._scheduler: KeyScheduler[_Record] = KeyScheduler(self._process, self._crashed)
         self.stats = ServiceStats()
+        self._metrics = ConsumerMetrics(settings.group_id)
+        self._running = 0  # handler calls holding a slot
+        self._last_poll: float | None = None  # time.monotonic() of the consumer thread's last poll
+        self._highs: dict[TP, int] = {}  # high watermarks of the last fetches (consumer thread writes)
+        self._positions: dict[TP, int] = {}  # fetch positions (consumer thread writes)
         self._started = False
         self._stopping = False
         self._fatal: BaseException | None = None
@@ -189,6 +203,36 @@ class ConsumerService:
     def in_flight(self) -> int:
         """Records fetched and not yet done."""
         return self._scheduler.pending
+
+    def status(self) -> ServiceStatus:
+        """Alive unless the consumer thread is stuck; ready while partitions are assigned and polled."""
+        if self._last_poll is None:
+            return ServiceStatus(True, False, "stopped" if self._stopping else "starting")
+        if self._stopping:
+            return ServiceStatus(True, False, "stopping")
+        quiet = time.monotonic() - self._last_poll
+        if quiet > _STALLED_S + self._settings.revoke_timeout_s:
+            return ServiceStatus(False, False, f"consumer thread stuck: no poll for {quiet:.0f}s")
+        if quiet > _READY_POLL_GAP_S:
+            return ServiceStatus(True, False, f"no poll for {quiet:.0f}s (rebalancing?)")
+        partitions = len(self._book.partitions)
+        if not partitions:
+            return ServiceStatus(True, False, "no partitions assigned")
+        return ServiceStatus(True, True, f"consuming {partitions} partition(s)" + (", paused (backpressure)" if self._paused else ""))
+
+    def gauges(self) -> Gauges:
+        """The state :mod:`crmpilot.streaming.metrics` exposes at scrape time."""
+        lag: dict[TP, int] = {}
+        highs, positions = self._highs, self._positions
+        for tp in self._book.partitions:
+            tracker, high = self._book.tracker(tp), highs.get(tp)
+            mark = tracker.watermark() if tracker is not None else None
+            base = mark if mark is not None else positions.get(tp)
+            if high is not None and high >= 0 and base is not None:
+                lag[tp] = max(0, high - base)
+        return Gauges(
+            self._settings.group_id, self._running, self._scheduler.pending, self._paused, len(self._book.partitions), lag
+        )
 
     def stop(self) -> None:
         """Ask the service to shut down gracefully; a second call stops waiting for in-flight work."""
@@ -231,6 +275,7 @@ class ConsumerService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crmpilot-consumer-{s.group_id}")
         self._producer = AsyncProducer(s.producer_config(self._kafka))
         config: dict[str, Any] = {**s.consumer_config(self._kafka), "error_cb": self._on_error}
+        live_gauges().add(self)
         try:
             self._consumer = Consumer(config)
             await self._call(self._check_topics, self._consumer)
@@ -244,7 +289,10 @@ class ConsumerService:
             logger.info("service %s consuming %s", s.group_id, ", ".join(s.topics))
             await self._poll_loop()
         finally:
-            await self._shutdown()
+            try:
+                await self._shutdown()
+            finally:
+                live_gauges().discard(self)
         if self._fatal is not None:
             raise self._fatal
 
@@ -261,19 +309,21 @@ class ConsumerService:
             if not self._paused and (pending >= limit or pending_bytes >= byte_limit):
                 flow, self._paused = False, True
                 self.stats.pauses += 1
+                self._metrics.paused()
             elif self._paused and pending <= limit // 2 and pending_bytes <= byte_limit // 2:
                 flow, self._paused = True, False
-            commit: dict[TP, int] = {}
+            commit: dict[TP, int] | None = None  # None: not time to commit (nor to look at the watermarks)
             if loop.time() >= next_commit:
                 commit = self._book.to_commit()
                 next_commit = loop.time() + s.commit_interval_s
             room = min(_MAX_BATCH, max(1, limit - pending))
             messages, committed = await self._call(self._poll_step, flow, commit, room)
             self._book.committed(committed)
+            fetched_at = time.monotonic()
             for message in messages:
-                self._dispatch(message)
+                self._dispatch(message, fetched_at)
 
-    def _dispatch(self, message: Message) -> None:
+    def _dispatch(self, message: Message, fetched_at: float) -> None:
         err = message.error()
         if err is not None:
             self._consumer_error(err)
@@ -302,7 +352,10 @@ class ConsumerService:
             tuple(cast(list[Header], message.headers() or [])),  # consumed header values are bytes
             None if ts_type == TIMESTAMP_NOT_AVAILABLE else datetime.fromtimestamp(ts_ms / 1000, UTC),
             tracker,
+            fetched_at,
         )
+        self.stats.consumed += 1
+        self._metrics.consumed(topic)
         ordering = self._settings.ordering
         lane = record.key if ordering == "key" else ("partition" if ordering == "partition" else None)
         self._scheduler.submit(tp, lane, record, len(record.value or b"") + len(record.key or b""))
@@ -320,6 +373,7 @@ class ConsumerService:
         trace = (_last(record.headers, TRACEPARENT), _last(record.headers, TRACESTATE))
         assert self._slots is not None and self._producer is not None and self._stop_requested is not None
         envelope: Envelope[Any] | None = None
+        produced: list[Output] = []
         attempt = 0
         while True:
             attempt += 1
@@ -327,17 +381,25 @@ class ConsumerService:
                 async with self._slots:
                     if self._abandoned(record):
                         return
-                    if envelope is None:  # decoded inside the slot: CPU work stays bounded by max_in_flight
-                        envelope = decode(record.value, max_bytes=s.max_record_bytes)
-                    outputs = await self._handler(envelope, record.context(s.group_id, attempt))
-                    await self._producer.produce_outputs(o.with_trace(*trace) for o in outputs or ())
+                    self._running += 1
+                    try:
+                        if envelope is None:  # decoded inside the slot: CPU work stays bounded by max_in_flight
+                            envelope = decode(record.value, max_bytes=s.max_record_bytes)
+                        outputs = await self._handler(envelope, record.context(s.group_id, attempt))
+                        produced = [o.with_trace(*trace).with_source_event(envelope.id) for o in outputs or ()]
+                        await self._producer.produce_outputs(produced)
+                    finally:
+                        self._running -= 1
             except Fatal as exc:
+                self._count_failure(record, "fatal")
                 self._fail(exc, record)
                 return
             except PoisonMessage as exc:  # from decoding (never handled: 0 attempts) or from the handler
+                self._count_failure(record, "poison")
                 await self._dead_letter(record, exc, attempts=0 if envelope is None else attempt)
                 return
             except Exception as exc:  # noqa: BLE001 - Retryable, or unknown: retried then dead-lettered
+                self._count_failure(record, "retryable" if isinstance(exc, Retryable) else "unhandled")
                 if attempt >= s.max_attempts:
                     await self._dead_letter(record, exc, attempts=attempt)
                     return
@@ -349,6 +411,7 @@ class ConsumerService:
                     retry_after=getattr(exc, "retry_after", None),
                 )
                 self.stats.retries += 1
+                self._metrics.retried(record.topic)
                 logger.warning(
                     "%s[%d]@%d attempt %d/%d failed (%s: %s); retrying in %.2fs",
                     record.topic, record.partition, record.offset, attempt, s.max_attempts,
@@ -360,7 +423,15 @@ class ConsumerService:
                 continue
             record.tracker.finish(record.offset)
             self.stats.processed += 1
+            self.stats.produced += len(produced)
+            for output in produced:
+                self._metrics.produced(output.topic)
+            self._metrics.processed(record.topic, time.monotonic() - record.fetched_at)
             return
+
+    def _count_failure(self, record: _Record, kind: FailureKind) -> None:
+        self.stats.failed += 1
+        self._metrics.failed(record.topic, kind)
 
     def _abandoned(self, record: _Record) -> bool:
         """True when the record must not start (again): the service stops or its partition is being revoked.
@@ -402,6 +473,7 @@ class ConsumerService:
                                                   maximum=s.backoff_max_s, multiplier=s.backoff_multiplier))
         record.tracker.finish(record.offset)
         self.stats.dead_lettered += 1
+        self._metrics.dead_lettered(record.topic, time.monotonic() - record.fetched_at)
         logger.warning(
             "%s[%d]@%d dead-lettered to %s after %d attempt(s): %s: %s",
             record.topic, record.partition, record.offset, topic, attempts, error_class(exc), exc,
@@ -442,7 +514,9 @@ class ConsumerService:
         if missing:
             raise MissingTopics(missing)
 
-    def _poll_step(self, flow: bool | None, commit: dict[TP, int], room: int) -> tuple[list[Message], dict[TP, int]]:
+    def _poll_step(
+        self, flow: bool | None, commit: dict[TP, int] | None, room: int
+    ) -> tuple[list[Message], dict[TP, int]]:
         consumer = self._consumer
         assert consumer is not None
         if flow is False:
@@ -451,22 +525,38 @@ class ConsumerService:
         elif flow is True:
             consumer.resume(consumer.assignment())
             logger.debug("backpressure released: partitions resumed")
-        committed = self._commit(consumer, commit, "periodic") if commit else {}
+        committed: dict[TP, int] = {}
+        if commit is not None:
+            committed = self._commit(consumer, commit, "periodic") if commit else {}
+            self._watch(consumer)
         timeout = self._settings.poll_timeout_s
         messages = consumer.consume(room, 0)
         if not messages:
             messages = consumer.consume(1, timeout)
             if messages and room > 1:
                 messages += consumer.consume(room - 1, 0)
+        self._last_poll = time.monotonic()
         return messages, committed
+
+    def _watch(self, consumer: Consumer) -> None:
+        """Note each assigned partition's high watermark (of the last fetch, no broker call) and position."""
+        assigned = consumer.assignment()
+        highs: dict[TP, int] = {}
+        for tp in assigned:
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
+            highs[(tp.topic, tp.partition)] = high
+        self._highs = highs
+        self._positions = {(tp.topic, tp.partition): tp.offset for tp in consumer.position(assigned) if tp.offset >= 0}
 
     def _commit(self, consumer: Consumer, offsets: dict[TP, int], reason: str) -> dict[TP, int]:
         """Commit synchronously; return the offsets the broker accepted."""
+        started = time.monotonic()
         try:
             result = consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
             )
         except KafkaException as exc:
+            self._metrics.committed(reason, time.monotonic() - started, ok=False)
             err: KafkaError = exc.args[0]
             if err.fatal():
                 raise ConsumerFatal(f"{reason} commit failed: {err.name()}: {err.str()}") from exc
@@ -480,6 +570,7 @@ class ConsumerService:
                 logger.warning("%s commit of %s[%d] failed: %s", reason, tp.topic, tp.partition, tp.error)
             else:
                 accepted[(tp.topic, tp.partition)] = tp.offset
+        self._metrics.committed(reason, time.monotonic() - started, ok=len(accepted) == len(offsets))
         self.stats.commits += 1
         logger.debug("%s commit: %s", reason, accepted)
         return accepted

@@ -12,11 +12,13 @@ from .settings import Settings
 
 
 def bootstrap(settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None) -> ConsumerService:
+    client = llm or build_llm_client()
     handler = TicketClassifier(
-        llm=llm or build_llm_client(),
+        llm=client,
         spec=CLASSIFY_TICKET,
         output_topic=settings.output_topic,
-        threshold_high=settings.threshold_high,
-        threshold_low=settings.threshold_low,
+        thresholds=settings.thresholds(),
+        max_input_tokens=settings.max_input_tokens,
+        token_model=str(getattr(client.providers[0], "model", None) or client.providers[0].name),
     )
     return ConsumerService(handler, settings.runtime(), kafka or KafkaSettings())

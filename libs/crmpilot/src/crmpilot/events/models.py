@@ -5,16 +5,23 @@ Source events come from the CRM/ERP (``crm.case.*``, ``crm.email.*``,
 (``ai.ticket.classified``, ``ai.email.summarized``, ``ai.request.scored``).
 Every result carries its :class:`Provenance` and a deterministic ``result_id``
 (source event id + task + prompt version), the idempotency key of every sink.
+
+Input limits are part of the result contract: ``truncated_chars`` records what
+a token budget cut off (:func:`cut_to_token_budget`), and an input with nothing
+to read is answered with a typed :class:`InputSkipped` result (review ``skip``,
+no model call, see :meth:`InputSkipped.for_text`) instead of an error loop.
 """
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CaseEvent",
@@ -22,13 +29,20 @@ __all__ = [
     "RequestSubmitted",
     "Provenance",
     "ReviewDecision",
+    "SkipReason",
+    "InputSkipped",
     "TicketClassification",
+    "ActionItem",
+    "Entity",
     "EmailSummary",
+    "ScoreFactor",
     "RequestScore",
+    "cut_to_token_budget",
     "result_id_for",
 ]
 
 ReviewDecision = Literal["auto_apply", "suggest", "skip"]
+SkipReason = Literal["empty_input", "non_text_input"]
 
 _TEXT_MAX = 32_000
 
@@ -97,7 +111,7 @@ class Provenance(_Payload):
     tokens_out: int = Field(ge=0)
     cost_usd: Decimal = Field(ge=0)
     latency_ms: float = Field(ge=0)
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=0, description="requests made to the model (0: none was asked)")
     cache_hit: bool = False
     trace_id: str | None = None
     source_topic: str
@@ -107,12 +121,110 @@ class Provenance(_Payload):
     event_time: datetime
     processed_at: datetime
 
+    @classmethod
+    def without_model_call(
+        cls,
+        *,
+        prompt_id: str,
+        prompt_version: str,
+        prompt_hash: str,
+        input_hash: str,
+        trace_id: str | None,
+        source_topic: str,
+        source_partition: int,
+        source_offset: int,
+        source_event_id: str,
+        event_time: datetime,
+        processed_at: datetime,
+    ) -> Provenance:
+        """The provenance of a result made without asking a model (a skipped input): nothing spent."""
+        return cls(
+            provider="none",
+            model="none",
+            prompt_id=prompt_id,
+            prompt_version=prompt_version,
+            prompt_hash=prompt_hash,
+            input_hash=input_hash,
+            tokens_in=0,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=0.0,
+            attempts=0,
+            trace_id=trace_id,
+            source_topic=source_topic,
+            source_partition=source_partition,
+            source_offset=source_offset,
+            source_event_id=source_event_id,
+            event_time=event_time,
+            processed_at=processed_at,
+        )
+
+
+_CONTROL = frozenset({"Cc", "Cs", "Co", "Cn"})
+_BLOB_TOKEN = 64
+"""A whitespace-free run longer than this is no word (base64, hex dumps, packed data)."""
+
+
+class InputSkipped(_Payload):
+    """Why a result was made without a model: its input had nothing to read."""
+
+    reason: SkipReason
+    detail: str = Field(max_length=300, description="what was wrong with the input, for a person")
+
+    @classmethod
+    def for_text(cls, text: str, *, what: str) -> InputSkipped | None:
+        """The skip ``text`` calls for, or None when it is readable text.
+
+        Empty: nothing but whitespace. Non-text: fewer than two letters (in any
+        script), more than 5 % control or replacement characters, or mostly
+        whitespace-free runs longer than a word (an encoded attachment).
+        """
+        stripped = text.strip()
+        if not stripped:
+            return cls(reason="empty_input", detail=f"the {what} is empty")
+        dense = "".join(stripped.split())
+        if sum(c.isalpha() for c in dense) < 2:
+            return cls(reason="non_text_input", detail=f"the {what} has no words ({len(dense)} characters, no letters)")
+        garbage = sum(c == "\ufffd" or (unicodedata.category(c) in _CONTROL) for c in dense)
+        if garbage > 0.05 * len(dense):
+            return cls(reason="non_text_input", detail=f"the {what} is binary: {garbage} of {len(dense)} characters are control or invalid")
+        blob = sum(len(t) for t in stripped.split() if len(t) > _BLOB_TOKEN)
+        if blob > 0.5 * len(dense):
+            return cls(reason="non_text_input", detail=f"the {what} is encoded data: {blob} of {len(dense)} characters in runs without spaces")
+        return None
+
+
+def cut_to_token_budget(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> tuple[str, int]:
+    """``text`` cut to at most ``max_tokens`` (by ``count_tokens``), at a word boundary; and how many characters were cut."""
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be positive")
+    if count_tokens(text) <= max_tokens:
+        return text, 0
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix within the budget
+        mid = (lo + hi + 1) // 2
+        if count_tokens(text[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    space = max(text.rfind(" ", 0, lo + 1), text.rfind("\n", 0, lo + 1))
+    kept = text[: space if space > lo * 0.8 else lo].rstrip()
+    return kept, len(text) - len(kept)
+
 
 class _Result(_Payload):
     result_id: str
     task: str
     review: ReviewDecision
     provenance: Provenance
+    truncated_chars: int = Field(default=0, ge=0, description="characters of the input the token budget cut off; 0 when read whole")
+    skipped: InputSkipped | None = Field(default=None, description="set when the input had nothing to read; no model was asked")
+
+    @model_validator(mode="after")
+    def _skipped_is_not_applied(self) -> Self:
+        if self.skipped is not None and self.review != "skip":
+            raise ValueError("a result for a skipped input must have review 'skip'")
+        return self
 
 
 class TicketClassification(_Result):
@@ -133,7 +245,13 @@ class ActionItem(_Payload):
     text: str
     owner: str | None = None
     due: str | None = None
-    quote: str
+    quote: str = Field(description="the sentence of the email that states it")
+
+
+class Entity(_Payload):
+    kind: str = Field(description="date, amount or order_number")
+    value: str
+    quote: str = Field(description="the sentence of the email that contains the value")
 
 
 class EmailSummary(_Result):
@@ -145,7 +263,18 @@ class EmailSummary(_Result):
     sentiment: Literal["negative", "neutral", "positive"]
     urgency: Literal["low", "normal", "high"]
     action_items: tuple[ActionItem, ...] = ()
-    verified: bool
+    entities: tuple[Entity, ...] = ()
+    confidence: float = Field(default=0.0, ge=0, le=1, description="confidence in the intent")
+    verified: bool = Field(description="every quote and entity value was found verbatim in the (redacted) email")
+    grounding_failures: tuple[str, ...] = Field(default=(), description="the quotes and values not found in the email")
+
+    @model_validator(mode="after")
+    def _unverified_is_never_applied(self) -> Self:
+        if self.verified == bool(self.grounding_failures):
+            raise ValueError("verified must be true exactly when there are no grounding failures")
+        if not self.verified and self.review == "auto_apply":
+            raise ValueError("an unverified summary cannot be auto-applied")
+        return self
 
 
 class ScoreFactor(_Payload):
@@ -162,7 +291,9 @@ class RequestScore(_Result):
     score: int = Field(ge=0, le=100)
     band: Literal["cold", "warm", "hot"]
     factors: tuple[ScoreFactor, ...] = ()
+    risk_flags: tuple[str, ...] = Field(default=(), description="free_mail_domain, disposable_email, spam_or_test, incomplete, no_budget")
     next_action: str
+    confidence: float = Field(default=0.0, ge=0, le=1, description="how well the information supports the score")
 
 
 def result_id_for(source_event_id: str, task: str, prompt_version: str) -> str:

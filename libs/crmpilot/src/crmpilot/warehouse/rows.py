@@ -3,6 +3,7 @@
 Both the PostgreSQL adapter and the in-memory fake store exactly these rows, so
 a handler's unit test sees the columns an analyst will query. JSON columns hold
 plain ``dict``/``list`` values here; the adapter wraps them for ``jsonb``.
+Array columns (``grounding_failures``, ``risk_flags``) hold lists of strings.
 PostgreSQL text and jsonb cannot hold NUL characters, which valid JSON events
 may contain: they are replaced by U+FFFD rather than failing a whole batch.
 """
@@ -105,6 +106,7 @@ def _ticket_columns(result: TicketClassification) -> dict[str, Any]:
         "escalation_reason": result.escalation_reason,
         "confidence": min(result.confidence.values(), default=None),
         "confidence_by_field": dict(result.confidence),
+        **_input_columns(result),
     }
 
 
@@ -118,6 +120,10 @@ def _email_columns(result: EmailSummary) -> dict[str, Any]:
         "urgency": result.urgency,
         "verified": result.verified,
         "action_item_count": len(result.action_items),
+        "confidence": result.confidence,
+        "entity_count": len(result.entities),
+        "grounding_failures": list(result.grounding_failures),
+        **_input_columns(result),
     }
 
 
@@ -128,7 +134,14 @@ def _request_columns(result: RequestScore) -> dict[str, Any]:
         "score": result.score,
         "band": result.band,
         "next_action": result.next_action,
+        "confidence": result.confidence,
+        "risk_flags": list(result.risk_flags),
+        **_input_columns(result),
     }
+
+
+def _input_columns(result: TicketClassification | EmailSummary | RequestScore) -> dict[str, Any]:
+    return {"truncated_chars": result.truncated_chars, "input_skipped": result.skipped is not None}
 
 
 _FACTS: dict[type[BaseModel], tuple[str, Callable[[Any], dict[str, Any]]]] = {

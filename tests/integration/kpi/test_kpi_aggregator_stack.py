@@ -64,7 +64,7 @@ def _results(port: int, size: int) -> dict[str, dict[str, Any]]:
 def service(
     unique_topic: Callable[..., str], unique_name: Callable[[str], str], kafka_bootstrap: str, kafka_admin: AdminClient,
     kpi_database: DatabaseSettings, tmp_path: Path,
-) -> Iterator[tuple[str, int, subprocess.Popen[bytes], Path]]:  # fmt: skip
+) -> Iterator[tuple[str, str, int, subprocess.Popen[bytes], Path]]:  # fmt: skip
     topic = unique_topic("kpi-results", partitions=3)
     app_id = unique_name("kpi").replace(".", "-")
     port = _free_port()
@@ -81,7 +81,7 @@ def service(
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "kpi_aggregator"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        yield topic, port, proc, log
+        yield topic, app_id, port, proc, log
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -100,9 +100,10 @@ def _ticket(i: int, at: datetime) -> Envelope[TicketClassification]:
 
 
 def test_results_become_live_windows_and_warehouse_rows(
-    service: tuple[str, int, subprocess.Popen[bytes], Path], kafka_bootstrap: str, kpi_database: DatabaseSettings
+    service: tuple[str, str, int, subprocess.Popen[bytes], Path], kafka_bootstrap: str, kafka_admin: AdminClient,
+    kpi_database: DatabaseSettings,
 ) -> None:
-    topic, port, proc, log = service
+    topic, app_id, port, proc, log = service
     deadline = time.monotonic() + DEADLINE_S
     _until("the ready line", lambda: "listening on" in log.read_text(), deadline, proc, log)
 
@@ -126,6 +127,10 @@ def test_results_become_live_windows_and_warehouse_rows(
     assert minute["classify_ticket|category=Refund"]["results"] == 8
     assert minute["summarize_email|urgency=high"]["automation_rate"] == 0.0
     assert minute["score_request|band=hot"]["skipped"] == 1
+    topics = kafka_admin.list_topics(timeout=10).topics
+    for suffix in ("-observations", "-kpi-60s-changelog", "-kpi-3600s-changelog"):  # as many partitions as the input
+        partitions = topics[app_id + suffix].partitions  # topic, one replica on our single broker
+        assert len(partitions) == 3 and all(len(p.replicas) == 1 for p in partitions.values()), suffix
     hour = _until("1-hour windows", lambda: _results(port, 3600), deadline, proc, log)
     assert hour["classify_ticket|all"]["results"] == 20
     assert hour["classify_ticket|all"]["window_start"] == at.replace(minute=0, second=0).isoformat()

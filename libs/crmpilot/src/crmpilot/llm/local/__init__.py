@@ -5,11 +5,18 @@ OpenAI provider does and returns the same output models, computed by
 embedding-based methods instead of a chat model (see ``classify``,
 ``summarize`` and ``score``). The model is loaded on the first call, once per
 process; embeddings run in a worker thread, batched across concurrent calls.
+
+Ticket categories come from the zero-shot head, or from a head trained with
+``crmpilot train`` when ``CRMPILOT_LLM_LOCAL_HEAD`` names its artefact (loaded,
+and checked against the running encoder, when the provider is built). A trained
+head's id goes into provenance: ``model_version`` is ``<encoder>+<head id>``,
+and the provider's ``model`` (hence the response-cache key) names it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
@@ -20,6 +27,7 @@ from crmpilot.llm.local.classify import classify_ticket
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
 from crmpilot.llm.local.once import Once
+from crmpilot.llm.local.trained import LocalHeadSettings, TrainedHead, load_head
 from crmpilot.llm.local.score import score_request
 from crmpilot.llm.local.summarize import summarize_email
 from crmpilot.tasks.classify_ticket import TicketClassificationOutput
@@ -31,6 +39,7 @@ __all__ = [
     "Encoder",
     "LocalProvider",
     "TicketClassifierHead",
+    "TrainedHead",
     "UnsupportedTask",
     "ZeroShotHead",
 ]
@@ -46,7 +55,10 @@ class LocalProvider:
     """Runs ``classify_ticket``, ``summarize_email`` and ``score_request`` on the bundled model.
 
     ``head`` replaces the zero-shot category head (e.g. one trained on closed
-    cases); its labels must be the taxonomy's category names, in order.
+    cases); its labels must be the taxonomy's category names, in order (a
+    :class:`TrainedHead` may also cover a subset, in any order). Without
+    ``head``, the artefact at ``head_path``, else at ``CRMPILOT_LLM_LOCAL_HEAD``,
+    is loaded if set.
     """
 
     name = "local"
@@ -58,9 +70,15 @@ class LocalProvider:
         head: TicketClassifierHead | None = None,
         batcher: EmbeddingBatcher | None = None,
         temperature: float = DEFAULT_TEMPERATURE,
+        head_path: Path | str | None = None,
     ) -> None:
         self.batcher = batcher or EmbeddingBatcher(Encoder())
+        if head is None and (path := head_path or LocalHeadSettings().head):
+            head = load_head(path, encoder=self.batcher.encoder.model_version)
         self._head = head
+        self._aligned: dict[tuple[str, ...], TicketClassifierHead] = {}
+        if head is not None:
+            self.model = f"{MODEL_NAME}+{head.id}"
         self._temperature = temperature
         self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
 
@@ -84,17 +102,34 @@ class LocalProvider:
             model=MODEL_NAME,
             tokens_in=tokens,
             tokens_out=0,
-            model_version=self.batcher.encoder.model_version,
+            model_version=self._model_version,
             extra=extra,
         )
+
+    @property
+    def head(self) -> TicketClassifierHead | None:
+        """The configured (trained) head; ``None`` when classification is zero-shot."""
+        return self._head
+
+    @property
+    def _model_version(self) -> str:
+        version = self.batcher.encoder.model_version
+        return version if self._head is None else f"{version}+{self._head.id}"
 
     async def head_for(self, categories: tuple[Category, ...]) -> TicketClassifierHead:
         """The category head for a taxonomy: the given one if it fits, else zero-shot (built once)."""
         names = tuple(c.name for c in categories)
         if self._head is not None:
-            if tuple(self._head.labels) != names:
-                raise UnsupportedTask(f"head {self._head.id!r} labels {self._head.labels} != taxonomy {names}")
-            return self._head
+            if tuple(self._head.labels) == names:
+                return self._head
+            if isinstance(self._head, TrainedHead) and set(self._head.labels) <= set(names):
+                if names not in self._aligned:
+                    self._aligned[names] = self._head.aligned(names)
+                return self._aligned[names]
+            raise UnsupportedTask(
+                f"head {self._head.id!r} labels {self._head.labels} do not fit taxonomy {names}; "
+                "use classify_ticket_spec(head.categories)"
+            )
         head = await self._zero_shot.get(
             categories, lambda: ZeroShotHead.build(categories, self.batcher, temperature=self._temperature)
         )

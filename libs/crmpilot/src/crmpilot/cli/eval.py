@@ -1,0 +1,163 @@
+"""`crmpilot eval`: measure a task on labelled data with any provider, and compare runs.
+
+``run`` sends every labelled ticket through the shared LLM client (local
+zero-shot, a local trained head, or an OpenAI-compatible endpoint from
+``CRMPILOT_LLM_*``), prints accuracy, macro-F1, per-class precision/recall, top
+confusions, calibration (reliability table, ECE), latency and cost, and writes
+``<name>.json`` and a self-contained ``<name>.html``. ``compare`` prints two
+JSON reports side by side with deltas. Exit codes: 0 done, 1 bad input (data,
+categories, prompt, head, report file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..errors import CrmpilotError
+
+if TYPE_CHECKING:
+    from ..evaluation import EvalReport
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Measure classify_ticket on labelled data (any provider, prompt version or trained head) and compare runs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+class Task(str, Enum):
+    classify_ticket = "classify_ticket"
+
+
+class ProviderChoice(str, Enum):
+    local = "local"
+    openai = "openai"
+
+
+@app.command()
+def run(
+    data: Path = typer.Option(..., "--data", help="Labelled CSV or JSONL (text or subject/description; label or category).", dir_okay=False),
+    task: Task = typer.Option(Task.classify_ticket, "--task", help="The task to measure."),
+    categories: Path | None = typer.Option(
+        None, "--categories", help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the built-in taxonomy.", dir_okay=False
+    ),
+    provider: ProviderChoice | None = typer.Option(None, "--provider", help="Override CRMPILOT_LLM_PROVIDER."),
+    model: str | None = typer.Option(None, "--model", help="Override CRMPILOT_LLM_MODEL (OpenAI-compatible endpoints)."),
+    head: Path | None = typer.Option(None, "--head", help="Trained head artefact for the local provider (default: CRMPILOT_LLM_LOCAL_HEAD, else zero-shot)."),
+    prompt_file: Path | None = typer.Option(None, "--prompt-file", help="Candidate system prompt with a {categories} placeholder.", dir_okay=False),
+    prompt_version: str | None = typer.Option(None, "--prompt-version", help="Version label of the prompt (with --prompt-file: any label)."),
+    label_column: str | None = typer.Option(None, "--label-column", help="Label column name."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N items."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Items in flight at once."),
+    bins: int = typer.Option(10, "--bins", min=2, max=50, help="Bins of the reliability table."),
+    out: Path = typer.Option(Path("eval-reports"), "--out", help="Folder for the JSON and HTML reports.", file_okay=False),
+    name: str | None = typer.Option(None, "--name", help="Report name (file stem); default: task-provider-head-time."),
+    warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="One untimed call first (loads the local model)."),
+) -> None:
+    """Run a task over a labelled file and report its quality, calibration, latency and cost."""
+    from ..evaluation import build_eval_setup, check_labels, evaluate, load_categories, read_labelled
+    from ..evaluation.console import summary
+    from ..evaluation.htmlreport import write_html
+
+    try:
+        dataset = read_labelled(data, label_column=label_column).head(limit)
+        taxonomy = load_categories(categories) if categories is not None else None
+        setup = build_eval_setup(
+            provider=provider.value if provider else None,
+            model=model,
+            head_path=head,
+            categories=taxonomy,
+            prompt_file=prompt_file,
+            prompt_version=prompt_version,
+            concurrency=concurrency,
+        )
+        check_labels(dataset.labels, setup.categories, dataset.source)
+    except CrmpilotError as exc:
+        _fail(exc)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    primary = setup.client.providers[0]
+    report_name = name or _safe(f"{task.value}-{primary.name}-{setup.head or getattr(primary, 'model', '')}-{stamp}")
+    _out.print(f"{escape(setup.describe)} · {len(dataset)} items · prompt {escape(setup.spec.prompt.version)}", soft_wrap=True)
+
+    async def go() -> EvalReport:
+        try:
+            with _progress() as progress:
+                bar = progress.add_task(task.value, total=len(dataset))
+                return await evaluate(
+                    setup.client, setup.spec, dataset, name=report_name, head=setup.head, concurrency=concurrency, bins=bins,
+                    warmup=warmup, on_item=lambda _: progress.advance(bar),
+                )
+        finally:
+            await setup.client.aclose()
+
+    try:
+        report = asyncio.run(go())
+    except CrmpilotError as exc:
+        _fail(exc)
+    json_path = report.save(out / f"{report_name}.json")
+    html_path = write_html(report, out / f"{report_name}.html")
+    _out.print(summary(report))
+    _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="Report A (the baseline).", dir_okay=False),
+    b: Path = typer.Argument(..., help="Report B (the candidate); deltas are B − A.", dir_okay=False),
+    classes: int = typer.Option(10, "--classes", min=0, help="Per-class F1 changes to list."),
+) -> None:
+    """Print two eval reports side by side with deltas."""
+    from ..evaluation import load_report
+    from ..evaluation.console import compare_table
+
+    try:
+        ra, rb = load_report(a), load_report(b)
+    except CrmpilotError as exc:
+        _fail(exc)
+    _out.print(compare_table(ra, rb, classes=classes))
+
+
+@app.command()
+def html(
+    report: Path = typer.Argument(..., help="A JSON report.", dir_okay=False),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Default: beside the JSON, .html."),
+) -> None:
+    """(Re)write the HTML report of a JSON report."""
+    from ..evaluation import load_report
+    from ..evaluation.htmlreport import write_html
+
+    try:
+        loaded = load_report(report)
+    except CrmpilotError as exc:
+        _fail(exc)
+    _out.print(str(write_html(loaded, output or report.with_suffix(".html"))))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=_err
+    )
+
+
+def _fail(exc: CrmpilotError) -> NoReturn:
+    _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+    raise typer.Exit(1) from exc

@@ -1,0 +1,232 @@
+"""A ticket category head trained on a company's closed cases: the versioned artefact and its inference.
+
+``crmpilot train`` (see :mod:`crmpilot.evaluation.training`) fits a logistic
+regression on ticket embeddings and a temperature on a dev split; this module
+holds the result. A :class:`TrainedHead` is a linear layer and a temperature:
+``softmax((x @ W.T + b) / T)``, the same probabilities the fitted scikit-learn
+model and its temperature calibrator give.
+
+The artefact is a folder::
+
+    head-<sha12>/
+      head.json     format, id, labels, categories, temperature, encoder,
+                    training data hash and parameters, dev metrics, created time
+      weights.npz   W (n_labels x dim) and b (n_labels), float32
+
+Plain JSON and ``.npz`` (loaded with ``allow_pickle=False``) rather than a
+pickled scikit-learn estimator: loading an artefact runs no code and does not
+depend on the scikit-learn version that trained it. The id is a hash of what
+decides predictions (labels, weights, temperature, encoder), so it is stable
+across save and load, and any change to the weights is a new id; ``load_head``
+recomputes it and refuses a folder whose content does not match its id.
+
+``CRMPILOT_LLM_LOCAL_HEAD`` (:class:`LocalHeadSettings`) names the artefact the
+local provider uses instead of the zero-shot head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crmpilot.errors import Fatal
+from crmpilot.llm.local.anchors import softmax
+from crmpilot.llm.local.embedder import Vectors
+from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
+
+__all__ = [
+    "FORMAT",
+    "HEAD_FILE",
+    "WEIGHTS_FILE",
+    "HeadArtefactError",
+    "LocalHeadSettings",
+    "TrainedHead",
+    "categories_for",
+    "head_id",
+    "load_head",
+]
+
+FORMAT = "crmpilot.head/1"
+HEAD_FILE = "head.json"
+WEIGHTS_FILE = "weights.npz"
+
+_DEFAULT_QUEUES = {c.name: c for c in DEFAULT_CATEGORIES}
+
+
+class HeadArtefactError(Fatal):
+    """A trained head cannot be used: missing, unreadable, tampered with, or made for another encoder."""
+
+
+class LocalHeadSettings(BaseSettings):
+    """``CRMPILOT_LLM_LOCAL_HEAD``: the trained head artefact of the local provider (unset: zero-shot)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMPILOT_LLM_LOCAL_", frozen=True, extra="ignore")
+
+    head: Path | None = Field(default=None, description="path of a `crmpilot train` artefact (folder or its head.json)")
+
+    @field_validator("head", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """``CRMPILOT_LLM_LOCAL_HEAD=`` (empty) means zero-shot, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def categories_for(labels: Sequence[str]) -> tuple[Category, ...]:
+    """A taxonomy for arbitrary labels: default categories keep theirs, others get a readable description.
+
+    ``card_arrival`` becomes ``Category("card_arrival", "card arrival", "general")``.
+    """
+    out = []
+    for label in labels:
+        known = _DEFAULT_QUEUES.get(label)
+        out.append(known or Category(label, label.replace("_", " ").strip() or label, "general"))
+    return tuple(out)
+
+
+def head_id(labels: Sequence[str], weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], temperature: float, encoder: str) -> str:
+    """``head-<sha12>`` of what decides predictions."""
+    h = hashlib.sha256()
+    h.update(json.dumps([FORMAT, list(labels), repr(float(temperature)), encoder], ensure_ascii=False).encode())
+    h.update(np.ascontiguousarray(weights, dtype="<f4").tobytes())
+    h.update(np.ascontiguousarray(bias, dtype="<f4").tobytes())
+    return f"head-{h.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrainedHead:
+    """A linear classifier on ticket embeddings with a fitted temperature (a ``TicketClassifierHead``)."""
+
+    labels: tuple[str, ...]
+    weights: npt.NDArray[np.float32]
+    """``(n_labels, dim)``."""
+    bias: npt.NDArray[np.float32]
+    temperature: float
+    encoder: str
+    """The encoder version the embeddings came from (``Encoder.model_version``)."""
+    categories: tuple[Category, ...] = ()
+    """The taxonomy of the labels (descriptions and queues), same order as ``labels``."""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """Training provenance and metrics (``head.json`` minus what is above)."""
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        w = np.ascontiguousarray(self.weights, dtype=np.float32)
+        b = np.ascontiguousarray(self.bias, dtype=np.float32).reshape(-1)
+        if w.ndim != 2 or w.shape[0] != len(self.labels) or b.shape[0] != len(self.labels):
+            raise HeadArtefactError(f"weights {w.shape} and bias {b.shape} do not fit {len(self.labels)} labels")
+        if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
+            raise HeadArtefactError("a head needs at least two distinct labels")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise HeadArtefactError(f"temperature must be a positive number, got {self.temperature!r}")
+        object.__setattr__(self, "weights", w)
+        object.__setattr__(self, "bias", b)
+        if not self.categories:
+            object.__setattr__(self, "categories", categories_for(self.labels))
+        elif tuple(c.name for c in self.categories) != self.labels:
+            raise HeadArtefactError("categories must name the labels, in order")
+        if not self.id:
+            object.__setattr__(self, "id", head_id(self.labels, w, b, self.temperature, self.encoder))
+
+    def logits(self, vectors: Vectors) -> npt.NDArray[np.float32]:
+        """``(n, n_labels)`` unscaled scores (scikit-learn's ``decision_function``)."""
+        z: npt.NDArray[np.float32] = (np.atleast_2d(vectors).astype(np.float32) @ self.weights.T + self.bias).astype(np.float32)
+        return z
+
+    def predict_proba(self, vectors: Vectors) -> npt.NDArray[np.float32]:
+        return softmax(self.logits(vectors), self.temperature)
+
+    def with_temperature(self, temperature: float) -> TrainedHead:
+        """The same weights with another temperature (a different id): e.g. 1.0 to see it uncalibrated."""
+        return replace(self, temperature=float(temperature), id="")
+
+    def aligned(self, names: Sequence[str]) -> TrainedHead:
+        """This head with its probability columns in the order of ``names`` (same id).
+
+        Names the head never saw in training get probability 0; a head label
+        missing from ``names`` raises :class:`HeadArtefactError`.
+        """
+        names = tuple(names)
+        if names == self.labels:
+            return self
+        missing = [label for label in self.labels if label not in names]
+        if missing:
+            raise HeadArtefactError(f"head {self.id} predicts labels outside the taxonomy: {missing}")
+        index = {label: i for i, label in enumerate(self.labels)}
+        weights = np.zeros((len(names), self.weights.shape[1]), dtype=np.float32)
+        bias = np.full(len(names), -1e4, dtype=np.float32)  # never predicted: exp(-1e4/T) is 0
+        for j, name in enumerate(names):
+            if (i := index.get(name)) is not None:
+                weights[j], bias[j] = self.weights[i], self.bias[i]
+        known = {c.name: c for c in self.categories}
+        cats = tuple(known.get(n) or categories_for([n])[0] for n in names)
+        return replace(self, labels=names, weights=weights, bias=bias, categories=cats, id=self.id)
+
+    def save(self, root: Path | str) -> Path:
+        """Write the artefact as ``root/<id>/`` (created; an existing one is replaced) and return it."""
+        folder = Path(root) / self.id
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / WEIGHTS_FILE, W=self.weights, b=self.bias)
+        doc = {
+            "format": FORMAT,
+            "id": self.id,
+            "labels": list(self.labels),
+            "categories": [{"name": c.name, "description": c.description, "queue": c.queue} for c in self.categories],
+            "temperature": self.temperature,
+            "encoder": self.encoder,
+            **{k: v for k, v in self.meta.items() if k not in _CORE_KEYS},
+        }
+        (folder / HEAD_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return folder
+
+
+_CORE_KEYS = frozenset({"format", "id", "labels", "categories", "temperature", "encoder"})
+
+
+def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
+    """The head saved at ``path`` (its folder or its ``head.json``).
+
+    ``encoder``: the running encoder's version; a head trained on another one is
+    refused (its weights would read embeddings they were not fitted on).
+    """
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.parent
+    doc_path, weights_path = folder / HEAD_FILE, folder / WEIGHTS_FILE
+    try:
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        with np.load(weights_path, allow_pickle=False) as arrays:
+            weights, bias = arrays["W"], arrays["b"]
+    except FileNotFoundError as exc:
+        raise HeadArtefactError(f"no trained head at {folder} (expected {HEAD_FILE} and {WEIGHTS_FILE})") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise HeadArtefactError(f"unreadable trained head at {folder}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise HeadArtefactError(f"{doc_path} is not a {FORMAT} artefact")
+    try:
+        categories = tuple(Category(c["name"], c["description"], c["queue"]) for c in doc["categories"])
+        head = TrainedHead(
+            labels=tuple(doc["labels"]),
+            weights=weights,
+            bias=bias,
+            temperature=float(doc["temperature"]),
+            encoder=str(doc["encoder"]),
+            categories=categories,
+            meta={k: v for k, v in doc.items() if k not in _CORE_KEYS},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HeadArtefactError(f"{doc_path} is incomplete: {exc}") from exc
+    if head.id != doc.get("id"):
+        raise HeadArtefactError(f"{folder}: content hashes to {head.id}, not the recorded {doc.get('id')!r} (modified?)")
+    if encoder is not None and head.encoder != encoder:
+        raise HeadArtefactError(f"head {head.id} was trained on embeddings of {head.encoder}, this process runs {encoder}: retrain it")
+    return head

@@ -36,7 +36,7 @@ def create_cases(sb: Sandbox, n: int, **fields: Any) -> list[str]:
             {"attributes": {"type": "Case"}, "Subject": f"case {i}", "Origin": "Web", **fields} for i in range(start, min(n, start + 200))
         ]
         results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
-        ids += [r["id"] for r in results]
+        ids += [r["id"] for r in results or ()]
     return ids
 
 

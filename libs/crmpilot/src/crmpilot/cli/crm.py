@@ -23,7 +23,8 @@ from rich.table import Table
 
 from ..crm.connect import SalesforceSettings, salesforce_crm
 from ..crm.errors import CRMError
-from ..crm.revert import FieldRevert, RevertReport, new_revert_run_id, revert as revert_entries, select_applied
+from ..crm.revert import FieldRevert, RevertReport, RevertStatus, new_revert_run_id, select_applied
+from ..crm.revert import revert as revert_entries
 from ..crm.status import org_status
 from ..settings import DatabaseSettings
 from ..warehouse import PostgresWarehouse, WarehouseError, describe_url
@@ -154,7 +155,7 @@ def _report_empty(json_out: bool, run_id: str, dry_run: bool) -> None:
 
 
 def _as_json(report: RevertReport, selected: int) -> dict[str, Any]:
-    statuses = ("reverted", "would_revert", "changed_since", "not_found", "failed")
+    statuses: tuple[RevertStatus, ...] = ("reverted", "would_revert", "changed_since", "not_found", "failed")
     return {
         "run_id": report.run_id,
         "dry_run": report.dry_run,

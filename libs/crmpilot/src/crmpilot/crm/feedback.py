@@ -57,9 +57,9 @@ def overrides(records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry]) 
     for record in records:
         result_id = str(record.fields[RESULT_ID_FIELD])
         for name in AI_VALUE_FIELDS[record.ref.sobject]:
-            entry = wrote.get((result_id, record.ref.sobject, record.ref.record_id, name))
+            ours = wrote.get((result_id, record.ref.sobject, record.ref.record_id, name))
             current = record.fields.get(name)
-            if entry is None or same_value(current, entry.after_value):
+            if ours is None or same_value(current, ours.after_value):
                 continue
             human = to_audit_text(current)
             key = f"{record.ref.sobject}|{record.ref.record_id}|{name}|{result_id}|{human}"
@@ -69,7 +69,7 @@ def overrides(records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry]) 
                     sobject=record.ref.sobject,
                     record_id=record.ref.record_id,
                     field=name,
-                    ai_value=entry.after_value,
+                    ai_value=ours.after_value,
                     human_value=human,
                     changed_at=record.last_modified,
                     changed_by=record.last_modified_by,

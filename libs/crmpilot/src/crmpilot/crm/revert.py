@@ -32,7 +32,7 @@ from .port import CRM, RecordRef, RecordState, RecordUpdate
 from .salesforce import BATCH_LIMIT, READ_LIMIT
 from .values import from_audit_text, same_value, to_audit_text
 
-__all__ = ["RevertLog", "FieldRevert", "RevertReport", "new_revert_run_id", "select_applied", "revert"]
+__all__ = ["RevertLog", "RevertStatus", "FieldRevert", "RevertReport", "new_revert_run_id", "select_applied", "revert"]
 
 RevertStatus = Literal["reverted", "would_revert", "changed_since", "not_found", "failed"]
 _GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
@@ -158,31 +158,35 @@ def _plan(rec: _Record, state: RecordState | None, *, dry_run: bool) -> tuple[li
     superseded = _superseded(rec, state)
     for name, chain in rec.by_field.items():
         first, last = chain[0], chain[-1]
-        base = {
-            "sobject": rec.ref.sobject,
-            "record_id": rec.ref.record_id,
-            "field": name,
-            "result_id": last.result_id,
-            "ours": last.after_value,
-            "restore": first.before_value,
-            "audit_ids": tuple(e.id for e in chain if e.id is not None),
-        }
+        base = FieldRevert(
+            sobject=rec.ref.sobject,
+            record_id=rec.ref.record_id,
+            field=name,
+            result_id=last.result_id,
+            ours=last.after_value,
+            restore=first.before_value,
+            current=None,
+            status="not_found",
+            reason="record does not exist",
+            audit_ids=tuple(e.id for e in chain if e.id is not None),
+        )
         if state is None:
-            planned.append(FieldRevert(**base, current=None, status="not_found", reason="record does not exist"))
+            planned.append(base)
             continue
         current = state.fields.get(name)
+        now = to_audit_text(current)
         if superseded:
-            planned.append(FieldRevert(**base, current=to_audit_text(current), status="changed_since", reason=superseded))
+            planned.append(replace(base, current=now, status="changed_since", reason=superseded))
             continue
         if not same_value(current, last.after_value):
             reason = (
-                f"changed since our write: now {to_audit_text(current)!r}"
+                f"changed since our write: now {now!r}"
                 f" (record last modified by {state.last_modified_by} at {state.last_modified.isoformat()})"
             )
-            planned.append(FieldRevert(**base, current=to_audit_text(current), status="changed_since", reason=reason))
+            planned.append(replace(base, current=now, status="changed_since", reason=reason))
             continue
         values[name] = from_audit_text(first.before_value, like=current)
-        planned.append(FieldRevert(**base, current=to_audit_text(current), status="would_revert" if dry_run else "reverted"))
+        planned.append(replace(base, current=now, status="would_revert" if dry_run else "reverted", reason=None))
     return planned, values
 
 

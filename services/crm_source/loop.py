@@ -6,6 +6,8 @@ API budget, Kafka not acknowledging, database unreachable) is retried with
 exponential backoff that honours ``retry_after``; any other crmpilot error
 (bad credentials, missing fields or tables) stops the service with exit 1.
 SIGTERM/SIGINT stop it between pages: the page in hand is finished and saved.
+:meth:`PollingService.status` feeds ``/readyz``: ready once a poll succeeded,
+not ready while polls fail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from crmpilot.errors import CrmpilotError, Retryable
+from crmpilot.streaming.lifecycle import ServiceStatus
 from crmpilot.streaming.retry import backoff_delay
 
 from .handler import CRMSource
@@ -38,10 +41,18 @@ class PollingService:
         self._max_backoff_s = max_backoff_s
         self._close = close
         self._stop = asyncio.Event()
+        self._failing: str | None = "not polled yet"
         self.polls = 0
 
     def stop(self) -> None:
         self._stop.set()
+
+    def status(self) -> ServiceStatus:
+        if self._stop.is_set():
+            return ServiceStatus(alive=True, ready=False, reason="stopping")
+        if self._failing is not None:
+            return ServiceStatus(alive=True, ready=False, reason=self._failing)
+        return ServiceStatus(alive=True, ready=True, reason=f"polling, {self.polls} poll(s) done")
 
     async def serve(self) -> int:
         """Poll until stopped; return the process exit code (0 stopped, 1 fatal)."""
@@ -72,13 +83,14 @@ class PollingService:
                 stats = await self._source.poll_once(self._stop)
             except Retryable as exc:
                 failures += 1
+                self._failing = f"poll failing: {type(exc).__name__}"
                 delay = backoff_delay(failures, initial=1.0, maximum=self._max_backoff_s, multiplier=2.0, retry_after=exc.retry_after)
                 log.warning("poll failed (%s: %s); next try in %.1fs", type(exc).__name__, exc, delay)
             except CrmpilotError as exc:
                 log.critical("crm_source stopped: %s: %s", type(exc).__name__, exc)
                 return 1
             else:
-                failures, delay = 0, self._interval_s
+                failures, delay, self._failing = 0, self._interval_s, None
                 self.polls += 1
                 for sobject, s in stats.items():
                     if s.read:

@@ -52,9 +52,11 @@ def _service(crm: FakeCRM, closed: list[bool]) -> PollingService:
     return PollingService(source, interval_s=0.01, max_backoff_s=0.5, close=close)
 
 
-async def _serve_until(service: PollingService, crm: FlakyCRM, polls: int) -> int:
+async def _serve_until(service: PollingService, crm: FlakyCRM, polls: int, readiness: list[bool] | None = None) -> int:
     task = asyncio.create_task(service.serve())
     while crm.polls < polls and not task.done():
+        if readiness is not None:
+            readiness.append(service.status().ready)
         await asyncio.sleep(0.01)
     service.stop()
     return await asyncio.wait_for(task, 10)
@@ -65,7 +67,9 @@ def test_a_crm_outage_is_retried_and_polling_goes_on(caplog: pytest.LogCaptureFi
     crm = FlakyCRM(CRMUnavailable("down", retry_after=0.2))
     closed: list[bool] = []
     service = _service(crm, closed)
-    assert asyncio.run(_serve_until(service, crm, polls=3)) == 0
+    readiness: list[bool] = []
+    assert asyncio.run(_serve_until(service, crm, polls=6, readiness=readiness)) == 0
+    assert readiness[0] is False and True in readiness, "not ready while the CRM is down, ready once a poll succeeds"
     assert service.polls >= 1 and closed == [True]
     assert any("polling Case" in r.getMessage() for r in caplog.records)
     assert any("poll failed (CRMUnavailable" in r.getMessage() for r in caplog.records)

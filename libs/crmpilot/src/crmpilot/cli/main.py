@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import db, demo, prompts, report, schemas, topics
+from . import crm, db, demo, prompts, report, schemas, topics
 
 app = typer.Typer(
     name="crmpilot",
@@ -18,3 +18,4 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(demo.app, name="demo")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(report.app, name="report")
+app.add_typer(crm.app, name="crm")

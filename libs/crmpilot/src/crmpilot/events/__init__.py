@@ -1,7 +1,8 @@
 """Event contracts: the envelope, typed payloads, and strict decoding."""
 
-from .envelope import DEFAULT_MAX_BYTES, Envelope, decode, encode, new_event_id
+from .envelope import DEFAULT_MAX_BYTES, MAX_FUTURE_SKEW, Envelope, decode, encode, new_event_id
 from .errors import (
+    FutureTimestamp,
     InvalidEncoding,
     InvalidJSON,
     InvalidPayload,
@@ -30,9 +31,11 @@ __all__ = [
     "EmailReceived",
     "EmailSummary",
     "Envelope",
+    "FutureTimestamp",
     "InvalidEncoding",
     "InvalidJSON",
     "InvalidPayload",
+    "MAX_FUTURE_SKEW",
     "OversizePayload",
     "PoisonMessage",
     "Provenance",

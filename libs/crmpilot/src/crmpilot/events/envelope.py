@@ -5,22 +5,31 @@ Every record on a crmpilot topic is one JSON envelope. ``type`` names the event
 entity it is about (also the Kafka key), ``data`` the payload. Decoding is strict:
 a record that is not UTF-8, not JSON, too large, of an unknown type or version,
 or whose payload does not match its model, raises a typed :class:`PoisonMessage`.
+
+Times: every datetime of an event must carry a UTC offset (a naive time cannot
+be compared with the CRM's ``LastModifiedDate``), and the envelope's ``time``
+may be at most :data:`MAX_FUTURE_SKEW` ahead of the consumer's clock (Kafka's
+own default for ``message.timestamp.after.max.ms``): a time far in the future
+would make every later edit by a person look older than the event, and let
+the CRM writer overwrite it. Such records are refused as poison.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import InvalidEncoding, InvalidJSON, InvalidPayload, OversizePayload
+from .errors import FutureTimestamp, InvalidEncoding, InvalidJSON, InvalidPayload, OversizePayload
 
-__all__ = ["Envelope", "DEFAULT_MAX_BYTES", "decode", "encode", "new_event_id"]
+__all__ = ["Envelope", "DEFAULT_MAX_BYTES", "MAX_FUTURE_SKEW", "decode", "encode", "new_event_id"]
 
 DEFAULT_MAX_BYTES = 256 * 1024
+MAX_FUTURE_SKEW = timedelta(hours=1)
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -53,7 +62,13 @@ def encode(envelope: Envelope[Any]) -> bytes:
     return envelope.model_dump_json().encode("utf-8")
 
 
-def decode(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope[Any]:
+def decode(
+    raw: bytes | None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_future_skew: timedelta = MAX_FUTURE_SKEW,
+    now: datetime | None = None,
+) -> Envelope[Any]:
     """Parse and validate one record value into its typed envelope.
 
     Raises a :class:`~crmpilot.events.errors.PoisonMessage` subclass that names
@@ -83,9 +98,30 @@ def decode(raw: bytes | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Envelope
         raise InvalidPayload("envelope has no integer 'schemaversion'")
     payload_model = model_for(event_type, version)
     try:
-        return Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
+        envelope = Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
     except ValidationError as exc:
         raise InvalidPayload(f"{event_type} v{version} does not match its schema: {_summary(exc)}") from exc
+    naive = [path for path, value in _datetimes(envelope, "") if value.utcoffset() is None]
+    if naive:
+        raise InvalidPayload(f"{event_type} v{version}: time without a UTC offset in {', '.join(naive[:5])}")
+    limit = (now or datetime.now(UTC)) + max_future_skew
+    if envelope.time > limit:
+        raise FutureTimestamp(
+            f"{event_type} v{version}: time {envelope.time.isoformat()} is more than {max_future_skew} ahead of this consumer's clock"
+        )
+    return envelope
+
+
+def _datetimes(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
+    """Every datetime inside a validated model, with its dotted path."""
+    if isinstance(value, datetime):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _datetimes(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _datetimes(item, f"{path}.{i}")
 
 
 def _summary(exc: ValidationError, limit: int = 5) -> str:

@@ -8,6 +8,7 @@ __all__ = [
     "InvalidJSON",
     "InvalidPayload",
     "OversizePayload",
+    "FutureTimestamp",
     "UnknownEventType",
     "UnknownSchemaVersion",
 ]
@@ -33,6 +34,12 @@ class OversizePayload(PoisonMessage):
 
 class InvalidPayload(PoisonMessage):
     code = "invalid_payload"
+
+
+class FutureTimestamp(InvalidPayload):
+    """The event claims to have happened later than the allowed clock skew from now."""
+
+    code = "future_timestamp"
 
 
 class UnknownEventType(PoisonMessage):

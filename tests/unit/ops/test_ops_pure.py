@@ -86,3 +86,17 @@ def test_bad_event_file_lines_are_reported_with_their_line(tmp_path: Path, line:
         load_events(path, event_type)
     with pytest.raises(EventFileError, match="cannot read"):
         load_events(tmp_path / "missing.jsonl", event_type)
+
+
+def test_service_health_endpoints_come_from_the_services_own_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmpilot.ops.status import SERVICES, service_endpoints
+
+    for name in SERVICES:
+        monkeypatch.delenv(f"CRMPILOT_{name.upper()}_HTTP_PORT", raising=False)
+        monkeypatch.delenv(f"CRMPILOT_{name.upper()}_HTTP_HOST", raising=False)
+    assert service_endpoints() == {}
+    monkeypatch.setenv("CRMPILOT_CRM_WRITER_HTTP_PORT", "9105")
+    monkeypatch.setenv("CRMPILOT_CRM_WRITER_HTTP_HOST", "0.0.0.0")
+    monkeypatch.setenv("CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT", "9104")
+    monkeypatch.setenv("CRMPILOT_WAREHOUSE_WRITER_HTTP_HOST", "10.0.0.5")
+    assert service_endpoints() == {"crm_writer": "http://127.0.0.1:9105", "warehouse_writer": "http://10.0.0.5:9104"}

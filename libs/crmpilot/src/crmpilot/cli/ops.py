@@ -35,7 +35,7 @@ from crmpilot.ops.replay import ReplayReport, load_books, replay
 from crmpilot.ops.samples import SAMPLE_TYPES, load_events, sample_events
 from crmpilot.ops.sender import Sent
 from crmpilot.ops.settings import OpsSettings
-from crmpilot.ops.status import collect_status
+from crmpilot.ops.status import collect_status, service_endpoints
 from crmpilot.ops.trail import event_trail
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming.topics import load_topics
@@ -97,7 +97,7 @@ def _timeout(value: float | None, settings: OpsSettings) -> float:
 
 
 def _endpoints(values: list[str], settings: OpsSettings) -> dict[str, str]:
-    endpoints = dict(settings.endpoints)
+    endpoints = {**service_endpoints(), **settings.endpoints}
     for value in values:
         name, sep, url = value.partition("=")
         if not sep or not name or not url:
@@ -112,7 +112,7 @@ def _endpoints(values: list[str], settings: OpsSettings) -> dict[str, str]:
 
 def status(
     endpoint: list[str] = typer.Option(
-        [], "--endpoint", help="NAME=URL of a service's health server (repeatable; adds to CRMPILOT_OPS_ENDPOINTS)."
+        [], "--endpoint", help="NAME=URL of a service's health server (repeatable) [default: from CRMPILOT_<SERVICE>_HTTP_PORT and CRMPILOT_OPS_ENDPOINTS]."
     ),
     group_prefix: str | None = typer.Option(None, "--group-prefix", help="Groups to show [default: CRMPILOT_OPS_GROUP_PREFIX or crmpilot]."),
     as_json: bool = _JSON,
@@ -157,7 +157,10 @@ def status(
             table.add_row(s.service, s.url, "[green]yes[/green]" if s.ready else "[red]no[/red]", s.detail)
         console.print(table)
     else:
-        console.print("Services: no health endpoints configured (set CRMPILOT_OPS_ENDPOINTS or pass --endpoint NAME=URL).")
+        console.print(
+            "Services: no health endpoints configured (set CRMPILOT_<SERVICE>_HTTP_PORT as the services do, "
+            "CRMPILOT_OPS_ENDPOINTS, or pass --endpoint NAME=URL)."
+        )
     raise typer.Exit(0 if report.healthy else 1)
 
 

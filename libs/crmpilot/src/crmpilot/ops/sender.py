@@ -6,7 +6,9 @@
 once acknowledged) whose W3C context is put in the record's ``traceparent``
 header, so the consumers' ``process`` spans continue the same trace. A record
 that already carries a ``traceparent`` (a dead letter being replayed) gets a
-span *inside* that trace, so a replay shows up in the event's original trace.
+span *inside* that trace, so a replay shows up in the event's original trace
+(without a tracer provider installed, the API's no-op span carries the record's
+own context, so its ``traceparent`` is kept as it was).
 Deliveries are reported through a callback as they are acknowledged (progress
 bars); :meth:`TracedProducer.flush` waits for the rest.
 """

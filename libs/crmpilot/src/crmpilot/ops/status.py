@@ -2,8 +2,10 @@
 
 Each part is collected on its own, so one that fails (Kafka down) is reported
 with its error while the others are still shown. Services are probed on
-``GET <base URL>/readyz`` when their health server's URL is configured
-(``CRMPILOT_OPS_ENDPOINTS`` or ``--endpoint``); none configured is not an error.
+``GET <base URL>/readyz`` where a health server is configured: the services'
+own ``CRMPILOT_<SERVICE>_HTTP_PORT`` / ``_HTTP_HOST`` (the same variables the
+services read, :class:`crmpilot.service.EndpointSettings`), overridden by
+``CRMPILOT_OPS_ENDPOINTS`` and ``--endpoint``; none configured is not an error.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from crmpilot.service import EndpointSettings
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming.topics import TopicSpec
 
@@ -20,7 +23,10 @@ from .broker import Cluster, admin_client, describe_cluster
 from .errors import GroupNotFound, OpsError
 from .lag import GroupLag, group_lag, list_groups
 
-__all__ = ["TopicPresence", "Readiness", "StatusReport", "collect_status", "probe_ready"]
+__all__ = ["SERVICES", "TopicPresence", "Readiness", "StatusReport", "collect_status", "probe_ready", "service_endpoints"]
+
+SERVICES = ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer", "crm_source")
+"""The services run by :func:`crmpilot.service.run_service` (each may serve /readyz)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,17 @@ class StatusReport:
             and not self.group_errors
             and all(s.ready for s in self.services)
         )
+
+
+def service_endpoints() -> dict[str, str]:
+    """Base URLs of the services whose ``CRMPILOT_<SERVICE>_HTTP_PORT`` is set in this environment."""
+    found: dict[str, str] = {}
+    for name in SERVICES:
+        settings = EndpointSettings(_env_prefix=f"CRMPILOT_{name.upper()}_")  # type: ignore[call-arg]
+        if settings.http_port:
+            host = "127.0.0.1" if settings.http_host in {"", "0.0.0.0", "::"} else settings.http_host
+            found[name] = f"http://{host}:{settings.http_port}"
+    return found
 
 
 def probe_ready(service: str, base_url: str, timeout: float) -> Readiness:

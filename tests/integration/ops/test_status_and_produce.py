@@ -1,0 +1,146 @@
+"""``crmpilot status`` and ``crmpilot produce`` against the real broker.
+
+``status`` probes services' ``/readyz`` (here: small HTTP servers answering 200
+and 503, and a port where nothing listens) found from ``CRMPILOT_<SERVICE>_HTTP_PORT``
+and ``--endpoint``. ``produce`` runs in a process of its own with the console
+span exporter, so its ``send`` spans can be read and matched to the records.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+import typer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from typer.testing import CliRunner
+
+from crmpilot.events import decode
+
+pytestmark = pytest.mark.integration
+
+
+def _health_server(code: int) -> tuple[http.server.HTTPServer, int]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"status": "ok" if code == 200 else "unavailable", "reason": "no partitions"}).encode()
+            self.send_response(code if self.path == "/readyz" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_port
+
+
+@pytest.fixture
+def health() -> Iterator[tuple[int, int, int]]:
+    ready, ready_port = _health_server(200)
+    not_ready, not_ready_port = _health_server(503)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    yield ready_port, not_ready_port, closed_port
+    ready.shutdown()
+    not_ready.shutdown()
+
+
+def test_status_reports_kafka_groups_and_each_services_readiness(
+    ops_app: typer.Typer,
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    health: tuple[int, int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ready_port, not_ready_port, closed_port = health
+    for name in ("TICKET_CLASSIFIER", "EMAIL_SUMMARIZER", "REQUEST_SCORER", "WAREHOUSE_WRITER", "CRM_WRITER", "CRM_SOURCE"):
+        monkeypatch.delenv(f"CRMPILOT_{name}_HTTP_PORT", raising=False)
+    monkeypatch.delenv("CRMPILOT_OPS_ENDPOINTS", raising=False)
+    monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT", str(ready_port))
+    topic, group = unique_topic("status", partitions=2), unique_name("statusgroup")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(5):
+        producer.produce(topic, b"x", partition=i % 2)
+    assert producer.flush(30) == 0
+    committer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group, "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition(topic, 0, 1), TopicPartition(topic, 1, 2)], asynchronous=False)
+    committer.close()
+
+    result = CliRunner().invoke(
+        ops_app,
+        ["status", "--json", "--group-prefix", group, "--timeout", "5",
+         "--endpoint", f"crm_writer=http://127.0.0.1:{not_ready_port}", "--endpoint", f"gone=http://127.0.0.1:{closed_port}"],
+    )  # fmt: skip
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and report["healthy"] is False  # two services are not ready
+    assert report["kafka"]["brokers"] >= 1 and report["kafka_error"] is None
+    assert report["topics"] and all({"name", "present"} <= t.keys() for t in report["topics"])
+    (described,) = report["groups"]
+    assert described["group"] == group and described["state"] == "empty"
+    assert sum(p["lag"] for p in described["partitions"]) == (3 - 1) + (2 - 2)
+    services = {s["service"]: s for s in report["services"]}
+    assert services["ticket_classifier"]["ready"] is True  # found from CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT
+    assert services["ticket_classifier"]["url"] == f"http://127.0.0.1:{ready_port}/readyz"
+    assert services["crm_writer"]["ready"] is False and "503" in services["crm_writer"]["detail"]
+    assert services["gone"]["ready"] is False and "no answer" in services["gone"]["detail"]
+
+    text = CliRunner().invoke(ops_app, ["status", "--group-prefix", group, "--timeout", "5"])
+    assert "Kafka" in text.output and group in text.output and "ticket_classifier" in text.output
+
+
+PRODUCE = textwrap.dedent(
+    """
+    import sys, typer
+    from crmpilot.cli import ops
+    app = typer.Typer()
+    app.command("produce")(ops.produce)
+    app.command("trace")(ops.trace)
+    app(sys.argv[1:])
+    """
+)
+
+
+def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
+    kafka_bootstrap: str, unique_topic: Callable[..., str]
+) -> None:
+    topic = unique_topic("produce", partitions=3)
+    env = {**os.environ, "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "OTEL_TRACES_EXPORTER": "console"}
+    proc = subprocess.run(
+        [sys.executable, "-c", PRODUCE, "produce", topic, "--type", "crm.case.created", "--sample", "4", "--seed", "3", "--json"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    start = proc.stdout.index("[\n")  # the JSON result; console spans follow it
+    rows = json.JSONDecoder().raw_decode(proc.stdout[start:])[0]
+    assert len(rows) == 4 and all(r["error"] is None and r["trace_id"] for r in rows)
+    send_spans = [s for s in proc.stdout.split("\n}\n") if f'"name": "send {topic}"' in s]
+    assert len(send_spans) == 4 and all('"kind": "SpanKind.PRODUCER"' in s for s in send_spans)
+
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "unused", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
+    records = []
+    while len(records) < 4:
+        records += [m for m in consumer.consume(10, 5) if m.error() is None]
+    consumer.close()
+    by_id = {r["event_id"]: r for r in rows}
+    for m in records:
+        event = decode(m.value())
+        row = by_id[event.id]
+        assert m.key().decode() == event.subject == row["key"]
+        assert (m.partition(), m.offset()) == (row["partition"], row["offset"])
+        traceparent = dict(m.headers())["traceparent"].decode()
+        assert traceparent.split("-")[1] == row["trace_id"]

@@ -410,7 +410,7 @@ def produce(
         setup_tracing("crmpilot-cli")
         events = load_events(file, event_type) if file is not None else sample_events(event_type or "", sample or 0, seed=seed)
         sent = produce_envelopes(kafka, topic, events, timeout=_timeout(timeout, settings))
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"event_id": e.id, "type": e.type, "key": e.subject, "partition": s.partition, "offset": s.offset, "trace_id": s.trace_id, "error": s.error}
         for e, s in zip(events, sent, strict=True)
     ]

@@ -80,7 +80,7 @@ def partitions_of(admin: AdminClient, topic: str, timeout: float) -> list[int]:
 
 def end_offsets(admin: AdminClient, tps: Iterable[TP], timeout: float) -> dict[TP, int]:
     """The log-end offset (high watermark) of each partition, as Kafka's tools report it."""
-    request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}
+    request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
     if not request:
         return {}
     try:

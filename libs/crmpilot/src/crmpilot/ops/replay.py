@@ -240,7 +240,7 @@ def replay(
                 if sent is not None and sent.error is None:
                     final.append(replace(d, action="replayed", detail=f"to {sent.topic} [{sent.partition}] @{sent.offset}"))
                 else:
-                    final.append(replace(d, action="failed", detail=sent.error if sent else "not acknowledged in time"))
+                    final.append(replace(d, action="failed", detail=(sent.error if sent else None) or "not acknowledged in time"))
             else:
                 final.append(d)
         delivered = {d.position for d in final if d.action == "replayed"}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from opentelemetry import propagate, trace
@@ -98,8 +98,10 @@ class TracedProducer:
 
         while True:
             try:
-                where = {} if partition is None else {"partition": partition}
-                self._producer.produce(topic, value, key, headers=kept, on_delivery=delivered, **where)
+                self._producer.produce(
+                    topic, value, key, -1 if partition is None else partition,  # -1: the key's partition
+                    headers=cast(list[tuple[str, str | bytes | None]], kept), on_delivery=delivered,
+                )  # fmt: skip
                 return
             except BufferError:  # local queue full: serve acknowledgements, then try again
                 self._producer.poll(0.1)

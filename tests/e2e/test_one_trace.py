@@ -311,3 +311,44 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
     assert [r["result_id"] for r in trail["results"]] == [result_id]
     assert {w["status"] for w in trail["crm_writes"]} == {s for _, s in audit}
     assert trail["raw_event"]["topic"] == traced.case_topic
+
+
+def _kafka_tool_rows(bootstrap: str, group: str) -> list[tuple[str, int, str, str, str]]:
+    """(topic, partition, current, end, lag) rows of Kafka's own ``consumer-groups --describe``."""
+    proc = subprocess.run(
+        [str(REPO / "infra" / "kafka-cli.sh"), "consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    if proc.returncode == 127 or "[stack] ERROR" in proc.stderr:
+        pytest.skip(f"Kafka's tools (Java + cached jars) are not available: {proc.stderr.strip()[-300:]}")
+    assert proc.returncode == 0, proc.stderr
+    return sorted(
+        (f[1], int(f[2]), f[3], f[4], f[5]) for f in (line.split() for line in proc.stdout.splitlines()) if len(f) >= 9 and f[0] == group
+    )
+
+
+def test_after_the_pipeline_ran_every_group_has_lag_0_and_kafkas_tool_agrees(
+    pipeline: Pipeline, traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bootstrap = pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"]
+    monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", bootstrap)
+    (event,) = case_events(fetch_case_records(sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, BOT_TOKEN))[1:2], source="crm://e2e-otel")
+    produce_envelopes(KafkaSettings(bootstrap=bootstrap), traced.case_topic, [event], timeout=30)
+    app = typer.Typer()
+    app.command("lag")(ops.lag)
+    app.command("status")(ops.status)  # two commands: typer would otherwise make `lag` the root command
+
+    def ours(group: str) -> list[tuple[str, int, str, str, str]]:
+        result = CliRunner().invoke(app, ["lag", "--group", group, "--json"])
+        assert result.exit_code == 0, result.output
+        (described,) = json.loads(result.output)
+        dash = lambda v: "-" if v is None else str(v)  # noqa: E731
+        return sorted((p["topic"], p["partition"], dash(p["committed"]), str(p["end"]), dash(p["lag"])) for p in described["partitions"])
+
+    def caught_up(group: str) -> bool:
+        rows = ours(group)
+        return bool(rows) and all(lag == "0" for _, _, _, end, lag in rows if end != "0") and any(end != "0" for *_, end, _ in rows)
+
+    for group in traced.groups.values():
+        wait_for(f"{group} to commit everything", lambda g=group: caught_up(g), traced, timeout=120)  # type: ignore[misc]
+        assert _kafka_tool_rows(bootstrap, group) == ours(group)

@@ -16,7 +16,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
 PY="$REPO_ROOT/.venv/bin/python"
-ALL_SERVICES=(crm_sandbox ticket_classifier warehouse_writer crm_writer)
+ALL_SERVICES=(crm_sandbox ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer)
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -10,13 +10,11 @@ redelivery are both respected.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from crm_sandbox.client import sandbox_salesforce
 
 from crmpilot.crm.source import case_events, fetch_case_records
@@ -25,7 +23,7 @@ from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET
 
-from e2e_stack import Pipeline
+from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -34,49 +32,10 @@ BOT_TOKEN = "sandbox-integration-token"
 N_CASES = 8
 
 
-def wait_for(what: str, check: Callable[[], bool], pipeline: Pipeline, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}\n{pipeline.logs()}")
-
-
 def facts(pipeline: Pipeline, result_ids: list[str]) -> list[dict[str, Any]]:
     with psycopg.connect(pipeline.database_url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute("select * from warehouse.fact_ticket_classification where result_id = any(%s)", (result_ids,))
         return cur.fetchall()
-
-
-def committed_equals_end(pipeline: Pipeline, group: str, topic: str) -> bool:
-    kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
-    consumer = Consumer({**kafka.librdkafka(), "group.id": group, "enable.auto.commit": False})
-    try:
-        parts = [TopicPartition(topic, p) for p in range(3)]
-        committed = consumer.committed(parts, timeout=10)
-        ends = [consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts]
-        return all((c.offset if c.offset >= 0 else 0) == end for c, end in zip(committed, ends, strict=True))
-    finally:
-        consumer.close()
-
-
-def read_all(pipeline: Pipeline, topic: str) -> list[Any]:
-    kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
-    consumer = Consumer({**kafka.librdkafka(), "group.id": f"reader-{time.time_ns()}", "enable.auto.commit": False})
-    try:
-        parts = [TopicPartition(topic, p, 0) for p in range(3)]
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-        consumer.assign(parts)
-        out: list[Any] = []
-        deadline = time.monotonic() + 20
-        while len(out) < sum(ends.values()) and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                out.append(msg)
-        return out
-    finally:
-        consumer.close()
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +95,10 @@ def test_crm_fields_match_the_warehouse_and_a_persons_edit_wins(pipeline: Pipeli
         assert record["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
         assert record["AI_Trace_Id__c"] == row["trace_id"]
     with psycopg.connect(pipeline.database_url) as conn:
-        statuses = dict(conn.execute("select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit group by record_id").fetchall())
+        statuses = dict(conn.execute(
+            "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id = any(%s) group by record_id",
+            (list(sent["result_ids"]),),
+        ).fetchall())  # fmt: skip
     assert statuses[sent["human_case"]] == "skipped_human_edit"
     assert len(statuses) == N_CASES
 
@@ -160,8 +122,9 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on
 def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, Any]) -> None:
     bot = sent["bot"]
     before = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in {e.subject for e in sent["events"]}}
+    applied = "select count(*) from warehouse.crm_write_audit where status = 'applied' and result_id = any(%s)"
     with psycopg.connect(pipeline.database_url) as conn:
-        audit_before = conn.execute("select count(*) from warehouse.crm_write_audit where status = 'applied'").fetchone()[0]
+        audit_before = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0]
     produce_events(pipeline.case_topic, sent["events"], kafka=sent["kafka"])
     for group, topic in (("ticket_classifier", pipeline.case_topic), ("crm_writer", pipeline.result_topic)):
         wait_for(f"{group} to handle the redelivery", lambda: committed_equals_end(pipeline, pipeline.groups[group], topic), pipeline)
@@ -169,7 +132,7 @@ def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, A
     after = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in before}
     assert after == before, "a redelivered result must not write the CRM again"
     with psycopg.connect(pipeline.database_url) as conn:
-        assert conn.execute("select count(*) from warehouse.crm_write_audit where status = 'applied'").fetchone()[0] == audit_before
+        assert conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0] == audit_before
 
 
 def test_results_carry_the_source_trace(pipeline: Pipeline, sent: dict[str, Any]) -> None:

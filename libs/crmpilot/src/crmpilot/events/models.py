@@ -15,6 +15,7 @@ no model call, see :meth:`InputSkipped.for_text`) instead of an error loop.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
@@ -161,8 +162,9 @@ class Provenance(_Payload):
 
 
 _CONTROL = frozenset({"Cc", "Cs", "Co", "Cn"})
-_BLOB_TOKEN = 64
-"""A whitespace-free run longer than this is no word (base64, hex dumps, packed data)."""
+_BLOB = re.compile(r"[A-Za-z0-9+/=_-]{65,}")
+"""A run of base64 / hex / URL-safe characters longer than any word: encoded data, not text.
+(Scripts written without spaces, such as Chinese or Thai, never match.)"""
 
 
 class InputSkipped(_Payload):
@@ -177,7 +179,7 @@ class InputSkipped(_Payload):
 
         Empty: nothing but whitespace. Non-text: fewer than two letters (in any
         script), more than 5 % control or replacement characters, or mostly
-        whitespace-free runs longer than a word (an encoded attachment).
+        base64/hex runs longer than a word (an encoded attachment).
         """
         stripped = text.strip()
         if not stripped:
@@ -188,7 +190,7 @@ class InputSkipped(_Payload):
         garbage = sum(c == "\ufffd" or (unicodedata.category(c) in _CONTROL) for c in dense)
         if garbage > 0.05 * len(dense):
             return cls(reason="non_text_input", detail=f"the {what} is binary: {garbage} of {len(dense)} characters are control or invalid")
-        blob = sum(len(t) for t in stripped.split() if len(t) > _BLOB_TOKEN)
+        blob = sum(len(run) for run in _BLOB.findall(stripped))
         if blob > 0.5 * len(dense):
             return cls(reason="non_text_input", detail=f"the {what} is encoded data: {blob} of {len(dense)} characters in runs without spaces")
         return None

@@ -20,9 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from crm_sandbox.settings import SandboxSettings
-from kpi_aggregator.settings import Settings as KpiSettings
-
 from crmpilot.service import EndpointSettings
+from kpi_aggregator.settings import Settings as KpiSettings
 
 REPO = Path(__file__).resolve().parents[3]
 LOOPBACK_HEX = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
@@ -50,15 +49,21 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> list[str]:
+def _wait_listening(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+        assert proc.poll() is None, (
+            f"exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
+        )
         addresses = listening_addresses(port)
         if addresses:
             return addresses
         time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {port}:\n{log.read_text(errors='replace')[-3000:]}")
+    raise AssertionError(
+        f"nothing listens on {port}:\n{log.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -73,7 +78,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def _clean_env() -> dict[str, str]:
     """The environment without any host override (the defaults are under test)."""
-    return {k: v for k, v in os.environ.items() if not k.endswith(("_HOST", "_HTTP_HOST", "_WEB_HOST"))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_HOST", "_HTTP_HOST", "_WEB_HOST"))
+    }
 
 
 def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,13 +95,21 @@ def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.integration
-def test_the_crm_sandbox_listens_on_loopback_only(database_url: str, tmp_path: Path) -> None:
+def test_the_crm_sandbox_listens_on_loopback_only(
+    database_url: str, tmp_path: Path
+) -> None:
     port = _free_port()
     env = {**_clean_env(), "CRMPILOT_DATABASE_URL": database_url, "CRMPILOT_SANDBOX_PORT": str(port),
            "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"), "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest"}  # fmt: skip
     log = tmp_path / "crm_sandbox.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "crm_sandbox"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crm_sandbox"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         addresses = _wait_listening(port, proc, log)
         assert addresses == [LOOPBACK_HEX], f"the sandbox listens on {addresses}"
@@ -104,7 +121,10 @@ def test_the_crm_sandbox_listens_on_loopback_only(database_url: str, tmp_path: P
 
 @pytest.mark.integration
 def test_a_services_lifecycle_endpoints_listen_on_loopback_only(
-    kafka_bootstrap: str, unique_topic: Callable[..., str], unique_name: Callable[[str], str], tmp_path: Path
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
 ) -> None:
     topic = unique_topic("bindtest", with_dlq=True)
     port = _free_port()
@@ -122,11 +142,21 @@ def test_a_services_lifecycle_endpoints_listen_on_loopback_only(
     }
     log = tmp_path / "request_scorer.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "request_scorer"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "request_scorer"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         addresses = _wait_listening(port, proc, log)
-        assert addresses == [LOOPBACK_HEX], f"the lifecycle endpoints listen on {addresses}"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert addresses == [LOOPBACK_HEX], (
+            f"the lifecycle endpoints listen on {addresses}"
+        )
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/healthz", timeout=5
+        ) as response:
             assert response.status == 200
     finally:
         _stop(proc)

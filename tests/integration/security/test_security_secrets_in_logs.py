@@ -37,18 +37,29 @@ import pytest
 import requests
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted, encode
-from crmpilot.llm.testing import ChatRequest, OpenAITestServer, Reply, invalid_json, rate_limited, server_error
+from crmpilot.llm.testing import (
+    ChatRequest,
+    OpenAITestServer,
+    invalid_json,
+    rate_limited,
+    server_error,
+)
 from crmpilot.warehouse import migrate
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 PLANTED_KEY = "sk-logscan-PLANTED-" + "5eed" * 8
 PLANTED_SESSION = "00Dlogscan!PLANTED.sess." + "c0de" * 8
-CONSUMERS = ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+CONSUMERS = (
+    "ticket_classifier",
+    "email_summarizer",
+    "request_scorer",
+    "warehouse_writer",
+    "crm_writer",
+)
 N = 6
 
 
@@ -64,7 +75,14 @@ def _answer(req: ChatRequest) -> Any:
         return {"summary": "Asks about an order.", "intent": "question", "sentiment": "neutral", "urgency": "normal",
                 "action_items": [], "entities": [], "confidence": 0.9}  # fmt: skip
     if system.startswith("You score incoming"):
-        return {"score": 60, "band": "warm", "factors": [], "risk_flags": [], "next_action": "Call.", "confidence": 0.9}
+        return {
+            "score": 60,
+            "band": "warm",
+            "factors": [],
+            "risk_flags": [],
+            "next_action": "Call.",
+            "confidence": 0.9,
+        }
     return {"category": "Payments", "queue": "billing", "priority": "High", "sentiment": "negative", "language": "en",
             "escalate": False, "escalation_reason": None,
             "confidence": {"category": 0.9, "priority": 0.9, "sentiment": 0.9, "language": 0.9}, "rationale": "card declined"}  # fmt: skip
@@ -78,23 +96,37 @@ class Run:
     facts: int
 
 
-def _wait(what: str, check: Callable[[], bool], procs: dict[str, subprocess.Popen[bytes]], logs: Path, timeout: float = 120) -> None:
+def _wait(
+    what: str,
+    check: Callable[[], bool],
+    procs: dict[str, subprocess.Popen[bytes]],
+    logs: Path,
+    timeout: float = 120,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                raise AssertionError(f"{name} exited with {proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}")
+                raise AssertionError(
+                    f"{name} exited with {proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                )
         if check():
             return
         time.sleep(0.3)
-    tails = "\n".join(f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log"))
+    tails = "\n".join(
+        f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}"
+        for p in logs.glob("*.log")
+    )
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     bootstrap = os.environ.get("CRMPILOT_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    base_url = os.environ.get("CRMPILOT_DATABASE_URL", "postgresql://crmpilot:crmpilot@127.0.0.1:55432/crmpilot")
+    base_url = os.environ.get(
+        "CRMPILOT_DATABASE_URL",
+        "postgresql://crmpilot:crmpilot@127.0.0.1:55432/crmpilot",
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         admin.list_topics(timeout=5)
@@ -102,24 +134,57 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             db = f"crmpilot_logscan_{uuid.uuid4().hex[:10]}"
             conn.execute(f'create database "{db}"')
     except Exception as exc:  # noqa: BLE001 - no stack: skip (a failure under CRMPILOT_TEST_REQUIRE_STACK=1)
-        pytest.skip(f"the local stack is not running ({exc}); start it with `infra/stack.sh up`")
+        pytest.skip(
+            f"the local stack is not running ({exc}); start it with `infra/stack.sh up`"
+        )
     params = conninfo_to_dict(base_url)
     params["dbname"] = db
     database_url = make_conninfo(**params)
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn)
     run_id = uuid.uuid4().hex[:8]
-    names = {n: f"logscan.{run_id}.{n}" for n in ("crm.case.events", "crm.email.events", "erp.request.events", "ai.ticket.classified", "ai.email.summarized", "ai.request.scored")}
+    names = {
+        n: f"logscan.{run_id}.{n}"
+        for n in (
+            "crm.case.events",
+            "crm.email.events",
+            "erp.request.events",
+            "ai.ticket.classified",
+            "ai.email.summarized",
+            "ai.request.scored",
+        )
+    }
     topics = [t for n in names.values() for t in (n, n + ".dlq")]
-    for f in admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]).values():
+    for f in admin.create_topics(
+        [NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]
+    ).values():
         f.result(30)
-    results = [names["ai.ticket.classified"], names["ai.email.summarized"], names["ai.request.scored"]]
-    sources = [names["crm.case.events"], names["crm.email.events"], names["erp.request.events"]]
+    results = [
+        names["ai.ticket.classified"],
+        names["ai.email.summarized"],
+        names["ai.request.scored"],
+    ]
+    sources = [
+        names["crm.case.events"],
+        names["crm.email.events"],
+        names["erp.request.events"],
+    ]
     tmp = tmp_path_factory.mktemp("logscan")
     port = _free_port()
     server = OpenAITestServer(_answer).start()
-    server.enqueue(rate_limited(0.2), rate_limited(0.2), server_error(500), server_error(503), invalid_json(), invalid_json())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPILOT_", "OPENAI_"))}
+    server.enqueue(
+        rate_limited(0.2),
+        rate_limited(0.2),
+        server_error(500),
+        server_error(503),
+        invalid_json(),
+        invalid_json(),
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CRMPILOT_", "OPENAI_"))
+    }
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
@@ -154,7 +219,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
     def launch(name: str, *args: str) -> None:
         with (tmp / f"{name}.log").open("wb") as out:
-            procs[name] = subprocess.Popen([sys.executable, "-m", name, *args], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", name, *args],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def logged(name: str, text: str) -> bool:
         return text in (tmp / f"{name}.log").read_text(errors="replace")
@@ -165,31 +236,65 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         for name in CONSUMERS:
             launch(name)
         for name in CONSUMERS:
-            _wait(f"{name} to consume", lambda name=name: logged(name, "consuming"), procs, tmp)
-        case_ids = _create_cases(f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N)
-        requests.post(f"https://127.0.0.1:{port}/__sandbox/faults", json={"limit_exceeded": True}, verify=str(tmp / "tls" / "ca.pem"), timeout=10)
+            _wait(
+                f"{name} to consume",
+                lambda name=name: logged(name, "consuming"),
+                procs,
+                tmp,
+            )
+        case_ids = _create_cases(
+            f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N
+        )
+        requests.post(
+            f"https://127.0.0.1:{port}/__sandbox/faults",
+            json={"limit_exceeded": True},
+            verify=str(tmp / "tls" / "ca.pem"),
+            timeout=10,
+        )
         _produce(bootstrap, sources, case_ids)
         time.sleep(2)
-        requests.post(f"https://127.0.0.1:{port}/__sandbox/faults", json={"limit_exceeded": False}, verify=str(tmp / "tls" / "ca.pem"), timeout=10)
+        requests.post(
+            f"https://127.0.0.1:{port}/__sandbox/faults",
+            json={"limit_exceeded": False},
+            verify=str(tmp / "tls" / "ca.pem"),
+            timeout=10,
+        )
 
         def facts() -> int:
             with psycopg.connect(database_url) as conn:
                 return sum(
                     conn.execute(f"select count(*) from warehouse.{t}").fetchone()[0]  # type: ignore[index]
-                    for t in ("fact_ticket_classification", "fact_email_summary", "fact_request_score")
+                    for t in (
+                        "fact_ticket_classification",
+                        "fact_email_summary",
+                        "fact_request_score",
+                    )
                 )
 
         def applied() -> int:
             with psycopg.connect(database_url) as conn:
-                return conn.execute("select count(distinct result_id) from warehouse.crm_write_audit where status = 'applied'").fetchone()[0]  # type: ignore[index]
+                return conn.execute(
+                    "select count(distinct result_id) from warehouse.crm_write_audit where status = 'applied'"
+                ).fetchone()[0]  # type: ignore[index]
 
         # quotes target no CRM record: cases and emails are applied
-        _wait("every result in the warehouse and the CRM", lambda: facts() == 3 * N and applied() == 2 * N, procs, tmp, timeout=150)
+        _wait(
+            "every result in the warehouse and the CRM",
+            lambda: facts() == 3 * N and applied() == 2 * N,
+            procs,
+            tmp,
+            timeout=150,
+        )
         for proc in procs.values():  # graceful stop: the shutdown path logs too
             proc.send_signal(signal.SIGTERM)
         for proc in procs.values():
             proc.wait(40)
-        yield Run({p.stem: p.read_text(errors="replace") for p in tmp.glob("*.log")}, database_url, params.get("password", ""), facts())
+        yield Run(
+            {p.stem: p.read_text(errors="replace") for p in tmp.glob("*.log")},
+            database_url,
+            params.get("password", ""),
+            facts(),
+        )
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -204,8 +309,23 @@ def _create_cases(url: str, ca: Path, n: int) -> list[str]:
     from crm_sandbox.client import sandbox_salesforce
 
     sf = sandbox_salesforce(url, ca, "sandbox-human-token")
-    records = [{"attributes": {"type": "Case"}, "Subject": f"Card declined {i}", "Description": "My card was declined twice.", "Status": "New"} for i in range(n)]
-    return [r["id"] for r in sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})]
+    records = [
+        {
+            "attributes": {"type": "Case"},
+            "Subject": f"Card declined {i}",
+            "Description": "My card was declined twice.",
+            "Status": "New",
+        }
+        for i in range(n)
+    ]
+    return [
+        r["id"]
+        for r in sf.restful(
+            "composite/sobjects",
+            method="POST",
+            json={"allOrNone": True, "records": records},
+        )
+    ]
 
 
 def _produce(bootstrap: str, sources: list[str], case_ids: list[str]) -> None:
@@ -235,11 +355,15 @@ def test_no_service_log_holds_a_planted_secret(run: Run, service: str) -> None:
     password = run.password
     assert PLANTED_KEY not in log, "the OpenAI API key"
     assert PLANTED_SESSION not in log, "the Salesforce session"
-    assert f":{password}@" not in log and f"password={password}" not in log, "the database password"
+    assert f":{password}@" not in log and f"password={password}" not in log, (
+        "the database password"
+    )
     assert run.database_url not in log
 
 
-def test_the_sandbox_log_holds_neither_the_api_key_nor_the_database_password(run: Run) -> None:
+def test_the_sandbox_log_holds_neither_the_api_key_nor_the_database_password(
+    run: Run,
+) -> None:
     log = run.logs["crm_sandbox"]
     assert PLANTED_KEY not in log
     assert f":{run.password}@" not in log and run.database_url not in log

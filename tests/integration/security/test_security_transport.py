@@ -17,14 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from confluent_kafka import KafkaException, Producer
-from pydantic import SecretStr
-
 from crmpilot.llm.cache.postgres import PostgresCache
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import RuntimeSettings
 from crmpilot.warehouse import WarehouseUnavailable
 from crmpilot.warehouse.connection import connect as warehouse_connect
 from crmpilot.warehouse.connection import describe_url
+from pydantic import SecretStr
 
 SASL_SSL = {
     "CRMPILOT_KAFKA_BOOTSTRAP": "broker-1.example:9093,broker-2.example:9093",
@@ -53,7 +52,9 @@ EXPECTED = {
 # --- Kafka -----------------------------------------------------------------------------------
 
 
-def test_sasl_ssl_settings_from_the_environment_reach_every_librdkafka_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sasl_ssl_settings_from_the_environment_reach_every_librdkafka_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for key, value in SASL_SSL.items():
         monkeypatch.setenv(key, value)
     kafka = KafkaSettings()
@@ -63,7 +64,9 @@ def test_sasl_ssl_settings_from_the_environment_reach_every_librdkafka_config(mo
     assert EXPECTED.items() <= runtime.producer_config(kafka).items()
 
 
-def test_kafka_secrets_are_masked_in_repr_and_in_the_logged_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kafka_secrets_are_masked_in_repr_and_in_the_logged_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for key, value in SASL_SSL.items():
         monkeypatch.setenv(key, value)
     kafka = KafkaSettings()
@@ -74,13 +77,20 @@ def test_kafka_secrets_are_masked_in_repr_and_in_the_logged_settings(monkeypatch
 
 def test_plaintext_is_the_default_and_adds_no_tls_or_sasl_keys() -> None:
     conf = KafkaSettings(bootstrap="127.0.0.1:9092").librdkafka()
-    assert conf == {"bootstrap.servers": "127.0.0.1:9092", "security.protocol": "PLAINTEXT"}
+    assert conf == {
+        "bootstrap.servers": "127.0.0.1:9092",
+        "security.protocol": "PLAINTEXT",
+    }
 
 
 def test_librdkafka_accepts_the_mapped_keys(tmp_path: Path) -> None:
     """The keys are librdkafka's own: a client builds from them (a wrong name would raise at construction)."""
     ca = tmp_path / "ca.pem"
-    ca.write_text(Path("/etc/ssl/certs/ca-certificates.crt").read_text() if Path("/etc/ssl/certs/ca-certificates.crt").exists() else "")
+    ca.write_text(
+        Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+        if Path("/etc/ssl/certs/ca-certificates.crt").exists()
+        else ""
+    )
     if not ca.read_text():
         pytest.skip("no system CA bundle to stand in for a private CA")
     kafka = KafkaSettings(
@@ -90,17 +100,31 @@ def test_librdkafka_accepts_the_mapped_keys(tmp_path: Path) -> None:
     Producer({**kafka.librdkafka(), "log_level": 0}).flush(0)
 
 
-def test_a_missing_ca_file_is_refused_by_librdkafka_at_construction(tmp_path: Path) -> None:
-    kafka = KafkaSettings(bootstrap="127.0.0.1:1", security_protocol="SSL", ssl_ca_location=str(tmp_path / "missing.pem"))
+def test_a_missing_ca_file_is_refused_by_librdkafka_at_construction(
+    tmp_path: Path,
+) -> None:
+    kafka = KafkaSettings(
+        bootstrap="127.0.0.1:1",
+        security_protocol="SSL",
+        ssl_ca_location=str(tmp_path / "missing.pem"),
+    )
     with pytest.raises(KafkaException, match="ssl.ca.location|No such file"):
         Producer({**kafka.librdkafka(), "log_level": 0})
 
 
 @pytest.mark.integration
-def test_asking_the_plaintext_local_broker_for_tls_fails_in_the_tls_layer(kafka_bootstrap: str) -> None:
+def test_asking_the_plaintext_local_broker_for_tls_fails_in_the_tls_layer(
+    kafka_bootstrap: str,
+) -> None:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, security_protocol="SSL")
     errors: list[str] = []
-    producer = Producer({**kafka.librdkafka(), "error_cb": lambda err: errors.append(err.str()), "log_level": 0})
+    producer = Producer(
+        {
+            **kafka.librdkafka(),
+            "error_cb": lambda err: errors.append(err.str()),
+            "log_level": 0,
+        }
+    )
     deadline = time.monotonic() + 10
     while not errors and time.monotonic() < deadline:
         producer.poll(0.2)
@@ -110,25 +134,39 @@ def test_asking_the_plaintext_local_broker_for_tls_fails_in_the_tls_layer(kafka_
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
-def test_sslmode_and_root_cert_stay_in_the_url_every_client_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sslmode_and_root_cert_stay_in_the_url_every_client_opens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url = "postgresql://crmpilot:db-PLANTED-pw@db.example:5432/crmpilot?sslmode=verify-full&sslrootcert=/etc/crmpilot/pg-ca.pem"
     monkeypatch.setenv("CRMPILOT_DATABASE_URL", url)
     settings = DatabaseSettings()
     assert settings.url.get_secret_value() == url  # handed to psycopg/libpq as it is
     described = describe_url(settings)
     assert "db-PLANTED-pw" not in described and "db.example" in described
-    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(settings.model_dump(mode="json"))
+    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(
+        settings.model_dump(mode="json")
+    )
 
 
 @pytest.mark.integration
-def test_sslmode_require_reaches_libpq_the_plaintext_local_server_refuses(database_url: str) -> None:
+def test_sslmode_require_reaches_libpq_the_plaintext_local_server_refuses(
+    database_url: str,
+) -> None:
     """The local stack's PostgreSQL has no TLS: sslmode=require must fail, and with the SSL reason."""
     sep = "&" if "?" in database_url else "?"
     with pytest.raises(WarehouseUnavailable, match="SSL"):
-        warehouse_connect(DatabaseSettings(url=SecretStr(database_url + sep + "sslmode=require")), timeout=3)
-    with warehouse_connect(DatabaseSettings(url=SecretStr(database_url + sep + "sslmode=disable")), timeout=3) as conn:
+        warehouse_connect(
+            DatabaseSettings(url=SecretStr(database_url + sep + "sslmode=require")),
+            timeout=3,
+        )
+    with warehouse_connect(
+        DatabaseSettings(url=SecretStr(database_url + sep + "sslmode=disable")),
+        timeout=3,
+    ) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
-    with pytest.raises(psycopg.OperationalError, match="SSL"):  # the sandbox's store and the LLM cache open the same URL
+    with pytest.raises(
+        psycopg.OperationalError, match="SSL"
+    ):  # the sandbox's store and the LLM cache open the same URL
         psycopg.connect(database_url + sep + "sslmode=require", connect_timeout=3)
 
 

@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
-
 from crmpilot.events import (
     CaseEvent,
     EmailReceived,
@@ -23,6 +21,7 @@ from crmpilot.events import (
     RequestSubmitted,
     TicketClassification,
 )
+from pydantic import BaseModel
 
 EVENT_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -37,38 +36,84 @@ def provenance() -> Provenance:
 
 
 SAMPLES: dict[str, BaseModel] = {
-    "crm.case.created": CaseEvent(case_id="500000000000001AAA", subject="Card declined", description="My card was declined twice.", origin="Web"),
+    "crm.case.created": CaseEvent(
+        case_id="500000000000001AAA",
+        subject="Card declined",
+        description="My card was declined twice.",
+        origin="Web",
+    ),
     "crm.case.updated": CaseEvent(
-        case_id="500000000000001AAA", subject="Card declined", description="Still declined.", changed_fields=("Description",), last_modified=EVENT_TIME
+        case_id="500000000000001AAA",
+        subject="Card declined",
+        description="Still declined.",
+        changed_fields=("Description",),
+        last_modified=EVENT_TIME,
     ),
     "crm.email.received": EmailReceived(
-        email_id="02s000000000001AAA", case_id="500000000000001AAA", from_address="maria@example.com",
-        subject="Invoice", body="Please send the invoice again.", received_at=EVENT_TIME,
-    ),  # fmt: skip
+        email_id="02s000000000001AAA",
+        case_id="500000000000001AAA",
+        from_address="maria@example.com",
+        subject="Invoice",
+        body="Please send the invoice again.",
+        received_at=EVENT_TIME,
+    ),
     "erp.request.submitted": RequestSubmitted(
-        request_id="00Q000000000001AAA", kind="lead", company="Northwind", contact_email="ben@northwind.example",
-        employees=240, amount=Decimal("12000"), currency="EUR", description="50 seats",
-    ),  # fmt: skip
+        request_id="00Q000000000001AAA",
+        kind="lead",
+        company="Northwind",
+        contact_email="ben@northwind.example",
+        employees=240,
+        amount=Decimal(12000),
+        currency="EUR",
+        description="50 seats",
+    ),
     "ai.ticket.classified": TicketClassification(
-        result_id="res_" + "0" * 32, review="auto_apply", provenance=provenance(), case_id="500000000000001AAA",
-        category="Payments", priority="High", sentiment="negative", language="en", queue="billing",
-        confidence={"category": 0.9}, rationale="card declined",
-    ),  # fmt: skip
+        result_id="res_" + "0" * 32,
+        review="auto_apply",
+        provenance=provenance(),
+        case_id="500000000000001AAA",
+        category="Payments",
+        priority="High",
+        sentiment="negative",
+        language="en",
+        queue="billing",
+        confidence={"category": 0.9},
+        rationale="card declined",
+    ),
     "ai.email.summarized": EmailSummary(
-        result_id="res_" + "1" * 32, review="suggest", provenance=provenance(), email_id="02s000000000001AAA",
-        summary="Customer asks for the invoice.", intent="invoice_request", sentiment="neutral", urgency="normal", verified=True,
-    ),  # fmt: skip
+        result_id="res_" + "1" * 32,
+        review="suggest",
+        provenance=provenance(),
+        email_id="02s000000000001AAA",
+        summary="Customer asks for the invoice.",
+        intent="invoice_request",
+        sentiment="neutral",
+        urgency="normal",
+        verified=True,
+    ),
     "ai.request.scored": RequestScore(
-        result_id="res_" + "2" * 32, review="suggest", provenance=provenance(), request_id="00Q000000000001AAA",
-        kind="lead", score=72, band="warm", next_action="call",
-    ),  # fmt: skip
+        result_id="res_" + "2" * 32,
+        review="suggest",
+        provenance=provenance(),
+        request_id="00Q000000000001AAA",
+        kind="lead",
+        score=72,
+        band="warm",
+        next_action="call",
+    ),
 }
 
 
 def envelope_obj(event_type: str, **overrides: Any) -> dict[str, Any]:
     """The sample of ``event_type`` as a JSON object (a fresh copy)."""
     env = Envelope[Any](
-        id="evt-1", source="crm://test", type=event_type, schemaversion=1, subject="500000000000001AAA", time=EVENT_TIME, data=SAMPLES[event_type]
+        id="evt-1",
+        source="crm://test",
+        type=event_type,
+        schemaversion=1,
+        subject="500000000000001AAA",
+        time=EVENT_TIME,
+        data=SAMPLES[event_type],
     )
     obj: dict[str, Any] = json.loads(env.model_dump_json())
     obj.update(overrides)

@@ -11,15 +11,12 @@ never a ``RecursionError``, ``TypeError`` or a half-valid event.
 
 from __future__ import annotations
 
-import json
 from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
-
+from badinput_samples import SAMPLES, envelope_obj, raw
 from crmpilot.events import (
     DEFAULT_MAX_BYTES,
     EVENT_TYPES,
@@ -32,11 +29,13 @@ from crmpilot.events import (
     UnknownSchemaVersion,
     decode,
 )
-
-from badinput_samples import SAMPLES, envelope_obj, raw
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 TYPES = sorted(SAMPLES)
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def test_every_registered_event_type_has_a_sample() -> None:
@@ -62,10 +61,16 @@ def test_random_bytes_are_a_typed_error_or_a_valid_event(data: bytes) -> None:
 
 @FAST
 @given(st.sampled_from(TYPES), st.binary(min_size=1, max_size=64), st.data())
-def test_random_bytes_spliced_into_a_valid_event(event_type: str, junk: bytes, data: st.DataObject) -> None:
+def test_random_bytes_spliced_into_a_valid_event(
+    event_type: str, junk: bytes, data: st.DataObject
+) -> None:
     good = raw(envelope_obj(event_type))
     at = data.draw(st.integers(0, len(good)))
-    with pytest.raises(PoisonMessage) if _breaks(good[:at] + junk + good[at:]) else _no_error():
+    with (
+        pytest.raises(PoisonMessage)
+        if _breaks(good[:at] + junk + good[at:])
+        else _no_error()
+    ):
         decode(good[:at] + junk + good[at:])
 
 
@@ -77,7 +82,7 @@ def _breaks(record: bytes) -> bool:
     return False
 
 
-class _no_error:  # noqa: N801 - used like pytest.raises
+class _no_error:
     def __enter__(self) -> None:
         return None
 
@@ -89,12 +94,22 @@ class _no_error:  # noqa: N801 - used like pytest.raises
 
 # sequences that are never valid UTF-8: a lone continuation byte, an overlong form,
 # a surrogate, a truncated 3-byte sequence, bytes that never occur
-_INVALID_UTF8 = [b"\x80", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\xff", b"\xfe", b"\xf8\x88\x80\x80\x80"]
+_INVALID_UTF8 = [
+    b"\x80",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xe2\x82",
+    b"\xff",
+    b"\xfe",
+    b"\xf8\x88\x80\x80\x80",
+]
 
 
 @FAST
 @given(st.sampled_from(TYPES), st.sampled_from(_INVALID_UTF8), st.data())
-def test_invalid_utf8_anywhere_is_invalid_encoding(event_type: str, bad: bytes, data: st.DataObject) -> None:
+def test_invalid_utf8_anywhere_is_invalid_encoding(
+    event_type: str, bad: bytes, data: st.DataObject
+) -> None:
     good = raw(envelope_obj(event_type))
     # only between characters of the JSON text (ASCII here), so the bad bytes stay bad
     at = data.draw(st.integers(0, len(good)))
@@ -114,8 +129,14 @@ def test_invalid_utf8_inside_a_string_value() -> None:
 
 
 @FAST
-@given(st.sampled_from(TYPES), st.integers(min_value=64, max_value=4096), st.integers(min_value=1, max_value=10_000))
-def test_records_over_the_limit_are_refused_before_parsing(event_type: str, limit: int, over: int) -> None:
+@given(
+    st.sampled_from(TYPES),
+    st.integers(min_value=64, max_value=4096),
+    st.integers(min_value=1, max_value=10_000),
+)
+def test_records_over_the_limit_are_refused_before_parsing(
+    event_type: str, limit: int, over: int
+) -> None:
     good = raw(envelope_obj(event_type))
     record = good + b" " * max(0, limit + over - len(good))  # valid JSON, just too big
     assume(len(record) > limit)
@@ -131,7 +152,9 @@ def test_the_default_limit_applies_to_huge_text_fields() -> None:
         decode(raw(obj))
 
 
-def test_a_text_field_over_its_model_limit_but_under_the_record_limit_is_invalid_payload() -> None:
+def test_a_text_field_over_its_model_limit_but_under_the_record_limit_is_invalid_payload() -> (
+    None
+):
     obj = envelope_obj("crm.case.created")
     obj["data"]["description"] = "x" * 40_000  # the model allows 32,000 characters
     with pytest.raises(InvalidPayload, match="data.description"):
@@ -152,7 +175,9 @@ def test_deeply_nested_json_is_a_typed_error(depth: int, opener: str) -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(TYPES), st.integers(min_value=1, max_value=20_000), st.data())
-def test_deep_nesting_inside_the_payload_is_a_typed_error(event_type: str, depth: int, data: st.DataObject) -> None:
+def test_deep_nesting_inside_the_payload_is_a_typed_error(
+    event_type: str, depth: int, data: st.DataObject
+) -> None:
     """Any payload field replaced by a deeply nested object (built as text: json.dumps itself would recurse)."""
     obj = envelope_obj(event_type)
     field = data.draw(st.sampled_from(sorted(obj["data"])))
@@ -201,7 +226,9 @@ def _delete(obj: Any, path: tuple[Any, ...]) -> Any:
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(TYPES), st.data(), st.sampled_from(_WRONG))
-def test_any_value_of_any_field_is_either_valid_or_a_typed_error(event_type: str, data: st.DataObject, wrong: Any) -> None:
+def test_any_value_of_any_field_is_either_valid_or_a_typed_error(
+    event_type: str, data: st.DataObject, wrong: Any
+) -> None:
     """Put a value of another type into any field (envelope or payload, at any depth)."""
     obj = envelope_obj(event_type)
     path = data.draw(st.sampled_from(_leaf_paths(obj)))
@@ -209,7 +236,13 @@ def test_any_value_of_any_field_is_either_valid_or_a_typed_error(event_type: str
     try:
         env = decode(raw(bad))
     except (InvalidPayload, UnknownEventType, UnknownSchemaVersion, InvalidJSON) as exc:
-        assert exc.code in {"invalid_payload", "unknown_event_type", "unknown_schema_version", "invalid_json", "future_timestamp"}
+        assert exc.code in {
+            "invalid_payload",
+            "unknown_event_type",
+            "unknown_schema_version",
+            "invalid_json",
+            "future_timestamp",
+        }
     else:
         # accepted: then the value really fits the field (e.g. None for an optional one)
         assert env.type == bad["type"]
@@ -220,11 +253,17 @@ def test_a_dict_in_place_of_any_string_field_names_the_field(event_type: str) ->
     obj = envelope_obj(event_type)
     for path in _leaf_paths(obj):
         value = _get(obj, path)
-        if not isinstance(value, str) or path[0] in {"type", "datacontenttype", "specversion"}:
+        if not isinstance(value, str) or path[0] in {
+            "type",
+            "datacontenttype",
+            "specversion",
+        }:
             continue
         with pytest.raises(InvalidPayload) as info:
             decode(raw(_set(obj, path, {"injected": "value"})))
-        assert ".".join(str(p) for p in path if not isinstance(p, int)) in str(info.value) or str(path[-1]) in str(info.value)
+        assert ".".join(str(p) for p in path if not isinstance(p, int)) in str(
+            info.value
+        ) or str(path[-1]) in str(info.value)
 
 
 def _get(obj: Any, path: tuple[Any, ...]) -> Any:
@@ -234,10 +273,14 @@ def _get(obj: Any, path: tuple[Any, ...]) -> Any:
 
 
 @pytest.mark.parametrize("event_type", TYPES)
-def test_every_required_field_missing_is_invalid_payload_naming_it(event_type: str) -> None:
+def test_every_required_field_missing_is_invalid_payload_naming_it(
+    event_type: str,
+) -> None:
     obj = envelope_obj(event_type)
     model = EVENT_TYPES[event_type][1]
-    required_payload = [name for name, f in model.model_fields.items() if f.is_required()]
+    required_payload = [
+        name for name, f in model.model_fields.items() if f.is_required()
+    ]
     assert required_payload, f"{event_type} has no required field?"
     for name in required_payload:
         with pytest.raises(InvalidPayload, match=rf"data\.{name}"):
@@ -272,7 +315,9 @@ def test_unknown_fields_anywhere_are_refused(event_type: str) -> None:
 def test_unknown_schema_versions_are_refused(event_type: str, version: int) -> None:
     obj = envelope_obj(event_type)
     obj["schemaversion"] = version
-    with pytest.raises(UnknownSchemaVersion, match=f"no schema version {version}") as info:
+    with pytest.raises(
+        UnknownSchemaVersion, match=f"no schema version {version}"
+    ) as info:
         decode(raw(obj))
     assert info.value.code == "unknown_schema_version"
 
@@ -287,7 +332,9 @@ def test_unknown_event_types_are_refused(event_type: str) -> None:
 
 
 @pytest.mark.parametrize("version", ["1", 1.0, True, None, [1]])
-def test_a_schema_version_that_is_not_an_integer_is_invalid_payload(version: Any) -> None:
+def test_a_schema_version_that_is_not_an_integer_is_invalid_payload(
+    version: Any,
+) -> None:
     obj = envelope_obj("crm.case.created")
     obj["schemaversion"] = version
     with pytest.raises(InvalidPayload, match="schemaversion"):
@@ -301,5 +348,8 @@ def test_json_that_is_not_an_object(value: bytes) -> None:
 
 
 def test_samples_are_strictly_utc() -> None:
-    assert datetime.fromisoformat(envelope_obj("crm.case.created")["time"]).tzinfo is not None
+    assert (
+        datetime.fromisoformat(envelope_obj("crm.case.created")["time"]).tzinfo
+        is not None
+    )
     assert UTC

@@ -13,12 +13,17 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from crmpilot.llm import LLMClient
 from crmpilot.llm.local import LocalProvider
-
 from injection_corpus import HOSTILE, SECRETS
-from injection_kit import assert_no_secret, assert_safe_result, handler_for, hostile_event, result_json, run
+from injection_kit import (
+    assert_no_secret,
+    assert_safe_result,
+    handler_for,
+    hostile_event,
+    result_json,
+    run,
+)
 
 KINDS = ("ticket", "email", "request")
 
@@ -31,12 +36,21 @@ def local_provider() -> LocalProvider:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("name", "text"), HOSTILE, ids=[n for n, _ in HOSTILE])
 def test_hostile_input_yields_a_result_within_schema_and_taxonomy(
-    local_provider: LocalProvider, kind: str, name: str, text: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    local_provider: LocalProvider,
+    kind: str,
+    name: str,
+    text: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)
     caplog.set_level(logging.DEBUG)
-    outputs = run(handler_for(kind, LLMClient(local_provider)), hostile_event(kind, name, text), kind)
+    outputs = run(
+        handler_for(kind, LLMClient(local_provider)),
+        hostile_event(kind, name, text),
+        kind,
+    )
     assert len(outputs) == 1
     output, envelope = outputs[0]
     assert_safe_result(kind, envelope.data)
@@ -44,7 +58,9 @@ def test_hostile_input_yields_a_result_within_schema_and_taxonomy(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provider: LocalProvider, kind: str) -> None:
+def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(
+    local_provider: LocalProvider, kind: str
+) -> None:
     seen: list[str] = []
 
     class Spy:
@@ -62,5 +78,10 @@ def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provide
     text = dict(HOSTILE)["pii"]
     run(handler_for(kind, LLMClient(Spy())), hostile_event(kind, "pii", text), kind)  # type: ignore[arg-type]
     assert seen, "the model was not asked"
-    for raw in ("4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "maria@example.com", "+49 30 1234567"):
+    for raw in (
+        "4111 1111 1111 1111",
+        "DE89 3704 0044 0532 0130 00",
+        "maria@example.com",
+        "+49 30 1234567",
+    ):
         assert raw not in seen[0], f"{raw} reached the model"

@@ -1,0 +1,447 @@
+"""``python -m tests.chaos``: the fault suite on a stack of its own, with a table of figures.
+
+Brings up its own Kafka + PostgreSQL (``infra/stack.sh`` on ports 29092 /
+29093 / 55442, folder ``/tmp/chaos-run``; never the shared stack), runs the
+CRM sandbox and the pipeline services as processes, and plays the scenarios
+of :mod:`chaos_scenarios` one after the other on the same running pipeline.
+Each scenario creates its own Case records and streams one event per case
+(plus a few poison records) while its fault happens, waits until every effect
+has landed (or a timeout), then checks (:mod:`chaos_checks`) and prints::
+
+    scenario  events  lost  duplicated  DLQ  recovery
+
+``recovery`` is the time from the later of "fault over" and "last event
+produced" until every result is in the warehouse and applied in the CRM, the
+poison is dead-lettered and every group has committed to the end.
+
+After the scenarios, every service log is searched for the planted secrets.
+Exit code 0 only when every scenario holds (no loss, no duplicate, DLQ exactly
+the poison, no stall) and no secret leaked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos_checks import Inspector, Verdict
+from chaos_scenarios import SCENARIOS, FaultContext, FaultyModel, Scenario, by_name
+from chaos_stack import PLANTED, ChaosPipeline, OwnStack, StackConfig
+from chaos_workload import StreamProducer, build_workload
+
+DEFAULT_EVENTS = 400
+DEFAULT_STREAM_S = 12.0
+DEFAULT_POISON = 1
+SCENARIO_TIMEOUT_S = 180.0
+SETTLE_S = 10.0
+
+
+def say(text: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+@dataclass
+class Row:
+    scenario: str
+    what: str
+    events: int
+    lost: int
+    duplicated: int
+    dlq_found: int
+    dlq_expected: int
+    recovery_s: float | None
+    ok: bool
+    dlq_copies: int = 0
+    results_produced: int = 0
+    llm_requests: int = 0
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    stack: OwnStack,
+    pipeline: ChaosPipeline,
+    inspector: Inspector,
+    model: FaultyModel,
+    events: int,
+    stream_s: float,
+    poison: int,
+    rng: random.Random,
+    timeout_s: float = SCENARIO_TIMEOUT_S,
+) -> Row:
+    restarted = pipeline.ensure_running()
+    model.mode, model.faulted = "ok", 0
+    tag = f"{scenario.name}-{uuid.uuid4().hex[:4]}"
+    workload = build_workload(
+        tag,
+        pipeline.sandbox_url,
+        pipeline.ca_path,
+        events,
+        poison=poison,
+        seed=rng.randrange(1 << 30),
+    )
+    dlq = {
+        t + ".dlq": inspector.end_offsets(t + ".dlq")
+        for t in (*pipeline.source_topics.values(), *pipeline.result_topics.values())
+    }
+    results_start = sum(
+        sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
+    )
+    assert pipeline.llm is not None
+    llm_before = pipeline.llm.request_count
+    producer = StreamProducer(
+        stack.bootstrap, pipeline.source_topics, workload, stream_s
+    ).start()
+    ctx = FaultContext(stack, pipeline, producer, model, rng, say)
+    counts = Counter(i.service for i in workload.items)
+    say(
+        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} cases, {counts['email_summarizer']} emails,"
+        f" {counts['request_scorer']} lead requests over {stream_s:.0f}s; {workload.poison_count} poison)"
+    )
+    scenario.fault(ctx)
+    fault_end = time.monotonic()
+    producer.done.wait(300)
+    stream_end = producer.finished_at or time.monotonic()
+    start = max(fault_end, stream_end)
+    expected_dlq = (
+        2 * workload.poison_count
+    )  # each source topic is read by its AI service and the warehouse writer
+    done_at: float | None = None
+    last: dict[str, Any] = {}
+    deadline = start + timeout_s
+    settled_since: float | None = None
+    while time.monotonic() < deadline:
+        died = [n for n, s in pipeline.services.items() if not s.alive]
+        if died:
+            ctx.notes.append(f"{', '.join(died)} exited on its own; restarted")
+            say(f"  {', '.join(died)} exited on its own: restarting")
+            pipeline.ensure_running()
+        try:
+            p = inspector.progress(workload)
+            dlq_now = sum(
+                sum(inspector.end_offsets(t).values()) - sum(s.values())
+                for t, s in dlq.items()
+            )
+            complete = all(v == events for v in p.values()) and dlq_now >= expected_dlq
+            now = {**p, "dlq": dlq_now}
+            stalled = inspector.stalled_groups()
+            if complete and not stalled:
+                done_at = time.monotonic()
+                break
+            # every group committed to the end and nothing moves: what is missing will not come
+            if not stalled and now == last:
+                settled_since = settled_since or time.monotonic()
+                if time.monotonic() - settled_since > SETTLE_S:
+                    say(
+                        f"  settled incomplete: every group is at the end of its topics, nothing changed for {SETTLE_S:.0f}s"
+                    )
+                    break
+            else:
+                settled_since = None
+            last = now
+        except Exception as exc:  # noqa: BLE001 - the database or broker may still be coming back
+            last = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+            settled_since = None
+        time.sleep(0.5)
+    if done_at is None:
+        say(f"  not complete: {last}")
+    readers = {t + ".dlq": 2 for t in pipeline.source_topics.values()}
+    verdict: Verdict = inspector.verdict(workload, dlq, readers)
+    results_end = sum(
+        sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
+    )
+    row = Row(
+        scenario=scenario.name,
+        what=scenario.what,
+        events=events,
+        lost=len(verdict.lost),
+        duplicated=len(verdict.duplicated),
+        dlq_found=verdict.dlq_distinct,
+        dlq_copies=verdict.dlq_copies,
+        dlq_expected=verdict.dlq_expected,
+        recovery_s=None if done_at is None else round(done_at - start, 1),
+        ok=verdict.ok and done_at is not None,
+        results_produced=results_end - results_start,
+        llm_requests=pipeline.llm.request_count - llm_before,
+        notes=[
+            *(f"{n} was not running at the start" for n in restarted),
+            *ctx.notes,
+            *producer.errors,
+        ],
+        details={
+            **verdict.details,
+            "dlq_codes": dict(verdict.dlq_codes),
+            "dlq_unexpected": verdict.dlq_unexpected[:10],
+            "stalled": verdict.stalled,
+            "last_progress": last,
+        },
+    )
+    say(
+        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} DLQ={row.dlq_found}/{row.dlq_expected}"
+        f"{f' (+{row.dlq_copies} redelivered copies)' if row.dlq_copies else ''}"
+        f" recovery={row.recovery_s}s results={row.results_produced} llm_requests={row.llm_requests}"
+    )
+    for n in row.notes:
+        say(f"    {n}")
+    if not row.ok:
+        say(f"    details: {json.dumps(row.details, default=str)}")
+    return row
+
+
+def scan_logs(pipeline: ChaosPipeline, secrets: dict[str, str]) -> dict[str, list[str]]:
+    """Which planted secrets appear in which service log (the sandbox's log is the fake CRM's, not ours)."""
+    leaks: dict[str, list[str]] = {}
+    for name, text in pipeline.logs_text().items():
+        if name == "crm_sandbox":
+            continue
+        for what, value in secrets.items():
+            if value in text:
+                leaks.setdefault(name, []).append(what)
+    return leaks
+
+
+def scan_model_requests(pipeline: ChaosPipeline, secrets: dict[str, str]) -> list[str]:
+    assert pipeline.llm is not None
+    body = pipeline.llm.received_bytes()
+    return [what for what, value in secrets.items() if value.encode() in body]
+
+
+def table(rows: list[Row]) -> str:
+    head = (
+        "scenario",
+        "events",
+        "lost",
+        "duplicated",
+        "DLQ (poison)",
+        "recovery s",
+        "results",
+        "LLM calls",
+        "",
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            (
+                r.scenario,
+                str(r.events),
+                str(r.lost),
+                str(r.duplicated),
+                f"{r.dlq_found}/{r.dlq_expected}"
+                + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
+                "incomplete" if r.recovery_s is None else f"{r.recovery_s:.1f}",
+                str(r.results_produced),
+                str(r.llm_requests),
+                "ok" if r.ok else "FAIL",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = []
+    for i, line in enumerate(lines):
+        out.append(
+            "  ".join(
+                c.ljust(w) if j == 0 else c.rjust(w)
+                for j, (c, w) in enumerate(zip(line, widths, strict=True))
+            ).rstrip()
+        )
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+@dataclass
+class RunResult:
+    rows: list[Row]
+    leaks: dict[str, list[str]]
+    request_leaks: list[str]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(r.ok for r in self.rows) and not self.leaks and not self.request_leaks
+        )
+
+
+def run(
+    scenarios: list[Scenario],
+    *,
+    events: int = DEFAULT_EVENTS,
+    stream_s: float = DEFAULT_STREAM_S,
+    poison: int = DEFAULT_POISON,
+    seed: int | None = None,
+    workdir: Path | None = None,
+    keep_stack: bool = False,
+    config: StackConfig | None = None,
+) -> RunResult:
+    t0 = time.monotonic()
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    stack = OwnStack(config, log=say)
+    workdir = workdir or stack.config.run_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}"
+    say(
+        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}"
+    )
+    stack.up()
+    model = FaultyModel()
+    pipeline = ChaosPipeline(stack, workdir, answer=model)
+    rows: list[Row] = []
+    leaks: dict[str, list[str]] = {}
+    request_leaks: list[str] = []
+    inspector: Inspector | None = None
+    try:
+        pipeline.setup()
+        say(
+            f"pipeline up: topics chaos.{pipeline.run}.*, database {pipeline.db}, sandbox {pipeline.sandbox_url}, model {pipeline.llm.base_url if pipeline.llm else '-'}"
+        )
+        say(f"services: {', '.join(pipeline.services)}")
+        inspector = Inspector(
+            pipeline.database_url,
+            stack.bootstrap,
+            {pipeline.groups[name]: topics for name, topics in pipeline.reads.items()},
+            pipeline.partitions,
+            {t + ".dlq": name for name, t in pipeline.source_topics.items()},
+        )
+        for scenario in scenarios:
+            row = run_scenario(
+                scenario, stack=stack, pipeline=pipeline, inspector=inspector, model=model,
+                events=events, stream_s=stream_s, poison=poison, rng=rng,
+            )  # fmt: skip
+            rows.append(row)
+        leaks = scan_logs(pipeline, PLANTED)
+        request_leaks = scan_model_requests(pipeline, PLANTED)
+    finally:
+        if inspector is not None:
+            inspector.close()
+        pipeline.teardown(drop=not keep_stack)
+        if not keep_stack:
+            stack.down()
+    result = RunResult(rows, leaks, request_leaks, time.monotonic() - t0)
+    (workdir / "chaos-results.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "seconds": result.seconds,
+                "rows": [r.__dict__ for r in rows],
+                "leaks": leaks,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return result
+
+
+def report(result: RunResult) -> str:
+    lines = [table(result.rows), ""]
+    for r in result.rows:
+        if r.ok:
+            continue
+        what = []
+        if r.details.get("missing"):
+            what.append(
+                "missing "
+                + ", ".join(f"{k} x{n}" for k, n in r.details["missing"].items())
+            )
+        if r.details.get("doubled"):
+            what.append(
+                "doubled "
+                + ", ".join(f"{k} x{n}" for k, n in r.details["doubled"].items())
+            )
+        if r.details.get("dlq_unexpected"):
+            what.append(f"unexpected dead letters: {r.details['dlq_unexpected'][:3]}")
+        if r.details.get("stalled"):
+            what.append(f"stalled: {r.details['stalled'][:3]}")
+        lines.append(f"  {r.scenario}: {'; '.join(what) or 'not complete'}")
+    lines.append(
+        f"{sum(r.events for r in result.rows)} events in {len(result.rows)} scenarios, {result.seconds:.0f}s; "
+        f"planted secrets in service logs: {result.leaks or 'none'}; in model requests: {result.request_leaks or 'none'}"
+    )
+    lines.append(
+        "lost/duplicated: input events with a missing/doubled effect (warehouse fact, raw event, CRM field, CRM update, audit row);"
+        " DLQ: poison records dead-lettered / expected (+ redelivered copies); recovery: seconds from the end of the fault"
+        " and of the stream until every effect landed; results: result records produced (more than events = redelivered);"
+        " LLM calls: requests the model endpoint received"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=DEFAULT_EVENTS,
+        help=f"source events per scenario: 60%% cases, 20%% emails, 20%% lead requests (default {DEFAULT_EVENTS})",
+    )
+    parser.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=DEFAULT_STREAM_S,
+        help="how long each scenario's events take to produce",
+    )
+    parser.add_argument(
+        "--poison",
+        type=int,
+        default=DEFAULT_POISON,
+        help="poison records per source topic and scenario",
+    )
+    parser.add_argument(
+        "--scenario", action="append", help="run only these (repeatable); default: all"
+    )
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="only the scenarios of the bounded (CI) run",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="random seed (kill points), printed on every run"
+    )
+    parser.add_argument(
+        "--keep-stack",
+        action="store_true",
+        help="leave the chaos stack, topics and database up afterwards",
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="list the scenarios and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.list:
+        for s in SCENARIOS:
+            tags = "".join(
+                t for t, on in (("[full] ", s.default), ("[bounded] ", s.bounded)) if on
+            )
+            print(f"{s.name:<26} {tags:<17}{s.what}")
+        return 0
+    if args.scenario:
+        scenarios = by_name(args.scenario)
+    else:
+        scenarios = [s for s in SCENARIOS if (s.bounded if args.bounded else s.default)]
+    result = run(
+        scenarios,
+        events=args.events,
+        stream_s=args.stream_seconds,
+        poison=args.poison,
+        seed=args.seed,
+        keep_stack=args.keep_stack,
+    )
+    print()
+    print(report(result))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,6 +27,10 @@ Read from the running services when scraped (:class:`LiveGauges`):
                                                     last fetch − the offset the next commit would store
                                                     {group, topic, partition}
 ==================================================  =========================================================
+
+The lag is noted with every periodic commit from librdkafka's cached
+watermarks (no broker request); while backpressure pauses the partitions no
+fetch refreshes the high watermark, so the lag shown then is a lower bound.
 """
 
 from __future__ import annotations

@@ -59,6 +59,16 @@ Start
     (:class:`MissingTopics`, fatal) before it joins the group: a record must
     never wait for a dead-letter topic that is not there.
 
+Health and metrics
+    :meth:`ConsumerService.status` says whether the service is alive (its
+    consumer thread has polled within a minute beyond ``revoke_timeout_s``)
+    and ready (partitions assigned, polled within 5 s, not stopping); the
+    lifecycle server (:mod:`crmpilot.streaming.lifecycle`, started by
+    :func:`crmpilot.service.run_service`) answers ``/healthz`` and ``/readyz``
+    from it. Counters and histograms go to the process registry as records are
+    handled; in-flight, buffered, paused, assignment and lag per partition are
+    read when scraped (:mod:`crmpilot.streaming.metrics`).
+
 Shutdown
     :meth:`ConsumerService.stop` (SIGTERM/SIGINT under :meth:`serve`): stop
     fetching; records not yet started (queued, waiting for a slot, or waiting

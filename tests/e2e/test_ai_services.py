@@ -180,8 +180,8 @@ def test_emails_become_verified_summaries_on_their_cases(pipeline: Pipeline, sen
         assert bot.Case.get(event.data.case_id)["AI_Summary__c"].startswith(row["summary"])
         fields = written(pipeline, result_id)
         assert fields["AI_Summary__c"] == bot.Case.get(event.data.case_id)["AI_Summary__c"]
-        assert (fields["AI_Result_Id__c"], fields["AI_Trace_Id__c"]) == (result_id, row["trace_id"])
-        assert fields["AI_Review_Required__c"] == ("false" if row["review_decision"] == "auto_apply" else "true")
+        assert fields["AI_Summary_Result_Id__c"] == result_id
+        assert fields["AI_Summary_Review_Required__c"] == ("false" if row["review_decision"] == "auto_apply" else "true")
     assert audit(pipeline, list(sent["emails"])) == {rid: {"applied"} for rid in sent["emails"]}
 
 
@@ -198,7 +198,7 @@ def test_grounding_catches_the_planted_item_and_the_crm_gets_a_flagged_suggestio
     assert row["verified"] is False and row["grounding_failures"] == [PLANTED_QUOTE]
     assert row["review_decision"] == "suggest", "confident but unverified: never auto-applied"
     case = sent["bot"].Case.get(row["case_id"])
-    assert case["AI_Result_Id__c"] == row["result_id"] and case["AI_Review_Required__c"] is True
+    assert case["AI_Summary_Result_Id__c"] == row["result_id"] and case["AI_Summary_Review_Required__c"] is True
     assert "Exchange the backpack" in case["AI_Summary__c"] and "500 EUR" not in case["AI_Summary__c"]
     [chat] = sent["server"].requests
     assert "Прошу обменять товар" in chat.text and PLANTED_QUOTE not in chat.text

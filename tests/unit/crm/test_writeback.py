@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from crmpilot.crm import CRMRejected, FakeCRM, write_back
-from crmpilot.events import Provenance, TicketClassification, result_id_for
+from crmpilot.events import EmailSummary, Provenance, TicketClassification, result_id_for
 from crmpilot.tasks.taxonomy import category_names
 from crmpilot.warehouse import CrmAuditEntry
 
@@ -140,3 +140,26 @@ def test_batch_mixes_outcomes_in_order(crm: FakeCRM) -> None:
         ListAudit(),
     )
     assert [r.status for r in reports] == ["applied", "skipped_human_edit", "skipped_not_found"]
+
+
+def test_a_summary_on_the_same_case_does_not_hide_the_classification_marker(crm: FakeCRM) -> None:
+    ticket = classification()
+    summary = EmailSummary(
+        result_id=result_id_for("email-evt", "summarize_email", "v1"),
+        review="auto_apply",
+        provenance=ticket.provenance,
+        email_id="02s000000000001AAA",
+        case_id="500000000000001AAA",
+        summary="Customer asks for a refund.",
+        intent="request",
+        sentiment="neutral",
+        urgency="normal",
+        verified=True,
+    )
+    assert [r.status for r in write_back([ticket], crm, ListAudit())] == ["applied"]
+    assert [r.status for r in write_back([summary], crm, ListAudit())] == ["applied"]
+    writes = len(crm.writes)
+    assert [r.status for r in write_back([ticket, summary], crm, ListAudit())] == ["already_applied", "already_applied"]
+    assert len(crm.writes) == writes
+    rec = crm.records[("Case", "500000000000001AAA")]
+    assert (rec["AI_Result_Id__c"], rec["AI_Summary_Result_Id__c"]) == (ticket.result_id, summary.result_id)

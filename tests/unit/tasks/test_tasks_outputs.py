@@ -86,9 +86,13 @@ def test_custom_taxonomy_builds_its_own_closed_model_and_prompt() -> None:
         classify_ticket_spec((cats[0], cats[0]))
 
 
+# Result fields the service adds from the event and its own checks, never from the model.
+SERVICE_FIELDS = {"result_id", "review", "provenance", "task", "skipped", "truncated_chars"}
+
+
 def test_outputs_fill_the_result_models() -> None:
     out = TicketClassificationOutput.model_validate(ticket())
-    fields = set(TicketClassification.model_fields) - {"result_id", "review", "provenance", "task", "case_id"}
+    fields = set(TicketClassification.model_fields) - SERVICE_FIELDS - {"case_id"}
     assert fields <= set(out.model_dump())
     summary = EmailSummaryOutput.model_validate(
         {
@@ -101,20 +105,12 @@ def test_outputs_fill_the_result_models() -> None:
             "confidence": 0.5,
         }
     )
-    fields = set(EmailSummary.model_fields) - {
-        "result_id",
-        "review",
-        "provenance",
-        "task",
-        "email_id",
-        "case_id",
-        "verified",
-    }
+    fields = set(EmailSummary.model_fields) - SERVICE_FIELDS - {"email_id", "case_id", "verified", "grounding_failures"}
     assert fields <= set(summary.model_dump())
     score = RequestScoreOutput.model_validate(
         {"score": 50, "band": "hot", "factors": [], "risk_flags": [], "next_action": "call", "confidence": 0.5}
     )
-    fields = set(RequestScore.model_fields) - {"result_id", "review", "provenance", "task", "request_id", "kind"}
+    fields = set(RequestScore.model_fields) - SERVICE_FIELDS - {"request_id", "kind"}
     assert fields <= set(score.model_dump())
 
 

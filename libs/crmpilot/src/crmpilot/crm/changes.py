@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted
 
-from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD
+from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD
 from .port import ChangedRecord
 from .watermark import SeenRecord
 
@@ -174,7 +174,7 @@ def _lead(record: ChangedRecord, change: Change) -> tuple[str, BaseModel] | None
 _LEAD_CONTEXT = (("Title", "Title"), ("Industry", "Industry"), ("LeadSource", "Lead source"), ("AnnualRevenue", "Annual revenue"))
 
 _CASE_FIELDS = ("Subject", "Description", "Origin", "AccountId", "SuppliedEmail", "Status", "Priority", "Type")
-_AI_CASE = ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c", RESULT_ID_FIELD)
+_AI_CASE = ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c", RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
 _EMAIL_FIELDS = ("ParentId", "Subject", "TextBody", "FromAddress", "ToAddress", "Incoming", "MessageDate")
 _LEAD_FIELDS = (
     "Company", "Email", "Country", "NumberOfEmployees", "AnnualRevenue", "Title", "Industry", "LeadSource",

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry, FeedbackEntry
 
-from .mapping import AI_VALUE_FIELDS, RESULT_ID_FIELD
+from .mapping import AI_VALUE_FIELDS, RESULT_ID_FIELDS, id_field_for
 from .port import ChangedRecord
 from .values import same_value, to_audit_text
 
@@ -44,7 +44,9 @@ def feedback_candidates(records: Sequence[ChangedRecord], *, integration_user: s
     return [
         r
         for r in records
-        if r.last_modified_by != integration_user and r.fields.get(RESULT_ID_FIELD) and r.ref.sobject in AI_VALUE_FIELDS
+        if r.last_modified_by != integration_user
+        and any(r.fields.get(f) for f in RESULT_ID_FIELDS)
+        and r.ref.sobject in AI_VALUE_FIELDS
     ]
 
 
@@ -55,8 +57,8 @@ def overrides(records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry]) 
         wrote[(entry.result_id, entry.sobject, entry.record_id, entry.field)] = entry
     found: list[FeedbackEntry] = []
     for record in records:
-        result_id = str(record.fields[RESULT_ID_FIELD])
         for name in AI_VALUE_FIELDS[record.ref.sobject]:
+            result_id = str(record.fields.get(id_field_for(name)))
             ours = wrote.get((result_id, record.ref.sobject, record.ref.record_id, name))
             current = record.fields.get(name)
             if ours is None or same_value(current, ours.after_value):

@@ -16,11 +16,27 @@ from crmpilot.events import EmailSummary, RequestScore, TicketClassification
 
 from .port import RecordRef
 
-__all__ = ["PlannedWrite", "plan_write", "MANAGED_FIELDS", "AI_VALUE_FIELDS", "RESULT_ID_FIELD"]
+__all__ = [
+    "PlannedWrite",
+    "plan_write",
+    "MANAGED_FIELDS",
+    "AI_VALUE_FIELDS",
+    "RESULT_ID_FIELD",
+    "SUMMARY_RESULT_ID_FIELD",
+    "RESULT_ID_FIELDS",
+    "result_id_field",
+    "id_field_for",
+]
 
 RESULT_ID_FIELD = "AI_Result_Id__c"
 REVIEW_FIELD = "AI_Review_Required__c"
 TRACE_FIELD = "AI_Trace_Id__c"
+# An email summary and a ticket classification both land on the Case; each task
+# owns its own fields, result id included, so one never hides the other's
+# "already applied" marker.
+SUMMARY_RESULT_ID_FIELD = "AI_Summary_Result_Id__c"
+SUMMARY_REVIEW_FIELD = "AI_Summary_Review_Required__c"
+RESULT_ID_FIELDS = (RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
 
 Result = TicketClassification | EmailSummary | RequestScore
 
@@ -31,7 +47,14 @@ class PlannedWrite:
     values: dict[str, Any]
 
 
+def result_id_field(result: Result) -> str:
+    """The CRM field that carries this result's id (the write's idempotency marker)."""
+    return SUMMARY_RESULT_ID_FIELD if isinstance(result, EmailSummary) else RESULT_ID_FIELD
+
+
 def _common(result: Result) -> dict[str, Any]:
+    if isinstance(result, EmailSummary):
+        return {SUMMARY_RESULT_ID_FIELD: result.result_id, SUMMARY_REVIEW_FIELD: result.review != "auto_apply"}
     return {
         RESULT_ID_FIELD: result.result_id,
         REVIEW_FIELD: result.review != "auto_apply",
@@ -57,7 +80,7 @@ def _email(r: EmailSummary) -> PlannedWrite | None:
     grounded = [i for i in r.action_items if i.quote not in r.grounding_failures]
     lines = [f"- {i.text}" + (f" ({', '.join(x for x in (i.owner, i.due) if x)})" if i.owner or i.due else "") for i in grounded]
     summary = r.summary + ("\n\nAction items:\n" + "\n".join(lines) if lines else "")
-    return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": summary[:32000], "AI_Sentiment__c": r.sentiment})
+    return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": summary[:32000]})
 
 
 def _score(r: RequestScore) -> PlannedWrite | None:
@@ -87,7 +110,10 @@ def plan_write(result: Result) -> PlannedWrite | None:
 
 
 MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
-    "Case": ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Confidence__c", "AI_Summary__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
+    "Case": (
+        "AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD,
+        "AI_Summary__c", SUMMARY_RESULT_ID_FIELD, SUMMARY_REVIEW_FIELD,
+    ),  # fmt: skip
     "Lead": ("AI_Score__c", "AI_Score_Reasons__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
 }
 
@@ -96,3 +122,8 @@ AI_VALUE_FIELDS: dict[str, tuple[str, ...]] = {
     "Lead": ("AI_Score__c",),
 }
 """The managed fields that hold the AI's answer: a person changing one of them is feedback."""
+
+
+def id_field_for(field: str) -> str:
+    """The result-id field of the task that owns ``field`` (the summary's, or the default)."""
+    return SUMMARY_RESULT_ID_FIELD if field in ("AI_Summary__c", SUMMARY_RESULT_ID_FIELD, SUMMARY_REVIEW_FIELD) else RESULT_ID_FIELD

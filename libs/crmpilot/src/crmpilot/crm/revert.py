@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
-from .mapping import RESULT_ID_FIELD
+from .mapping import RESULT_ID_FIELDS
 from .port import CRM, RecordRef, RecordState, RecordUpdate
 from .salesforce import BATCH_LIMIT, READ_LIMIT
 from .values import from_audit_text, same_value, to_audit_text
@@ -192,13 +192,16 @@ def _plan(rec: _Record, state: RecordState | None, *, dry_run: bool) -> tuple[li
 
 def _superseded(rec: _Record, state: RecordState | None) -> str | None:
     """Why the record's fields are no longer ours to revert, if a later result wrote them."""
-    chain = rec.by_field.get(RESULT_ID_FIELD)
-    if state is None or chain is None:
+    if state is None:
         return None
-    current = state.fields.get(RESULT_ID_FIELD)
-    if same_value(current, chain[-1].after_value):
-        return None
-    return f"superseded: the record now carries result {current!r} ({RESULT_ID_FIELD}), written after the selected ones"
+    for id_field in RESULT_ID_FIELDS:
+        chain = rec.by_field.get(id_field)
+        if chain is None:
+            continue
+        current = state.fields.get(id_field)
+        if not same_value(current, chain[-1].after_value):
+            return f"superseded: the record now carries result {current!r} ({id_field}), written after the selected ones"
+    return None
 
 
 def _revert_part(

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 from crmpilot.warehouse.records import CrmAuditEntry
 
 from .errors import CRMRejected
-from .mapping import MANAGED_FIELDS, RESULT_ID_FIELD, PlannedWrite, Result, plan_write
+from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write, result_id_field
 from .port import CRM, RecordRef, RecordUpdate
 from .values import to_audit_text
 
@@ -145,7 +145,7 @@ def _decide(result: Result, state: Any, integration_user: str) -> tuple[Status |
         return "skipped_low_confidence", "review decision is skip"
     if state is None:
         return "skipped_not_found", "record does not exist"
-    if state.fields.get(RESULT_ID_FIELD) == result.result_id:
+    if state.fields.get(result_id_field(result)) == result.result_id:
         return "already_applied", None
     event_time = result.provenance.event_time
     if state.last_modified > event_time and state.last_modified_by != integration_user:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -339,6 +341,24 @@ def run(
         )
     )
     return result
+
+
+def _code_version() -> str:
+    snapshot = os.environ.get("CRMPILOT_CHAOS_SNAPSHOT")
+    if snapshot:
+        return f"committed snapshot {snapshot}"
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "working tree (no git)"
+    return f"working tree {out.stdout.strip()}"
 
 
 def report(result: RunResult) -> str:

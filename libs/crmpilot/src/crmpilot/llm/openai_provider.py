@@ -20,6 +20,8 @@ SDK exceptions are translated here, at the edge, into ``crmpilot.llm.errors``.
 
 from __future__ import annotations
 
+import functools
+
 import copy
 import json
 import os
@@ -107,6 +109,7 @@ def _strict_ok(schema: Any) -> bool:
     return True
 
 
+@functools.cache
 def response_format_for(name: str, model: type[BaseModel]) -> dict[str, Any]:
     """A ``json_schema`` response format for ``model``: strict when the schema allows it."""
     from openai.lib._pydantic import to_strict_json_schema  # the SDK's own strict-schema transform

@@ -12,7 +12,7 @@ PYTEST := $(PY) -m pytest
 STACK := infra/stack.sh
 SERVICES := infra/services.sh
 
-.PHONY: help setup stack-up stack-down topics migrate demo stop test test-unit test-integration bench schemas check-schemas
+.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit bench chaos eval schemas check-schemas
 
 help: ## List the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,10 @@ migrate: stack-up ## Apply warehouse migrations
 
 demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched
 	@$(SERVICES) start
-	@export CRMPILOT_SALESFORCE_CA_BUNDLE="$${CRMPILOT_SALESFORCE_CA_BUNDLE:-$${CRMPILOT_RUN_DIR:-.run}/sandbox-tls/ca.pem}"; $(CRMPILOT) demo run
+	@eval "$$($(SERVICES) env)"; $(CRMPILOT) demo run && $(CRMPILOT) report --since 7d --out $${CRMPILOT_RUN_DIR:-.run}/report.html
+
+status: ## Kafka, topics, consumer groups with lag, and each service's readiness
+	@eval "$$($(SERVICES) env)"; $(CRMPILOT) status
 
 stop: ## Stop the services and the stack
 	@$(SERVICES) stop || true

@@ -2,9 +2,12 @@
 # Start and stop crmpilot's services as background processes on this machine,
 # against the local stack (infra/stack.sh). Logs: <run>/logs/<service>.log.
 #
-#   infra/services.sh start [service ...]   (default: all, sandbox first)
+#   infra/services.sh start [service ...]   (default: all below, sandbox first;
+#                                            crm_source, the CRM poller, only when named)
 #   infra/services.sh stop  [service ...]
 #   infra/services.sh status
+#   infra/services.sh env                   export lines for operator commands:
+#                                            eval "$(infra/services.sh env)"; crmpilot status
 #
 # Every service reads its settings from CRMPILOT_* variables; this script sets
 # the ones that point at the local stack and the CRM sandbox, and keeps any
@@ -16,7 +19,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
 PY="$REPO_ROOT/.venv/bin/python"
-ALL_SERVICES=(crm_sandbox ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer)
+ALL_SERVICES=(crm_sandbox ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer kpi_aggregator)
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -26,6 +29,14 @@ export CRMPILOT_SANDBOX_CERT_DIR="${CRMPILOT_SANDBOX_CERT_DIR:-$RUN_DIR/sandbox-
 export CRMPILOT_SANDBOX_PORT="${CRMPILOT_SANDBOX_PORT:-8443}"
 export CRMPILOT_SALESFORCE_INSTANCE_URL="${CRMPILOT_SALESFORCE_INSTANCE_URL:-https://127.0.0.1:$CRMPILOT_SANDBOX_PORT}"
 export CRMPILOT_SALESFORCE_CA_BUNDLE="${CRMPILOT_SALESFORCE_CA_BUNDLE:-$CRMPILOT_SANDBOX_CERT_DIR/ca.pem}"
+export CRMPILOT_KPI_AGGREGATOR_DATA_DIR="${CRMPILOT_KPI_AGGREGATOR_DATA_DIR:-$RUN_DIR/kpi_aggregator}"
+# /healthz, /readyz and /metrics of each consumer service (crmpilot status reads the same variables)
+export CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT="${CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT:-9401}"
+export CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT="${CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT:-9402}"
+export CRMPILOT_REQUEST_SCORER_HTTP_PORT="${CRMPILOT_REQUEST_SCORER_HTTP_PORT:-9403}"
+export CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT="${CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT:-9404}"
+export CRMPILOT_CRM_WRITER_HTTP_PORT="${CRMPILOT_CRM_WRITER_HTTP_PORT:-9405}"
+export CRMPILOT_CRM_SOURCE_HTTP_PORT="${CRMPILOT_CRM_SOURCE_HTTP_PORT:-9406}"
 
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 running() { local f; f="$(pidfile "$1")"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
@@ -34,7 +45,7 @@ wait_ready() {
     local svc="$1" deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)); do
         running "$svc" || die "$svc exited at start; see $LOG_DIR/$svc.log:$(printf '\n'; tail -n 20 "$LOG_DIR/$svc.log")"
-        if grep -Eq 'consuming|listening on' "$LOG_DIR/$svc.log" 2>/dev/null; then return 0; fi
+        if grep -Eq 'consuming|listening on|polling' "$LOG_DIR/$svc.log" 2>/dev/null; then return 0; fi
         sleep 0.3
     done
     die "$svc not ready after 60 s; see $LOG_DIR/$svc.log"
@@ -71,6 +82,11 @@ mkdir -p "$LOG_DIR"
 case "$cmd" in
     start) for s in "${services[@]}"; do start_one "$s"; done ;;
     stop) for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[$i]}"; done ;;
+    env)  # endpoints only of the services that run, so `crmpilot status` probes what is there
+        for s in ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer crm_source; do
+            running "$s" || unset "CRMPILOT_${s^^}_HTTP_PORT"
+        done
+        env | grep -E '^(CRMPILOT_|OTEL_)' | sort | sed 's/^/export /' ;;
     status) for s in "${services[@]}"; do if running "$s"; then say "$s: running (pid $(cat "$(pidfile "$s")"))"; else say "$s: stopped"; fi; done ;;
-    *) die "unknown command '$cmd' (start | stop | status)" ;;
+    *) die "unknown command '$cmd' (start | stop | status | env)" ;;
 esac

@@ -11,7 +11,6 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-
 from crmpilot.llm.local import EmbeddingBatcher, Encoder
 
 DIM = 64

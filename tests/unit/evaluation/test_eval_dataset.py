@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-
-from crmpilot.evaluation import DatasetError, check_labels, load_categories, read_labelled
+from crmpilot.evaluation import (
+    DatasetError,
+    check_labels,
+    load_categories,
+    read_labelled,
+)
 
 
 def test_csv_with_subject_and_description_builds_the_provider_text(tmp_path: Path) -> None:
@@ -58,7 +62,7 @@ def test_categories_from_names_objects_or_a_mapping(tmp_path: Path) -> None:
     p = tmp_path / "c.json"
     p.write_text('["card_arrival", "Billing"]')
     cats = load_categories(p)
-    assert [(c.name, c.description, c.queue) for c in cats][0] == ("card_arrival", "card arrival", "general")
+    assert (cats[0].name, cats[0].description, cats[0].queue) == ("card_arrival", "card arrival", "general")
     assert cats[1].queue == "billing"  # a default category keeps its queue
     p.write_text('[{"name": "vip", "description": "very important", "queue": "gold"}]')
     assert load_categories(p)[0].queue == "gold"

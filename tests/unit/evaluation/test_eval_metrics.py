@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from crmpilot.evaluation.metrics import classification_metrics, distribution, expected_calibration_error, reliability, selective
+from crmpilot.evaluation.metrics import (
+    classification_metrics,
+    distribution,
+    expected_calibration_error,
+    reliability,
+    selective,
+)
 
 
 def test_accuracy_macro_f1_and_per_class_by_hand() -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from xml.etree import ElementTree
 
 import typer
-from typer.testing import CliRunner
-
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import build_report, load_report
 from crmpilot.evaluation.htmlreport import render_html
 from crmpilot.evaluation.report import DatasetInfo, EvalReport, ItemResult, RunInfo
+from typer.testing import CliRunner
 
 
 def _report(name: str, predictions: list[tuple[str, str, float]], latency: float = 20.0) -> EvalReport:
@@ -48,6 +48,9 @@ def test_html_is_self_contained_with_charts_and_escapes_text() -> None:
     assert "Reliability diagram" in page and "F1 per class" in page
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)  # nothing fetched
     assert "<script" not in page and "&lt;script&gt;x.csv" in page and "a &lt;b&gt;" in page
+    for svg in re.findall(r"<svg.*?</svg>", page, flags=re.DOTALL):
+        root = ElementTree.fromstring(svg)  # each chart is well-formed SVG
+        assert root.tag == "{http://www.w3.org/2000/svg}svg" and len(root) > 3
 
 
 def test_compare_prints_both_runs_with_deltas(tmp_path: Path) -> None:

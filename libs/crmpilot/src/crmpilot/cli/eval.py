@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..errors import CrmpilotError
 
@@ -51,26 +59,30 @@ class ProviderChoice(str, Enum):
 
 @app.command()
 def run(
-    data: Path = typer.Option(..., "--data", help="Labelled CSV or JSONL (text or subject/description; label or category).", dir_okay=False),
-    task: Task = typer.Option(Task.classify_ticket, "--task", help="The task to measure."),
-    categories: Path | None = typer.Option(
-        None, "--categories", help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the built-in taxonomy.", dir_okay=False
-    ),
-    provider: ProviderChoice | None = typer.Option(None, "--provider", help="Override CRMPILOT_LLM_PROVIDER."),
-    model: str | None = typer.Option(None, "--model", help="Override CRMPILOT_LLM_MODEL (OpenAI-compatible endpoints)."),
-    head: Path | None = typer.Option(None, "--head", help="Trained head artefact for the local provider (default: CRMPILOT_LLM_LOCAL_HEAD, else zero-shot)."),
-    prompt_file: Path | None = typer.Option(None, "--prompt-file", help="Candidate system prompt with a {categories} placeholder.", dir_okay=False),
-    prompt_version: str | None = typer.Option(None, "--prompt-version", help="Version label of the prompt (with --prompt-file: any label)."),
-    label_column: str | None = typer.Option(None, "--label-column", help="Label column name."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N items."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Items in flight at once."),
-    bins: int = typer.Option(10, "--bins", min=2, max=50, help="Bins of the reliability table."),
-    out: Path = typer.Option(Path("eval-reports"), "--out", help="Folder for the JSON and HTML reports.", file_okay=False),
-    name: str | None = typer.Option(None, "--name", help="Report name (file stem); default: task-provider-head-time."),
-    warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="One untimed call first (loads the local model)."),
+    data: Annotated[Path, typer.Option("--data", help="Labelled CSV or JSONL (text or subject/description; label or category).", dir_okay=False)],
+    task: Annotated[Task, typer.Option("--task", help="The task to measure.")] = Task.classify_ticket,
+    categories: Annotated[Path | None, typer.Option("--categories", help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the built-in taxonomy.", dir_okay=False)] = None,
+    provider: Annotated[ProviderChoice | None, typer.Option("--provider", help="Override CRMPILOT_LLM_PROVIDER.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Override CRMPILOT_LLM_MODEL (OpenAI-compatible endpoints).")] = None,
+    head: Annotated[Path | None, typer.Option("--head", help="Trained head artefact for the local provider (default: CRMPILOT_LLM_LOCAL_HEAD, else zero-shot).")] = None,
+    prompt_file: Annotated[Path | None, typer.Option("--prompt-file", help="Candidate system prompt with a {categories} placeholder.", dir_okay=False)] = None,
+    prompt_version: Annotated[str | None, typer.Option("--prompt-version", help="Version label of the prompt (with --prompt-file: any label).")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column name.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 8,
+    bins: Annotated[int, typer.Option("--bins", min=2, max=50, help="Bins of the reliability table.")] = 10,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path("eval-reports"),
+    name: Annotated[str | None, typer.Option("--name", help="Report name (file stem); default: task-provider-head-time.")] = None,
+    warmup: Annotated[bool, typer.Option("--warmup/--no-warmup", help="One untimed call first (loads the local model).")] = True,
 ) -> None:
     """Run a task over a labelled file and report its quality, calibration, latency and cost."""
-    from ..evaluation import build_eval_setup, check_labels, evaluate, load_categories, read_labelled
+    from ..evaluation import (
+        build_eval_setup,
+        check_labels,
+        evaluate,
+        load_categories,
+        read_labelled,
+    )
     from ..evaluation.console import summary
     from ..evaluation.htmlreport import write_html
 
@@ -89,7 +101,10 @@ def run(
         check_labels(dataset.labels, setup.categories, dataset.source)
     except CrmpilotError as exc:
         _fail(exc)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
+        _err.print(f"[red]invalid CRMPILOT_LLM_* settings: {escape(str(exc))}[/]", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     primary = setup.client.providers[0]
     report_name = name or _safe(f"{task.value}-{primary.name}-{setup.head or getattr(primary, 'model', '')}-{stamp}")
     _out.print(f"{escape(setup.describe)} · {len(dataset)} items · prompt {escape(setup.spec.prompt.version)}", soft_wrap=True)
@@ -117,9 +132,9 @@ def run(
 
 @app.command()
 def compare(
-    a: Path = typer.Argument(..., help="Report A (the baseline).", dir_okay=False),
-    b: Path = typer.Argument(..., help="Report B (the candidate); deltas are B − A.", dir_okay=False),
-    classes: int = typer.Option(10, "--classes", min=0, help="Per-class F1 changes to list."),
+    a: Annotated[Path, typer.Argument(help="Report A (the baseline).", dir_okay=False)],
+    b: Annotated[Path, typer.Argument(help="Report B (the candidate); deltas are B − A.", dir_okay=False)],
+    classes: Annotated[int, typer.Option("--classes", min=0, help="Per-class F1 changes to list.")] = 10,
 ) -> None:
     """Print two eval reports side by side with deltas."""
     from ..evaluation import load_report
@@ -134,8 +149,8 @@ def compare(
 
 @app.command()
 def html(
-    report: Path = typer.Argument(..., help="A JSON report.", dir_okay=False),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Default: beside the JSON, .html."),
+    report: Annotated[Path, typer.Argument(help="A JSON report.", dir_okay=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Default: beside the JSON, .html.")] = None,
 ) -> None:
     """(Re)write the HTML report of a JSON report."""
     from ..evaluation import load_report

@@ -10,12 +10,19 @@ train a head (unreadable, too few examples, database unreachable).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ..errors import CrmpilotError
@@ -40,7 +47,7 @@ Example:  crmpilot train --data closed_cases.csv --out heads/
           crmpilot train --sql "select subject, description, category from warehouse.closed_cases" --out heads/
 """
 
-app = typer.Typer(help=_HELP, invoke_without_command=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(help=_HELP, invoke_without_command=True, subcommand_metavar="", pretty_exceptions_show_locals=False)
 
 _out = Console()
 _err = Console(stderr=True)
@@ -48,19 +55,23 @@ _err = Console(stderr=True)
 
 @app.callback(invoke_without_command=True)
 def train(
-    data: Path | None = typer.Option(None, "--data", help="Labelled CSV or JSONL file.", dir_okay=False),
-    sql: str | None = typer.Option(None, "--sql", help="Query returning subject/description (or text) and the label."),
-    label_column: str | None = typer.Option(None, "--label-column", help="Label column name (default: label, category, intent, final_category)."),
-    categories: Path | None = typer.Option(
-        None, "--categories", help="JSON taxonomy (names, or {name, description, queue}); orders the labels and gives queues.", dir_okay=False
-    ),
-    out: Path = typer.Option(Path("heads"), "--out", help="Folder to write head-<sha12>/ into.", file_okay=False),
-    dev_fraction: float = typer.Option(0.2, "--dev-fraction", min=0.01, max=0.9, help="Share held out for calibration and dev metrics."),
-    c: float = typer.Option(10.0, "--c", min=1e-6, help="Inverse regularisation strength of the logistic regression."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the train/dev split."),
-    limit: int | None = typer.Option(None, "--limit", min=2, help="Use only the first N rows."),
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled CSV or JSONL file.", dir_okay=False)] = None,
+    sql: Annotated[str | None, typer.Option("--sql", help="Query returning subject/description (or text) and the label.")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column name (default: label, category, intent, final_category).")] = None,
+    categories: Annotated[Path | None, typer.Option("--categories", help="JSON taxonomy (names, or {name, description, queue}); orders the labels and gives queues.", dir_okay=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write head-<sha12>/ into.", file_okay=False)] = Path("heads"),
+    dev_fraction: Annotated[float, typer.Option("--dev-fraction", min=0.01, max=0.9, help="Share held out for calibration and dev metrics.")] = 0.2,
+    c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse regularisation strength of the logistic regression.")] = 30.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
+    limit: Annotated[int | None, typer.Option("--limit", min=2, help="Use only the first N rows.")] = None,
 ) -> None:
-    from ..evaluation import TrainOptions, load_categories, read_labelled, read_sql, train_head
+    from ..evaluation import (
+        TrainOptions,
+        load_categories,
+        read_labelled,
+        read_sql,
+        train_head,
+    )
     from ..llm.local import Encoder
 
     if (data is None) == (sql is None):

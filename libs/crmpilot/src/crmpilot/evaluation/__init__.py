@@ -14,7 +14,12 @@ Nothing here runs at import; scikit-learn is imported when first needed.
 
 from crmpilot.evaluation.clients import EvalSetup, build_eval_setup, spec_with_prompt
 from crmpilot.evaluation.dataset import Dataset, LabelledTicket, read_labelled, read_sql
-from crmpilot.evaluation.errors import DatasetError, EvaluationError, ReportError, TrainingError
+from crmpilot.evaluation.errors import (
+    DatasetError,
+    EvaluationError,
+    ReportError,
+    TrainingError,
+)
 from crmpilot.evaluation.report import EvalReport, ItemResult, build_report, load_report
 from crmpilot.evaluation.runner import evaluate, run_items
 from crmpilot.evaluation.taxonomy import check_labels, load_categories

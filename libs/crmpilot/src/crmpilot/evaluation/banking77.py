@@ -39,7 +39,13 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from crmpilot.evaluation.calibration import log_loss
@@ -60,7 +66,7 @@ __all__ = ["main"]
 
 DEFAULT_DIR = Path("../shared/datasets/banking77")
 
-_out = Console()
+_out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,12 @@ def _split(dataset: Dataset, *, train: int | None, test: int, seed: int) -> tupl
     rest, held = train_test_split(idx, test_size=test, random_state=seed, stratify=labels)
     if train is not None and train < len(rest):
         rest, _ = train_test_split(rest, train_size=train, random_state=seed, stratify=[labels[i] for i in rest])
-    pick = lambda ids, part: Dataset(tuple(dataset.items[i] for i in sorted(ids)), f"{dataset.source}#{part}")  # noqa: E731
+    # train_test_split returns the indices shuffled (seeded): kept in that order, so the first N test
+    # items (the end-to-end subset, `crmpilot eval run --limit N`) span the labels, unlike the source
+    # file, which is grouped by label.
+    def pick(ids: np.ndarray, part: str) -> Dataset:
+        return Dataset(tuple(dataset.items[i] for i in ids), f"{dataset.source}#{part}")
+
     return pick(rest, "train"), pick(held, "test")
 
 

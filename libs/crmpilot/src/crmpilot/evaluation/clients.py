@@ -21,7 +21,10 @@ from crmpilot.llm.base import Prompt, TaskSpec
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.factory import build_llm_client
 from crmpilot.llm.settings import LLMSettings
-from crmpilot.tasks.classify_ticket import TicketClassificationOutput, classify_ticket_spec
+from crmpilot.tasks.classify_ticket import (
+    TicketClassificationOutput,
+    classify_ticket_spec,
+)
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
 
 __all__ = ["EvalSetup", "build_eval_setup", "spec_with_prompt"]

@@ -65,6 +65,13 @@ def _axes(x0: int, y0: int, w: int, h: int, *, xlabel: str, ylabel: str, xticks:
 _UNIT_TICKS = [(f, f"{f:.1f}") for f in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
 
 
+def _count_axis(largest: int) -> tuple[int, list[tuple[float, str]]]:
+    """The axis top (a multiple of a whole step, at least ``largest``) and its integer ticks."""
+    step = max(1, -(-largest // 4))
+    top = step * max(1, -(-largest // step))
+    return top, [(k * step / top, str(k * step)) for k in range(top // step + 1)]
+
+
 def reliability_svg(calibration: Calibration) -> str:
     """Accuracy per confidence bin (bars) against perfect calibration (diagonal); mean confidence as a tick."""
     x0, y0, w, h = 50, 290, 300, 260
@@ -93,8 +100,7 @@ def confidence_svg(items: Sequence[ItemResult], bins: int = 20) -> str:
     ok = np.array([i.correct for i in answered], dtype=bool)
     right, _ = np.histogram(conf[ok], edges)
     wrong, _ = np.histogram(conf[~ok], edges)
-    top = max(1, int((right + wrong).max()) if len(answered) else 1)
-    yticks = [(f, f"{round(f * top)}") for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    top, yticks = _count_axis(int((right + wrong).max()) if len(answered) else 1)
     parts = [_axes(x0, y0, w, h, xlabel="confidence", ylabel="answers", xticks=_UNIT_TICKS, yticks=yticks)]
     bw = w / bins
     for k in range(bins):
@@ -131,17 +137,21 @@ def latency_svg(items: Sequence[ItemResult], bins: int = 30) -> str:
     hi = hi if hi > 0 else 1.0
     edges = np.linspace(0, hi, bins + 1)
     counts, _ = np.histogram(np.clip(lat, 0, hi), edges)
-    top = max(1, int(counts.max()) if lat.size else 1)
+    top, yticks = _count_axis(int(counts.max()) if lat.size else 1)
     x0, y0, w, h = 50, 290, 300, 260
     xticks = [(f, f"{f * hi:.0f}") for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    yticks = [(f, f"{round(f * top)}") for f in (0.0, 0.5, 1.0)]
     parts = [_axes(x0, y0, w, h, xlabel="latency (ms)", ylabel="items", xticks=xticks, yticks=yticks)]
+    if lat.size:
+        for q in (50, 95):
+            x = x0 + min(float(np.percentile(lat, q)), hi) / hi * w
+            parts.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 - h}" stroke="{_INK}" stroke-dasharray="3 3"/>')
+            parts.append(f'<text x="{x + 3:.1f}" y="{y0 - h + 10 + (q == 95) * 12}" {_FONT}>p{q}</text>')
     bw = w / bins
     for k in range(bins):
         bh = counts[k] / top * h
         tip = f"{edges[k]:.0f}–{edges[k + 1]:.0f} ms: {counts[k]} items"
         parts.append(f'<rect x="{x0 + k * bw + 0.5:.1f}" y="{y0 - bh:.1f}" width="{bw - 1:.1f}" height="{bh:.1f}" fill="{_ACCENT}"><title>{escape(tip)}</title></rect>')
-    return _svg(370, 330, "".join(parts), "Latency per item")
+    return _svg(400, 330, "".join(parts), "Latency per item")
 
 
 def _tile(value: str, label: str) -> str:

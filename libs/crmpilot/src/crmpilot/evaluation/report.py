@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -128,7 +128,7 @@ def build_report(
     total_cost = sum(i.cost_usd for i in items)
     return EvalReport(
         name=name,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         dataset=dataset,
         run=run,
         quality=classification_metrics(gold, predicted),

@@ -19,7 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from crmpilot.evaluation.dataset import Dataset, LabelledTicket
-from crmpilot.evaluation.report import DatasetInfo, EvalReport, ItemResult, RunInfo, build_report
+from crmpilot.evaluation.report import (
+    DatasetInfo,
+    EvalReport,
+    ItemResult,
+    RunInfo,
+    build_report,
+)
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError

@@ -19,7 +19,7 @@ import platform
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -45,8 +45,9 @@ TEXT_CONSTRUCTION = "query: subject + '\\n' + description (crmpilot.llm.local.cl
 class TrainOptions:
     dev_fraction: float = 0.2
     """Share of the examples held out to fit the temperature and report dev metrics."""
-    c: float = 10.0
-    """Inverse L2 regularisation strength of the logistic regression."""
+    c: float = 30.0
+    """Inverse L2 regularisation strength of the logistic regression. On Banking77 (e5 embeddings,
+    2,000 or 9,000 examples) 30 was best of 1/10/30/100/300 by held-out accuracy."""
     seed: int = 0
     max_iter: int = 2000
     batch: int = 64
@@ -131,7 +132,7 @@ def fit_head(
     head_metrics = _dev_metrics(raw, vectors[dev], y[dev], temperature)
     meta = {
         "kind": "logistic_regression",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "encoder_model": MODEL_NAME,
         "text": TEXT_CONSTRUCTION,
         "training": {
@@ -163,7 +164,7 @@ def _dev_metrics(raw: TrainedHead, vectors: Vectors, y: npt.NDArray[np.int64], t
     guess = [raw.labels[i] for i in predicted]
     quality = classification_metrics(gold, guess)
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "accuracy": quality.accuracy,
         "macro_f1": quality.macro_f1,
         "temperature": temperature,

@@ -27,9 +27,9 @@ from crmpilot.llm.local.classify import classify_ticket
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
 from crmpilot.llm.local.once import Once
-from crmpilot.llm.local.trained import LocalHeadSettings, TrainedHead, load_head
 from crmpilot.llm.local.score import score_request
 from crmpilot.llm.local.summarize import summarize_email
+from crmpilot.llm.local.trained import LocalHeadSettings, TrainedHead, load_head
 from crmpilot.tasks.classify_ticket import TicketClassificationOutput
 from crmpilot.tasks.taxonomy import Category
 

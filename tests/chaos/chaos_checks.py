@@ -6,7 +6,8 @@ For every input event of the scenario (case, email or lead request):
   (``source_event_id``), with the deterministic result id, and exactly one
   ``raw_events`` row (the warehouse writer also stores source events);
 - the CRM sandbox's record (the Case, or the Lead) carries that result id in
-  ``AI_Result_Id__c``, and its change log shows exactly one update by the
+  its task's id field (``AI_Result_Id__c``; an email summary has its own,
+  ``AI_Summary_Result_Id__c``), and its change log shows exactly one update by the
   integration user (one applied CRM change per result: a second write would
   be a second logged update);
 - the warehouse's ``crm_write_audit`` holds, per field written, exactly one
@@ -175,7 +176,6 @@ class Inspector:
         """Cheap counts to see whether a scenario has finished (raises while the database is down)."""
         ids = [i.event.id for i in w.items]
         results = [i.result_id for i in w.items]
-        records = [i.record_id for i in w.items]
         facts = 0
         for table in sorted({i.fact_table for i in w.items}):
             table_ids = [i.event.id for i in w.items if i.fact_table == table]
@@ -186,10 +186,15 @@ class Inspector:
         raw = self._rows(
             "select count(*) from warehouse.raw_events where event_id = any(%s)", (ids,)
         )[0][0]
-        crm = self._rows(
-            "select count(*) from crm_sandbox.records where id = any(%s) and fields->>'AI_Result_Id__c' = any(%s)",
-            (records, results),
-        )[0][0]
+        crm = 0
+        for id_field in sorted({i.id_field for i in w.items}):
+            pairs = [
+                (i.record_id, i.result_id) for i in w.items if i.id_field == id_field
+            ]
+            crm += self._rows(
+                "select count(*) from crm_sandbox.records where id = any(%s) and fields->>%s = any(%s)",
+                ([p[0] for p in pairs], id_field, [p[1] for p in pairs]),
+            )[0][0]
         audit = self._rows(
             "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s) and status = 'applied'",
             (results,),
@@ -233,12 +238,13 @@ class Inspector:
         )
 
         records = [i.record_id for i in w.items]
-        crm_field = dict(
-            self._rows(
-                "select id, fields->>'AI_Result_Id__c' from crm_sandbox.records where id = any(%s)",
-                (records,),
-            )
-        )
+        crm_field: dict[tuple[str, str], str | None] = {}
+        for id_field in sorted({i.id_field for i in w.items}):
+            for rec, value in self._rows(
+                "select id, fields->>%s from crm_sandbox.records where id = any(%s)",
+                (id_field, records),
+            ):
+                crm_field[(rec, id_field)] = value
         crm_updates: Counter[str] = Counter(
             dict(
                 self._rows(
@@ -274,7 +280,7 @@ class Inspector:
             checks = (
                 ("fact", facts[eid] == 0, facts[eid] > 1),
                 ("raw_event", raw[eid] == 0, False),
-                ("crm_field", crm_field.get(rec) != rid, False),
+                ("crm_field", crm_field.get((rec, item.id_field)) != rid, False),
                 ("crm_update", crm_updates[rec] == 0, crm_updates[rec] > 1),
                 (
                     "audit",

@@ -27,6 +27,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 from crm_sandbox.client import sandbox_salesforce
+from crmpilot.crm import mapping
 from crmpilot.events import (
     CaseEvent,
     EmailReceived,
@@ -82,6 +83,13 @@ class Item:
     @property
     def fact_table(self) -> str:
         return FLOWS[self.service][2]
+
+    @property
+    def id_field(self) -> str:
+        """The CRM field that carries this result's id (an email summary has its own, beside the classification's)."""
+        if self.service == "email_summarizer":
+            return getattr(mapping, "SUMMARY_RESULT_ID_FIELD", mapping.RESULT_ID_FIELD)
+        return mapping.RESULT_ID_FIELD
 
 
 @dataclass

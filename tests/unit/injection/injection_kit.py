@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, get_args
 
+from crmpilot.crm import mapping
 from crmpilot.crm.mapping import plan_write
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted, decode
 from crmpilot.llm import LLMClient
@@ -119,11 +120,11 @@ def assert_safe_result(kind: str, result: Any) -> None:
     if planned is None:
         return
     values = planned.values
-    assert set(values) <= {
-        "AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Confidence__c", "AI_Summary__c", "AI_Score__c",
-        "AI_Score_Reasons__c", "AI_Result_Id__c", "AI_Review_Required__c", "AI_Trace_Id__c",
-    }  # fmt: skip
-    assert values["AI_Result_Id__c"] == result.result_id
+    # only crmpilot's own custom fields of that object, never a standard field (Status, OwnerId...)
+    assert all(f.startswith("AI_") and f.endswith("__c") for f in values), sorted(values)
+    assert set(values) <= set(mapping.MANAGED_FIELDS[planned.ref.sobject])
+    id_field = getattr(mapping, "result_id_field", lambda r: mapping.RESULT_ID_FIELD)(result)
+    assert values[id_field] == result.result_id
     if "AI_Category__c" in values:
         assert (
             values["AI_Category__c"] in category_names()

@@ -290,6 +290,7 @@ def run(
     rng = random.Random(seed)
     stack = OwnStack(config, log=say)
     workdir = workdir or stack.config.run_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}"
+    say(f"code: {_code_version()}")
     say(
         f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}"
     )

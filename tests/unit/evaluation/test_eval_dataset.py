@@ -29,7 +29,7 @@ def test_jsonl_with_text_and_a_named_label_column(tmp_path: Path) -> None:
     p.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [{"text": "Где карта?", "final": "card_arrival"}, {"text": "курс", "final": "rate"}]) + "\n", encoding="utf-8")
     data = read_labelled(p, label_column="final")
     assert [(t.text, t.label) for t in data.items] == [("Где карта?", "card_arrival"), ("курс", "rate")]
-    assert data.head(1).items == data.items[:1]
+    assert data.first(1).items == data.items[:1]
 
 
 def test_the_hash_follows_the_rows(tmp_path: Path) -> None:

@@ -108,3 +108,13 @@ def test_a_head_on_part_of_a_taxonomy_is_aligned_to_it(trained: tuple[TrainedHea
     aligned = head.aligned([c.name for c in wider])
     probs = aligned.predict_proba(fake_encoder().encode(["exchange rate"], is_query=True))[0]
     assert aligned.id == head.id and probs[-1] == 0.0 and probs.sum() == pytest.approx(1.0)
+
+
+def test_eval_refuses_categories_that_do_not_cover_the_head(trained: tuple[TrainedHead, Path]) -> None:
+    from crmpilot.evaluation import EvaluationError, build_eval_setup
+
+    head, folder = trained
+    with pytest.raises(EvaluationError, match="exchange_rate"):
+        build_eval_setup(provider="local", head_path=folder, categories=head.categories[:1])
+    setup = build_eval_setup(provider="local", head_path=folder)
+    assert setup.head == head.id and setup.categories == head.categories

@@ -87,7 +87,7 @@ def run(
     from ..evaluation.htmlreport import write_html
 
     try:
-        dataset = read_labelled(data, label_column=label_column).head(limit)
+        dataset = read_labelled(data, label_column=label_column).first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
         setup = build_eval_setup(
             provider=provider.value if provider else None,

@@ -79,7 +79,7 @@ def train(
         raise typer.Exit(2)
     try:
         dataset = read_labelled(data, label_column=label_column) if data is not None else read_sql(sql or "", label_column=label_column)
-        dataset = dataset.head(limit)
+        dataset = dataset.first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
         options = TrainOptions(dev_fraction=dev_fraction, c=c, seed=seed)
         _out.print(

@@ -32,7 +32,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,13 +137,19 @@ def _write_split(dataset: Dataset, path: Path) -> None:
 
 
 async def _end_to_end(
-    head: TicketClassifierHead | None, categories: tuple[Category, ...], dataset: Dataset, *, name: str, concurrency: int
+    head: TicketClassifierHead | None,
+    categories: tuple[Category, ...],
+    dataset: Dataset,
+    *,
+    name: str,
+    concurrency: int,
+    encoder: Callable[[], Encoder],
 ) -> EvalReport:
     from crmpilot.llm.factory import build_llm_client
     from crmpilot.llm.local import LocalProvider
     from crmpilot.llm.settings import LLMSettings
 
-    local = LocalProvider(head=head, batcher=EmbeddingBatcher(Encoder()))
+    local = LocalProvider(head=head, batcher=EmbeddingBatcher(encoder()))
     settings = LLMSettings(provider="local", cache="off", max_concurrency=concurrency)
     client = build_llm_client(settings, local_provider_factory=lambda: local)
     try:
@@ -158,7 +164,8 @@ def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=_out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Encoder] = Encoder) -> int:
+    """Run the benchmark; ``encoder_factory`` lets tests use a stand-in model."""
     parser = argparse.ArgumentParser(prog="python -m crmpilot.evaluation.banking77", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CRMPILOT_BANKING77_DIR", DEFAULT_DIR)))
     parser.add_argument("--train", type=int, default=2000, help="training items (0: all the rest)")
@@ -184,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write_split(test, work / "test.csv")
     _out.print(f"Banking77 from {data_dir}: {len(full)} rows, {len(categories)} labels; train {len(train)}, test {len(test)} (seed {args.seed}); workdir {work}")
 
-    encoder = Encoder()
+    encoder = encoder_factory()
     encoder.encode(["warm up"], is_query=True)  # load the model outside the timings
     with _progress() as progress:
         bar = progress.add_task("embedding train", total=len(train))
@@ -213,17 +220,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reports: dict[str, EvalReport] = {}
     if args.e2e:
-        subset = test.head(args.e2e)
+        subset = test.first(args.e2e)
         (work / "reports").mkdir(exist_ok=True)
         for name, head in (("zero-shot", None), ("trained", trained)):
             _out.print(f"end to end: {name}, {len(subset)} items at concurrency {args.concurrency}")
-            report = asyncio.run(_end_to_end(head, categories, subset, name=f"banking77-{name}", concurrency=args.concurrency))
+            run = _end_to_end(head, categories, subset, name=f"banking77-{name}", concurrency=args.concurrency, encoder=encoder_factory)
+            report = asyncio.run(run)
             report.save(work / "reports" / f"banking77-{name}.json")
             write_html(report, work / "reports" / f"banking77-{name}.html")
             reports[name] = report
-        single = test.head(min(100, args.e2e))
+        single = test.first(min(100, args.e2e))
         _out.print(f"end to end: trained, {len(single)} single calls (concurrency 1)")
-        reports["trained-single"] = asyncio.run(_end_to_end(trained, categories, single, name="banking77-trained-single", concurrency=1))
+        single_run = _end_to_end(trained, categories, single, name="banking77-trained-single", concurrency=1, encoder=encoder_factory)
+        reports["trained-single"] = asyncio.run(single_run)
 
     _print(rows, reports, encode_rate, trained, head_dir)
     summary = {

@@ -91,6 +91,10 @@ def build_eval_setup(
         head = trained.id if trained is not None else "zero-shot"
         if categories is None and trained is not None:
             categories = getattr(trained, "categories", None) or None
+        elif categories is not None and trained is not None:
+            outside = sorted(set(trained.labels) - {c.name for c in categories})
+            if outside:
+                raise EvaluationError(f"head {trained.id} predicts labels missing from --categories: {', '.join(outside[:10])}")
         client = build_llm_client(settings, local_provider_factory=lambda: local)
         describe = f"provider=local head={head}"
     else:

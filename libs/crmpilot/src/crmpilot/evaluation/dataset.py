@@ -73,7 +73,8 @@ class Dataset:
             h.update(b"\n")
         return h.hexdigest()
 
-    def head(self, n: int | None) -> Dataset:
+    def first(self, n: int | None) -> Dataset:
+        """The first ``n`` items (all when ``n`` is ``None``)."""
         return self if n is None or n >= len(self.items) else Dataset(self.items[:n], self.source, self.skipped)
 
 

@@ -1,0 +1,36 @@
+"""The Banking77 entry: says so and exits 0 without the dataset; runs end to end on a dataset of the same shape.
+
+The run uses the word-hash stand-in model: what is tested is the procedure (split, heads, end-to-end
+runs, summary), not the figures, which need the real model and the real data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from crmpilot.evaluation import banking77
+from eval_testkit import TICKETS, fake_encoder, write_csv
+
+
+def test_absent_dataset_is_reported_and_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert banking77.main(["--data-dir", str(tmp_path / "nowhere")]) == 0
+    assert "dataset not found at" in capsys.readouterr().out
+
+
+def test_a_small_dataset_of_the_same_shape_runs_end_to_end(tmp_path: Path) -> None:
+    data = tmp_path / "b77"
+    data.mkdir()
+    write_csv(data / "train.csv")
+    (data / "categories.json").write_text(json.dumps(sorted(TICKETS)))
+    work = tmp_path / "work"
+    args = ["--data-dir", str(data), "--workdir", str(work), "--train", "0", "--test", "6", "--few-shot", "3", "--e2e", "4", "--concurrency", "2"]
+    assert banking77.main(args, encoder_factory=fake_encoder) == 0
+    summary = json.loads((work / "summary.json").read_text())
+    assert (summary["train"], summary["test"]) == (18, 6)
+    assert [h["name"].split(",")[0] for h in summary["heads"]] == ["zero-shot (label names)", "trained", "trained", "few-shot 3/label"]
+    assert set(summary["end_to_end"]) == {"zero-shot", "trained", "trained-single"}
+    assert (work / "heads" / summary["head"] / "head.json").is_file()
+    assert (work / "reports" / "banking77-trained.html").is_file()
+    assert (work / "train.csv").read_text().startswith("text,category\n")

@@ -57,7 +57,7 @@ def test_times_up_to_the_allowed_skew_ahead_are_accepted(
     st.sampled_from(sorted(SAMPLES)),
     st.timedeltas(
         min_value=MAX_FUTURE_SKEW + timedelta(microseconds=1),
-        max_value=timedelta(days=3_000_000),
+        max_value=timedelta(days=2_000_000),  # NOW + this stays below datetime.max (year 9999)
     ),
 )
 def test_times_further_ahead_are_refused_as_future_timestamps(
@@ -194,23 +194,10 @@ def test_a_duplicated_result_is_stored_once_and_applied_once() -> None:
     assert len(crm.writes) == 1
 
 
-# --- a record without id or time (finding, not fixed here) ------------------------------------
-
-MISSING_ID_FINDING = (
-    "finding (docs/reliability.md): the published schemas make 'id' and 'time' optional and decode() fills them "
-    "with a fresh uuid4 / now(); a record without an id gets a different id on every delivery, so a redelivery "
-    "makes a second result (a second fact row, a second CRM write)"
-)
+# --- a record without id or time -----------------------------------------------------------------
+# Were they filled in on decode, each delivery would get a fresh id and a redelivery a second result.
 
 
-def test_a_record_without_an_id_gets_a_different_id_on_every_decode() -> None:
-    """What happens today: the gap the next test wants closed."""
-    obj = envelope_obj("crm.case.created")
-    del obj["id"]
-    assert decode(raw(obj)).id != decode(raw(obj)).id
-
-
-@pytest.mark.xfail(reason=MISSING_ID_FINDING, strict=True)
 @pytest.mark.parametrize("field", ["id", "time"])
 def test_a_record_without_an_id_or_a_time_is_refused(field: str) -> None:
     obj = envelope_obj("crm.case.created")

@@ -29,6 +29,8 @@ from .errors import FutureTimestamp, InvalidEncoding, InvalidJSON, InvalidPayloa
 __all__ = ["Envelope", "DEFAULT_MAX_BYTES", "MAX_FUTURE_SKEW", "decode", "encode", "new_event_id"]
 
 DEFAULT_MAX_BYTES = 256 * 1024
+# Defaults exist for building new events in code; a record read from a topic must carry these.
+_REQUIRED_ON_THE_WIRE = ("id", "time")
 MAX_FUTURE_SKEW = timedelta(hours=1)
 
 P = TypeVar("P", bound=BaseModel)
@@ -97,6 +99,11 @@ def decode(
     if not isinstance(version, int) or isinstance(version, bool):
         raise InvalidPayload("envelope has no integer 'schemaversion'")
     payload_model = model_for(event_type, version)
+    missing = [name for name in _REQUIRED_ON_THE_WIRE if name not in obj]
+    if missing:
+        # Without its own id and time a record would get fresh ones on every delivery,
+        # and a redelivery would become a second result.
+        raise InvalidPayload(f"envelope has no {' or '.join(repr(m) for m in missing)}: every record must carry its own")
     try:
         envelope = Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
     except ValidationError as exc:

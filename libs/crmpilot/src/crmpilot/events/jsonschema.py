@@ -26,6 +26,7 @@ def generate() -> dict[str, str]:
             schema["title"] = f"{event_type} v{version}"
             schema["properties"]["type"]["const"] = event_type
             schema["properties"]["schemaversion"]["const"] = version
+            schema["required"] = sorted({*schema.get("required", ()), "id", "time", "type", "schemaversion"})
             out[f"{event_type}/v{version}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out
 

@@ -26,6 +26,16 @@ class ListAudit:
         self.entries.extend(entries)
         return len(entries)
 
+    def crm_audit(self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)) -> list[CrmAuditEntry]:
+        return [e for e in self.entries if e.status in statuses and (result_ids is None or e.result_id in result_ids)]
+
+
+class DownAudit(ListAudit):
+    """The audit insert fails, as when the writer dies right after the CRM update."""
+
+    def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int:
+        raise ConnectionError("warehouse down")
+
 
 def classification(case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1") -> TicketClassification:
     return TicketClassification(
@@ -163,3 +173,18 @@ def test_a_summary_on_the_same_case_does_not_hide_the_classification_marker(crm:
     assert len(crm.writes) == writes
     rec = crm.records[("Case", "500000000000001AAA")]
     assert (rec["AI_Result_Id__c"], rec["AI_Summary_Result_Id__c"]) == (ticket.result_id, summary.result_id)
+
+
+def test_a_write_whose_audit_was_lost_is_audited_on_redelivery_without_writing_again(crm: FakeCRM) -> None:
+    with pytest.raises(ConnectionError):
+        write_back([classification()], crm, DownAudit())
+    writes = len(crm.writes)
+    audit = ListAudit()
+    [report] = write_back([classification()], crm, audit)
+    assert report.status == "already_applied"
+    assert len(crm.writes) == writes, "the CRM is not written twice"
+    applied = {e.field: e for e in audit.entries if e.status == "applied"}
+    assert applied["AI_Category__c"].after_value == "Payments"
+    assert "recovered" in (applied["AI_Category__c"].reason or "")
+    write_back([classification()], crm, audit)
+    assert len([e for e in audit.entries if e.field == "AI_Category__c"]) == 1, "recovered once, not on every redelivery"

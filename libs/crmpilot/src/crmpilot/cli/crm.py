@@ -155,7 +155,7 @@ def _report_empty(json_out: bool, run_id: str, dry_run: bool) -> None:
 
 
 def _as_json(report: RevertReport, selected: int) -> dict[str, Any]:
-    statuses: tuple[RevertStatus, ...] = ("reverted", "would_revert", "changed_since", "not_found", "failed")
+    statuses: tuple[RevertStatus, ...] = ("reverted", "would_revert", "changed_since", "unknown_before", "not_found", "failed")
     return {
         "run_id": report.run_id,
         "dry_run": report.dry_run,
@@ -182,7 +182,7 @@ def _print_report(report: RevertReport) -> None:
         f" with {report.api_calls} API call(s); revert run {report.run_id}",
         soft_wrap=True,
     )
-    left = report.with_status("changed_since", "not_found", "failed")
+    left = report.with_status("changed_since", "unknown_before", "not_found", "failed")
     if not left:
         return
     table = Table(title="left alone")

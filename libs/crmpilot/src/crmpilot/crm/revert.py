@@ -28,13 +28,14 @@ from typing import Any, Literal, Protocol
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
 from .mapping import RESULT_ID_FIELDS
+from .writeback import RECOVERED
 from .port import CRM, RecordRef, RecordState, RecordUpdate
 from .salesforce import BATCH_LIMIT, READ_LIMIT
 from .values import from_audit_text, same_value, to_audit_text
 
 __all__ = ["RevertLog", "RevertStatus", "FieldRevert", "RevertReport", "new_revert_run_id", "select_applied", "revert"]
 
-RevertStatus = Literal["reverted", "would_revert", "changed_since", "not_found", "failed"]
+RevertStatus = Literal["reverted", "would_revert", "changed_since", "not_found", "failed", "unknown_before"]
 _GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
 
 
@@ -184,6 +185,9 @@ def _plan(rec: _Record, state: RecordState | None, *, dry_run: bool) -> tuple[li
                 f" (record last modified by {state.last_modified_by} at {state.last_modified.isoformat()})"
             )
             planned.append(replace(base, current=now, status="changed_since", reason=reason))
+            continue
+        if (first.reason or "").startswith(RECOVERED):
+            planned.append(replace(base, current=now, status="unknown_before", reason=first.reason))
             continue
         values[name] = from_audit_text(first.before_value, like=current)
         planned.append(replace(base, current=now, status="would_revert" if dry_run else "reverted", reason=None))

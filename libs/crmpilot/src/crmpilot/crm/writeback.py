@@ -34,7 +34,10 @@ from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write, result_id
 from .port import CRM, RecordRef, RecordUpdate
 from .values import to_audit_text
 
-__all__ = ["AuditLog", "WriteReport", "write_back"]
+__all__ = ["AuditLog", "WriteReport", "write_back", "RECOVERED"]
+
+RECOVERED = "recovered"
+"""Reason prefix of audit rows written after the fact: their before value is unknown, so revert leaves them."""
 
 Status = Literal[
     "applied", "already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target", "rejected"
@@ -45,6 +48,8 @@ class AuditLog(Protocol):
     """Where audit entries go: the warehouse (``crmpilot.warehouse.Warehouse`` satisfies it)."""
 
     def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int: ...
+
+    def crm_audit(self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)) -> list[CrmAuditEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
     reports: dict[str, WriteReport] = {}
     entries: list[CrmAuditEntry] = []
     to_write: list[tuple[Result, PlannedWrite]] = []
+    already: list[tuple[Result, PlannedWrite]] = []
     current: dict[RecordRef, dict[str, Any]] = {}  # field values as they stand, round after round
     for result, plan in plans:
         if plan is None:
@@ -88,8 +94,11 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
             current.setdefault(plan.ref, dict(state.fields))
             continue
         reports[result.result_id] = WriteReport(result.result_id, status, plan.ref.sobject, plan.ref.record_id)
-        if status != "already_applied":
+        if status == "already_applied":
+            already.append((result, plan))
+        else:
             entries.append(_entry(result, plan, "*", None, None, status, reason, now, run_id))
+    entries.extend(_recovered(already, audit, now, run_id))
 
     for round_ in _rounds(to_write):
         outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p in round_])
@@ -112,6 +121,26 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
     if entries:
         audit.record_crm_audit(entries)
     return [reports[r.result_id] for r in results]
+
+
+def _recovered(
+    already: list[tuple[Result, PlannedWrite]], audit: AuditLog, now: datetime, run_id: str | None
+) -> list[CrmAuditEntry]:
+    """Audit rows for writes the CRM holds but the audit lost (the writer died between the two).
+
+    The values written are known (they are the result's); the values they
+    replaced are not, which the reason says, so a revert can tell.
+    """
+    if not already:
+        return []
+    audited = {e.result_id for e in audit.crm_audit(result_ids=[r.result_id for r, _ in already], statuses=("applied",))}
+    reason = f"{RECOVERED}: the CRM already held this result but its audit was missing; the value it replaced is unknown"
+    return [
+        _entry(result, plan, field, None, value, "applied", reason, now, run_id)
+        for result, plan in already
+        if result.result_id not in audited
+        for field, value in plan.values.items()
+    ]
 
 
 def _rounds(items: list[tuple[Result, PlannedWrite]]) -> list[list[tuple[Result, PlannedWrite]]]:

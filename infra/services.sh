@@ -29,6 +29,8 @@ export CRMPILOT_SANDBOX_CERT_DIR="${CRMPILOT_SANDBOX_CERT_DIR:-$RUN_DIR/sandbox-
 export CRMPILOT_SANDBOX_PORT="${CRMPILOT_SANDBOX_PORT:-8443}"
 export CRMPILOT_SALESFORCE_INSTANCE_URL="${CRMPILOT_SALESFORCE_INSTANCE_URL:-https://127.0.0.1:$CRMPILOT_SANDBOX_PORT}"
 export CRMPILOT_SALESFORCE_CA_BUNDLE="${CRMPILOT_SALESFORCE_CA_BUNDLE:-$CRMPILOT_SANDBOX_CERT_DIR/ca.pem}"
+# answers survive a restart: a redelivered event does not pay for a second model call
+export CRMPILOT_LLM_CACHE="${CRMPILOT_LLM_CACHE:-postgres}"
 export CRMPILOT_KPI_AGGREGATOR_DATA_DIR="${CRMPILOT_KPI_AGGREGATOR_DATA_DIR:-$RUN_DIR/kpi_aggregator}"
 # /healthz, /readyz and /metrics of each consumer service (crmpilot status reads the same variables)
 export CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT="${CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT:-9401}"

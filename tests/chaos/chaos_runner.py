@@ -200,6 +200,31 @@ def run_scenario(
     return row
 
 
+def heal(pipeline: ChaosPipeline, row: Row) -> None:
+    """A service whose group is still behind after its scenario is stuck: restart it so the next scenario starts clean.
+
+    (The scenario has already failed and says so; this only keeps the following ones independent.)
+    """
+    by_group = {group: name for name, group in pipeline.groups.items()}
+    stuck = sorted(
+        {
+            by_group[s.split()[0]]
+            for s in row.details.get("stalled", [])
+            if s.split()[0] in by_group
+        }
+    )
+    for name in stuck:
+        say(
+            f"  {name} is stuck (its group never caught up): restarting it before the next scenario"
+        )
+        svc = pipeline.services[name]
+        svc.stop()
+        svc.start()
+        row.notes.append(
+            f"{name} was stuck at the end of the scenario and was restarted"
+        )
+
+
 def scan_logs(pipeline: ChaosPipeline, secrets: dict[str, str]) -> dict[str, list[str]]:
     """Which planted secrets appear in which service log (the sandbox's log is the fake CRM's, not ours)."""
     leaks: dict[str, list[str]] = {}
@@ -320,6 +345,7 @@ def run(
                 events=events, stream_s=stream_s, poison=poison, rng=rng,
             )  # fmt: skip
             rows.append(row)
+            heal(pipeline, row)
         leaks = scan_logs(pipeline, PLANTED)
         request_leaks = scan_model_requests(pipeline, PLANTED)
     finally:

@@ -19,12 +19,6 @@ from chaos_scenarios import SCENARIOS
 EVENTS = 150
 STREAM_S = 6.0
 
-AUDIT_FINDING = (
-    "known finding (docs/reliability.md): crm_write_audit loses the 'applied' rows of a write when the CRM writer dies, "
-    "or the audit insert fails, between the CRM update and the audit insert; the redelivered result is then "
-    "'already_applied' and audited nowhere"
-)
-
 
 @pytest.fixture(scope="module")
 def chaos() -> RunResult:
@@ -55,7 +49,6 @@ def test_no_result_is_lost_or_doubled_in_the_warehouse_or_the_crm(
         assert not row.details.get("wrong_result_id"), row.scenario
 
 
-@pytest.mark.xfail(reason=AUDIT_FINDING, strict=False)
 def test_every_applied_crm_change_is_audited_exactly_once(chaos: RunResult) -> None:
     for row in chaos.rows:
         assert not row.details.get("missing", {}).get("audit"), (

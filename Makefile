@@ -59,6 +59,9 @@ bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limi
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \
 	rc=0; $(PY) -m tests.bench || rc=$$?; [ $$was_up = 1 ] || $(STACK) down; exit $$rc
 
+eval: setup ## Banking77: zero-shot vs a trained head (reads ../shared/datasets when there; says so and exits 0 when not)
+	@$(PY) -m crmpilot.evaluation.banking77
+
 schemas: setup ## Regenerate schemas/ from the event models
 	@$(CRMPILOT) schemas write
 

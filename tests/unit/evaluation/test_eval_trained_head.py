@@ -118,3 +118,16 @@ def test_eval_refuses_categories_that_do_not_cover_the_head(trained: tuple[Train
         build_eval_setup(provider="local", head_path=folder, categories=head.categories[:1])
     setup = build_eval_setup(provider="local", head_path=folder)
     assert setup.head == head.id and setup.categories == head.categories
+
+
+def test_ticket_classifier_classifies_in_the_trained_heads_taxonomy(trained: tuple[TrainedHead, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ticket_classifier.bootstrap import task_spec
+
+    head, folder = trained
+    monkeypatch.setenv("CRMPILOT_LLM_PROVIDER", "local")
+    monkeypatch.delenv("CRMPILOT_LLM_LOCAL_HEAD", raising=False)
+    assert task_spec() is CLASSIFY_TICKET
+    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(folder))
+    spec = task_spec()
+    assert tuple(c.name for c in spec.output_model.taxonomy) == head.labels
+    assert spec.prompt.hash != CLASSIFY_TICKET.prompt.hash

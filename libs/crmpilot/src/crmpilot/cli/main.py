@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import crm, db, demo, ops, prompts, report, schemas, topics
+from . import crm, db, demo, eval, ops, prompts, report, schemas, topics, train
 
 app = typer.Typer(
     name="crmpilot",
@@ -19,6 +19,8 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(report.app, name="report")
 app.add_typer(crm.app, name="crm")
+app.add_typer(train.app, name="train")
+app.add_typer(eval.app, name="eval")
 app.add_typer(ops.dlq_app, name="dlq")
 app.command("status")(ops.status)
 app.command("lag")(ops.lag)

@@ -237,6 +237,16 @@ class _Api:
         rows = await self.org.retrieve_many(request.path_params["sobject"], ids, fields, caller.api_version)
         return JSONResponse(rows)
 
+    async def collection_retrieve_post(self, request: Request, caller: Caller) -> Response:
+        """The POST form of the same retrieve: ids and fields in the body, up to 2,000 ids."""
+        body = await _json_body(request)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        fields = body.get("fields") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not isinstance(fields, list) or not ids or not fields:
+            raise JsonParserError("Both ids and fields must be specified")
+        rows = await self.org.retrieve_many(request.path_params["sobject"], [str(i) for i in ids], [str(f) for f in fields], caller.api_version)
+        return JSONResponse(rows)
+
     async def not_found(self, request: Request, caller: Caller) -> Response:
         raise NotFound()
 
@@ -261,7 +271,7 @@ class _Api:
             *both("/queryAll", {"GET": self.query_all}),
             *both("/queryAll/{locator}", {"GET": self.query_all_more}),
             *both("/composite/sobjects", {"POST": self.collection_create, "PATCH": self.collection_update}),
-            *both("/composite/sobjects/{sobject}", {"GET": self.collection_retrieve}),
+            *both("/composite/sobjects/{sobject}", {"GET": self.collection_retrieve, "POST": self.collection_retrieve_post}),
             Route(
                 "/services/data/v{version}/{rest:path}",
                 self.endpoint(dict.fromkeys(_METHODS, self.not_found)),

@@ -4,9 +4,8 @@ The CRM connection comes from ``CRMPILOT_SALESFORCE_*`` (see
 ``crmpilot.crm.connect.SalesforceSettings``), the audit database from
 ``CRMPILOT_DATABASE_URL``, Kafka from ``CRMPILOT_KAFKA_*``.
 
-API budget: a batch of ``batch_size`` results costs one read per 800 records
-and one sObject Collections update per 200, so 800 results take 5 calls
-(6.25 per 1,000 updates in a steady stream). When Salesforce answers
+API budget: a batch of ``batch_size`` results costs one read per 2,000 records
+and one sObject Collections update per 200, so 1,000 results take 6 calls. When Salesforce answers
 REQUEST_LIMIT_EXCEEDED, writes pause for ``limit_pause_s``: results wait
 (unfinished, so partitions pause once the runtime's buffer is full) and are
 retried after the pause, each pause costing one of ``max_attempts``. With the
@@ -40,7 +39,7 @@ class Settings(BaseSettings):
         default=("ai.ticket.classified", "ai.email.summarized", "ai.request.scored"), description="result topics to write back"
     )
     batch_size: int = Field(
-        default=800, ge=1, le=2000, description="results per write-back batch: one read per 800 records, one update per 200"
+        default=1000, ge=1, le=2000, description="results per write-back batch: one read per 2,000 records, one update per 200"
     )
     batch_delay_s: float = Field(default=0.2, gt=0, description="how long a result waits for others to share its API calls")
     max_in_flight: int = Field(default=1600, ge=1, description="results in flight (different entities); at least batch_size")

@@ -34,7 +34,7 @@ async def _write_all(writer: CRMWriter, cases: list[str]) -> list[Any]:
     return await asyncio.gather(*(writer(_envelope(c), CTX) for c in cases), return_exceptions=True)
 
 
-@pytest.mark.parametrize(("batch_size", "updates", "most_calls"), [(1000, 1000, 7), (800, 1600, 10)])
+@pytest.mark.parametrize(("batch_size", "updates", "most_calls"), [(1000, 1000, 6), (2000, 2000, 11)])
 def test_api_calls_per_1000_updates(sb: Sandbox, warehouse: PostgresWarehouse, batch_size: int, updates: int, most_calls: int) -> None:
     cases = create_cases(sb, updates)
     crm = adapter(sb)

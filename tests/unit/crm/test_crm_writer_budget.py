@@ -57,11 +57,11 @@ async def write_all(writer: CRMWriter, ids: Sequence[str]) -> list[Any]:
     return await asyncio.gather(*(writer(result_event(c), CTX) for c in ids), return_exceptions=True)
 
 
-@pytest.mark.parametrize(("batch_size", "per_1000"), [(200, 10.0), (800, 6.25), (1000, 7.0)])
+@pytest.mark.parametrize(("batch_size", "per_1000"), [(200, 10.0), (1000, 6.0), (2000, 5.5)])
 def test_api_calls_per_1000_updates(batch_size: int, per_1000: float) -> None:
     crm = FakeCRM()
     writer = CRMWriter(crm, InMemoryWarehouse(), batch_size=batch_size, batch_delay_s=0.05)
-    ids = cases(crm, 4000 if batch_size == 800 else 1000)
+    ids = cases(crm, 4000 if batch_size == 2000 else 1000)
     outcomes = asyncio.run(write_all(writer, ids))
     assert not [o for o in outcomes if isinstance(o, BaseException)]
     assert writer.updates == len(ids)

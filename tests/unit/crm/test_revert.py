@@ -123,7 +123,7 @@ def test_many_records_share_api_calls_and_progress_is_reported(crm: FakeCRM) -> 
     progress: list[int] = []
     report = revert(select_applied(wh, run_id="bulk"), crm, wh, run_id="r", on_progress=progress.append)
     assert sum(progress) == report.records == 450
-    assert report.api_calls == 1 + 3, "one read of up to 800 records, one write per 200"
+    assert report.api_calls == 1 + 3, "one read of up to 2,000 records, one write per 200"
 
 
 def test_selecting_nothing_is_refused() -> None:

@@ -9,7 +9,7 @@ left alone and reported ``changed_since``; so is every field of a record whose
 ``AI_Result_Id__c`` names a result outside the selection (a later result wrote
 it since; its values are not ours to undo).
 
-Restores go through :meth:`CRM.update` (sObject Collections: one read per 800
+Restores go through :meth:`CRM.update` (sObject Collections: one read per 2,000
 records, one write per 200). Each restored field marks its original entries
 ``reverted`` and adds an audit row with status ``reverted`` (before: our value,
 after: the restored one, ``run_id``: the revert run), chunk by chunk, so an

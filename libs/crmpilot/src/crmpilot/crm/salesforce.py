@@ -2,9 +2,9 @@
 
 Reads and writes use sObject Collections (``composite/sobjects``): updates of
 up to 200 records per API call, ``allOrNone=false`` so each record succeeds or
-fails alone; reads of up to 800 ids per call (a GET whose URL must stay under
-Salesforce's URI limit; a POST retrieve would take 2,000, the sandbox serves
-GET only). Change polls are SOQL queries paged through ``nextRecordsUrl``.
+fails alone; reads of up to 2,000 ids per call (the POST form of the
+collections retrieve; its GET form is bound by the URL length to about 800).
+Change polls are SOQL queries paged through ``nextRecordsUrl``.
 Salesforce's error codes are translated here into :mod:`crmpilot.crm.errors`.
 simple-salesforce re-logs in by itself only for credential logins and without a
 bound; this adapter instead rebuilds the client through its factory at most
@@ -35,8 +35,8 @@ __all__ = ["SalesforceCRM", "ApiUsage", "BATCH_LIMIT", "READ_LIMIT", "CALL_OPTIO
 
 BATCH_LIMIT = 200
 """Records per sObject Collections update."""
-READ_LIMIT = 800
-"""Ids per sObject Collections GET retrieve ("approximately 800 IDs before the URL length causes HTTP 414")."""
+READ_LIMIT = 2000
+"""Ids per sObject Collections retrieve in its POST form (ids and fields in the body; the GET form stops near 800)."""
 CALL_OPTIONS = "client=crmpilot"
 _RETRYABLE_RECORD_CODES = {"UNABLE_TO_LOCK_ROW"}
 _STAMPS = ("Id", "CreatedDate", "LastModifiedDate", "LastModifiedById", "SystemModstamp")
@@ -92,7 +92,7 @@ class SalesforceCRM:
         for start in range(0, len(ids), self._read_limit):
             chunk = ids[start : start + self._read_limit]
             path = f"composite/sobjects/{sobject}"
-            rows = self._call(path, "GET", params={"ids": ",".join(chunk), "fields": ",".join(wanted)})
+            rows = self._call(path, "POST", json={"ids": list(chunk), "fields": wanted})
             for row in rows or []:
                 if row is None:
                     continue

@@ -57,7 +57,10 @@ test-unit: setup ## Unit tests only (no infrastructure)
 
 bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit, in one run
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \
-	rc=0; $(PY) -m tests.bench || rc=$$?; [ $$was_up = 1 ] || $(STACK) down; exit $$rc
+	rc=0; $(PY) -m tests.bench || rc=$$?; \
+	echo "LLM client limiter against the OpenAI-protocol test server (configured: 1200 RPM, 4 at once):"; \
+	$(PY) -m crmpilot.llm.testing.bench --requests 120 --rpm 1200 --concurrency 4 || rc=$$?; \
+	[ $$was_up = 1 ] || $(STACK) down; exit $$rc
 
 eval: setup ## Banking77: zero-shot vs a trained head (reads ../shared/datasets when there; says so and exits 0 when not)
 	@$(PY) -m crmpilot.evaluation.banking77

@@ -28,10 +28,45 @@ from crmpilot.events import EmailSummary, Envelope, PoisonMessage, RequestScore,
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.microbatch import MicroBatcher
 from crmpilot.streaming.tracing import process_span
+from crmpilot.telemetry import metrics as prom
 
 log = logging.getLogger(__name__)
 
 RESULT_TYPES = (TicketClassification, EmailSummary, RequestScore)
+
+API_CALLS = prom.counter("crmpilot_crm_api_calls", "CRM API calls spent by write-back batches")
+BATCHES = prom.counter("crmpilot_crm_batches", "Write-back batches run; outcome = ok or the error's class name", ("outcome",))
+RECORDS = prom.counter("crmpilot_crm_results", "Results of write-back batches by report status (applied, skipped...)", ("status",))
+API_USED = prom.gauge("crmpilot_crm_api_daily_used", "The org's API requests used today, as the CRM last reported")
+API_LIMIT = prom.gauge("crmpilot_crm_api_daily_limit", "The org's daily API request limit, as the CRM last reported")
+API_REMAINING = prom.gauge("crmpilot_crm_api_daily_remaining", "The org's API requests left today (limit - used), as the CRM last reported")
+
+
+def parse_api_usage(usage: object) -> tuple[int, int] | None:
+    """``(used, limit)`` from an adapter's ``api_usage``: an object with ``used``/``limit``, or text like ``api-usage=18/5000``."""
+    if usage is None:
+        return None
+    used, limit = getattr(usage, "used", None), getattr(usage, "limit", None)
+    if isinstance(used, int) and isinstance(limit, int):
+        return used, limit
+    text = str(usage).strip()
+    _, _, figures = text.rpartition("=")
+    a, sep, b = figures.partition("/")
+    try:
+        return (int(a), int(b)) if sep else None
+    except ValueError:
+        return None
+
+
+def record_api_usage(crm: object) -> None:
+    """Set the daily-limit gauges from the adapter's ``api_usage``, when it has one (Salesforce does; fakes may not)."""
+    parsed = parse_api_usage(getattr(crm, "api_usage", None))
+    if parsed is None:
+        return
+    used, limit = parsed
+    API_USED.set(used)
+    API_LIMIT.set(limit)
+    API_REMAINING.set(max(0, limit - used))
 
 
 class NotAResult(PoisonMessage):
@@ -102,11 +137,20 @@ class CRMWriter:
         with self._lock:
             self._raise_if_paused()
             before = self.crm.api_calls
+            outcome = "ok"
             try:
                 reports = write_back(results, self.crm, self.audit, run_id=self.run_id)
+            except BaseException as exc:
+                outcome = type(exc).__name__
+                raise
             finally:
                 calls = self.crm.api_calls - before
                 self.api_calls += calls
+                API_CALLS.inc(max(0, calls))
+                BATCHES.labels(outcome).inc()
+                record_api_usage(self.crm)
+            for report in reports:
+                RECORDS.labels(report.status).inc()
             applied = sum(r.status == "applied" for r in reports)
             self.updates += applied
             per_1000 = self.api_calls_per_1000_updates

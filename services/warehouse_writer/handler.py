@@ -15,9 +15,18 @@ from crmpilot.events import Envelope
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.microbatch import MicroBatcher
 from crmpilot.streaming.tracing import process_span
+from crmpilot.telemetry import metrics as prom
 from crmpilot.warehouse import Warehouse
 
 RESULT_PREFIX = "ai."
+
+BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 200, 500, 1000, 2000, 5000)
+BATCH_RECORDS = prom.histogram(
+    "crmpilot_warehouse_batch_records", "Records per warehouse write batch; kind = results or raw", ("kind",), buckets=BATCH_SIZE_BUCKETS
+)
+ROWS_WRITTEN = prom.counter(
+    "crmpilot_warehouse_rows_written", "Rows the warehouse inserted (a redelivered record adds none); kind = results or raw", ("kind",)
+)
 
 
 @dataclass
@@ -43,7 +52,9 @@ class WarehouseWriter:
         results = [item for item in items if item[0].type.startswith(RESULT_PREFIX)]
         raw = [item for item in items if not item[0].type.startswith(RESULT_PREFIX)]
         if results:
-            self.warehouse.write_results(results)
+            BATCH_RECORDS.labels("results").observe(len(results))
+            ROWS_WRITTEN.labels("results").inc(self.warehouse.write_results(results) or 0)
         if raw:
-            self.warehouse.write_raw_events(raw)
+            BATCH_RECORDS.labels("raw").observe(len(raw))
+            ROWS_WRITTEN.labels("raw").inc(self.warehouse.write_raw_events(raw) or 0)
         return [1] * len(items)

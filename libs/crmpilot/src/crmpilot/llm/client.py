@@ -54,6 +54,7 @@ from crmpilot.llm.retry import RetryPolicy
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.privacy.redaction import Redaction, Redactor
 from crmpilot.telemetry import genai as sc
+from crmpilot.telemetry import metrics as prom
 
 __all__ = ["LLMClient", "TaskRun"]
 
@@ -124,6 +125,33 @@ class TaskRun(Generic[O]):
             event_time=event_time,
             processed_at=processed_at or datetime.now(timezone.utc),
         )
+
+
+class _PromMetrics:
+    """The client's Prometheus counters (process registry, so ``/metrics`` shows them)."""
+
+    def __init__(self) -> None:
+        self.requests = prom.counter(
+            "crmpilot_llm_requests",
+            "LLM task runs on one provider of the chain; outcome = ok, cache_hit or the error type",
+            ("task", "model", "outcome"),
+        )
+        self.tokens = prom.counter(
+            "crmpilot_llm_tokens", "Tokens billed by the model, failed attempts included; type = input or output", ("task", "model", "type")
+        )
+        self.cost = prom.counter("crmpilot_llm_cost_usd", "Cost of model calls in USD from the price table", ("task", "model"))
+        self.cache_hits = prom.counter("crmpilot_llm_cache_hits", "Response cache lookups answered from the cache", ("task",))
+        self.cache_misses = prom.counter("crmpilot_llm_cache_misses", "Response cache lookups that went to the model", ("task",))
+        self.retries = prom.counter("crmpilot_llm_retries", "LLM attempts retried after a retryable error", ("task", "model"))
+
+    def record(self, task: str, model: str, outcome: str, usage: Usage) -> None:
+        self.requests.labels(task, model, outcome).inc()
+        if usage.tokens_in:
+            self.tokens.labels(task, model, "input").inc(usage.tokens_in)
+        if usage.tokens_out:
+            self.tokens.labels(task, model, "output").inc(usage.tokens_out)
+        if usage.cost_usd:
+            self.cost.labels(task, model).inc(float(usage.cost_usd))
 
 
 def _model_of(provider: Provider) -> str:
@@ -210,6 +238,7 @@ class LLMClient:
         self._flight = _SingleFlight()
         self._tracer = sc.get_tracer(tracer_provider)
         self._metrics = sc.GenAIMetrics(sc.get_meter(meter_provider))
+        self._prom = _PromMetrics()
 
     # --- public ---------------------------------------------------------------------
 
@@ -333,6 +362,7 @@ class LLMClient:
                         if answer.response_id:
                             span.set_attribute(sc.GEN_AI_RESPONSE_ID, answer.response_id)
                         latency = (time.monotonic() - started) * 1000
+                        self._prom.record(spec.name, model, "cache_hit", Usage())
                         return TaskRun(
                             output=self._restore(spec, output, redaction),
                             provider=provider.name,
@@ -359,6 +389,7 @@ class LLMClient:
                 except LLMError as exc:
                     mine = self._costed(provider, model, exc.usage)
                     self._record_failure(span, attrs, exc, mine, time.monotonic() - t0)
+                    self._prom.record(spec.name, model, exc.error_type, mine)
                     exc.usage = spent + mine
                     exc.attempts = exc.usage.requests
                     raise
@@ -374,6 +405,7 @@ class LLMClient:
                 if use_cache:
                     await self._cache_put(key, answer)
                 self._record_success(span, attrs, completion, usage, time.monotonic() - t0)
+                self._prom.record(spec.name, model, "ok", usage)
                 total = spent + usage  # earlier providers of the chain count too
                 return TaskRun(
                     output=self._restore(spec, completion.output, redaction),
@@ -435,6 +467,7 @@ class LLMClient:
                 {"crmpilot.llm.attempt": state.attempt_number, sc.ERROR_TYPE: etype, "crmpilot.llm.retry.wait_s": float(wait)},
             )
             self._metrics.retries.add(1, {**self._base_attributes(provider), sc.ERROR_TYPE: etype})
+            self._prom.retries.labels(spec.name, model).inc()
             log.warning("LLM %s/%s attempt %d failed with %s; retrying in %.2fs", provider.name, model, state.attempt_number, etype, wait)
 
         retrying = self.retry.retrying(
@@ -513,6 +546,7 @@ class LLMClient:
             except ValidationError:
                 log.warning("cached answer for task %s no longer validates; calling the model", spec.name)
         self._metrics.cache_lookups.add(1, {**attrs, "crmpilot.llm.cache.hit": output is not None})
+        (self._prom.cache_hits if output is not None else self._prom.cache_misses).labels(spec.name).inc()
         return (output, answer) if output is not None and answer is not None else None
 
     async def _cache_put(self, key: CacheKey, answer: CachedAnswer) -> None:

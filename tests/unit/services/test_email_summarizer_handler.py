@@ -136,7 +136,7 @@ def test_a_hallucinated_action_item_marks_the_result_unverified_and_never_applie
     assert result.grounding_failures == ("Please approve my refund of 500 EUR today.",)
     assert result.confidence == 0.95 and result.review == "suggest", "confident but unverified: suggested at most"
     planned = plan_write(result)
-    assert planned is not None and planned.values["AI_Review_Required__c"] is True
+    assert planned is not None and planned.values["AI_Summary_Review_Required__c"] is True
     assert "Refund the duplicate charge" in planned.values["AI_Summary__c"]
     assert "500 EUR" not in planned.values["AI_Summary__c"], "the hallucinated item never reaches the CRM"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,16 @@ from crmpilot.llm.testing import OpenAITestServer
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _collect_earlier_garbage() -> None:
+    """Collect clients other test modules left unclosed before this test's event loop runs.
+
+    Their finalizers would otherwise run inside this test's loop and be reported
+    as this test's errors ("Event loop is closed" from a loop long gone).
+    """
+    gc.collect()
 
 
 @pytest.fixture

@@ -62,6 +62,9 @@ bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limi
 	$(PY) -m crmpilot.llm.testing.bench --requests 120 --rpm 1200 --concurrency 4 || rc=$$?; \
 	[ $$was_up = 1 ] || $(STACK) down; exit $$rc
 
+chaos: setup ## Fault suite on a stack of its own (other ports): kills, broker/database restarts, CRM and model outages; prints lost/duplicated per scenario
+	@$(PY) -m tests.chaos
+
 eval: setup ## Banking77: zero-shot vs a trained head (reads ../shared/datasets when there; says so and exits 0 when not)
 	@$(PY) -m crmpilot.evaluation.banking77
 

@@ -48,9 +48,9 @@ stop: ## Stop the services and the stack
 	@$(SERVICES) stop || true
 	@$(STACK) down
 
-test: setup ## Start the stack, run unit + integration + e2e tests, stop the stack
+test: setup ## Start the stack, run unit + integration + e2e tests and the bounded fault suite, stop the stack
 	@$(STACK) up
-	@rc=0; CRMPILOT_TEST_REQUIRE_STACK=1 $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(STACK) down; exit $$rc
+	@rc=0; CRMPILOT_TEST_REQUIRE_STACK=1 CRMPILOT_CHAOS_BOUNDED=1 $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(STACK) down; exit $$rc
 
 test-unit: setup ## Unit tests only (no infrastructure)
 	@$(PYTEST) tests/unit

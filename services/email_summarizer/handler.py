@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmpilot.events import EmailReceived, EmailSummary, Envelope, PoisonMessage, ReviewDecision, result_id_for
-from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
-from crmpilot.llm import LLMClient, input_hash
+from crmpilot.events.models import InputSkipped, cut_to_token_budget
+from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import current_trace_id, process_span, trace_headers
+from crmpilot.streaming.tracing import process_span, trace_headers
+from crmpilot.tasks.skipped import skipped_provenance
 from crmpilot.tasks import EmailSummaryOutput, email_payload, grounding_failures, review_decision
 
 SOURCE = "crmpilot/email_summarizer"
@@ -112,15 +113,7 @@ class EmailSummarizer:
         return EmailSummary(
             result_id=result_id,
             review="skip",
-            provenance=Provenance.without_model_call(
-                prompt_id=self.spec.prompt.id,
-                prompt_version=self.spec.prompt.version,
-                prompt_hash=self.spec.prompt.hash,
-                input_hash=input_hash(self._as_seen(payload)),
-                trace_id=current_trace_id(),
-                processed_at=datetime.now(UTC),
-                **source,
-            ),
+            provenance=skipped_provenance(self.llm, self.spec, payload, source),
             skipped=skipped,
             email_id=email.email_id,
             case_id=email.case_id,

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmpilot.events import Envelope, PoisonMessage, RequestScore, RequestSubmitted, result_id_for
-from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
-from crmpilot.llm import LLMClient, input_hash
+from crmpilot.events.models import InputSkipped, cut_to_token_budget
+from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import current_trace_id, process_span, trace_headers
+from crmpilot.streaming.tracing import process_span, trace_headers
+from crmpilot.tasks.skipped import skipped_provenance
 from crmpilot.tasks import RequestScoreOutput, request_payload, review_decision
 
 SOURCE = "crmpilot/request_scorer"
@@ -103,20 +104,10 @@ class RequestScorer:
         return estimate_tokens(text, self.token_model)
 
     def _skip(self, result_id: str, request: RequestSubmitted, skipped: InputSkipped, source: dict[str, Any]) -> RequestScore:
-        payload = request_payload(request)
-        seen = self.llm.redactor.redact(payload).payload if self.llm.redactor else payload
         return RequestScore(
             result_id=result_id,
             review="skip",
-            provenance=Provenance.without_model_call(
-                prompt_id=self.spec.prompt.id,
-                prompt_version=self.spec.prompt.version,
-                prompt_hash=self.spec.prompt.hash,
-                input_hash=input_hash(seen),
-                trace_id=current_trace_id(),
-                processed_at=datetime.now(UTC),
-                **source,
-            ),
+            provenance=skipped_provenance(self.llm, self.spec, request_payload(request), source),
             skipped=skipped,
             request_id=request.request_id,
             kind=request.kind,

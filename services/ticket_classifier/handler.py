@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmpilot.events import CaseEvent, Envelope, PoisonMessage, ReviewDecision, TicketClassification, result_id_for
-from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
-from crmpilot.llm import LLMClient, input_hash
+from crmpilot.events.models import InputSkipped, cut_to_token_budget
+from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import current_trace_id, process_span, trace_headers
+from crmpilot.streaming.tracing import process_span, trace_headers
+from crmpilot.tasks.skipped import skipped_provenance
 from crmpilot.tasks import FieldConfidence, TicketClassificationOutput, queue_for, review_decision, ticket_payload
 
 SOURCE = "crmpilot/ticket_classifier"
@@ -111,20 +112,10 @@ class TicketClassifier:
         return min(decisions, key=_CAUTION.index)
 
     def _skip(self, result_id: str, case: CaseEvent, skipped: InputSkipped, source: dict[str, Any]) -> TicketClassification:
-        payload = ticket_payload(case)
-        seen = self.llm.redactor.redact(payload).payload if self.llm.redactor else payload
         return TicketClassification(
             result_id=result_id,
             review="skip",
-            provenance=Provenance.without_model_call(
-                prompt_id=self.spec.prompt.id,
-                prompt_version=self.spec.prompt.version,
-                prompt_hash=self.spec.prompt.hash,
-                input_hash=input_hash(seen),
-                trace_id=current_trace_id(),
-                processed_at=datetime.now(UTC),
-                **source,
-            ),
+            provenance=skipped_provenance(self.llm, self.spec, ticket_payload(case), source),
             skipped=skipped,
             case_id=case.case_id,
             category=SKIPPED_CATEGORY,

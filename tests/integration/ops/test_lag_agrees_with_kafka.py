@@ -70,29 +70,34 @@ def _produce(bootstrap: str, topic: str, counts: dict[int, int]) -> None:
 
 
 @pytest.fixture
-def member(kafka_bootstrap: str) -> Iterator[Callable[[str, str], Consumer]]:
-    """A live group member polling in the background (so the group is Stable with an assignment)."""
+def member(kafka_bootstrap: str) -> Iterator[Callable[[str, str, list[TopicPartition]], None]]:
+    """A live group member polling in the background (so the group is Stable with an assignment).
+
+    It commits ``offsets`` itself, from its polling thread, once assigned: a
+    librdkafka consumer must not be called from two threads at once (a
+    synchronous commit beside a poll in another thread can hang).
+    """
     stop = threading.Event()
     threads: list[threading.Thread] = []
 
-    def join(group: str, topic: str) -> Consumer:
+    def join(group: str, topic: str, offsets: list[TopicPartition]) -> None:
         consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group, "enable.auto.commit": False,
                              "auto.offset.reset": "latest", "client.id": "lag-test-member"})  # fmt: skip
         consumer.subscribe([topic])
-        assigned = threading.Event()
+        committed = threading.Event()
 
         def poll() -> None:
             while not stop.is_set():
                 consumer.poll(0.2)
-                if consumer.assignment():
-                    assigned.set()
+                if consumer.assignment() and not committed.is_set():
+                    consumer.commit(offsets=offsets, asynchronous=False)
+                    committed.set()
             consumer.close()
 
         t = threading.Thread(target=poll, daemon=True)
         t.start()
         threads.append(t)
-        assert assigned.wait(30), "the member got no assignment"
-        return consumer
+        assert committed.wait(30), "the member got no assignment"
 
     yield join
     stop.set()
@@ -119,12 +124,11 @@ def test_stable_group_with_a_member_and_partitions_not_yet_committed(
     kafka_bootstrap: str,
     unique_topic: Callable[..., str],
     unique_name: Callable[[str], str],
-    member: Callable[[str, str], Consumer],
+    member: Callable[[str, str, list[TopicPartition]], None],
 ) -> None:
     topic, group = unique_topic("lag", partitions=3), unique_name("lag-group")
     _produce(kafka_bootstrap, topic, {0: 4, 1: 6, 2: 2})
-    consumer = member(group, topic)
-    consumer.commit(offsets=[TopicPartition(topic, 1, 2)], asynchronous=False)
+    member(group, topic, [TopicPartition(topic, 1, 2)])
     deadline = time.monotonic() + 20
     while (ours := crmpilot_lag(ops_app, group)) and any(r[5] == "-" for r in ours) and time.monotonic() < deadline:
         time.sleep(0.5)

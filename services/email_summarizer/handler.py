@@ -12,25 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from crmpilot.events import EmailReceived, EmailSummary, Envelope, PoisonMessage, ReviewDecision, result_id_for
+from crmpilot.events import EmailReceived, EmailSummary, Envelope, ReviewDecision, result_id_for
 from crmpilot.events.models import InputSkipped, cut_to_token_budget
 from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import process_span, trace_headers
-from crmpilot.tasks.skipped import skipped_provenance
+from crmpilot.streaming.tracing import process_span
+from crmpilot.tasks.results import UnexpectedEventType, result_output, skipped_provenance, source_of
 from crmpilot.tasks import EmailSummaryOutput, email_payload, grounding_failures, review_decision
 
 SOURCE = "crmpilot/email_summarizer"
 EMAIL_TYPES = frozenset({"crm.email.received"})
-
-
-class UnexpectedEventType(PoisonMessage):
-    code = "unexpected_event_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +44,7 @@ class EmailSummarizer:
             if envelope.type not in EMAIL_TYPES:
                 raise UnexpectedEventType(f"{ctx.topic} carries email events, got {envelope.type!r}")
             email: EmailReceived = envelope.data
-            source = {
-                "source_topic": ctx.topic,
-                "source_partition": ctx.partition,
-                "source_offset": ctx.offset,
-                "source_event_id": envelope.id,
-                "event_time": envelope.time,
-            }
+            source = source_of(envelope, ctx)
             result_id = result_id_for(envelope.id, self.spec.name, self.spec.prompt.version)
             skipped = InputSkipped.for_text(f"{email.subject}\n{email.body}", what="email")
             if skipped is not None:
@@ -86,16 +75,7 @@ class EmailSummarizer:
                     verified=not failures,
                     grounding_failures=failures,
                 )
-            event = Envelope[EmailSummary](
-                id=result.result_id,
-                source=SOURCE,
-                type="ai.email.summarized",
-                schemaversion=1,
-                subject=email.case_id or email.email_id,
-                time=datetime.now(UTC),
-                data=result,
-            )
-            return (Output.event(self.output_topic, event, headers=trace_headers()),)
+            return (result_output(self.output_topic, result, event_type="ai.email.summarized", source=SOURCE, subject=email.case_id or email.email_id),)
 
     def _count_tokens(self, text: str) -> int:
         return estimate_tokens(text, self.token_model)

@@ -11,25 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from crmpilot.events import Envelope, PoisonMessage, RequestScore, RequestSubmitted, result_id_for
+from crmpilot.events import Envelope, RequestScore, RequestSubmitted, result_id_for
 from crmpilot.events.models import InputSkipped, cut_to_token_budget
 from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import process_span, trace_headers
-from crmpilot.tasks.skipped import skipped_provenance
+from crmpilot.streaming.tracing import process_span
+from crmpilot.tasks.results import UnexpectedEventType, result_output, skipped_provenance, source_of
 from crmpilot.tasks import RequestScoreOutput, request_payload, review_decision
 
 SOURCE = "crmpilot/request_scorer"
 REQUEST_TYPES = frozenset({"erp.request.submitted"})
-
-
-class UnexpectedEventType(PoisonMessage):
-    code = "unexpected_event_type"
 
 
 def skip_for(request: RequestSubmitted) -> InputSkipped | None:
@@ -57,13 +52,7 @@ class RequestScorer:
             if envelope.type not in REQUEST_TYPES:
                 raise UnexpectedEventType(f"{ctx.topic} carries request events, got {envelope.type!r}")
             request: RequestSubmitted = envelope.data
-            source = {
-                "source_topic": ctx.topic,
-                "source_partition": ctx.partition,
-                "source_offset": ctx.offset,
-                "source_event_id": envelope.id,
-                "event_time": envelope.time,
-            }
+            source = source_of(envelope, ctx)
             result_id = result_id_for(envelope.id, self.spec.name, self.spec.prompt.version)
             skipped = skip_for(request)
             if skipped is not None:
@@ -89,16 +78,7 @@ class RequestScorer:
                     next_action=out.next_action,
                     confidence=out.confidence,
                 )
-            event = Envelope[RequestScore](
-                id=result.result_id,
-                source=SOURCE,
-                type="ai.request.scored",
-                schemaversion=1,
-                subject=request.request_id,
-                time=datetime.now(UTC),
-                data=result,
-            )
-            return (Output.event(self.output_topic, event, headers=trace_headers()),)
+            return (result_output(self.output_topic, result, event_type="ai.request.scored", source=SOURCE, subject=request.request_id),)
 
     def _count_tokens(self, text: str) -> int:
         return estimate_tokens(text, self.token_model)

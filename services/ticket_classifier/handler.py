@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from crmpilot.events import CaseEvent, Envelope, PoisonMessage, ReviewDecision, TicketClassification, result_id_for
+from crmpilot.events import CaseEvent, Envelope, ReviewDecision, TicketClassification, result_id_for
 from crmpilot.events.models import InputSkipped, cut_to_token_budget
 from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import process_span, trace_headers
-from crmpilot.tasks.skipped import skipped_provenance
+from crmpilot.streaming.tracing import process_span
+from crmpilot.tasks.results import UnexpectedEventType, result_output, skipped_provenance, source_of
 from crmpilot.tasks import FieldConfidence, TicketClassificationOutput, queue_for, review_decision, ticket_payload
 
 SOURCE = "crmpilot/ticket_classifier"
@@ -31,10 +30,6 @@ CASE_TYPES = frozenset({"crm.case.created", "crm.case.updated"})
 TEXT_FIELDS = frozenset({"Subject", "Description", "subject", "description"})
 SKIPPED_CATEGORY = "Other"
 _CAUTION: tuple[ReviewDecision, ...] = ("skip", "suggest", "auto_apply")
-
-
-class UnexpectedEventType(PoisonMessage):
-    code = "unexpected_event_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +49,7 @@ class TicketClassifier:
             case: CaseEvent = envelope.data
             if envelope.type == "crm.case.updated" and not TEXT_FIELDS & set(case.changed_fields):
                 return ()
-            source = {
-                "source_topic": ctx.topic,
-                "source_partition": ctx.partition,
-                "source_offset": ctx.offset,
-                "source_event_id": envelope.id,
-                "event_time": envelope.time,
-            }
+            source = source_of(envelope, ctx)
             result_id = result_id_for(envelope.id, self.spec.name, self.spec.prompt.version)
             skipped = InputSkipped.for_text(f"{case.subject}\n{case.description}", what="case")
             if skipped is not None:
@@ -88,16 +77,7 @@ class TicketClassifier:
                     confidence=out.confidence.model_dump(),
                     rationale=out.rationale,
                 )
-            event = Envelope[TicketClassification](
-                id=result.result_id,
-                source=SOURCE,
-                type="ai.ticket.classified",
-                schemaversion=1,
-                subject=case.case_id,
-                time=datetime.now(UTC),
-                data=result,
-            )
-            return (Output.event(self.output_topic, event, headers=trace_headers()),)
+            return (result_output(self.output_topic, result, event_type="ai.ticket.classified", source=SOURCE, subject=case.case_id),)
 
     def _count_tokens(self, text: str) -> int:
         return estimate_tokens(text, self.token_model)

@@ -1,0 +1,62 @@
+"""What the three AI services share around a task run: the source of a result and its event.
+
+- :func:`source_of`: where a result comes from (topic, partition, offset, event id, time),
+  the provenance fields every result carries;
+- :func:`result_output`: a result as its ``ai.*`` event, keyed by the entity, with the trace;
+- :func:`skipped_provenance`: provenance of a result that asked no model (an empty or
+  non-text input); it still names the prompt it would have used and the hash of the
+  (redacted) input, so the warehouse row says exactly what was skipped;
+- :class:`UnexpectedEventType`: a record of the wrong type on a service's input topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from crmpilot.events import Envelope, PoisonMessage
+from crmpilot.events.models import Provenance
+from crmpilot.llm import LLMClient, input_hash
+from crmpilot.llm.base import TaskSpec
+from crmpilot.streaming import MessageContext, Output
+from crmpilot.streaming.tracing import current_trace_id, trace_headers
+
+__all__ = ["UnexpectedEventType", "result_output", "skipped_provenance", "source_of"]
+
+
+class UnexpectedEventType(PoisonMessage):
+    code = "unexpected_event_type"
+
+
+def source_of(envelope: Envelope[Any], ctx: MessageContext) -> dict[str, Any]:
+    """The source fields of a result's provenance."""
+    return {
+        "source_topic": ctx.topic,
+        "source_partition": ctx.partition,
+        "source_offset": ctx.offset,
+        "source_event_id": envelope.id,
+        "event_time": envelope.time,
+    }
+
+
+def result_output(topic: str, result: Any, *, event_type: str, source: str, subject: str) -> Output:
+    """``result`` as a version-1 ``event_type`` event (id = result id) on ``topic``, with the current trace."""
+    event = Envelope[type(result)](  # type: ignore[misc]
+        id=result.result_id, source=source, type=event_type, schemaversion=1, subject=subject, time=datetime.now(UTC), data=result
+    )
+    return Output.event(topic, event, headers=trace_headers())
+
+
+def skipped_provenance(llm: LLMClient, spec: TaskSpec[Any], payload: Mapping[str, Any], source: Mapping[str, Any]) -> Provenance:
+    """``source``: the source topic, partition, offset, event id and event time of the result."""
+    seen = llm.redactor.redact(dict(payload)).payload if llm.redactor else dict(payload)
+    return Provenance.without_model_call(
+        prompt_id=spec.prompt.id,
+        prompt_version=spec.prompt.version,
+        prompt_hash=spec.prompt.hash,
+        input_hash=input_hash(seen),
+        trace_id=current_trace_id(),
+        processed_at=datetime.now(UTC),
+        **source,
+    )

@@ -63,6 +63,23 @@ def test_revert_restores_before_values_and_records_it(crm: FakeCRM) -> None:
     assert (category.before_value, category.after_value) == ("Payments", "Other")
 
 
+def test_a_reverted_result_delivered_again_is_not_written_again(crm: FakeCRM) -> None:
+    wh = InMemoryWarehouse()
+    result = classification()
+    write_back([result], crm, wh, run_id="run-1")
+    revert(select_applied(wh, run_id="run-1"), crm, wh, run_id="revert-1")
+    calls = crm.api_calls
+
+    [again] = write_back([result], crm, wh, run_id="run-2")
+
+    assert again.status == "already_reverted"
+    assert crm.records[("Case", CASE)]["AI_Category__c"] == "Other", "the operator's revert stands"
+    assert crm.api_calls == calls + 1, "one read, no write"
+    assert not wh.crm_audit(run_id="run-2", statuses=("applied",))
+    [newer] = write_back([classification(event="evt-2", category="Cards")], crm, wh, run_id="run-3")
+    assert newer.status == "applied", "a later result for the same case is still applied"
+
+
 def test_a_field_a_person_changed_since_is_left_alone_and_reported(crm: FakeCRM) -> None:
     wh = InMemoryWarehouse()
     write_back([classification()], crm, wh, run_id="run-1")

@@ -5,6 +5,8 @@ in one call, then decide per record:
 
 - ``already_applied``: the record already carries this result id (a redelivery);
   nothing is written twice.
+- ``already_reverted``: an operator reverted this result (``crmpilot crm revert``);
+  a redelivery of it does not write it again.
 - ``skipped_human_edit``: someone other than the integration user changed the
   record after the event the result answers; their edit wins.
 - ``skipped_not_found``: the record no longer exists.
@@ -40,7 +42,7 @@ RECOVERED = "recovered"
 """Reason prefix of audit rows written after the fact: their before value is unknown, so revert leaves them."""
 
 Status = Literal[
-    "applied", "already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target", "rejected"
+    "applied", "already_applied", "already_reverted", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target", "rejected"
 ]
 
 
@@ -99,6 +101,7 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
         else:
             entries.append(_entry(result, plan, "*", None, None, status, reason, now, run_id))
     entries.extend(_recovered(already, audit, now, run_id))
+    to_write = _drop_reverted(to_write, audit, reports)
 
     for round_ in _rounds(to_write):
         outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p in round_])
@@ -141,6 +144,19 @@ def _recovered(
         if result.result_id not in audited
         for field, value in plan.values.items()
     ]
+
+
+def _drop_reverted(
+    to_write: list[tuple[Result, PlannedWrite]], audit: AuditLog, reports: dict[str, WriteReport]
+) -> list[tuple[Result, PlannedWrite]]:
+    """The writes whose result was not reverted by an operator; the others are reported ``already_reverted``."""
+    if not to_write:
+        return to_write
+    reverted = {e.result_id for e in audit.crm_audit(result_ids=[r.result_id for r, _ in to_write], statuses=("reverted",))}
+    for result, plan in to_write:
+        if result.result_id in reverted:
+            reports[result.result_id] = WriteReport(result.result_id, "already_reverted", plan.ref.sobject, plan.ref.record_id)
+    return [(r, p) for r, p in to_write if r.result_id not in reverted]
 
 
 def _rounds(items: list[tuple[Result, PlannedWrite]]) -> list[list[tuple[Result, PlannedWrite]]]:

@@ -12,7 +12,7 @@ PYTEST := $(PY) -m pytest
 STACK := infra/stack.sh
 SERVICES := infra/services.sh
 
-.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit bench chaos eval schemas check-schemas
+.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit bench chaos eval audit schemas check-schemas
 
 help: ## List the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,9 @@ chaos: setup ## Fault suite on a stack of its own (other ports): kills, broker/d
 
 eval: setup ## Banking77: zero-shot vs a trained head (reads ../shared/datasets when there; says so and exits 0 when not)
 	@$(PY) -m crmpilot.evaluation.banking77
+
+audit: setup ## Dependency audit (pip-audit over uv.lock): fails on a known vulnerability or an unaudited package
+	@infra/audit.sh $(AUDIT_FLAGS)
 
 schemas: setup ## Regenerate schemas/ from the event models
 	@$(CRMPILOT) schemas write

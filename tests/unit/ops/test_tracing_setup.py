@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
-from crmpilot.telemetry.setup import TelemetryConfigError, _check_propagators, _db_attributes, _exporters
+from crmpilot.telemetry.setup import TelemetryConfigError, _check_propagators, _db_attributes, _exporters, _metric_exporters
 
 PROGRAM = textwrap.dedent(
     """
@@ -189,3 +189,64 @@ def test_statement_spans_are_named_by_operation_and_table() -> None:
     assert name == "SELECT" and "db.collection.name" not in attrs
     long = "select * from t where x in (" + ", ".join(["%s"] * 2000) + ")"
     assert len(_db_attributes(_Cursor(), long)[1]["db.query.text"]) == 1000
+
+
+METRICS_PROGRAM = textwrap.dedent(
+    """
+    import asyncio
+    from opentelemetry import metrics
+    from crmpilot.events import CaseEvent
+    from crmpilot.llm import LLMClient
+    from crmpilot.llm.testing.fake import FakeProvider
+    from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
+    from crmpilot.telemetry.setup import setup_tracing
+
+    ANSWER = {
+        "category": "Payments", "queue": "billing", "priority": "High", "sentiment": "negative", "language": "en",
+        "escalate": False, "escalation_reason": None, "rationale": "card declined",
+        "confidence": {"category": 0.9, "priority": 0.8, "sentiment": 0.7, "language": 0.99},
+    }
+
+    async def main():
+        setup_tracing("classifier")
+        llm = LLMClient(FakeProvider(lambda spec, payload: ANSWER, tokens=(120, 30)))  # the global meter provider
+        case = CaseEvent(case_id="500000000000001AAA", subject="Card declined", description="At checkout.", origin="Web")
+        await llm.run(CLASSIFY_TICKET, ticket_payload(case))
+        await llm.aclose()
+
+    asyncio.run(main())
+    metrics.get_meter_provider().shutdown()  # flushes the periodic reader
+    """
+)
+
+
+def test_genai_metrics_go_to_the_otlp_collector_when_asked(collector: str) -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env |= {"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_SERVICE_NAME": "tickets"}
+    proc = subprocess.run([sys.executable, "-c", METRICS_PROGRAM], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+    posts = [ExportMetricsServiceRequest.FromString(body) for path, _, body in _Collector.received if path == "/v1/metrics"]
+    assert posts, f"no POST to /v1/metrics: {[p for p, _, _ in _Collector.received]}"
+    points: dict[str, Any] = {}
+    for request in posts:
+        for rm in request.resource_metrics:
+            assert {a.key: a.value.string_value for a in rm.resource.attributes}["service.name"] == "tickets"
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    points[m.name] = m
+    usage = points["gen_ai.client.token.usage"].histogram.data_points
+    by_type = {next(a.value.string_value for a in p.attributes if a.key == "gen_ai.token.type"): p.sum for p in usage}
+    assert by_type == {"input": 120, "output": 30}
+    assert points["gen_ai.client.operation.duration"].histogram.data_points[0].count == 1
+
+
+def test_metrics_exporter_is_none_unless_asked_and_refused_when_unknown() -> None:
+    assert _metric_exporters({}) == [] and _metric_exporters({"OTEL_METRICS_EXPORTER": "none"}) == []
+    assert [type(e).__name__ for e in _metric_exporters({"OTEL_METRICS_EXPORTER": "console"})] == ["ConsoleMetricExporter"]
+    with pytest.raises(TelemetryConfigError, match="prometheus not supported"):
+        _metric_exporters({"OTEL_METRICS_EXPORTER": "prometheus"})
+    with pytest.raises(TelemetryConfigError, match="'grpc' is not installed"):
+        _metric_exporters({"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc"})

@@ -15,6 +15,14 @@ CLI commands that produce); libraries only take providers as arguments.
   is refused rather than silently ignored;
 - ``console``: JSON spans on stderr.
 
+``OTEL_METRICS_EXPORTER`` does the same for the OpenTelemetry metrics (the
+GenAI ``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration``
+histograms and crmpilot's cost, cache and retry counters): ``none`` (default:
+Prometheus ``/metrics`` is the services' usual scrape), ``otlp`` (``/v1/metrics``
+under the same endpoint variables, ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` for a
+full URL) or ``console``, exported every ``OTEL_METRIC_EXPORT_INTERVAL`` ms
+(SDK default 60,000) and at shutdown.
+
 ``OTEL_SERVICE_NAME`` names the service (default: the name passed in);
 ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER`` and ``OTEL_BSP_*`` are read
 by the SDK itself. Context travels as W3C ``traceparent``/``tracestate`` (Kafka
@@ -43,7 +51,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import requests
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -76,32 +86,56 @@ def setup_tracing(service: str) -> TracerProvider:
     if isinstance(current, TracerProvider):
         return current
     exporters = _exporters(os.environ)
+    metric_exporters = _metric_exporters(os.environ)
     _check_propagators(os.environ)
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service}))
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service})
+    provider = TracerProvider(resource=resource)
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    if metric_exporters:
+        readers = [PeriodicExportingMetricReader(e) for e in metric_exporters]
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     tracer = provider.get_tracer("crmpilot.telemetry")
     _instrument_requests(tracer)
     _instrument_psycopg(tracer)
     return provider
 
 
-def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
-    names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "none").split(",") if n.strip()] or ["none"]
+def _names(env: Mapping[str, str], variable: str) -> list[str]:
+    names = [n.strip().lower() for n in env.get(variable, "none").split(",") if n.strip()] or ["none"]
     unknown = sorted(set(names) - set(EXPORTERS))
     if unknown:
         raise TelemetryConfigError(
-            f"OTEL_TRACES_EXPORTER={env.get('OTEL_TRACES_EXPORTER')!r}: {', '.join(unknown)} not supported; "
-            f"use {', '.join(EXPORTERS)}"
+            f"{variable}={env.get(variable)!r}: {', '.join(unknown)} not supported; use {', '.join(EXPORTERS)}"
         )
+    return names
+
+
+def _check_otlp_protocol(env: Mapping[str, str], signal: str) -> None:
+    protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if protocol.strip().lower() != "http/protobuf":
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)")
+
+
+def _metric_exporters(env: Mapping[str, str]) -> list[MetricExporter]:
+    names = _names(env, "OTEL_METRICS_EXPORTER")
+    exporters: list[MetricExporter] = []
+    if "otlp" in names:
+        _check_otlp_protocol(env, "METRICS")
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporters.append(OTLPMetricExporter())
+    if "console" in names:
+        exporters.append(ConsoleMetricExporter())
+    return exporters
+
+
+def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
+    names = _names(env, "OTEL_TRACES_EXPORTER")
     exporters: list[SpanExporter] = []
     if "otlp" in names:
-        protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
-        if protocol.strip().lower() != "http/protobuf":
-            raise TelemetryConfigError(
-                f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)"
-            )
+        _check_otlp_protocol(env, "TRACES")
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporters.append(OTLPSpanExporter())

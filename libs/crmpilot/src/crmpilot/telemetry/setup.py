@@ -69,6 +69,7 @@ _QUERY_TEXT_MAX = 1000
 _TARGET = re.compile(r'\b(?:into|from|update|table)\s+((?:"[^"]+"|[\w$]+)(?:\.(?:"[^"]+"|[\w$]+))?)', re.IGNORECASE)
 
 F = TypeVar("F", bound=Callable[..., Any])
+E = TypeVar("E")
 
 
 class TelemetryConfigError(CrmpilotError, ValueError):
@@ -102,46 +103,44 @@ def setup_tracing(service: str) -> TracerProvider:
     return provider
 
 
-def _names(env: Mapping[str, str], variable: str) -> list[str]:
+def _chosen(env: Mapping[str, str], signal: str, otlp: Callable[[], E], console: Callable[[], E]) -> list[E]:
+    """The exporters ``OTEL_<signal>_EXPORTER`` names (``none`` by default), OTLP only over http/protobuf."""
+    variable = f"OTEL_{signal}_EXPORTER"
     names = [n.strip().lower() for n in env.get(variable, "none").split(",") if n.strip()] or ["none"]
     unknown = sorted(set(names) - set(EXPORTERS))
     if unknown:
         raise TelemetryConfigError(
             f"{variable}={env.get(variable)!r}: {', '.join(unknown)} not supported; use {', '.join(EXPORTERS)}"
         )
-    return names
-
-
-def _check_otlp_protocol(env: Mapping[str, str], signal: str) -> None:
-    protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
-    if protocol.strip().lower() != "http/protobuf":
-        raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)")
-
-
-def _metric_exporters(env: Mapping[str, str]) -> list[MetricExporter]:
-    names = _names(env, "OTEL_METRICS_EXPORTER")
-    exporters: list[MetricExporter] = []
+    exporters: list[E] = []
     if "otlp" in names:
-        _check_otlp_protocol(env, "METRICS")
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-        exporters.append(OTLPMetricExporter())
+        protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+        if protocol.strip().lower() != "http/protobuf":
+            raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)")
+        exporters.append(otlp())
     if "console" in names:
-        exporters.append(ConsoleMetricExporter())
+        exporters.append(console())
     return exporters
+
+
+def _otlp_spans() -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _otlp_metrics() -> MetricExporter:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter()
 
 
 def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
-    names = _names(env, "OTEL_TRACES_EXPORTER")
-    exporters: list[SpanExporter] = []
-    if "otlp" in names:
-        _check_otlp_protocol(env, "TRACES")
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return _chosen(env, "TRACES", _otlp_spans, ConsoleSpanExporter)
 
-        exporters.append(OTLPSpanExporter())
-    if "console" in names:
-        exporters.append(ConsoleSpanExporter())
-    return exporters
+
+def _metric_exporters(env: Mapping[str, str]) -> list[MetricExporter]:
+    return _chosen(env, "METRICS", _otlp_metrics, ConsoleMetricExporter)
 
 
 def _check_propagators(env: Mapping[str, str]) -> None:

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.integration
 
 NewDatabase = Callable[[], DatabaseSettings]
 TABLES = ["raw_events", "fact_ticket_classification", "fact_email_summary", "fact_request_score",
-          "crm_write_audit", "feedback", "dlq_log", "schema_migrations"]  # fmt: skip
+          "crm_write_audit", "feedback", "dlq_log", "schema_migrations", "kpi_window", "crm_source_watermark",
+          "crm_source_seen", "erasures", "retention_purges"]  # fmt: skip
 VIEWS = ["results", "volume_daily", "ticket_volume_daily", "automation_rate_daily", "crm_write_outcomes_daily",
          "cost_daily", "cost_by_task_model", "override_rate", "confidence_distribution", "dlq_rate_daily",
          "event_to_crm_latency", "event_to_crm_latency_daily"]  # fmt: skip

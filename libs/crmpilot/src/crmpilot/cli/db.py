@@ -1,6 +1,7 @@
 """``crmpilot db``: apply and inspect the warehouse schema migrations.
 
 ``migrate`` is safe to run repeatedly and from several processes at once.
+``purge`` applies the retention limit to free text (see :mod:`.privacy`).
 Exit codes: 0 done, 1 the schema needs a person (an applied migration was
 edited, or a migration failed), 2 PostgreSQL unreachable.
 """
@@ -18,10 +19,11 @@ from ..settings import DatabaseSettings
 from ..warehouse import WarehouseError, WarehouseUnavailable, connect, describe_url
 from ..warehouse import migrate as apply_migrations
 from ..warehouse import status as migration_status
+from .privacy import purge
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Warehouse schema: apply and inspect migrations.", no_args_is_help=True)
+app = typer.Typer(help="Warehouse schema: apply and inspect migrations; purge old free text.", no_args_is_help=True)
 
 _out = Console()
 _err = Console(stderr=True)
@@ -67,6 +69,9 @@ def status() -> None:
         raise typer.Exit(1)
     if pending:
         _out.print(f"{pending} pending: run `crmpilot db migrate`", soft_wrap=True)
+
+
+app.command("purge")(purge)
 
 
 def _fail(exc: WarehouseError, settings: DatabaseSettings) -> NoReturn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import crm, db, demo, eval, ops, prompts, report, schemas, topics, train
+from . import crm, db, demo, eval, ops, privacy, prompts, report, schemas, topics, train
 
 app = typer.Typer(
     name="crmpilot",
@@ -26,3 +26,4 @@ app.command("status")(ops.status)
 app.command("lag")(ops.lag)
 app.command("produce")(ops.produce)
 app.command("trace")(ops.trace)
+app.command("erase")(privacy.erase)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from crmpilot.warehouse.privacy import ERASED
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
 from .mapping import RESULT_ID_FIELDS
@@ -101,7 +102,8 @@ def select_applied(
     if since is None and run_id is None and not result_ids:
         raise ValueError("select by at least one of since, run_id, result_ids")
     entries = log.crm_audit(since=since, run_id=run_id, result_ids=result_ids or None, statuses=("applied",))
-    return [e for e in entries if e.field != "*"]
+    # an erased person's entries name no record any more (`crmpilot erase`): nothing to restore
+    return [e for e in entries if e.field != "*" and e.record_id != ERASED]
 
 
 @dataclass

@@ -11,11 +11,15 @@ from __future__ import annotations
 from ..errors import CrmpilotError, Fatal, Retryable
 
 __all__ = [
-    "WarehouseError",
-    "WarehouseUnavailable",
-    "WarehouseNotMigrated",
+    "ErasureIncomplete",
+    "InvalidRetention",
+    "InvalidSubject",
     "MigrationChecksumMismatch",
     "MigrationFailed",
+    "PrivacyOperationFailed",
+    "WarehouseError",
+    "WarehouseNotMigrated",
+    "WarehouseUnavailable",
 ]
 
 
@@ -37,3 +41,19 @@ class MigrationChecksumMismatch(WarehouseError, Fatal):
 
 class MigrationFailed(WarehouseError, Fatal):
     """A migration's SQL failed; its transaction was rolled back."""
+
+
+class InvalidSubject(WarehouseError, Fatal):
+    """``crmpilot erase`` was given something that is neither an e-mail address nor a record id it can match safely."""
+
+
+class InvalidRetention(WarehouseError, Fatal):
+    """A retention period that is missing, not a whole number of days, or below one day."""
+
+
+class ErasureIncomplete(WarehouseError, Fatal):
+    """After anonymising, a table still held the subject; the erasure was rolled back."""
+
+
+class PrivacyOperationFailed(WarehouseError, Fatal):
+    """An erasure or purge statement failed in the database; its transaction was rolled back."""

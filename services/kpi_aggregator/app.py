@@ -19,8 +19,9 @@ Every changed window is queued (:class:`PendingWindows`) and upserted into
 retained windows) and at shutdown. ``GET /kpi`` (optional ``?window_size_s=60``,
 ``?task=classify_ticket``) serves the windows this worker holds, newest first.
 
-Counting is at least once: after a crash, results processed since faust's last
-commit are counted again. The exact figures are in the ``bi`` views.
+Each result is counted once, by result id (:class:`SeenResults`, a table of its
+own): a result a service produced again, or one the aggregator re-reads after a
+crash, adds nothing. The exact figures over all time are in the ``bi`` views.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from crmpilot.errors import Retryable
 from crmpilot.events import PoisonMessage, ReviewDecision, decode
 from crmpilot.warehouse.kpi import KpiStore, KpiWindow
 
+from .dedupe import SeenResults
 from .observation import Observation, observe, table_keys
 from .settings import Settings
 from .stats import WindowStats
@@ -81,6 +83,10 @@ def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiSto
         .relative_to_field(Observation.at)
         for size in settings.window_sizes_s
     }
+    seen = SeenResults(
+        app.Table("kpi-seen-results", partitions=partitions),
+        keep_s=max(size * (settings.retain_windows + 1) for size in settings.window_sizes_s),
+    )
     pending = PendingWindows()
 
     def late_everywhere(at: float) -> bool:
@@ -108,6 +114,8 @@ def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiSto
     @app.agent(observations)
     async def aggregate(stream: faust.StreamT[Observation]) -> None:
         async for obs in stream:
+            if seen.counted(obs.result_id):
+                continue
             now = time.time()
             for size, table in tables.items():
                 if is_late(size, obs.at, now=now, retain=settings.retain_windows):
@@ -124,6 +132,10 @@ def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiSto
                     )
                     table[key] = stats.to_json()
                     pending.put(kpi_window(size, key, window_start(size, obs.at), stats))
+            event = stream.current_event
+            partition = event.message.partition if event is not None else 0
+            seen.add(obs.result_id, at=obs.at, partition=partition)
+            seen.expire(partition, now=now)
 
     async def flush() -> None:
         batch = pending.drain()

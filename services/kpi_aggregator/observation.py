@@ -37,6 +37,7 @@ class Observation(faust.Record, serializer="json"):
     tokens_out: int
     cache_hit: bool
     at: float
+    result_id: str = ""  # counted once per id; empty in observations sent before ids were
 
 
 def observe(envelope: Envelope[Any]) -> Observation | None:
@@ -61,6 +62,7 @@ def observe(envelope: Envelope[Any]) -> Observation | None:
         tokens_out=p.tokens_out,
         cache_hit=p.cache_hit,
         at=p.processed_at.timestamp(),
+        result_id=result.result_id,
     )
 
 

@@ -18,8 +18,9 @@ def test_settings_reach_faust(monkeypatch: pytest.MonkeyPatch) -> None:
     app = build_app(Settings(), broker="kafka://127.0.0.1:9092", partitions=6, store=InMemoryKpiStore(), client_id="c")
     assert (app.conf.id, app.conf.web_bind, app.conf.web_port) == ("kpi-unit", "127.0.0.1", 16099)
     assert (app.conf.topic_replication_factor, app.conf.topic_partitions) == (1, 6)
-    assert sorted(app.tables) == ["kpi-60s", "kpi-900s"]
-    assert [t.window.size for t in app.tables.values()] == [60, 900]
+    assert sorted(app.tables) == ["kpi-60s", "kpi-900s", "kpi-seen-results"]  # the windows, and the result ids counted
+    assert [t.window.size for t in app.tables.values() if t.window is not None] == [60, 900]
+    assert app.tables["kpi-seen-results"].window is None
 
 
 def test_bootstrap_needs_no_broker_when_partitions_are_set_and_refuses_unsupported_security() -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crmpilot.streaming import RuntimeSettings
+from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
 from crmpilot.streaming.retry import backoff_delay
 
 
@@ -31,7 +31,7 @@ def _run_id() -> str:
     return f"crm_writer-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-class Settings(BaseSettings):
+class Settings(GroupMembershipSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_CRM_WRITER_", frozen=True, extra="ignore")
 
     group_id: str = Field(default="crmpilot-crm-writer", description="Kafka consumer group")
@@ -62,6 +62,7 @@ class Settings(BaseSettings):
             max_in_flight=self.max_in_flight,
             max_attempts=self.max_attempts,
             backoff_max_s=self.backoff_max_s,
+            **self.membership(),
         )
 
     def retry_window_s(self, retry_after: float | None = None) -> float:

@@ -11,7 +11,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crmpilot.streaming import RuntimeSettings
+from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
 
 # The first retry of a failed event waits 1-2 s (equal jitter), doubling: with the 5 attempts
 # an event survives a 15-30 s fault the LLM client does not retry itself (an endpoint that
@@ -21,7 +21,7 @@ from crmpilot.streaming import RuntimeSettings
 RETRY_INITIAL_S = 2.0
 
 
-class Settings(BaseSettings):
+class Settings(GroupMembershipSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_EMAIL_SUMMARIZER_", frozen=True, extra="ignore")
 
     group_id: str = Field(default="crmpilot-email-summarizer", description="Kafka consumer group")
@@ -52,4 +52,5 @@ class Settings(BaseSettings):
             max_in_flight=self.max_in_flight,
             max_attempts=self.max_attempts,
             backoff_initial_s=RETRY_INITIAL_S,
+            **self.membership(),
         )

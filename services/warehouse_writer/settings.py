@@ -8,13 +8,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crmpilot.streaming import RuntimeSettings
+from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
 
 RESULT_TOPICS = ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")
 SOURCE_TOPICS = ("crm.case.events", "crm.email.events", "erp.request.events", "crm.lead.events")
 
 
-class Settings(BaseSettings):
+class Settings(GroupMembershipSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_WAREHOUSE_WRITER_", frozen=True, extra="ignore")
 
     group_id: str = Field(default="crmpilot-warehouse-writer", description="Kafka consumer group")
@@ -33,4 +33,5 @@ class Settings(BaseSettings):
             max_in_flight=self.max_in_flight,
             max_attempts=self.max_attempts,
             backoff_max_s=10.0,
+            **self.membership(),
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -58,7 +59,8 @@ def settings_help(settings_cls: type[BaseSettings], *, prefix: str | None = None
     """One line per setting: environment variable, description, default (secrets not shown)."""
     prefix = settings_cls.model_config.get("env_prefix", "") if prefix is None else prefix
     lines = []
-    for name, field in settings_cls.model_fields.items():
+    own = set(inspect.get_annotations(settings_cls))  # the class's own settings first, then those of its mixins
+    for name, field in sorted(settings_cls.model_fields.items(), key=lambda item: item[0] not in own):
         default = field.get_default(call_default_factory=True)
         shown = "(secret)" if "secret" in str(field.annotation).lower() else repr(default)
         lines.append(f"  {(prefix + name).upper():<52} {field.description or ''} [default: {shown}]")

@@ -3,6 +3,9 @@
 - :class:`ConsumerService` + :class:`RuntimeSettings`: consume a group's topics,
   call ``async def handle(envelope, ctx) -> Sequence[Output]``, produce outputs,
   commit the contiguous watermark, retry / dead-letter / stop by error trait.
+  :class:`GroupMembershipSettings`: the group-membership settings services read
+  from their environment (session timeout, heartbeat, poll interval, static
+  membership, liveness timeout; :mod:`crmpilot.streaming.liveness`).
 - :class:`Output`, :class:`MessageContext`, :data:`Handler`: the handler's contract.
 - :class:`LifecycleServer`, :class:`ServiceStatus`: ``/healthz``, ``/readyz``, ``/metrics``
   (:mod:`crmpilot.streaming.metrics` lists the metrics).
@@ -10,7 +13,7 @@
 - :func:`load_topics`, :func:`apply_topics`: the declared topics and their DLQ twins.
 """
 
-from .config import Ordering, RuntimeSettings
+from .config import GroupMembershipSettings, Ordering, RuntimeSettings
 from .context import SOURCE_EVENT_ID, Handler, Header, MessageContext, Output
 from .dlq import DLQ_HEADERS
 from .errors import (
@@ -35,6 +38,7 @@ __all__ = [
     "Delivery",
     "DeliveryFailed",
     "EventProducer",
+    "GroupMembershipSettings",
     "Handler",
     "Header",
     "LifecycleServer",

@@ -5,19 +5,24 @@ embeds it in its own settings (``env_nested_delimiter`` maps e.g.
 ``CRMPILOT_TICKET_CLASSIFIER_RUNTIME__MAX_IN_FLIGHT``). Connection settings come
 from :class:`crmpilot.settings.KafkaSettings`. :meth:`RuntimeSettings.consumer_config`
 and :meth:`RuntimeSettings.producer_config` map them to librdkafka keys.
+
+Group membership (``session_timeout_ms``, ``heartbeat_interval_ms``,
+``max_poll_interval_ms``, ``group_instance_id``, ``liveness_timeout_s``) is
+also what services expose from their environment, through
+:class:`GroupMembershipSettings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmpilot.events import DEFAULT_MAX_BYTES
 from crmpilot.settings import KafkaSettings
 
-__all__ = ["RuntimeSettings", "Ordering"]
+__all__ = ["GroupMembershipSettings", "Ordering", "RuntimeSettings"]
 
 Ordering = Literal["key", "partition", "unordered"]
 
@@ -26,6 +31,13 @@ _CONSUMER_OWNED = frozenset(
     {"group.id", "enable.auto.commit", "enable.auto.offset.store", "partition.assignment.strategy"}
 )
 _PRODUCER_OWNED = frozenset({"enable.idempotence", "acks"})
+# librdkafka key -> field (a consumer_overrides entry wins, for compatibility)
+_TIMING = {
+    "session.timeout.ms": "session_timeout_ms",
+    "heartbeat.interval.ms": "heartbeat_interval_ms",
+    "max.poll.interval.ms": "max_poll_interval_ms",
+}
+_STATS_INTERVAL_MS = 1000
 
 
 class RuntimeSettings(BaseModel):
@@ -63,6 +75,34 @@ class RuntimeSettings(BaseModel):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     delivery_timeout_ms: int = Field(default=60_000, ge=1_000, description="message.timeout.ms of the producer")
     client_id: str | None = None
+    session_timeout_ms: int = Field(
+        default=45_000,
+        ge=1_000,
+        le=3_600_000,
+        description="session.timeout.ms: without a heartbeat for this long the broker drops the member and rebalances "
+        "(the broker accepts group.min/max.session.timeout.ms, 6 s-30 min by default)",
+    )
+    heartbeat_interval_ms: int = Field(
+        default=3_000, ge=100, description="heartbeat.interval.ms: heartbeat period (at most a third of the session timeout)"
+    )
+    max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=1_000,
+        description="max.poll.interval.ms: the member leaves its group when the consumer thread does not poll for this long "
+        "(also the rebalance timeout); at least session_timeout_ms",
+    )
+    group_instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="group.instance.id: static membership, unique per instance and stable across restarts; "
+        "a restarted instance gets its partitions back without a rebalance if it returns within session_timeout_ms "
+        "(unset: dynamic membership)",
+    )
+    liveness_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="/healthz turns unhealthy after this long without group membership (unset: 2 x session_timeout_ms)",
+    )
     consumer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka consumer keys")
     producer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka producer keys")
 
@@ -72,6 +112,11 @@ class RuntimeSettings(BaseModel):
             raise ValueError("max_buffered must be >= max_in_flight")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        session, heartbeat, max_poll = (self.consumer_timing(k) for k in _TIMING)
+        if heartbeat >= session:
+            raise ValueError("heartbeat.interval.ms must be lower than session.timeout.ms (a third of it is usual)")
+        if max_poll < session:
+            raise ValueError("max.poll.interval.ms must be >= session.timeout.ms (librdkafka refuses it otherwise)")
         owned = (_CONSUMER_OWNED & set(self.consumer_overrides)) | (_PRODUCER_OWNED & set(self.producer_overrides))
         if owned:
             raise ValueError(f"these librdkafka keys are set by the runtime and cannot be overridden: {sorted(owned)}")
@@ -83,6 +128,25 @@ class RuntimeSettings(BaseModel):
         records on pause and takes up to ~1 s to fetch again after resume, so pausing must be rare
         and the half-full buffer left at resume should cover that second."""
         return self.max_buffered if self.max_buffered is not None else max(1000, 32 * self.max_in_flight)
+
+    def consumer_timing(self, key: str) -> int:
+        """The effective ``session.timeout.ms``, ``heartbeat.interval.ms`` or ``max.poll.interval.ms``
+        (a ``consumer_overrides`` entry wins over the field)."""
+        value = self.consumer_overrides.get(key)
+        return int(value) if value is not None else int(getattr(self, _TIMING[key]))
+
+    @property
+    def member_timeout_s(self) -> float:
+        """How long the member may be out of its group before ``/healthz`` says it is not alive."""
+        if self.liveness_timeout_s is not None:
+            return self.liveness_timeout_s
+        return 2 * self.consumer_timing("session.timeout.ms") / 1000
+
+    @property
+    def poll_stall_s(self) -> float:
+        """How long the consumer thread may go without a poll before ``/healthz`` says it is stuck:
+        ``min(max.poll.interval.ms, 60 s)`` plus ``revoke_timeout_s`` (a revoke holds one poll that long)."""
+        return min(self.consumer_timing("max.poll.interval.ms") / 1000, 60.0) + self.revoke_timeout_s
 
     def dlq_topic(self, topic: str) -> str:
         return topic + self.dlq_suffix
@@ -97,6 +161,12 @@ class RuntimeSettings(BaseModel):
             "enable.auto.offset.store": False,
             "auto.offset.reset": self.auto_offset_reset,
             "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": self.session_timeout_ms,
+            "heartbeat.interval.ms": self.heartbeat_interval_ms,
+            "max.poll.interval.ms": self.max_poll_interval_ms,
+            **({"group.instance.id": self.group_instance_id} if self.group_instance_id else {}),
+            # the group handler's state feeds the liveness rule (crmpilot.streaming.liveness)
+            "statistics.interval.ms": _STATS_INTERVAL_MS,
             **self.consumer_overrides,
         }
 
@@ -111,3 +181,35 @@ class RuntimeSettings(BaseModel):
             "message.timeout.ms": self.delivery_timeout_ms,
             **self.producer_overrides,
         }
+
+
+class GroupMembershipSettings(BaseModel):
+    """The group-membership settings every consumer service reads from its environment.
+
+    A mixin of a service's ``Settings`` (``class Settings(GroupMembershipSettings, BaseSettings)``):
+    the fields become ``<PREFIX>SESSION_TIMEOUT_MS``, ``<PREFIX>HEARTBEAT_INTERVAL_MS``,
+    ``<PREFIX>MAX_POLL_INTERVAL_MS``, ``<PREFIX>GROUP_INSTANCE_ID`` and
+    ``<PREFIX>LIVENESS_TIMEOUT_S``, listed by ``--help``; :meth:`membership` passes them on
+    to :class:`RuntimeSettings`.
+    """
+
+    session_timeout_ms: int = RuntimeSettings.model_fields["session_timeout_ms"]
+    heartbeat_interval_ms: int = RuntimeSettings.model_fields["heartbeat_interval_ms"]
+    max_poll_interval_ms: int = RuntimeSettings.model_fields["max_poll_interval_ms"]
+    group_instance_id: str | None = RuntimeSettings.model_fields["group_instance_id"]
+    liveness_timeout_s: float | None = RuntimeSettings.model_fields["liveness_timeout_s"]
+
+    @model_validator(mode="after")
+    def _check_membership(self) -> GroupMembershipSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be lower than session_timeout_ms (a third of it is usual)")
+        if self.max_poll_interval_ms < self.session_timeout_ms:
+            raise ValueError("max_poll_interval_ms must be >= session_timeout_ms")
+        return self
+
+    def membership(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`RuntimeSettings`."""
+        return {name: getattr(self, name) for name in _MEMBERSHIP_FIELDS}
+
+
+_MEMBERSHIP_FIELDS = tuple(GroupMembershipSettings.model_fields)

@@ -2,7 +2,9 @@
 
 - ``GET /healthz``: 200 while the process is alive and its event loop answers
   (the answer comes from that loop, so an answer is the proof), 503 when the
-  service reports itself stuck (e.g. its consumer thread hung in one call).
+  service reports itself stuck: a consumer whose thread has not polled for
+  too long, or that has been out of its consumer group for too long (see
+  :mod:`crmpilot.streaming.liveness`).
 - ``GET /readyz``: 200 when the service does its job (a consumer: partitions
   assigned and being polled), 503 otherwise (starting, no partitions, a
   rebalance holding the consumer, stopping).

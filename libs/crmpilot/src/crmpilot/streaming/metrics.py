@@ -14,6 +14,7 @@ members of a group in one process add up). Counted as things happen:
 ``crmpilot_consumer_commit_seconds``                histogram, one synchronous offset commit {group, reason}
 ``crmpilot_consumer_commit_failures_total``         commits the broker refused {group, reason}
 ``crmpilot_consumer_pauses_total``                  times backpressure paused every partition {group}
+``crmpilot_consumer_rebalances_total``              rebalance callbacks {group, kind=assign|revoke|lost}
 ==================================================  =========================================================
 
 Read from the running services when scraped (:class:`LiveGauges`):
@@ -26,7 +27,18 @@ Read from the running services when scraped (:class:`LiveGauges`):
 ``crmpilot_consumer_lag``                           records behind the partition's end: high watermark of the
                                                     last fetch − the offset the next commit would store
                                                     {group, topic, partition}
+``crmpilot_consumer_alive``                         1 while ``/healthz`` says alive (:mod:`.liveness`) {group}
+``crmpilot_consumer_member``                        1 while a confirmed member of its consumer group {group}
+``crmpilot_consumer_seconds_since_poll``            since the consumer thread last returned from a poll {group}
+``crmpilot_consumer_seconds_without_membership``    since the member left its group (0 while a member) {group}
+``crmpilot_consumer_seconds_since_assignment``      since the member last held a partition (0 while it holds
+                                                    some) {group}
 ==================================================  =========================================================
+
+The liveness gauges are shown while a service consumes (not before its
+subscription's first run, nor while it stops); members of one group in one
+process combine to the worst: the lowest ``alive`` and ``member``, the
+highest ages.
 
 The lag is noted with every periodic commit from librdkafka's cached
 watermarks (no broker request); while backpressure pauses the partitions no
@@ -48,6 +60,8 @@ from prometheus_client.registry import Collector
 
 from crmpilot.telemetry import metrics as registry
 
+from .liveness import Liveness
+
 __all__ = ["ConsumerMetrics", "FailureKind", "Gauges", "LiveGauges", "live_gauges"]
 
 FailureKind = Literal["poison", "retryable", "unhandled", "fatal"]
@@ -65,6 +79,7 @@ class Gauges:
     paused: bool
     assigned: int
     lag: Mapping[tuple[str, int], int]
+    liveness: Liveness | None = None  # None: not consuming (starting or stopping)
 
 
 class _Source(Protocol):
@@ -83,6 +98,7 @@ class _Families:
     commit: Histogram
     commit_failures: Counter
     pauses: Counter
+    rebalances: Counter
 
 
 @cache
@@ -101,6 +117,7 @@ def _families() -> _Families:
         commit=r.histogram(_P + "commit_seconds", "Duration of one synchronous offset commit", ("group", "reason")),
         commit_failures=r.counter(_P + "commit_failures", "Offset commits the broker refused", ("group", "reason")),
         pauses=r.counter(_P + "pauses", "Times backpressure paused the assigned partitions", ("group",)),
+        rebalances=r.counter(_P + "rebalances", "Rebalance callbacks (assign, revoke, lost)", ("group", "kind")),
     )
 
 
@@ -141,6 +158,9 @@ class ConsumerMetrics:
     def paused(self) -> None:
         self._f.pauses.labels(self.group).inc()
 
+    def rebalanced(self, kind: Literal["assign", "revoke", "lost"]) -> None:
+        self._f.rebalances.labels(self.group, kind).inc()
+
 
 class LiveGauges(Collector):
     """Gauges read from the running services at scrape time (scrape on their event loop)."""
@@ -163,10 +183,31 @@ class LiveGauges(Collector):
             _P + "lag", "Records behind the partition's end (high watermark - offset to commit)",
             labels=["group", "topic", "partition"],
         )
+        alive = GaugeMetricFamily(_P + "alive", "1 while /healthz says alive", labels=["group"])
+        member = GaugeMetricFamily(_P + "member", "1 while a confirmed member of its consumer group", labels=["group"])
+        since_poll = GaugeMetricFamily(
+            _P + "seconds_since_poll", "Seconds since the consumer thread last returned from a poll", labels=["group"]
+        )
+        without = GaugeMetricFamily(
+            _P + "seconds_without_membership", "Seconds since the member left its group (0 while a member)", labels=["group"]
+        )
+        since_assignment = GaugeMetricFamily(
+            _P + "seconds_since_assignment", "Seconds since the member last held a partition (0 while it holds some)",
+            labels=["group"],
+        )
         groups: dict[str, list[int]] = {}
         lags: dict[tuple[str, str, int], int] = {}
+        lives: dict[str, list[float]] = {}
         for source in list(self._sources):
             g = source.gauges()
+            if g.liveness is not None:
+                v = g.liveness
+                worst = lives.setdefault(g.group, [1.0, 1.0, 0.0, 0.0, 0.0])  # alive, member, ages: the worst member
+                worst[0] = min(worst[0], float(v.alive))
+                worst[1] = min(worst[1], float(v.member))
+                worst[2] = max(worst[2], v.since_poll_s or 0.0)
+                worst[3] = max(worst[3], v.without_membership_s)
+                worst[4] = max(worst[4], v.since_assignment_s)
             total = groups.setdefault(g.group, [0, 0, 0, 0])  # members of one group in one process add up
             total[0] += g.in_flight
             total[1] += g.buffered
@@ -181,7 +222,13 @@ class LiveGauges(Collector):
             assigned.add_metric([group], partitions)
         for (group, topic, partition), behind in sorted(lags.items()):
             lag.add_metric([group, topic, str(partition)], behind)
-        yield from (in_flight, buffered, paused, assigned, lag)
+        for group, (is_alive, is_member, poll_age, out_s, unassigned_s) in sorted(lives.items()):
+            alive.add_metric([group], is_alive)
+            member.add_metric([group], is_member)
+            since_poll.add_metric([group], poll_age)
+            without.add_metric([group], out_s)
+            since_assignment.add_metric([group], unassigned_s)
+        yield from (in_flight, buffered, paused, assigned, lag, alive, member, since_poll, without, since_assignment)
 
 
 @cache

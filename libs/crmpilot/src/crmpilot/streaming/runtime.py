@@ -60,9 +60,15 @@ Start
     never wait for a dead-letter topic that is not there.
 
 Health and metrics
-    :meth:`ConsumerService.status` says whether the service is alive (its
-    consumer thread has polled within a minute beyond ``revoke_timeout_s``)
-    and ready (partitions assigned, polled within 5 s, not stopping); the
+    :meth:`ConsumerService.status` says whether the service is alive and
+    ready. Alive (:mod:`crmpilot.streaming.liveness`): the consumer thread
+    polled within ``min(max.poll.interval.ms, 60 s) + revoke_timeout_s``, and
+    the member has not been out of its consumer group for longer than
+    ``liveness_timeout_s`` (default ``2 × session.timeout.ms``), judged from
+    librdkafka's rebalance callbacks, its error callback
+    (``_ALL_BROKERS_DOWN``) and the group handler's state in its statistics
+    (``statistics.interval.ms``, 1 s). Ready: alive, partitions assigned,
+    polled within 5 s, not stopping. The
     lifecycle server (:mod:`crmpilot.streaming.lifecycle`, started by
     :func:`crmpilot.service.run_service`) answers ``/healthz`` and ``/readyz``
     from it. Counters and histograms go to the process registry as records are
@@ -112,6 +118,7 @@ from .context import TRACEPARENT, TRACESTATE, Handler, Header, MessageContext, O
 from .dlq import dlq_headers, error_class
 from .errors import ConsumerFatal, DeadLetterFailed, DeliveryFailed, MissingTopics, ProducerFatal
 from .lifecycle import ServiceStatus
+from .liveness import MembershipWatch
 from .metrics import ConsumerMetrics, FailureKind, Gauges, live_gauges
 from .offsets import TP, OffsetBook, OffsetTracker
 from .producer import AsyncProducer
@@ -126,7 +133,6 @@ R = TypeVar("R")
 
 _MAX_BATCH = 500
 _READY_POLL_GAP_S = 5.0  # not ready when the consumer thread has not polled for this long (e.g. a rebalance)
-_STALLED_S = 60.0  # not alive when it has not polled for this long beyond revoke_timeout_s
 _DLQ_PRODUCE_ATTEMPTS = 3
 # commit errors that only mean "a rebalance is under way": the next commit retries
 _REBALANCING = frozenset(
@@ -184,6 +190,7 @@ class ConsumerService:
         self._metrics = ConsumerMetrics(settings.group_id)
         self._running = 0  # handler calls holding a slot
         self._last_poll: float | None = None  # time.monotonic() of the consumer thread's last poll
+        self._membership = MembershipWatch(member_timeout_s=settings.member_timeout_s, poll_stall_s=settings.poll_stall_s)
         self._highs: dict[TP, int] = {}  # high watermarks of the last fetches (consumer thread writes)
         self._positions: dict[TP, int] = {}  # fetch positions (consumer thread writes)
         self._started = False
@@ -215,19 +222,21 @@ class ConsumerService:
         return self._scheduler.pending
 
     def status(self) -> ServiceStatus:
-        """Alive unless the consumer thread is stuck; ready while partitions are assigned and polled."""
-        if self._last_poll is None:
-            return ServiceStatus(True, False, "stopped" if self._stopping else "starting")
+        """Alive unless the consumer thread is stuck or the member has been out of its group too long
+        (:mod:`crmpilot.streaming.liveness`); ready while alive, partitions are assigned and polled."""
         if self._stopping:
-            return ServiceStatus(True, False, "stopping")
+            return ServiceStatus(True, False, "stopping" if self._last_poll is not None else "stopped")
+        liveness = self._membership.check()
+        if not liveness.alive:
+            return ServiceStatus(False, False, liveness.reason)
+        if self._last_poll is None:
+            return ServiceStatus(True, False, "starting")
         quiet = time.monotonic() - self._last_poll
-        if quiet > _STALLED_S + self._settings.revoke_timeout_s:
-            return ServiceStatus(False, False, f"consumer thread stuck: no poll for {quiet:.0f}s")
         if quiet > _READY_POLL_GAP_S:
             return ServiceStatus(True, False, f"no poll for {quiet:.0f}s (rebalancing?)")
         partitions = len(self._book.partitions)
         if not partitions:
-            return ServiceStatus(True, False, "no partitions assigned")
+            return ServiceStatus(True, False, "no partitions assigned" + ("" if liveness.member else f" ({liveness.reason})"))
         return ServiceStatus(True, True, f"consuming {partitions} partition(s)" + (", paused (backpressure)" if self._paused else ""))
 
     def gauges(self) -> Gauges:
@@ -241,7 +250,13 @@ class ConsumerService:
             if high is not None and high >= 0 and base is not None:
                 lag[tp] = max(0, high - base)
         return Gauges(
-            self._settings.group_id, self._running, self._scheduler.pending, self._paused, len(self._book.partitions), lag
+            self._settings.group_id,
+            self._running,
+            self._scheduler.pending,
+            self._paused,
+            len(self._book.partitions),
+            lag,
+            self._membership.check() if self._started and not self._stopping else None,
         )
 
     def stop(self) -> None:
@@ -284,7 +299,11 @@ class ConsumerService:
         self._stop_requested = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crmpilot-consumer-{s.group_id}")
         self._producer = AsyncProducer(s.producer_config(self._kafka))
-        config: dict[str, Any] = {**s.consumer_config(self._kafka), "error_cb": self._on_error}
+        config: dict[str, Any] = {
+            **s.consumer_config(self._kafka),
+            "error_cb": self._on_error,
+            "stats_cb": self._membership.statistics,
+        }
         live_gauges().add(self)
         try:
             self._consumer = Consumer(config)
@@ -296,6 +315,7 @@ class ConsumerService:
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
             )
+            self._membership.subscribed()
             logger.info("service %s consuming %s", s.group_id, ", ".join(s.topics))
             await self._poll_loop()
         finally:
@@ -371,6 +391,8 @@ class ConsumerService:
         self._scheduler.submit(tp, lane, record, len(record.value or b"") + len(record.key or b""))
 
     def _consumer_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._MAX_POLL_EXCEEDED:
+            self._membership.left("max.poll.interval.ms exceeded: left the group")
         if err.fatal():
             self._fail(ConsumerFatal(f"consumer error {err.name()}: {err.str()}"))
         elif err.code() != KafkaError._PARTITION_EOF:
@@ -546,6 +568,7 @@ class ConsumerService:
             if messages and room > 1:
                 messages += consumer.consume(room - 1, 0)
         self._last_poll = time.monotonic()
+        self._membership.polled()
         return messages, committed
 
     def _watch(self, consumer: Consumer) -> None:
@@ -557,6 +580,7 @@ class ConsumerService:
             highs[(tp.topic, tp.partition)] = high
         self._highs = highs
         self._positions = {(tp.topic, tp.partition): tp.offset for tp in consumer.position(assigned) if tp.offset >= 0}
+        self._membership.member_id(consumer.memberid())
 
     def _commit(self, consumer: Consumer, offsets: dict[TP, int], reason: str) -> dict[TP, int]:
         """Commit synchronously; return the offsets the broker accepted."""
@@ -586,6 +610,8 @@ class ConsumerService:
         return accepted
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._membership.assigned(len(partitions))
+        self._metrics.rebalanced("assign")
         tps = [(p.topic, p.partition) for p in partitions]
         paused = self._on_loop(self._assigned(tps))
         consumer.incremental_assign(partitions)
@@ -593,15 +619,21 @@ class ConsumerService:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._membership.revoked(len(partitions))
+        self._metrics.rebalanced("revoke")
         final = self._on_loop(self._revoking([(p.topic, p.partition) for p in partitions]))
         if final:
             self._commit(consumer, final, "revoke")
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._membership.lost(len(partitions))
+        self._metrics.rebalanced("lost")
         self._on_loop(self._losing([(p.topic, p.partition) for p in partitions]))
 
     def _on_error(self, err: KafkaError) -> None:
         """librdkafka's global error callback (runs on whichever thread polls)."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._membership.left(f"all brokers down ({err.str()})")
         if err.fatal():
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._fail, ConsumerFatal(f"{err.name()}: {err.str()}"))

@@ -253,6 +253,9 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
     assert end_status == 200
     assert metric(end_metrics, P + "member", group=group) == 1
     assert metric(end_metrics, P + "assigned_partitions", group=group) == 2
+    # past the limit out of its group, the runtime replaced its Kafka consumer (the broker was still down)
+    assert metric(end_metrics, P + "rebuilds_total", group=group) >= 1
+    assert service.stats.consumer_rebuilds >= 1
 
     outputs = read_topic(broker.bootstrap, out, expect=before + after)
     ids = {json.loads(m.value())["id"] for m in outputs}

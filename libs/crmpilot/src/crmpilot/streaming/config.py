@@ -103,6 +103,11 @@ class RuntimeSettings(BaseModel):
         gt=0,
         description="/healthz turns unhealthy after this long without group membership (unset: 2 x session_timeout_ms)",
     )
+    rebuild_consumer: bool = Field(
+        default=True,
+        description="past the liveness limit out of its group, close the Kafka consumer and subscribe a new one "
+        "(librdkafka consumers have been seen never to rejoin after a coordinator restart)",
+    )
     consumer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka consumer keys")
     producer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka producer keys")
 

@@ -15,6 +15,7 @@ members of a group in one process add up). Counted as things happen:
 ``crmpilot_consumer_commit_failures_total``         commits the broker refused {group, reason}
 ``crmpilot_consumer_pauses_total``                  times backpressure paused every partition {group}
 ``crmpilot_consumer_rebalances_total``              rebalance callbacks {group, kind=assign|revoke|lost}
+``crmpilot_consumer_rebuilds_total``                Kafka consumers closed and subscribed anew after too long out of the group {group}
 ==================================================  =========================================================
 
 Read from the running services when scraped (:class:`LiveGauges`):
@@ -99,6 +100,7 @@ class _Families:
     commit_failures: Counter
     pauses: Counter
     rebalances: Counter
+    rebuilds: Counter
 
 
 @cache
@@ -118,6 +120,9 @@ def _families() -> _Families:
         commit_failures=r.counter(_P + "commit_failures", "Offset commits the broker refused", ("group", "reason")),
         pauses=r.counter(_P + "pauses", "Times backpressure paused the assigned partitions", ("group",)),
         rebalances=r.counter(_P + "rebalances", "Rebalance callbacks (assign, revoke, lost)", ("group", "kind")),
+        rebuilds=r.counter(
+            _P + "rebuilds", "Kafka consumers closed and subscribed anew after too long out of the group", ("group",)
+        ),
     )
 
 
@@ -160,6 +165,9 @@ class ConsumerMetrics:
 
     def rebalanced(self, kind: Literal["assign", "revoke", "lost"]) -> None:
         self._f.rebalances.labels(self.group, kind).inc()
+
+    def rebuilt(self) -> None:
+        self._f.rebuilds.labels(self.group).inc()
 
 
 class LiveGauges(Collector):

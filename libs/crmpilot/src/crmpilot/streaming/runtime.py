@@ -93,6 +93,7 @@ import contextlib
 import functools
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -153,6 +154,7 @@ class ServiceStats:
     duplicates_skipped: int = 0
     commits: int = 0
     pauses: int = 0
+    consumer_rebuilds: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -205,6 +207,8 @@ class ConsumerService:
         self._stop_requested: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._consumer: Consumer | None = None
+        self._generation = 0  # of self._consumer: callbacks of a consumer replaced since are ignored
+        self._rebuilt_at: float | None = None
         self._producer: AsyncProducer | None = None
 
     @property
@@ -299,22 +303,9 @@ class ConsumerService:
         self._stop_requested = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"crmpilot-consumer-{s.group_id}")
         self._producer = AsyncProducer(s.producer_config(self._kafka))
-        config: dict[str, Any] = {
-            **s.consumer_config(self._kafka),
-            "error_cb": self._on_error,
-            "stats_cb": self._membership.statistics,
-        }
         live_gauges().add(self)
         try:
-            self._consumer = Consumer(config)
-            await self._call(self._check_topics, self._consumer)
-            await self._call(
-                self._consumer.subscribe,
-                list(s.topics),
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            self._consumer = await self._call(self._open_consumer)
             self._membership.subscribed()
             logger.info("service %s consuming %s", s.group_id, ", ".join(s.topics))
             await self._poll_loop()
@@ -352,6 +343,65 @@ class ConsumerService:
             fetched_at = time.monotonic()
             for message in messages:
                 self._dispatch(message, fetched_at)
+            if self._rebuild_due():
+                await self._rebuild_consumer()
+
+    def _open_consumer(self) -> Consumer:
+        """A new consumer, its topics checked, subscribed (consumer thread). Callbacks of earlier ones stop counting."""
+        self._generation += 1
+        generation = self._generation
+
+        def on_error(err: KafkaError) -> None:
+            if generation == self._generation:
+                self._on_error(err)
+
+        def on_stats(stats: str) -> None:
+            if generation == self._generation:
+                self._membership.statistics(stats)
+
+        consumer = Consumer({**self._settings.consumer_config(self._kafka), "error_cb": on_error, "stats_cb": on_stats})
+        try:
+            self._check_topics(consumer)
+            consumer.subscribe(
+                list(self._settings.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+        except BaseException:
+            consumer.close()
+            raise
+        return consumer
+
+    def _rebuild_due(self) -> bool:
+        """Out of the group past the liveness limit, and no rebuild within that limit."""
+        s = self._settings
+        if not s.rebuild_consumer or self._stopping:
+            return False
+        liveness = self._membership.check()
+        if liveness.member or liveness.without_membership_s <= s.member_timeout_s:
+            return False
+        return self._rebuilt_at is None or time.monotonic() - self._rebuilt_at >= s.member_timeout_s
+
+    async def _rebuild_consumer(self) -> None:
+        """Replace a consumer stuck out of its group: drop its partitions (their records are redelivered),
+        subscribe a new consumer, close the old one on a thread of its own (a stuck close must not block).
+
+        The membership clock is not reset: ``/healthz`` stays unhealthy until the new consumer joins.
+        """
+        self._rebuilt_at = time.monotonic()
+        self.stats.consumer_rebuilds += 1
+        self._metrics.rebuilt()
+        liveness = self._membership.check()
+        logger.warning(
+            "consumer of %s out of its group for %.0fs (%s): closing it and subscribing a new one (rebuild %d)",
+            self._settings.group_id, liveness.without_membership_s, liveness.reason, self.stats.consumer_rebuilds,
+        )
+        held = list(self._book.partitions)
+        if held:
+            await self._losing(held)
+        self._paused = False
+        old = self._consumer
+        self._consumer = await self._call(self._open_consumer)
+        if old is not None:
+            threading.Thread(target=_close_quietly, args=(old,), name="crmpilot-consumer-close", daemon=True).start()
 
     def _dispatch(self, message: Message, fetched_at: float) -> None:
         err = message.error()
@@ -610,6 +660,8 @@ class ConsumerService:
         return accepted
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced by a rebuild, closing
         self._membership.assigned(len(partitions))
         self._metrics.rebalanced("assign")
         tps = [(p.topic, p.partition) for p in partitions]
@@ -619,6 +671,8 @@ class ConsumerService:
             consumer.pause(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced by a rebuild, closing
         self._membership.revoked(len(partitions))
         self._metrics.rebalanced("revoke")
         final = self._on_loop(self._revoking([(p.topic, p.partition) for p in partitions]))
@@ -626,6 +680,8 @@ class ConsumerService:
             self._commit(consumer, final, "revoke")
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if consumer is not self._consumer:
+            return  # a consumer replaced by a rebuild, closing
         self._membership.lost(len(partitions))
         self._metrics.rebalanced("lost")
         self._on_loop(self._losing([(p.topic, p.partition) for p in partitions]))
@@ -715,6 +771,13 @@ class ConsumerService:
             drain.cancel()
             return False
         return drain.result()
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except Exception as exc:  # the consumer is being discarded; its close is best effort
+        logger.info("closing a replaced consumer failed: %s", exc)
 
 
 def _last(headers: tuple[Header, ...], name: str) -> bytes | None:

@@ -29,7 +29,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,9 +41,9 @@ from crmpilot.llm.pricing import DEFAULT_PRICES
 from crmpilot.settings import DatabaseSettings
 from crmpilot.streaming import MessageContext
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
-from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect, migrate
+from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
+from tests.dbkit import throwaway_database
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from warehouse_writer.handler import WarehouseWriter
 from warehouse_writer.settings import Settings as WriterSettings
 
@@ -182,31 +181,12 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
     return out
 
 
-@contextmanager
-def throwaway_database(server_url: str) -> Iterator[DatabaseSettings]:
-    """A new database ``crmpilot_bench_<pid>`` on the server of ``server_url``, migrated; dropped afterwards."""
-    name = f"crmpilot_bench_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = DatabaseSettings(url=make_conninfo(server_url, dbname=name))
-    try:
-        with connect(settings) as conn:
-            migrate(conn)
-        yield settings
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {}").format(sql.Identifier(name))
-            )
-
-
 def run(n: int, server_url: str | None = None) -> Figures:
     """Measure (a), (b) and (c) with ``n`` results; raises ``AssertionError`` if any row is missing or differs."""
     server_url = server_url or DatabaseSettings().url.get_secret_value()
     batch = records(n, tag=f"whbench{os.getpid()}")
     writer_settings = WriterSettings()
-    with throwaway_database(server_url) as db, connect(db) as conn:
+    with throwaway_database(server_url, "crmpilot_bench") as db, connect(db) as conn:
         with PostgresWarehouse.connect(db, max_size=1) as warehouse:
             warehouse.check()
             started = time.perf_counter()

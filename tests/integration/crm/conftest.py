@@ -7,15 +7,11 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,24 +19,16 @@ from sandbox_support import sandbox, sb, sf  # noqa: E402, F401  (fixtures)
 
 from crmpilot.crm.watermark import PostgresWatermarkStore  # noqa: E402
 from crmpilot.settings import DatabaseSettings  # noqa: E402
-from crmpilot.warehouse import PostgresWarehouse, connect, migrate  # noqa: E402
+from crmpilot.warehouse import PostgresWarehouse, connect  # noqa: E402
+from tests.dbkit import throwaway_database  # noqa: E402
 
 _TABLES = "warehouse.crm_write_audit, warehouse.feedback, warehouse.crm_source_watermark, warehouse.crm_source_seen"
 
 
 @pytest.fixture(scope="session")
 def crm_db(database_url: str) -> Iterator[DatabaseSettings]:
-    name = f"crmpilot_test_crm_{secrets.token_hex(4)}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = DatabaseSettings(url=make_conninfo(database_url, dbname=name))
-    try:
-        with connect(settings) as conn:
-            migrate(conn)
+    with throwaway_database(database_url, "crmpilot_test_crm") as settings:
         yield settings
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -21,16 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import connect, migrate
+from crmpilot.warehouse import connect
+from tests.dbkit import throwaway_database
 from kpi_events import ticket
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from test_kpi_aggregator_stack import _free_port, _results, _until
 
 pytestmark = pytest.mark.integration
@@ -69,19 +66,8 @@ class Aggregator:
 @pytest.fixture
 def own_database(database_url: str) -> Iterator[DatabaseSettings]:
     """A migrated database of this test's own (the stack test reads every row of the session's one)."""
-    name = f"crmpilot_test_kpi_{secrets.token_hex(4)}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = DatabaseSettings(url=make_conninfo(database_url, dbname=name))
-    try:
-        with connect(settings) as conn:
-            migrate(conn)
+    with throwaway_database(database_url, "crmpilot_test_kpi") as settings:
         yield settings
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {}").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Annotated, Any, NoReturn
 
@@ -95,18 +96,12 @@ def erase(
             f"erase every trace of this {parsed.kind} from the warehouse and the cache? This cannot be undone",
             abort=True,
         )
-    settings = DatabaseSettings()
-    llm = LLMSettings()
-    try:
-        with ExitStack() as stack:
-            conn = stack.enter_context(connect(settings))
-            cache_conn = _cache_connection(stack, settings, llm)
-            report = erase_subject(
-                conn, parsed, operator=operator or _operator(), dry_run=dry_run,
-                cache_schema=llm.cache_schema, cache_conn=cache_conn,
-            )  # fmt: skip
-    except WarehouseError as exc:
-        _fail(exc, settings)
+    report = _on_warehouse(
+        lambda conn, cache_conn, cache_schema: erase_subject(
+            conn, parsed, operator=operator or _operator(), dry_run=dry_run,
+            cache_schema=cache_schema, cache_conn=cache_conn,
+        )
+    )  # fmt: skip
     _print(report, as_json, f"erasure of {parsed.kind} sha256:{parsed.sha256[:12]}")
 
 
@@ -149,24 +144,33 @@ def purge(
     except InvalidRetention as exc:
         _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
-    settings = DatabaseSettings()
-    llm = LLMSettings()
-    try:
-        with ExitStack() as stack:
-            conn = stack.enter_context(connect(settings))
-            cache_conn = _cache_connection(stack, settings, llm)
-            report = purge_text(
-                conn, days, operator=operator or _operator(), dry_run=dry_run,
-                cache_schema=llm.cache_schema, cache_conn=cache_conn,
-            )  # fmt: skip
-    except WarehouseError as exc:
-        _fail(exc, settings)
+    report = _on_warehouse(
+        lambda conn, cache_conn, cache_schema: purge_text(
+            conn, days, operator=operator or _operator(), dry_run=dry_run,
+            cache_schema=cache_schema, cache_conn=cache_conn,
+        )
+    )  # fmt: skip
     assert report.cutoff is not None
     _print(
         report,
         as_json,
         f"purge of free text stored before {report.cutoff.isoformat(timespec='seconds')} ({days} days)",
     )
+
+
+_Action = Callable[[psycopg.Connection[Any], "psycopg.Connection[Any] | None", str], PrivacyReport]
+
+
+def _on_warehouse(action: _Action) -> PrivacyReport:
+    """Run ``action(warehouse connection, cache connection or None, cache schema)``; exit on a warehouse error."""
+    settings = DatabaseSettings()
+    llm = LLMSettings()
+    try:
+        with ExitStack() as stack:
+            conn = stack.enter_context(connect(settings))
+            return action(conn, _cache_connection(stack, settings, llm), llm.cache_schema)
+    except WarehouseError as exc:
+        _fail(exc, settings)
 
 
 def _cache_connection(

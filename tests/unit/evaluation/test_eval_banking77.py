@@ -29,8 +29,11 @@ def test_a_small_dataset_of_the_same_shape_runs_end_to_end(tmp_path: Path) -> No
     assert banking77.main(args, encoder_factory=fake_encoder) == 0
     summary = json.loads((work / "summary.json").read_text())
     assert (summary["train"], summary["test"]) == (18, 6)
-    assert [h["name"].split(",")[0] for h in summary["heads"]] == ["zero-shot (label names)", "trained", "trained", "few-shot 3/label"]
-    assert set(summary["end_to_end"]) == {"zero-shot", "trained", "trained-single"}
+    names = [h["name"].split(",")[0] for h in summary["heads"]]
+    assert names == ["zero-shot (label names)", "trained", "trained", "hybrid", "hybrid", "hybrid", "few-shot 3/label"]
+    assert set(summary["end_to_end"]) == {"zero-shot", "trained", "hybrid", "trained-single", "hybrid-single"}
     assert (work / "heads" / summary["head"] / "head.json").is_file()
+    hybrid_doc = json.loads((work / "heads" / summary["hybrid"]["head"] / "head.json").read_text())
+    assert hybrid_doc["format"] == "crmpilot.head/2" and hybrid_doc["lexical"]["terms"] == summary["hybrid"]["terms"] > 0
     assert (work / "reports" / "banking77-trained.html").is_file()
     assert (work / "train.csv").read_text().startswith("text,category\n")

@@ -1,7 +1,9 @@
 """`crmpilot train`: teach the local model your categories from closed cases (a calibrated, versioned head).
 
 Reads labelled history (a CSV/JSONL file or a warehouse query), embeds each
-ticket with the embedded model, fits a logistic regression on the embeddings,
+ticket with the embedded model, fits a logistic regression on the embeddings
+(with ``--features hybrid``, the default, a second one on the tickets' TF-IDF
+word and character n-grams, the two mixed),
 calibrates its confidence on a dev split (temperature scaling) and writes the
 artefact ``<out>/head-<sha12>/``. Exit codes: 0 trained, 1 the data cannot
 train a head (unreadable, too few examples, database unreachable).
@@ -9,6 +11,7 @@ train a head (unreadable, too few examples, database unreachable).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -36,8 +39,12 @@ CRMPILOT_DATABASE_URL). Text columns: `text`, or `subject` and/or `description`;
 label column: `label`, `category`, `intent` or `final_category` (or --label-column).
 
 Each ticket is embedded as the local provider embeds it, a logistic regression
-is fitted on the embeddings, and a temperature is fitted on a held-out dev split
-so that a confidence of 0.8 means right about 8 times in 10. The artefact
+is fitted on the embeddings (--features hybrid, the default: and another on the
+ticket's TF-IDF word and character n-grams, their logits mixed with weights
+fitted on the dev split; --features embedding: the embeddings alone), and a
+temperature is fitted on a held-out dev split so that a confidence of 0.8
+means right about 8 times in 10; hybrid heads are then refitted on every
+example (--no-refit to keep the dev split out). The artefact
 (weights, labels, temperature, dev metrics, training data hash, created time)
 is written to OUT/head-<sha12>/; its id goes into every result's provenance.
 
@@ -61,11 +68,14 @@ def train(
     categories: Annotated[Path | None, typer.Option("--categories", help="JSON taxonomy (names, or {name, description, queue}); orders the labels and gives queues.", dir_okay=False)] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder to write head-<sha12>/ into.", file_okay=False)] = Path("heads"),
     dev_fraction: Annotated[float, typer.Option("--dev-fraction", min=0.01, max=0.9, help="Share held out for calibration and dev metrics.")] = 0.2,
-    c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse regularisation strength of the logistic regression.")] = 30.0,
+    features: Annotated[str, typer.Option("--features", help="hybrid (embedding + TF-IDF n-grams, format crmpilot.head/2) or embedding (embedding only, crmpilot.head/1).")] = "hybrid",
+    c: Annotated[float | None, typer.Option("--c", min=1e-6, help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid default for hybrid).")] = None,
+    refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for embedding).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", min=2, help="Use only the first N rows.")] = None,
 ) -> None:
     from ..evaluation import (
+        HYBRID,
         TrainOptions,
         load_categories,
         read_labelled,
@@ -77,11 +87,21 @@ def train(
     if (data is None) == (sql is None):
         _err.print("give exactly one of --data FILE or --sql QUERY (see `crmpilot train --help`)")
         raise typer.Exit(2)
+    if features not in ("hybrid", "embedding"):
+        _err.print(f"--features must be hybrid or embedding, not {escape(features)!r}")
+        raise typer.Exit(2)
     try:
         dataset = read_labelled(data, label_column=label_column) if data is not None else read_sql(sql or "", label_column=label_column)
         dataset = dataset.first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
-        options = TrainOptions(dev_fraction=dev_fraction, c=c, seed=seed)
+        base = HYBRID if features == "hybrid" else TrainOptions()
+        options = replace(
+            base,
+            dev_fraction=dev_fraction,
+            c=base.c if c is None else c,
+            refit=base.refit if refit is None else refit,
+            seed=seed,
+        )
         _out.print(
             f"{len(dataset)} labelled tickets, {len(dataset.labels)} labels from {escape(dataset.source)}"
             + (f" ({dataset.skipped} rows without text or label skipped)" if dataset.skipped else ""),
@@ -107,7 +127,8 @@ def train(
     for k, v in [
         ("artefact", str(folder)),
         ("labels", str(len(head.labels))),
-        ("examples", f"{training['train']} train + {training['dev']} dev"),
+        ("features", "embedding + TF-IDF n-grams" + f" ({head.lexical.size} terms)" if head.lexical else "embedding"),
+        ("examples", f"{training['train']} train + {training['dev']} dev" + (" (refitted on all after calibration)" if training.get("refit") else "")),
         ("dev accuracy", f"{dev['accuracy']:.4f}"),
         ("dev macro-F1", f"{dev['macro_f1']:.4f}"),
         ("temperature", f"{head.temperature:.4f}"),

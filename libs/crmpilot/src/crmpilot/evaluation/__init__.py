@@ -23,9 +23,16 @@ from crmpilot.evaluation.errors import (
 from crmpilot.evaluation.report import EvalReport, ItemResult, build_report, load_report
 from crmpilot.evaluation.runner import evaluate, run_items
 from crmpilot.evaluation.taxonomy import check_labels, load_categories
-from crmpilot.evaluation.training import TrainOptions, embed_texts, fit_head, train_head
+from crmpilot.evaluation.training import (
+    HYBRID,
+    TrainOptions,
+    embed_texts,
+    fit_head,
+    train_head,
+)
 
 __all__ = [
+    "HYBRID",
     "Dataset",
     "DatasetError",
     "EvalReport",

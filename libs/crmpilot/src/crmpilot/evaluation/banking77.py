@@ -14,12 +14,13 @@ eval`` commands reproduce the same run from the CLI.
 2. Every train and test text is embedded once (batched; gives the encoder's
    throughput).
 3. Heads on those vectors: zero-shot (label names as descriptions), the
-   trained head before and after temperature scaling, and a few-shot head
-   (``--few-shot`` examples per label from the train part).
+   trained head (embedding only) and the hybrid head (embedding + TF-IDF
+   n-grams of the text), each before and after temperature scaling, and a
+   few-shot head (``--few-shot`` examples per label from the train part).
 4. End to end, through the LLM client and the local provider exactly as
    ``crmpilot eval run`` does: the first ``--e2e`` test items with the
-   zero-shot and the trained head (latency p50/p95, throughput), and single
-   calls (concurrency 1) for the trained head's per-ticket latency.
+   zero-shot, the trained and the hybrid head (latency p50/p95, throughput),
+   and single calls (concurrency 1) for the trained heads' per-ticket latency.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +57,9 @@ from crmpilot.evaluation.metrics import classification_metrics, reliability, sel
 from crmpilot.evaluation.report import EvalReport
 from crmpilot.evaluation.runner import evaluate
 from crmpilot.evaluation.taxonomy import load_categories
-from crmpilot.evaluation.training import TrainOptions, embed_texts, fit_head
+from crmpilot.evaluation.training import HYBRID, TrainOptions, embed_texts, fit_head
 from crmpilot.llm.local.embedder import EmbeddingBatcher, Encoder, Vectors
-from crmpilot.llm.local.heads import TicketClassifierHead, ZeroShotHead
+from crmpilot.llm.local.heads import TicketClassifierHead, ZeroShotHead, head_proba
 from crmpilot.llm.local.trained import TrainedHead
 from crmpilot.tasks.classify_ticket import classify_ticket_spec
 from crmpilot.tasks.taxonomy import Category
@@ -113,8 +115,8 @@ def _few_shot(dataset: Dataset, k: int, seed: int) -> list[int]:
     return sorted(chosen)
 
 
-def _figures(name: str, head: TicketClassifierHead, vectors: Vectors, gold: Sequence[str]) -> HeadFigures:
-    probs = head.predict_proba(vectors)
+def _figures(name: str, head: TicketClassifierHead, vectors: Vectors, texts: Sequence[str], gold: Sequence[str]) -> HeadFigures:
+    probs = head_proba(head, vectors, texts)
     top = probs.argmax(axis=1)
     predicted = [head.labels[int(i)] for i in top]
     conf = probs[np.arange(len(top)), top]
@@ -174,6 +176,7 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     parser.add_argument("--e2e", type=int, default=300, help="test items run end to end through the provider (0: skip)")
     parser.add_argument("--concurrency", type=int, default=32, help="end-to-end items in flight")
     parser.add_argument("--c", type=float, default=TrainOptions().c, help="inverse regularisation of the logistic regression")
+    parser.add_argument("--hybrid-c", type=float, default=HYBRID.c, help="the same for the hybrid head's two regressions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="where splits, head and reports go (default: a temp folder)")
     args = parser.parse_args(argv)
@@ -202,27 +205,36 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         encode_rate = len(test) / (time.perf_counter() - started)
     gold = [t.label for t in test.items]
     y_train = [t.label for t in train.items]
+    t_train, t_test = [t.text for t in train.items], [t.text for t in test.items]
 
     options = TrainOptions(c=args.c, seed=args.seed)
+    hybrid_options = replace(HYBRID, c=args.hybrid_c, seed=args.seed)
     provenance = {"source": str(work / "train.csv"), "data_sha256": read_labelled(work / "train.csv").sha256, "skipped_rows": 0}
-    trained = fit_head(x_train, y_train, encoder=encoder.model_version, options=options, categories=categories, provenance=provenance)
+    fit = partial(fit_head, x_train, y_train, encoder=encoder.model_version, categories=categories, provenance=provenance, texts=t_train)
+    trained = fit(options=options)
     head_dir = trained.save(work / "heads")
+    hybrid = fit(options=hybrid_options)
+    hybrid_dir = hybrid.save(work / "heads")
+    hybrid_dev_fit = fit(options=replace(hybrid_options, refit=False))  # before refitting on the dev part too
     zero_shot = asyncio.run(ZeroShotHead.build(categories, EmbeddingBatcher(encoder)))
     rows = [
-        _figures("zero-shot (label names)", zero_shot, x_test, gold),
-        _figures(f"trained, T=1 (uncalibrated), {len(train)} ex.", trained.with_temperature(1.0), x_test, gold),
-        _figures(f"trained, T={trained.temperature:.3f} (calibrated), {len(train)} ex.", trained, x_test, gold),
+        _figures("zero-shot (label names)", zero_shot, x_test, t_test, gold),
+        _figures(f"trained, T=1 (uncalibrated), {len(train)} ex.", trained.with_temperature(1.0), x_test, t_test, gold),
+        _figures(f"trained, T={trained.temperature:.3f} (calibrated), {len(train)} ex.", trained, x_test, t_test, gold),
+        _figures(f"hybrid, T=1 (uncalibrated), fit part only, {len(train)} ex.", hybrid_dev_fit.with_temperature(1.0), x_test, t_test, gold),
+        _figures(f"hybrid, T={hybrid_dev_fit.temperature:.3f} (calibrated), fit part only, {len(train)} ex.", hybrid_dev_fit, x_test, t_test, gold),
+        _figures(f"hybrid, T={hybrid.temperature:.3f} (calibrated), refitted on all {len(train)} ex.", hybrid, x_test, t_test, gold),
     ]
     if args.few_shot:
         ids = _few_shot(train, args.few_shot, args.seed)
         few = fit_head(x_train[ids], [y_train[i] for i in ids], encoder=encoder.model_version, options=options, categories=categories)
-        rows.append(_figures(f"few-shot {args.few_shot}/label, T={few.temperature:.3f}", few, x_test, gold))
+        rows.append(_figures(f"few-shot {args.few_shot}/label, T={few.temperature:.3f}", few, x_test, t_test, gold))
 
     reports: dict[str, EvalReport] = {}
     if args.e2e:
         subset = test.first(args.e2e)
         (work / "reports").mkdir(exist_ok=True)
-        for name, head in (("zero-shot", None), ("trained", trained)):
+        for name, head in (("zero-shot", None), ("trained", trained), ("hybrid", hybrid)):
             _out.print(f"end to end: {name}, {len(subset)} items at concurrency {args.concurrency}")
             run = _end_to_end(head, categories, subset, name=f"banking77-{name}", concurrency=args.concurrency, encoder=encoder_factory)
             report = asyncio.run(run)
@@ -233,8 +245,11 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         _out.print(f"end to end: trained, {len(single)} single calls (concurrency 1)")
         single_run = _end_to_end(trained, categories, single, name="banking77-trained-single", concurrency=1, encoder=encoder_factory)
         reports["trained-single"] = asyncio.run(single_run)
+        _out.print(f"end to end: hybrid, {len(single)} single calls (concurrency 1)")
+        single_run = _end_to_end(hybrid, categories, single, name="banking77-hybrid-single", concurrency=1, encoder=encoder_factory)
+        reports["hybrid-single"] = asyncio.run(single_run)
 
-    _print(rows, reports, encode_rate, trained, head_dir)
+    _print(rows, reports, encode_rate, {"trained": (trained, head_dir), "hybrid": (hybrid, hybrid_dir)})
     summary = {
         "data_dir": str(data_dir.resolve()),
         "train": len(train),
@@ -246,6 +261,15 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         "head": trained.id,
         "temperature": trained.temperature,
         "dev": trained.meta["metrics"]["dev"],
+        "hybrid": {
+            "head": hybrid.id,
+            "c": args.hybrid_c,
+            "mix": hybrid.meta["training"]["mix"],
+            "terms": hybrid.lexical.size if hybrid.lexical else 0,
+            "head_fit_part_only": hybrid_dev_fit.id,
+            "temperature": hybrid.temperature,
+            "dev": hybrid.meta["metrics"]["dev"],
+        },
         "heads": [r.as_dict() for r in rows],
         "end_to_end": {
             k: {
@@ -263,17 +287,23 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     cats = data_dir / "categories.json"
     _out.print("\nReproduce from the CLI (same split, same head id):", soft_wrap=True)
     for line in (
-        f"crmpilot train --data {work}/train.csv --categories {cats} --c {args.c:g} --seed {args.seed} --out {work}/heads",
+        f"crmpilot train --data {work}/train.csv --categories {cats} --features embedding --c {args.c:g} --seed {args.seed} --out {work}/heads",
+        (
+            f"crmpilot train --data {work}/train.csv --categories {cats} --features hybrid --c {args.hybrid_c:g} "
+            f"--seed {args.seed} --out {work}/heads"
+        ),
         f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {head_dir} --out {work}/reports --name trained",
+        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {hybrid_dir} --out {work}/reports --name hybrid",
         f"CRMPILOT_LLM_LOCAL_HEAD= crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --out {work}/reports --name zero-shot",
         f"crmpilot eval compare {work}/reports/zero-shot.json {work}/reports/trained.json",
+        f"crmpilot eval compare {work}/reports/trained.json {work}/reports/hybrid.json",
     ):
         _out.print(f"  {line}", soft_wrap=True, markup=False)
     _out.print(f"summary: {work}/summary.json", soft_wrap=True)
     return 0
 
 
-def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate: float, trained: TrainedHead, head_dir: Path) -> None:
+def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate: float, heads: dict[str, tuple[TrainedHead, Path]]) -> None:
     table = Table(title=f"Banking77 held-out test, {len(rows)} heads on the same embeddings")
     for col in ("head", "accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8"):
         table.add_column(col, justify="left" if col == "head" else "right")
@@ -281,12 +311,13 @@ def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate:
         at = "—" if r.accuracy_at_08 is None else f"{r.accuracy_at_08:.4f}"
         table.add_row(r.name, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.ece:.4f}", f"{r.log_loss:.3f}", at, f"{r.coverage_at_08:.3f}")
     _out.print(table)
-    dev = trained.meta["metrics"]["dev"]
-    _out.print(
-        f"trained head {trained.id} ({head_dir}): dev n={dev['n']}, T={trained.temperature:.4f}, "
-        f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss {dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
-        soft_wrap=True,
-    )
+    for name, (head, folder) in heads.items():
+        dev = head.meta["metrics"]["dev"]
+        _out.print(
+            f"{name} head {head.id} ({folder}): dev n={dev['n']}, accuracy {dev['accuracy']:.4f}, T={head.temperature:.4f}, "
+            f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss {dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
+            soft_wrap=True,
+        )
     _out.print(f"encoder throughput (batches of 64, one process): {encode_rate:.1f} texts/s", soft_wrap=True)
     if reports:
         e2e = Table(title="end to end through the LLM client and the local provider")

@@ -5,9 +5,17 @@
 2. Split off a stratified dev part (``dev_fraction``).
 3. Fit scikit-learn's multinomial :class:`~sklearn.linear_model.LogisticRegression`
    on the rest (the embeddings are L2-normalised, so no scaling is needed).
-4. Fit a temperature on the dev part's log-loss (:mod:`.calibration`).
+   With ``features="hybrid"``, a second one on the ticket's TF-IDF word and
+   character n-grams (:mod:`crmpilot.llm.local.lexical`; vocabulary and idf
+   fitted on the same part).
+4. Fit a temperature on the dev part's log-loss (:mod:`.calibration`); hybrid:
+   fit the weights of the two regressions' logits on it (a two-weight
+   temperature scaling), giving their mix and a temperature. The mixed head is
+   one linear layer on the embedding followed by the tf-idf.
 5. Record dev accuracy, macro-F1, log-loss and ECE before and after scaling,
    the data hash and the parameters in the artefact (:class:`TrainedHead`).
+6. With ``refit``, fit the regression(s) again on all examples and keep the
+   dev part's temperature and mix (the dev metrics are those of step 5).
 
 :func:`fit_head` does steps 2-5 on given vectors, so benchmarks embed once and
 fit several heads.
@@ -18,9 +26,9 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +38,13 @@ from crmpilot.evaluation.dataset import Dataset
 from crmpilot.evaluation.errors import TrainingError
 from crmpilot.evaluation.metrics import classification_metrics, reliability
 from crmpilot.llm.local.embedder import MODEL_NAME, Encoder, Vectors
+from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures, analyze
 from crmpilot.llm.local.trained import TrainedHead, categories_for
 from crmpilot.tasks.taxonomy import Category
 
-__all__ = ["Progress", "TrainOptions", "embed_texts", "fit_head", "train_head"]
+__all__ = ["HYBRID", "Features", "Progress", "TrainOptions", "embed_texts", "fit_head", "train_head"]
+
+Features = Literal["embedding", "hybrid"]
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``, called after each batch."""
@@ -52,12 +63,31 @@ class TrainOptions:
     max_iter: int = 2000
     batch: int = 64
     """Texts per encoder call."""
+    features: Features = "embedding"
+    """``embedding``: the e5 embedding only (``crmpilot.head/1``); ``hybrid``: the embedding and
+    the ticket's TF-IDF n-grams (``crmpilot.head/2``)."""
+    lexical: LexicalConfig = field(default_factory=LexicalConfig)
+    """Hybrid only: the n-grams (word 1-2 and character 2-5 by default)."""
+    min_df: int = 2
+    """Hybrid only: a term enters the vocabulary if it occurs in at least this many training tickets."""
+    refit: bool = False
+    """After the dev part has fixed the temperature (and the hybrid mix), fit the regression(s) again
+    on every example, dev part included, and keep that temperature and mix."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.dev_fraction < 1.0:
             raise TrainingError(f"dev_fraction must be between 0 and 1, got {self.dev_fraction}")
         if self.c <= 0:
             raise TrainingError(f"C must be positive, got {self.c}")
+        if self.features not in ("embedding", "hybrid"):
+            raise TrainingError(f"features must be 'embedding' or 'hybrid', got {self.features!r}")
+        if self.min_df < 1:
+            raise TrainingError("min_df must be at least 1")
+
+
+HYBRID = TrainOptions(features="hybrid", c=30.0, refit=True)
+"""``crmpilot train``'s default: hybrid, C = 30 for both regressions, refitted on all examples.
+Chosen on Banking77's dev split (see docs/evaluation.md), never on its test part."""
 
 
 def embed_texts(texts: Sequence[str], encoder: Encoder, *, batch: int = 64, progress: Progress | None = None) -> Vectors:
@@ -88,6 +118,33 @@ def _split(labels: Sequence[str], fraction: float, seed: int) -> tuple[npt.NDArr
     return np.sort(train), np.sort(dev_idx)
 
 
+def _fit_lexical(texts: Sequence[str], options: TrainOptions) -> LexicalFeatures:
+    """Vocabulary and idf from ``texts`` with scikit-learn, through the analyser inference uses."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    config = options.lexical
+    vectorizer = TfidfVectorizer(
+        analyzer=lambda text: analyze(text, config), lowercase=False, sublinear_tf=True, min_df=options.min_df, dtype=np.float32
+    )
+    try:
+        vectorizer.fit(list(texts))
+    except ValueError as exc:  # e.g. no term reaches min_df
+        raise TrainingError(f"no lexical features: {exc}") from exc
+    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    return LexicalFeatures(tuple(vocabulary), vectorizer.idf_, config)
+
+
+def _tfidf(lexical: LexicalFeatures, texts: Sequence[str]) -> Any:
+    """The tf-idf of ``texts`` as a sparse matrix, computed as at inference (:meth:`LexicalFeatures.sparse_rows`)."""
+    from scipy.sparse import csr_matrix
+
+    rows = lexical.sparse_rows(texts)
+    indptr = np.cumsum([0] + [len(c) for c, _ in rows])
+    cols = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, dtype=np.int64)
+    vals = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+    return csr_matrix((vals, cols, indptr), shape=(len(rows), lexical.size), dtype=np.float32)
+
+
 def fit_head(
     vectors: Vectors,
     labels: Sequence[str],
@@ -96,13 +153,20 @@ def fit_head(
     options: TrainOptions = TrainOptions(),
     categories: tuple[Category, ...] | None = None,
     provenance: dict[str, Any] | None = None,
+    texts: Sequence[str] | None = None,
 ) -> TrainedHead:
-    """A calibrated head on ``vectors`` (one row per label); ``encoder`` is the encoder version."""
+    """A calibrated head on ``vectors`` (one row per label); ``encoder`` is the encoder version.
+
+    ``texts``: the tickets ``vectors`` embed, same order; a hybrid head (``options.features``)
+    needs them.
+    """
     from sklearn import __version__ as sklearn_version
-    from sklearn.linear_model import LogisticRegression
 
     if len(vectors) != len(labels):
         raise TrainingError(f"{len(vectors)} vectors but {len(labels)} labels")
+    hybrid = options.features == "hybrid"
+    if hybrid and (texts is None or len(texts) != len(labels)):
+        raise TrainingError("a hybrid head needs the ticket texts, one per vector")
     names = tuple(sorted(set(labels)))
     if len(names) < 2:
         raise TrainingError("training needs at least two different labels")
@@ -117,19 +181,26 @@ def fit_head(
     column = {name: i for i, name in enumerate(order)}
     y = np.array([column[label] for label in labels], dtype=np.int64)
     train, dev = _split(labels, options.dev_fraction, options.seed)
+    dev_texts = [texts[i] for i in dev] if texts is not None else None
 
-    model = LogisticRegression(C=options.c, max_iter=options.max_iter)
-    model.fit(vectors[train], y[train])
-    if len(model.classes_) != len(order):
-        raise TrainingError("every label must appear in the training part")  # stratified: cannot happen
-    weights, bias = model.coef_, model.intercept_
-    if weights.shape[0] == 1:  # binary: one row z; softmax([-z/2, z/2]) == sigmoid(z), scikit-learn's probability
-        weights, bias = np.vstack([-weights, weights]) / 2, np.concatenate([-bias, bias]) / 2
-
-    raw = TrainedHead(labels=order, weights=weights, bias=bias, temperature=1.0, encoder=encoder, categories=ordered)
-    dev_logits = raw.logits(vectors[dev])
-    temperature = fit_temperature(dev_logits, y[dev])
-    head_metrics = _dev_metrics(raw, vectors[dev], y[dev], temperature)
+    parts, lexical = _fit_parts(vectors, y, train, texts, len(order), options)
+    if lexical is None:
+        mix: tuple[float, ...] = (1.0,)
+        raw = _combine(parts, mix, order, ordered, encoder, lexical)
+        temperature = fit_temperature(raw.logits(vectors[dev]), y[dev])
+    else:  # the weights of the two logits (embedding, n-grams), fitted on the dev part's log-loss
+        dev_logits = (parts[0].logits(vectors[dev]), parts[1].logits(_tfidf(lexical, dev_texts or [])))
+        mix, temperature = _fit_mix(dev_logits, y[dev])
+        raw = _combine(parts, mix, order, ordered, encoder, lexical)
+    head_metrics = _dev_metrics(raw, vectors[dev], y[dev], temperature, dev_texts)
+    if options.refit:  # the same recipe on every example; mix and temperature stay the dev part's
+        parts, lexical = _fit_parts(vectors, y, np.arange(len(labels)), texts, len(order), options)
+        raw = _combine(parts, mix, order, ordered, encoder, lexical)
+    lexical_meta = (
+        {"features": "hybrid", "min_df": options.min_df, "terms": lexical.size, "mix": {"embedding": mix[0], "lexical": mix[1]}}
+        if lexical is not None
+        else {"features": "embedding"}
+    )
     meta = {
         "kind": "logistic_regression",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -138,11 +209,13 @@ def fit_head(
         "training": {
             **(provenance or {}),
             "examples": len(labels),
-            "train": len(train),
+            "train": len(labels) if options.refit else len(train),
             "dev": len(dev),
+            "refit": options.refit,
             "labels": len(order),
             "per_label": dict(sorted(Counter(labels).items())),
             "c": options.c,
+            **lexical_meta,
             "dev_fraction": options.dev_fraction,
             "seed": options.seed,
             "scikit_learn": sklearn_version,
@@ -150,14 +223,85 @@ def fit_head(
         },
         "metrics": {"dev": head_metrics},
     }
-    return TrainedHead(
-        labels=order, weights=weights, bias=bias, temperature=temperature, encoder=encoder, categories=ordered, meta=meta
-    )
+    return replace(raw, temperature=temperature, meta=meta, id="")
 
 
-def _dev_metrics(raw: TrainedHead, vectors: Vectors, y: npt.NDArray[np.int64], temperature: float) -> dict[str, float]:
-    logits = raw.logits(vectors)
-    before, after = raw.predict_proba(vectors), raw.with_temperature(temperature).predict_proba(vectors)
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    weights: npt.NDArray[np.float64]
+    bias: npt.NDArray[np.float64]
+
+    def logits(self, x: Any) -> npt.NDArray[np.float64]:
+        return np.asarray(x @ self.weights.T + self.bias)
+
+
+def _fit_linear(x: Any, y: npt.NDArray[np.int64], n_labels: int, options: TrainOptions) -> _Linear:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=options.c, max_iter=options.max_iter)
+    model.fit(x, y)
+    if len(model.classes_) != n_labels:
+        raise TrainingError("every label must appear in the training part")  # stratified: cannot happen
+    weights, bias = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    if weights.shape[0] == 1:  # binary: one row z; softmax([-z/2, z/2]) == sigmoid(z), scikit-learn's probability
+        weights, bias = np.vstack([-weights, weights]) / 2, np.concatenate([-bias, bias]) / 2
+    return _Linear(weights, bias)
+
+
+def _fit_parts(
+    vectors: Vectors,
+    y: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.int64],
+    texts: Sequence[str] | None,
+    n_labels: int,
+    options: TrainOptions,
+) -> tuple[tuple[_Linear, ...], LexicalFeatures | None]:
+    """The logistic regression(s) on examples ``ids``: on the embeddings, and (hybrid) on the tf-idf."""
+    embedding = _fit_linear(vectors[ids], y[ids], n_labels, options)
+    if options.features != "hybrid":
+        return (embedding,), None
+    part = [texts[i] for i in ids] if texts is not None else []
+    lexical = _fit_lexical(part, options)
+    return (embedding, _fit_linear(_tfidf(lexical, part), y[ids], n_labels, options)), lexical
+
+
+def _fit_mix(logits: tuple[npt.NDArray[np.float64], ...], y: npt.NDArray[np.int64]) -> tuple[tuple[float, ...], float]:
+    """Weights ``w`` minimising the log-loss of ``softmax(sum w_i z_i)``, as a mix summing to 1 and a temperature.
+
+    A two-weight temperature scaling: ``T = 1 / sum w``, ``mix = w * T``.
+    """
+    from scipy.optimize import minimize
+
+    def loss(log_w: npt.NDArray[np.float64]) -> float:
+        return log_loss(sum(np.exp(a) * z for a, z in zip(log_w, logits, strict=True)), y)
+
+    start = np.full(len(logits), np.log(1.0 / len(logits)))
+    result = minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7, "maxiter": 2000})
+    w = np.clip(np.exp(result.x if loss(result.x) <= loss(start) else start), 1e-6, None)
+    temperature = float(np.clip(1.0 / w.sum(), 0.05, 20.0))
+    return tuple(float(v) for v in w / w.sum()), temperature
+
+
+def _combine(
+    parts: tuple[_Linear, ...],
+    mix: tuple[float, ...],
+    order: tuple[str, ...],
+    categories: tuple[Category, ...],
+    encoder: str,
+    lexical: LexicalFeatures | None,
+) -> TrainedHead:
+    """One linear layer: ``sum mix_i z_i`` is linear in the embedding followed by the tf-idf."""
+    weights = np.hstack([m * p.weights for m, p in zip(mix, parts, strict=True)])
+    bias = sum(m * p.bias for m, p in zip(mix, parts, strict=True))
+    return TrainedHead(labels=order, weights=weights, bias=bias, temperature=1.0, encoder=encoder, categories=categories, lexical=lexical)
+
+
+def _dev_metrics(
+    raw: TrainedHead, vectors: Vectors, y: npt.NDArray[np.int64], temperature: float, texts: Sequence[str] | None
+) -> dict[str, float]:
+    logits = raw.logits(vectors, texts)
+    before = raw.predict_proba(vectors, texts)
+    after = raw.with_temperature(temperature).predict_proba(vectors, texts)
     predicted = before.argmax(axis=1)
     correct = predicted == y
     gold = [raw.labels[i] for i in y]
@@ -194,4 +338,5 @@ def train_head(
         options=options,
         categories=categories,
         provenance=provenance,
+        texts=[t.text for t in dataset.items],
     )

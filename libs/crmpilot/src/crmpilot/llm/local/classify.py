@@ -1,7 +1,7 @@
 """``classify_ticket`` on the local model: a category head plus rules over cues.
 
 The category comes from the head (zero-shot or trained) on the ticket's
-embedding; sentiment from anchors and cues; language from script and
+embedding (a hybrid trained head also reads the ticket's words); sentiment from anchors and cues; language from script and
 stopwords; priority and escalation from explicit signals (outage, legal threat,
 urgency, anger, VIP), each named in the rationale with the words that fired it.
 """
@@ -16,9 +16,13 @@ import numpy as np
 
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.llm.local.heads import TicketClassifierHead
+from crmpilot.llm.local.heads import TicketClassifierHead, head_proba
 from crmpilot.llm.local.language import detect_language
-from crmpilot.llm.local.sentiment import SENTIMENT_ANCHORS, SentimentReading, read_sentiment
+from crmpilot.llm.local.sentiment import (
+    SENTIMENT_ANCHORS,
+    SentimentReading,
+    read_sentiment,
+)
 from crmpilot.tasks.classify_ticket import EscalationReason, TicketClassificationOutput
 from crmpilot.tasks.taxonomy import Priority
 
@@ -47,7 +51,7 @@ async def classify_ticket(
         batcher.anchors(SENTIMENT_ANCHORS.texts, is_query=True),
         batcher.token_count(text),
     )
-    probs = head.predict_proba(vectors)[0]
+    probs = head_proba(head, vectors, [text])[0]
     top = np.argsort(-probs)[:3]
     category = head.labels[int(top[0])]
     sentiment = read_sentiment(text, SENTIMENT_ANCHORS.scores(vectors, anchor_vectors)[0])

@@ -14,6 +14,7 @@ default taxonomy ``passage:`` was best and the average close to it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +25,7 @@ from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher, Vectors
 from crmpilot.tasks.taxonomy import Category
 
-__all__ = ["DEFAULT_TEMPERATURE", "TicketClassifierHead", "ZeroShotHead"]
+__all__ = ["DEFAULT_TEMPERATURE", "TicketClassifierHead", "ZeroShotHead", "head_proba"]
 
 DEFAULT_TEMPERATURE = 0.01
 """Cosine similarities of e5 sit in a narrow band (about 0.75-0.9); 0.01 spreads them."""
@@ -39,6 +40,18 @@ class TicketClassifierHead(Protocol):
     """The category names, in the order of the probability columns."""
 
     def predict_proba(self, vectors: Vectors) -> npt.NDArray[np.float32]: ...
+
+
+def head_proba(head: TicketClassifierHead, vectors: Vectors, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """``head``'s probabilities for tickets ``texts`` embedded as ``vectors``.
+
+    A head with a true ``reads_text`` (a hybrid trained head) also gets the
+    texts; any other head only the embeddings.
+    """
+    if getattr(head, "reads_text", False):
+        probs: npt.NDArray[np.float32] = head.predict_proba(vectors, texts=texts)  # type: ignore[call-arg]
+        return probs
+    return head.predict_proba(vectors)
 
 
 @dataclass(frozen=True, slots=True)

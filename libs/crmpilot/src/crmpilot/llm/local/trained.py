@@ -6,17 +6,25 @@ holds the result. A :class:`TrainedHead` is a linear layer and a temperature:
 ``softmax((x @ W.T + b) / T)``, the same probabilities the fitted scikit-learn
 model and its temperature calibrator give.
 
+A hybrid head (``crmpilot.head/2``) also reads the ticket's words: its
+features are the embedding followed by the ticket's TF-IDF word and character
+n-grams (:mod:`.lexical`), so ``W`` has one column per embedding dimension and
+one per vocabulary term, and the artefact carries the vocabulary and idf.
+
 The artefact is a folder::
 
     head-<sha12>/
       head.json     format, id, labels, categories, temperature, encoder,
-                    training data hash and parameters, dev metrics, created time
-      weights.npz   W (n_labels x dim) and b (n_labels), float32
+                    [lexical analyser], training data hash and parameters,
+                    dev metrics, created time
+      weights.npz   W (n_labels x (dim [+ terms])) and b (n_labels), float32;
+                    hybrid heads also: vocabulary (unicode array) and idf
 
 Plain JSON and ``.npz`` (loaded with ``allow_pickle=False``) rather than a
 pickled scikit-learn estimator: loading an artefact runs no code and does not
 depend on the scikit-learn version that trained it. The id is a hash of what
-decides predictions (labels, weights, temperature, encoder), so it is stable
+decides predictions (labels, weights, temperature, encoder, and for a hybrid
+head the analyser, vocabulary and idf), so it is stable
 across save and load, and any change to the weights is a new id; ``load_head``
 recomputes it and refuses a folder whose content does not match its id.
 
@@ -42,10 +50,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from crmpilot.errors import Fatal
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import Vectors
+from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
 
 __all__ = [
     "FORMAT",
+    "FORMAT_HYBRID",
     "HEAD_FILE",
     "WEIGHTS_FILE",
     "HeadArtefactError",
@@ -57,6 +67,9 @@ __all__ = [
 ]
 
 FORMAT = "crmpilot.head/1"
+"""Embedding-only heads (unchanged, so their ids are too)."""
+FORMAT_HYBRID = "crmpilot.head/2"
+"""Heads that also read the ticket's TF-IDF n-grams."""
 HEAD_FILE = "head.json"
 WEIGHTS_FILE = "weights.npz"
 
@@ -93,22 +106,37 @@ def categories_for(labels: Sequence[str]) -> tuple[Category, ...]:
     return tuple(out)
 
 
-def head_id(labels: Sequence[str], weights: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], temperature: float, encoder: str) -> str:
+def head_id(
+    labels: Sequence[str],
+    weights: npt.NDArray[np.float32],
+    bias: npt.NDArray[np.float32],
+    temperature: float,
+    encoder: str,
+    lexical: LexicalFeatures | None = None,
+) -> str:
     """``head-<sha12>`` of what decides predictions."""
     h = hashlib.sha256()
-    h.update(json.dumps([FORMAT, list(labels), repr(float(temperature)), encoder], ensure_ascii=False).encode())
+    fmt = FORMAT if lexical is None else FORMAT_HYBRID
+    h.update(json.dumps([fmt, list(labels), repr(float(temperature)), encoder], ensure_ascii=False).encode())
     h.update(np.ascontiguousarray(weights, dtype="<f4").tobytes())
     h.update(np.ascontiguousarray(bias, dtype="<f4").tobytes())
+    if lexical is not None:
+        h.update(json.dumps([lexical.config.as_dict(), list(lexical.vocabulary)], ensure_ascii=False).encode())
+        h.update(np.ascontiguousarray(lexical.idf, dtype="<f4").tobytes())
     return f"head-{h.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TrainedHead:
-    """A linear classifier on ticket embeddings with a fitted temperature (a ``TicketClassifierHead``)."""
+    """A linear classifier on ticket embeddings (and, if hybrid, n-grams) with a fitted temperature.
+
+    A ``TicketClassifierHead``; a hybrid one (``lexical`` set, :attr:`reads_text`)
+    needs the ticket texts next to their embeddings: ``predict_proba(vectors, texts=...)``.
+    """
 
     labels: tuple[str, ...]
     weights: npt.NDArray[np.float32]
-    """``(n_labels, dim)``."""
+    """``(n_labels, dim)``, or ``(n_labels, dim + lexical.size)`` for a hybrid head."""
     bias: npt.NDArray[np.float32]
     temperature: float
     encoder: str
@@ -118,12 +146,18 @@ class TrainedHead:
     meta: Mapping[str, Any] = field(default_factory=dict)
     """Training provenance and metrics (``head.json`` minus what is above)."""
     id: str = ""
+    lexical: LexicalFeatures | None = None
+    """The TF-IDF features of a hybrid head (the last ``lexical.size`` columns of ``weights``)."""
+    _lexical_t: npt.NDArray[np.float32] | None = field(default=None, init=False, repr=False, compare=False)
+    """Those columns transposed and contiguous: a ticket's terms are then rows read in one gather."""
 
     def __post_init__(self) -> None:
         w = np.ascontiguousarray(self.weights, dtype=np.float32)
         b = np.ascontiguousarray(self.bias, dtype=np.float32).reshape(-1)
         if w.ndim != 2 or w.shape[0] != len(self.labels) or b.shape[0] != len(self.labels):
             raise HeadArtefactError(f"weights {w.shape} and bias {b.shape} do not fit {len(self.labels)} labels")
+        if self.lexical is not None and w.shape[1] <= self.lexical.size:
+            raise HeadArtefactError(f"weights {w.shape} leave no embedding columns beside {self.lexical.size} terms")
         if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
             raise HeadArtefactError("a head needs at least two distinct labels")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -135,15 +169,36 @@ class TrainedHead:
         elif tuple(c.name for c in self.categories) != self.labels:
             raise HeadArtefactError("categories must name the labels, in order")
         if not self.id:
-            object.__setattr__(self, "id", head_id(self.labels, w, b, self.temperature, self.encoder))
+            object.__setattr__(self, "id", head_id(self.labels, w, b, self.temperature, self.encoder, self.lexical))
+        if self.lexical is not None:
+            object.__setattr__(self, "_lexical_t", np.ascontiguousarray(w[:, w.shape[1] - self.lexical.size :].T))
 
-    def logits(self, vectors: Vectors) -> npt.NDArray[np.float32]:
-        """``(n, n_labels)`` unscaled scores (scikit-learn's ``decision_function``)."""
-        z: npt.NDArray[np.float32] = (np.atleast_2d(vectors).astype(np.float32) @ self.weights.T + self.bias).astype(np.float32)
+    @property
+    def reads_text(self) -> bool:
+        """Whether predictions need the ticket texts (a hybrid head)."""
+        return self.lexical is not None
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimensions the head reads."""
+        return int(self.weights.shape[1] - (self.lexical.size if self.lexical is not None else 0))
+
+    def logits(self, vectors: Vectors, texts: Sequence[str] | None = None) -> npt.NDArray[np.float32]:
+        """``(n, n_labels)`` unscaled scores (scikit-learn's ``decision_function``).
+
+        ``texts``: the tickets the ``vectors`` embed, same order; required by a hybrid head.
+        """
+        x = np.atleast_2d(vectors).astype(np.float32)
+        z: npt.NDArray[np.float32] = (x @ self.weights[:, : self.dim].T + self.bias).astype(np.float32)
+        if self.lexical is not None:
+            if texts is None or len(texts) != len(x):
+                raise ValueError(f"head {self.id} reads the ticket texts too: pass texts=, one per vector")
+            assert self._lexical_t is not None
+            z += self.lexical.dot(texts, self._lexical_t)
         return z
 
-    def predict_proba(self, vectors: Vectors) -> npt.NDArray[np.float32]:
-        return softmax(self.logits(vectors), self.temperature)
+    def predict_proba(self, vectors: Vectors, texts: Sequence[str] | None = None) -> npt.NDArray[np.float32]:
+        return softmax(self.logits(vectors, texts), self.temperature)
 
     def with_temperature(self, temperature: float) -> TrainedHead:
         """The same weights with another temperature (a different id): e.g. 1.0 to see it uncalibrated."""
@@ -175,21 +230,26 @@ class TrainedHead:
         """Write the artefact as ``root/<id>/`` (created; an existing one is replaced) and return it."""
         folder = Path(root) / self.id
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(folder / WEIGHTS_FILE, W=self.weights, b=self.bias)
+        if self.lexical is None:
+            np.savez(folder / WEIGHTS_FILE, W=self.weights, b=self.bias)
+        else:
+            vocabulary = np.array(self.lexical.vocabulary, dtype=str)  # fixed-width unicode: loads without pickle
+            np.savez_compressed(folder / WEIGHTS_FILE, W=self.weights, b=self.bias, vocabulary=vocabulary, idf=self.lexical.idf)
         doc = {
-            "format": FORMAT,
+            "format": FORMAT if self.lexical is None else FORMAT_HYBRID,
             "id": self.id,
             "labels": list(self.labels),
             "categories": [{"name": c.name, "description": c.description, "queue": c.queue} for c in self.categories],
             "temperature": self.temperature,
             "encoder": self.encoder,
+            **({} if self.lexical is None else {"lexical": {**self.lexical.config.as_dict(), "terms": self.lexical.size}}),
             **{k: v for k, v in self.meta.items() if k not in _CORE_KEYS},
         }
         (folder / HEAD_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return folder
 
 
-_CORE_KEYS = frozenset({"format", "id", "labels", "categories", "temperature", "encoder"})
+_CORE_KEYS = frozenset({"format", "id", "labels", "categories", "temperature", "encoder", "lexical"})
 
 
 def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
@@ -206,13 +266,22 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
         doc = json.loads(doc_path.read_text(encoding="utf-8"))
         with np.load(weights_path, allow_pickle=False) as arrays:
             weights, bias = arrays["W"], arrays["b"]
+            vocabulary, idf = (arrays["vocabulary"], arrays["idf"]) if "vocabulary" in arrays.files else (None, None)
     except FileNotFoundError as exc:
         raise HeadArtefactError(f"no trained head at {folder} (expected {HEAD_FILE} and {WEIGHTS_FILE})") from exc
     except (OSError, ValueError, KeyError) as exc:
         raise HeadArtefactError(f"unreadable trained head at {folder}: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise HeadArtefactError(f"{doc_path} is not a {FORMAT} artefact")
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_HYBRID):
+        raise HeadArtefactError(f"{doc_path} is not a {FORMAT} or {FORMAT_HYBRID} artefact")
+    hybrid = doc["format"] == FORMAT_HYBRID
+    if hybrid != (vocabulary is not None):
+        raise HeadArtefactError(f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in {WEIGHTS_FILE}")
     try:
+        lexical = None
+        if hybrid:
+            if vocabulary is None or vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
+                raise ValueError("the vocabulary must be a 1-d unicode array")
+            lexical = LexicalFeatures(tuple(str(t) for t in vocabulary), idf, LexicalConfig.from_dict(doc["lexical"]))
         categories = tuple(Category(c["name"], c["description"], c["queue"]) for c in doc["categories"])
         head = TrainedHead(
             labels=tuple(doc["labels"]),
@@ -222,6 +291,7 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
             encoder=str(doc["encoder"]),
             categories=categories,
             meta={k: v for k, v in doc.items() if k not in _CORE_KEYS},
+            lexical=lexical,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HeadArtefactError(f"{doc_path} is incomplete: {exc}") from exc

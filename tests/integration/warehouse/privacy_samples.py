@@ -132,6 +132,17 @@ def _summary(
     )
 
 
+_OTHER_TABLES = "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
+
+
+def fresh_people(warehouse: PostgresWarehouse, db: psycopg.Connection, settings: DatabaseSettings) -> dict[str, Person]:
+    """Empty the tables the warehouse fixture leaves alone (and the cache), then write both people."""
+    db.execute(f"truncate {_OTHER_TABLES}")
+    if db.execute("select to_regclass('llm.llm_cache')").fetchone() != (None,):
+        db.execute("truncate llm.llm_cache")
+    return write_people(warehouse, settings)
+
+
 def write_people(
     warehouse: PostgresWarehouse, settings: DatabaseSettings
 ) -> dict[str, Person]:

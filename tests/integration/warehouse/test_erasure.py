@@ -23,25 +23,21 @@ from privacy_samples import (
     BOB_TRACES,
     Person,
     bi_snapshot,
+    fresh_people,
     dump,
     scan,
-    write_people,
 )
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
-_OTHER_TABLES = "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
 
 
 @pytest.fixture
 def people(
     warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings
 ) -> dict[str, Person]:
-    db.execute(f"truncate {_OTHER_TABLES}")
-    if db.execute("select to_regclass('llm.llm_cache')").fetchone() != (None,):
-        db.execute("truncate llm.llm_cache")
-    return write_people(warehouse, migrated)
+    return fresh_people(warehouse, db, migrated)
 
 
 def _bob_rows(db: psycopg.Connection) -> dict[str, list[Any]]:

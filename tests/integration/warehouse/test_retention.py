@@ -17,15 +17,14 @@ from privacy_samples import (
     BOB_CASE,
     Person,
     bi_snapshot,
+    fresh_people,
     dump,
     scan,
-    write_people,
 )
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
-_OTHER_TABLES = "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
 _STORED_AT = {"raw_events": "received_at", "fact_ticket_classification": "written_at", "fact_email_summary": "written_at",
               "fact_request_score": "written_at", "crm_write_audit": "applied_at", "feedback": "recorded_at",
               "dlq_log": "failed_at"}  # fmt: skip
@@ -36,10 +35,7 @@ def aged(
     warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings
 ) -> dict[str, Person]:
     """Ann's rows were stored 40 days ago, Bob's today."""
-    db.execute(f"truncate {_OTHER_TABLES}")
-    if db.execute("select to_regclass('llm.llm_cache')").fetchone() != (None,):
-        db.execute("truncate llm.llm_cache")
-    people = write_people(warehouse, migrated)
+    people = fresh_people(warehouse, db, migrated)
     old = datetime.now(UTC) - timedelta(days=40)
     for table, column in _STORED_AT.items():
         db.execute(

@@ -401,7 +401,7 @@ def erase(
 
     ``cache_conn``: the database of the response cache when it is not the
     warehouse's (``CRMPILOT_LLM_DATABASE_URL``); its part runs in its own
-    transaction, committed after the warehouse's. ``conn`` must be idle.
+    transaction, committed just before the warehouse's. ``conn`` must be idle.
     """
     subject = subject if isinstance(subject, Subject) else Subject.parse(subject)
     report = PrivacyReport("erase", dry_run, subject_hash=subject.sha256)
@@ -437,6 +437,14 @@ def erase(
                 found,
                 report,
             )
+            if cache_conn is not None:
+                # Committed before the warehouse: if it fails, the warehouse rolls back too and a
+                # re-run still finds the input hashes that key the cache entries.
+                with cache_conn.transaction() as ctx:
+                    _erase_cache(cache_conn, cache_schema, subject, found.input_hashes, report)
+                    _scrub_everywhere(cache_conn, [cache_schema], subject, _Found(), report)
+                    if dry_run:
+                        raise psycopg.Rollback(ctx)
             if not dry_run:
                 report.record_id = _record(
                     conn,
@@ -452,16 +460,6 @@ def erase(
                 )
             if dry_run:  # the counts are exact: everything ran, nothing stays
                 raise psycopg.Rollback(tx)
-        if cache_conn is not None:
-            with cache_conn.transaction() as ctx:
-                _erase_cache(
-                    cache_conn, cache_schema, subject, found.input_hashes, report
-                )
-                _scrub_everywhere(cache_conn, [cache_schema], subject, _Found(), report)
-                if dry_run:
-                    raise psycopg.Rollback(ctx)
-            if report.record_id is not None:  # add the cache's counts to the record
-                _update_record(conn, "erasures", report)
     return report
 
 

@@ -1,9 +1,8 @@
 """A broker restart under a running ConsumerService, on a private broker: /healthz turns unhealthy while
 the member is out of its group longer than the limit, healthy again once it rejoins, and nothing is lost.
 
-The broker is this module's own (``infra/stack.sh kafka-up`` with another run folder and other ports,
-default 127.0.0.1:39092, controller 39093; ``CRMPILOT_LIVENESS_KAFKA_PORT`` /
-``CRMPILOT_LIVENESS_CONTROLLER_PORT`` change them): the shared stack of ``infra/stack.sh`` is never
+The broker is this module's own (``infra/stack.sh kafka-up`` with another run folder and free ports
+picked at start; ``CRMPILOT_LIVENESS_KAFKA_PORT`` / ``CRMPILOT_LIVENESS_CONTROLLER_PORT`` fix them): the shared stack of ``infra/stack.sh`` is never
 stopped. Small group timings (session 6 s, so the liveness limit is 12 s) keep the test under a minute
 once the broker is up.
 """
@@ -14,6 +13,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -84,12 +84,20 @@ class PrivateBroker:
             )
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
     if shutil.which("java") is None:
         pytest.skip("no java on PATH: the private broker cannot start")
-    port = int(os.environ.get("CRMPILOT_LIVENESS_KAFKA_PORT", "39092"))
-    controller = int(os.environ.get("CRMPILOT_LIVENESS_CONTROLLER_PORT", "39093"))
+    port = int(os.environ.get("CRMPILOT_LIVENESS_KAFKA_PORT") or _free_port())
+    controller = int(os.environ.get("CRMPILOT_LIVENESS_CONTROLLER_PORT") or _free_port())
+    while controller == port:
+        controller = _free_port()
     assert not SHARED_PORTS & {port, controller}, (
         "the restart test must not use the shared stack's ports"
     )
@@ -169,6 +177,17 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
                     await aget(url + "/readyz"),
                     (await aget(url + "/metrics"))[1],
                 )
+
+                # every offset committed first: a synchronous commit caught by the outage would hold
+                # the consumer thread (and /healthz would rightly say "stuck", not "not a member")
+                async def committed_to_end() -> bool:
+                    ends = await asyncio.to_thread(committed_and_end, broker.bootstrap, src, group)
+                    return all(committed == end for committed, end in ends.values())
+
+                deadline = time.monotonic() + 15
+                while not await committed_to_end():
+                    assert time.monotonic() < deadline, "the first records were not committed within 15 s"
+                    await asyncio.sleep(0.2)
 
                 # the broker goes away: healthy until the member has been out of its group for 12 s
                 down_at = time.monotonic()

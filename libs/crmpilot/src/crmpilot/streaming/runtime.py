@@ -134,6 +134,7 @@ R = TypeVar("R")
 
 _MAX_BATCH = 500
 _READY_POLL_GAP_S = 5.0  # not ready when the consumer thread has not polled for this long (e.g. a rebalance)
+_CLOSE_WAIT_S = 10.0  # a rebuild waits this long for the replaced consumer to close
 _DLQ_PRODUCE_ATTEMPTS = 3
 # commit errors that only mean "a rebalance is under way": the next commit retries
 _REBALANCING = frozenset(
@@ -209,6 +210,7 @@ class ConsumerService:
         self._consumer: Consumer | None = None
         self._generation = 0  # of self._consumer: callbacks of a consumer replaced since are ignored
         self._rebuilt_at: float | None = None
+        self._closing: threading.Thread | None = None  # the close of a consumer replaced by a rebuild
         self._producer: AsyncProducer | None = None
 
     @property
@@ -346,9 +348,10 @@ class ConsumerService:
             if self._rebuild_due():
                 await self._rebuild_consumer()
 
-    def _open_consumer(self) -> Consumer:
-        """A new consumer, its topics checked, subscribed (consumer thread). Callbacks of earlier ones stop counting."""
-        self._generation += 1
+    def _open_consumer(self, *, check_topics: bool = True) -> Consumer:
+        """A new consumer, subscribed (consumer thread); only its callbacks count while it is the
+        current generation. ``check_topics`` asks the cluster first (at start; not on a rebuild,
+        which may run while the brokers are down)."""
         generation = self._generation
 
         def on_error(err: KafkaError) -> None:
@@ -361,7 +364,8 @@ class ConsumerService:
 
         consumer = Consumer({**self._settings.consumer_config(self._kafka), "error_cb": on_error, "stats_cb": on_stats})
         try:
-            self._check_topics(consumer)
+            if check_topics:
+                self._check_topics(consumer)
             consumer.subscribe(
                 list(self._settings.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
             )
@@ -371,10 +375,12 @@ class ConsumerService:
         return consumer
 
     def _rebuild_due(self) -> bool:
-        """Out of the group past the liveness limit, and no rebuild within that limit."""
+        """Out of the group past the liveness limit, no rebuild within that limit, no old consumer still closing."""
         s = self._settings
         if not s.rebuild_consumer or self._stopping:
             return False
+        if self._closing is not None and self._closing.is_alive():
+            return False  # one abandoned consumer at a time, however long the outage
         liveness = self._membership.check()
         if liveness.member or liveness.without_membership_s <= s.member_timeout_s:
             return False
@@ -382,7 +388,9 @@ class ConsumerService:
 
     async def _rebuild_consumer(self) -> None:
         """Replace a consumer stuck out of its group: drop its partitions (their records are redelivered),
-        subscribe a new consumer, close the old one on a thread of its own (a stuck close must not block).
+        close it (waiting at most ``_CLOSE_WAIT_S``; a close that hangs is left to finish on its own thread,
+        and no other rebuild starts until it has), then subscribe a new consumer. Closing first means a
+        static member (``group.instance.id``) never has two consumers in the group at once.
 
         The membership clock is not reset: ``/healthz`` stays unhealthy until the new consumer joins.
         """
@@ -397,11 +405,19 @@ class ConsumerService:
         held = list(self._book.partitions)
         if held:
             await self._losing(held)
+        self._membership.lost(len(held))
         self._paused = False
-        old = self._consumer
-        self._consumer = await self._call(self._open_consumer)
+        old, self._consumer = self._consumer, None  # its rebalance callbacks are ignored from here
+        self._generation += 1  # and so are its error and statistics callbacks
+        self._membership.polled()  # the loop is busy rebuilding, not stuck: the close wait is bounded
         if old is not None:
-            threading.Thread(target=_close_quietly, args=(old,), name="crmpilot-consumer-close", daemon=True).start()
+            self._closing = threading.Thread(target=_close_quietly, args=(old,), name="crmpilot-consumer-close", daemon=True)
+            self._closing.start()
+            await asyncio.to_thread(self._closing.join, _CLOSE_WAIT_S)
+            if self._closing.is_alive():
+                logger.warning("the replaced consumer did not close within %.0fs; it is left to finish", _CLOSE_WAIT_S)
+        self._consumer = await self._call(self._open_consumer, check_topics=False)
+        self._membership.polled()
 
     def _dispatch(self, message: Message, fetched_at: float) -> None:
         err = message.error()

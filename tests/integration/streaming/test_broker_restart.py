@@ -202,6 +202,11 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
                     probes.append((time.monotonic() - down_at, status, reason))
                     await asyncio.sleep(0.25)
                 seen["probes"] = probes
+                # a long outage: the runtime rebuilds its consumer once per limit and keeps running
+                await until(lambda: service.stats.consumer_rebuilds >= 2, "a second rebuild while the broker is down", 30)
+                assert not task.done(), "the service stopped during the outage"
+                seen["rebuilds_while_down"] = service.stats.consumer_rebuilds
+                seen["unhealthy_throughout"] = (await probe(url))[0]
                 seen["down_readyz"] = await aget(url + "/readyz")
                 seen["down_metrics"] = (await aget(url + "/metrics"))[1]
 
@@ -272,9 +277,11 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
     assert end_status == 200
     assert metric(end_metrics, P + "member", group=group) == 1
     assert metric(end_metrics, P + "assigned_partitions", group=group) == 2
-    # past the limit out of its group, the runtime replaced its Kafka consumer (the broker was still down)
-    assert metric(end_metrics, P + "rebuilds_total", group=group) >= 1
-    assert service.stats.consumer_rebuilds >= 1
+    # past the limit out of its group, the runtime replaced its Kafka consumer, once per limit (12 s),
+    # while the broker was still down, and stayed up; /healthz stayed red until the new consumer joined
+    assert seen["rebuilds_while_down"] == 2
+    assert seen["unhealthy_throughout"] == 503
+    assert metric(end_metrics, P + "rebuilds_total", group=group) >= 2
 
     outputs = read_topic(broker.bootstrap, out, expect=before + after)
     ids = {json.loads(m.value())["id"] for m in outputs}

@@ -11,17 +11,11 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
-
-# The first retry of a failed event waits 1-2 s (equal jitter), doubling: with the 5 attempts
-# an event survives a 15-30 s fault the LLM client does not retry itself (an endpoint that
-# answers invalid JSON or off-schema values for a while) before it is dead-lettered. From
-# 0.5 s the window was 4-7.5 s, and the chaos suite's 8 s burst of invalid answers
-# dead-lettered good events.
-RETRY_INITIAL_S = 2.0
+from crmpilot.streaming import RuntimeSettings
+from crmpilot.tasks.service_settings import AIServiceSettings
 
 
-class Settings(GroupMembershipSettings, BaseSettings):
+class Settings(AIServiceSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_EMAIL_SUMMARIZER_", frozen=True, extra="ignore")
 
     group_id: str = Field(default="crmpilot-email-summarizer", description="Kafka consumer group")
@@ -33,11 +27,6 @@ class Settings(GroupMembershipSettings, BaseSettings):
     threshold_low: float = Field(
         default=0.0, ge=0, le=1, description="below this the summary is recorded but not written (0: always at least suggested)"
     )
-    max_in_flight: int = Field(default=64, ge=1, description="events handled concurrently (different keys)")
-    max_attempts: int = Field(
-        default=5, ge=1, description="attempts per event before it is dead-lettered (retried after about 2, 4, 8, 16 s: a window of 15-30 s)"
-    )
-    log_level: str = "INFO"
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:
@@ -46,11 +35,4 @@ class Settings(GroupMembershipSettings, BaseSettings):
         return self
 
     def runtime(self) -> RuntimeSettings:
-        return RuntimeSettings(
-            group_id=self.group_id,
-            topics=(self.input_topic,),
-            max_in_flight=self.max_in_flight,
-            max_attempts=self.max_attempts,
-            backoff_initial_s=RETRY_INITIAL_S,
-            **self.membership(),
-        )
+        return self.ai_runtime(self.group_id, (self.input_topic,))

@@ -7,6 +7,8 @@ from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.tasks import SUMMARIZE_EMAIL
 
+from crmpilot.tasks.results import token_model
+
 from .handler import EmailSummarizer
 from .settings import Settings
 
@@ -19,7 +21,7 @@ def bootstrap(settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaS
         output_topic=settings.output_topic,
         max_words=settings.max_words,
         max_input_tokens=settings.max_input_tokens,
-        token_model=str(getattr(client.providers[0], "model", None) or client.providers[0].name),
+        token_model=token_model(client),
         threshold_high=settings.threshold_high,
         threshold_low=settings.threshold_low,
     )

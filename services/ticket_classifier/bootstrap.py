@@ -8,6 +8,8 @@ from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.tasks import CLASSIFY_TICKET, TicketClassificationOutput, classify_ticket_spec
 
+from crmpilot.tasks.results import token_model
+
 from .handler import TicketClassifier
 from .settings import Settings
 
@@ -31,6 +33,6 @@ def bootstrap(settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaS
         output_topic=settings.output_topic,
         thresholds=settings.thresholds(),
         max_input_tokens=settings.max_input_tokens,
-        token_model=str(getattr(client.providers[0], "model", None) or client.providers[0].name),
+        token_model=token_model(client),
     )
     return ConsumerService(handler, settings.runtime(), kafka or KafkaSettings())

@@ -22,7 +22,7 @@ from crmpilot.llm.base import TaskSpec
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import current_trace_id, trace_headers
 
-__all__ = ["UnexpectedEventType", "result_output", "skipped_provenance", "source_of"]
+__all__ = ["UnexpectedEventType", "result_output", "skipped_provenance", "source_of", "token_model"]
 
 
 class UnexpectedEventType(PoisonMessage):
@@ -60,3 +60,9 @@ def skipped_provenance(llm: LLMClient, spec: TaskSpec[Any], payload: Mapping[str
         processed_at=datetime.now(UTC),
         **source,
     )
+
+
+def token_model(llm: LLMClient) -> str:
+    """The model whose tokenizer counts an input's token budget: the first provider's model (or its name)."""
+    first = llm.providers[0]
+    return str(getattr(first, "model", None) or first.name)

@@ -100,8 +100,9 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
             already.append((result, plan))
         else:
             entries.append(_entry(result, plan, "*", None, None, status, reason, now, run_id))
-    entries.extend(_recovered(already, audit, now, run_id))
-    to_write = _drop_reverted(to_write, audit, reports)
+    history = _audit_statuses(already + to_write, audit)
+    entries.extend(_recovered(already, history, now, run_id))
+    to_write = _drop_reverted(to_write, history, reports)
 
     for round_ in _rounds(to_write):
         outcomes = crm.update([RecordUpdate(p.ref, p.values) for _, p in round_])
@@ -126,17 +127,25 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
     return [reports[r.result_id] for r in results]
 
 
+def _audit_statuses(items: list[tuple[Result, PlannedWrite]], audit: AuditLog) -> dict[str, set[str]]:
+    """Result id -> the ``applied``/``reverted`` statuses its audit rows have (one audit query per batch)."""
+    if not items:
+        return {}
+    statuses: dict[str, set[str]] = {}
+    for e in audit.crm_audit(result_ids=[r.result_id for r, _ in items], statuses=("applied", "reverted")):
+        statuses.setdefault(e.result_id, set()).add(e.status)
+    return statuses
+
+
 def _recovered(
-    already: list[tuple[Result, PlannedWrite]], audit: AuditLog, now: datetime, run_id: str | None
+    already: list[tuple[Result, PlannedWrite]], history: dict[str, set[str]], now: datetime, run_id: str | None
 ) -> list[CrmAuditEntry]:
     """Audit rows for writes the CRM holds but the audit lost (the writer died between the two).
 
     The values written are known (they are the result's); the values they
     replaced are not, which the reason says, so a revert can tell.
     """
-    if not already:
-        return []
-    audited = {e.result_id for e in audit.crm_audit(result_ids=[r.result_id for r, _ in already], statuses=("applied",))}
+    audited = {rid for rid, statuses in history.items() if "applied" in statuses}
     reason = f"{RECOVERED}: the CRM already held this result but its audit was missing; the value it replaced is unknown"
     return [
         _entry(result, plan, field, None, value, "applied", reason, now, run_id)
@@ -147,12 +156,10 @@ def _recovered(
 
 
 def _drop_reverted(
-    to_write: list[tuple[Result, PlannedWrite]], audit: AuditLog, reports: dict[str, WriteReport]
+    to_write: list[tuple[Result, PlannedWrite]], history: dict[str, set[str]], reports: dict[str, WriteReport]
 ) -> list[tuple[Result, PlannedWrite]]:
     """The writes whose result was not reverted by an operator; the others are reported ``already_reverted``."""
-    if not to_write:
-        return to_write
-    reverted = {e.result_id for e in audit.crm_audit(result_ids=[r.result_id for r, _ in to_write], statuses=("reverted",))}
+    reverted = {rid for rid, statuses in history.items() if "reverted" in statuses}
     for result, plan in to_write:
         if result.result_id in reverted:
             reports[result.result_id] = WriteReport(result.result_id, "already_reverted", plan.ref.sobject, plan.ref.record_id)

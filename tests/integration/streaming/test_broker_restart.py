@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from streamkit import (
     aget,
     case_event,
     committed_and_end,
+    free_port,
     metric,
     produce_envelopes,
     read_topic,
@@ -84,20 +84,14 @@ class PrivateBroker:
             )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
     if shutil.which("java") is None:
         pytest.skip("no java on PATH: the private broker cannot start")
-    port = int(os.environ.get("CRMPILOT_LIVENESS_KAFKA_PORT") or _free_port())
-    controller = int(os.environ.get("CRMPILOT_LIVENESS_CONTROLLER_PORT") or _free_port())
+    port = int(os.environ.get("CRMPILOT_LIVENESS_KAFKA_PORT") or free_port())
+    controller = int(os.environ.get("CRMPILOT_LIVENESS_CONTROLLER_PORT") or free_port())
     while controller == port:
-        controller = _free_port()
+        controller = free_port()
     assert not SHARED_PORTS & {port, controller}, (
         "the restart test must not use the shared stack's ports"
     )

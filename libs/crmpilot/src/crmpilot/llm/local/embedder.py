@@ -175,22 +175,34 @@ class Encoder:
     def token_count(self, text: str, *, is_query: bool = True) -> int:
         """Tokens the model reads for ``text``: at most ``max_tokens``."""
         with self._lock:
-            return min(self._get().token_count(text, is_query), self.max_tokens)
+            return min(self._get().token_count(self._head(text), is_query), self.max_tokens)
+
+    def _head(self, text: str) -> str:
+        """The first ``16 × max_tokens`` characters: all that can fit in ``max_tokens`` tokens.
+
+        No vocabulary piece is longer than 16 characters, so a text has more
+        than ``max_tokens`` tokens within them, whatever follows (unless it has
+        long runs of spaces, which count once). Counting only them bounds the
+        tokeniser's work on a huge ticket (an inlined attachment, a log dump).
+        """
+        return text[: self.max_tokens * 16]
 
     def _fit(self, model: _E5, text: str, is_query: bool) -> str:
         """The longest prefix of ``text``, cut at whitespace, within ``max_tokens``."""
-        if len(text) <= self.max_tokens // 2 or model.token_count(text, is_query) <= self.max_tokens:
+        if len(text) <= self.max_tokens // 2:
             return text
-        window = min(len(text), self.max_tokens * 16)
-        cuts = [m.start() for m in _SPACE.finditer(text, 1, window)] or list(range(8, window, 8))
+        head = self._head(text)
+        if model.token_count(head, is_query) <= self.max_tokens:
+            return head
+        cuts = [m.start() for m in _SPACE.finditer(head, 1)] or list(range(8, len(head), 8))
         lo, hi = 0, len(cuts) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if model.token_count(text[: cuts[mid]], is_query) <= self.max_tokens:
+            if model.token_count(head[: cuts[mid]], is_query) <= self.max_tokens:
                 lo = mid
             else:
                 hi = mid - 1
-        return text[: cuts[lo]]
+        return head[: cuts[lo]]
 
 
 @dataclass

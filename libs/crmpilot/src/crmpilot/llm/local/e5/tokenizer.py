@@ -11,8 +11,8 @@ score minus 10).
 No piece has a ``▁`` anywhere but at its start, so every ``▁`` is a cut in any
 segmentation and the best segmentation of a text is the best segmentation of
 each of its words in turn. Words are segmented once and remembered (up to
-``cache_size`` of them): tickets repeat their words, so most cost a dictionary
-lookup.
+``cache_size`` of them, each at most 64 characters long): tickets repeat their
+words, so most cost a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = ["Tokenizer"]
 _META = "\u2581"
 _SPACES = re.compile(" {2,}")
 _WORDS = re.compile(f"{_META}[^{_META}]*")
+_CACHED_WORD = 64
 
 
 class Tokenizer:
@@ -59,9 +60,10 @@ class Tokenizer:
             cached = self._cache.get(word)
             if cached is None:
                 cached = self._segment(word)
-                if len(self._cache) >= self._cache_size:
-                    self._cache.clear()
-                self._cache[word] = cached
+                if len(word) <= _CACHED_WORD:
+                    if len(self._cache) >= self._cache_size:
+                        self._cache.clear()
+                    self._cache[word] = cached
             ids.extend(cached)
         return ids
 

@@ -232,7 +232,11 @@ def test_an_empty_request_gets_a_typed_skip_not_an_error(pipeline: Pipeline, sen
     assert row["input_skipped"] is True and row["review_decision"] == "skip"
     assert row["result"]["skipped"]["reason"] == "empty_input"
     assert (row["provider"], row["attempts"], row["tokens_in"]) == ("none", 0, 0)
-    assert committed_equals_end(pipeline, pipeline.groups["request_scorer"], pipeline.topics.requests)
+    wait_for(
+        "the request scorer to commit past the empty request",
+        lambda: committed_equals_end(pipeline, pipeline.groups["request_scorer"], pipeline.topics.requests),
+        pipeline,
+    )
     assert not read_all(pipeline, pipeline.topics.requests + ".dlq"), "nothing was dead-lettered"
 
 

@@ -116,7 +116,7 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on
     assert bad_json["crmpilot.source.topic"].decode() == pipeline.case_topic
     bad_version = by_group[(b"bad-version", classifier)]
     assert bad_version["crmpilot.error.class"].endswith(b"UnknownSchemaVersion")
-    assert committed_equals_end(pipeline, classifier, pipeline.case_topic), "the classifier must commit past the poison"
+    wait_for("the classifier to commit past the poison", lambda: committed_equals_end(pipeline, classifier, pipeline.case_topic), pipeline)
 
 
 def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, Any]) -> None:

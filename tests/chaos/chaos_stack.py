@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from crmpilot.warehouse import migrate
 from psycopg import sql
+from tests.netkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "infra" / "stack.sh"
@@ -63,12 +63,6 @@ PIPELINE_SERVICES = (*AI_SERVICES, "warehouse_writer", "crm_writer")
 
 class ChaosError(RuntimeError):
     """The harness itself failed (not a finding about crmpilot)."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the stack -------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,15 +31,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crmpilot.settings import KafkaSettings
 from crmpilot.warehouse import migrate
+from tests.netkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HINT = "start the local stack with `infra/stack.sh up`"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -165,7 +159,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         f.result()
     groups = {s: f"e2e-{run}-{s}" for s in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")}
     tmp = tmp_path_factory.mktemp("e2e")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "E2E_LOG_DIR": str(tmp),

@@ -27,8 +27,9 @@ from crmpilot.events import Envelope, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
 from tests.dbkit import throwaway_database
+from tests.netkit import free_port
 from kpi_events import ticket
-from test_kpi_aggregator_stack import _free_port, _results, _until
+from test_kpi_aggregator_stack import _results, _until
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def aggregator(
 ) -> Iterator[tuple[str, str, int, Aggregator]]:  # fmt: skip
     topic = unique_topic("kpi-redelivery", partitions=PARTITIONS)
     app_id = unique_name("kpi").replace(".", "-")
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CRMPILOT_DATABASE_URL": own_database.url.get_secret_value(),

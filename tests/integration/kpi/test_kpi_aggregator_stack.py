@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,16 +28,11 @@ from crmpilot.events import Envelope, TicketClassification, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
 from kpi_events import email, request, ticket
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 120  # faust joins its group and creates its topics first; generous on a loaded 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _until(what: str, check: Callable[[], Any], deadline: float, proc: subprocess.Popen[bytes], log: Path) -> Any:
@@ -67,7 +61,7 @@ def service(
 ) -> Iterator[tuple[str, str, int, subprocess.Popen[bytes], Path]]:  # fmt: skip
     topic = unique_topic("kpi-results", partitions=3)
     app_id = unique_name("kpi").replace(".", "-")
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CRMPILOT_DATABASE_URL": kpi_database.url.get_secret_value(),

@@ -9,7 +9,6 @@ started with only a port configured, and the kernel's socket table
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ import pytest
 from crm_sandbox.settings import SandboxSettings
 from crmpilot.service import EndpointSettings
 from kpi_aggregator.settings import Settings as KpiSettings
+from tests.netkit import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 LOOPBACK_HEX = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening_addresses(port: int) -> list[str]:
@@ -98,7 +92,7 @@ def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_crm_sandbox_listens_on_loopback_only(
     database_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**_clean_env(), "CRMPILOT_DATABASE_URL": database_url, "CRMPILOT_SANDBOX_PORT": str(port),
            "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"), "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest"}  # fmt: skip
     log = tmp_path / "crm_sandbox.log"
@@ -127,7 +121,7 @@ def test_a_services_lifecycle_endpoints_listen_on_loopback_only(
     tmp_path: Path,
 ) -> None:
     topic = unique_topic("bindtest", with_dlq=True)
-    port = _free_port()
+    port = free_port()
     env = {
         **_clean_env(),
         "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ from crmpilot.llm.testing import (
 )
 from crmpilot.warehouse import migrate
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +61,6 @@ CONSUMERS = (
     "crm_writer",
 )
 N = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answer(req: ChatRequest) -> Any:
@@ -170,7 +164,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         names["erp.request.events"],
     ]
     tmp = tmp_path_factory.mktemp("logscan")
-    port = _free_port()
+    port = free_port()
     server = OpenAITestServer(_answer).start()
     server.enqueue(
         rate_limited(0.2),

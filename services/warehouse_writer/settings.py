@@ -25,10 +25,12 @@ class Settings(GroupMembershipSettings, BaseSettings):
     max_attempts: int = Field(default=8, ge=1, description="attempts per record; a database outage is retried with backoff")
     log_level: str = "INFO"
 
-    def runtime(self) -> RuntimeSettings:
+    def runtime(self, enrichment_topics: tuple[str, ...] = ()) -> RuntimeSettings:
+        """``enrichment_topics`` (the registry's sources and results) are read too, unless ``topics`` was set: then it is the whole list."""
+        topics = self.topics if "topics" in self.model_fields_set else tuple(dict.fromkeys((*self.topics, *enrichment_topics)))
         return RuntimeSettings(
             group_id=self.group_id,
-            topics=self.topics,
+            topics=topics,
             ordering="unordered",
             max_in_flight=self.max_in_flight,
             max_attempts=self.max_attempts,

@@ -15,8 +15,10 @@ from crmpilot.events import (
     CaseEvent,
     EmailReceived,
     EmailSummary,
+    EnrichmentResult,
     Envelope,
     Provenance,
+    RecordChanged,
     RequestScore,
     RequestSubmitted,
     TicketClassification,
@@ -100,6 +102,24 @@ SAMPLES: dict[str, BaseModel] = {
         score=72,
         band="warm",
         next_action="call",
+    ),
+    "crm.record.created": RecordChanged(
+        sobject="Opportunity", record_id="006000000000001AAA", fields={"Name": "Acme", "Description": "Renewal at risk.", "Amount": 1200.0}
+    ),
+    "crm.record.updated": RecordChanged(
+        sobject="Opportunity", record_id="006000000000001AAA", fields={"Description": "Lost."}, changed_fields=("Description",),
+        last_modified=EVENT_TIME,
+    ),
+    "ai.enrichment.completed": EnrichmentResult(
+        result_id="res_" + "3" * 32,
+        task="churn_risk",
+        enrichment_version=1,
+        review="auto_apply",
+        provenance=provenance(),
+        record_id="006000000000001AAA",
+        outputs={"churn_risk": "high", "churn_reason": "Lost."},
+        confidence={"churn_risk": 0.9, "churn_reason": 0.9},
+        field_review={"churn_risk": "auto_apply", "churn_reason": "auto_apply"},
     ),
 }
 

@@ -22,7 +22,7 @@ import asyncio
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar, cast
 
 from pydantic import Field, ValidationError
@@ -63,11 +63,20 @@ def settings_help(settings_cls: type[BaseSettings], *, prefix: str | None = None
     for name, field in sorted(settings_cls.model_fields.items(), key=lambda item: item[0] not in own):
         default = field.get_default(call_default_factory=True)
         shown = "(secret)" if "secret" in str(field.annotation).lower() else repr(default)
-        lines.append(f"  {(prefix + name).upper():<52} {field.description or ''} [default: {shown}]")
+        shown = "required" if field.is_required() else f"default: {shown}"
+        lines.append(f"  {(prefix + name).upper():<52} {field.description or ''} [{shown}]")
     return "\n".join(lines)
 
 
-def run_service(name: str, settings_cls: type[S], bootstrap: Callable[[S], _Serving], doc: str | None) -> None:
+def run_service(
+    name: str,
+    settings_cls: type[S],
+    bootstrap: Callable[[S], _Serving],
+    doc: str | None,
+    *,
+    options: Mapping[str, str] | None = None,
+) -> None:
+    """Parse ``--help`` (and ``options``: ``--flag`` -> the setting it sets), read the settings, run the service."""
     prefix = settings_cls.model_config.get("env_prefix", "")
     parser = argparse.ArgumentParser(
         prog=f"python -m {name}",
@@ -78,9 +87,13 @@ def run_service(name: str, settings_cls: type[S], bootstrap: Callable[[S], _Serv
         + settings_help(EndpointSettings, prefix=prefix),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.parse_args()
+    for flag, setting in (options or {}).items():
+        field = settings_cls.model_fields[setting]
+        parser.add_argument(f"--{flag}", dest=setting, metavar=setting.upper(), help=f"{field.description} (or {(prefix + setting).upper()})")
+    args = vars(parser.parse_args())
+    overrides = {k: v for k, v in args.items() if v is not None}
     try:
-        settings = settings_cls()
+        settings = settings_cls(**overrides)
         endpoints = EndpointSettings.for_service(settings_cls)
     except ValidationError as exc:
         print(f"{name}: invalid settings:\n{exc}", file=sys.stderr)

@@ -9,10 +9,12 @@ action items reach the Case only when their quote was found in the email.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crmpilot.events import EmailSummary, RequestScore, TicketClassification
+from crmpilot.enrichments.spec import CrmTarget, EnrichmentSpec
+from crmpilot.events import EmailSummary, EnrichmentResult, PoisonMessage, RequestScore, TicketClassification
 
 from .port import RecordRef
 
@@ -26,6 +28,7 @@ __all__ = [
     "RESULT_ID_FIELDS",
     "result_id_field",
     "id_field_for",
+    "UnknownEnrichmentResult",
 ]
 
 RESULT_ID_FIELD = "AI_Result_Id__c"
@@ -38,17 +41,25 @@ SUMMARY_RESULT_ID_FIELD = "AI_Summary_Result_Id__c"
 SUMMARY_REVIEW_FIELD = "AI_Summary_Review_Required__c"
 RESULT_ID_FIELDS = (RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
 
-Result = TicketClassification | EmailSummary | RequestScore
+Result = TicketClassification | EmailSummary | RequestScore | EnrichmentResult
+
+
+class UnknownEnrichmentResult(PoisonMessage):
+    """A result of an enrichment this writer has no spec for: it cannot know where the values go."""
+
+    code = "unknown_enrichment"
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedWrite:
     ref: RecordRef
     values: dict[str, Any]
+    id_field: str = RESULT_ID_FIELD
+    """The field that carries the result id (the write's idempotency marker)."""
 
 
 def result_id_field(result: Result) -> str:
-    """The CRM field that carries this result's id (the write's idempotency marker)."""
+    """The CRM field that carries a built-in result's id."""
     return SUMMARY_RESULT_ID_FIELD if isinstance(result, EmailSummary) else RESULT_ID_FIELD
 
 
@@ -94,10 +105,44 @@ def _score(r: RequestScore) -> PlannedWrite | None:
     )
 
 
-def plan_write(result: Result) -> PlannedWrite | None:
-    """The write a result asks for, or None when it targets no CRM record."""
+def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
+    """The fields of a declared enrichment's target whose review is not ``skip``, with its markers."""
+    values: dict[str, Any] = {
+        crm_field: r.outputs[output]
+        for output, crm_field in target.fields.items()
+        if r.field_review.get(output, "skip") != "skip" and output in r.outputs
+    }
+    if not values:
+        return None
+    values = {f: _crm_value(v) for f, v in values.items()}
+    values[target.result_id_field] = r.result_id
+    if target.review_field:
+        values[target.review_field] = r.review != "auto_apply"
+    if target.trace_field:
+        values[target.trace_field] = r.provenance.trace_id
+    return PlannedWrite(RecordRef(target.object, r.record_id), values, id_field=target.result_id_field)
+
+
+def _crm_value(value: Any) -> Any:
+    """Quoted items as one line each (text, then the quote); every other value as it is."""
+    if isinstance(value, tuple | list):
+        return "\n".join(f"- {item.text} (\"{item.quote}\")" for item in value)
+    return value
+
+
+def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None = None) -> PlannedWrite | None:
+    """The write a result asks for, or None when it targets no CRM record.
+
+    A declared enrichment's result is mapped by its spec in ``enrichments`` (by name);
+    one without a spec there is refused (:class:`UnknownEnrichmentResult`).
+    """
     if result.skipped is not None:
         return None
+    if isinstance(result, EnrichmentResult):
+        spec = (enrichments or {}).get(result.task)
+        if spec is None:
+            raise UnknownEnrichmentResult(f"no enrichment spec {result.task!r} is registered with this writer (CRMPILOT_ENRICHMENTS_DIR)")
+        return None if spec.crm is None or result.review == "skip" else _declared(result, spec.crm)
     if isinstance(result, TicketClassification):
         planned = _ticket(result)
     elif isinstance(result, EmailSummary):
@@ -106,7 +151,7 @@ def plan_write(result: Result) -> PlannedWrite | None:
         planned = _score(result)
     if planned is None:
         return None
-    return PlannedWrite(planned.ref, {**planned.values, **_common(result)})
+    return PlannedWrite(planned.ref, {**planned.values, **_common(result)}, id_field=result_id_field(result))
 
 
 MANAGED_FIELDS: dict[str, tuple[str, ...]] = {

@@ -24,7 +24,7 @@ can be reverted with ``crmpilot crm revert --run``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -32,7 +32,9 @@ from typing import Any, Literal, Protocol
 from crmpilot.warehouse.records import CrmAuditEntry
 
 from .errors import CRMRejected
-from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write, result_id_field
+from crmpilot.enrichments.spec import EnrichmentSpec
+
+from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write
 from .port import CRM, RecordRef, RecordUpdate
 from .values import to_audit_text
 
@@ -69,7 +71,14 @@ class WriteReport:
             raise CRMRejected(self.message or "rejected by the CRM", code=self.error_code)
 
 
-def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: str | None = None) -> list[WriteReport]:
+def write_back(
+    results: Sequence[Result],
+    crm: CRM,
+    audit: AuditLog,
+    *,
+    run_id: str | None = None,
+    enrichments: Mapping[str, EnrichmentSpec] | None = None,
+) -> list[WriteReport]:
     """Apply a batch of results; returns one report per result, in order.
 
     A record the CRM refuses is reported ``rejected`` with the CRM's error code
@@ -77,7 +86,7 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
     (CRM down, limits, session) are raised for the caller to retry.
     """
     now = datetime.now(UTC)
-    plans: list[tuple[Result, PlannedWrite | None]] = [(r, plan_write(r)) for r in results]
+    plans: list[tuple[Result, PlannedWrite | None]] = [(r, plan_write(r, enrichments)) for r in results]
     states = _fetch_states([p for _, p in plans if p is not None], crm)
 
     reports: dict[str, WriteReport] = {}
@@ -90,7 +99,7 @@ def write_back(results: Sequence[Result], crm: CRM, audit: AuditLog, *, run_id: 
             reports[result.result_id] = WriteReport(result.result_id, "no_target")
             continue
         state = states.get((plan.ref.sobject, plan.ref.record_id))
-        status, reason = _decide(result, state, crm.user_id)
+        status, reason = _decide(result, plan, state, crm.user_id)
         if status is None:
             to_write.append((result, plan))
             current.setdefault(plan.ref, dict(state.fields))
@@ -183,21 +192,23 @@ def _rounds(items: list[tuple[Result, PlannedWrite]]) -> list[list[tuple[Result,
 
 def _fetch_states(plans: Sequence[PlannedWrite], crm: CRM) -> dict[tuple[str, str], Any]:
     by_type: dict[str, list[str]] = {}
+    fields: dict[str, dict[str, None]] = {}
     for p in plans:
         by_type.setdefault(p.ref.sobject, []).append(p.ref.record_id)
+        fields.setdefault(p.ref.sobject, dict.fromkeys(MANAGED_FIELDS.get(p.ref.sobject, ()))).update(dict.fromkeys(p.values))
     states: dict[tuple[str, str], Any] = {}
     for sobject, ids in by_type.items():
-        for rid, state in crm.fetch(sobject, list(dict.fromkeys(ids)), MANAGED_FIELDS[sobject]).items():
+        for rid, state in crm.fetch(sobject, list(dict.fromkeys(ids)), tuple(fields[sobject])).items():
             states[(sobject, rid)] = state
     return states
 
 
-def _decide(result: Result, state: Any, integration_user: str) -> tuple[Status | None, str | None]:
+def _decide(result: Result, plan: PlannedWrite, state: Any, integration_user: str) -> tuple[Status | None, str | None]:
     if result.review == "skip":
         return "skipped_low_confidence", "review decision is skip"
     if state is None:
         return "skipped_not_found", "record does not exist"
-    if state.fields.get(result_id_field(result)) == result.result_id:
+    if state.fields.get(plan.id_field) == result.result_id:
         return "already_applied", None
     event_time = result.provenance.event_time
     if state.last_modified > event_time and state.last_modified_by != integration_user:

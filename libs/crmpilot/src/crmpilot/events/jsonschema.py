@@ -1,4 +1,4 @@
-"""JSON Schema of every event type and version, generated from the models.
+"""JSON Schema of every event type and version, and of the enrichment spec file, generated from the models.
 
 ``schemas/`` in the repository holds the generated files; ``crmpilot schemas
 check`` (and a unit test) fails when a checked-in file drifts from the models,
@@ -18,7 +18,7 @@ __all__ = ["generate", "write", "check"]
 
 def generate() -> dict[str, str]:
     """Relative file name → schema text, for every registered type and version."""
-    out: dict[str, str] = {}
+    out: dict[str, str] = {"enrichment.schema.json": _enrichment_spec_schema()}
     for event_type, versions in sorted(EVENT_TYPES.items()):
         for version, model in sorted(versions.items()):
             schema = Envelope[model].model_json_schema()  # type: ignore[valid-type]
@@ -29,6 +29,15 @@ def generate() -> dict[str, str]:
             schema["required"] = sorted({*schema.get("required", ()), "id", "time", "type", "schemaversion"})
             out[f"{event_type}/v{version}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     return out
+
+
+def _enrichment_spec_schema() -> str:
+    """The JSON Schema of an enrichment spec file (editor completion: ``# yaml-language-server: $schema=...``)."""
+    from crmpilot.enrichments.spec import EnrichmentSpec  # the spec is not an event: imported only here
+
+    schema = EnrichmentSpec.model_json_schema()
+    schema["$id"] = "https://crmpilot.dev/schemas/enrichment.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def write(root: Path) -> list[str]:

@@ -22,12 +22,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 __all__ = [
     "CaseEvent",
     "EmailReceived",
     "RequestSubmitted",
+    "RecordChanged",
     "Provenance",
     "ReviewDecision",
     "SkipReason",
@@ -38,6 +39,7 @@ __all__ = [
     "EmailSummary",
     "ScoreFactor",
     "RequestScore",
+    "EnrichmentResult",
     "cut_to_token_budget",
     "result_id_for",
 ]
@@ -93,6 +95,30 @@ class RequestSubmitted(_Payload):
     amount: Decimal | None = Field(default=None, ge=0)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     description: str = Field(default="", max_length=_TEXT_MAX)
+
+
+class RecordChanged(_Payload):
+    """Any CRM/ERP record was created or updated: its object, id and field values.
+
+    The generic source event of declared enrichments (``crm.record.created`` /
+    ``crm.record.updated``): an enrichment spec names the fields it reads by path
+    (``fields.Description``), so a new object needs no new event type.
+    """
+
+    sobject: str = Field(min_length=1, max_length=80, description="the object type, e.g. Opportunity")
+    record_id: str = Field(min_length=1, max_length=40)
+    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict, description="field values (API names)")
+    changed_fields: tuple[str, ...] = Field(default=(), description="on update: the fields the CRM reports as changed")
+    last_modified: datetime | None = Field(default=None, description="LastModifiedDate of the record at the source")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if len(self.fields) > 500:
+            raise ValueError("a record event holds at most 500 fields")
+        for name, value in self.fields.items():
+            if isinstance(value, str) and len(value) > _TEXT_MAX:
+                raise ValueError(f"field {name} holds {len(value)} characters, the limit is {_TEXT_MAX}")
+        return self
 
 
 # --- results -------------------------------------------------------------------------
@@ -296,6 +322,38 @@ class RequestScore(_Result):
     risk_flags: tuple[str, ...] = Field(default=(), description="free_mail_domain, disposable_email, spam_or_test, incomplete, no_budget")
     next_action: str
     confidence: float = Field(default=0.0, ge=0, le=1, description="how well the information supports the score")
+
+
+class QuotedItem(_Payload):
+    """One item of a quotes output: what it says and the verbatim sentence of the input that says it."""
+
+    text: str = Field(max_length=4000)
+    quote: str = Field(max_length=4000)
+
+
+OutputValue = StrictBool | StrictInt | StrictFloat | StrictStr | tuple[QuotedItem, ...] | None
+"""A declared output's value: a vocabulary value or text, a boolean, a number, or quoted items."""
+
+
+class EnrichmentResult(_Result):
+    """The answer of a declared enrichment (``ai.enrichment.completed``): its outputs, each with its own confidence and review.
+
+    ``outputs`` holds the spec's output fields as validated against the spec (closed
+    vocabularies, bounds, lengths); ``field_review`` the decision of each, and
+    ``review`` the whole result's: ``skip`` when no field is to be written,
+    ``auto_apply`` when every written field is, else ``suggest``. ``record_id`` is
+    the record the result is about (the Kafka key and, with a CRM target, the
+    record written).
+    """
+
+    task: str = Field(min_length=1, max_length=64, description="the enrichment's name")
+    enrichment_version: int = Field(ge=1)
+    record_id: str = Field(min_length=1, max_length=200)
+    outputs: dict[str, OutputValue] = Field(default_factory=dict, description="per output field: its validated value")
+    confidence: dict[str, float] = Field(default_factory=dict, description="per output field, 0..1")
+    field_review: dict[str, ReviewDecision] = Field(default_factory=dict)
+    review_reasons: dict[str, str] = Field(default_factory=dict, description="per field held back: why (low_confidence, not_grounded)")
+    grounding_failures: tuple[str, ...] = Field(default=(), description="extracted text not found verbatim in the input")
 
 
 def result_id_for(source_event_id: str, task: str, prompt_version: str) -> str:

@@ -13,6 +13,8 @@ from .models import (
     CaseEvent,
     EmailReceived,
     EmailSummary,
+    EnrichmentResult,
+    RecordChanged,
     RequestScore,
     RequestSubmitted,
     TicketClassification,
@@ -28,6 +30,9 @@ EVENT_TYPES: dict[str, dict[int, type[BaseModel]]] = {
     "ai.ticket.classified": {1: TicketClassification},
     "ai.email.summarized": {1: EmailSummary},
     "ai.request.scored": {1: RequestScore},
+    "crm.record.created": {1: RecordChanged},
+    "crm.record.updated": {1: RecordChanged},
+    "ai.enrichment.completed": {1: EnrichmentResult},
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Prompt", "TaskSpec", "Completion", "Provider", "Usage", "input_hash"]
+__all__ = ["Prompt", "TaskSpec", "Label", "OutputShape", "Completion", "Provider", "Usage", "input_hash"]
 
 O = TypeVar("O", bound=BaseModel)
 
@@ -49,6 +49,31 @@ class Prompt:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """One value of a closed vocabulary and what it means."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputShape:
+    """One output field of a declared task, as a provider without a chat model needs to know it.
+
+    ``kind``: ``enum`` (one of ``labels``), ``boolean``, ``number``, ``text``
+    (``extractive``: a verbatim span of the inputs in ``sources``) or ``quotes``.
+    """
+
+    name: str
+    kind: str
+    description: str = ""
+    labels: tuple[Label, ...] = ()
+    extractive: bool = False
+    sources: tuple[str, ...] = ()
+    max_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec(Generic[O]):
     """One task: its name, prompt and the closed output model it must return."""
 
@@ -57,6 +82,8 @@ class TaskSpec(Generic[O]):
     output_model: type[O]
     restore_fields: tuple[str, ...] = ()
     """Output string fields where PII placeholders (``<EMAIL_1>``) are put back after the call."""
+    outputs: tuple[OutputShape, ...] = ()
+    """A declared task's output fields (each also has its confidence under ``confidence``); empty for the built-in tasks."""
 
 
 @dataclass(frozen=True, slots=True)

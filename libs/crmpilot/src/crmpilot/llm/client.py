@@ -560,6 +560,12 @@ class LLMClient:
     def _restore(spec: TaskSpec[O], output: O, redaction: Redaction) -> O:
         if not spec.restore_fields or not redaction.originals:
             return output
+        if spec.outputs:  # a declared task: nested items (quotes) are restored too, then validated again
+            data = output.model_dump()
+            for f in spec.restore_fields:
+                if f in data:
+                    data[f] = _restore_deep(data[f], redaction)
+            return type(output).model_validate(data)
         update = {
             f: redaction.restore(v) for f in spec.restore_fields if isinstance(v := getattr(output, f, None), str)
         }
@@ -599,3 +605,14 @@ class LLMClient:
             tokens_out=usage.tokens_out or None,
             cost_usd=float(usage.cost_usd),
         )
+
+
+def _restore_deep(value: Any, redaction: Redaction) -> Any:
+    """``value`` with the placeholders of every string inside it (lists, dicts) put back."""
+    if isinstance(value, str):
+        return redaction.restore(value)
+    if isinstance(value, list | tuple):
+        return [_restore_deep(v, redaction) for v in value]
+    if isinstance(value, dict):
+        return {k: _restore_deep(v, redaction) for k, v in value.items()}
+    return value

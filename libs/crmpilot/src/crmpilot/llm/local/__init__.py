@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from crmpilot.errors import Fatal
 from crmpilot.llm.base import Completion, TaskSpec
 from crmpilot.llm.local.classify import classify_ticket
+from crmpilot.llm.local.declared import DeclaredAnswerer, unsupported
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
 from crmpilot.llm.local.once import Once
@@ -84,10 +85,25 @@ class LocalProvider:
             self.model = f"{self.model}+{head.id}"
         self._temperature = temperature
         self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
+        self.declared = DeclaredAnswerer(self.batcher, temperature=temperature)
+
+    def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:
+        """The outputs of a declared task this provider cannot answer, and why (empty: it answers all)."""
+        return unsupported(spec)
 
     async def complete(self, spec: TaskSpec[OutputT], payload: Mapping[str, Any]) -> Completion[OutputT]:
         output: BaseModel
         extra: dict[str, Any] = {}
+        if spec.outputs:
+            answer, tokens = await self.declared.answer(spec, payload)
+            return Completion(
+                output=spec.output_model.model_validate(answer),
+                model=self.batcher.encoder.model_name,
+                tokens_in=tokens,
+                tokens_out=0,
+                model_version=self.batcher.encoder.model_version,
+                extra={"heads": self.declared.head_ids(spec.name)} if self.declared.heads else {},
+            )
         if spec.name == "classify_ticket" and issubclass(spec.output_model, TicketClassificationOutput):
             head = await self.head_for(spec.output_model.taxonomy)
             output, tokens = await classify_ticket(

@@ -1,0 +1,181 @@
+"""The registry: every enrichment spec of the deployment, loaded and checked once, looked up by name or topic.
+
+Specs live in the folder ``CRMPILOT_ENRICHMENTS_DIR`` names (several folders
+separated by ``:``), one ``*.yaml`` file each. Beside them, ``enrichments.lock.json``
+records the hash of every prompt version ever shipped: a prompt whose text (or
+answer format: values, descriptions, bounds) changed under a locked version is
+refused with the line of its ``prompt.version``; ``crmpilot enrichments lock``
+records a new version and never rewrites a locked one.
+
+Every downstream list reads this registry: the enricher's spec, crm_writer's
+targets, warehouse_writer's topics and the ``bi.<name>`` views, ``crmpilot topics
+apply``, the CRM sandbox's objects and fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crmpilot.errors import Fatal
+
+from .spec import EnrichmentSpec, SpecError, SpecProblem, SpecSource, load_spec
+from .task import task_for
+
+__all__ = [
+    "LOCK_FILE",
+    "EnrichmentsSettings",
+    "LoadedSpec",
+    "Registry",
+    "UnknownEnrichment",
+    "load_registry",
+    "lock_prompts",
+    "prompt_problems",
+]
+
+LOCK_FILE = "enrichments.lock.json"
+
+
+class UnknownEnrichment(Fatal):
+    """No spec of that name is registered."""
+
+
+class EnrichmentsSettings(BaseSettings):
+    """Where the deployment's enrichment specs are (``CRMPILOT_ENRICHMENTS_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRMPILOT_ENRICHMENTS_", frozen=True, extra="ignore")
+
+    dir: str = Field(default="", description="folders of enrichment spec files (*.yaml), separated by ':'; empty: none")
+
+    def folders(self) -> tuple[Path, ...]:
+        return tuple(Path(p) for p in self.dir.split(":") if p.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSpec:
+    spec: EnrichmentSpec
+    source: SpecSource
+    path: Path
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.parent / LOCK_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The loaded specs, by name."""
+
+    entries: dict[str, LoadedSpec] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[EnrichmentSpec]:
+        return (e.spec for e in self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, name: str) -> EnrichmentSpec:
+        return self.entry(name).spec
+
+    def entry(self, name: str) -> LoadedSpec:
+        try:
+            return self.entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self.entries)) or "none (set CRMPILOT_ENRICHMENTS_DIR to a folder of spec files)"
+            raise UnknownEnrichment(f"no enrichment {name!r}; registered: {known}") from None
+
+    def for_result(self, task: str) -> EnrichmentSpec | None:
+        entry = self.entries.get(task)
+        return None if entry is None else entry.spec
+
+    @property
+    def output_topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.topic for s in self))
+
+    @property
+    def source_topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for s in self for t in s.source.topics))
+
+
+def spec_files(folders: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise SpecError([SpecProblem(str(folder), 1, "CRMPILOT_ENRICHMENTS_DIR names no folder")])
+        files += sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml"))
+    return files
+
+
+def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path] = ()) -> Registry:
+    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises :class:`SpecError` with every problem."""
+    paths = [*spec_files(EnrichmentsSettings().folders() if folders is None else folders), *files]
+    entries: dict[str, LoadedSpec] = {}
+    problems: list[SpecProblem] = []
+    for path in paths:
+        try:
+            spec, source = load_spec(path)
+        except SpecError as exc:
+            problems += exc.problems
+            continue
+        loaded = LoadedSpec(spec, source, path)
+        if spec.name in entries:
+            problems.append(source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}"))
+            continue
+        problems += prompt_problems(loaded, strict=False)
+        entries[spec.name] = loaded
+    topics: dict[str, str] = {}
+    for e in entries.values():
+        other = topics.setdefault(e.spec.topic, e.spec.name)
+        if other != e.spec.name:
+            problems.append(e.source.problem(("output_topic",), f"output topic {e.spec.topic} is also {other}'s"))
+    if problems:
+        raise SpecError(problems)
+    return Registry(entries)
+
+
+def _locked(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpecError([SpecProblem(str(path), 1, f"unreadable prompt lock: {exc}")]) from exc
+
+
+def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
+    """A prompt changed under a locked version (always), or a version not locked yet (``strict``: ``crmpilot enrichments check``)."""
+    spec = entry.spec
+    current = task_for(spec).prompt.hash
+    known = _locked(entry.lock_path).get(spec.name, {}).get(spec.prompt.version)
+    where = ("prompt", "version")
+    if known is None:
+        if not strict:
+            return []
+        return [entry.source.problem(where, f"prompt version {spec.prompt.version!r} is not locked: run `crmpilot enrichments lock`")]
+    if known != current:
+        return [
+            entry.source.problem(
+                where,
+                f"the prompt (text or answer format) changed under version {spec.prompt.version!r} "
+                f"(locked {known}, now {current}): give prompt.version a new value, then run `crmpilot enrichments lock`",
+            )
+        ]
+    return []
+
+
+def lock_prompts(registry: Registry) -> list[str]:
+    """Record every unlocked prompt version in its folder's lock file; returns what was added."""
+    added: list[str] = []
+    for entry in registry.entries.values():
+        spec = entry.spec
+        locked = _locked(entry.lock_path)
+        versions = locked.setdefault(spec.name, {})
+        if spec.prompt.version in versions:
+            continue
+        versions[spec.prompt.version] = task_for(spec).prompt.hash
+        entry.lock_path.write_text(json.dumps(locked, indent=2, sort_keys=True) + "\n")
+        added.append(f"{spec.name} {spec.prompt.version} {versions[spec.prompt.version]}")
+    return added

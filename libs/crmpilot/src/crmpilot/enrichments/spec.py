@@ -1,0 +1,349 @@
+"""The enrichment spec: one YAML file declares what an enrichment reads, asks, answers and writes.
+
+:class:`EnrichmentSpec` is the pydantic model of such a file; its JSON Schema is
+published as ``schemas/enrichment.schema.json`` for editor completion
+(``crmpilot schemas write``). :func:`load_spec` reads a file and refuses it with
+:class:`SpecError` problems that name the file, the line and the reason: pydantic's
+error locations are mapped back to the YAML nodes they came from.
+
+Semantics (checked here, beyond types):
+
+- every ``{placeholder}`` of the prompt's user template is an input;
+- every CRM field maps a declared output; an extractive text field reads declared inputs;
+- thresholds are ordered (``suggest <= auto_apply``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from crmpilot.errors import Fatal
+
+__all__ = [
+    "BooleanOutput",
+    "CrmTarget",
+    "EnrichmentSpec",
+    "EnumOutput",
+    "InputField",
+    "NumberOutput",
+    "OutputField",
+    "PromptSpec",
+    "QuotesOutput",
+    "Review",
+    "SourceSpec",
+    "SpecError",
+    "SpecProblem",
+    "TextOutput",
+    "load_spec",
+    "parse_spec",
+]
+
+NAME = r"^[a-z][a-z0-9_]{0,39}$"
+_CRM_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,79}$"
+_PATH = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Review(_Strict):
+    """Confidence thresholds of one field: auto-apply at or above ``auto_apply``, suggest at or above ``suggest``."""
+
+    auto_apply: float = Field(default=0.8, ge=0, le=1)
+    suggest: float = Field(default=0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.suggest > self.auto_apply:
+            raise ValueError(f"suggest ({self.suggest}) must not exceed auto_apply ({self.auto_apply})")
+        return self
+
+
+class _Output(_Strict):
+    description: str = Field(default="", max_length=2000, description="what the field means; the model reads it")
+    review: Review | None = Field(default=None, description="this field's thresholds (default: the spec's review)")
+
+
+class EnumOutput(_Output):
+    """One value of a closed vocabulary; each value has a description (zero-shot reads it)."""
+
+    type: Literal["enum"]
+    values: dict[str, str] = Field(min_length=1, max_length=500, description="value -> what it means")
+
+    @model_validator(mode="after")
+    def _values(self) -> Self:
+        for value in self.values:
+            if not value.strip() or len(value) > 255:
+                raise ValueError(f"enum value {value!r} must be 1-255 characters")
+        return self
+
+
+class BooleanOutput(_Output):
+    type: Literal["boolean"]
+
+
+class NumberOutput(_Output):
+    type: Literal["number"]
+    minimum: float
+    maximum: float
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.minimum > self.maximum:
+            raise ValueError(f"minimum ({self.minimum}) exceeds maximum ({self.maximum})")
+        return self
+
+
+class TextOutput(_Output):
+    """Bounded text. ``extractive``: a verbatim span of the inputs named in ``source`` (grounding-checked)."""
+
+    type: Literal["text"]
+    max_length: int = Field(default=1000, ge=1, le=32000)
+    extractive: bool = False
+    source: tuple[str, ...] = Field(default=(), description="extractive: the inputs it is taken from (default: every input)")
+
+
+class QuotesOutput(_Output):
+    """A list of items, each with a verbatim ``quote`` of the input (grounding-checked)."""
+
+    type: Literal["quotes"]
+    max_items: int = Field(default=5, ge=1, le=50)
+    max_length: int = Field(default=500, ge=1, le=4000, description="of each item's text and quote")
+
+
+OutputField = Annotated[EnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput, Field(discriminator="type")]
+
+
+class InputField(_Strict):
+    """One input the model sees: where it comes from in the event's ``data``, and its token budget."""
+
+    path: str = Field(pattern=_PATH, description="dotted path into the event's data, e.g. fields.Description")
+    max_tokens: int | None = Field(default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)")
+    personal: bool = Field(default=False, description="holds personal text: erasure and retention follow it")
+
+
+class SourceSpec(_Strict):
+    topics: tuple[str, ...] = Field(min_length=1, description="Kafka topics the enrichment reads")
+    event_types: tuple[str, ...] = Field(min_length=1, description="accepted event types; others go to the DLQ")
+    key: str = Field(pattern=_PATH, description="path of the record id in data: the result's key")
+    rerun_on: tuple[str, ...] = Field(
+        default=(), description="an *.updated event re-runs only when one of these fields changed (empty: every update)"
+    )
+
+
+class PromptSpec(_Strict):
+    version: str = Field(min_length=1, max_length=40, description="bump it whenever the text changes")
+    system: str = Field(min_length=1, max_length=20_000)
+    user: str = Field(min_length=1, max_length=20_000, description="template: {input} placeholders")
+
+
+class CrmTarget(_Strict):
+    """Where results go in the CRM: any object, standard or custom fields."""
+
+    object: str = Field(pattern=_CRM_NAME)
+    record_id: str = Field(pattern=_PATH, description="path of the record id in the event's data")
+    fields: dict[str, str] = Field(min_length=1, description="output field -> CRM field (API name)")
+    result_id_field: str = Field(pattern=_CRM_NAME, description="text field holding the applied result id (idempotency marker)")
+    review_field: str | None = Field(default=None, pattern=_CRM_NAME, description="checkbox set when a written value is a suggestion")
+    trace_field: str | None = Field(default=None, pattern=_CRM_NAME, description="text field for the trace id")
+
+    @model_validator(mode="after")
+    def _names(self) -> Self:
+        for crm_field in self.fields.values():
+            if not re.match(_CRM_NAME, crm_field):
+                raise ValueError(f"{crm_field!r} is not a CRM field API name")
+        own = [f for f in (self.result_id_field, self.review_field, self.trace_field) if f]
+        if clash := set(own) & set(self.fields.values()):
+            raise ValueError(f"{', '.join(sorted(clash))} cannot hold both an answer and a marker")
+        return self
+
+    @property
+    def written_fields(self) -> tuple[str, ...]:
+        return (*self.fields.values(), *(f for f in (self.result_id_field, self.review_field, self.trace_field) if f))
+
+
+class EnrichmentSpec(_Strict):
+    """One enrichment: source, inputs, outputs, prompt, CRM target, privacy and hooks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", title="crmpilot enrichment")
+
+    name: str = Field(pattern=NAME, description="lower_snake name; the result's task and the view bi.<name>")
+    version: int = Field(default=1, ge=1, description="of the spec's shape (outputs); the prompt has its own version")
+    description: str = Field(default="", max_length=2000)
+    source: SourceSpec
+    inputs: dict[str, InputField] = Field(min_length=1)
+    outputs: dict[str, OutputField] = Field(min_length=1, max_length=40)
+    review: Review = Field(default_factory=Review, description="default thresholds of every output field")
+    prompt: PromptSpec
+    crm: CrmTarget | None = None
+    output_topic: str | None = Field(default=None, min_length=1, max_length=249, description="default ai.<name>")
+    personal_outputs: tuple[str, ...] = Field(default=(), description="outputs holding personal text")
+    hooks: tuple[str, ...] = Field(default=(), description="named Python hooks run after the model (crmpilot.enrichments.hooks)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for name in (*self.inputs, *self.outputs):
+            if not re.match(NAME, name):
+                raise ValueError(f"field name {name!r} must be lower_snake (a-z, 0-9, _)")
+        clash = set(self.inputs) & set(self.outputs)
+        if clash:
+            raise ValueError(f"{', '.join(sorted(clash))}: a name cannot be both an input and an output")
+        return self
+
+    @property
+    def topic(self) -> str:
+        return self.output_topic or f"ai.{self.name}"
+
+    def thresholds(self, field: str) -> Review:
+        return self.outputs[field].review or self.review
+
+
+# -- loading, with lines -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpecProblem:
+    """One thing wrong with a spec file, where it is."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class SpecError(Fatal):
+    """A spec file that cannot run: every problem with its file and line."""
+
+    def __init__(self, problems: Sequence[SpecProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SpecSource:
+    """A parsed spec file's node tree: the line of any location in it."""
+
+    def __init__(self, file: str, root: yaml.Node | None) -> None:
+        self.file = file
+        self.root = root
+
+    def line(self, loc: Sequence[str | int]) -> int:
+        """The 1-based line of ``loc`` (a path of keys and indexes), or of its nearest existing parent."""
+        node = self.root
+        line = 1 if node is None else node.start_mark.line + 1
+        for part in loc:
+            child = _child(node, part)
+            if child is None:
+                break
+            node, line = child
+        return line
+
+    def problem(self, loc: Sequence[str | int], reason: str) -> SpecProblem:
+        return SpecProblem(self.file, self.line(loc), reason)
+
+
+def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, int] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if str(key.value) == str(part):
+                return value, (key.start_mark.line + 1)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        item = node.value[part]
+        return item, item.start_mark.line + 1
+    return None
+
+
+def parse_spec(text: str, file: str = "<spec>") -> tuple[EnrichmentSpec, SpecSource]:
+    """A spec from YAML text, with its source (for lines of later checks); raises :class:`SpecError`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise SpecError([SpecProblem(file, line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from exc
+    src = SpecSource(file, root)
+    if not isinstance(data, dict):
+        raise SpecError([src.problem((), "a spec is a YAML mapping (name:, source:, inputs:, outputs:, prompt:)")])
+    try:
+        spec = EnrichmentSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([src.problem(_where(e), _reason(e)) for e in exc.errors()]) from exc
+    problems = semantic_problems(spec, src)
+    if problems:
+        raise SpecError(problems)
+    return spec, src
+
+
+def load_spec(path: Path) -> tuple[EnrichmentSpec, SpecSource]:
+    """Read and validate one spec file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([SpecProblem(str(path), 1, f"cannot read the file: {exc}")]) from exc
+    return parse_spec(text, str(path))
+
+
+def _yaml_loc(loc: Sequence[str | int]) -> list[str | int]:
+    """A pydantic location without the union-member tags it adds (``outputs.x.enum.values`` -> ``outputs.x.values``)."""
+    tags = {"enum", "boolean", "number", "text", "quotes", "function-after[_names(), CrmTarget]"}
+    return [p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-")))]
+
+
+def _where(error: Any) -> list[str | int]:
+    loc = _yaml_loc(error["loc"])
+    return [*loc, "type"] if error["type"] in ("union_tag_invalid", "union_tag_not_found") else loc
+
+
+def _reason(error: Any) -> str:
+    where = ".".join(str(p) for p in _yaml_loc(error["loc"]))
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    if error["type"] == "union_tag_invalid":
+        return f"{where}: type must be one of enum, boolean, number, text, quotes"
+    return f"{where}: {msg}" if where else msg
+
+
+def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
+    """What the types allow but cannot run: unknown placeholders, outputs or inputs."""
+    problems: list[SpecProblem] = []
+    for _, placeholder, _, _ in _placeholders(spec.prompt.user, src, problems):
+        if placeholder is not None and placeholder.split(".")[0].split("[")[0] not in spec.inputs:
+            problems.append(
+                src.problem(("prompt", "user"), f"prompt.user: placeholder {{{placeholder}}} is no input (inputs: {', '.join(spec.inputs)})")
+            )
+    if spec.crm is not None:
+        for output in spec.crm.fields:
+            if output not in spec.outputs:
+                problems.append(src.problem(("crm", "fields", output), f"crm.fields: {output!r} is no output (outputs: {', '.join(spec.outputs)})"))
+    for name, out in spec.outputs.items():
+        if isinstance(out, TextOutput):
+            for source in out.source:
+                if source not in spec.inputs:
+                    problems.append(src.problem(("outputs", name, "source"), f"outputs.{name}.source: {source!r} is no input"))
+            if out.source and not out.extractive:
+                problems.append(src.problem(("outputs", name, "source"), f"outputs.{name}.source: only an extractive text field has a source"))
+    for name in spec.personal_outputs:
+        if name not in spec.outputs:
+            problems.append(src.problem(("personal_outputs",), f"personal_outputs: {name!r} is no output"))
+    return problems
+
+
+def _placeholders(template: str, src: SpecSource, problems: list[SpecProblem]) -> list[tuple[str, str | None, str | None, str | None]]:
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        problems.append(src.problem(("prompt", "user"), f"prompt.user: {exc} (write a literal brace as {{{{ or }}}})"))
+        return []

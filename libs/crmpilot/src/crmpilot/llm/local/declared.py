@@ -1,0 +1,118 @@
+"""Declared tasks on the local model: enum fields zero-shot (or by a trained head), extractive text fields.
+
+A declared task (an enrichment spec) describes its outputs as
+:class:`~crmpilot.llm.base.OutputShape`; this module answers the shapes an
+embedding model can answer honestly:
+
+- ``enum``: the zero-shot head over the values' descriptions (the same head the
+  ticket classifier uses over category descriptions), or a head trained for that
+  field; the value's probability is its confidence;
+- ``text`` with ``extractive``: the sentence of the source inputs closest to the
+  field's description (a verbatim span, so grounding holds by construction); its
+  confidence is its softmax share among the sentences.
+
+Any other shape (boolean, number, free text, quotes) has no honest answer here:
+:func:`unsupported` names it, and the service refuses to start with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from crmpilot.llm.base import OutputShape, TaskSpec
+from crmpilot.llm.local.anchors import softmax
+from crmpilot.llm.local.embedder import EmbeddingBatcher
+from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba
+from crmpilot.llm.local.once import Once
+from crmpilot.llm.local.text import sentences
+
+__all__ = ["DeclaredAnswerer", "unsupported"]
+
+WHAT_ANSWERS = (
+    "the local model answers enum fields and extractive text fields (`extractive: true`); "
+    "point CRMPILOT_LLM_PROVIDER=openai at any OpenAI-compatible endpoint to answer it"
+)
+
+
+def unsupported(spec: TaskSpec[Any]) -> list[tuple[str, str]]:
+    """``(field, why)`` for every output of ``spec`` the local model cannot answer."""
+    out = []
+    for shape in spec.outputs:
+        if shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
+            continue
+        kind = "free text" if shape.kind == "text" else f"a {shape.kind} field"
+        out.append((shape.name, f"{kind}: {WHAT_ANSWERS}"))
+    return out
+
+
+class DeclaredAnswerer:
+    """Answers declared tasks; zero-shot heads are built once per (task, field)."""
+
+    def __init__(
+        self,
+        batcher: EmbeddingBatcher,
+        *,
+        heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None,
+        temperature: float = DEFAULT_TEMPERATURE,
+    ) -> None:
+        self.batcher = batcher
+        self.heads = dict(heads or {})
+        self._temperature = temperature
+        self._zero_shot: Once[tuple[str, str], ZeroShotHead] = Once()
+        self._queries: Once[tuple[str, str], np.ndarray] = Once()
+
+    def head_ids(self, task: str) -> dict[str, str]:
+        return {f: h.id for (t, f), h in self.heads.items() if t == task}
+
+    async def answer(self, spec: TaskSpec[Any], payload: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+        """The output (``confidence`` included, as the output model wants it) and the tokens read."""
+        text = "\n".join(str(v) for v in payload.values() if isinstance(v, str) and v.strip())
+        vectors, tokens = await asyncio.gather(self.batcher.query([text]), self.batcher.token_count(text))
+        answer: dict[str, Any] = {}
+        confidence: dict[str, float] = {}
+        for shape in spec.outputs:
+            if shape.kind == "enum":
+                answer[shape.name], confidence[shape.name] = await self._enum(spec.name, shape, vectors, text)
+            elif shape.kind == "text" and shape.extractive:
+                answer[shape.name], confidence[shape.name] = await self._extract(spec.name, shape, payload)
+            else:
+                raise ValueError(f"{spec.name}.{shape.name}: {dict(unsupported(spec))[shape.name]}")
+        answer["confidence"] = confidence
+        return answer, tokens
+
+    async def _enum(self, task: str, shape: OutputShape, vectors: np.ndarray, text: str) -> tuple[str, float]:
+        head: TicketClassifierHead | None = self.heads.get((task, shape.name))
+        if head is None:
+            head = await self._zero_shot.get(
+                (task, shape.name), lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature)  # type: ignore[arg-type]
+            )
+        probs = head_proba(head, vectors, [text])[0]
+        best = int(np.argmax(probs))
+        return head.labels[best], round(float(probs[best]), 3)
+
+    async def _extract(self, task: str, shape: OutputShape, payload: Mapping[str, Any]) -> tuple[str, float]:
+        spans = [
+            s.text.strip()
+            for source in shape.sources
+            if isinstance(value := payload.get(source), str)
+            for s in sentences(value)
+            if s.text.strip()
+        ]
+        limit = shape.max_length or 1000
+        spans = [s for s in dict.fromkeys(spans) if len(s) <= limit]
+        if not spans:
+            return "", 0.0
+        query = await self._queries.get((task, shape.name), lambda: self._query_vector(shape))
+        found = await self.batcher.passage(spans)
+        scores = softmax(np.atleast_2d(found @ query), self._temperature)[0]
+        best = int(np.argmax(scores))
+        return spans[best], round(float(scores[best]), 3)
+
+    async def _query_vector(self, shape: OutputShape) -> np.ndarray:
+        vectors = await self.batcher.query([shape.description or shape.name.replace("_", " ")])
+        return np.asarray(vectors[0])
+

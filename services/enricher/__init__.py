@@ -1,0 +1,1 @@
+"""enricher service: runs one declared enrichment (a spec file) on the consumer runtime."""

@@ -1,0 +1,59 @@
+"""Composition root of the enricher: settings in, one spec's pipeline on the consumer runtime out.
+
+Refused at start, each with the spec file and line: a spec that does not load, a
+prompt edited under a locked version, a hook that is not registered, an output the
+configured model cannot answer (the local model answers enum and extractive text
+fields only).
+"""
+
+from __future__ import annotations
+
+from crmpilot.enrichments import EnrichmentHandler, EnrichmentSpec, SpecError, load_registry, task_for
+from crmpilot.enrichments.hooks import resolve
+from crmpilot.enrichments.registry import Registry
+from crmpilot.enrichments.spec import SpecProblem
+from crmpilot.llm import LLMClient, build_llm_client
+from crmpilot.settings import KafkaSettings
+from crmpilot.streaming import ConsumerService
+from crmpilot.tasks.results import token_model
+
+from .settings import Settings
+
+
+def answerable(registry: Registry, name: str, llm: LLMClient) -> None:
+    """Raise :class:`SpecError` for outputs of ``name`` the client's providers cannot answer."""
+    entry = registry.entry(name)
+    task = task_for(entry.spec)
+    problems: list[SpecProblem] = []
+    for provider in llm.task_providers.get(name, llm.providers):
+        check = getattr(provider, "unsupported", None)
+        if check is None:
+            continue
+        for output, why in check(task):
+            problems.append(entry.source.problem(("outputs", output), f"{name}.{output}: the {provider.name} provider cannot answer {why}"))
+    if problems:
+        raise SpecError(problems)
+
+
+def handler_for(registry: Registry, name: str, llm: LLMClient, *, output_topic: str | None = None) -> EnrichmentHandler:
+    entry = registry.entry(name)
+    spec: EnrichmentSpec = entry.spec
+    hooks, unknown = resolve(spec.hooks)
+    if unknown:
+        raise SpecError([entry.source.problem(("hooks",), f"hooks: no hook registered as {', '.join(map(repr, unknown))}")])
+    answerable(registry, name, llm)
+    if output_topic:
+        spec = spec.model_copy(update={"output_topic": output_topic})
+    return EnrichmentHandler(spec=spec, llm=llm, token_model=token_model(llm), hooks=hooks)
+
+
+def bootstrap(
+    settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None, registry: Registry | None = None
+) -> ConsumerService:
+    registry = registry or load_registry()
+    client = llm or build_llm_client()
+    handler = handler_for(registry, settings.enrichment, client, output_topic=settings.output_topic)
+    return ConsumerService(handler, settings.runtime(handler.spec), kafka or KafkaSettings())
+
+
+__all__ = ["answerable", "bootstrap", "handler_for"]

@@ -1,0 +1,131 @@
+"""Enrichment specs: the shipped examples load; a bad spec is refused with its file, line and reason."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from crmpilot.enrichments import SpecError, load_registry, parse_spec, task_for
+from crmpilot.enrichments.registry import LOCK_FILE, lock_prompts, prompt_problems
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
+
+GOOD = textwrap.dedent(
+    """\
+    name: churn
+    source:
+      topics: [crm.opportunity.events]
+      event_types: [crm.record.created]
+      key: record_id
+    inputs:
+      description: {path: fields.Description, max_tokens: 500}
+    outputs:
+      risk:
+        type: enum
+        values: {low: fine, high: leaving}
+    prompt:
+      version: "1"
+      system: Assess churn.
+      user: "<o>{description}</o>"
+    crm:
+      object: Opportunity
+      record_id: record_id
+      fields: {risk: Churn_Risk__c}
+      result_id_field: AI_Churn_Result_Id__c
+    """
+)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "churn.yaml")
+    return [str(p) for p in exc.value.problems]
+
+
+def test_the_example_specs_load_and_their_prompts_are_locked() -> None:
+    registry = load_registry([EXAMPLES])
+    assert {s.name for s in registry} == {"churn_risk", "ticket_type"}
+    for entry in registry.entries.values():
+        assert prompt_problems(entry, strict=True) == []
+
+
+def test_an_enum_is_a_closed_vocabulary_in_the_schema_and_after() -> None:
+    spec, _ = parse_spec(GOOD, "churn.yaml")
+    task = task_for(spec)
+    schema = task.output_model.model_json_schema()
+    assert schema["properties"]["risk"]["enum"] == ["low", "high"]
+    assert schema["additionalProperties"] is False
+    with pytest.raises(ValueError):
+        task.output_model.model_validate({"risk": "REFUND_APPROVED", "confidence": {"risk": 1}})
+    with pytest.raises(ValueError):
+        task.output_model.model_validate({"risk": "low", "confidence": {"risk": 1000000000000}})
+    assert '"high": leaving' in task.prompt.system
+
+
+def test_an_unknown_placeholder_is_refused_with_its_line() -> None:
+    bad = GOOD.replace("{description}", "{descripton}")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:15: ") and "{descripton} is no input" in problem
+
+
+def test_an_unknown_key_is_refused_with_its_line() -> None:
+    bad = GOOD.replace("  key: record_id\n", "  key: record_id\n  keys: oops\n")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:6: ") and "source.keys: unknown key" in problem
+
+
+def test_an_unknown_output_type_is_refused_with_its_line() -> None:
+    [problem] = problems(GOOD.replace("type: enum", "type: picklist"))
+    assert problem.startswith("churn.yaml:10: ") and "type must be one of enum" in problem
+
+
+def test_a_crm_field_that_maps_no_output_is_refused() -> None:
+    bad = GOOD.replace("{risk: Churn_Risk__c}", "{risk: Churn_Risk__c, reason: R__c}")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:19: ") and "'reason' is no output" in problem
+
+
+def test_thresholds_out_of_order_are_refused() -> None:
+    bad = GOOD.replace("values: {low: fine, high: leaving}", "values: {low: fine, high: leaving}\n    review: {auto_apply: 0.4, suggest: 0.6}")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:12: ") and "must not exceed auto_apply" in problem
+
+
+def test_invalid_yaml_names_its_line() -> None:
+    [problem] = problems(GOOD.replace("key: record_id", "key: [record_id"))
+    assert problem.startswith("churn.yaml:") and "not valid YAML" in problem
+
+
+def test_a_prompt_edited_under_a_locked_version_is_refused_at_load(tmp_path: Path) -> None:
+    (tmp_path / "churn.yaml").write_text(GOOD)
+    assert lock_prompts(load_registry([tmp_path])) != []
+    (tmp_path / "churn.yaml").write_text(GOOD.replace("Assess churn.", "Assess churn carefully."))
+    with pytest.raises(SpecError) as exc:
+        load_registry([tmp_path])
+    [problem] = exc.value.problems
+    assert problem.line == 13 and "changed under version '1'" in problem.reason
+    # a value's description is part of the prompt too
+    (tmp_path / "churn.yaml").write_text(GOOD.replace("high: leaving", "high: gone"))
+    with pytest.raises(SpecError):
+        load_registry([tmp_path])
+    # a new version is accepted, and locking it keeps the old hash
+    (tmp_path / "churn.yaml").write_text(GOOD.replace('version: "1"', 'version: "2"').replace("high: leaving", "high: gone"))
+    lock_prompts(load_registry([tmp_path]))
+    assert set(json.loads((tmp_path / LOCK_FILE).read_text())["churn"]) == {"1", "2"}
+
+
+def test_an_unlocked_prompt_fails_the_strict_check(tmp_path: Path) -> None:
+    (tmp_path / "churn.yaml").write_text(GOOD)
+    [entry] = load_registry([tmp_path]).entries.values()
+    [problem] = prompt_problems(entry, strict=True)
+    assert problem.line == 13 and "not locked" in problem.reason
+
+
+def test_two_specs_of_one_name_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    with pytest.raises(SpecError, match="also declared in"):
+        load_registry([tmp_path])

@@ -1,0 +1,176 @@
+"""The enricher: any spec on one pipeline, on both providers; what cannot run is refused at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from enricher.bootstrap import handler_for
+from services_testkit import envelope, handle, only_result, openai_client
+
+from crmpilot.crm.mapping import plan_write
+from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
+from crmpilot.enrichments.hooks import hook
+from crmpilot.enrichments.registry import Registry
+from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
+from crmpilot.llm import LLMClient, LLMInvalidOutput
+from crmpilot.llm.testing import OpenAITestServer
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
+TOPIC = "crm.opportunity.events"
+UNHAPPY = (
+    "Renewal discussion for 2027. The customer complained twice about outages this quarter. "
+    "Their CFO said they are evaluating a competitor and may not renew the contract."
+)
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_registry([EXAMPLES])
+
+
+def opportunity(description: str, *, changed: tuple[str, ...] = ()) -> RecordChanged:
+    return RecordChanged(sobject="Opportunity", record_id="006DM0000000001YAA", fields={"Name": "Acme renewal", "Description": description}, changed_fields=changed)
+
+
+def churn(handler: EnrichmentHandler, event: RecordChanged, event_type: str = "crm.record.created") -> EnrichmentResult:
+    result = only_result(handler, envelope(event_type, event, subject=event.record_id), TOPIC)
+    assert isinstance(result, EnrichmentResult)
+    return result
+
+
+def answer(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "churn_risk": "high",
+        "churn_reason": "Their CFO said they are evaluating a competitor and may not renew the contract.",
+        "confidence": {"churn_risk": 0.9, "churn_reason": 0.9},
+    }
+    return {**base, **overrides}
+
+
+def test_openai_path_answers_the_spec_with_its_strict_schema(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer()) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        [request] = server.requests
+    fmt = request.body["response_format"]["json_schema"]
+    assert fmt["strict"] is True and fmt["schema"]["properties"]["churn_risk"]["enum"] == ["low", "medium", "high"]
+    assert result.outputs == {"churn_risk": "high", "churn_reason": answer()["churn_reason"]}
+    assert result.review == "auto_apply" and result.field_review == {"churn_risk": "auto_apply", "churn_reason": "auto_apply"}
+    assert result.task == "churn_risk" and result.record_id == "006DM0000000001YAA"
+    planned = plan_write(result, {s.name: s for s in registry})
+    assert planned is not None and planned.ref.sobject == "Opportunity" and planned.ref.record_id == "006DM0000000001YAA"
+    assert planned.values == {
+        "Churn_Risk__c": "high",
+        "Churn_Reason__c": answer()["churn_reason"],
+        "AI_Churn_Result_Id__c": result.result_id,
+        "AI_Churn_Review_Required__c": False,
+    }
+    assert planned.id_field == "AI_Churn_Result_Id__c"
+
+
+def test_a_value_outside_the_vocabulary_is_refused_not_written(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer(churn_risk="REFUND_APPROVED")) as server, pytest.raises(LLMInvalidOutput):
+        churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+
+
+def test_a_reason_not_in_the_description_is_never_auto_applied(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer(churn_reason="The customer wants a refund of all invoices.")) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert result.field_review["churn_reason"] == "suggest" and result.review_reasons["churn_reason"] == "not_grounded"
+    assert result.grounding_failures == ("The customer wants a refund of all invoices.",) and result.review == "suggest"
+
+
+def test_low_confidence_holds_the_field_back(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer(confidence={"churn_risk": 0.2, "churn_reason": 0.9})) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert result.field_review["churn_risk"] == "skip" and result.review == "auto_apply"
+    planned = plan_write(result, {s.name: s for s in registry})
+    assert planned is not None and "Churn_Risk__c" not in planned.values and "Churn_Reason__c" in planned.values
+
+
+def test_an_update_that_changed_no_rerun_field_asks_nothing(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer()) as server:
+        handler = handler_for(registry, "churn_risk", openai_client(server))
+        assert handle(handler, envelope("crm.record.updated", opportunity(UNHAPPY, changed=("StageName",)), subject="006"), TOPIC) == []
+        assert churn(handler, opportunity(UNHAPPY, changed=("Description",)), "crm.record.updated").outputs["churn_risk"] == "high"
+        assert server.request_count == 1
+
+
+def test_an_empty_description_is_a_skip_result_without_a_model_call(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer()) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity("   "))
+        assert server.request_count == 0
+    assert result.review == "skip" and result.skipped is not None and result.provenance.attempts == 0
+    assert plan_write(result, {s.name: s for s in registry}) is None
+
+
+def test_local_model_answers_the_enum_and_the_extractive_reason(registry: Registry, local_llm: LLMClient) -> None:
+    result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
+    assert result.outputs["churn_risk"] == "high"
+    assert result.outputs["churn_reason"] in UNHAPPY and result.grounding_failures == ()
+    happy = churn(handler_for(registry, "churn_risk", local_llm), opportunity("The customer is very happy with the product and is expanding usage to two new teams; renewal on track."))
+    assert happy.outputs["churn_risk"] == "low"
+
+
+def test_a_company_taxonomy_on_standard_case_fields_runs_zero_shot_locally(registry: Registry, local_llm: LLMClient) -> None:
+    handler = handler_for(registry, "ticket_type", local_llm)
+    case = CaseEvent(case_id="500DM0000000001YAA", subject="Refund please", description="I was charged twice for my subscription, I want my money back.")
+    result = only_result(handler, envelope("crm.case.created", case, subject=case.case_id), "crm.case.events")
+    assert result.outputs["case_reason"] == "Refund"
+    planned = plan_write(result, {s.name: s for s in registry})
+    assert planned is not None and planned.ref.sobject == "Case"
+    assert set(planned.values) <= {"Type", "Reason", "AI_Type_Result_Id__c", "AI_Type_Review_Required__c"}
+
+
+def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text().replace("extractive: true ", "extractive: false").replace("    source: [description]\n", "")
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    with pytest.raises(SpecError) as exc:
+        handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
+    [problem] = exc.value.problems
+    assert problem.file.endswith("churn_risk.yaml") and problem.line == text.splitlines().index("  churn_reason:") + 1
+    assert "churn_risk.churn_reason: the local provider cannot answer free text" in problem.reason and "CRMPILOT_LLM_PROVIDER=openai" in problem.reason
+
+
+def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text() + "hooks: [competitor_means_high]\n"
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    registry = load_registry([tmp_path])
+    with OpenAITestServer(lambda req: answer(churn_risk="medium")) as server:
+        with pytest.raises(SpecError, match="no hook registered as 'competitor_means_high'"):
+            handler_for(registry, "churn_risk", openai_client(server))
+
+        @hook("competitor_means_high")
+        def _(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
+            return {**outputs, "churn_risk": "high"} if "competitor" in inputs["description"] else outputs
+
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert result.outputs["churn_risk"] == "high"
+
+
+def test_a_record_without_the_declared_input_goes_to_the_dlq(registry: Registry) -> None:
+    from crmpilot.enrichments.pipeline import MissingField
+
+    event = RecordChanged(sobject="Opportunity", record_id="006X", fields={"Name": "n"})
+    with OpenAITestServer(lambda req: answer()) as server, pytest.raises(MissingField, match="data.fields.Description"):
+        churn(handler_for(registry, "churn_risk", openai_client(server)), event)
+
+
+def test_pii_is_redacted_before_the_model_and_restored_in_the_reason(registry: Registry) -> None:
+    text = "Call me at +1 415 555 0100 about the renewal. We are leaving for a competitor, call +1 415 555 0100."
+    seen: list[str] = []
+
+    def reply(req: Any) -> dict[str, Any]:
+        seen.append(req.text)
+        return answer(churn_reason="We are leaving for a competitor, call <PHONE_1>.")
+
+    with OpenAITestServer(reply) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(text))
+    assert "415 555" not in seen[0]
+    assert result.outputs["churn_reason"] == "We are leaving for a competitor, call +1 415 555 0100." and result.grounding_failures == ()
+
+
+def test_spec_is_parsed_once_per_file() -> None:
+    spec, _ = parse_spec((EXAMPLES / "ticket_type.yaml").read_text())
+    assert spec.topic == "ai.ticket_type"

@@ -2,8 +2,10 @@
 # Start and stop crmpilot's services as background processes on this machine,
 # against the local stack (infra/stack.sh). Logs: <run>/logs/<service>.log.
 #
-#   infra/services.sh start [service ...]   (default: all below, sandbox first;
-#                                            crm_source, the CRM poller, only when named)
+#   infra/services.sh start [service ...]   (default: all below, sandbox first, then one
+#                                            enricher@<name> per declared enrichment in
+#                                            CRMPILOT_ENRICHMENTS_DIR; crm_source, the CRM
+#                                            poller, only when named)
 #   infra/services.sh stop  [service ...]
 #   infra/services.sh status
 #   infra/services.sh env                   export lines for operator commands:
@@ -57,9 +59,11 @@ start_one() {
     local svc="$1"
     if running "$svc"; then say "$svc: already running (pid $(cat "$(pidfile "$svc")"))"; return 0; fi
     local args=()
+    local module="$svc"
     [[ "$svc" == crm_sandbox ]] && args=(--seed demo)
+    [[ "$svc" == enricher@* ]] && module=enricher && args=(--enrichment "${svc#enricher@}")
     : >"$LOG_DIR/$svc.log"
-    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$svc" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
+    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$module" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
     echo $! >"$(pidfile "$svc")"
     wait_ready "$svc"
     say "$svc: running (pid $(cat "$(pidfile "$svc")"), log $LOG_DIR/$svc.log)"
@@ -77,9 +81,20 @@ stop_one() {
     say "$svc: stopped"
 }
 
+# one enricher per declared enrichment: enricher@<name> (a bad spec stops here, with its file and line)
+enrichers() {
+    [[ -n "${CRMPILOT_ENRICHMENTS_DIR:-}" ]] || return 0
+    "$PY" -c 'from crmpilot.enrichments import load_registry; print(" ".join("enricher@" + s.name for s in load_registry()))'
+}
+
 cmd="${1:-status}"; shift || true
-services=("$@"); ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
 [[ -x "$PY" ]] || die "no Python environment at $PY; run 'make setup' first"
+services=("$@")
+if ((${#services[@]} == 0)); then
+    declared="$(enrichers)" || die "the enrichment specs in $CRMPILOT_ENRICHMENTS_DIR do not load (above)"
+    read -r -a declared_list <<<"$declared"
+    services=("${ALL_SERVICES[@]}" "${declared_list[@]}")
+fi
 mkdir -p "$LOG_DIR"
 case "$cmd" in
     start) for s in "${services[@]}"; do start_one "$s"; done ;;

@@ -1,9 +1,12 @@
 """``crmpilot db``: apply and inspect the warehouse schema migrations.
 
-``migrate`` is safe to run repeatedly and from several processes at once.
+``migrate`` is safe to run repeatedly and from several processes at once; after
+the migrations it (re)creates the typed view ``bi.<name>`` of every enrichment
+spec in ``CRMPILOT_ENRICHMENTS_DIR`` (none when unset).
 ``purge`` applies the retention limit to free text (see :mod:`.privacy`).
 Exit codes: 0 done, 1 the schema needs a person (an applied migration was
-edited, or a migration failed), 2 PostgreSQL unreachable.
+edited, a migration failed, a spec is invalid or its view name is taken),
+2 PostgreSQL unreachable.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..enrichments.registry import load_registry
+from ..enrichments.spec import SpecError
+from ..enrichments.warehouse import apply_views
+from ..errors import Fatal
 from ..settings import DatabaseSettings
 from ..warehouse import WarehouseError, WarehouseUnavailable, connect, describe_url
 from ..warehouse import migrate as apply_migrations
@@ -31,19 +38,23 @@ _err = Console(stderr=True)
 
 @app.command()
 def migrate() -> None:
-    """Apply pending migrations to the database at CRMPILOT_DATABASE_URL."""
+    """Apply pending migrations to the database at CRMPILOT_DATABASE_URL, then (re)create the enrichment views."""
     settings = DatabaseSettings()
     try:
         with connect(settings) as conn:
             applied = apply_migrations(conn)
             current = migration_status(conn)
-    except WarehouseError as exc:
+            for m in applied:
+                _out.print(f"applied {m.version:04d}_{m.name}", soft_wrap=True)
+            latest = max((s.version for s in current if s.state == "applied"), default=0)
+            suffix = "" if applied else " (already up to date)"
+            _out.print(f"{describe_url(settings)} is at version {latest:04d}{suffix}", soft_wrap=True)
+            # after the migrations, so a broken spec file never holds the schema back
+            views = apply_views(conn, load_registry())
+    except (WarehouseError, SpecError) as exc:
         _fail(exc, settings)
-    for m in applied:
-        _out.print(f"applied {m.version:04d}_{m.name}", soft_wrap=True)
-    latest = max((s.version for s in current if s.state == "applied"), default=0)
-    suffix = "" if applied else " (already up to date)"
-    _out.print(f"{describe_url(settings)} is at version {latest:04d}{suffix}", soft_wrap=True)
+    if views:
+        _out.print(f"enrichment views: {', '.join(views)}", soft_wrap=True)
 
 
 @app.command()
@@ -74,7 +85,7 @@ def status() -> None:
 app.command("purge")(purge)
 
 
-def _fail(exc: WarehouseError, settings: DatabaseSettings) -> NoReturn:
+def _fail(exc: WarehouseError | Fatal, settings: DatabaseSettings) -> NoReturn:
     _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
     if isinstance(exc, WarehouseUnavailable):
         hint = f"is PostgreSQL up at {describe_url(settings)}? start it with `infra/stack.sh up`, or set CRMPILOT_DATABASE_URL"

@@ -11,12 +11,16 @@ from confluent_kafka.admin import AdminClient
 
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming.errors import TopicAdminError
+from crmpilot.enrichments import Registry, SpecError, load_registry
 from crmpilot.streaming.topics import TopicSpec, apply_topics, inspect_topics, load_topics, plan_changes
 
 app = typer.Typer(
     help="Create or update crmpilot's Kafka topics (and their .dlq twins) from topics.yaml.",
     no_args_is_help=True,
 )
+
+SOURCE_RETENTION_MS = 7 * 24 * 3600 * 1000
+RESULT_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 _FILE = typer.Option(None, "--file", "-f", help="Topics file (default: the one shipped with crmpilot).")
 _TIMEOUT = typer.Option(30.0, "--timeout", help="Seconds to wait for the cluster.")
@@ -27,11 +31,26 @@ def _admin(settings: KafkaSettings) -> AdminClient:
 
 
 def _load(file: Path | None) -> tuple[TopicSpec, ...]:
+    """The topics file's topics, and those of the declared enrichments (CRMPILOT_ENRICHMENTS_DIR) it does not name."""
     try:
-        return load_topics(file)
-    except TopicAdminError as exc:
+        declared = load_topics(file)
+        registry = load_registry()
+    except (TopicAdminError, SpecError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    return declared + enrichment_topics(registry, {t.name for t in declared})
+
+
+def enrichment_topics(registry: Registry, known: set[str]) -> tuple[TopicSpec, ...]:
+    """Each spec's source topics (7 days) and output topic (30 days), each with its ``.dlq`` twin, unless ``known``."""
+    wanted = {t: SOURCE_RETENTION_MS for t in registry.source_topics} | {t: RESULT_RETENTION_MS for t in registry.output_topics}
+    out: list[TopicSpec] = []
+    for name, retention in wanted.items():
+        if name in known:
+            continue
+        out.append(TopicSpec(name=name, partitions=6, retention_ms=retention))
+        out.append(TopicSpec(name=name + ".dlq", partitions=3, retention_ms=RESULT_RETENTION_MS, dlq_of=name))
+    return tuple(out)
 
 
 @app.command("apply")

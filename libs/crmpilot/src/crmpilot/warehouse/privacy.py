@@ -248,6 +248,12 @@ REDACTED_TABLES: tuple[TableSpec, ...] = (
         "fact_request_score", "result_id", "written_at",
         json=("result",), text=("next_action",), ids=("subject", "request_id"),
     ),
+    # Declared enrichments. Which outputs are categorical is known only to their specs: until this
+    # reads them, every string output (enum values too) is replaced, numbers and booleans are kept.
+    TableSpec(
+        "fact_enrichment", "result_id", "written_at",
+        json=("result", "outputs"), text_arrays=("grounding_failures",), ids=("subject", "record_id"),
+    ),
     # CRM field values: what the CRM held and holds. A purge keeps them (`crm revert` restores before
     # values, and feedback compares a person's edit with what we wrote); an erasure does not.
     TableSpec(

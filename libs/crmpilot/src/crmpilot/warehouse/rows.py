@@ -4,6 +4,9 @@ Both the PostgreSQL adapter and the in-memory fake store exactly these rows, so
 a handler's unit test sees the columns an analyst will query. JSON columns hold
 plain ``dict``/``list`` values here; the adapter wraps them for ``jsonb``.
 Array columns (``grounding_failures``, ``risk_flags``) hold lists of strings.
+Every declared enrichment shares one table, ``fact_enrichment``: its outputs are
+one JSON column (``bi.<name>`` views give them types, see
+:mod:`crmpilot.enrichments.warehouse`).
 PostgreSQL text and jsonb cannot hold NUL characters, which valid JSON events
 may contain: they are replaced by U+FFFD rather than failing a whole batch.
 """
@@ -17,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..events import EmailSummary, Envelope, RequestScore, TicketClassification
+from ..events import EmailSummary, EnrichmentResult, Envelope, RequestScore, TicketClassification
 from .records import CrmAuditEntry, DlqEntry, FeedbackEntry, Position
 
 __all__ = [
@@ -31,7 +34,7 @@ __all__ = [
     "scrub",
 ]
 
-JSON_COLUMNS = frozenset({"payload", "result", "confidence_by_field"})
+JSON_COLUMNS = frozenset({"payload", "result", "confidence_by_field", "outputs", "field_review"})
 
 _PROVENANCE_COLUMNS = (
     "provider", "model", "model_version", "prompt_id", "prompt_version", "prompt_hash", "input_hash",
@@ -70,7 +73,7 @@ def raw_event_row(envelope: Envelope[Any], position: Position) -> dict[str, Any]
 
 
 def fact_row(envelope: Envelope[Any], position: Position) -> tuple[str, dict[str, Any]]:
-    """The fact table and row of a result event (a ticket classification, email summary or request score)."""
+    """The fact table and row of a result event (a ticket classification, email summary, request score or enrichment)."""
     result = envelope.data
     fact = _FACTS.get(type(result))
     if fact is None:
@@ -140,7 +143,20 @@ def _request_columns(result: RequestScore) -> dict[str, Any]:
     }
 
 
-def _input_columns(result: TicketClassification | EmailSummary | RequestScore) -> dict[str, Any]:
+def _enrichment_columns(result: EnrichmentResult) -> dict[str, Any]:
+    return {
+        "enrichment_version": result.enrichment_version,
+        "record_id": result.record_id,
+        "outputs": result.model_dump(mode="json", include={"outputs"})["outputs"],
+        "confidence": min(result.confidence.values(), default=None),
+        "confidence_by_field": dict(result.confidence),
+        "field_review": dict(result.field_review),
+        "grounding_failures": list(result.grounding_failures),
+        **_input_columns(result),
+    }
+
+
+def _input_columns(result: TicketClassification | EmailSummary | RequestScore | EnrichmentResult) -> dict[str, Any]:
     return {"truncated_chars": result.truncated_chars, "input_skipped": result.skipped is not None}
 
 
@@ -148,6 +164,7 @@ _FACTS: dict[type[BaseModel], tuple[str, Callable[[Any], dict[str, Any]]]] = {
     TicketClassification: ("fact_ticket_classification", _ticket_columns),
     EmailSummary: ("fact_email_summary", _email_columns),
     RequestScore: ("fact_request_score", _request_columns),
+    EnrichmentResult: ("fact_enrichment", _enrichment_columns),
 }
 FACT_TABLES: tuple[str, ...] = tuple(table for table, _ in _FACTS.values())
 

@@ -1,8 +1,11 @@
 """`python -m crm_sandbox`: run the Salesforce-compatible sandbox over HTTPS.
 
 Settings come from `CRMPILOT_SANDBOX_*` variables (see settings.py); the
-flags override a few. Prints the URL, the CA to trust and the session tokens,
-then serves until Ctrl-C or SIGTERM, finishing requests in flight.
+flags override a few. The objects and fields the enrichment specs of
+`CRMPILOT_ENRICHMENTS_DIR` write are added to the org's schema (a bad spec, or one
+targeting an object the sandbox does not serve, stops the start with its file and
+line). Prints the URL, the CA to trust and the session tokens, then serves until
+Ctrl-C or SIGTERM, finishing requests in flight.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
+from crmpilot.enrichments.spec import SpecError
+
 from .org import AGENT_USER, INTEGRATION_USER
+from .schema import org_schema
 from .server import SandboxServer
 from .settings import SandboxSettings
 from .store import StoreUnavailable
@@ -25,6 +31,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m crm_sandbox",
         description="Salesforce REST API-compatible sandbox for crmpilot's dev, demo and tests, "
         "backed by PostgreSQL (settings: CRMPILOT_SANDBOX_* environment variables).",
+        epilog="CRMPILOT_ENRICHMENTS_DIR (folders of enrichment spec files, ':'-separated) adds the "
+        "objects' fields those specs write: missing custom fields, and their enum values on mapped picklists.",
     )
     parser.add_argument("--seed", choices=["demo"], help="create the demo records (cases, leads, ...) if missing")
     parser.add_argument("--host", help="address to listen on (CRMPILOT_SANDBOX_HOST, default 127.0.0.1)")
@@ -53,6 +61,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    try:
+        org_schema()  # the org reads the specs again when it starts; refuse bad ones before touching TLS files or the database
+    except SpecError as exc:
+        print(f"crm_sandbox: the enrichment specs of CRMPILOT_ENRICHMENTS_DIR cannot be served:\n{exc}", file=sys.stderr)
+        return 2
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = SandboxSettings(**overrides)
     server = SandboxServer(settings, seed=args.seed, log_level=args.log_level, on_ready=_banner)

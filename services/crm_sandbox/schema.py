@@ -2,9 +2,14 @@
 
 Standard fields follow Salesforce's standard objects (names, types, lengths,
 which are createable or updateable); the custom `AI_*__c` enrichment fields are
-the ones crmpilot writes, and their closed vocabularies come from
+the ones crmpilot's built-in tasks write, and their closed vocabularies come from
 `crmpilot.tasks.taxonomy`, so the sandbox rejects exactly the values the real
 org's restricted picklists would.
+
+The enrichment specs of the deployment (`CRMPILOT_ENRICHMENTS_DIR`) add what they
+target, as the org's admin would have configured it (`schema_for`, `org_schema`):
+each missing custom field they map, typed from its output, and the values of each
+standard picklist they map, replaced by the enum's and restricted.
 """
 
 from __future__ import annotations
@@ -14,6 +19,17 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
 
+from crmpilot.enrichments.registry import Registry, load_registry
+from crmpilot.enrichments.spec import (
+    BooleanOutput,
+    EnrichmentSpec,
+    EnumOutput,
+    NumberOutput,
+    OutputField,
+    SpecError,
+    TextOutput,
+)
+from crmpilot.errors import Fatal
 from crmpilot.tasks.taxonomy import PRIORITIES, SENTIMENTS, category_names
 
 __all__ = [
@@ -21,9 +37,13 @@ __all__ = [
     "FieldType",
     "SObjectSpec",
     "Schema",
+    "UnknownSObject",
     "default_schema",
     "describe_global",
     "describe_sobject",
+    "org_schema",
+    "schema_for",
+    "with_enrichments",
 ]
 
 FieldType = Literal[
@@ -35,6 +55,7 @@ FieldType = Literal[
     "double",
     "currency",
     "int",
+    "percent",
     "email",
     "phone",
     "url",
@@ -44,7 +65,7 @@ FieldType = Literal[
 ]
 
 TEXT_TYPES: frozenset[str] = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
-NUMBER_TYPES: frozenset[str] = frozenset({"double", "currency", "int"})
+NUMBER_TYPES: frozenset[str] = frozenset({"double", "currency", "int", "percent"})
 
 _SOAP_TYPES: Mapping[str, str] = {
     "id": "tns:ID",
@@ -52,6 +73,7 @@ _SOAP_TYPES: Mapping[str, str] = {
     "boolean": "xsd:boolean",
     "double": "xsd:double",
     "currency": "xsd:double",
+    "percent": "xsd:double",
     "int": "xsd:int",
     "datetime": "xsd:dateTime",
     "date": "xsd:date",
@@ -74,6 +96,8 @@ class FieldSpec:
     picklist_labels: tuple[tuple[str, str], ...] = ()
     restricted: bool = False
     default: str | bool | None = None
+    picklist_default: str | None = None
+    """The value describe marks as the picklist's default (what the UI preselects) when the API sets none."""
     reference_to: tuple[str, ...] = ()
     precision: int = 0
     scale: int = 0
@@ -353,10 +377,169 @@ def _user() -> SObjectSpec:
     ))  # fmt: skip
 
 
+_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition",
+           "Negotiation/Review", "Closed Won", "Closed Lost")  # fmt: skip
+CLOSED_STAGES: Mapping[str, bool] = {"Closed Won": True, "Closed Lost": False}
+"""The closed stages of an Opportunity, and whether each one is won (IsClosed, IsWon follow StageName)."""
+
+
+def _opportunity() -> SObjectSpec:
+    return SObjectSpec("Opportunity", "Opportunity", "Opportunities", "006", (
+        *_system_fields(),
+        _ref("AccountId", "Account ID", "Account"),
+        _text("Name", "Name", 120, nillable=False),
+        _long("Description", "Description"),
+        _pick("StageName", "Stage", _STAGES, nillable=False, picklist_default="Prospecting"),
+        FieldSpec("Amount", "Amount", "currency", precision=18, scale=2),
+        FieldSpec("Probability", "Probability (%)", "percent", precision=3, scale=0),
+        FieldSpec("CloseDate", "Close Date", "date", nillable=False),
+        _pick("Type", "Opportunity Type", ("Existing Customer - Upgrade", "Existing Customer - Replacement",
+              "Existing Customer - Downgrade", "New Customer"), restricted=False),
+        _text("NextStep", "Next Step", 255),
+        _pick("LeadSource", "Lead Source", _LEAD_SOURCES, restricted=False),
+        _readonly(FieldSpec("IsClosed", "Closed", "boolean", nillable=False, calculated=True)),
+        _readonly(FieldSpec("IsWon", "Won", "boolean", nillable=False, calculated=True)),
+        _owner(),
+    ))  # fmt: skip
+
+
 @cache
 def default_schema() -> Schema:
-    """The org's schema: Case, Lead, EmailMessage, Account, Contact, User."""
-    return Schema((_case(), _lead(), _email_message(), _account(), _contact(), _user()))
+    """The org's schema: Case, Lead, EmailMessage, Account, Contact, Opportunity, User."""
+    return Schema((_case(), _lead(), _email_message(), _account(), _contact(), _opportunity(), _user()))
+
+
+# -- what the enrichment specs target ---------------------------------------------------
+
+
+class UnknownSObject(Fatal):
+    """An enrichment spec targets an sObject the sandbox does not serve."""
+
+    def __init__(self, enrichment: str, sobject: str, known: Iterable[str]) -> None:
+        self.enrichment = enrichment
+        self.sobject = sobject
+        super().__init__(
+            f"crm.object: the CRM sandbox has no sObject {sobject!r} (enrichment {enrichment}); "
+            f"it serves {', '.join(known)}"
+        )
+
+
+def _label(api_name: str) -> str:
+    """``AI_Churn_Result_Id__c`` -> ``AI Churn Result Id``, as an admin would label the field."""
+    return api_name.removesuffix("__c").replace("_", " ").strip() or api_name
+
+
+def _custom_field(api_name: str, output: OutputField) -> FieldSpec:
+    """The custom field an admin creates for an output: its type follows the output's."""
+    label = _label(api_name)
+    if isinstance(output, EnumOutput):
+        return _pick(api_name, label, output.values, custom=True)
+    if isinstance(output, BooleanOutput):
+        return _checkbox(api_name, label)
+    if isinstance(output, NumberOutput):
+        return FieldSpec(api_name, label, "double", precision=18, scale=0 if output.integer else 4, custom=True)
+    if isinstance(output, TextOutput):
+        if output.max_length <= 255:
+            return _text(api_name, label, output.max_length, custom=True)
+        return _long(api_name, label, output.max_length, custom=True)
+    return _long(api_name, label, custom=True)  # quotes: one line per item
+
+
+def _checkbox(api_name: str, label: str) -> FieldSpec:
+    return FieldSpec(api_name, label, "boolean", nillable=False, default=False, custom=True)
+
+
+def _marker_fields(spec: EnrichmentSpec) -> list[FieldSpec]:
+    crm = spec.crm
+    assert crm is not None
+    markers = [_text(crm.result_id_field, _label(crm.result_id_field), 255, custom=True)]
+    if crm.review_field:
+        markers.append(_checkbox(crm.review_field, _label(crm.review_field)))
+    if crm.trace_field:
+        markers.append(_text(crm.trace_field, _label(crm.trace_field), 64, custom=True))
+    return markers
+
+
+def _enriched(sobject: SObjectSpec, spec: EnrichmentSpec) -> SObjectSpec:
+    """``sobject`` with what ``spec`` writes: missing custom fields created, mapped standard picklists restricted to its values."""
+    crm = spec.crm
+    assert crm is not None
+    fields = list(sobject.fields)
+    position = {f.name.lower(): i for i, f in enumerate(fields)}
+
+    def add(new: FieldSpec) -> None:
+        if new.name.lower() not in position and new.name.endswith("__c"):
+            position[new.name.lower()] = len(fields)
+            fields.append(new)
+
+    for output_name, api_name in crm.fields.items():
+        output = spec.outputs[output_name]
+        at = position.get(api_name.lower())
+        if at is None:
+            add(_custom_field(api_name, output))
+            continue
+        existing = fields[at]
+        if isinstance(output, EnumOutput) and existing.type == "picklist" and not existing.custom:
+            values = tuple(output.values)
+            fields[at] = replace(
+                existing,
+                picklist=values,
+                picklist_labels=(),
+                restricted=True,
+                default=existing.default if existing.default in values else None,
+                picklist_default=existing.picklist_default if existing.picklist_default in values else None,
+            )
+    for marker in _marker_fields(spec):
+        add(marker)
+    return replace(sobject, fields=tuple(fields))
+
+
+def with_enrichments(schema: Schema, specs: Iterable[EnrichmentSpec]) -> Schema:
+    """``schema`` plus what ``specs`` write to the CRM; raises :class:`UnknownSObject`.
+
+    Specs without a ``crm`` target add nothing; no spec gives ``schema`` itself.
+    """
+    sobjects = list(schema.sobjects)
+    for spec in specs:
+        if spec.crm is None:
+            continue
+        at = next((i for i, s in enumerate(sobjects) if s.name.lower() == spec.crm.object.lower()), None)
+        if at is None:
+            raise UnknownSObject(spec.name, spec.crm.object, (s.name for s in sobjects))
+        sobjects[at] = _enriched(sobjects[at], spec)
+    if all(new is old for new, old in zip(sobjects, schema.sobjects, strict=True)):
+        return schema
+    return Schema(tuple(sobjects))
+
+
+def schema_for(registry: Registry | None, base: Schema | None = None) -> Schema:
+    """The default schema (or ``base``) plus what the registry's specs target.
+
+    No registry, or an empty one, gives the default schema unchanged. A spec whose
+    object the sandbox does not serve is refused with a :class:`SpecError` naming
+    the object, at the line of its ``crm.object``.
+    """
+    schema = base or default_schema()
+    if registry is None:
+        return schema
+    problems = []
+    for entry in registry.entries.values():
+        try:
+            schema = with_enrichments(schema, [entry.spec])
+        except UnknownSObject as exc:
+            problems.append(entry.source.problem(("crm", "object"), str(exc)))
+    if problems:
+        raise SpecError(problems)
+    return schema
+
+
+def org_schema() -> Schema:
+    """The schema the sandbox serves: the default one plus what the specs of ``CRMPILOT_ENRICHMENTS_DIR`` target.
+
+    Reads the spec files (raises :class:`SpecError` for a bad one); without the
+    variable it is :func:`default_schema` exactly.
+    """
+    return schema_for(load_registry())
 
 
 # -- describe -----------------------------------------------------------------------------
@@ -377,7 +560,7 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "digits": spec.digits,
         "externalId": False,
         "filterable": spec.filterable,
-        "groupable": spec.filterable and spec.type not in ("double", "currency", "datetime"),
+        "groupable": spec.filterable and spec.type not in ("double", "currency", "percent", "datetime"),
         "idLookup": spec.name == "Id",
         "label": spec.label,
         "length": spec.length,
@@ -387,7 +570,7 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "picklistValues": [
             {
                 "active": True,
-                "defaultValue": value == spec.default,
+                "defaultValue": value == (spec.default if spec.default is not None else spec.picklist_default),
                 "label": dict(spec.picklist_labels).get(value, value),
                 "validFor": None,
                 "value": value,

@@ -3,7 +3,7 @@
 Every write runs in one store transaction, checks fields like the org does,
 maintains the system fields (CreatedDate/ById, LastModifiedDate/ById,
 SystemModstamp) for the calling user, keeps derived fields (Name, CaseNumber,
-IsClosed) and logs a change carrying the caller's `changeOrigin`. Errors are
+IsClosed, IsWon) and logs a change carrying the caller's `changeOrigin`. Errors are
 raised as `errors.SalesforceError` subclasses; sObject collections turn them
 into per-record results instead.
 """
@@ -39,7 +39,7 @@ from .errors import (
 from .ids import make_id, normalize_id
 from .org import ORG_USERS, OrgUser
 from .query import bind, execute, id_filter, project, resolve_field
-from .schema import EMAIL_DRAFT_STATUS, FieldSpec, Schema, SObjectSpec, default_schema
+from .schema import CLOSED_STAGES, EMAIL_DRAFT_STATUS, FieldSpec, Schema, SObjectSpec, org_schema
 from .sftime import format_datetime
 from .soql import parse_soql
 from .store import Change, ChangeType, Cursor, Store, StoredRecord, StoreTransaction
@@ -124,7 +124,11 @@ def _never() -> bool:
 
 
 class Org:
-    """The sandbox org over a store."""
+    """The sandbox org over a store.
+
+    Its schema defaults to :func:`schema.org_schema`: the standard objects plus the
+    fields the enrichment specs of ``CRMPILOT_ENRICHMENTS_DIR`` write (read once, here).
+    """
 
     def __init__(
         self,
@@ -136,7 +140,7 @@ class Org:
         query_batch_size: int = 2000,
     ) -> None:
         self._store = store
-        self.schema = schema or default_schema()
+        self.schema = schema or org_schema()
         self._clock = clock
         self._lock_error = lock_error
         self._batch_size = query_batch_size
@@ -477,6 +481,10 @@ def _derive(spec: SObjectSpec, before: Mapping[str, Any] | None, fields: dict[st
             fields.pop("ClosedDate", None)
         elif not (before and before.get("IsClosed")):
             fields["ClosedDate"] = timestamp
+    if spec.name == "Opportunity":
+        won = CLOSED_STAGES.get(fields.get("StageName") or "")
+        fields["IsClosed"] = won is not None
+        fields["IsWon"] = bool(won)
 
 
 def _check_email_draft(spec: SObjectSpec, existing: StoredRecord, values: Mapping[str, Any]) -> None:

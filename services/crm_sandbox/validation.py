@@ -26,7 +26,7 @@ from .errors import (
     StringTooLong,
 )
 from .ids import normalize_id
-from .schema import TEXT_TYPES, FieldSpec, Schema, SObjectSpec
+from .schema import NUMBER_TYPES, TEXT_TYPES, FieldSpec, Schema, SObjectSpec
 from .sftime import format_datetime, parse_date, parse_datetime
 
 __all__ = ["check_write", "coerce_value"]
@@ -75,7 +75,7 @@ def coerce_value(schema: Schema, spec: FieldSpec, value: Any) -> Any:
         return _text(spec, value)
     if spec.type == "boolean":
         return _boolean(spec, value)
-    if spec.type in ("double", "currency", "int"):
+    if spec.type in NUMBER_TYPES:
         return _number(spec, value)
     if spec.type == "datetime":
         parsed = parse_datetime(_string_token(value, "datetime"), naive_is_utc=True)

@@ -29,11 +29,14 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from crmpilot.enrichments import load_registry
+from crmpilot.enrichments.warehouse import apply_views
 from crmpilot.settings import KafkaSettings
 from crmpilot.warehouse import migrate
 from tests.netkit import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+ENRICHMENTS = REPO / "examples" / "enrichments"
 HINT = "start the local stack with `infra/stack.sh up`"
 
 
@@ -67,6 +70,9 @@ class Topics:
     tickets: str
     summaries: str
     scores: str
+    opportunities: str = ""
+    enriched: str = ""
+    """Declared enrichments (examples/enrichments): their source events and results."""
     extra: list[str] = field(default_factory=list)
 
     @property
@@ -147,14 +153,17 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     database_url = _with_db(base_url, db)
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn)
+        apply_views(conn, load_registry([ENRICHMENTS]))
 
     run = uuid.uuid4().hex[:8]
     t = Topics(
         *(f"e2e.{run}.{name}" for name in ("crm.case.events", "crm.email.events", "crm.lead.events", "erp.request.events")),
         *(f"e2e.{run}.{name}" for name in ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")),
+        opportunities=f"e2e.{run}.crm.opportunity.events",
+        enriched=f"e2e.{run}.ai.enrichment",
     )
-    sources = [t.cases, t.emails, t.leads, t.requests]
-    topics = [name for topic in (*sources, *t.results) for name in (topic, topic + ".dlq")]
+    sources = [t.cases, t.emails, t.leads, t.requests, t.opportunities]
+    topics = [name for topic in (*sources, *t.results, t.enriched) for name in (topic, topic + ".dlq")]
     for f in admin.create_topics([NewTopic(n, num_partitions=3, replication_factor=1) for n in topics]).values():
         f.result()
     groups = {s: f"e2e-{run}-{s}" for s in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")}
@@ -170,6 +179,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         "CRMPILOT_SALESFORCE_INSTANCE_URL": f"https://127.0.0.1:{port}",
         "CRMPILOT_SALESFORCE_CA_BUNDLE": str(tmp / "tls" / "ca.pem"),
         "CRMPILOT_LLM_PROVIDER": "local",
+        "CRMPILOT_ENRICHMENTS_DIR": str(ENRICHMENTS),
         "CRMPILOT_TICKET_CLASSIFIER_GROUP_ID": groups["ticket_classifier"],
         "CRMPILOT_TICKET_CLASSIFIER_INPUT_TOPIC": t.cases,
         "CRMPILOT_TICKET_CLASSIFIER_OUTPUT_TOPIC": t.tickets,
@@ -182,9 +192,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([t.requests, t.leads]),
         "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": t.scores,
         "CRMPILOT_WAREHOUSE_WRITER_GROUP_ID": groups["warehouse_writer"],
-        "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps([*t.results, *sources]),
+        "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps([*t.results, t.enriched, *sources]),
         "CRMPILOT_CRM_WRITER_GROUP_ID": groups["crm_writer"],
-        "CRMPILOT_CRM_WRITER_TOPICS": json.dumps(list(t.results)),
+        "CRMPILOT_CRM_WRITER_TOPICS": json.dumps([*t.results, t.enriched]),
     }
     p = Pipeline(env, database_url, f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", t, groups, admin)
     try:

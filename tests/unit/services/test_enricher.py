@@ -174,3 +174,54 @@ def test_pii_is_redacted_before_the_model_and_restored_in_the_reason(registry: R
 def test_spec_is_parsed_once_per_file() -> None:
     spec, _ = parse_spec((EXAMPLES / "ticket_type.yaml").read_text())
     assert spec.topic == "ai.ticket_type"
+
+
+ORG_HISTORY = {
+    # this org files "my parcel" questions under Shipping and account closures under Cancellation
+    "Shipping": ["Where is my parcel?", "The delivery is late again", "Tracking number shows nothing", "Package sent to the wrong address",
+                 "My order has not arrived", "Courier lost the box"],
+    "Cancellation": ["Please close my account", "I want to end the contract", "Cancel my plan from next month", "Terminate the subscription",
+                     "Stop my membership", "I am leaving, close everything"],
+    "Refund": ["I want my money back", "Refund the double charge", "Return the payment please", "Reimburse the fee",
+               "Give me a refund for the broken item", "Money back for the cancelled order"],
+}  # fmt: skip
+
+
+def test_a_head_trained_for_a_spec_field_answers_it(tmp_path: Path, registry: Registry) -> None:
+    from typer import Typer
+    from typer.testing import CliRunner
+
+    from crmpilot.cli import train as train_cli
+    from crmpilot.llm.local import LocalProvider
+
+    history = tmp_path / "closed.csv"
+    history.write_text("subject,label\n" + "".join(f'"{t}",{label}\n' for label, texts in ORG_HISTORY.items() for t in texts))
+    root = Typer()
+    root.add_typer(train_cli.app, name="train")
+    env = {"CRMPILOT_ENRICHMENTS_DIR": str(EXAMPLES), "COLUMNS": "300"}
+    args = ["train", "--enrichment", "ticket_type", "--field", "case_reason", "--data", str(history), "--out", str(tmp_path / "heads"), "--dev-fraction", "0.34"]
+    trained = CliRunner().invoke(root, args, env=env)
+    assert trained.exit_code == 0, trained.output
+    [folder] = (tmp_path / "heads").iterdir()
+    assert f'CRMPILOT_LLM_LOCAL_HEADS=\'{{"ticket_type.case_reason": "{folder}"}}\'' in trained.output
+
+    wrong = CliRunner().invoke(root, [*args[:4], "case_typo", *args[5:]], env=env)
+    assert wrong.exit_code == 2 and "no enum output 'case_typo'" in wrong.output
+
+    llm = LLMClient(LocalProvider(declared_heads_paths={"ticket_type.case_reason": folder}))
+    case = CaseEvent(case_id="500DM0000000001YAA", subject="The courier never brought my box", description="")
+    result = only_result(handler_for(registry, "ticket_type", llm), envelope("crm.case.created", case, subject=case.case_id), "crm.case.events")
+    assert result.outputs["case_reason"] == "Shipping"
+    assert folder.name in (result.provenance.model_version or "") and folder.name in result.provenance.model
+
+
+def test_a_trained_head_with_labels_outside_the_field_is_refused_at_start(tmp_path: Path, registry: Registry) -> None:
+    from crmpilot.evaluation import read_labelled, train_head
+    from crmpilot.llm.local import Encoder, LocalProvider
+
+    history = tmp_path / "closed.csv"
+    history.write_text("subject,label\n" + "".join(f'"{t}",{label.lower()}\n' for label, texts in ORG_HISTORY.items() for t in texts))
+    folder = train_head(read_labelled(history), encoder=Encoder()).save(tmp_path / "heads")
+    llm = LLMClient(LocalProvider(declared_heads_paths={"ticket_type.case_reason": folder}))
+    with pytest.raises(SpecError, match="labels that are not values of case_reason"):
+        handler_for(registry, "ticket_type", llm)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -50,8 +50,14 @@ is written to OUT/head-<sha12>/; its id goes into every result's provenance.
 
 Use it:  CRMPILOT_LLM_LOCAL_HEAD=OUT/head-<sha12>  (services and `crmpilot eval run`)
 
+For an enum field of a declared enrichment (CRMPILOT_ENRICHMENTS_DIR), give
+--enrichment NAME --field F: the labels must be values of that field (its
+descriptions name them), and the head is used with
+CRMPILOT_LLM_LOCAL_HEADS='{"NAME.F": "OUT/head-<sha12>"}'.
+
 Example:  crmpilot train --data closed_cases.csv --out heads/
           crmpilot train --sql "select subject, description, category from warehouse.closed_cases" --out heads/
+          crmpilot train --enrichment ticket_type --field case_reason --data closed_cases.csv --out heads/
 """
 
 app = typer.Typer(help=_HELP, invoke_without_command=True, subcommand_metavar="", pretty_exceptions_show_locals=False)
@@ -73,6 +79,8 @@ def train(
     refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for embedding).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", min=2, help="Use only the first N rows.")] = None,
+    enrichment: Annotated[str | None, typer.Option("--enrichment", help="A declared enrichment whose enum --field the head answers.")] = None,
+    field: Annotated[str | None, typer.Option("--field", help="The enum output of --enrichment; its values are the labels.")] = None,
 ) -> None:
     from ..evaluation import (
         HYBRID,
@@ -94,6 +102,11 @@ def train(
         dataset = read_labelled(data, label_column=label_column) if data is not None else read_sql(sql or "", label_column=label_column)
         dataset = dataset.first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
+        if (enrichment is None) != (field is None):
+            _err.print("give --enrichment and --field together")
+            raise typer.Exit(2)
+        if enrichment is not None and field is not None:
+            taxonomy = _field_values(enrichment, field)
         base = HYBRID if features == "hybrid" else TrainOptions()
         options = replace(
             base,
@@ -138,7 +151,25 @@ def train(
     ]:
         table.add_row(k, escape(v))
     _out.print(table)
-    _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEAD={escape(str(folder))}", soft_wrap=True)
+    if enrichment is not None:
+        _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEADS='{{\"{enrichment}.{field}\": \"{escape(str(folder))}\"}}'", soft_wrap=True)
+    else:
+        _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEAD={escape(str(folder))}", soft_wrap=True)
+
+
+def _field_values(enrichment: str, field: str) -> tuple[Any, ...]:
+    """The values of an enum output as a taxonomy (name, description): the labels a head for it may learn."""
+    from ..enrichments import load_registry
+    from ..enrichments.spec import EnumOutput
+    from ..tasks.taxonomy import Category
+
+    spec = load_registry().get(enrichment)
+    out = spec.outputs.get(field)
+    if not isinstance(out, EnumOutput):
+        enums = [n for n, o in spec.outputs.items() if isinstance(o, EnumOutput)]
+        _err.print(f"{enrichment} has no enum output {field!r} (enum outputs: {', '.join(enums) or 'none'})")
+        raise typer.Exit(2)
+    return tuple(Category(value, meaning, "general") for value, meaning in out.values.items())
 
 
 def _progress() -> Progress:

@@ -6,7 +6,7 @@ The steps, in order:
 2. **re-run**: an ``*.updated`` event re-runs only when a ``source.rerun_on`` field changed;
 3. **source**: the record key and every input are read from the event's ``data`` by path;
 4. **result id**: source event id + enrichment + prompt version (the sinks' idempotency key);
-5. **skip**: when every budgeted text input is empty or not text, a ``skip`` result, no model call;
+5. **skip**: when every input but the ``context`` ones is empty or not text, a ``skip`` result, no model call;
 6. **budget**: each input with ``max_tokens`` is cut to it (recorded in ``truncated_chars``);
 7. **model run**: the LLM client (any provider) returns the spec's closed output model;
 8. **hooks**, **grounding** (extractive text and quotes must be verbatim spans of the
@@ -98,8 +98,8 @@ class EnrichmentHandler:
             task = task_for(spec)
             source = source_of(envelope, ctx)
             result_id = result_id_for(envelope.id, spec.name, spec.prompt.version)
-            budgeted = [name for name, inp in spec.inputs.items() if inp.max_tokens] or list(spec.inputs)
-            skipped = InputSkipped.for_text("\n".join(payload[n] for n in budgeted), what=f"{spec.name} input")
+            read = [name for name, inp in spec.inputs.items() if not inp.context]
+            skipped = InputSkipped.for_text("\n".join(payload[n] for n in read), what=f"{spec.name} input")
             if skipped is not None:
                 span.set_attribute("crmpilot.input.skipped", skipped.reason)
                 result = EnrichmentResult(

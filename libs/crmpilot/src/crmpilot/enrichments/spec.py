@@ -130,6 +130,9 @@ class InputField(_Strict):
     path: str = Field(pattern=_PATH, description="dotted path into the event's data, e.g. fields.Description")
     max_tokens: int | None = Field(default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)")
     personal: bool = Field(default=False, description="holds personal text: erasure and retention follow it")
+    context: bool = Field(
+        default=False, description="context only: when every input that is not context is empty or not text, no model is asked (a skip result)"
+    )
 
 
 class SourceSpec(_Strict):
@@ -195,6 +198,8 @@ class EnrichmentSpec(_Strict):
         for name in (*self.inputs, *self.outputs):
             if not re.match(NAME, name):
                 raise ValueError(f"field name {name!r} must be lower_snake (a-z, 0-9, _)")
+        if all(i.context for i in self.inputs.values()):
+            raise ValueError("at least one input must not be context: the model needs something to read")
         clash = set(self.inputs) & set(self.outputs)
         if clash:
             raise ValueError(f"{', '.join(sorted(clash))}: a name cannot be both an input and an output")

@@ -74,6 +74,7 @@ class LocalProvider:
         batcher: EmbeddingBatcher | None = None,
         temperature: float = DEFAULT_TEMPERATURE,
         head_path: Path | str | None = None,
+        declared_heads_paths: Mapping[str, Path | str] | None = None,
     ) -> None:
         self.batcher = batcher or EmbeddingBatcher(Encoder())
         if head is None and (path := head_path or LocalHeadSettings().head):
@@ -85,11 +86,19 @@ class LocalProvider:
             self.model = f"{self.model}+{head.id}"
         self._temperature = temperature
         self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
-        self.declared = DeclaredAnswerer(self.batcher, temperature=temperature)
+        declared_heads = {
+            tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version)
+            for key, path in (LocalHeadSettings().heads if declared_heads_paths is None else declared_heads_paths).items()
+        }
+        if bad := [k for k in declared_heads if len(k) != 2]:
+            raise UnsupportedTask(f"CRMPILOT_LLM_LOCAL_HEADS keys are '<enrichment>.<field>', not {bad[0][0]!r}")
+        self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]
+        if declared_heads:  # the cache key names every head: an answer of one head is never served for another
+            self.model = f"{self.model}+" + "+".join(sorted(h.id for h in declared_heads.values()))
 
     def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:
         """The outputs of a declared task this provider cannot answer, and why (empty: it answers all)."""
-        return unsupported(spec)
+        return unsupported(spec, self.declared.heads)
 
     async def complete(self, spec: TaskSpec[OutputT], payload: Mapping[str, Any]) -> Completion[OutputT]:
         output: BaseModel
@@ -101,7 +110,7 @@ class LocalProvider:
                 model=self.batcher.encoder.model_name,
                 tokens_in=tokens,
                 tokens_out=0,
-                model_version=self.batcher.encoder.model_version,
+                model_version="+".join([self.batcher.encoder.model_version, *sorted(set(self.declared.head_ids(spec.name).values()))]),
                 extra={"heads": self.declared.head_ids(spec.name)} if self.declared.heads else {},
             )
         if spec.name == "classify_ticket" and issubclass(spec.output_model, TicketClassificationOutput):

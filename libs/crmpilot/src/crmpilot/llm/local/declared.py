@@ -6,7 +6,8 @@ embedding model can answer honestly:
 
 - ``enum``: the zero-shot head over the values' descriptions (the same head the
   ticket classifier uses over category descriptions), or a head trained for that
-  field; the value's probability is its confidence;
+  field (``crmpilot train --enrichment NAME --field F``, configured by
+  ``CRMPILOT_LLM_LOCAL_HEADS``); the value's probability is its confidence;
 - ``text`` with ``extractive``: the sentence of the source inputs closest to the
   field's description (a verbatim span, so grounding holds by construction); its
   confidence is its softmax share among the sentences.
@@ -28,6 +29,7 @@ from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba
 from crmpilot.llm.local.once import Once
+from crmpilot.llm.local.trained import TrainedHead
 from crmpilot.llm.local.text import sentences
 
 __all__ = ["DeclaredAnswerer", "unsupported"]
@@ -38,9 +40,17 @@ WHAT_ANSWERS = (
 )
 
 
-def unsupported(spec: TaskSpec[Any]) -> list[tuple[str, str]]:
-    """``(field, why)`` for every output of ``spec`` the local model cannot answer."""
+def unsupported(spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None) -> list[tuple[str, str]]:
+    """``(field, why)`` for every output of ``spec`` the local model cannot answer (a trained head that does not fit included)."""
     out = []
+    for (task, field), head in (heads or {}).items():
+        shape = next((s for s in spec.outputs if s.name == field), None)
+        if task != spec.name or shape is None:
+            continue
+        values = {label.name for label in shape.labels}
+        if shape.kind != "enum" or not set(head.labels) <= values:
+            stray = sorted(set(head.labels) - values)
+            out.append((field, f"its trained head {head.id} ({', '.join(stray) or 'not an enum field'}): labels that are not values of {field}"))
     for shape in spec.outputs:
         if shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
             continue
@@ -86,6 +96,9 @@ class DeclaredAnswerer:
 
     async def _enum(self, task: str, shape: OutputShape, vectors: np.ndarray, text: str) -> tuple[str, float]:
         head: TicketClassifierHead | None = self.heads.get((task, shape.name))
+        values = tuple(label.name for label in shape.labels)
+        if isinstance(head, TrainedHead) and head.labels != values:
+            head = self.heads[(task, shape.name)] = head.aligned(values)  # same id, the spec's order
         if head is None:
             head = await self._zero_shot.get(
                 (task, shape.name), lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature)  # type: ignore[arg-type]

@@ -86,6 +86,10 @@ class LocalHeadSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_LLM_LOCAL_", frozen=True, extra="ignore")
 
     head: Path | None = Field(default=None, description="path of a `crmpilot train` artefact (folder or its head.json)")
+    heads: dict[str, Path] = Field(
+        default_factory=dict,
+        description="JSON object: '<enrichment>.<field>' -> a `crmpilot train --enrichment` artefact, for declared enum fields",
+    )
 
     @field_validator("head", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -52,7 +52,16 @@ __all__ = ["build_app"]
 log = logging.getLogger("kpi_aggregator")
 
 
-def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiStore, client_id: str) -> faust.App:
+def build_app(
+    settings: Settings,
+    *,
+    broker: str,
+    partitions: int,
+    store: KpiStore,
+    client_id: str,
+    topics: tuple[str, ...] | None = None,
+    dimensions: Mapping[str, str] | None = None,
+) -> faust.App:
     """A configured faust app; nothing connects until a worker starts it."""
     app = faust.App(
         settings.app_id,
@@ -68,7 +77,7 @@ def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiSto
         datadir=str(settings.data_dir),
         autodiscover=False,
     )
-    results = app.topic(*settings.topics, key_serializer="raw", value_serializer="raw")
+    results = app.topic(*(topics or settings.topics), key_serializer="raw", value_serializer="raw")
     observations = app.topic(
         f"{settings.app_id}-observations",
         key_type=str,
@@ -102,7 +111,7 @@ def build_app(settings: Settings, *, broker: str, partitions: int, store: KpiSto
     async def extract(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             try:
-                obs = observe(decode(raw))
+                obs = observe(decode(raw), dimensions)
             except PoisonMessage as exc:
                 message = stream.current_event.message if stream.current_event else None
                 where = f"{message.topic}[{message.partition}]@{message.offset}" if message else "?"

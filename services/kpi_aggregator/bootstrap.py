@@ -12,12 +12,14 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from crmpilot.errors import Fatal
+from crmpilot.enrichments import load_registry
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import MissingTopics
 from crmpilot.warehouse import connect, require_current
 from crmpilot.warehouse.kpi import KpiStore, PostgresKpiStore
 
 from .app import build_app
+from .observation import enrichment_dimensions
 from .settings import Settings
 
 __all__ = ["UnsupportedKafkaSecurity", "bootstrap", "input_partitions"]
@@ -52,7 +54,9 @@ def bootstrap(
         raise UnsupportedKafkaSecurity(
             f"CRMPILOT_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} is not supported by kpi_aggregator yet; use PLAINTEXT"
         )
-    partitions = settings.partitions or input_partitions(kafka, settings.topics)
+    registry = load_registry()
+    topics = settings.topics if "topics" in settings.model_fields_set else tuple(dict.fromkeys((*settings.topics, *registry.output_topics)))
+    partitions = settings.partitions or input_partitions(kafka, topics)
     if store is None:
         database = database or DatabaseSettings()
         with connect(database) as conn:
@@ -60,5 +64,11 @@ def bootstrap(
         store = PostgresKpiStore.connect(database)
     broker = ";".join(f"kafka://{server.strip()}" for server in kafka.bootstrap.split(","))
     return build_app(
-        settings, broker=broker, partitions=partitions, store=store, client_id=f"{kafka.client_id_prefix}-kpi-aggregator"
+        settings,
+        broker=broker,
+        partitions=partitions,
+        store=store,
+        client_id=f"{kafka.client_id_prefix}-kpi-aggregator",
+        topics=topics,
+        dimensions=enrichment_dimensions(registry),
     )

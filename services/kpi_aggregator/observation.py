@@ -8,18 +8,21 @@ result in the same window again.
 
 Each result counts under two table keys: ``<task>|all`` and
 ``<task>|<field>=<value>`` for the task's main dimension: the ticket category,
-the email urgency, the request band.
+the email urgency, the request band; for a declared enrichment, its first enum
+output (:func:`enrichment_dimensions`), else its total only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import faust
 
-from crmpilot.events import EmailSummary, Envelope, RequestScore, TicketClassification
+from crmpilot.enrichments.spec import EnrichmentSpec, EnumOutput
+from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, RequestScore, TicketClassification
 
-__all__ = ["ALL", "Observation", "observe", "split_key", "table_keys"]
+__all__ = ["ALL", "Observation", "enrichment_dimensions", "observe", "split_key", "table_keys"]
 
 ALL = "all"
 """The dimension of a task's total."""
@@ -40,10 +43,28 @@ class Observation(faust.Record, serializer="json"):
     result_id: str = ""  # counted once per id; empty in observations sent before ids were
 
 
-def observe(envelope: Envelope[Any]) -> Observation | None:
-    """The observation of a result event; ``None`` for any other event type."""
+def enrichment_dimensions(specs: Iterable[EnrichmentSpec]) -> dict[str, str]:
+    """Enrichment name -> the output its KPIs are broken down by: its first enum output."""
+    out = {}
+    for spec in specs:
+        field = next((name for name, o in spec.outputs.items() if isinstance(o, EnumOutput)), None)
+        if field is not None:
+            out[spec.name] = field
+    return out
+
+
+def observe(envelope: Envelope[Any], dimensions: Mapping[str, str] | None = None) -> Observation | None:
+    """The observation of a result event; ``None`` for any other event type.
+
+    ``dimensions``: per declared enrichment, the output to break it down by
+    (:func:`enrichment_dimensions`); one not listed counts under its total only.
+    """
     result = envelope.data
-    if isinstance(result, TicketClassification):
+    if isinstance(result, EnrichmentResult):
+        field = (dimensions or {}).get(result.task)
+        value = result.outputs.get(field) if field else None
+        dimension = f"{field}={value}" if field and isinstance(value, str) else ALL
+    elif isinstance(result, TicketClassification):
         dimension = f"category={result.category}"
     elif isinstance(result, EmailSummary):
         dimension = f"urgency={result.urgency}"
@@ -66,9 +87,10 @@ def observe(envelope: Envelope[Any]) -> Observation | None:
     )
 
 
-def table_keys(obs: Observation) -> tuple[str, str]:
-    """The table keys ``obs`` counts under: its task's total and its dimension."""
-    return f"{obs.task}|{ALL}", f"{obs.task}|{obs.dimension}"
+def table_keys(obs: Observation) -> tuple[str, ...]:
+    """The table keys ``obs`` counts under: its task's total and its dimension (the total once, when it has none)."""
+    total = f"{obs.task}|{ALL}"
+    return (total,) if obs.dimension == ALL else (total, f"{obs.task}|{obs.dimension}")
 
 
 def split_key(key: str) -> tuple[str, str]:

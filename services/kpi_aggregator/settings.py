@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         default="crmpilot-kpi-aggregator",
         description="faust app id: the Kafka consumer group and the prefix of its internal topics",
     )
-    topics: tuple[str, ...] = Field(default=RESULT_TOPICS, min_length=1, description="result topics to aggregate")
+    topics: tuple[str, ...] = Field(default=RESULT_TOPICS, min_length=1, description="result topics to aggregate (the declared enrichments' are added unless this is set)")
     partitions: int | None = Field(
         default=None, ge=1, description="partitions of the internal topics; unset: as many as the input topics have"
     )

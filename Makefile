@@ -37,7 +37,8 @@ topics: stack-up ## Create or update every topic from the topics file
 migrate: stack-up ## Apply warehouse migrations
 	@$(CRMPILOT) db migrate
 
-demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched
+demo: export CRMPILOT_ENRICHMENTS_DIR ?= $(CURDIR)/examples/enrichments
+demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched (built-ins + examples/enrichments)
 	@$(SERVICES) start
 	@eval "$$($(SERVICES) env)"; $(CRMPILOT) demo run && $(CRMPILOT) report --since 7d --out $${CRMPILOT_RUN_DIR:-.run}/report.html
 

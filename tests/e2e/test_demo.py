@@ -7,6 +7,8 @@ modules without touching the shared topics.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -23,12 +25,26 @@ def test_the_demo_shows_all_three_services_at_work(pipeline: Pipeline, monkeypat
     monkeypatch.setattr(demo, "CASE_TOPIC", pipeline.topics.cases)
     monkeypatch.setattr(demo, "EMAIL_TOPIC", pipeline.topics.emails)
     monkeypatch.setattr(demo, "LEAD_TOPIC", pipeline.topics.leads)
-    result = CliRunner().invoke(demo.app, ["--timeout", "120"])  # a one-command app: `demo run` in the CLI
+    # the company taxonomy of examples/enrichments/ticket_type.yaml runs beside the built-ins, as `make demo` runs it
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", pipeline.env["CRMPILOT_ENRICHMENTS_DIR"])
+    pipeline.start(
+        "enricher",
+        "--enrichment",
+        "ticket_type",
+        label="enricher_ticket_type",
+        env={
+            "CRMPILOT_ENRICHER_GROUP_ID": f"{pipeline.groups['crm_writer']}-enricher-ticket-type",
+            "CRMPILOT_ENRICHER_INPUT_TOPICS": json.dumps([pipeline.topics.cases]),
+            "CRMPILOT_ENRICHER_OUTPUT_TOPIC": pipeline.topics.enriched,
+        },
+    )
+    result = CliRunner().invoke(demo.app, ["--timeout", "180"])  # a one-command app: `demo run` in the CLI
     out = result.output
     assert result.exit_code == 0, out
     assert "20 cases" in out and "4 emails" in out and "5 leads" in out
     for title in ("ticket_classifier", "email_summarizer", "request_scorer"):
         assert f"by {title}" in out, f"no table for {title}:\n{out}"
-    assert "29 results stored with provenance" in out and "CRM records written: " in out
+    assert "bi.ticket_type" in out, out
+    assert "49 results stored with provenance" in out and "20 ticket_type" in out and "CRM records written: " in out
     assert "2/2 bad records set aside" in out
     print(out)

@@ -89,6 +89,32 @@ def test_low_confidence_holds_the_field_back(registry: Registry) -> None:
     assert planned is not None and "Churn_Risk__c" not in planned.values and "Churn_Reason__c" in planned.values
 
 
+def test_a_result_with_nothing_to_write_is_still_planned_so_its_decision_is_audited(registry: Registry) -> None:
+    from crmpilot.crm.fake import FakeCRM
+    from crmpilot.crm.writeback import write_back
+
+    class Audit:
+        entries: list[Any] = []
+
+        def record_crm_audit(self, entries: Any) -> int:
+            self.entries += entries
+            return len(entries)
+
+        def crm_audit(self, **kw: Any) -> list[Any]:
+            return []
+
+    with OpenAITestServer(lambda req: answer(churn_reason="", confidence={"churn_risk": 0.1, "churn_reason": 0.9})) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert result.review == "skip" and result.review_reasons == {"churn_risk": "low_confidence", "churn_reason": "no_answer"}
+    targets = {s.name: s for s in registry}
+    planned = plan_write(result, targets)
+    assert planned is not None and planned.values == {} and planned.id_field == "AI_Churn_Result_Id__c"
+    audit, crm = Audit(), FakeCRM()
+    crm.put("Opportunity", result.record_id, Name="Acme renewal")
+    [report] = write_back([result], crm, audit, enrichments=targets)
+    assert report.status == "skipped_low_confidence" and [e.status for e in audit.entries] == ["skipped_low_confidence"]
+
+
 def test_an_update_that_changed_no_rerun_field_asks_nothing(registry: Registry) -> None:
     with OpenAITestServer(lambda req: answer()) as server:
         handler = handler_for(registry, "churn_risk", openai_client(server))

@@ -33,6 +33,7 @@ from rich.table import Table
 
 from crmpilot.crm.connect import SalesforceSettings, connect
 from crmpilot.crm.source import case_events, fetch_case_records
+from crmpilot.enrichments import EnrichmentSpec, load_registry, task_for
 from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, result_id_for
 from crmpilot.llm.base import TaskSpec
 from crmpilot.settings import DatabaseSettings, KafkaSettings
@@ -249,6 +250,35 @@ def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[s
     return table
 
 
+def _declared_tasks(specs: Iterable[EnrichmentSpec], sent: Mapping[str, Sequence[Envelope[Any]]]) -> list[_Task]:
+    """The declared enrichments (CRMPILOT_ENRICHMENTS_DIR) that read the event types the demo sends: each a task of its own."""
+    tasks = []
+    for spec in specs:
+        events = [e for batch in sent.values() for e in batch if e.type in spec.source.event_types]
+        if events:
+            tasks.append(_Task(f"{spec.name} (declared)".ljust(27), task_for(spec), "fact_enrichment", events))
+    return tasks
+
+
+def _declared_table(conn: psycopg.Connection[Any], task: _Task, spec: EnrichmentSpec) -> Table:
+    rows = conn.execute(
+        f"""select f.record_id, f.outputs, f.confidence_by_field, f.review_decision, {_CRM_STATUS}
+             from warehouse.fact_enrichment f where f.result_id = any(%s) order by f.record_id""",
+        (task.result_ids,),
+    ).fetchall()
+    where = f" → {spec.crm.object}.{', '.join(spec.crm.fields.values())}" if spec.crm else ""
+    table = Table(title=f"Declared enrichment {spec.name} (bi.{spec.name}){where}")
+    table.add_column("record")
+    for name in spec.outputs:
+        table.add_column(name)
+    for col in ("review", "CRM"):
+        table.add_column(col)
+    for record_id, outputs, confidence, review, status in rows:
+        cells = [f"{str(outputs.get(n, '-'))[:40]} ({float(confidence.get(n, 0)):.2f})" if n in outputs else "-" for n in spec.outputs]
+        table.add_row(record_id, *cells, review, status)
+    return table
+
+
 def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], timeout: float) -> None:
     """Show progress until every result is stored and every CRM write decided; exit 1 after ``timeout`` seconds."""
     all_ids = [rid for task in tasks for rid in task.result_ids]
@@ -299,6 +329,10 @@ def run(
         ),
         _Task("leads scored + stored      ", SCORE_REQUEST, "fact_request_score", lead_events(leads, source=source)),
     )
+    registry = load_registry()
+    sent: dict[str, Sequence[Envelope[Any]]] = {CASE_TOPIC: cases, EMAIL_TOPIC: tasks[1].events, LEAD_TOPIC: tasks[2].events}
+    declared = _declared_tasks(registry, sent)
+    tasks = (*tasks, *declared)
     console.print(
         f"[bold]crmpilot demo[/bold]: read from the CRM at {sf_settings.instance_url}: {len(cases)} cases → [cyan]{CASE_TOPIC}[/cyan], "
         f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → [cyan]{LEAD_TOPIC}[/cyan]"
@@ -312,6 +346,8 @@ def run(
         console.print(_ticket_table(conn, tasks[0], {r["Id"]: r.get("Subject") or "" for r in records}))
         console.print(_email_table(conn, tasks[1]))
         console.print(_lead_table(conn, tasks[2], {r["Id"]: r.get("Company") or "" for r in leads}))
+        for task in declared:
+            console.print(_declared_table(conn, task, registry.get(task.spec.name)))
         written = dict(conn.execute(
             """select review_decision, count(*) from bi.results where result_id = any(%(ids)s) and result_id in
                  (select result_id from warehouse.crm_write_audit where result_id = any(%(ids)s) and status = 'applied')
@@ -327,7 +363,7 @@ def run(
     groups = sorted(set().union(*dlq.values())) if dlq else []
     console.print(
         f"[green]{len(all_ids)} results stored with provenance ({len(cases)} tickets, {len(tasks[1].events)} emails, "
-        f"{len(tasks[2].events)} leads); CRM records written: {written.get('auto_apply', 0)} as fact, "
+        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM records written: {written.get('auto_apply', 0)} as fact, "
         f"{written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "
         f"{unverified} email summaries failed grounding; {set_aside}/{len(bad_keys)} bad records set aside on "
         f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"

@@ -142,7 +142,11 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
         spec = (enrichments or {}).get(result.task)
         if spec is None:
             raise UnknownEnrichmentResult(f"no enrichment spec {result.task!r} is registered with this writer (CRMPILOT_ENRICHMENTS_DIR)")
-        return None if spec.crm is None or result.review == "skip" else _declared(result, spec.crm)
+        if spec.crm is None:
+            return None
+        if result.review == "skip":  # nothing to write: planned all the same, so the decision is audited
+            return PlannedWrite(RecordRef(spec.crm.object, result.record_id), {}, id_field=spec.crm.result_id_field)
+        return _declared(result, spec.crm)
     if isinstance(result, TicketClassification):
         planned = _ticket(result)
     elif isinstance(result, EmailSummary):

@@ -195,7 +195,7 @@ def _fetch_states(plans: Sequence[PlannedWrite], crm: CRM) -> dict[tuple[str, st
     fields: dict[str, dict[str, None]] = {}
     for p in plans:
         by_type.setdefault(p.ref.sobject, []).append(p.ref.record_id)
-        fields.setdefault(p.ref.sobject, dict.fromkeys(MANAGED_FIELDS.get(p.ref.sobject, ()))).update(dict.fromkeys(p.values))
+        fields.setdefault(p.ref.sobject, dict.fromkeys(MANAGED_FIELDS.get(p.ref.sobject, ()))).update(dict.fromkeys((*p.values, p.id_field)))
     states: dict[tuple[str, str], Any] = {}
     for sobject, ids in by_type.items():
         for rid, state in crm.fetch(sobject, list(dict.fromkeys(ids)), tuple(fields[sobject])).items():

@@ -93,6 +93,12 @@ services=("$@")
 if ((${#services[@]} == 0)); then
     declared="$(enrichers)" || die "the enrichment specs in $CRMPILOT_ENRICHMENTS_DIR do not load (above)"
     read -r -a declared_list <<<"$declared"
+    # enrichers started earlier (perhaps with another CRMPILOT_ENRICHMENTS_DIR) are stopped and shown too
+    for f in "$RUN_DIR"/enricher@*.pid; do
+        [[ -e "$f" ]] || continue
+        name="$(basename "$f" .pid)"
+        [[ " ${declared_list[*]} " == *" $name "* ]] || declared_list+=("$name")
+    done
     services=("${ALL_SERVICES[@]}" "${declared_list[@]}")
 fi
 mkdir -p "$LOG_DIR"

@@ -91,7 +91,11 @@ cmd="${1:-status}"; shift || true
 [[ -x "$PY" ]] || die "no Python environment at $PY; run 'make setup' first"
 services=("$@")
 if ((${#services[@]} == 0)); then
-    declared="$(enrichers)" || die "the enrichment specs in $CRMPILOT_ENRICHMENTS_DIR do not load (above)"
+    if [[ "$cmd" == start ]]; then
+        declared="$(enrichers)" || die "the enrichment specs in $CRMPILOT_ENRICHMENTS_DIR do not load (above)"
+    else  # stop and status work whatever the specs say now: the pidfiles below name what runs
+        declared="$(enrichers 2>/dev/null)" || declared=""
+    fi
     read -r -a declared_list <<<"$declared"
     # enrichers started earlier (perhaps with another CRMPILOT_ENRICHMENTS_DIR) are stopped and shown too
     for f in "$RUN_DIR"/enricher@*.pid; do

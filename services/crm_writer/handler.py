@@ -16,6 +16,7 @@ runtime holds it (no API call spent) and retries it when the pause ends.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,13 @@ class NotAResult(PoisonMessage):
     code = "not_a_result"
 
 
+class InvalidRecordId(PoisonMessage):
+    code = "invalid_record_id"
+
+
+_SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+
+
 @dataclass
 class CRMWriter:
     crm: CRM
@@ -108,10 +116,8 @@ class CRMWriter:
         with process_span(ctx, event_id=envelope.id):
             if not isinstance(envelope.data, RESULT_TYPES):
                 raise NotAResult(f"{ctx.topic} carries results, got {envelope.type!r}")
-            if isinstance(envelope.data, EnrichmentResult) and envelope.data.task not in self.enrichments:
-                raise UnknownEnrichmentResult(
-                    f"no enrichment spec {envelope.data.task!r} is registered with this writer; known: {', '.join(self.enrichments) or 'none'}"
-                )
+            if isinstance(envelope.data, EnrichmentResult):
+                self._check_declared(envelope.data)
             self._raise_if_paused()
             try:
                 report = await self._batcher.submit(envelope.data)
@@ -124,6 +130,15 @@ class CRMWriter:
                 extra={"fields": {"result_id": report.result_id, "status": report.status, "sobject": report.sobject, "record_id": report.record_id}},
             )
         return ()
+
+    def _check_declared(self, result: EnrichmentResult) -> None:
+        """Refuse, for this record alone, what would make the whole batch's CRM read fail: an unknown spec, a malformed id."""
+        if result.task not in self.enrichments:
+            raise UnknownEnrichmentResult(
+                f"no enrichment spec {result.task!r} is registered with this writer; known: {', '.join(self.enrichments) or 'none'}"
+            )
+        if result.skipped is None and self.enrichments[result.task].crm is not None and not _SALESFORCE_ID.fullmatch(result.record_id):
+            raise InvalidRecordId(f"{result.task}: {result.record_id[:40]!r} is not a CRM record id (15 or 18 letters and digits)")
 
     def _raise_if_paused(self) -> None:
         left = self._paused_until - self.clock()

@@ -23,6 +23,9 @@ class Settings(AIServiceSettings, BaseSettings):
     group_id: str | None = Field(default=None, description="Kafka consumer group (default crmpilot-enricher-<name>)")
     input_topics: tuple[str, ...] | None = Field(default=None, description="JSON list: the topics to read (default: the spec's source.topics)")
     output_topic: str | None = Field(default=None, description="where results go (default: the spec's output_topic, ai.<name>)")
+    hook_modules: tuple[str, ...] = Field(
+        default=(), description="JSON list: Python modules imported at start; they register the spec's named hooks (@hook)"
+    )
 
     def runtime(self, spec: EnrichmentSpec) -> RuntimeSettings:
         return self.ai_runtime(self.group_id or f"crmpilot-enricher-{spec.name}", self.input_topics or spec.source.topics)

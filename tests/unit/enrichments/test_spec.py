@@ -129,3 +129,32 @@ def test_two_specs_of_one_name_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text(GOOD)
     with pytest.raises(SpecError, match="also declared in"):
         load_registry([tmp_path])
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "reason"),
+    [
+        (('  user: "<o>{description}</o>"', '  user: "<o>{description.upper}</o>"'), 15, "placeholder {description.upper} is no input"),
+        (('  user: "<o>{description}</o>"', '  user: "<o>{description!r}</o>"'), 15, "placeholder {description!r} is no input"),
+        (("  event_types: [crm.record.created]", "  event_types: [crm.record.create]"), 4, "unknown event type 'crm.record.create'"),
+        (("  key: record_id", "  key: recordid"), 5, "crm.record.created data has no field 'recordid'"),
+        (("  fields: {risk: Churn_Risk__c}", "  fields: {risk: Churn_Risk__c}\n  review_field: churn_risk__c"), 16, "written once"),
+        (("  key: record_id", "  key: record_id\n  rerun_on: [AI_Churn_Result_Id__c]"), 6, "its own write would run it again"),
+        (("    type: enum\n", "    type: enum\n    type: text\n"), 11, "type: given twice"),
+    ],
+)
+def test_specs_that_would_fail_on_every_event_are_refused_at_load(change: tuple[str, str], line: int, reason: str) -> None:
+    old, new = change
+    assert old in GOOD
+    [problem] = problems(GOOD.replace(old, new))
+    assert problem.startswith(f"churn.yaml:{line}: ") and reason in problem, problem
+
+
+def test_two_specs_writing_one_field_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD.replace("name: churn", "name: churn_two").replace("AI_Churn_Result_Id__c", "AI_Churn2_Result_Id__c"))
+    with pytest.raises(SpecError, match=r"Opportunity.Churn_Risk__c is also written by churn"):
+        load_registry([tmp_path])
+    (tmp_path / "b.yaml").write_text(GOOD.replace("name: churn", "name: churn_two").replace("object: Opportunity", "object: Case").replace("Churn_Risk__c", "AI_Category__c"))
+    with pytest.raises(SpecError, match="is also written by the built-in tasks"):
+        load_registry([tmp_path])

@@ -12,6 +12,7 @@ from services_testkit import envelope, handle, only_result, openai_client
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
 from crmpilot.enrichments.hooks import hook
+from crmpilot.enrichments.registry import lock_prompts
 from crmpilot.enrichments.registry import Registry
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
@@ -152,6 +153,7 @@ def test_a_company_taxonomy_on_standard_case_fields_runs_zero_shot_locally(regis
 def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
     text = (EXAMPLES / "churn_risk.yaml").read_text().replace("extractive: true ", "extractive: false").replace("    source: [description]\n", "")
     (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
     with pytest.raises(SpecError) as exc:
         handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
     [problem] = exc.value.problems
@@ -162,6 +164,7 @@ def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Pat
 def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:
     text = (EXAMPLES / "churn_risk.yaml").read_text() + "hooks: [competitor_means_high]\n"
     (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
     registry = load_registry([tmp_path])
     with OpenAITestServer(lambda req: answer(churn_risk="medium")) as server:
         with pytest.raises(SpecError, match="no hook registered as 'competitor_means_high'"):
@@ -251,3 +254,65 @@ def test_a_trained_head_with_labels_outside_the_field_is_refused_at_start(tmp_pa
     llm = LLMClient(LocalProvider(declared_heads_paths={"ticket_type.case_reason": folder}))
     with pytest.raises(SpecError, match="labels that are not values of case_reason"):
         handler_for(registry, "ticket_type", llm)
+
+
+def test_our_own_write_back_coming_back_as_an_update_runs_nothing(registry: Registry) -> None:
+    with OpenAITestServer(lambda req: answer()) as server:
+        handler = handler_for(registry, "churn_risk", openai_client(server))
+        own = opportunity(UNHAPPY, changed=("Churn_Risk__c", "AI_Churn_Result_Id__c", "AI_Churn_Review_Required__c"))
+        assert handle(handler, envelope("crm.record.updated", own, subject="006"), TOPIC) == []
+        other = RecordChanged(sobject="Account", record_id="001X", fields={"Name": "n", "Description": UNHAPPY})
+        assert handle(handler, envelope("crm.record.created", other, subject="001X"), TOPIC) == []
+        assert server.request_count == 0
+
+
+def test_the_crm_record_is_the_specs_record_id_not_the_key(tmp_path: Path) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text().replace("  record_id: record_id\n", "  record_id: fields.AccountId\n")
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    registry = load_registry([tmp_path])
+    event = RecordChanged(sobject="Opportunity", record_id="006X", fields={"Name": "n", "Description": UNHAPPY, "AccountId": "001DM0000000001YAA"})
+    with OpenAITestServer(lambda req: answer()) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), event)
+    planned = plan_write(result, {s.name: s for s in registry})
+    assert result.record_id == "001DM0000000001YAA" and planned is not None and planned.ref.record_id == "001DM0000000001YAA"
+
+
+def test_a_hook_that_fails_sends_the_record_to_the_dlq(tmp_path: Path) -> None:
+    from crmpilot.enrichments.pipeline import HookFailed
+
+    (tmp_path / "churn_risk.yaml").write_text((EXAMPLES / "churn_risk.yaml").read_text() + "hooks: [invents_a_value]\n")
+    lock_prompts(load_registry([tmp_path]))
+
+    @hook("invents_a_value")
+    def _(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
+        return {**outputs, "churn_risk": "REFUND_APPROVED"}
+
+    with OpenAITestServer(lambda req: answer()) as server, pytest.raises(HookFailed, match="churn_risk"):
+        churn(handler_for(load_registry([tmp_path]), "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+
+
+def test_an_unlocked_prompt_version_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "churn_risk.yaml").write_text((EXAMPLES / "churn_risk.yaml").read_text().replace('version: "2026-12-06.1"', 'version: "2026-12-07.1"'))
+    with OpenAITestServer(lambda req: answer()) as server, pytest.raises(SpecError, match="is not locked: run `crmpilot enrichments lock`"):
+        handler_for(load_registry([tmp_path]), "churn_risk", openai_client(server))
+
+
+def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_record_alone(registry: Registry) -> None:
+    import asyncio
+
+    from crm_writer.handler import CRMWriter, InvalidRecordId
+    from services_testkit import context
+
+    from crmpilot.crm.fake import FakeCRM
+    from crmpilot.crm.mapping import UnknownEnrichmentResult
+    from crmpilot.warehouse.memory import InMemoryWarehouse
+
+    with OpenAITestServer(lambda req: answer()) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    writer = CRMWriter(FakeCRM(), InMemoryWarehouse(), enrichments={s.name: s for s in registry})
+    bad = result.model_copy(update={"record_id": "006 OR 1=1"})
+    with pytest.raises(InvalidRecordId):
+        asyncio.run(writer(envelope("ai.enrichment.completed", bad, subject="x"), context("ai.churn_risk")))
+    with pytest.raises(UnknownEnrichmentResult):
+        asyncio.run(CRMWriter(FakeCRM(), InMemoryWarehouse())(envelope("ai.enrichment.completed", result, subject="x"), context("ai.churn_risk")))

@@ -10,8 +10,15 @@ BI views read; it is recorded in ``warehouse.retention_purges``. Both print what
 they touched per table, accept ``--dry-run`` and are safe to run again. See
 docs/privacy.md.
 
-Exit codes: 0 done, 1 the schema needs ``crmpilot db migrate`` or the operation
-failed (and was rolled back), 2 PostgreSQL unreachable or a bad subject or period.
+Declared enrichments follow their specs (``CRMPILOT_ENRICHMENTS_DIR``): their
+enum, boolean and number outputs are kept, their text, quotes and personal
+outputs replaced, and so are the personal inputs of their ``crm.record.*``
+events. An enrichment or topic without a spec is all free text; the summary
+names it.
+
+Exit codes: 0 done, 1 the schema needs ``crmpilot db migrate``, the operation
+failed (and was rolled back) or a spec file of ``CRMPILOT_ENRICHMENTS_DIR`` is
+invalid, 2 PostgreSQL unreachable or a bad subject or period.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..enrichments.registry import Registry, load_registry
+from ..enrichments.spec import SpecError
 from ..llm.settings import LLMSettings
 from ..settings import DatabaseSettings
 from ..warehouse import WarehouseError, WarehouseUnavailable, connect, describe_url
@@ -61,7 +70,7 @@ def erase(
             "--subject",
             "-s",
             metavar="EMAIL|ID",
-            help="the person's e-mail address, or a contact/lead/case id",
+            help="the person's e-mail address, or a contact/lead/case id, or the record id of a declared enrichment's record",
         ),
     ],
     dry_run: Annotated[
@@ -83,7 +92,8 @@ def erase(
 
     Free text and record ids of their events, results, CRM audit, feedback and
     dead-letter rows become "\\[erased]"; categories, tokens, costs and provenance
-    stay, so the BI views keep their numbers. Example:
+    stay, so the BI views keep their numbers; so do the enum, boolean and number
+    outputs of declared enrichments. Example:
     crmpilot erase --subject jane.roe@example.com --dry-run
     """
     try:
@@ -91,6 +101,7 @@ def erase(
     except InvalidSubject as exc:
         _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
+    registry = _registry()
     if not dry_run and not yes:
         typer.confirm(
             f"erase every trace of this {parsed.kind} from the warehouse and the cache? This cannot be undone",
@@ -99,7 +110,7 @@ def erase(
     report = _on_warehouse(
         lambda conn, cache_conn, cache_schema: erase_subject(
             conn, parsed, operator=operator or _operator(), dry_run=dry_run,
-            cache_schema=cache_schema, cache_conn=cache_conn,
+            cache_schema=cache_schema, cache_conn=cache_conn, registry=registry,
         )
     )  # fmt: skip
     _print(report, as_json, f"erasure of {parsed.kind} sha256:{parsed.sha256[:12]}")
@@ -144,10 +155,11 @@ def purge(
     except InvalidRetention as exc:
         _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
         raise typer.Exit(2) from exc
+    registry = _registry()
     report = _on_warehouse(
         lambda conn, cache_conn, cache_schema: purge_text(
             conn, days, operator=operator or _operator(), dry_run=dry_run,
-            cache_schema=cache_schema, cache_conn=cache_conn,
+            cache_schema=cache_schema, cache_conn=cache_conn, registry=registry,
         )
     )  # fmt: skip
     assert report.cutoff is not None
@@ -156,6 +168,19 @@ def purge(
         as_json,
         f"purge of free text stored before {report.cutoff.isoformat(timespec='seconds')} ({days} days)",
     )
+
+
+def _registry() -> Registry:
+    """The deployment's enrichment specs (``CRMPILOT_ENRICHMENTS_DIR``); exit 1 when a spec file is invalid."""
+    try:
+        return load_registry()
+    except SpecError as exc:
+        _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
+        _err.print(
+            "the specs say which enrichment outputs are personal: fix them (crmpilot enrichments check) and run again",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from exc
 
 
 _Action = Callable[[psycopg.Connection[Any], "psycopg.Connection[Any] | None", str], PrivacyReport]
@@ -196,6 +221,19 @@ def _print(report: PrivacyReport, as_json: bool, what: str) -> None:
     deleted = sum(c.deleted for c in report.tables.values())
     table.add_row("total", f"{anonymised:,}", f"{deleted:,}", style="bold")
     _out.print(table)
+    done = "would be" if report.dry_run else "were"
+    if report.enrichments_without_spec:
+        _out.print(
+            f"[yellow]no spec registered for enrichment(s) {escape(', '.join(sorted(report.enrichments_without_spec)))}: "
+            f"all their outputs {done} treated as free text, enum values too (is CRMPILOT_ENRICHMENTS_DIR set?)[/]",
+            soft_wrap=True,
+        )
+    if report.record_topics_without_spec:
+        _out.print(
+            f"[yellow]no spec reads the crm.record.* events of {escape(', '.join(sorted(report.record_topics_without_spec)))}: "
+            f"all their string fields {done} treated as free text[/]",
+            soft_wrap=True,
+        )
     if report.dry_run:
         _out.print("dry run: nothing was changed", soft_wrap=True)
     else:

@@ -5,7 +5,10 @@
 - :mod:`.registry`: the deployment's specs (``CRMPILOT_ENRICHMENTS_DIR``) and the prompt lock;
 - :mod:`.pipeline`: the handler that runs any spec on the consumer runtime;
 - :mod:`.hooks`: named Python hooks, where logic is real;
-- :mod:`.crm`: a result as a CRM write, from the spec's target.
+- :mod:`.warehouse`: the typed ``bi.<name>`` view of each spec;
+- :mod:`.orgcheck`: a spec against the org's ``describe`` (objects, fields, picklists).
+
+A result becomes a CRM write in :func:`crmpilot.crm.mapping.plan_write`, from the spec's target.
 """
 
 from .pipeline import EVENT_TYPE, EnrichmentHandler

@@ -3,8 +3,10 @@
 The steps, in order:
 
 1. **type**: the event's type must be one the spec accepts (else a poison record: DLQ);
-2. **re-run**: an ``*.updated`` event re-runs only when a ``source.rerun_on`` field changed;
-3. **source**: the record key and every input are read from the event's ``data`` by path;
+2. **re-run**: an ``*.updated`` event re-runs only when a ``source.rerun_on`` field changed, and
+   never when it changed only fields this enrichment writes (its own write-back); a generic
+   record event of another object than the CRM target is not this enrichment's;
+3. **source**: the record key, the CRM record id and every input are read from ``data`` by path;
 4. **result id**: source event id + enrichment + prompt version (the sinks' idempotency key);
 5. **skip**: when every input but the ``context`` ones is empty or not text, a ``skip`` result, no model call;
 6. **budget**: each input with ``max_tokens`` is cut to it (recorded in ``truncated_chars``);
@@ -35,7 +37,7 @@ from .hooks import Hook
 from .spec import EnrichmentSpec, QuotesOutput, TextOutput
 from .task import task_for
 
-__all__ = ["EVENT_TYPE", "EnrichmentHandler", "MissingField", "overall_review", "value_at"]
+__all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "overall_review", "value_at"]
 
 EVENT_TYPE = "ai.enrichment.completed"
 _CAUTION: tuple[ReviewDecision, ...] = ("skip", "suggest", "auto_apply")
@@ -44,6 +46,10 @@ _SPACE = re.compile(r"\s+")
 
 class MissingField(PoisonMessage):
     code = "missing_field"
+
+
+class HookFailed(PoisonMessage):
+    code = "hook_failed"
 
 
 def value_at(data: Mapping[str, Any], path: str) -> Any:
@@ -77,9 +83,12 @@ class EnrichmentHandler:
     token_model: str = "gpt-4o-mini"
     hooks: tuple[Hook, ...] = ()
     _rerun_on: frozenset[str] = field(init=False)
+    _own_fields: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rerun_on", frozenset(f.lower() for f in self.spec.source.rerun_on))
+        own = self.spec.crm.written_fields if self.spec.crm else ()
+        object.__setattr__(self, "_own_fields", frozenset(f.lower() for f in own))
 
     @property
     def source(self) -> str:
@@ -91,9 +100,10 @@ class EnrichmentHandler:
             if envelope.type not in spec.source.event_types:
                 raise UnexpectedEventType(f"{spec.name} reads {', '.join(spec.source.event_types)} events, got {envelope.type!r}")
             data = envelope.data.model_dump(mode="json")
-            if self._unchanged(envelope.type, data):
+            if self._unchanged(envelope.type, data) or not self._our_object(data):
                 return ()
             key = self._required(data, spec.source.key, "key")
+            record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm else key
             payload = {name: self._input(data, inp.path) for name, inp in spec.inputs.items()}
             task = task_for(spec)
             source = source_of(envelope, ctx)
@@ -109,7 +119,7 @@ class EnrichmentHandler:
                     review="skip",
                     provenance=skipped_provenance(self.llm, task, payload, source),
                     skipped=skipped,
-                    record_id=key,
+                    record_id=record_id,
                 )
             else:
                 cut = 0
@@ -120,14 +130,22 @@ class EnrichmentHandler:
                 if cut:
                     span.set_attribute("crmpilot.input.truncated_chars", cut)
                 run = await self.llm.run(task, payload)
-                result = self._result(result_id, key, run.output.model_dump(mode="json"), payload, run.provenance(**source), cut)
+                result = self._result(result_id, record_id, run.output.model_dump(mode="json"), payload, run.provenance(**source), cut)
             return (result_output(spec.topic, result, event_type=EVENT_TYPE, source=self.source, subject=key),)
 
     def _unchanged(self, event_type: str, data: Mapping[str, Any]) -> bool:
-        if not self._rerun_on or not event_type.endswith(".updated"):
+        """An update that changed no ``rerun_on`` field, or only the fields this enrichment writes itself (no loop)."""
+        if not event_type.endswith(".updated"):
             return False
         changed = {str(f).lower() for f in data.get("changed_fields") or ()}
-        return not changed & self._rerun_on
+        if changed and changed <= self._own_fields:
+            return True
+        return bool(self._rerun_on) and not changed & self._rerun_on
+
+    def _our_object(self, data: Mapping[str, Any]) -> bool:
+        """A generic record event (``sobject`` in data) of another object than the CRM target is not ours."""
+        sobject = data.get("sobject")
+        return self.spec.crm is None or not isinstance(sobject, str) or sobject.lower() == self.spec.crm.object.lower()
 
     def _required(self, data: Mapping[str, Any], path: str, what: str) -> str:
         try:
@@ -136,6 +154,8 @@ class EnrichmentHandler:
             raise MissingField(f"{self.spec.name}: the event has no {what} at data.{path}") from None
         if value is None or str(value) == "":
             raise MissingField(f"{self.spec.name}: the {what} at data.{path} is empty")
+        if len(str(value)) > 200:
+            raise MissingField(f"{self.spec.name}: the {what} at data.{path} is {len(str(value))} characters, at most 200")
         return str(value)
 
     def _input(self, data: Mapping[str, Any], path: str) -> str:
@@ -154,11 +174,7 @@ class EnrichmentHandler:
         spec = self.spec
         confidence: dict[str, float] = answer.pop("confidence")
         if self.hooks:
-            for fn in self.hooks:
-                answer = fn(dict(answer), payload)
-            model = task_for(spec).output_model
-            answer = model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
-            answer.pop("confidence")
+            answer = self._run_hooks(answer, confidence, payload)
         failures = self._grounding(answer, payload)
         decisions: dict[str, ReviewDecision] = {}
         reasons: dict[str, str] = {}
@@ -186,6 +202,18 @@ class EnrichmentHandler:
             review_reasons=reasons,
             grounding_failures=tuple(q for qs in failures.values() for q in qs),
         )
+
+    def _run_hooks(self, answer: dict[str, Any], confidence: dict[str, float], payload: Mapping[str, str]) -> dict[str, Any]:
+        """The answer after every hook, validated again; a hook that fails or leaves the vocabulary is :class:`HookFailed`."""
+        try:
+            for fn in self.hooks:
+                answer = fn(dict(answer), payload)
+            model = task_for(self.spec).output_model
+            checked = model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
+        except Exception as exc:  # noqa: BLE001 - a hook is user code: any failure is this record's, reported with its cause
+            raise HookFailed(f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]) from exc
+        checked.pop("confidence")
+        return checked
 
     def _grounding(self, answer: Mapping[str, Any], payload: Mapping[str, str]) -> dict[str, list[str]]:
         """Per extractive field: the quotes not found verbatim (whitespace runs aside) in its source inputs."""

@@ -126,8 +126,14 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
         if spec.name in entries:
             problems.append(source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}"))
             continue
+        try:
+            task_for(spec)
+        except Exception as exc:  # noqa: BLE001 - anything the task builder refuses is this file's problem, reported with it
+            problems.append(source.problem((), f"the spec does not make a task: {type(exc).__name__}: {exc}"[:500]))
+            continue
         problems += prompt_problems(loaded, strict=False)
         entries[spec.name] = loaded
+    problems += _field_clashes(entries)
     topics: dict[str, str] = {}
     for e in entries.values():
         other = topics.setdefault(e.spec.topic, e.spec.name)
@@ -138,11 +144,34 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
     return Registry(entries)
 
 
+def _field_clashes(entries: dict[str, LoadedSpec]) -> list[SpecProblem]:
+    """CRM fields two specs write on one object, or a spec writes a built-in task's field: one would overwrite the other."""
+    from crmpilot.crm.mapping import MANAGED_FIELDS  # the built-in tasks' fields
+
+    owner: dict[tuple[str, str], str] = {
+        (obj.lower(), f.lower()): "the built-in tasks" for obj, fields in MANAGED_FIELDS.items() for f in fields
+    }
+    problems: list[SpecProblem] = []
+    for e in entries.values():
+        crm = e.spec.crm
+        if crm is None:
+            continue
+        for f in crm.written_fields:
+            key = (crm.object.lower(), f.lower())
+            other = owner.setdefault(key, e.spec.name)
+            if other != e.spec.name:
+                problems.append(e.source.problem(("crm",), f"crm: {crm.object}.{f} is also written by {other}: give this enrichment fields of its own"))
+    return problems
+
+
 def _locked(path: Path) -> dict[str, dict[str, str]]:
     try:
-        return json.loads(path.read_text()) if path.exists() else {}
+        locked = json.loads(path.read_text()) if path.exists() else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise SpecError([SpecProblem(str(path), 1, f"unreadable prompt lock: {exc}")]) from exc
+    if not isinstance(locked, dict) or not all(isinstance(v, dict) for v in locked.values()):
+        raise SpecError([SpecProblem(str(path), 1, "a prompt lock is an object: enrichment -> {prompt version: hash}")])
+    return locked
 
 
 def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,8 @@ class EnumOutput(_Output):
         for value in self.values:
             if not value.strip() or len(value) > 255:
                 raise ValueError(f"enum value {value!r} must be 1-255 characters")
+            if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in value):
+                raise ValueError(f"enum value {value!r} holds a control or invalid character")
         return self
 
 
@@ -165,9 +168,9 @@ class CrmTarget(_Strict):
         for crm_field in self.fields.values():
             if not re.match(_CRM_NAME, crm_field):
                 raise ValueError(f"{crm_field!r} is not a CRM field API name")
-        own = [f for f in (self.result_id_field, self.review_field, self.trace_field) if f]
-        if clash := set(own) & set(self.fields.values()):
-            raise ValueError(f"{', '.join(sorted(clash))} cannot hold both an answer and a marker")
+        written = [f.lower() for f in self.written_fields]
+        if doubled := sorted({f for f in written if written.count(f) > 1}):
+            raise ValueError(f"{', '.join(doubled)}: a CRM field is written once (field names are not case-sensitive)")
         return self
 
     @property
@@ -269,6 +272,23 @@ def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, int] | N
     return None
 
 
+def _duplicate_keys(node: yaml.Node | None, file: str) -> list[SpecProblem]:
+    """Keys given twice in one mapping (YAML keeps the last silently)."""
+    problems: list[SpecProblem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                problems.append(SpecProblem(file, key.start_mark.line + 1, f"{name}: given twice in one mapping"))
+            seen.add(name)
+            problems += _duplicate_keys(value, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            problems += _duplicate_keys(item, file)
+    return problems
+
+
 def parse_spec(text: str, file: str = "<spec>") -> tuple[EnrichmentSpec, SpecSource]:
     """A spec from YAML text, with its source (for lines of later checks); raises :class:`SpecError`."""
     try:
@@ -279,6 +299,8 @@ def parse_spec(text: str, file: str = "<spec>") -> tuple[EnrichmentSpec, SpecSou
         line = mark.line + 1 if mark is not None else 1
         raise SpecError([SpecProblem(file, line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]) from exc
     src = SpecSource(file, root)
+    if doubled := _duplicate_keys(root, file):
+        raise SpecError(doubled)
     if not isinstance(data, dict):
         raise SpecError([src.problem((), "a spec is a YAML mapping (name:, source:, inputs:, outputs:, prompt:)")])
     try:
@@ -322,12 +344,25 @@ def _reason(error: Any) -> str:
 
 
 def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
-    """What the types allow but cannot run: unknown placeholders, outputs or inputs."""
+    """What the types allow but cannot run: unknown placeholders, outputs, inputs, event types or paths."""
     problems: list[SpecProblem] = []
-    for _, placeholder, _, _ in _placeholders(spec.prompt.user, src, problems):
-        if placeholder is not None and placeholder.split(".")[0].split("[")[0] not in spec.inputs:
+    for _, placeholder, format_spec, conversion in _placeholders(spec.prompt.user, src, problems):
+        if placeholder is None:
+            continue
+        if placeholder not in spec.inputs or conversion or format_spec:
             problems.append(
-                src.problem(("prompt", "user"), f"prompt.user: placeholder {{{placeholder}}} is no input (inputs: {', '.join(spec.inputs)})")
+                src.problem(
+                    ("prompt", "user"),
+                    f"prompt.user: placeholder {{{placeholder}{'!' + conversion if conversion else ''}{':' + format_spec if format_spec else ''}}}"
+                    f" is no input (write {{name}} with a name of: {', '.join(spec.inputs)})",
+                )
+            )
+    problems += _event_problems(spec, src)
+    if spec.crm is not None:
+        own = {f.lower() for f in spec.crm.written_fields}
+        if loop := [f for f in spec.source.rerun_on if f.lower() in own]:
+            problems.append(
+                src.problem(("source", "rerun_on"), f"source.rerun_on: {', '.join(loop)} is written by this enrichment: its own write would run it again")
             )
     if spec.crm is not None:
         for output in spec.crm.fields:
@@ -343,6 +378,31 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
     for name in spec.personal_outputs:
         if name not in spec.outputs:
             problems.append(src.problem(("personal_outputs",), f"personal_outputs: {name!r} is no output"))
+    return problems
+
+
+def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
+    """Event types the registry does not know, and paths whose first step no accepted event type has."""
+    from crmpilot.events.registry import EVENT_TYPES  # the event contracts: imported at check time only
+
+    problems: list[SpecProblem] = []
+    models = []
+    for i, event_type in enumerate(spec.source.event_types):
+        versions = EVENT_TYPES.get(event_type)
+        if versions is None:
+            problems.append(src.problem(("source", "event_types", i), f"source.event_types: unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}"))
+        else:
+            models.append((event_type, versions[max(versions)]))
+    paths: list[tuple[tuple[str | int, ...], str]] = [(("source", "key"), spec.source.key)]
+    paths += [(("inputs", name, "path"), inp.path) for name, inp in spec.inputs.items()]
+    if spec.crm is not None:
+        paths.append((("crm", "record_id"), spec.crm.record_id))
+    for loc, path in paths:
+        first = path.split(".")[0]
+        for event_type, model in models:
+            if first not in model.model_fields:
+                where = ".".join(str(p) for p in loc)
+                problems.append(src.problem(loc, f"{where}: {event_type} data has no field {first!r} (it has: {', '.join(model.model_fields)})"))
     return problems
 
 

@@ -342,8 +342,9 @@ class EnrichmentResult(_Result):
     vocabularies, bounds, lengths); ``field_review`` the decision of each, and
     ``review`` the whole result's: ``skip`` when no field is to be written,
     ``auto_apply`` when every written field is, else ``suggest``. ``record_id`` is
-    the record the result is about (the Kafka key and, with a CRM target, the
-    record written).
+    the record the result is about: with a CRM target the record written (the
+    spec's ``crm.record_id``), else the spec's ``source.key``; the Kafka key and
+    the envelope's subject are always ``source.key``.
     """
 
     task: str = Field(min_length=1, max_length=64, description="the enrichment's name")

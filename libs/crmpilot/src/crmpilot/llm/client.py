@@ -565,7 +565,13 @@ class LLMClient:
             for f in spec.restore_fields:
                 if f in data:
                     data[f] = _restore_deep(data[f], redaction)
-            return type(output).model_validate(data)
+            try:
+                return type(output).model_validate(data)
+            except ValidationError:
+                # restored text outgrew a field's bound: kept with its placeholders, which the
+                # grounding check then reports (never auto-applied) rather than failing the record
+                log.warning("restoring PII placeholders in %s would exceed an output's bounds; placeholders kept", spec.name)
+                return output
         update = {
             f: redaction.restore(v) for f in spec.restore_fields if isinstance(v := getattr(output, f, None), str)
         }

@@ -33,6 +33,18 @@ before then, and records the purge in ``warehouse.retention_purges``. It keeps
 the CRM audit and feedback values: they mirror CRM field values, and
 ``crm revert`` and the feedback of later human edits need them.
 
+Declared enrichments follow their specs (the registry is an argument of both,
+by default :func:`~crmpilot.enrichments.registry.load_registry`): in a
+``fact_enrichment`` row (and the raw ``ai.enrichment.completed`` event) of
+enrichment X only the outputs in X's ``personal_outputs`` and its text and
+quotes outputs are replaced; its enum (a declared value), boolean and number
+outputs are kept, so ``bi.<name>`` keeps them. In a raw ``crm.record.*`` event,
+the fields that the specs reading it (topic and event type) declare as personal
+inputs are replaced, and so is every string field none of them reads; the
+non-personal inputs they read are kept. Without a spec (an unknown enrichment,
+a topic no spec reads) every string is free text, as before: safe by default.
+The report names those rows' enrichments and topics.
+
 Both are idempotent: a second run finds nothing left to do. A dry run reports
 the same counts and changes nothing. See docs/privacy.md.
 
@@ -45,7 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +70,9 @@ from psycopg.types.json import Jsonb
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..enrichments.pipeline import EVENT_TYPE as ENRICHMENT_EVENT_TYPE
+from ..enrichments.registry import Registry, load_registry
+from ..enrichments.spec import BooleanOutput, EnrichmentSpec, EnumOutput, NumberOutput
 from .errors import (
     ErasureIncomplete,
     InvalidRetention,
@@ -71,6 +86,7 @@ from .migrator import require_current
 __all__ = [
     "ERASED",
     "PURGED",
+    "RECORD_EVENT_TYPES",
     "REDACTED_TABLES",
     "PrivacyReport",
     "RetentionSettings",
@@ -78,9 +94,13 @@ __all__ = [
     "TableCount",
     "TableSpec",
     "erase",
+    "output_kept",
     "parse_retention",
     "purge",
+    "redact_enrichment_outputs",
+    "redact_enrichment_result",
     "redact_json",
+    "redact_record_event",
     "redact_row",
 ]
 
@@ -93,20 +113,25 @@ _CHUNK = 1_000
 # categorical or technical, kept by both erase and purge. A path keeps its subtree.
 _KEEP_PATHS = frozenset({
     # source events
-    "origin", "changed_fields", "last_modified", "received_at", "kind", "currency",
+    "origin", "changed_fields", "last_modified", "received_at", "kind", "currency", "sobject",
     # results
     "result_id", "task", "review", "provenance", "skipped.reason", "category", "priority", "sentiment",
     "language", "queue", "intent", "urgency", "band", "risk_flags", "entities.kind", "factors.name",
     "factors.direction",
+    # declared enrichments' results (their `outputs` follow the spec: redact_enrichment_result)
+    "field_review", "review_reasons",
 })  # fmt: skip
 # Record ids in JSON: erased by an erasure, kept by a purge. Account ids are companies, not people.
-_ID_PATHS = frozenset({"case_id", "email_id", "request_id", "account_id"})
+_ID_PATHS = frozenset({"case_id", "email_id", "request_id", "account_id", "record_id"})
 _RECORD_ID_KEYS = (
     "case_id",
     "email_id",
     "request_id",
+    "record_id",  # RecordChanged (crm.record.*) and declared enrichments' results
 )  # what links a person's events and results
 _CONTACT_KEYS = ("contact_email", "from_address")  # whose a source event is
+RECORD_EVENT_TYPES = frozenset({"crm.record.created", "crm.record.updated"})
+"""The generic source events of declared enrichments (``RecordChanged``): their fields follow the specs."""
 
 
 # --- the subject -----------------------------------------------------------------------
@@ -192,13 +217,18 @@ def _walk(
     marker: str,
     keep_ids: bool,
     subject: Subject | None,
+    decided: Mapping[tuple[str, ...], bool] | None = None,
 ) -> Any:
+    """``decided``: paths whose whole subtree is kept (True) or replaced (False), before the generic rules."""
+    if decided and path in decided:
+        return _keep(value, marker, subject) if decided[path] else _blank(value, marker)
     if isinstance(value, dict):
         return {
-            k: _walk(v, (*path, k), marker, keep_ids, subject) for k, v in value.items()
+            k: _walk(v, (*path, k), marker, keep_ids, subject, decided)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_walk(v, path, marker, keep_ids, subject) for v in value]
+        return [_walk(v, path, marker, keep_ids, subject, decided) for v in value]
     if not isinstance(value, str):
         return value
     if not _kept(path, keep_ids):
@@ -210,6 +240,135 @@ def _kept(path: tuple[str, ...], keep_ids: bool) -> bool:
     if keep_ids and ".".join(path) in _ID_PATHS:
         return True
     return any(".".join(path[:i]) in _KEEP_PATHS for i in range(1, len(path) + 1))
+
+
+def _blank(value: Any, marker: str) -> Any:
+    """Every string of ``value`` (keys aside) replaced by ``marker``; numbers, booleans, nulls and shape kept."""
+    if isinstance(value, dict):
+        return {k: _blank(v, marker) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank(v, marker) for v in value]
+    return marker if isinstance(value, str) else value
+
+
+def _keep(value: Any, marker: str, subject: Subject | None) -> Any:
+    """``value`` kept, minus the subject inside its strings."""
+    if subject is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _keep(v, marker, subject) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keep(v, marker, subject) for v in value]
+    return subject.replace_in(value, marker) if isinstance(value, str) else value
+
+
+# --- declared enrichments (pure) -------------------------------------------------------------
+
+
+def output_kept(spec: EnrichmentSpec | None, name: str, value: Any) -> bool:
+    """Whether erase and purge keep the value of output ``name`` of a result of ``spec``.
+
+    Kept: a declared enum value, a boolean of a boolean output, a number of a
+    number output, unless the output is in ``personal_outputs``. Replaced: text
+    and quotes outputs (text can quote a personal input), personal outputs, an
+    output the spec does not declare, a value of another type (written by an
+    older version of the spec), and every output when ``spec`` is None: an
+    enrichment without a registered spec is all free text, safe by default.
+    """
+    if spec is None or name in spec.personal_outputs:
+        return False
+    out = spec.outputs.get(name)
+    if isinstance(out, EnumOutput):
+        return isinstance(value, str) and value in out.values
+    if isinstance(out, BooleanOutput):
+        return isinstance(value, bool)
+    if isinstance(out, NumberOutput):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return False
+
+
+def redact_enrichment_outputs(
+    outputs: Any, spec: EnrichmentSpec | None, *, marker: str, subject: Subject | None = None
+) -> Any:
+    """``fact_enrichment.outputs`` (``{output: value}``) of a result of ``spec``, anonymised.
+
+    The values :func:`output_kept` keeps stay (minus ``subject``); every string
+    of the others becomes ``marker`` (numbers, booleans, nulls and the shape of
+    quotes stay). ``spec`` None (no spec registered for the row's enrichment):
+    every output is treated as free text, as before enrichments were declared.
+    """
+    if not isinstance(outputs, dict):
+        return _blank(outputs, marker)
+    return {
+        name: _keep(value, marker, subject) if output_kept(spec, name, value) else _blank(value, marker)
+        for name, value in outputs.items()
+    }
+
+
+def redact_enrichment_result(
+    doc: Any, spec: EnrichmentSpec | None, *, marker: str, keep_ids: bool, subject: Subject | None = None
+) -> Any:
+    """An ``EnrichmentResult`` as JSON (``fact_enrichment.result``, the raw ``ai.enrichment.completed`` payload), anonymised.
+
+    ``outputs`` as :func:`redact_enrichment_outputs` (``spec`` None: all free
+    text); the rest as :func:`redact_json`: provenance, review, field reviews,
+    review reasons, confidences and counts stay, ``record_id`` is an id (kept by
+    a purge), ``grounding_failures`` and a skip's detail are free text.
+    """
+    if not isinstance(doc, dict):
+        return redact_json(doc, marker=marker, keep_ids=keep_ids, subject=subject)
+    return {
+        k: redact_enrichment_outputs(v, spec, marker=marker, subject=subject)
+        if k == "outputs"
+        else _walk(v, (k,), marker, keep_ids, subject)
+        for k, v in doc.items()
+    }
+
+
+def redact_record_event(
+    doc: Any, specs: Iterable[EnrichmentSpec], *, marker: str, keep_ids: bool, subject: Subject | None = None
+) -> Any:
+    """A ``RecordChanged`` payload (``crm.record.*``), anonymised by the inputs of ``specs``, the specs that read it.
+
+    The value at a personal input's path of any of them is replaced (whatever
+    another spec says); the value at a non-personal input's path is kept (minus
+    ``subject``); every other string, among them every field value no spec
+    reads, follows :func:`redact_json`: field values are free text, ``sobject``,
+    ``changed_fields`` and ``last_modified`` stay, ``record_id`` is an id. No
+    specs: every string field value is replaced.
+    """
+    inputs = [i for spec in specs for i in spec.inputs.values()]
+    personal = {tuple(i.path.split(".")) for i in inputs if i.personal}
+    # a kept path above a personal one (``fields`` and ``fields.Description``) is walked into instead
+    kept = {tuple(i.path.split(".")) for i in inputs if not i.personal}
+    decided = {p: True for p in kept if not any(q[: len(p)] == p for q in personal)}
+    decided.update(dict.fromkeys(personal, False))
+    return _walk(doc, (), marker, keep_ids, subject, decided)
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """The enrichment specs as the privacy operations look them up: by name, and by the events they read."""
+
+    by_name: Mapping[str, EnrichmentSpec] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, registry: Registry | Iterable[EnrichmentSpec]) -> _Declared:
+        if isinstance(registry, _Declared):
+            return registry
+        return cls({spec.name: spec for spec in registry})
+
+    def __iter__(self) -> Iterator[EnrichmentSpec]:
+        return iter(self.by_name.values())
+
+    def spec(self, task: Any) -> EnrichmentSpec | None:
+        return self.by_name.get(task) if isinstance(task, str) else None
+
+    def reading(self, topic: Any, event_type: Any) -> tuple[EnrichmentSpec, ...]:
+        """The specs that read events of this type from this topic."""
+        return tuple(
+            s for s in self.by_name.values() if event_type in s.source.event_types and topic in s.source.topics
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +387,8 @@ class TableSpec:
     """Record ids of the person's records: replaced by an erasure, kept by a purge."""
     purged: bool = True
     """Whether the retention purge rewrites this table (erasure always does)."""
+    context: tuple[str, ...] = ()
+    """Read to choose how a row's JSON is anonymised (its event type, its enrichment), never rewritten."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -235,7 +396,7 @@ class TableSpec:
 
 
 REDACTED_TABLES: tuple[TableSpec, ...] = (
-    TableSpec("raw_events", "event_id", "received_at", json=("payload",), ids=("subject",)),
+    TableSpec("raw_events", "event_id", "received_at", json=("payload",), ids=("subject",), context=("type", "topic")),
     TableSpec(
         "fact_ticket_classification", "result_id", "written_at",
         json=("result",), text=("escalation_reason",), ids=("subject", "case_id"),
@@ -248,11 +409,12 @@ REDACTED_TABLES: tuple[TableSpec, ...] = (
         "fact_request_score", "result_id", "written_at",
         json=("result",), text=("next_action",), ids=("subject", "request_id"),
     ),
-    # Declared enrichments. Which outputs are categorical is known only to their specs: until this
-    # reads them, every string output (enum values too) is replaced, numbers and booleans are kept.
+    # Declared enrichments: which outputs are kept is read from the row's spec (redact_enrichment_outputs);
+    # a row whose enrichment has no spec registered has every string output replaced.
     TableSpec(
         "fact_enrichment", "result_id", "written_at",
         json=("result", "outputs"), text_arrays=("grounding_failures",), ids=("subject", "record_id"),
+        context=("task",),
     ),
     # CRM field values: what the CRM held and holds. A purge keeps them (`crm revert` restores before
     # values, and feedback compares a person's edit with what we wrote); an erasure does not.
@@ -280,15 +442,24 @@ def redact_row(
     marker: str,
     keep_ids: bool,
     subject: Subject | None = None,
+    enrichments: Registry | Iterable[EnrichmentSpec] = (),
 ) -> dict[str, Any]:
-    """The anonymised values of ``spec.columns`` (those without ids when ``keep_ids``). NULLs stay NULL."""
+    """The anonymised values of ``spec.columns`` (those without ids when ``keep_ids``). NULLs stay NULL.
+
+    ``row`` holds ``spec.columns`` and ``spec.context``. ``enrichments``: the
+    specs that decide the JSON of ``fact_enrichment`` rows, of raw
+    ``ai.enrichment.completed`` and of raw ``crm.record.*`` events; a row none of
+    them covers (the default: none) has all its strings treated as free text.
+    """
+    declared = _Declared.of(enrichments)
     out: dict[str, Any] = {}
     for column in spec.json:
+        value = row[column]
         out[column] = (
             None
-            if row[column] is None
-            else redact_json(
-                row[column], marker=marker, keep_ids=keep_ids, subject=subject
+            if value is None
+            else _redact_json_column(
+                spec.name, column, value, row, declared, marker=marker, keep_ids=keep_ids, subject=subject
             )
         )
     for column in spec.text:
@@ -299,6 +470,35 @@ def redact_row(
         for column in spec.ids:
             out[column] = None if row[column] is None else marker
     return out
+
+
+def _redact_json_column(
+    table: str,
+    column: str,
+    value: Any,
+    row: Mapping[str, Any],
+    declared: _Declared,
+    *,
+    marker: str,
+    keep_ids: bool,
+    subject: Subject | None,
+) -> Any:
+    """One JSON value of a row, by the rule of its table, event type or enrichment."""
+    if table == "fact_enrichment" and column == "outputs":
+        return redact_enrichment_outputs(value, declared.spec(row.get("task")), marker=marker, subject=subject)
+    if table == "fact_enrichment" and column == "result":
+        spec = declared.spec(row.get("task"))
+        return redact_enrichment_result(value, spec, marker=marker, keep_ids=keep_ids, subject=subject)
+    if table == "raw_events" and column == "payload":
+        event_type = row.get("type")
+        if event_type == ENRICHMENT_EVENT_TYPE and isinstance(value, dict):
+            spec = declared.spec(value.get("task"))
+            return redact_enrichment_result(value, spec, marker=marker, keep_ids=keep_ids, subject=subject)
+        if event_type in RECORD_EVENT_TYPES:
+            specs = declared.reading(row.get("topic"), event_type)
+            return redact_record_event(value, specs, marker=marker, keep_ids=keep_ids, subject=subject)
+    return redact_json(value, marker=marker, keep_ids=keep_ids, subject=subject)
+
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -325,6 +525,10 @@ class PrivacyReport:
     """The ``warehouse.erasures`` / ``retention_purges`` row (None for a dry run)."""
     subject_hash: str | None = None
     cutoff: datetime | None = None
+    enrichments_without_spec: set[str] = field(default_factory=set)
+    """Enrichments of the rows touched that no registered spec declares: all their outputs were free text."""
+    record_topics_without_spec: set[str] = field(default_factory=set)
+    """Topics of the ``crm.record.*`` events touched that no spec reads: all their string fields were free text."""
 
     def count(self, table: str) -> TableCount:
         return self.tables.setdefault(table, TableCount())
@@ -348,6 +552,8 @@ class PrivacyReport:
             "cutoff": self.cutoff.isoformat() if self.cutoff else None,
             "total_rows": self.total,
             "tables": self.rows_touched(),
+            "enrichments_without_spec": sorted(self.enrichments_without_spec),
+            "record_topics_without_spec": sorted(self.record_topics_without_spec),
         }
 
 
@@ -402,14 +608,21 @@ def erase(
     dry_run: bool = False,
     cache_schema: str = "llm",
     cache_conn: psycopg.Connection[Any] | None = None,
+    registry: Registry | Iterable[EnrichmentSpec] | None = None,
 ) -> PrivacyReport:
     """Erase ``subject`` from the warehouse and the response cache (see the module docstring).
 
     ``cache_conn``: the database of the response cache when it is not the
     warehouse's (``CRMPILOT_LLM_DATABASE_URL``); its part runs in its own
     transaction, committed just before the warehouse's. ``conn`` must be idle.
+    ``registry``: the enrichment specs that say which outputs and event fields
+    are personal (default: :func:`load_registry`, read at each call). A
+    ``fact_enrichment`` row whose enrichment has no spec there has every string
+    output erased (enum values too), and a ``crm.record.*`` event no spec reads
+    every string field: safe by default; the report names them.
     """
     subject = subject if isinstance(subject, Subject) else Subject.parse(subject)
+    declared = _Declared.of(load_registry() if registry is None else registry)
     report = PrivacyReport("erase", dry_run, subject_hash=subject.sha256)
     for spec in REDACTED_TABLES:
         report.count(f"warehouse.{spec.name}")
@@ -419,14 +632,18 @@ def erase(
         with conn.transaction() as tx:
             found = _find(conn, subject)
             for spec in REDACTED_TABLES:
+                keys = found.keys.get(spec.name, [])
+                key = sql.SQL("{} = any(%(keys)s)").format(sql.Identifier(spec.key))
+                _note_without_spec(conn, spec, key, {"keys": keys}, declared, report)
                 report.count(f"warehouse.{spec.name}").anonymised += _rewrite(
                     conn,
                     spec,
-                    found.keys.get(spec.name, []),
+                    keys,
                     marker=ERASED,
                     keep_ids=False,
                     subject=subject,
                     reason="erased",
+                    declared=declared,
                 )
             report.count("warehouse.crm_source_seen").deleted += conn.execute(
                 sql.SQL(
@@ -499,10 +716,12 @@ def _find(conn: psycopg.Connection[Any], subject: Subject) -> _Found:
             )
         )
     for row in conn.execute(
-        sql.SQL(
-            "select subject, payload->>'case_id', payload->>'email_id', payload->>'request_id'"
-            " from warehouse.raw_events r where {}"
-        ).format(owned),
+        sql.SQL("select subject, {} from warehouse.raw_events r where {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("payload->>{}").format(sql.Literal(key)) for key in _RECORD_ID_KEYS
+            ),
+            owned,
+        ),
         {"p": p, "s": subject.value},
     ).fetchall():
         ids(row)
@@ -625,15 +844,17 @@ def _rewrite(
     keep_ids: bool,
     subject: Subject | None,
     reason: Literal["erased", "purged"],
+    declared: _Declared,
 ) -> int:
     """Anonymise the rows of ``spec`` with these keys; returns how many."""
     if not keys:
         return 0
     columns = [c for c in spec.columns if not (keep_ids and c in spec.ids)]
+    read = [*columns, *(c for c in spec.context if c not in columns)]
     table = sql.Identifier("warehouse", spec.name)
     key = sql.Identifier(spec.key)
     select = sql.SQL("select {}, {} from {} where {} = any(%s)").format(
-        key, sql.SQL(", ").join(map(sql.Identifier, columns)), table, key
+        key, sql.SQL(", ").join(map(sql.Identifier, read)), table, key
     )
     update = sql.SQL(
         "update {} set {}, redacted = %s, redacted_at = now() where {} = %s"
@@ -651,10 +872,11 @@ def _rewrite(
         for row in rows:
             values = redact_row(
                 spec,
-                dict(zip(columns, row[1:], strict=True)),
+                dict(zip(read, row[1:], strict=True)),
                 marker=marker,
                 keep_ids=keep_ids,
                 subject=subject,
+                enrichments=declared,
             )
             params.append(
                 [*(_adapt(spec, c, values[c]) for c in columns), reason, row[0]]
@@ -668,6 +890,36 @@ def _rewrite(
 
 def _adapt(spec: TableSpec, column: str, value: Any) -> Any:
     return Jsonb(value) if column in spec.json and value is not None else value
+
+
+def _note_without_spec(
+    conn: psycopg.Connection[Any],
+    spec: TableSpec,
+    where: sql.Composable,
+    params: Mapping[str, Any],
+    declared: _Declared,
+    report: PrivacyReport,
+) -> None:
+    """Add to ``report`` the enrichments and record-event topics of the rows ``where`` selects that no spec covers."""
+    if spec.name == "fact_enrichment":
+        rows = conn.execute(
+            sql.SQL("select distinct task from warehouse.fact_enrichment where {}").format(where), params
+        ).fetchall()
+        report.enrichments_without_spec.update(t for (t,) in rows if declared.spec(t) is None)
+    elif spec.name == "raw_events":
+        rows = conn.execute(
+            sql.SQL(
+                "select distinct type, topic, case when type = %(enrichment)s then payload->>'task' end"
+                " from warehouse.raw_events where (type = %(enrichment)s or type = any(%(records)s)) and ({})"
+            ).format(where),
+            {**params, "enrichment": ENRICHMENT_EVENT_TYPE, "records": sorted(RECORD_EVENT_TYPES)},
+        ).fetchall()
+        for event_type, topic, task in rows:
+            if event_type == ENRICHMENT_EVENT_TYPE:
+                if declared.spec(task) is None:
+                    report.enrichments_without_spec.add(str(task))
+            elif not declared.reading(topic, event_type):
+                report.record_topics_without_spec.add(topic)
 
 
 # --- the final scrub and check ---------------------------------------------------------------
@@ -813,32 +1065,41 @@ def purge(
     now: datetime | None = None,
     cache_schema: str = "llm",
     cache_conn: psycopg.Connection[Any] | None = None,
+    registry: Registry | Iterable[EnrichmentSpec] | None = None,
 ) -> PrivacyReport:
     """Anonymise the free text of rows stored before ``now - older_than_days`` and delete older cache entries.
 
     Rows already redacted (erased or purged) are left alone, so a second run
     touches nothing. A dry run counts the rows and changes nothing.
+    ``registry``: the enrichment specs that say which outputs and event fields
+    are personal (default: :func:`load_registry`, read at each call). A
+    ``fact_enrichment`` row whose enrichment has no spec there has every string
+    output purged (enum values too), and a ``crm.record.*`` event no spec reads
+    every string field: safe by default; the report names them.
     """
     days = parse_retention(older_than_days)
+    declared = _Declared.of(load_registry() if registry is None else registry)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     report = PrivacyReport("purge", dry_run, cutoff=cutoff)
     with _translated():
         require_current(conn)
         with conn.transaction():
             for spec in (s for s in REDACTED_TABLES if s.purged):
+                due = sql.SQL("redacted is null and {} < %(cutoff)s").format(
+                    sql.Identifier(spec.stored_at)
+                )
                 keys = [
                     row[0]
                     for row in conn.execute(
-                        sql.SQL(
-                            "select {} from {} where redacted is null and {} < %s order by 1"
-                        ).format(
+                        sql.SQL("select {} from {} where {} order by 1").format(
                             sql.Identifier(spec.key),
                             sql.Identifier("warehouse", spec.name),
-                            sql.Identifier(spec.stored_at),
+                            due,
                         ),
-                        (cutoff,),
+                        {"cutoff": cutoff},
                     ).fetchall()
                 ]
+                _note_without_spec(conn, spec, due, {"cutoff": cutoff}, declared, report)
                 count = report.count(f"warehouse.{spec.name}")
                 if dry_run:
                     count.anonymised += len(keys)
@@ -851,6 +1112,7 @@ def purge(
                         keep_ids=True,
                         subject=None,
                         reason="purged",
+                        declared=declared,
                     )
             if cache_conn is None:
                 _purge_cache(conn, cache_schema, cutoff, report, dry_run=dry_run)

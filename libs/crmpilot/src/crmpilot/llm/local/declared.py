@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from crmpilot.errors import Fatal
 from crmpilot.llm.base import OutputShape, TaskSpec
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
@@ -32,12 +33,16 @@ from crmpilot.llm.local.once import Once
 from crmpilot.llm.local.trained import TrainedHead
 from crmpilot.llm.local.text import sentences
 
-__all__ = ["DeclaredAnswerer", "unsupported"]
+__all__ = ["DeclaredAnswerer", "UnsupportedShape", "unsupported"]
 
 WHAT_ANSWERS = (
     "the local model answers enum fields and extractive text fields (`extractive: true`); "
     "point CRMPILOT_LLM_PROVIDER=openai at any OpenAI-compatible endpoint to answer it"
 )
+
+
+class UnsupportedShape(Fatal):
+    """A declared output the local model has no honest method for (the service refuses it at start)."""
 
 
 def unsupported(spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None) -> list[tuple[str, str]]:
@@ -90,7 +95,7 @@ class DeclaredAnswerer:
             elif shape.kind == "text" and shape.extractive:
                 answer[shape.name], confidence[shape.name] = await self._extract(spec.name, shape, payload)
             else:
-                raise ValueError(f"{spec.name}.{shape.name}: {dict(unsupported(spec))[shape.name]}")
+                raise UnsupportedShape(f"{spec.name}.{shape.name}: {dict(unsupported(spec))[shape.name]}")
         answer["confidence"] = confidence
         return answer, tokens
 

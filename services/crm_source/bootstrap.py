@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from crmpilot.crm.changes import SOURCE_OBJECTS
+from crmpilot.crm.changes import SOURCE_OBJECTS, SourceObject, record_sources
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
 from crmpilot.crm.feedback import FeedbackLog
 from crmpilot.crm.port import ChangeFeed
 from crmpilot.crm.watermark import PostgresWatermarkStore, WatermarkStore
+from crmpilot.enrichments import Registry, load_registry
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import EventProducer
 from crmpilot.warehouse import PostgresWarehouse
@@ -16,6 +18,27 @@ from crmpilot.warehouse import PostgresWarehouse
 from .handler import CRMSource, EventSink
 from .loop import PollingService
 from .settings import Settings
+
+log = logging.getLogger("crm_source")
+
+
+def polled_objects(settings: Settings, registry: Registry | None = None) -> list[SourceObject]:
+    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default: ``CRMPILOT_ENRICHMENTS_DIR``)."""
+    objects = [SOURCE_OBJECTS[name] for name in settings.objects]
+    if not settings.enrichment_objects:
+        return objects
+    plan = record_sources(load_registry() if registry is None else registry)
+    for name, reason in plan.skipped:
+        log.warning("enrichment %s: its object is not polled: %s", name, reason)
+    for obj in plan.objects:
+        log.info(
+            "declared object %s polled for %s: crm.record.* to %s",
+            obj.sobject,
+            ", ".join(obj.enrichments),
+            ", ".join(obj.topics),
+            extra={"fields": {"sobject": obj.sobject, "fields": list(obj.fields)}},
+        )
+    return [*objects, *plan.objects]
 
 
 def bootstrap(
@@ -26,8 +49,10 @@ def bootstrap(
     warehouse: FeedbackLog | None = None,
     sink: EventSink | None = None,
     kafka: KafkaSettings | None = None,
+    registry: Registry | None = None,
 ) -> PollingService:
     """Adapters not given are built from the environment and closed when the service stops."""
+    objects = polled_objects(settings, registry)
     closers = []
     if warehouse is None:
         db = PostgresWarehouse.connect(DatabaseSettings())
@@ -48,7 +73,7 @@ def bootstrap(
         feedback=warehouse,
         sink=sink,
         topics={"case": settings.case_topic, "email": settings.email_topic, "lead": settings.lead_topic},
-        objects=[SOURCE_OBJECTS[name] for name in settings.objects],
+        objects=objects,
         source=settings.source,
         overlap=timedelta(seconds=settings.overlap_s),
         initial_lookback=timedelta(seconds=settings.initial_lookback_s),

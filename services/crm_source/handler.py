@@ -6,6 +6,9 @@ keyed by record id and wait for the broker's acknowledgement, record human
 overrides of AI fields as feedback, then save the watermark and what was seen
 in one transaction. A crash between the acknowledgement and the save re-emits
 that page on restart with the same event ids (at-least-once, never a gap).
+A declared object (an enrichment spec's ``crm.object``, kind ``record``) is
+polled the same way; its events go to each of its topics that accepts their
+type, and it records no feedback (feedback knows the built-in tasks' AI fields).
 The CRM, the store and the warehouse are blocking adapters, run in threads.
 """
 
@@ -65,12 +68,12 @@ class CRMSource:
         for spec in self.objects:
             if stop is not None and stop.is_set():
                 break
-            stats[spec.sobject] = await self._poll(spec, stop)
+            stats[spec.state_key] = await self._poll(spec, stop)
         return stats
 
     async def _poll(self, spec: SourceObject, stop: asyncio.Event | None) -> PollStats:
         stats = PollStats()
-        mark = await asyncio.to_thread(self.store.load, self.source, spec.sobject)
+        mark = await asyncio.to_thread(self.store.load, self.source, spec.state_key)
         if mark is None:
             start = self.clock() - self.initial_lookback
             mark = Watermark(start, start)
@@ -84,7 +87,7 @@ class CRMSource:
     async def _handle(self, spec: SourceObject, page: list[ChangedRecord], mark: Watermark, stats: PollStats) -> Watermark:
         stats.pages += 1
         stats.read += len(page)
-        prior = await asyncio.to_thread(self.store.seen, self.source, spec.sobject, [r.ref.record_id for r in page])
+        prior = await asyncio.to_thread(self.store.seen, self.source, spec.state_key, [r.ref.record_id for r in page])
         seen: list[SeenRecord] = []
         fresh: list[ChangedRecord] = []
         events: list[Envelope[Any]] = []
@@ -104,11 +107,15 @@ class CRMSource:
             if event is not None:
                 events.append(event)
         if events:
-            await self.sink.send_many(self.topics[spec.kind], events)
-            stats.emitted += len(events)
-        stats.feedback += await self._record_feedback(fresh)
+            sent: set[str] = set()
+            for topic, batch in spec.by_topic(events, None if spec.routes else self.topics[spec.kind]).items():
+                await self.sink.send_many(topic, batch)
+                sent.update(e.id for e in batch)
+            stats.emitted += len(sent)
+        if spec.kind != "record":
+            stats.feedback += await self._record_feedback(fresh)
         moved = Watermark(max([mark.at, *(r.modstamp for r in page)]), mark.started_at)
-        await asyncio.to_thread(self.store.save, self.source, spec.sobject, moved, seen)
+        await asyncio.to_thread(self.store.save, self.source, spec.state_key, moved, seen)
         return moved
 
     async def _record_feedback(self, records: list[ChangedRecord]) -> int:

@@ -5,7 +5,9 @@ The CRM connection comes from ``CRMPILOT_SALESFORCE_*`` (see
 table from the warehouse (``CRMPILOT_DATABASE_URL``), Kafka from
 ``CRMPILOT_KAFKA_*``. Each poll costs one API call per object (more when a page
 of changes is full): ``objects x 86,400 / poll_interval_s`` calls a day when
-quiet, 8,640 with the defaults.
+quiet, 8,640 with the defaults. The objects the enrichment specs of
+``CRMPILOT_ENRICHMENTS_DIR`` read as ``crm.record.*`` events are polled too
+(``enrichment_objects``), one more call per poll each.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ class Settings(BaseSettings):
     case_topic: str = Field(default="crm.case.events", description="crm.case.created / crm.case.updated")
     email_topic: str = Field(default="crm.email.events", description="crm.email.received")
     lead_topic: str = Field(default="crm.lead.events", description="erp.request.submitted (kind lead)")
+    enrichment_objects: bool = Field(
+        default=True,
+        description="also poll each crm.object of the enrichment specs (CRMPILOT_ENRICHMENTS_DIR) that read crm.record.* events,"
+        " producing crm.record.created / crm.record.updated to the spec's first source topic",
+    )
     max_backoff_s: float = Field(default=300.0, gt=0, description="longest wait between polls while the CRM, Kafka or the database fails")
     log_level: str = "INFO"
 

@@ -6,7 +6,8 @@ import logging
 
 from crmpilot.crm import CRM, AuditLog
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
-from crmpilot.enrichments import Registry, load_registry
+from crmpilot.enrichments import Registry, SpecError, load_registry
+from crmpilot.enrichments.orgcheck import Describe, org_describe, org_problems
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.warehouse import PostgresWarehouse
@@ -15,6 +16,13 @@ from .handler import CRMWriter
 from .settings import Settings
 
 log = logging.getLogger("crm_writer")
+
+
+def check_org(registry: Registry, describe: Describe) -> None:
+    """Raise :class:`SpecError` (file, line, reason) for objects, fields or picklist values the org lacks."""
+    problems = [p for entry in registry.entries.values() if entry.spec.crm is not None for p in org_problems(entry, describe)]
+    if problems:
+        raise SpecError(problems)
 
 
 def bootstrap(
@@ -27,6 +35,8 @@ def bootstrap(
 ) -> ConsumerService:
     registry = load_registry() if registry is None else registry
     targets = {spec.name: spec for spec in registry if spec.crm is not None}
+    if targets and crm is None:  # the org must hold what the specs write: else every batch's read would fail
+        check_org(registry, org_describe(SalesforceSettings()))
     if audit is None:
         warehouse = PostgresWarehouse.connect(DatabaseSettings())
         warehouse.check()

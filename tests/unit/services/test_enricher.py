@@ -316,3 +316,14 @@ def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_recor
         asyncio.run(writer(envelope("ai.enrichment.completed", bad, subject="x"), context("ai.churn_risk")))
     with pytest.raises(UnknownEnrichmentResult):
         asyncio.run(CRMWriter(FakeCRM(), InMemoryWarehouse())(envelope("ai.enrichment.completed", result, subject="x"), context("ai.churn_risk")))
+
+
+def test_crm_writer_refuses_to_start_when_the_org_lacks_what_a_spec_writes(registry: Registry) -> None:
+    from crm_writer.bootstrap import check_org
+
+    def describe(sobject: str) -> dict[str, Any] | None:
+        return None if sobject == "Opportunity" else {"name": sobject, "fields": []}
+
+    with pytest.raises(SpecError) as exc:
+        check_org(registry, describe)
+    assert any(p.file.endswith("churn_risk.yaml") and "Opportunity" in p.reason for p in exc.value.problems)

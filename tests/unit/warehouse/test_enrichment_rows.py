@@ -84,7 +84,7 @@ def test_an_enrichment_result_is_a_fact_enrichment_row_with_outputs_confidences_
 def test_outputs_are_stored_as_json_values_and_no_confidence_is_null() -> None:
     quotes = ({"text": "unhappy", "quote": "We are unhappy."},)
     _, row = fact_row(
-        churn_result(outputs={"evidence": quotes, "seats": 12, "at_risk": True}, confidence={}, field_review={},
+        churn_result(outputs={"evidence": quotes, "seats": 12, "at_risk": True}, confidence={}, field_review={}, review_reasons={},
                      grounding_failures=("We are unhappy",), review="skip"),
         POSITION,
     )  # fmt: skip

@@ -356,6 +356,14 @@ class EnrichmentResult(_Result):
     review_reasons: dict[str, str] = Field(default_factory=dict, description="per field held back: why (low_confidence, not_grounded)")
     grounding_failures: tuple[str, ...] = Field(default=(), description="extracted text not found verbatim in the input")
 
+    @model_validator(mode="after")
+    def _figures_name_outputs(self) -> Self:
+        """Every per-field confidence, decision and reason is of an output the result holds."""
+        for name, figures in (("confidence", self.confidence), ("field_review", self.field_review), ("review_reasons", self.review_reasons)):
+            if stray := sorted(set(figures) - set(self.outputs)):
+                raise ValueError(f"{name} names {', '.join(stray[:5])}, which are not outputs of this result")
+        return self
+
 
 def result_id_for(source_event_id: str, task: str, prompt_version: str) -> str:
     """The deterministic id of a result: the idempotency key of every sink."""

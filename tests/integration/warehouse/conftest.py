@@ -74,6 +74,21 @@ def migrated(new_database: NewDatabase) -> DatabaseSettings:
     return settings
 
 
+@pytest.fixture(scope="module")
+def module_database(new_database: NewDatabase) -> DatabaseSettings:
+    """A migrated database of the test module's own: the rows and views it makes show in no other module's snapshots."""
+    settings = new_database()
+    with connect(settings) as conn:
+        migrate(conn)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def module_warehouse(module_database: DatabaseSettings) -> Iterator[PostgresWarehouse]:
+    with PostgresWarehouse.connect(module_database, timeout=5) as wh:
+        yield wh
+
+
 @pytest.fixture(scope="session")
 def session_warehouse(migrated: DatabaseSettings) -> Iterator[PostgresWarehouse]:
     with PostgresWarehouse.connect(migrated, timeout=5) as wh:

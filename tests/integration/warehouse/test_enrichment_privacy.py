@@ -22,7 +22,7 @@ from crmpilot.events import (
     result_id_for,
 )
 from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect, migrate
+from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from crmpilot.warehouse.privacy import ERASED, PURGED, erase, purge
 from privacy_samples import dump, scan
 from typer.testing import CliRunner
@@ -70,18 +70,13 @@ def churn_result(
 
 
 @pytest.fixture(scope="module")
-def settings(new_database: NewDatabase) -> DatabaseSettings:
-    """A database of its own: the rows and views made here must not show in the other tests' snapshots."""
-    settings = new_database()
-    with connect(settings) as conn:
-        migrate(conn)
-    return settings
+def settings(module_database: DatabaseSettings) -> DatabaseSettings:
+    return module_database
 
 
 @pytest.fixture(scope="module")
-def warehouse(settings: DatabaseSettings) -> Iterator[PostgresWarehouse]:
-    with PostgresWarehouse.connect(settings, timeout=5) as wh:
-        yield wh
+def warehouse(module_warehouse: PostgresWarehouse) -> PostgresWarehouse:
+    return module_warehouse
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from crmpilot.enrichments.warehouse import EnrichmentViewConflict, apply_views, 
 from crmpilot.events import EnrichmentResult, Envelope, Provenance, result_id_for
 from crmpilot.ops.trail import event_trail
 from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect, migrate
+from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from crmpilot.warehouse.privacy import ERASED, erase
 
 pytestmark = pytest.mark.integration
@@ -64,18 +64,13 @@ POSITION = KafkaPosition("ai.churn_risk", 0, 5)
 
 
 @pytest.fixture(scope="module")
-def settings(new_database: NewDatabase) -> DatabaseSettings:
-    """A database of its own: the views made here must not show in the other tests' bi snapshots."""
-    settings = new_database()
-    with connect(settings) as conn:
-        migrate(conn)
-    return settings
+def settings(module_database: DatabaseSettings) -> DatabaseSettings:
+    return module_database
 
 
 @pytest.fixture(scope="module")
-def warehouse(settings: DatabaseSettings) -> Iterator[PostgresWarehouse]:
-    with PostgresWarehouse.connect(settings, timeout=5) as wh:
-        yield wh
+def warehouse(module_warehouse: PostgresWarehouse) -> PostgresWarehouse:
+    return module_warehouse
 
 
 @pytest.fixture

@@ -40,7 +40,6 @@ from .task import task_for
 __all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "overall_review", "value_at"]
 
 EVENT_TYPE = "ai.enrichment.completed"
-_CAUTION: tuple[ReviewDecision, ...] = ("skip", "suggest", "auto_apply")
 _SPACE = re.compile(r"\s+")
 
 
@@ -169,7 +168,7 @@ class EnrichmentHandler:
         return estimate_tokens(text, self.token_model)
 
     def _result(
-        self, result_id: str, key: str, answer: dict[str, Any], payload: Mapping[str, str], provenance: Any, cut: int
+        self, result_id: str, record_id: str, answer: dict[str, Any], payload: Mapping[str, str], provenance: Any, cut: int
     ) -> EnrichmentResult:
         spec = self.spec
         confidence: dict[str, float] = answer.pop("confidence")
@@ -195,7 +194,7 @@ class EnrichmentHandler:
             review=overall_review(decisions),
             provenance=provenance,
             truncated_chars=cut,
-            record_id=key,
+            record_id=record_id,
             outputs=answer,
             confidence=confidence,
             field_review=decisions,

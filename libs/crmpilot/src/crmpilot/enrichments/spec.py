@@ -324,7 +324,7 @@ def load_spec(path: Path) -> tuple[EnrichmentSpec, SpecSource]:
 
 def _yaml_loc(loc: Sequence[str | int]) -> list[str | int]:
     """A pydantic location without the union-member tags it adds (``outputs.x.enum.values`` -> ``outputs.x.values``)."""
-    tags = {"enum", "boolean", "number", "text", "quotes", "function-after[_names(), CrmTarget]"}
+    tags = {"enum", "boolean", "number", "text", "quotes"}
     return [p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-")))]
 
 

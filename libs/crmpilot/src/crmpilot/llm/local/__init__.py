@@ -86,12 +86,12 @@ class LocalProvider:
             self.model = f"{self.model}+{head.id}"
         self._temperature = temperature
         self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
+        paths = LocalHeadSettings().heads if declared_heads_paths is None else declared_heads_paths
+        if bad := [key for key in paths if len(key.split(".", 1)) != 2]:
+            raise UnsupportedTask(f"CRMPILOT_LLM_LOCAL_HEADS keys are '<enrichment>.<field>', not {bad[0]!r}")
         declared_heads = {
-            tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version)
-            for key, path in (LocalHeadSettings().heads if declared_heads_paths is None else declared_heads_paths).items()
+            tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version) for key, path in paths.items()
         }
-        if bad := [k for k in declared_heads if len(k) != 2]:
-            raise UnsupportedTask(f"CRMPILOT_LLM_LOCAL_HEADS keys are '<enrichment>.<field>', not {bad[0][0]!r}")
         self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]
         if declared_heads:  # the cache key names every head: an answer of one head is never served for another
             self.model = f"{self.model}+" + "+".join(sorted(h.id for h in declared_heads.values()))

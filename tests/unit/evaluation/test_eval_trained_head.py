@@ -84,7 +84,7 @@ def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id
         assert head.id in r.output.rationale
     completion = asyncio.run(provider.complete(spec, _payload("stolen card")))
     assert completion.extra == {"head": head.id}
-    with pytest.raises(UnsupportedTask, match="classify_ticket_spec"):
+    with pytest.raises(UnsupportedTask, match="build the task from the head.s categories"):
         asyncio.run(provider.complete(CLASSIFY_TICKET, _payload("stolen card")))
 
 

@@ -4,7 +4,7 @@ A row is a ticket and its final category. Text columns: ``text``, or
 ``subject`` and/or ``description``; label column: ``label``, ``category``,
 ``intent`` or ``final_category`` (the first present), or the one named. The
 ticket text is built exactly as the local provider builds it
-(:func:`crmpilot.llm.local.classify.ticket_text`), so a head is trained on what
+(:func:`crmpilot.tasks.local.classify.ticket_text`), so a head is trained on what
 it will see. Rows without text or label are skipped and counted.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from crmpilot.evaluation.errors import DatasetError
-from crmpilot.llm.local.classify import ticket_text
+from crmpilot.tasks.local.classify import ticket_text
 
 __all__ = ["LABEL_COLUMNS", "Dataset", "LabelledTicket", "dataset_from_rows", "read_labelled", "read_sql"]
 

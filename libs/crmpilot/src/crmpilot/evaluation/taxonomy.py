@@ -15,7 +15,7 @@ from pathlib import Path
 
 from crmpilot.evaluation.errors import DatasetError
 from crmpilot.llm.local.trained import categories_for
-from crmpilot.tasks.taxonomy import Category
+from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
 
 __all__ = ["check_labels", "load_categories"]
 
@@ -35,9 +35,9 @@ def load_categories(path: Path | str) -> tuple[Category, ...]:
         raise DatasetError(f"{p}: expected a non-empty JSON list or object of categories")
     for entry in doc:
         if isinstance(entry, str):
-            cats.append(categories_for([entry])[0])
+            cats.append(categories_for([entry], DEFAULT_CATEGORIES)[0])
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
-            base = categories_for([entry["name"]])[0]
+            base = categories_for([entry["name"]], DEFAULT_CATEGORIES)[0]
             cats.append(Category(base.name, str(entry.get("description") or base.description), str(entry.get("queue") or base.queue)))
         else:
             raise DatasetError(f"{p}: each category is a name or an object with a name, got {entry!r}")

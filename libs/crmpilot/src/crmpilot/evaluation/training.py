@@ -40,7 +40,7 @@ from crmpilot.evaluation.metrics import classification_metrics, reliability
 from crmpilot.llm.local.embedder import MODEL_NAME, Encoder, Vectors
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures, analyze
 from crmpilot.llm.local.trained import TrainedHead, categories_for
-from crmpilot.tasks.taxonomy import Category
+from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
 
 __all__ = ["HYBRID", "Features", "Progress", "TrainOptions", "embed_texts", "fit_head", "train_head"]
 
@@ -49,7 +49,7 @@ Features = Literal["embedding", "hybrid"]
 Progress = Callable[[int, int], None]
 """``progress(done, total)``, called after each batch."""
 
-TEXT_CONSTRUCTION = "query: subject + '\\n' + description (crmpilot.llm.local.classify.ticket_text)"
+TEXT_CONSTRUCTION = "query: subject + '\\n' + description (crmpilot.tasks.local.classify.ticket_text)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,7 @@ def fit_head(
             raise TrainingError(f"labels without a category: {', '.join(missing[:10])}")
         ordered = tuple(c for c in categories if c.name in set(names))
     else:
-        ordered = categories_for(names)
+        ordered = categories_for(names, DEFAULT_CATEGORIES)
     order = tuple(c.name for c in ordered)
     column = {name: i for i, name in enumerate(order)}
     y = np.array([column[label] for label in labels], dtype=np.int64)

@@ -1,24 +1,26 @@
 """The model interface: what a task asks of a provider, and what comes back.
 
-A *task* (``crmpilot.tasks``) is a versioned prompt plus a pydantic output model.
-A *provider* turns a task and its input into a validated output: the OpenAI
-provider by a chat completion with a JSON schema, the local provider by its own
-embedding-based method for that task. Both return the same output models, so a
-service never knows which one ran.
+A *task* is a versioned prompt plus a pydantic output model (the built-in ones
+live in ``crmpilot.tasks``, declared ones are built from a spec file). A
+*provider* turns a task and its input into a validated output: the OpenAI
+provider by a chat completion with a JSON schema, the local provider by its
+generic answerer for declared outputs or by the method a task brings
+(``TaskSpec.local``). Both return the same output models, so a service never
+knows which one ran, and this layer knows no task by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Prompt", "TaskSpec", "Label", "OutputShape", "Completion", "Provider", "Usage", "input_hash"]
+__all__ = ["Prompt", "TaskSpec", "Label", "LocalAnswer", "LocalMethod", "OutputShape", "Completion", "Provider", "Usage", "input_hash"]
 
 O = TypeVar("O", bound=BaseModel)
 
@@ -54,6 +56,8 @@ class Label:
 
     name: str
     description: str
+    queue: str = ""
+    """Where a record with this value is routed (a ticket category's queue); empty when nothing is routed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,21 @@ class TaskSpec(Generic[O]):
     """Output string fields where PII placeholders (``<EMAIL_1>``) are put back after the call."""
     outputs: tuple[OutputShape, ...] = ()
     """A declared task's output fields (each also has its confidence under ``confidence``); empty for the built-in tasks."""
+    local: LocalMethod | None = None
+    """How a provider without a chat model (the embedded one) answers a task that declares no ``outputs``."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalAnswer:
+    """What a task's local method returns: the output, the tokens the model read, extra provenance."""
+
+    output: BaseModel
+    tokens: int
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+LocalMethod = Callable[[Any, "TaskSpec[Any]", Mapping[str, Any]], Awaitable[LocalAnswer]]
+"""``(provider, spec, payload) -> LocalAnswer``: the provider gives its encoder (``batcher``) and heads (``head_for``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crmpilot.events.models import CaseEvent
 from crmpilot.llm.base import Prompt, TaskSpec
+from crmpilot.tasks import local
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category, Priority, Sentiment
 
 __all__ = [
@@ -151,7 +152,7 @@ def classify_ticket_spec(
         )
     listing = "\n".join(f"- {c.name}: {c.description} [{c.queue}]" for c in categories)
     prompt = Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM.format(categories=listing), user_template=_USER)
-    return TaskSpec(name=TASK, prompt=prompt, output_model=output_model)
+    return TaskSpec(name=TASK, prompt=prompt, output_model=output_model, local=local.classify_ticket)
 
 
 CLASSIFY_TICKET: TaskSpec[TicketClassificationOutput] = classify_ticket_spec()

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crmpilot.events.models import RequestSubmitted
 from crmpilot.llm.base import Prompt, TaskSpec
+from crmpilot.tasks import local
 
 __all__ = [
     "SCORE_REQUEST",
@@ -127,6 +128,7 @@ SCORE_REQUEST: TaskSpec[RequestScoreOutput] = TaskSpec(
     name=TASK,
     prompt=Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM, user_template=_USER),
     output_model=RequestScoreOutput,
+    local=local.score_request,
 )
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crmpilot.events.models import EmailReceived
 from crmpilot.llm.base import Prompt, TaskSpec
+from crmpilot.tasks import local
 from crmpilot.tasks.taxonomy import Sentiment
 
 __all__ = [
@@ -117,6 +118,7 @@ SUMMARIZE_EMAIL: TaskSpec[EmailSummaryOutput] = TaskSpec(
     name=TASK,
     prompt=Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM, user_template=_USER),
     output_model=EmailSummaryOutput,
+    local=local.summarize_email,
 )
 
 

@@ -7,8 +7,9 @@ so a model answer outside the vocabulary can never reach a CRM field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, get_args
+
+from crmpilot.llm.base import Label
 
 __all__ = [
     "DEFAULT_CATEGORIES",
@@ -22,11 +23,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Category:
-    name: str
-    description: str
-    queue: str
+Category = Label
+"""A ticket category: its name, what it covers (the local model reads it) and the queue it routes to."""
 
 
 DEFAULT_CATEGORIES: tuple[Category, ...] = (

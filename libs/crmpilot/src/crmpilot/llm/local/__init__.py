@@ -1,12 +1,15 @@
-"""The embedded local provider: the three tasks on multilingual-e5-small, offline, on CPU.
+"""The embedded local provider: tasks on multilingual-e5-small, offline, on CPU.
 
 :class:`LocalProvider` implements :class:`~crmpilot.llm.base.Provider` like the
 OpenAI provider does and returns the same output models, computed by
-embedding-based methods instead of a chat model (see ``classify``,
-``summarize`` and ``score``). The model is loaded on the first call, once per
+embedding-based methods instead of a chat model. It knows no task by name: a
+declared task's outputs are answered by :class:`DeclaredAnswerer` (enums
+zero-shot or from trained heads, extractive text), any other task by the
+method it brings in ``TaskSpec.local`` (the built-in ones live in
+:mod:`crmpilot.tasks.local`). The model is loaded on the first call, once per
 process; embeddings run in a worker thread, batched across concurrent calls.
 
-Ticket categories come from the zero-shot head, or from a head trained with
+A label head (``head_for``) comes zero-shot from the labels' descriptions, or from a head trained with
 ``crmpilot train`` when ``CRMPILOT_LLM_LOCAL_HEAD`` names its artefact (loaded,
 and checked against the running encoder, when the provider is built). A trained
 head's id goes into provenance: ``model_version`` is ``<encoder>+<head id>``,
@@ -24,17 +27,12 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel
 
 from crmpilot.errors import Fatal
-from crmpilot.llm.base import Completion, TaskSpec
-from crmpilot.llm.local.classify import classify_ticket
+from crmpilot.llm.base import Completion, Label, TaskSpec
 from crmpilot.llm.local.declared import DeclaredAnswerer, unsupported
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
 from crmpilot.llm.local.once import Once
-from crmpilot.llm.local.score import score_request
-from crmpilot.llm.local.summarize import summarize_email
 from crmpilot.llm.local.trained import LocalHeadSettings, TrainedHead, load_head
-from crmpilot.tasks.classify_ticket import TicketClassificationOutput
-from crmpilot.tasks.taxonomy import Category
 
 __all__ = [
     "MODEL_NAME",
@@ -51,14 +49,14 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 class UnsupportedTask(Fatal):
-    """The local provider has no method for this task, or its head does not fit the taxonomy."""
+    """The local provider has no method for this task, or its head does not fit the vocabulary."""
 
 
 class LocalProvider:
-    """Runs ``classify_ticket``, ``summarize_email`` and ``score_request`` on the bundled model.
+    """Runs declared tasks and tasks with a local method on the bundled model.
 
-    ``head`` replaces the zero-shot category head (e.g. one trained on closed
-    cases); its labels must be the taxonomy's category names, in order (a
+    ``head`` replaces the zero-shot label head a task asks for with ``head_for``
+    (e.g. one trained on closed cases); its labels must be the vocabulary, in order (a
     :class:`TrainedHead` may also cover a subset, in any order). Without
     ``head``, the artefact at ``head_path``, else at ``CRMPILOT_LLM_LOCAL_HEAD``,
     is loaded if set.
@@ -85,7 +83,7 @@ class LocalProvider:
         if head is not None:
             self.model = f"{self.model}+{head.id}"
         self._temperature = temperature
-        self._zero_shot: Once[tuple[Category, ...], ZeroShotHead] = Once()
+        self._zero_shot: Once[tuple[Label, ...], ZeroShotHead] = Once()
         paths = LocalHeadSettings().heads if declared_heads_paths is None else declared_heads_paths
         if bad := [key for key in paths if len(key.split(".", 1)) != 2]:
             raise UnsupportedTask(f"CRMPILOT_LLM_LOCAL_HEADS keys are '<enrichment>.<field>', not {bad[0]!r}")
@@ -101,8 +99,6 @@ class LocalProvider:
         return unsupported(spec, self.declared.heads)
 
     async def complete(self, spec: TaskSpec[OutputT], payload: Mapping[str, Any]) -> Completion[OutputT]:
-        output: BaseModel
-        extra: dict[str, Any] = {}
         if spec.outputs:
             answer, tokens = await self.declared.answer(spec, payload)
             return Completion(
@@ -113,18 +109,10 @@ class LocalProvider:
                 model_version="+".join([self.batcher.encoder.model_version, *sorted(set(self.declared.head_ids(spec.name).values()))]),
                 extra={"heads": self.declared.head_ids(spec.name)} if self.declared.heads else {},
             )
-        if spec.name == "classify_ticket" and issubclass(spec.output_model, TicketClassificationOutput):
-            head = await self.head_for(spec.output_model.taxonomy)
-            output, tokens = await classify_ticket(
-                payload, output_model=spec.output_model, head=head, batcher=self.batcher
-            )
-            extra["head"] = head.id
-        elif spec.name == "summarize_email":
-            output, tokens = await summarize_email(payload, batcher=self.batcher)
-        elif spec.name == "score_request":
-            output, tokens = await score_request(payload, batcher=self.batcher)
-        else:
-            raise UnsupportedTask(f"the local provider cannot run task {spec.name!r}")
+        if spec.local is None:
+            raise UnsupportedTask(f"the local provider cannot run task {spec.name!r}: it declares no outputs and no local method")
+        answer = await spec.local(self, spec, payload)
+        output, tokens, extra = answer.output, answer.tokens, dict(answer.extra)
         return Completion(
             output=spec.output_model.model_validate(output.model_dump()),
             model=self.batcher.encoder.model_name,
@@ -144,7 +132,7 @@ class LocalProvider:
         version = self.batcher.encoder.model_version
         return version if self._head is None else f"{version}+{self._head.id}"
 
-    async def head_for(self, categories: tuple[Category, ...]) -> TicketClassifierHead:
+    async def head_for(self, categories: tuple[Label, ...]) -> TicketClassifierHead:
         """The category head for a taxonomy: the given one if it fits, else zero-shot (built once)."""
         names = tuple(c.name for c in categories)
         if self._head is not None:
@@ -156,7 +144,7 @@ class LocalProvider:
                 return self._aligned[names]
             raise UnsupportedTask(
                 f"head {self._head.id!r} labels {self._head.labels} do not fit taxonomy {names}; "
-                "use classify_ticket_spec(head.categories)"
+                "build the task from the head's categories"
             )
         head = await self._zero_shot.get(
             categories, lambda: ZeroShotHead.build(categories, self.batcher, temperature=self._temperature)

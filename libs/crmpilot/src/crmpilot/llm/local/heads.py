@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher, Vectors
-from crmpilot.tasks.taxonomy import Category
+from crmpilot.llm.base import Label as Category
 
 __all__ = ["DEFAULT_TEMPERATURE", "TicketClassifierHead", "ZeroShotHead", "head_proba"]
 

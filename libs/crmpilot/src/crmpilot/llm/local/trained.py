@@ -51,7 +51,7 @@ from crmpilot.errors import Fatal
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import Vectors
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures
-from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
+from crmpilot.llm.base import Label as Category
 
 __all__ = [
     "FORMAT",
@@ -73,7 +73,6 @@ FORMAT_HYBRID = "crmpilot.head/2"
 HEAD_FILE = "head.json"
 WEIGHTS_FILE = "weights.npz"
 
-_DEFAULT_QUEUES = {c.name: c for c in DEFAULT_CATEGORIES}
 
 
 class HeadArtefactError(Fatal):
@@ -98,16 +97,13 @@ class LocalHeadSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def categories_for(labels: Sequence[str]) -> tuple[Category, ...]:
-    """A taxonomy for arbitrary labels: default categories keep theirs, others get a readable description.
+def categories_for(labels: Sequence[str], known: Sequence[Category] = ()) -> tuple[Category, ...]:
+    """A vocabulary for arbitrary labels: the ``known`` ones keep theirs, others get a readable description.
 
     ``card_arrival`` becomes ``Category("card_arrival", "card arrival", "general")``.
     """
-    out = []
-    for label in labels:
-        known = _DEFAULT_QUEUES.get(label)
-        out.append(known or Category(label, label.replace("_", " ").strip() or label, "general"))
-    return tuple(out)
+    by_name = {c.name: c for c in known}
+    return tuple(by_name.get(label) or Category(label, label.replace("_", " ").strip() or label, "general") for label in labels)
 
 
 def head_id(

@@ -18,7 +18,7 @@ from crmpilot.llm.local import cues
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import TicketClassifierHead, head_proba
 from crmpilot.llm.local.language import detect_language
-from crmpilot.llm.local.sentiment import (
+from crmpilot.tasks.local.sentiment import (
     SENTIMENT_ANCHORS,
     SentimentReading,
     read_sentiment,

@@ -5,7 +5,7 @@ sentences (similar to the other sentences and to the whole message) in their
 original order within the word budget; action items are the sentences with a
 request or commitment cue; dates, amounts and order numbers are lifted by
 pattern; intent comes from anchors plus cues, sentiment from
-:mod:`~crmpilot.llm.local.sentiment`.
+:mod:`~crmpilot.tasks.local.sentiment`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from crmpilot.llm.local import cues
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.mail import new_text_regions
-from crmpilot.llm.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
+from crmpilot.tasks.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
 from crmpilot.llm.local.text import Span, normalize, sentence_containing, sentences
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, EmailSummaryOutput, Intent, Urgency
 

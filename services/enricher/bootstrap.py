@@ -14,13 +14,12 @@ import importlib
 from crmpilot.enrichments import EnrichmentHandler, EnrichmentSpec, SpecError, load_registry, task_for
 from crmpilot.enrichments.hooks import resolve
 from crmpilot.enrichments.registry import Registry, prompt_problems
-from crmpilot.enrichments.spec import EnumOutput
-from crmpilot.enrichments.spec import SpecProblem
+from crmpilot.enrichments.results import token_model
+from crmpilot.enrichments.spec import EnumOutput, SpecProblem
 from crmpilot.errors import Fatal
 from crmpilot.llm import LLMClient, build_llm_client
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService
-from crmpilot.tasks.results import token_model
 
 from .settings import Settings
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from crmpilot.enrichments.results import token_model
 from crmpilot.llm import LLMClient, build_llm_client
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.tasks import SCORE_REQUEST
-
-from crmpilot.tasks.results import token_model
 
 from .handler import RequestScorer
 from .settings import Settings

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from crmpilot.enrichments.results import token_model
 from crmpilot.llm import LLMClient, LLMSettings, build_llm_client
 from crmpilot.llm.base import TaskSpec
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService
 from crmpilot.tasks import CLASSIFY_TICKET, TicketClassificationOutput, classify_ticket_spec
-
-from crmpilot.tasks.results import token_model
 
 from .handler import TicketClassifier
 from .settings import Settings

@@ -1,29 +1,23 @@
 """Classify one support case: case event in, ``ai.ticket.classified`` event out.
 
-A case update is re-classified only when its subject or description changed.
-The description is cut to a token budget (the cut is recorded in the result);
-a case with nothing to read gets a typed skip result without a model call.
-The LLM client (any provider) returns a validated output within the taxonomy;
-this handler adds the deterministic result id, the review decision (the most
-cautious of the per-field decisions) and the provenance, and emits the result
-keyed by case id.
+The steps are the one enrichment pipeline's (:class:`~crmpilot.enrichments.pipeline.Pipeline`);
+this adapter says what a case gives the task and what the result holds. A case
+update is re-classified only when its subject or description changed; the
+description has a token budget; the result's review is the most cautious of the
+per-field decisions (thresholds per confidence field).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmpilot.events import CaseEvent, Envelope, ReviewDecision, TicketClassification, result_id_for
-from crmpilot.events.models import InputSkipped, cut_to_token_budget
-from crmpilot.llm import LLMClient
-from crmpilot.llm.base import TaskSpec
-from crmpilot.llm.tokens import estimate_tokens
-from crmpilot.streaming import MessageContext, Output
-from crmpilot.streaming.tracing import process_span
-from crmpilot.tasks.results import UnexpectedEventType, result_output, skipped_provenance, source_of
-from crmpilot.tasks import FieldConfidence, TicketClassificationOutput, queue_for, review_decision, ticket_payload
+from crmpilot.enrichments.pipeline import Reading, Run, TaskPipeline
+from crmpilot.enrichments.results import review_decision
+from crmpilot.events import CaseEvent, Envelope, ReviewDecision, TicketClassification
+from crmpilot.events.models import InputSkipped
+from crmpilot.tasks import FieldConfidence, TicketClassificationOutput, queue_for, ticket_payload
 
 SOURCE = "crmpilot/ticket_classifier"
 CASE_TYPES = frozenset({"crm.case.created", "crm.case.updated"})
@@ -32,55 +26,39 @@ SKIPPED_CATEGORY = "Other"
 _CAUTION: tuple[ReviewDecision, ...] = ("skip", "suggest", "auto_apply")
 
 
-@dataclass(frozen=True, slots=True)
-class TicketClassifier:
-    llm: LLMClient
-    spec: TaskSpec[TicketClassificationOutput]
-    output_topic: str
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketClassifier(TaskPipeline[TicketClassification]):
     thresholds: Mapping[str, tuple[float, float]] = field(default_factory=lambda: {"category": (0.8, 0.5)})
     """Per confidence field: (auto-apply at or above, suggest at or above)."""
     max_input_tokens: int = 2000
-    token_model: str = "gpt-4o-mini"
 
-    async def __call__(self, envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
-        with process_span(ctx, event_id=envelope.id) as span:
-            if envelope.type not in CASE_TYPES:
-                raise UnexpectedEventType(f"{ctx.topic} carries case events, got {envelope.type!r}")
-            case: CaseEvent = envelope.data
-            if envelope.type == "crm.case.updated" and not TEXT_FIELDS & set(case.changed_fields):
-                return ()
-            source = source_of(envelope, ctx)
-            result_id = result_id_for(envelope.id, self.spec.name, self.spec.prompt.version)
-            skipped = InputSkipped.for_text(f"{case.subject}\n{case.description}", what="case")
-            if skipped is not None:
-                span.set_attribute("crmpilot.input.skipped", skipped.reason)
-                result = self._skip(result_id, case, skipped, source)
-            else:
-                description, cut = cut_to_token_budget(case.description, self.max_input_tokens, self._count_tokens)
-                if cut:
-                    span.set_attribute("crmpilot.input.truncated_chars", cut)
-                run = await self.llm.run(self.spec, ticket_payload(case.model_copy(update={"description": description})))
-                out = run.output
-                result = TicketClassification(
-                    result_id=result_id,
-                    review=self._review(out.confidence),
-                    provenance=run.provenance(**source),
-                    truncated_chars=cut,
-                    case_id=case.case_id,
-                    category=out.category,
-                    priority=out.priority,
-                    sentiment=out.sentiment,
-                    language=out.language,
-                    queue=out.queue,
-                    escalate=out.escalate,
-                    escalation_reason=out.escalation_reason,
-                    confidence=out.confidence.model_dump(),
-                    rationale=out.rationale,
-                )
-            return (result_output(self.output_topic, result, event_type="ai.ticket.classified", source=SOURCE, subject=case.case_id),)
+    event_types = CASE_TYPES
+    result_type = "ai.ticket.classified"
+    source = SOURCE
 
-    def _count_tokens(self, text: str) -> int:
-        return estimate_tokens(text, self.token_model)
+    def read(self, envelope: Envelope[Any]) -> Reading | None:
+        case: CaseEvent = envelope.data
+        if envelope.type == "crm.case.updated" and not TEXT_FIELDS & set(case.changed_fields):
+            return None
+        skipped = InputSkipped.for_text(f"{case.subject}\n{case.description}", what="case")
+        return Reading(key=case.case_id, payload=ticket_payload(case), skipped=skipped, budgets={"description": self.max_input_tokens}, about=case)
+
+    def completed(self, run: Run) -> TicketClassification:
+        out: TicketClassificationOutput = run.output
+        return TicketClassification(
+            **run.header,
+            review=self._review(out.confidence),
+            case_id=run.reading.about.case_id,
+            category=out.category,
+            priority=out.priority,
+            sentiment=out.sentiment,
+            language=out.language,
+            queue=out.queue,
+            escalate=out.escalate,
+            escalation_reason=out.escalation_reason,
+            confidence=out.confidence.model_dump(),
+            rationale=out.rationale,
+        )
 
     def _review(self, confidence: FieldConfidence) -> ReviewDecision:
         """The most cautious decision of the fields that have thresholds."""
@@ -91,13 +69,12 @@ class TicketClassifier:
         ]
         return min(decisions, key=_CAUTION.index)
 
-    def _skip(self, result_id: str, case: CaseEvent, skipped: InputSkipped, source: dict[str, Any]) -> TicketClassification:
+    def skipped(self, run: Run) -> TicketClassification:
+        skipped = run.reading.skipped
+        assert skipped is not None
         return TicketClassification(
-            result_id=result_id,
-            review="skip",
-            provenance=skipped_provenance(self.llm, self.spec, ticket_payload(case), source),
-            skipped=skipped,
-            case_id=case.case_id,
+            **run.header,
+            case_id=run.reading.about.case_id,
             category=SKIPPED_CATEGORY,
             priority="Low",
             sentiment="neutral",

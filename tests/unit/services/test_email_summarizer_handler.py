@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from email_summarizer.handler import EmailSummarizer, UnexpectedEventType
 from services_testkit import EVENT_TIME, envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
+from crmpilot.enrichments.results import UnexpectedEventType
 from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import ChatRequest, FakeProvider, OpenAITestServer
 from crmpilot.tasks import SUMMARIZE_EMAIL, EmailSummaryOutput
+from email_summarizer.handler import EmailSummarizer
 
 TOPIC = "crm.email.events"
 

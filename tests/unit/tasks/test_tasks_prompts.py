@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from crmpilot.enrichments.results import review_decision
 from crmpilot.events.models import CaseEvent, EmailReceived, RequestSubmitted
 from crmpilot.tasks import (
     CLASSIFY_TICKET,
@@ -17,7 +18,6 @@ from crmpilot.tasks import (
     field_evidence,
     grounding_failures,
     request_payload,
-    review_decision,
     ticket_payload,
 )
 

@@ -1,46 +1,54 @@
-"""The one pipeline every declared enrichment runs: event in, ``ai.enrichment.completed`` out.
+"""The one pipeline every enrichment runs: a source event in, one result event out.
 
-The steps, in order:
+:class:`Pipeline` holds the steps, in order; what varies between enrichments is
+a :class:`Reading` of the event and the result it builds (:meth:`Pipeline.completed`,
+:meth:`Pipeline.skipped`). A declared enrichment (:class:`EnrichmentHandler`) gets
+both from its spec file; the three built-in tasks get them from their small
+adapters (``services/<task>/handler.py``), which build their own typed result events.
 
-1. **type**: the event's type must be one the spec accepts (else a poison record: DLQ);
-2. **re-run**: an ``*.updated`` event re-runs only when a ``source.rerun_on`` field changed, and
-   never when it changed only fields this enrichment writes (its own write-back); a generic
-   record event of another object than the CRM target is not this enrichment's;
-3. **source**: the record key, the CRM record id and every input are read from ``data`` by path;
-4. **result id**: source event id + enrichment + prompt version (the sinks' idempotency key);
-5. **skip**: when every input but the ``context`` ones is empty or not text, a ``skip`` result, no model call;
-6. **budget**: each input with ``max_tokens`` is cut to it (recorded in ``truncated_chars``);
-7. **model run**: the LLM client (any provider) returns the spec's closed output model;
-8. **hooks**, **grounding** (extractive text and quotes must be verbatim spans of the
-   inputs), then the **review** of each field against its thresholds, and the
-   result's (``skip`` when no field is to be written, ``auto_apply`` when all are);
-9. **emit** the result on the spec's output topic, keyed by the record.
+1. **type**: the event's type must be one the enrichment accepts (else a poison record: DLQ);
+2. **read**: the record key, the task input and its token budgets; ``None`` when the event is
+   not worth a run (an update that changed nothing the enrichment reads, its own write-back,
+   another object's record event), so nothing is emitted;
+3. **result id**: source event id + task + prompt version (the sinks' idempotency key);
+4. **skip**: an empty or non-text input gets a ``skip`` result, no model call;
+5. **budget**: each input with a budget is cut to it (recorded in ``truncated_chars``);
+6. **model run**: the LLM client (any provider) returns the task's closed output model;
+7. **result**: the enrichment's checks (hooks, grounding) and review decision;
+8. **emit** the result on the output topic, keyed by the record, with the trace.
+
+For a declared enrichment, step 7 runs the hooks, then **grounding** (extractive text
+and quotes must be verbatim spans of the inputs), then the **review** of each field
+against its thresholds, and the result's (``skip`` when no field is to be written,
+``auto_apply`` when all are).
 """
 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from crmpilot.events import Envelope, EnrichmentResult, PoisonMessage, ReviewDecision, result_id_for
-from crmpilot.events.models import InputSkipped, cut_to_token_budget
+from crmpilot.events import EnrichmentResult, Envelope, PoisonMessage, ReviewDecision, result_id_for
+from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
 from crmpilot.llm import LLMClient
+from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import process_span
-from crmpilot.tasks.results import UnexpectedEventType, result_output, skipped_provenance, source_of
-from crmpilot.tasks.review import review_decision
 
 from .hooks import Hook
+from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
 from .spec import EnrichmentSpec, QuotesOutput, TextOutput
 from .task import task_for
 
-__all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "overall_review", "value_at"]
+__all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "Pipeline", "Reading", "TaskPipeline", "overall_review", "value_at"]
 
 EVENT_TYPE = "ai.enrichment.completed"
 _SPACE = re.compile(r"\s+")
+R = TypeVar("R")
 
 
 class MissingField(PoisonMessage):
@@ -74,12 +82,134 @@ def _squeezed(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class EnrichmentHandler:
-    """Runs ``spec`` on one event (the consumer runtime calls it per record, keys in order)."""
+class Reading:
+    """What an enrichment reads from one event."""
 
-    spec: EnrichmentSpec
+    key: str
+    """The result event's subject (its Kafka key): results of one record stay in order."""
+    payload: dict[str, Any]
+    """The task input, before the token budgets."""
+    skipped: InputSkipped | None = None
+    """Set when there is nothing to read: a ``skip`` result, no model call."""
+    budgets: Mapping[str, int] = field(default_factory=dict)
+    """Input name -> at most this many tokens (a text input is cut to it)."""
+    about: Any = None
+    """What the result is about, as the enrichment needs it back (the event's data, a CRM record id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One event through the steps: what the result is built from."""
+
+    result_id: str
+    reading: Reading
+    provenance: Provenance
+    payload: dict[str, Any] = field(default_factory=dict)
+    """The task input after the budgets (empty when skipped)."""
+    output: Any = None
+    """The task's validated output (``None`` when skipped)."""
+    cut: int = 0
+    """Characters the budgets cut."""
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The fields every result event has: id, provenance, the cut, and for a skip its reason and decision."""
+        if self.reading.skipped is not None:
+            return {"result_id": self.result_id, "provenance": self.provenance, "skipped": self.reading.skipped, "review": "skip"}
+        return {"result_id": self.result_id, "provenance": self.provenance, "truncated_chars": self.cut}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pipeline(ABC, Generic[R]):
+    """The steps of every enrichment (see the module); a subclass says what it reads and builds."""
+
     llm: LLMClient
     token_model: str = "gpt-4o-mini"
+
+    @property
+    @abstractmethod
+    def task(self) -> TaskSpec[Any]: ...
+
+    @property
+    @abstractmethod
+    def event_types(self) -> frozenset[str] | tuple[str, ...]: ...
+
+    @property
+    @abstractmethod
+    def result_type(self) -> str:
+        """The event type of the result (``ai.ticket.classified``, ``ai.enrichment.completed``)."""
+
+    @property
+    @abstractmethod
+    def topic(self) -> str:
+        """The output topic."""
+
+    @property
+    @abstractmethod
+    def source(self) -> str:
+        """The result events' CloudEvents ``source``."""
+
+    @abstractmethod
+    def read(self, envelope: Envelope[Any]) -> Reading | None:
+        """Step 2; ``None``: this event is not worth a run."""
+
+    @abstractmethod
+    def completed(self, run: Run) -> R:
+        """Step 7: the result of a model run on ``run.payload`` (the input after the budgets)."""
+
+    @abstractmethod
+    def skipped(self, run: Run) -> R:
+        """The result of an event with nothing to read (``run.reading.skipped``), no model asked."""
+
+    async def __call__(self, envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
+        with process_span(ctx, event_id=envelope.id) as span:
+            if envelope.type not in self.event_types:
+                raise UnexpectedEventType(f"{ctx.topic}: {self.task.name} reads {', '.join(sorted(self.event_types))} events, got {envelope.type!r}")
+            reading = self.read(envelope)
+            if reading is None:
+                return ()
+            task = self.task
+            source = source_of(envelope, ctx)
+            result_id = result_id_for(envelope.id, task.name, task.prompt.version)
+            if reading.skipped is not None:
+                span.set_attribute("crmpilot.input.skipped", reading.skipped.reason)
+                result = self.skipped(Run(result_id, reading, skipped_provenance(self.llm, task, reading.payload, source)))
+            else:
+                payload, cut = dict(reading.payload), 0
+                for name, budget in reading.budgets.items():
+                    payload[name], chars = cut_to_token_budget(payload[name], budget, self._count_tokens)
+                    cut += chars
+                if cut:
+                    span.set_attribute("crmpilot.input.truncated_chars", cut)
+                answer = await self.llm.run(task, payload)
+                result = self.completed(Run(result_id, reading, answer.provenance(**source), payload, answer.output, cut))
+            return (result_output(self.topic, result, event_type=self.result_type, source=self.source, subject=reading.key),)
+
+    def _count_tokens(self, text: str) -> int:
+        return estimate_tokens(text, self.token_model)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskPipeline(Pipeline[R]):
+    """A pipeline for a task given as code (a built-in :class:`TaskSpec`) and its output topic."""
+
+    spec: TaskSpec[Any]
+    output_topic: str
+
+    @property
+    def task(self) -> TaskSpec[Any]:
+        return self.spec
+
+    @property
+    def topic(self) -> str:
+        return self.output_topic
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrichmentHandler(Pipeline[EnrichmentResult]):
+    """Runs a declared ``spec`` on one event (the consumer runtime calls it per record, keys in order)."""
+
+    spec: EnrichmentSpec
     hooks: tuple[Hook, ...] = ()
     _rerun_on: frozenset[str] = field(init=False)
     _own_fields: frozenset[str] = field(init=False)
@@ -90,47 +220,40 @@ class EnrichmentHandler:
         object.__setattr__(self, "_own_fields", frozenset(f.lower() for f in own))
 
     @property
+    def task(self) -> TaskSpec[Any]:
+        return task_for(self.spec)
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return self.spec.source.event_types
+
+    @property
+    def result_type(self) -> str:
+        return EVENT_TYPE
+
+    @property
+    def topic(self) -> str:
+        return self.spec.topic
+
+    @property
     def source(self) -> str:
         return f"crmpilot/enricher/{self.spec.name}"
 
-    async def __call__(self, envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
+    def read(self, envelope: Envelope[Any]) -> Reading | None:
         spec = self.spec
-        with process_span(ctx, event_id=envelope.id) as span:
-            if envelope.type not in spec.source.event_types:
-                raise UnexpectedEventType(f"{spec.name} reads {', '.join(spec.source.event_types)} events, got {envelope.type!r}")
-            data = envelope.data.model_dump(mode="json")
-            if self._unchanged(envelope.type, data) or not self._our_object(data):
-                return ()
-            key = self._required(data, spec.source.key, "key")
-            record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm else key
-            payload = {name: self._input(data, inp.path) for name, inp in spec.inputs.items()}
-            task = task_for(spec)
-            source = source_of(envelope, ctx)
-            result_id = result_id_for(envelope.id, spec.name, spec.prompt.version)
-            read = [name for name, inp in spec.inputs.items() if not inp.context]
-            skipped = InputSkipped.for_text("\n".join(payload[n] for n in read), what=f"{spec.name} input")
-            if skipped is not None:
-                span.set_attribute("crmpilot.input.skipped", skipped.reason)
-                result = EnrichmentResult(
-                    result_id=result_id,
-                    task=spec.name,
-                    enrichment_version=spec.version,
-                    review="skip",
-                    provenance=skipped_provenance(self.llm, task, payload, source),
-                    skipped=skipped,
-                    record_id=record_id,
-                )
-            else:
-                cut = 0
-                for name, inp in spec.inputs.items():
-                    if inp.max_tokens:
-                        payload[name], chars = cut_to_token_budget(payload[name], inp.max_tokens, self._count_tokens)
-                        cut += chars
-                if cut:
-                    span.set_attribute("crmpilot.input.truncated_chars", cut)
-                run = await self.llm.run(task, payload)
-                result = self._result(result_id, record_id, run.output.model_dump(mode="json"), payload, run.provenance(**source), cut)
-            return (result_output(spec.topic, result, event_type=EVENT_TYPE, source=self.source, subject=key),)
+        data = envelope.data.model_dump(mode="json")
+        if self._unchanged(envelope.type, data) or not self._our_object(data):
+            return None
+        key = self._required(data, spec.source.key, "key")
+        record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm else key
+        payload = {name: self._input(data, inp.path) for name, inp in spec.inputs.items()}
+        read = [name for name, inp in spec.inputs.items() if not inp.context]
+        skipped = InputSkipped.for_text("\n".join(payload[n] for n in read), what=f"{spec.name} input")
+        budgets = {name: inp.max_tokens for name, inp in spec.inputs.items() if inp.max_tokens}
+        return Reading(key=key, payload=payload, skipped=skipped, budgets=budgets, about=record_id)
+
+    def skipped(self, run: Run) -> EnrichmentResult:
+        return EnrichmentResult(**run.header, task=self.spec.name, enrichment_version=self.spec.version, record_id=run.reading.about)
 
     def _unchanged(self, event_type: str, data: Mapping[str, Any]) -> bool:
         """An update that changed no ``rerun_on`` field, or only the fields this enrichment writes itself (no loop)."""
@@ -164,13 +287,9 @@ class EnrichmentHandler:
             raise MissingField(f"{self.spec.name}: the event has no input at data.{path}") from None
         return "" if value is None else str(value)
 
-    def _count_tokens(self, text: str) -> int:
-        return estimate_tokens(text, self.token_model)
-
-    def _result(
-        self, result_id: str, record_id: str, answer: dict[str, Any], payload: Mapping[str, str], provenance: Any, cut: int
-    ) -> EnrichmentResult:
-        spec = self.spec
+    def completed(self, run: Run) -> EnrichmentResult:
+        spec, payload = self.spec, run.payload
+        answer: dict[str, Any] = run.output.model_dump(mode="json")
         confidence: dict[str, float] = answer.pop("confidence")
         if self.hooks:
             answer = self._run_hooks(answer, confidence, payload)
@@ -188,13 +307,11 @@ class EnrichmentHandler:
                 decision, reasons[name] = "suggest", "not_grounded"
             decisions[name] = decision
         return EnrichmentResult(
-            result_id=result_id,
+            **run.header,
             task=spec.name,
             enrichment_version=spec.version,
             review=overall_review(decisions),
-            provenance=provenance,
-            truncated_chars=cut,
-            record_id=record_id,
+            record_id=run.reading.about,
             outputs=answer,
             confidence=confidence,
             field_review=decisions,

@@ -14,7 +14,6 @@ from crmpilot.tasks.classify_ticket import (
     classify_ticket_spec,
 )
 from crmpilot.tasks.classify_ticket import payload_for as ticket_payload
-from crmpilot.tasks.review import DEFAULT_THRESHOLD_HIGH, DEFAULT_THRESHOLD_LOW, review_decision
 from crmpilot.tasks.score_request import (
     SCORE_REQUEST,
     Band,
@@ -49,8 +48,6 @@ from crmpilot.tasks.taxonomy import (
 __all__ = [
     "CLASSIFY_TICKET",
     "DEFAULT_CATEGORIES",
-    "DEFAULT_THRESHOLD_HIGH",
-    "DEFAULT_THRESHOLD_LOW",
     "PRIORITIES",
     "SCORE_REQUEST",
     "SENTIMENTS",
@@ -78,6 +75,5 @@ __all__ = [
     "grounding_failures",
     "queue_for",
     "request_payload",
-    "review_decision",
     "ticket_payload",
 ]

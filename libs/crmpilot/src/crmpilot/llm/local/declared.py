@@ -30,8 +30,8 @@ from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba
 from crmpilot.llm.local.once import Once
-from crmpilot.llm.local.trained import TrainedHead
 from crmpilot.llm.local.text import sentences
+from crmpilot.llm.local.trained import TrainedHead
 
 __all__ = ["DeclaredAnswerer", "UnsupportedShape", "unsupported"]
 

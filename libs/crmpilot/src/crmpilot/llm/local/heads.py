@@ -21,9 +21,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from crmpilot.llm.base import Label as Category
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher, Vectors
-from crmpilot.llm.base import Label as Category
 
 __all__ = ["DEFAULT_TEMPERATURE", "TicketClassifierHead", "ZeroShotHead", "head_proba"]
 

@@ -48,10 +48,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmpilot.errors import Fatal
+from crmpilot.llm.base import Label as Category
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import Vectors
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures
-from crmpilot.llm.base import Label as Category
 
 __all__ = [
     "FORMAT",

@@ -18,12 +18,12 @@ from crmpilot.llm.local import cues
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import TicketClassifierHead, head_proba
 from crmpilot.llm.local.language import detect_language
+from crmpilot.tasks.classify_ticket import EscalationReason, TicketClassificationOutput
 from crmpilot.tasks.local.sentiment import (
     SENTIMENT_ANCHORS,
     SentimentReading,
     read_sentiment,
 )
-from crmpilot.tasks.classify_ticket import EscalationReason, TicketClassificationOutput
 from crmpilot.tasks.taxonomy import Priority
 
 __all__ = ["classify_ticket", "ticket_text"]

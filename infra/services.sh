@@ -14,6 +14,19 @@
 # Every service reads its settings from CRMPILOT_* variables; this script sets
 # the ones that point at the local stack and the CRM sandbox, and keeps any
 # value already in the environment.
+#
+# Static group membership: each consumer service (and each enricher@<name>) runs
+# with a group.instance.id of its own, stable across restarts -
+# <service>-<replica>, enricher-<name>-<replica>, replica $CRMPILOT_SERVICES_REPLICA
+# (default 1; give a second copy of the set against the same cluster another
+# number: two live instances with one id fence each other) - and a 30 s session
+# (CRMPILOT_<SERVICE>_SESSION_TIMEOUT_MS=30000). A killed or restarted instance
+# takes its partitions back as soon as it rejoins, instead of waiting for its old
+# session to expire; one stopped for good keeps them for the 30 s (a static member
+# does not leave its group on a clean stop). A CRMPILOT_<SERVICE>_GROUP_INSTANCE_ID
+# or _SESSION_TIMEOUT_MS already in the environment wins. Only the started process
+# gets them (`env` does not print them). kpi_aggregator (faust) and crm_source
+# (no consumer group) have no such setting.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +55,19 @@ export CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT="${CRMPILOT_WAREHOUSE_WRITER_HTTP_POR
 export CRMPILOT_CRM_WRITER_HTTP_PORT="${CRMPILOT_CRM_WRITER_HTTP_PORT:-9405}"
 export CRMPILOT_CRM_SOURCE_HTTP_PORT="${CRMPILOT_CRM_SOURCE_HTTP_PORT:-9406}"
 
+# NAME=VALUE lines of the static membership of one service instance (none for a non-consumer)
+membership_env() {
+    local svc="$1" prefix id replica="${CRMPILOT_SERVICES_REPLICA:-1}"
+    case "$svc" in
+        enricher@*) prefix=CRMPILOT_ENRICHER_ id="enricher-${svc#enricher@}-$replica" ;;
+        ticket_classifier | email_summarizer | request_scorer | warehouse_writer | crm_writer)
+            prefix="CRMPILOT_${svc^^}_" id="$svc-$replica" ;;
+        *) return 0 ;;
+    esac
+    local id_var="${prefix}GROUP_INSTANCE_ID" session_var="${prefix}SESSION_TIMEOUT_MS"
+    printf '%s=%s\n' "$id_var" "${!id_var:-$id}" "$session_var" "${!session_var:-30000}"
+}
+
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 running() { local f; f="$(pidfile "$1")"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
@@ -62,11 +88,15 @@ start_one() {
     local module="$svc"
     [[ "$svc" == crm_sandbox ]] && args=(--seed demo)
     [[ "$svc" == enricher@* ]] && module=enricher && args=(--enrichment "${svc#enricher@}")
+    local membership=()
+    mapfile -t membership < <(membership_env "$svc")
     : >"$LOG_DIR/$svc.log"
-    (cd "$REPO_ROOT" && exec setsid "$PY" -m "$module" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
+    (cd "$REPO_ROOT" && exec env "${membership[@]}" setsid "$PY" -m "$module" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
     echo $! >"$(pidfile "$svc")"
     wait_ready "$svc"
-    say "$svc: running (pid $(cat "$(pidfile "$svc")"), log $LOG_DIR/$svc.log)"
+    local static=""
+    ((${#membership[@]} == 0)) || static=", ${membership[0]#*GROUP_INSTANCE_ID=} static member"
+    say "$svc: running (pid $(cat "$(pidfile "$svc")")$static, log $LOG_DIR/$svc.log)"
 }
 
 stop_one() {

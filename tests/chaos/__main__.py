@@ -1,7 +1,7 @@
 """``python -m tests.chaos`` (``make chaos``): see chaos_runner.py.
 
 ``--snapshot``: run the committed code (``HEAD``) instead of the working tree:
-``libs``, ``services``, ``infra`` and ``tests/chaos`` of HEAD are extracted
+``libs``, ``services``, ``infra``, ``tests/chaos`` and ``tests/netkit.py`` of HEAD are extracted
 (``git archive``) into the chaos run folder, and the runner re-executes itself
 from there with ``PYTHONPATH`` pointing at them (before the venv's editable
 installs), so the runner, the migrations and every service process run the
@@ -27,10 +27,20 @@ def _snapshot(argv: list[str]) -> None:
     ).stdout.strip()
     run_dir = Path(os.environ.get("CRMPILOT_CHAOS_RUN_DIR", "/tmp/chaos-run"))
     dest = run_dir / f"src-{sha}"
-    if not (dest / ".complete").exists():
+    # (a folder extracted before tests/netkit.py was part of it is extracted again)
+    if not (dest / ".complete").exists() or not (dest / "tests" / "netkit.py").exists():
         dest.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
-            ["git", "archive", "HEAD", "libs", "services", "infra", "tests/chaos"],
+            [
+                "git",
+                "archive",
+                "HEAD",
+                "libs",
+                "services",
+                "infra",
+                "tests/chaos",
+                "tests/netkit.py",
+            ],
             cwd=repo,
             capture_output=True,
             check=True,
@@ -45,6 +55,7 @@ def _snapshot(argv: list[str]) -> None:
                 str(dest / "libs" / "crmpilot" / "src"),
                 str(dest / "services"),
                 str(dest / "tests" / "chaos"),
+                str(dest),  # tests.netkit
             ]
         ),
     }

@@ -36,7 +36,13 @@ from typing import Any
 
 from chaos_checks import Inspector, Verdict
 from chaos_scenarios import SCENARIOS, FaultContext, FaultyModel, Scenario, by_name
-from chaos_stack import PLANTED, ChaosPipeline, OwnStack, StackConfig
+from chaos_stack import (
+    PLANTED,
+    STATIC_SESSION_TIMEOUT_MS,
+    ChaosPipeline,
+    OwnStack,
+    StackConfig,
+)
 from chaos_workload import StreamProducer, build_workload
 
 DEFAULT_EVENTS = 400
@@ -309,6 +315,7 @@ def run(
     workdir: Path | None = None,
     keep_stack: bool = False,
     config: StackConfig | None = None,
+    static_membership: bool = True,
 ) -> RunResult:
     t0 = time.monotonic()
     seed = seed if seed is not None else random.randrange(1 << 30)
@@ -321,7 +328,9 @@ def run(
     )
     stack.up()
     model = FaultyModel()
-    pipeline = ChaosPipeline(stack, workdir, answer=model)
+    pipeline = ChaosPipeline(
+        stack, workdir, answer=model, static_membership=static_membership
+    )
     rows: list[Row] = []
     leaks: dict[str, list[str]] = {}
     request_leaks: list[str] = []
@@ -332,6 +341,11 @@ def run(
             f"pipeline up: topics chaos.{pipeline.run}.*, database {pipeline.db}, sandbox {pipeline.sandbox_url}, model {pipeline.llm.base_url if pipeline.llm else '-'}"
         )
         say(f"services: {', '.join(pipeline.services)}")
+        say(
+            f"group membership: static (group.instance.id <service>-1, session {STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s)"
+            if static_membership
+            else "group membership: dynamic (no group.instance.id, default session)"
+        )
         inspector = Inspector(
             pipeline.database_url,
             stack.bootstrap,
@@ -458,6 +472,13 @@ def main(argv: list[str] | None = None) -> int:
         "--seed", type=int, help="random seed (kill points), printed on every run"
     )
     parser.add_argument(
+        "--membership",
+        choices=("static", "dynamic"),
+        default="static",
+        help="consumer group membership of the services: static (group.instance.id <service>-1, 30 s session,"
+        " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures before issue 18)",
+    )
+    parser.add_argument(
         "--keep-stack",
         action="store_true",
         help="leave the chaos stack, topics and database up afterwards",
@@ -484,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         poison=args.poison,
         seed=args.seed,
         keep_stack=args.keep_stack,
+        static_membership=args.membership == "static",
     )
     print()
     print(report(result))

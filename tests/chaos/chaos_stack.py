@@ -11,7 +11,12 @@ controller 29093, PostgreSQL 55442) and refuses the shared stack's ports.
 do (``python -m <service>``, configured only through environment variables),
 on fresh topics and a fresh database, with the three AI services pointed at
 an in-process :class:`OpenAITestServer` whose faults the scenarios script.
-Every service can be SIGKILLed and restarted.
+Every service can be SIGKILLed and restarted. The consumer services run with
+static group membership, as ``infra/services.sh`` runs them
+(:func:`membership_env`: ``group.instance.id`` ``<service>-<replica>``, kept
+across restarts, and a 30 s session), so a restarted service takes its
+partitions back at once; ``static_membership=False`` (``--membership dynamic``)
+runs them with dynamic membership and the default 45 s session instead.
 
 Planted secrets: the services run with a distinctive OpenAI API key, a
 distinctive Salesforce session token (the sandbox accepts it) and a database
@@ -59,6 +64,23 @@ DB_ROLE = "chaos_svc"
 
 AI_SERVICES = ("ticket_classifier", "email_summarizer", "request_scorer")
 PIPELINE_SERVICES = (*AI_SERVICES, "warehouse_writer", "crm_writer")
+# the session of a static member: how long an instance that stops for good keeps its partitions
+STATIC_SESSION_TIMEOUT_MS = 30_000
+
+
+def membership_env(service: str, replica: int = 1) -> dict[str, str]:
+    """Static group membership of one instance of a consumer service, as ``infra/services.sh`` sets it.
+
+    ``CRMPILOT_<SERVICE>_GROUP_INSTANCE_ID`` is ``<service>-<replica>``: unique in the
+    service's group, and the same after every restart of that instance (the
+    :class:`ServiceProc` keeps its environment), so the restarted process takes its
+    partitions back at once instead of waiting for the killed one's session to expire.
+    """
+    prefix = f"CRMPILOT_{service.upper()}_"
+    return {
+        prefix + "GROUP_INSTANCE_ID": f"{service}-{replica}",
+        prefix + "SESSION_TIMEOUT_MS": str(STATIC_SESSION_TIMEOUT_MS),
+    }
 
 
 class ChaosError(RuntimeError):
@@ -374,6 +396,8 @@ class ChaosPipeline:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     extra_env: Mapping[str, str] = field(default_factory=dict)
     answer: Callable[[ChatRequest], Any] = classify_answer
+    static_membership: bool = True
+    """Each consumer service with a ``group.instance.id`` of its own (:func:`membership_env`)."""
     db: str = ""
     database_url: str = ""
     sandbox_port: int = 0
@@ -480,7 +504,9 @@ class ChaosPipeline:
                 ready="listening on",
             ),
             **{
-                name: ServiceProc(name, (), self.env, self.log_dir / f"{name}.log")
+                name: ServiceProc(
+                    name, (), self.service_env(name), self.log_dir / f"{name}.log"
+                )
                 for name in PIPELINE_SERVICES
             },
         }
@@ -492,6 +518,11 @@ class ChaosPipeline:
         ]
         for svc, since in consumers:
             svc.wait_ready(since, timeout=120)
+
+    def service_env(self, name: str, replica: int = 1) -> dict[str, str]:
+        """The environment of one instance of a consumer service: the pipeline's, plus its membership."""
+        membership = membership_env(name, replica) if self.static_membership else {}
+        return {**self.env, **membership, **self.extra_env}
 
     def _service_env(self) -> dict[str, str]:
         assert self.llm is not None

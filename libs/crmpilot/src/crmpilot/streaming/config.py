@@ -10,6 +10,14 @@ Group membership (``session_timeout_ms``, ``heartbeat_interval_ms``,
 ``max_poll_interval_ms``, ``group_instance_id``, ``liveness_timeout_s``) is
 also what services expose from their environment, through
 :class:`GroupMembershipSettings`.
+
+Static membership (``group_instance_id`` set): a SIGKILLed or restarted instance
+that comes back with the same id within ``session_timeout_ms`` takes its
+partitions back at once, without a rebalance and without waiting for its old
+session to expire; a static member does not leave its group on a clean stop
+either (KIP-345), so an instance that stops for good holds its partitions until
+``session_timeout_ms`` has passed. The launchers (``infra/services.sh``,
+``docker-compose.yml``, the chaos suite) set ``<service>-<replica>`` and 30 s.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crmpilot.events import DEFAULT_MAX_BYTES
 from crmpilot.settings import KafkaSettings
@@ -38,6 +46,22 @@ _TIMING = {
     "max.poll.interval.ms": "max_poll_interval_ms",
 }
 _STATS_INTERVAL_MS = 1000
+# Kafka checks group.instance.id like a topic name (JoinGroupRequest.validateGroupInstanceId)
+_INSTANCE_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_INSTANCE_ID_MAX = 249
+
+
+def _check_instance_id(value: str | None) -> str | None:
+    """``group.instance.id`` as the broker accepts it: 1-249 of ``[A-Za-z0-9._-]``, not ``.`` or ``..``
+    (librdkafka sends any string; the broker would refuse it only at JoinGroup)."""
+    if value is None:
+        return None
+    if not value or len(value) > _INSTANCE_ID_MAX or value in (".", "..") or not set(value) <= _INSTANCE_ID_CHARS:
+        raise ValueError(
+            f"group_instance_id {value[:60]!r} is not a valid group.instance.id: 1-{_INSTANCE_ID_MAX} characters "
+            "of A-Z a-z 0-9 . _ - (not '.' or '..'), e.g. ticket_classifier-1"
+        )
+    return value
 
 
 class RuntimeSettings(BaseModel):
@@ -94,8 +118,9 @@ class RuntimeSettings(BaseModel):
     group_instance_id: str | None = Field(
         default=None,
         min_length=1,
-        description="group.instance.id: static membership, unique per instance and stable across restarts; "
-        "a restarted instance gets its partitions back without a rebalance if it returns within session_timeout_ms "
+        description="group.instance.id: static membership, unique per instance and stable across restarts "
+        "(<service>-<replica>; A-Z a-z 0-9 . _ -); a restarted instance gets its partitions back without a rebalance "
+        "if it returns within session_timeout_ms, one that stops for good keeps them that long (no leave on close) "
         "(unset: dynamic membership)",
     )
     liveness_timeout_s: float | None = Field(
@@ -110,6 +135,8 @@ class RuntimeSettings(BaseModel):
     )
     consumer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka consumer keys")
     producer_overrides: Mapping[str, str] = Field(default_factory=dict, description="extra librdkafka producer keys")
+
+    _instance_id = field_validator("group_instance_id")(_check_instance_id)
 
     @model_validator(mode="after")
     def _check(self) -> RuntimeSettings:
@@ -203,6 +230,8 @@ class GroupMembershipSettings(BaseModel):
     max_poll_interval_ms: int = RuntimeSettings.model_fields["max_poll_interval_ms"]
     group_instance_id: str | None = RuntimeSettings.model_fields["group_instance_id"]
     liveness_timeout_s: float | None = RuntimeSettings.model_fields["liveness_timeout_s"]
+
+    _instance_id = field_validator("group_instance_id")(_check_instance_id)
 
     @model_validator(mode="after")
     def _check_membership(self) -> GroupMembershipSettings:

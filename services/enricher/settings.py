@@ -28,4 +28,4 @@ class Settings(AIServiceSettings, BaseSettings):
     )
 
     def runtime(self, spec: EnrichmentSpec) -> RuntimeSettings:
-        return self.ai_runtime(self.group_id or f"crmpilot-enricher-{spec.name}", self.input_topics or spec.source.topics)
+        return self.ai_runtime(self.group_id or spec.group, self.input_topics or spec.source.topics)

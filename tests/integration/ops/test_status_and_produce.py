@@ -16,7 +16,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import typer
@@ -26,6 +28,8 @@ from typer.testing import CliRunner
 from crmpilot.events import decode
 
 pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 
 
 def _health_server(code: int) -> tuple[http.server.HTTPServer, int]:
@@ -144,3 +148,47 @@ def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
         assert (m.partition(), m.offset()) == (row["partition"], row["offset"])
         traceparent = dict(m.headers())["traceparent"].decode()
         assert traceparent.split("-")[1] == row["trace_id"]
+
+
+def test_status_names_each_declared_enrichment_with_its_enrichers_group_and_lag(
+    ops_app: typer.Typer,
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.delenv("CRMPILOT_OPS_ENDPOINTS", raising=False)
+    topic = unique_topic("opps", partitions=1)
+    suffix = uuid.uuid4().hex[:8]
+    running, idle = f"churn_{suffix}", f"idle_{suffix}"
+    example = (EXAMPLES / "churn_risk.yaml").read_text()
+    for name, crm_object in ((running, "Opportunity"), (idle, "Lead")):
+        spec = example.replace("name: churn_risk", f"name: {name}").replace("[crm.opportunity.events]", f"[{topic}]")
+        spec = spec.replace("object: Opportunity", f"object: {crm_object}")  # two specs may not write one field
+        (tmp_path / f"{name}.yaml").write_text(spec)
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(tmp_path))
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for _ in range(4):
+        producer.produce(topic, b"x")
+    assert producer.flush(30) == 0
+    committer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"crmpilot-enricher-{running}", "enable.auto.commit": False})
+    committer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    committer.close()
+
+    result = CliRunner().invoke(ops_app, ["status", "--json", "--group-prefix", "crmpilot-enricher-", "--timeout", "5"])
+    report = json.loads(result.output)
+    shown = {e["name"]: e for e in report["enrichments"]}
+    assert report["enrichments_error"] is None
+    assert set(shown) == {running, idle}
+    assert shown[running]["group"] == f"crmpilot-enricher-{running}" and shown[running]["topics"] == [topic]
+    assert shown[running]["lag"] == 3 and shown[running]["members"] == 0  # committed 1 of 4, nobody consuming now
+    assert shown[idle]["lag"] is None  # its enricher never ran
+    text = CliRunner().invoke(ops_app, ["status", "--group-prefix", "crmpilot-enricher-", "--timeout", "5"])
+    assert "Enrichments" in text.output and running in text.output and "not running" in text.output
+
+    (tmp_path / f"{idle}.yaml").write_text(example.replace("name: churn_risk", f"name: {idle}").replace("type: enum", "type: picklist"))
+    broken = CliRunner().invoke(ops_app, ["status", "--json", "--group-prefix", "crmpilot-enricher-", "--timeout", "5"])
+    report = json.loads(broken.output)
+    assert broken.exit_code == 1 and report["healthy"] is False
+    assert f"{idle}.yaml:" in report["enrichments_error"]  # the file and line of the bad spec

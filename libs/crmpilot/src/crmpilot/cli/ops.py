@@ -25,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crmpilot.enrichments import SpecError, load_registry
 from crmpilot.errors import CrmpilotError
 from crmpilot.ops.broker import admin_client, describe_cluster, reader
 from crmpilot.ops.dlq import DeadLetter, count_by_error, preview, read_dead_letters
@@ -121,6 +122,11 @@ def status(
     """Kafka reachable? topics present? each crmpilot group's state, members and lag; services' /readyz. Exit 1 if anything is wrong."""
     settings = OpsSettings()
     kafka = KafkaSettings()
+    registry, registry_error = None, None
+    try:
+        registry = load_registry()
+    except SpecError as exc:
+        registry_error = str(exc)
     with _errors():
         report = collect_status(
             kafka,
@@ -128,6 +134,8 @@ def status(
             group_prefix=group_prefix or settings.group_prefix,
             endpoints=_endpoints(endpoint, settings),
             timeout=_timeout(timeout, settings),
+            registry=registry,
+            registry_error=registry_error,
         )
     if as_json:
         _print_json({**_plain(report), "healthy": report.healthy})
@@ -149,6 +157,16 @@ def status(
         for name, error in report.group_errors.items():
             table.add_row(name, f"[red]{error}[/red]", "", "", "", "")
         console.print(table if report.groups or report.group_errors else "No crmpilot consumer groups yet.")
+    if report.enrichments_error:
+        console.print(f"[red]Enrichments: the specs do not load[/red]\n{escape(report.enrichments_error)}")
+    elif report.enrichments:
+        table = Table(title="Enrichments (CRMPILOT_ENRICHMENTS_DIR)")
+        for col in ("enrichment", "version", "reads", "writes", "group", "enricher", "lag"):
+            table.add_column(col, justify="right" if col == "lag" else "left")
+        for e in report.enrichments:
+            running = f"[green]{e.members} consuming[/green]" if e.consuming else "[yellow]not running[/yellow]"
+            table.add_row(e.name, str(e.version), ", ".join(e.topics), e.output_topic, e.group, running, "" if e.lag is None else str(e.lag))
+        console.print(table)
     if report.services:
         table = Table(title="Services (/readyz)")
         for col in ("service", "url", "ready", "detail"):

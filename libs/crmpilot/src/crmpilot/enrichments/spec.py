@@ -209,6 +209,11 @@ class EnrichmentSpec(_Strict):
         return self
 
     @property
+    def group(self) -> str:
+        """The enricher's default Kafka consumer group."""
+        return f"crmpilot-enricher-{self.name}"
+
+    @property
     def topic(self) -> str:
         return self.output_topic or f"ai.{self.name}"
 

@@ -1,7 +1,8 @@
 """``crmpilot status``: is Kafka up, are the topics there, are the groups consuming, are the services ready.
 
 Each part is collected on its own, so one that fails (Kafka down) is reported
-with its error while the others are still shown. Services are probed on
+with its error while the others are still shown. Each declared enrichment (``CRMPILOT_ENRICHMENTS_DIR``) is shown with its
+enricher's consumer group: consuming or not, and its lag. Services are probed on
 ``GET <base URL>/readyz`` where a health server is configured: the services'
 own ``CRMPILOT_<SERVICE>_HTTP_PORT`` / ``_HTTP_HOST`` (the same variables the
 services read, :class:`crmpilot.service.EndpointSettings`), overridden by
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from crmpilot.enrichments.registry import Registry
 from crmpilot.service import EndpointSettings
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming.topics import TopicSpec
@@ -23,7 +25,17 @@ from .broker import Cluster, admin_client, describe_cluster
 from .errors import GroupNotFound, OpsError
 from .lag import GroupLag, group_lag, list_groups
 
-__all__ = ["SERVICES", "TopicPresence", "Readiness", "StatusReport", "collect_status", "probe_ready", "service_endpoints"]
+__all__ = [
+    "SERVICES",
+    "EnrichmentStatus",
+    "Readiness",
+    "StatusReport",
+    "TopicPresence",
+    "collect_status",
+    "enrichment_status",
+    "probe_ready",
+    "service_endpoints",
+]
 
 SERVICES = ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer", "crm_source")
 """The services run by :func:`crmpilot.service.run_service` (each may serve /readyz)."""
@@ -46,6 +58,24 @@ class Readiness:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrichmentStatus:
+    """A declared enrichment and its enricher's group (``lag`` is ``None`` when the group does not exist)."""
+
+    name: str
+    version: int
+    path: str
+    group: str
+    topics: tuple[str, ...]
+    output_topic: str
+    members: int
+    lag: int | None
+
+    @property
+    def consuming(self) -> bool:
+        return self.members > 0
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     kafka: Cluster | None
     kafka_error: str | None
@@ -53,15 +83,20 @@ class StatusReport:
     groups: tuple[GroupLag, ...]
     group_errors: Mapping[str, str]
     services: tuple[Readiness, ...]
+    enrichments: tuple[EnrichmentStatus, ...] = ()
+    enrichments_error: str | None = None
+    """Why the declared enrichments do not load (every problem with its file and line)."""
 
     @property
     def healthy(self) -> bool:
-        """Kafka answers, every declared topic exists, every group could be read, every probed service is ready."""
+        """Kafka answers, every declared topic exists, every group could be read, every probed service is ready,
+        the enrichment specs load."""
         return (
             self.kafka is not None
             and all(t.present for t in self.topics)
             and not self.group_errors
             and all(s.ready for s in self.services)
+            and self.enrichments_error is None
         )
 
 
@@ -94,13 +129,17 @@ def collect_status(
     group_prefix: str,
     endpoints: Mapping[str, str],
     timeout: float,
+    registry: Registry | None = None,
+    registry_error: str | None = None,
 ) -> StatusReport:
+    """``registry``: the declared enrichments to show (``registry_error``: why they did not load)."""
     services = tuple(probe_ready(name, url, timeout) for name, url in sorted(endpoints.items()))
     admin = admin_client(kafka, "status")
     try:
         cluster = describe_cluster(admin, kafka.bootstrap, timeout)
     except OpsError as exc:
-        return StatusReport(None, str(exc), (), (), {}, services)
+        declared = enrichment_status(registry, ()) if registry is not None else ()
+        return StatusReport(None, str(exc), (), (), {}, services, declared, registry_error)
     topics = tuple(
         TopicPresence(s.name, s.name in cluster.topics, cluster.topics.get(s.name), s.partitions) for s in declared
     )
@@ -117,4 +156,27 @@ def collect_status(
             continue
         except OpsError as exc:
             errors[name] = str(exc)
-    return StatusReport(cluster, None, topics, tuple(groups), errors, services)
+    enrichments = enrichment_status(registry, groups) if registry is not None else ()
+    return StatusReport(cluster, None, topics, tuple(groups), errors, services, enrichments, registry_error)
+
+
+def enrichment_status(registry: Registry, groups: Sequence[GroupLag]) -> tuple[EnrichmentStatus, ...]:
+    """Each spec of ``registry`` with its enricher group's members and lag (from ``groups``)."""
+    by_name = {g.group: g for g in groups}
+    out = []
+    for entry in registry.entries.values():
+        spec = entry.spec
+        group = by_name.get(spec.group)
+        out.append(
+            EnrichmentStatus(
+                name=spec.name,
+                version=spec.version,
+                path=str(entry.path),
+                group=spec.group,
+                topics=tuple(spec.source.topics),
+                output_topic=spec.topic,
+                members=len(group.members) if group else 0,
+                lag=group.total_lag if group else None,
+            )
+        )
+    return tuple(out)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from crmpilot.crm.changes import SOURCE_OBJECTS, SourceObject, record_sources
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
-from crmpilot.crm.feedback import FeedbackLog
+from crmpilot.crm.feedback import FeedbackLog, watched_fields
 from crmpilot.crm.port import ChangeFeed
 from crmpilot.crm.watermark import PostgresWatermarkStore, WatermarkStore
 from crmpilot.enrichments import Registry, load_registry
@@ -23,11 +24,22 @@ log = logging.getLogger("crm_source")
 
 
 def polled_objects(settings: Settings, registry: Registry | None = None) -> list[SourceObject]:
-    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default: ``CRMPILOT_ENRICHMENTS_DIR``)."""
-    objects = [SOURCE_OBJECTS[name] for name in settings.objects]
+    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default: ``CRMPILOT_ENRICHMENTS_DIR``).
+
+    A built-in object also reads the fields declared enrichments write on it (not diffed:
+    they yield no event), so a person's override of one is seen as feedback.
+    """
     if not settings.enrichment_objects:
-        return objects
-    plan = record_sources(load_registry() if registry is None else registry)
+        return [SOURCE_OBJECTS[name] for name in settings.objects]
+    registry = load_registry() if registry is None else registry
+    watched = watched_fields(registry)
+    objects = []
+    for name in settings.objects:
+        obj = SOURCE_OBJECTS[name]
+        known = {f.lower() for f in obj.fields}
+        extra = [f for pair in watched.get(name, ()) for f in pair if f.lower() not in known]
+        objects.append(replace(obj, fields=(*obj.fields, *dict.fromkeys(extra))) if extra else obj)
+    plan = record_sources(registry)
     for name, reason in plan.skipped:
         log.warning("enrichment %s: its object is not polled: %s", name, reason)
     for obj in plan.objects:
@@ -52,6 +64,8 @@ def bootstrap(
     registry: Registry | None = None,
 ) -> PollingService:
     """Adapters not given are built from the environment and closed when the service stops."""
+    if settings.enrichment_objects and registry is None:
+        registry = load_registry()
     objects = polled_objects(settings, registry)
     closers = []
     if warehouse is None:
@@ -78,6 +92,7 @@ def bootstrap(
         overlap=timedelta(seconds=settings.overlap_s),
         initial_lookback=timedelta(seconds=settings.initial_lookback_s),
         page_size=settings.batch,
+        watched=watched_fields(registry if settings.enrichment_objects and registry is not None else ()),
     )
 
     async def close() -> None:

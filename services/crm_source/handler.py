@@ -8,7 +8,9 @@ in one transaction. A crash between the acknowledgement and the save re-emits
 that page on restart with the same event ids (at-least-once, never a gap).
 A declared object (an enrichment spec's ``crm.object``, kind ``record``) is
 polled the same way; its events go to each of its topics that accepts their
-type, and it records no feedback (feedback knows the built-in tasks' AI fields).
+type. A person's override of any watched field (a built-in ``AI_*__c`` field or
+a field a declared enrichment writes, :func:`crmpilot.crm.feedback.watched_fields`)
+is feedback, whatever object carries it.
 The CRM, the store and the warehouse are blocking adapters, run in threads.
 """
 
@@ -21,8 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from crmpilot.crm.changes import EventKind, SourceObject, classify, event_for
-from crmpilot.crm.feedback import FeedbackLog, feedback_candidates, overrides
-from crmpilot.crm.mapping import RESULT_ID_FIELD
+from crmpilot.crm.feedback import BUILT_IN, FeedbackLog, Watched, feedback_candidates, overrides, result_ids
 from crmpilot.crm.port import ChangedRecord, ChangeFeed
 from crmpilot.crm.watermark import SeenRecord, Watermark, WatermarkStore
 from crmpilot.events import Envelope
@@ -61,6 +62,8 @@ class CRMSource:
     initial_lookback: timedelta = timedelta(days=1)
     page_size: int | None = None
     clock: Callable[[], datetime] = field(default=_utcnow)
+    watched: Watched = field(default_factory=lambda: BUILT_IN)
+    """The AI value fields whose override by a person is feedback (built-in and declared)."""
 
     async def poll_once(self, stop: asyncio.Event | None = None) -> dict[str, PollStats]:
         """Poll every object once; between pages, return early when ``stop`` is set."""
@@ -112,17 +115,15 @@ class CRMSource:
                 await self.sink.send_many(topic, batch)
                 sent.update(e.id for e in batch)
             stats.emitted += len(sent)
-        if spec.kind != "record":
-            stats.feedback += await self._record_feedback(fresh)
+        stats.feedback += await self._record_feedback(fresh)
         moved = Watermark(max([mark.at, *(r.modstamp for r in page)]), mark.started_at)
         await asyncio.to_thread(self.store.save, self.source, spec.state_key, moved, seen)
         return moved
 
     async def _record_feedback(self, records: list[ChangedRecord]) -> int:
-        candidates = feedback_candidates(records, integration_user=self.crm.user_id)
+        candidates = feedback_candidates(records, integration_user=self.crm.user_id, watched=self.watched)
         if not candidates:
             return 0
-        result_ids = sorted({str(r.fields[RESULT_ID_FIELD]) for r in candidates})
-        audit = await asyncio.to_thread(self.feedback.crm_audit, result_ids=result_ids)
-        found = overrides(candidates, audit)
+        audit = await asyncio.to_thread(self.feedback.crm_audit, result_ids=result_ids(candidates, self.watched))
+        found = overrides(candidates, audit, self.watched)
         return await asyncio.to_thread(self.feedback.record_feedback, found) if found else 0

@@ -15,11 +15,13 @@ from crm_source.settings import Settings
 
 from crmpilot.crm import FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS, Route, SourceObject, record_sources
+from crmpilot.crm.feedback import BUILT_IN, Watched, watched_fields
 from crmpilot.crm.watermark import InMemoryWatermarkStore
 from crmpilot.enrichments.registry import Registry, load_registry
 from crmpilot.enrichments.spec import EnrichmentSpec, parse_spec
 from crmpilot.events import Envelope, RecordChanged
 from crmpilot.warehouse import InMemoryWarehouse
+from crmpilot.warehouse.records import CrmAuditEntry
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 BOT = "005000000000001AAA"
@@ -155,7 +157,11 @@ def test_top_level_paths_of_the_record_event_need_no_field() -> None:
 def test_the_service_adds_the_declared_objects_after_the_built_in_ones() -> None:
     objects = polled_objects(Settings(objects=("Case", "Lead")), examples())
     assert [o.state_key for o in objects] == ["Case", "Lead", "record:Opportunity"]
-    assert objects[0] is SOURCE_OBJECTS["Case"]
+    case = objects[0]
+    assert case.fields[: len(SOURCE_OBJECTS["Case"].fields)] == SOURCE_OBJECTS["Case"].fields
+    assert {"Type", "Reason", "AI_Type_Result_Id__c"} <= set(case.fields), "ticket_type's fields: read, so overrides are seen"
+    assert case.tracked == SOURCE_OBJECTS["Case"].tracked, "but not diffed: they yield no case event"
+    assert objects[1] is SOURCE_OBJECTS["Lead"]
     assert polled_objects(Settings(objects=("Case",), enrichment_objects=False), examples()) == [SOURCE_OBJECTS["Case"]]
 
 
@@ -185,9 +191,11 @@ class World:
         self.warehouse = InMemoryWarehouse()
         self.sink = Sink()
         self.objects = objects
+        self.watched: Watched = BUILT_IN
 
     def poll(self) -> dict[str, Any]:
         source = CRMSource(
+            watched=self.watched,
             crm=self.crm,
             store=self.store,
             feedback=self.warehouse,
@@ -335,3 +343,49 @@ def test_bootstrap_polls_the_declared_objects_with_the_given_registry() -> None:
     stats = asyncio.run(service._source.poll_once())
     assert set(stats) == {"Case", "record:Opportunity"}
     assert [(t, e.type) for t, e in sink.sent] == [("crm.opportunity.events", "crm.record.created")]
+
+
+# -- feedback on declared fields -------------------------------------------------------------------
+
+
+def _world_with_feedback(objects: Sequence[SourceObject]) -> World:
+    world = World(objects)
+    world.watched = watched_fields(examples())
+    return world
+
+
+def test_a_persons_override_of_a_declared_field_is_feedback_and_a_later_unrelated_edit_adds_none() -> None:
+    world = _world_with_feedback(record_sources(examples()).objects)
+    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="They look at a competitor.")
+    world.poll()
+    world.crm.put("Opportunity", "006A", by=BOT, at=world.tick(), Churn_Risk__c="high", Churn_Reason__c="They look at a competitor.", AI_Churn_Result_Id__c="r1")
+    world.warehouse.record_crm_audit([
+        CrmAuditEntry("r1", "Opportunity", "006A", "Churn_Risk__c", None, "high", "applied"),
+        CrmAuditEntry("r1", "Opportunity", "006A", "Churn_Reason__c", None, "They look at a competitor.", "applied"),
+    ])  # fmt: skip
+    world.poll()
+    assert world.warehouse.feedback == {}, "our own write is no feedback"
+    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Churn_Risk__c="medium")
+    world.poll()
+    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme Corp")
+    world.poll()
+    [feedback] = world.warehouse.feedback.values()
+    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value) == ("Opportunity", "Churn_Risk__c", "high", "medium")
+    assert (feedback.result_id, feedback.changed_by, feedback.record_id) == ("r1", HUMAN, "006A")
+
+
+def test_an_override_of_a_standard_field_a_spec_writes_on_a_built_in_object_is_feedback() -> None:
+    objects = polled_objects(Settings(objects=("Case",)), examples())
+    world = _world_with_feedback(objects)
+    world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Subject="card declined", Description="my card was declined")
+    world.poll()
+    world.crm.put("Case", "500A", by=BOT, at=world.tick(), Type="Payments", Reason="Card declined", AI_Type_Result_Id__c="t1")
+    world.warehouse.record_crm_audit([
+        CrmAuditEntry("t1", "Case", "500A", "Type", None, "Payments", "applied"),
+        CrmAuditEntry("t1", "Case", "500A", "Reason", None, "Card declined", "applied"),
+    ])  # fmt: skip
+    world.poll()
+    world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Type="Fraud")
+    world.poll()
+    [feedback] = world.warehouse.feedback.values()
+    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value, feedback.result_id) == ("Case", "Type", "Payments", "Fraud", "t1")

@@ -2,15 +2,15 @@
 
 The steps are the one enrichment pipeline's (:class:`~crmpilot.enrichments.pipeline.Pipeline`);
 this adapter says what an email gives the task and what the result holds. The
-body has a token budget. Every action item quote and entity of the summary is
-checked against the email as the model saw it (redacted): the result is
+body has a token budget. The client puts redacted values back into the summary,
+its action items and entities; then every quote and entity value is checked
+against the original email (subject or body, exact substrings): the result is
 ``verified`` or lists what was not found, and an unverified result is at most
 suggested for review, never applied as fact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ class EmailSummarizer(TaskPipeline[EmailSummary]):
     def completed(self, run: Run) -> EmailSummary:
         out: EmailSummaryOutput = run.output
         email: EmailReceived = run.reading.about
-        failures = grounding_failures(out, self._as_seen(run.payload))
+        failures = grounding_failures(out, run.payload)
         return EmailSummary(
             **run.header,
             review=self._review(out.confidence, verified=not failures),
@@ -64,10 +64,6 @@ class EmailSummarizer(TaskPipeline[EmailSummary]):
             verified=not failures,
             grounding_failures=failures,
         )
-
-    def _as_seen(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """The payload as the model saw it: redacted exactly as the client redacts it."""
-        return self.llm.redactor.redact(dict(payload)).payload if self.llm.redactor else dict(payload)
 
     def _review(self, confidence: float, *, verified: bool) -> ReviewDecision:
         review = review_decision(confidence, threshold_high=self.threshold_high, threshold_low=self.threshold_low)

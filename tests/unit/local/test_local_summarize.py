@@ -105,3 +105,21 @@ def test_intent_sentiment_urgency(provider: LocalProvider, russian: EmailSummary
 def test_empty_or_quoted_only_email_still_validates(provider: LocalProvider) -> None:
     out = summarize(provider, "Fwd: invoice", "> only quoted text\n> nothing new")
     assert out.summary == "Fwd: invoice" and out.action_items == () and out.entities == ()
+
+
+def test_what_real_mail_throws_at_it_never_breaks_its_own_output_model(provider: LocalProvider) -> None:
+    """A run-on line of tables, a request buried in 3,000 characters, quoted-printable artefacts."""
+    run_on = " ".join(f"Galaxy - Draw # {i} $ {i},250,000.00 initial draw, please confirm the figure" for i in range(60))
+    body = f"Phillip,=20\nCould you please e-mail me the draw file=20 you created.\n{run_on} by Friday.\nThanks,"
+    out = summarize(provider, "Draw file", body)  # validated by the output model, grounding checked on the raw body
+    assert "=20" not in out.summary and out.summary.startswith("Phillip, Could you please e-mail me the draw file")
+    long_items = [a for a in out.action_items if a.quote.startswith("Galaxy")]
+    assert long_items and all(len(a.quote) <= 1000 and len(a.text) <= 500 and a.quote in body for a in long_items)
+    assert all(len(e.quote) <= 1000 and e.value in e.quote and e.quote in body for e in out.entities)
+
+
+def test_the_summary_is_the_lead_within_the_budget(provider: LocalProvider) -> None:
+    body = "Hi Ann,\n\nThe board approved the Q3 budget of $2M for the new plant.\nWe start hiring in May.\nSee you,"
+    out = summarize(provider, "Budget", body)
+    assert out.summary == "The board approved the Q3 budget of $2M for the new plant.", "greeting skipped, 12 words reached"
+    assert summarize(provider, "Budget", body, max_words=5).summary == "The board approved the Q3"

@@ -62,9 +62,15 @@ def test_leaves_ordinary_numbers_alone(text: str) -> None:
 
 
 def test_same_value_same_placeholder_across_the_payload() -> None:
-    red = R.redact({"a": "write to A@Example.com", "b": ["cc a@example.com", {"c": "and b@example.com"}], "n": 3})
+    red = R.redact({"a": "write to a@example.com", "b": ["cc a@example.com", {"c": "and b@example.com"}], "n": 3})
     assert red.payload == {"a": "write to <EMAIL_1>", "b": ["cc <EMAIL_1>", {"c": "and <EMAIL_2>"}], "n": 3}
     assert red.counts == {"EMAIL": 2}
+
+
+def test_another_spelling_gets_its_own_placeholder_so_each_comes_back_exactly_as_written() -> None:
+    red = R.redact("From MRyanTaber@nyiso.com: call me, or mail mryantaber@nyiso.com")
+    assert red.payload == "From <EMAIL_1>: call me, or mail <EMAIL_2>"
+    assert red.restore("mail <EMAIL_2>") == "mail mryantaber@nyiso.com" and red.restore("<EMAIL_1>") == "MRyanTaber@nyiso.com"
 
 
 def test_checksums() -> None:

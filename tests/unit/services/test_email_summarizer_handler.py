@@ -149,17 +149,24 @@ def test_a_hallucinated_entity_is_listed_too() -> None:
     assert (result.verified, result.grounding_failures) == (False, ("99.00 EUR",))
 
 
-def test_quotes_are_checked_against_the_redacted_text_the_model_saw() -> None:
+def test_placeholders_are_put_back_in_every_quote_then_checked_against_the_original_email() -> None:
     seen: list[ChatRequest] = []
 
     def reply(req: ChatRequest) -> dict[str, Any]:
         seen.append(req)
-        return answer(action_items=[{"text": "Call back", "owner": "support", "due": None, "quote": "Call me on <PHONE_1> today."}], entities=[])
+        return answer(
+            summary="The customer asks for a call on <PHONE_1>.",
+            action_items=[{"text": "Call back on <PHONE_1>", "owner": "support", "due": None, "quote": "Call me on <PHONE_1> today."}],
+            entities=[],
+        )
 
     with OpenAITestServer(reply) as server:
         result = summarize(summarizer(openai_client(server)), email("Call me on +1 555 0100 123 today."))
     assert "+1 555 0100 123" not in seen[0].text, "the phone number never left the process"
-    assert result.verified and result.action_items[0].quote == "Call me on <PHONE_1> today."
+    assert result.action_items[0].quote == "Call me on +1 555 0100 123 today.", "restored in the nested quote too"
+    assert result.action_items[0].text == "Call back on +1 555 0100 123" and result.summary.endswith("+1 555 0100 123.")
+    assert result.verified, "the restored quote is a verbatim part of the original email"
+    assert "<PHONE_" not in result.model_dump_json()
 
 
 # --- review decisions ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ output and its provenance) or raises a ``crmpilot.llm.errors`` type. In order:
    (tenacity: backoff with jitter, Retry-After honoured, bounded attempts and
    total deadline); store the answer; a provider whose breaker is open, or
    whose retries ran out on a retryable error, hands over to the next;
-3. put redacted values back into the output fields the task names
+3. put redacted values back into the output fields the task names, nested items and lists too
    (``TaskSpec.restore_fields``);
 4. cost the call from the price table and record it: one ``chat {model}`` span
    (kind CLIENT, GenAI attributes, an event per retry) and the GenAI metrics.
@@ -558,24 +558,20 @@ class LLMClient:
 
     @staticmethod
     def _restore(spec: TaskSpec[O], output: O, redaction: Redaction) -> O:
+        """``output`` with the placeholders of every ``restore_fields`` field put back, nested items and lists too."""
         if not spec.restore_fields or not redaction.originals:
             return output
-        if spec.outputs:  # a declared task: nested items (quotes) are restored too, then validated again
-            data = output.model_dump()
-            for f in spec.restore_fields:
-                if f in data:
-                    data[f] = _restore_deep(data[f], redaction)
-            try:
-                return type(output).model_validate(data)
-            except ValidationError:
-                # restored text outgrew a field's bound: kept with its placeholders, which the
-                # grounding check then reports (never auto-applied) rather than failing the record
-                log.warning("restoring PII placeholders in %s would exceed an output's bounds; placeholders kept", spec.name)
-                return output
-        update = {
-            f: redaction.restore(v) for f in spec.restore_fields if isinstance(v := getattr(output, f, None), str)
-        }
-        return output.model_copy(update=update) if update else output
+        data = output.model_dump()
+        for f in spec.restore_fields:
+            if f in data:
+                data[f] = _restore_deep(data[f], redaction)
+        try:
+            return type(output).model_validate(data)
+        except ValidationError:
+            # restored text outgrew a field's bound: kept with its placeholders, which the
+            # grounding check then reports (never auto-applied) rather than failing the record
+            log.warning("restoring PII placeholders in %s would exceed an output's bounds; placeholders kept", spec.name)
+            return output
 
     def _record_success(self, span: Span, attrs: Mapping[str, Any], c: Completion[Any], usage: Usage, duration: float) -> None:
         response_model = c.model_version or c.model

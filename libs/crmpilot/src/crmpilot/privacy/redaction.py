@@ -5,7 +5,10 @@ lists and tuples; keys are left alone) and replaces what it detects with
 placeholders such as ``<EMAIL_1>``, ``<PHONE_2>``, ``<CARD_1>``. The same value
 gets the same placeholder everywhere in one input, so the model can still tell
 "the same address twice" from "two addresses", and ``Redaction.restore`` can put
-the originals back into output fields that need them.
+the originals back into output fields that need them. "The same" means spelled
+the same: ``A@Example.com`` and ``a@example.com`` get two placeholders, so each
+is restored exactly as the text wrote it (a restored quote is a verbatim part of
+the input, which grounding checks rely on).
 
 Detected, in this order of precedence: email addresses, IBANs (ISO 13616
 mod-97 checked), payment card numbers (13–19 digits, Luhn-checked), US social
@@ -79,7 +82,6 @@ class Detector:
     kind: str
     pattern: re.Pattern[str]
     check: Callable[[str], bool] = lambda s: True
-    normalise: Callable[[str], str] = lambda s: s
     shrink: bool = False
     """On a failed check, retry shorter prefixes cut at spaces/dashes (for greedy grouped numbers)."""
 
@@ -88,20 +90,17 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "EMAIL",
         re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])"),
-        normalise=str.lower,
     ),
     Detector(
         "IBAN",
         re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])"),
         check=lambda s: iban_ok(s.replace(" ", "").upper()),
-        normalise=lambda s: s.replace(" ", "").upper(),
         shrink=True,
     ),
     Detector(
         "CARD",
         re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"),
         check=lambda s: 13 <= len(_digits(s)) <= 19 and luhn_ok(_digits(s)),
-        normalise=_digits,
     ),
     Detector(
         "SSN",
@@ -123,7 +122,6 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
             r"(?![\w])"
         ),
         check=_phone_ok,
-        normalise=lambda s: ("+" if s.strip().startswith("+") else "") + _digits(s),
     ),
 )
 
@@ -159,8 +157,8 @@ class _State:
         self.originals: dict[str, str] = {}
         self.counts: dict[str, int] = {}
 
-    def placeholder(self, kind: str, normalised: str, raw: str) -> str:
-        key = (kind, normalised)
+    def placeholder(self, kind: str, raw: str) -> str:
+        key = (kind, raw)
         found = self.by_value.get(key)
         if found is None:
             self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -234,7 +232,7 @@ class Redactor:
         for start, end, det in taken:
             raw = text[start:end]
             out.append(text[pos:start])
-            out.append(state.placeholder(det.kind, det.normalise(raw), raw))
+            out.append(state.placeholder(det.kind, raw))
             pos = end
         out.append(text[pos:])
         return "".join(out)

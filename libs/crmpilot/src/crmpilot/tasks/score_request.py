@@ -128,6 +128,7 @@ SCORE_REQUEST: TaskSpec[RequestScoreOutput] = TaskSpec(
     name=TASK,
     prompt=Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM, user_template=_USER),
     output_model=RequestScoreOutput,
+    restore_fields=("factors", "next_action"),
     local=local.score_request,
 )
 

@@ -118,6 +118,7 @@ SUMMARIZE_EMAIL: TaskSpec[EmailSummaryOutput] = TaskSpec(
     name=TASK,
     prompt=Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM, user_template=_USER),
     output_model=EmailSummaryOutput,
+    restore_fields=("summary", "action_items", "entities"),
     local=local.summarize_email,
 )
 

@@ -1,8 +1,8 @@
 """``summarize_email`` on the local model: extractive, so every quote is verbatim.
 
-Quoted replies and signatures are cut first; the summary is the most central
-sentences (similar to the other sentences and to the whole message) in their
-original order within the word budget; action items are the sentences with a
+Quoted replies and signatures are cut first; the summary is the message's lead
+(its first content sentences, quoted-printable artefacts removed) within the word
+budget; action items are the sentences with a
 request or commitment cue; dates, amounts and order numbers are lifted by
 pattern; intent comes from anchors plus cues, sentiment from
 :mod:`~crmpilot.tasks.local.sentiment`.
@@ -25,7 +25,7 @@ from crmpilot.llm.local.text import Span, normalize, sentence_containing, senten
 from crmpilot.tasks.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, EmailSummaryOutput, Intent, Urgency
 
-__all__ = ["INTENT_ANCHORS", "MAX_SUMMARY_SENTENCES", "summarize_email"]
+__all__ = ["INTENT_ANCHORS", "LEAD_MIN_WORDS", "summarize_email"]
 
 INTENT_ANCHORS = AnchorSet.of(
     {
@@ -66,8 +66,8 @@ INTENT_ANCHORS = AnchorSet.of(
         ),
     }
 )
-MAX_SUMMARY_SENTENCES = 60
-"""Summary sentences are chosen among the first 60 of the message (each one is embedded)."""
+LEAD_MIN_WORDS = 12
+"""A first sentence shorter than this ("Phillip," "See below.") is followed by the next one."""
 _INTENT_TEMPERATURE = 0.02
 _INTENT_CUES: dict[cues.CueKind, tuple[Intent, float]] = {
     "cancel": ("cancellation", 0.6),
@@ -86,6 +86,10 @@ _NOT_AN_ACTION = re.compile(
     r"|if you have any (?:other |further )?questions|во вложении|заранее спасибо",
     re.IGNORECASE,
 )
+_QP_ARTEFACT = re.compile(r"=(?:20|09)|=\r?\n")
+_MAX_QUOTE = 1000
+_MAX_ITEM_TEXT = 500
+_MAX_VALUE = 100
 _SOON = re.compile(
     r"\b(?:asap|today|tonight|tomorrow|eod|end of (?:the )?day)\b|сегодня|завтра|конца дня", re.IGNORECASE
 )
@@ -119,9 +123,7 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     spans = [s for a, b in new_text_regions(body) for s in sentences(body, a, b)]
     content = [s for s in spans if not _GREETING.match(s.clean)]
     text = normalize(" ".join([subject, *(s.text for s in content)]))
-    candidates = content[:MAX_SUMMARY_SENTENCES]
-    sentence_vectors, vectors, intent_vectors, sentiment_vectors, tokens = await asyncio.gather(
-        batcher.passage([s.clean for s in candidates]),
+    vectors, intent_vectors, sentiment_vectors, tokens = await asyncio.gather(
         batcher.query([text]),
         batcher.anchors(INTENT_ANCHORS.texts, is_query=True),
         batcher.anchors(SENTIMENT_ANCHORS.texts, is_query=True),
@@ -132,7 +134,7 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     actions = _action_items(content)
     output = EmailSummaryOutput.model_validate(
         {
-            "summary": _summary(candidates, sentence_vectors, vectors[0], max_words) or normalize(subject)[:2000],
+            "summary": _summary(content, max_words) or normalize(subject)[:2000],
             "intent": intent,
             "sentiment": sentiment.label,
             "urgency": _urgency(text, intent, sentiment.label, actions),
@@ -144,22 +146,51 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     return output, tokens
 
 
-def _summary(content: list[Span], vectors: np.ndarray, document: np.ndarray, max_words: int) -> str:
-    if not content:
-        return ""
-    centrality = (vectors @ vectors.T).mean(axis=1) if len(content) > 1 else np.ones(1)
-    score = centrality + vectors @ document
-    chosen: list[int] = []
+def _summary(content: list[Span], max_words: int) -> str:
+    """The message's lead: its first content sentence (greetings are not content), and the
+    next ones while it is shorter than ``LEAD_MIN_WORDS``, within ``max_words``.
+
+    Business mail states its point first. Measured on 1,960 real business emails with
+    human summaries (docs/evaluation.md), the lead scored as well as the first N words
+    at the same length and above every centrality-based choice of sentences tried, which
+    picked middle sentences a person would not.
+    """
+    texts = [t for t in (_readable(s.clean) for s in content) if t]
+    chosen: list[str] = []
     used = 0
-    for i in np.argsort(-score):
-        length = len(content[int(i)].clean.split())
-        if used + length <= max_words:
-            chosen.append(int(i))
-            used += length
-    if not chosen:
-        words = content[int(np.argmax(score))].clean.split()
-        return " ".join(words[:max_words]) + " …"
-    return " ".join(content[i].clean for i in sorted(chosen))
+    for text in texts:
+        n = len(text.split())
+        if used + n > max_words:
+            if not chosen:
+                chosen.append(_clip(text, max_words=max_words))
+            break
+        chosen.append(text)
+        used += n
+        if used >= LEAD_MIN_WORDS:
+            break
+    return " ".join(chosen)
+
+
+def _readable(text: str) -> str:
+    """``text`` without quoted-printable artefacts (``=20``, soft breaks); for the summary, never for a quote."""
+    return " ".join(_QP_ARTEFACT.sub(" ", text).split())
+
+
+def _clip(text: str, *, max_chars: int | None = None, max_words: int | None = None) -> str:
+    """A prefix of ``text`` within the bounds, cut at a clause boundary (else a word boundary) when it must be cut."""
+    if max_words is not None and len(text.split()) > max_words:
+        text = text[: _word_end(text, max_words)]
+    if max_chars is not None and len(text) > max_chars:
+        head = text[:max_chars]
+        clause = max((head.rfind(c) for c in ";,:)"), default=-1)
+        cut = clause + 1 if clause >= max_chars // 2 else head.rfind(" ")
+        text = head[: cut if cut > 0 else max_chars]
+    return text.rstrip()
+
+
+def _word_end(text: str, words: int) -> int:
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    return ends[words - 1] if len(ends) >= words else len(text)
 
 
 def _intent(text: str, scores: np.ndarray) -> tuple[Intent, float]:
@@ -182,8 +213,14 @@ def _action_items(content: list[Span]) -> list[dict[str, Any]]:
         if not (asks or commits or (deadline and "?" not in span.text)):
             continue
         owner = "support" if asks else "customer" if commits else None
+        due = deadline.text if deadline and len(deadline.text) <= _MAX_VALUE else None
         items.append(
-            {"text": span.clean[:500], "owner": owner, "due": deadline.text if deadline else None, "quote": span.text}
+            {
+                "text": _clip(_readable(span.clean), max_chars=_MAX_ITEM_TEXT),
+                "owner": owner,
+                "due": due,
+                "quote": _clip(span.text, max_chars=_MAX_QUOTE),
+            }
         )
     return items[:20]
 
@@ -195,9 +232,22 @@ def _entities(body: str, spans: list[Span]) -> list[dict[str, str]]:
             value = m.group("id") if kind == "order_number" else m.group().strip()
             start = m.start("id") if kind == "order_number" else m.start()
             span = sentence_containing(spans, start)
-            if span is not None and (kind, value) not in found:
-                found[(kind, value)] = {"kind": kind, "value": value, "quote": span.text}
+            if span is not None and (kind, value) not in found and 0 < len(value) <= _MAX_VALUE:
+                quote = span.text if len(span.text) <= _MAX_QUOTE else _around(span.text, start - span.start, len(value))
+                found[(kind, value)] = {"kind": kind, "value": value, "quote": quote}
     return list(found.values())[:50]
+
+
+def _around(text: str, at: int, length: int) -> str:
+    """A verbatim window of ``text`` within the quote bound holding ``text[at:at + length]``, cut at spaces."""
+    half = (_MAX_QUOTE - length) // 2
+    start = max(0, at - half)
+    end = min(len(text), start + _MAX_QUOTE)
+    start = max(0, end - _MAX_QUOTE)
+    window = text[start:end]
+    left = window.find(" ") + 1 if start > 0 and 0 < window.find(" ") + 1 <= at - start else 0
+    right = window.rfind(" ") if end < len(text) and window.rfind(" ") >= at - start + length else len(window)
+    return window[left:right].strip()
 
 
 def _urgency(text: str, intent: Intent, sentiment: str, actions: list[dict[str, Any]]) -> Urgency:

@@ -192,3 +192,19 @@ def test_lock_records_a_new_prompt_version_once(tmp_path: Path) -> None:
     assert json.loads((tmp_path / LOCK_FILE).read_text())["churn_risk"] == json.loads((EXAMPLES / LOCK_FILE).read_text())["churn_risk"]
     assert runner.invoke(app, ["enrichments", "lock", str(spec)]).output.strip() == "nothing new to lock"
     assert runner.invoke(app, ["enrichments", "check", str(spec)]).exit_code == 0
+
+
+def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
+    out = tmp_path / "compose.enrichments.yml"
+    result = runner.invoke(app, ["enrichments", "compose", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(out.read_text())
+    base = yaml.safe_load((EXAMPLES.parents[1] / "docker-compose.yml").read_text())
+    assert set(doc["services"]) == {"enricher-churn-risk", "enricher-ticket-type"}
+    churn = doc["services"]["enricher-churn-risk"]
+    assert churn["command"] == ["python", "-m", "enricher", "--enrichment", "churn_risk"]
+    assert churn["volumes"] == [f"{EXAMPLES.resolve()}:/enrichments/0:ro"] and churn["environment"]["CRMPILOT_ENRICHMENTS_DIR"] == "/enrichments/0"
+    assert churn["environment"]["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-churn_risk-1", "static membership, as services.sh"
+    assert set(churn["depends_on"]) <= set(base["services"]) and churn["profiles"] == base["services"]["ticket_classifier"]["profiles"]
+    assert churn["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"] == base["services"]["setup"]["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]

@@ -54,3 +54,30 @@ def test_cross_validation_tests_every_row_once_and_reports_each_fold(tmp_path: P
     assert "mean ± sd" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         banking77.main(["--data-dir", str(data), "--folds", "1"])
+
+
+def test_holding_whole_intents_out_measures_what_their_queries_would_reach(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "b77"
+    data.mkdir()
+    write_csv(data / "train.csv")
+    (data / "categories.json").write_text(json.dumps(sorted(TICKETS)))
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    args = ["--data-dir", str(data), "--workdir", str(work), "--holdout-intents", "1", "--seed", "3", "--test", "0.5",
+            "--e2e", "12", "--concurrency", "2", "--cache-dir", str(cache)]  # fmt: skip
+    assert banking77.main(args, encoder_factory=fake_encoder) == 0
+    summary = json.loads((work / "holdout.json").read_text())
+    [held] = summary["held_out_intents"]
+    assert held in TICKETS and summary["seed"] == summary["split_seed"] == 3
+    assert (summary["test"], summary["test_held_out"]) == (12, 4) and summary["train"] == 8  # 12 test rows, 4 of the held-out intent
+    names = [r["name"] for r in summary["rows"]]
+    assert names[0] == "hybrid, no gate" and names[-2:] == ["zero-shot (in-scope names), no bound", "zero-shot, bound 0.8"]
+    assert all(0 <= r["oos_auto"] <= r["oos_suggest"] <= 1 for r in summary["rows"])
+    assert summary["end_to_end"]["n"] == 4 and summary["end_to_end"]["labels"] == ["__unknown__"]
+    test_csv = (work / "test.csv").read_text()
+    assert "__unknown__" in test_csv and held not in test_csv and held not in (work / "train.csv").read_text()
+    assert {c["name"] for c in json.loads((work / "categories.json").read_text())} == set(TICKETS) - {held}
+    [cached] = cache.iterdir()  # the whole file's embeddings, reused by a second run
+    assert banking77.main(args, encoder_factory=fake_encoder) == 0 and "embeddings from the cache" in capsys.readouterr().out
+    assert list(cache.iterdir()) == [cached]
+    with pytest.raises(SystemExit):
+        banking77.main([*args, "--folds", "2"])

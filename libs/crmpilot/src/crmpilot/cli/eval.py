@@ -4,8 +4,13 @@
 zero-shot, a local trained head, or an OpenAI-compatible endpoint from
 ``CRMPILOT_LLM_*``), prints accuracy, macro-F1, per-class precision/recall, top
 confusions, calibration (reliability table, ECE), latency and cost, and writes
-``<name>.json`` and a self-contained ``<name>.html``. ``compare`` prints two
-JSON reports side by side with deltas. Exit codes: 0 done, 1 bad input (data,
+``<name>.json`` and a self-contained ``<name>.html``. Items labelled
+``__unknown__`` (or with a label given to ``--oos-label``) are out of scope:
+the report counts how many of them would be auto-applied or suggested, and
+how many the model flagged. ``compare`` prints two JSON reports side by side
+with deltas. ``banking77`` runs the Banking77 benchmark
+(:mod:`crmpilot.evaluation.banking77`, e.g. ``--holdout-intents 10 --seed 0``
+for the out-of-scope figures). Exit codes: 0 done, 1 bad input (data,
 categories, prompt, head, report file).
 """
 
@@ -74,6 +79,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path("eval-reports"),
     name: Annotated[str | None, typer.Option("--name", help="Report name (file stem); default: task-provider-head-time.")] = None,
     warmup: Annotated[bool, typer.Option("--warmup/--no-warmup", help="One untimed call first (loads the local model).")] = True,
+    oos_label: Annotated[list[str] | None, typer.Option("--oos-label", help="A gold label that marks an item out of scope (repeatable; __unknown__ always does).")] = None,
 ) -> None:
     """Run a task over a labelled file and report its quality, calibration, latency and cost."""
     from ..evaluation import (
@@ -85,7 +91,9 @@ def run(
     )
     from ..evaluation.console import summary
     from ..evaluation.htmlreport import write_html
+    from ..evaluation.report import OOS_LABEL
 
+    out_of_scope = frozenset({OOS_LABEL, *(oos_label or ())})
     try:
         dataset = read_labelled(data, label_column=label_column).first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
@@ -98,7 +106,7 @@ def run(
             prompt_version=prompt_version,
             concurrency=concurrency,
         )
-        check_labels(dataset.labels, setup.categories, dataset.source)
+        check_labels(dataset.labels, setup.categories, dataset.source, out_of_scope=out_of_scope)
     except CrmpilotError as exc:
         _fail(exc)
     except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
@@ -115,7 +123,7 @@ def run(
                 bar = progress.add_task(task.value, total=len(dataset))
                 return await evaluate(
                     setup.client, setup.spec, dataset, name=report_name, head=setup.head, concurrency=concurrency, bins=bins,
-                    warmup=warmup, on_item=lambda _: progress.advance(bar),
+                    warmup=warmup, on_item=lambda _: progress.advance(bar), out_of_scope=out_of_scope,
                 )
         finally:
             await setup.client.aclose()
@@ -128,6 +136,14 @@ def run(
     html_path = write_html(report, out / f"{report_name}.html")
     _out.print(summary(report))
     _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
+def banking77(ctx: typer.Context) -> None:
+    """Banking77: zero-shot vs trained heads; --holdout-intents K for out-of-scope figures (options: --help)."""
+    from ..evaluation.banking77 import main
+
+    raise typer.Exit(main(list(ctx.args)))
 
 
 @app.command()

@@ -44,9 +44,13 @@ ticket's TF-IDF word and character n-grams, their logits mixed with weights
 fitted on the dev split; --features embedding: the embeddings alone), and a
 temperature is fitted on a held-out dev split so that a confidence of 0.8
 means right about 8 times in 10; hybrid heads are then refitted on every
-example (--no-refit to keep the dev split out). The artefact
-(weights, labels, temperature, dev metrics, training data hash, created time)
-is written to OUT/head-<sha12>/; its id goes into every result's provenance.
+example (--no-refit to keep the dev split out). An out-of-scope gate is
+fitted on the same dev split (--no-gate to skip): a ticket whose nearest
+training example is less similar than the bound that --gate-pass-rate (0.95)
+of the dev tickets reach is out of scope, and its category is never applied
+nor suggested. The artefact (weights, labels, temperature, gate, dev metrics,
+training data hash, created time) is written to OUT/head-<sha12>/; its id
+goes into every result's provenance.
 
 Use it:  CRMPILOT_LLM_LOCAL_HEAD=OUT/head-<sha12>  (services and `crmpilot eval run`)
 
@@ -78,6 +82,8 @@ def train(
     c: Annotated[float | None, typer.Option("--c", min=1e-6, help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid default for hybrid).")] = None,
     refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for embedding).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
+    gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Fit the out-of-scope gate (format crmpilot.head/3); --no-gate: a /1 or /2 head as before.")] = True,
+    gate_pass_rate: Annotated[float, typer.Option("--gate-pass-rate", min=0.5, max=1.0, help="Share of in-scope dev tickets the gate lets through.")] = 0.95,
     limit: Annotated[int | None, typer.Option("--limit", min=2, help="Use only the first N rows.")] = None,
     enrichment: Annotated[str | None, typer.Option("--enrichment", help="A declared enrichment whose enum --field the head answers.")] = None,
     field: Annotated[str | None, typer.Option("--field", help="The enum output of --enrichment; its values are the labels.")] = None,
@@ -114,6 +120,8 @@ def train(
             c=base.c if c is None else c,
             refit=base.refit if refit is None else refit,
             seed=seed,
+            gate=gate,
+            gate_pass_rate=gate_pass_rate,
         )
         _out.print(
             f"{len(dataset)} labelled tickets, {len(dataset.labels)} labels from {escape(dataset.source)}"
@@ -147,6 +155,7 @@ def train(
         ("temperature", f"{head.temperature:.4f}"),
         ("dev log-loss", f"{dev['log_loss_before']:.4f} → {dev['log_loss_after']:.4f} after scaling"),
         ("dev ECE", f"{dev['ece_before']:.4f} → {dev['ece_after']:.4f} after scaling"),
+        ("out-of-scope gate", _gate_line(head, options)),
         ("data sha256", training["data_sha256"]),
     ]:
         table.add_row(k, escape(v))
@@ -155,6 +164,16 @@ def train(
         _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEADS='{{\"{enrichment}.{field}\": \"{escape(str(folder))}\"}}'", soft_wrap=True)
     else:
         _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEAD={escape(str(folder))}", soft_wrap=True)
+
+
+def _gate_line(head: Any, options: Any) -> str:
+    if head.gate is None:
+        return "none (--no-gate)" if not options.gate else f"none: fewer than {options.gate_min_dev} dev tickets to fit it"
+    fitted = head.gate.meta.get("dev", {})
+    return (
+        f"nearest training example below {head.gate.bound:.4f} is out of scope "
+        f"({fitted.get('pass_rate', float('nan')):.3f} of {fitted.get('n', '?')} dev tickets pass; {head.gate.size} examples kept)"
+    )
 
 
 def _field_values(enrichment: str, field: str) -> tuple[Any, ...]:

@@ -41,7 +41,7 @@ from crmpilot.streaming.tracing import process_span
 
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
-from .spec import EnrichmentSpec, QuotesOutput, TextOutput
+from .spec import EnrichmentSpec, EnumOutput, QuotesOutput, TextOutput
 from .task import task_for
 
 __all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "Pipeline", "Reading", "TaskPipeline", "overall_review", "value_at"]
@@ -300,7 +300,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             th = spec.thresholds(name)
             decision = review_decision(confidence[name], threshold_high=th.auto_apply, threshold_low=th.suggest)
             if decision != "auto_apply":
-                reasons[name] = "low_confidence"
+                # an enum answer with confidence 0: no value fits the input (the local provider's out-of-scope gate)
+                no_value_fits = isinstance(out, EnumOutput) and confidence[name] == 0
+                reasons[name] = "out_of_scope" if no_value_fits else "low_confidence"
             if answer.get(name) in ("", None, []):
                 decision, reasons[name] = "skip", "no_answer"
             elif name in failures and decision == "auto_apply":

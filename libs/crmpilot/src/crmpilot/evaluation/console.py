@@ -35,6 +35,15 @@ def summary(report: EvalReport, *, classes: int = 15) -> RenderableType:
         ]
     for s in report.selective:
         rows.append((f"confidence ≥ {s.threshold:g}", f"coverage {s.coverage:.3f}, accuracy {_pct(s.accuracy)} (n={s.n})"))
+    if (oos := report.out_of_scope) is not None:
+        shown = ", ".join(oos.labels[:5]) + (f" … ({len(oos.labels)} labels)" if len(oos.labels) > 5 else "")
+        rows += [
+            ("in scope", f"{oos.in_scope_n} items (figures above); flagged out of scope {oos.in_scope_flagged:.3f}"),
+            ("out of scope", f"{oos.n} items ({shown})"),
+            (f"  auto-applied (≥ {oos.auto_threshold:g})", f"{oos.auto_applied:.3f}"),
+            (f"  at suggest (≥ {oos.suggest_threshold:g})", f"{oos.at_suggest:.3f}"),
+            ("  flagged out of scope", f"{oos.flagged:.3f}"),
+        ]
     lat = report.latency_ms
     rows += [
         ("latency / item", f"p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms, mean {lat.mean:.1f} ms"),
@@ -107,6 +116,13 @@ def compare_rows(a: EvalReport, b: EvalReport) -> list[CompareRow]:
     for t in thresholds:
         metrics.append((f"accuracy at confidence ≥ {t:g}", _accuracy_at(t), True))
         metrics.append((f"coverage at confidence ≥ {t:g}", _coverage(t), True))
+    if a.out_of_scope is not None or b.out_of_scope is not None:
+        metrics += [
+            ("out of scope: auto-applied", lambda r: r.out_of_scope.auto_applied if r.out_of_scope else None, False),
+            ("out of scope: at suggest", lambda r: r.out_of_scope.at_suggest if r.out_of_scope else None, False),
+            ("out of scope: flagged", lambda r: r.out_of_scope.flagged if r.out_of_scope else None, True),
+            ("in scope: flagged", lambda r: r.out_of_scope.in_scope_flagged if r.out_of_scope else None, False),
+        ]
     metrics += [
         ("latency p50 ms", lambda r: r.latency_ms.p50, False),
         ("latency p95 ms", lambda r: r.latency_ms.p95, False),

@@ -173,6 +173,15 @@ def render_html(report: EvalReport) -> str:
         _tile(f"${report.cost.per_item_usd:.6f}", "cost per item"),
     ]
     tiles += [_tile(_opt(s.accuracy), f"accuracy at conf ≥ {s.threshold:g} (coverage {s.coverage:.2f})") for s in report.selective]
+    oos = report.out_of_scope
+    if oos is not None:
+        tiles += [
+            _tile(f"{oos.auto_applied:.3f}", f"out of scope auto-applied (≥ {oos.auto_threshold:g}, {oos.n} items)"),
+            _tile(f"{oos.at_suggest:.3f}", f"out of scope at suggest (conf ≥ {oos.suggest_threshold:g})"),
+            _tile(f"{oos.flagged:.3f}", "out of scope flagged"),
+            _tile(f"{oos.in_scope_flagged:.3f}", f"in scope flagged ({oos.in_scope_n} items)"),
+        ]
+    scored = [i for i in report.items if i.in_scope]
     meta = (
         f"{escape(run.task)} · provider {escape(run.provider)} · model {escape(run.model)}"
         + (f" · head {escape(run.head)}" if run.head else "")
@@ -188,7 +197,8 @@ def render_html(report: EvalReport) -> str:
             "confidence bin, black tick = their mean confidence, dashed = perfect calibration. Green bars: under-confident, "
             "red: over-confident. Numbers: answers per bin.</figcaption></figure>"
         )
-        charts.append(f"<figure>{confidence_svg(report.items)}<figcaption>Answers by confidence: right (green), wrong (red).</figcaption></figure>")
+        charts.append(f"<figure>{confidence_svg(scored)}<figcaption>Answers by confidence: right (green), wrong (red)"
+                      + (" (in-scope items)" if oos is not None else "") + ".</figcaption></figure>")
     charts.append(f"<figure>{latency_svg(report.items)}<figcaption>Latency per item (client call, retries included).</figcaption></figure>")
     rel_rows = ""
     if report.calibration is not None:
@@ -206,7 +216,7 @@ def render_html(report: EvalReport) -> str:
 <style>{_CSS}</style></head><body>
 <h1>{escape(report.name)}</h1><p class="meta">{meta}</p>
 <div class="tiles">{''.join(tiles)}</div>
-<h2>Calibration and latency</h2><div class="charts">{''.join(charts)}</div>
+{_oos_section(report)}<h2>Calibration and latency</h2><div class="charts">{''.join(charts)}</div>
 <table><tr><th>confidence</th><th>items</th><th>mean confidence</th><th>accuracy</th></tr>{rel_rows}</table>
 <h2>Top confusions</h2>
 <table><tr><th>gold</th><th>predicted</th><th>count</th></tr>{confusions or '<tr><td colspan="3">none</td></tr>'}</table>
@@ -215,6 +225,23 @@ def render_html(report: EvalReport) -> str:
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>predicted</th></tr>{classes}</table></div>
 </body></html>
 """
+
+
+def _oos_section(report: EvalReport) -> str:
+    oos = report.out_of_scope
+    if oos is None:
+        return ""
+    return (
+        "<h2>Out of scope</h2>"
+        f"<p class=\"meta\">{oos.n} items whose gold label the model does not know "
+        f"({escape(', '.join(oos.labels[:20]))}"
+        f"{' …' if len(oos.labels) > 20 else ''}); every other figure is over the {oos.in_scope_n} in-scope items.</p>"
+        "<table><tr><th>out-of-scope items</th><th>share</th></tr>"
+        f"<tr><td>auto-applied (confidence ≥ {oos.auto_threshold:g})</td><td>{oos.auto_applied:.3f}</td></tr>"
+        f"<tr><td>at least suggested (confidence ≥ {oos.suggest_threshold:g})</td><td>{oos.at_suggest:.3f}</td></tr>"
+        f"<tr><td>flagged out of scope by the model</td><td>{oos.flagged:.3f}</td></tr>"
+        f"<tr><td>in-scope items flagged out of scope</td><td>{oos.in_scope_flagged:.3f}</td></tr></table>"
+    )
 
 
 def write_html(report: EvalReport, path: Path | str) -> Path:

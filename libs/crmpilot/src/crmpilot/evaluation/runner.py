@@ -8,6 +8,10 @@ item is recorded with its error type and counts as wrong; the run goes on.
 One warm-up call (the first item, not recorded) runs before the clock starts,
 so latency figures are the steady state of a process whose model is loaded
 (the local model loads on its first call and embeds the label texts once).
+
+Items whose gold label is in ``out_of_scope`` are recorded as out of scope
+(``ItemResult.in_scope`` false); an answer whose rationale begins with
+:data:`~crmpilot.llm.local.heads.OUT_OF_SCOPE_NOTE` is recorded as flagged.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from crmpilot.evaluation.dataset import Dataset, LabelledTicket
@@ -29,6 +33,7 @@ from crmpilot.evaluation.report import (
 from crmpilot.llm.base import TaskSpec
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
+from crmpilot.llm.local.heads import OUT_OF_SCOPE_NOTE
 from crmpilot.tasks.classify_ticket import TicketClassificationOutput
 
 __all__ = ["evaluate", "run_items"]
@@ -36,8 +41,15 @@ __all__ = ["evaluate", "run_items"]
 ItemDone = Callable[[ItemResult], None]
 
 
-async def _one(client: LLMClient, spec: TaskSpec[TicketClassificationOutput], index: int, ticket: LabelledTicket) -> tuple[ItemResult, dict[str, Any]]:
+async def _one(
+    client: LLMClient,
+    spec: TaskSpec[TicketClassificationOutput],
+    index: int,
+    ticket: LabelledTicket,
+    out_of_scope: Collection[str] = (),
+) -> tuple[ItemResult, dict[str, Any]]:
     started = time.monotonic()
+    in_scope = ticket.label not in out_of_scope
     try:
         run = await client.run(spec, ticket.payload, bypass_cache=True)
     except LLMError as exc:
@@ -45,6 +57,7 @@ async def _one(client: LLMClient, spec: TaskSpec[TicketClassificationOutput], in
         item = ItemResult(
             index=index, gold=ticket.label, predicted=None, confidence=None, latency_ms=latency,
             tokens_in=exc.usage.tokens_in, tokens_out=exc.usage.tokens_out, cost_usd=float(exc.usage.cost_usd), error=exc.error_type,
+            in_scope=in_scope,
         )
         return item, {}
     item = ItemResult(
@@ -56,6 +69,8 @@ async def _one(client: LLMClient, spec: TaskSpec[TicketClassificationOutput], in
         tokens_in=run.tokens_in,
         tokens_out=run.tokens_out,
         cost_usd=float(run.cost_usd),
+        in_scope=in_scope,
+        flagged=run.output.rationale.startswith(OUT_OF_SCOPE_NOTE),
     )
     return item, {"provider": run.provider, "model": run.model, "model_version": run.model_version}
 
@@ -68,8 +83,12 @@ async def run_items(
     concurrency: int = 8,
     on_item: ItemDone | None = None,
     warmup: bool = True,
+    out_of_scope: Collection[str] = (),
 ) -> tuple[list[ItemResult], dict[str, str | None], float]:
-    """Per-item results (in dataset order), the most common provider/model/version, and the wall time."""
+    """Per-item results (in dataset order), the most common provider/model/version, and the wall time.
+
+    ``out_of_scope``: gold labels that mark an item as out of scope.
+    """
     if warmup and dataset.items:
         await _one(client, spec, -1, dataset.items[0])
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -77,7 +96,7 @@ async def run_items(
 
     async def bounded(index: int, ticket: LabelledTicket) -> ItemResult:
         async with gate:
-            item, who = await _one(client, spec, index, ticket)
+            item, who = await _one(client, spec, index, ticket, out_of_scope)
         if who:
             seen[(who["provider"], who["model"], who["model_version"])] += 1
         if on_item is not None:
@@ -102,9 +121,13 @@ async def evaluate(
     bins: int = 10,
     on_item: ItemDone | None = None,
     warmup: bool = True,
+    out_of_scope: Collection[str] = (),
 ) -> EvalReport:
-    """Run the dataset and build its report."""
-    items, who, wall = await run_items(client, spec, dataset, concurrency=concurrency, on_item=on_item, warmup=warmup)
+    """Run the dataset and build its report; ``out_of_scope``: gold labels that mark out-of-scope items."""
+    items, who, wall = await run_items(
+        client, spec, dataset, concurrency=concurrency, on_item=on_item, warmup=warmup,
+        out_of_scope=frozenset(out_of_scope),
+    )  # fmt: skip
     primary = client.providers[0]
     run = RunInfo(
         task=spec.name,

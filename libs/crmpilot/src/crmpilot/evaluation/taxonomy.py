@@ -46,10 +46,26 @@ def load_categories(path: Path | str) -> tuple[Category, ...]:
     return tuple(cats)
 
 
-def check_labels(labels: Iterable[str], categories: tuple[Category, ...], source: str) -> None:
-    """Raise :class:`DatasetError` naming the labels that are not categories."""
+def check_labels(
+    labels: Iterable[str], categories: tuple[Category, ...], source: str, *, out_of_scope: Iterable[str] = ()
+) -> None:
+    """Raise :class:`DatasetError` naming the labels that are not categories.
+
+    ``out_of_scope``: labels that mark out-of-scope items; they must not be categories.
+    """
     names = {c.name for c in categories}
-    unknown = sorted(set(labels) - names)
+    marked = set(out_of_scope)
+    if clash := sorted(marked & names):
+        raise DatasetError(
+            f"out-of-scope label(s) {', '.join(clash[:10])} are categories of the taxonomy: an out-of-scope item has no category"
+        )
+    present = set(labels)
+    if present and present <= marked:
+        raise DatasetError(f"{source}: every item is marked out of scope; an eval needs in-scope items too")
+    unknown = sorted(present - names - marked)
     if unknown:
         shown = ", ".join(unknown[:10]) + (f" … ({len(unknown)} in all)" if len(unknown) > 10 else "")
-        raise DatasetError(f"{source}: labels outside the taxonomy: {shown}; pass --categories or a head trained on them")
+        raise DatasetError(
+            f"{source}: labels outside the taxonomy: {shown}; pass --categories or a head trained on them, "
+            "or mark them out of scope (--oos-label, or the label __unknown__)"
+        )

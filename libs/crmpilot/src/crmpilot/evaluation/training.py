@@ -16,6 +16,14 @@
    the data hash and the parameters in the artefact (:class:`TrainedHead`).
 6. With ``refit``, fit the regression(s) again on all examples and keep the
    dev part's temperature and mix (the dev metrics are those of step 5).
+7. With ``gate`` (the default), fit the out-of-scope gate on the same split:
+   each dev ticket's score is its largest cosine similarity to the fit part's
+   embeddings, and the bound is the dev scores' ``1 - gate_pass_rate``
+   quantile (by default 95 % of the in-scope dev tickets pass). The gate then
+   stores every example's embedding (up to ``gate_max_examples``: beyond, a
+   stratified sample, and the dev tickets are then scored against a sample of
+   the fit part of the same density), so at inference a ticket is compared
+   with all of them. Fewer than ``gate_min_dev`` dev tickets fit no gate.
 
 :func:`fit_head` does steps 2-5 on given vectors, so benchmarks embed once and
 fit several heads.
@@ -39,10 +47,10 @@ from crmpilot.evaluation.errors import TrainingError
 from crmpilot.evaluation.metrics import classification_metrics, reliability
 from crmpilot.llm.local.embedder import MODEL_NAME, Encoder, Vectors
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures, analyze
-from crmpilot.llm.local.trained import TrainedHead, categories_for
+from crmpilot.llm.local.trained import ScopeGate, TrainedHead, categories_for, nearest_similarity
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES, Category
 
-__all__ = ["HYBRID", "Features", "Progress", "TrainOptions", "embed_texts", "fit_head", "train_head"]
+__all__ = ["HYBRID", "Features", "Progress", "TrainOptions", "embed_texts", "fit_gate", "fit_head", "train_head"]
 
 Features = Literal["embedding", "hybrid"]
 
@@ -73,6 +81,15 @@ class TrainOptions:
     refit: bool = False
     """After the dev part has fixed the temperature (and the hybrid mix), fit the regression(s) again
     on every example, dev part included, and keep that temperature and mix."""
+    gate: bool = True
+    """Fit the out-of-scope gate (artefact ``crmpilot.head/3``); ``False``: a ``/1`` or ``/2`` head as before."""
+    gate_pass_rate: float = 0.95
+    """Share of the in-scope dev tickets the gate's bound lets through."""
+    gate_max_examples: int = 10_000
+    """At most this many training embeddings kept in the gate (a stratified, seeded sample beyond): 15 MB in
+    memory, about 1.5 ms a ticket on one core."""
+    gate_min_dev: int = 20
+    """Fewer dev tickets than this fit no gate (too few to place a bound)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.dev_fraction < 1.0:
@@ -83,6 +100,10 @@ class TrainOptions:
             raise TrainingError(f"features must be 'embedding' or 'hybrid', got {self.features!r}")
         if self.min_df < 1:
             raise TrainingError("min_df must be at least 1")
+        if not 0.0 < self.gate_pass_rate <= 1.0:
+            raise TrainingError(f"gate_pass_rate must be in (0, 1], got {self.gate_pass_rate}")
+        if self.gate_max_examples < 1 or self.gate_min_dev < 1:
+            raise TrainingError("gate_max_examples and gate_min_dev must be at least 1")
 
 
 HYBRID = TrainOptions(features="hybrid", c=30.0, refit=True)
@@ -196,6 +217,7 @@ def fit_head(
     if options.refit:  # the same recipe on every example; mix and temperature stay the dev part's
         parts, lexical = _fit_parts(vectors, y, np.arange(len(labels)), texts, len(order), options)
         raw = _combine(parts, mix, order, ordered, encoder, lexical)
+    gate = fit_gate(vectors, labels, train, dev, options) if options.gate else None
     lexical_meta = (
         {"features": "hybrid", "min_df": options.min_df, "terms": lexical.size, "mix": {"embedding": mix[0], "lexical": mix[1]}}
         if lexical is not None
@@ -223,7 +245,52 @@ def fit_head(
         },
         "metrics": {"dev": head_metrics},
     }
-    return replace(raw, temperature=temperature, meta=meta, id="")
+    return replace(raw, temperature=temperature, meta=meta, id="", gate=gate)
+
+
+def fit_gate(
+    vectors: Vectors,
+    labels: Sequence[str],
+    train: npt.NDArray[np.int64],
+    dev: npt.NDArray[np.int64],
+    options: TrainOptions = TrainOptions(),
+) -> ScopeGate | None:
+    """The out-of-scope gate of examples ``vectors``: bound from dev vs fit part, bank of every example.
+
+    ``None`` when the dev part has fewer than ``options.gate_min_dev`` tickets.
+    """
+    if len(dev) < options.gate_min_dev:
+        return None
+    x = np.asarray(vectors, dtype=np.float32)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    keep, bank = np.arange(len(x)), np.asarray(train)
+    if len(keep) > options.gate_max_examples:
+        from sklearn.model_selection import train_test_split
+
+        keep, _ = train_test_split(
+            keep, train_size=options.gate_max_examples, random_state=options.seed, stratify=list(labels)
+        )
+        keep = np.sort(keep)
+        # the dev tickets meet a bank as dense as the one kept: the same share of the fit part
+        share = max(1, round(len(bank) * options.gate_max_examples / len(x)))
+        bank = np.sort(np.random.default_rng(options.seed).choice(bank, size=share, replace=False))
+    scores = nearest_similarity(x[dev], x[bank])
+    bound = float(np.quantile(scores, 1.0 - options.gate_pass_rate, method="lower"))
+    rates = (0.8, 0.9, 0.95, 0.975, 0.99)
+    meta = {
+        "pass_rate": options.gate_pass_rate,
+        "fitted_on": "dev split: each dev ticket's nearest fit-part example",
+        "dev": {
+            "n": len(dev),
+            "pass_rate": float(np.mean(scores >= bound)),
+            "score_median": float(np.median(scores)),
+            "bound_by_pass_rate": {f"{r:g}": float(np.quantile(scores, 1.0 - r, method="lower")) for r in rates},
+        },
+        "bank": "every training example"
+        if len(keep) == len(x)
+        else f"stratified sample of {len(keep)} of {len(x)} examples",
+    }
+    return ScopeGate.of(x[keep], bound, meta)
 
 
 @dataclass(frozen=True, slots=True)

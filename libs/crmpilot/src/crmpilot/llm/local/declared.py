@@ -7,7 +7,11 @@ embedding model can answer honestly:
 - ``enum``: the zero-shot head over the values' descriptions (the same head the
   ticket classifier uses over category descriptions), or a head trained for that
   field (``crmpilot train --enrichment NAME --field F``, configured by
-  ``CRMPILOT_LLM_LOCAL_HEADS``); the value's probability is its confidence;
+  ``CRMPILOT_LLM_LOCAL_HEADS``); the value's probability is its confidence,
+  except when the head's out-of-scope gate fires (the input is far from every
+  closed case the trained head learned from, or from every value's description
+  zero-shot): then the confidence is 0, which the enrichment pipeline records
+  as the field's review reason ``out_of_scope`` (never applied nor suggested);
 - ``text`` with ``extractive``: the sentence of the source inputs closest to the
   field's description (a verbatim span, so grounding holds by construction); its
   confidence is its softmax share among the sentences.
@@ -28,7 +32,7 @@ from crmpilot.errors import Fatal
 from crmpilot.llm.base import OutputShape, TaskSpec
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba
+from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba, scope_of
 from crmpilot.llm.local.once import Once
 from crmpilot.llm.local.text import sentences
 from crmpilot.llm.local.trained import TrainedHead
@@ -110,6 +114,9 @@ class DeclaredAnswerer:
             )
         probs = head_proba(head, vectors, [text])[0]
         best = int(np.argmax(probs))
+        scope = scope_of(head, vectors)
+        if scope is not None and bool(scope.outside[0]):
+            return head.labels[best], 0.0  # out of scope: the pipeline says so (review reason out_of_scope)
         return head.labels[best], round(float(probs[best]), 3)
 
     async def _extract(self, task: str, shape: OutputShape, payload: Mapping[str, Any]) -> tuple[str, float]:

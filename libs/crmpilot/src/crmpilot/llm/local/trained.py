@@ -11,20 +11,31 @@ features are the embedding followed by the ticket's TF-IDF word and character
 n-grams (:mod:`.lexical`), so ``W`` has one column per embedding dimension and
 one per vocabulary term, and the artefact carries the vocabulary and idf.
 
+A head with an out-of-scope gate (``crmpilot.head/3``: either of the above
+plus a :class:`ScopeGate`) also knows how close a ticket is to the closed
+cases it was trained on: the largest cosine similarity of the ticket's
+embedding to theirs, against a bound fitted on the dev split
+(:mod:`crmpilot.evaluation.training`); :meth:`TrainedHead.scope` reads it.
+``/1`` and ``/2`` artefacts (trained before the gate, or with ``--no-gate``)
+load and behave as before: no gate.
+
 The artefact is a folder::
 
     head-<sha12>/
       head.json     format, id, labels, categories, temperature, encoder,
-                    [lexical analyser], training data hash and parameters,
+                    [lexical analyser], [gate: format, method, bound, how it
+                    was fitted], training data hash and parameters,
                     dev metrics, created time
       weights.npz   W (n_labels x (dim [+ terms])) and b (n_labels), float32;
-                    hybrid heads also: vocabulary (unicode array) and idf
+                    hybrid heads also: vocabulary (unicode array) and idf;
+                    gated heads also: gate_examples (n x dim, float16)
 
 Plain JSON and ``.npz`` (loaded with ``allow_pickle=False``) rather than a
 pickled scikit-learn estimator: loading an artefact runs no code and does not
 depend on the scikit-learn version that trained it. The id is a hash of what
-decides predictions (labels, weights, temperature, encoder, and for a hybrid
-head the analyser, vocabulary and idf), so it is stable
+decides predictions (labels, weights, temperature, encoder, for a hybrid
+head the analyser, vocabulary and idf, for a gated head the gate's method,
+bound and examples), so it is stable
 across save and load, and any change to the weights is a new id; ``load_head``
 recomputes it and refuses a folder whose content does not match its id.
 
@@ -51,15 +62,20 @@ from crmpilot.errors import Fatal
 from crmpilot.llm.base import Label as Category
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import Vectors
+from crmpilot.llm.local.heads import Scope
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures
 
 __all__ = [
     "FORMAT",
+    "FORMAT_GATED",
     "FORMAT_HYBRID",
+    "GATE_FORMAT",
+    "GATE_METHOD",
     "HEAD_FILE",
     "WEIGHTS_FILE",
     "HeadArtefactError",
     "LocalHeadSettings",
+    "ScopeGate",
     "TrainedHead",
     "categories_for",
     "head_id",
@@ -70,6 +86,11 @@ FORMAT = "crmpilot.head/1"
 """Embedding-only heads (unchanged, so their ids are too)."""
 FORMAT_HYBRID = "crmpilot.head/2"
 """Heads that also read the ticket's TF-IDF n-grams."""
+FORMAT_GATED = "crmpilot.head/3"
+"""A ``/1`` or ``/2`` head (hybrid if it has ``lexical``) with an out-of-scope gate (``gate``)."""
+GATE_FORMAT = "crmpilot.gate/1"
+GATE_METHOD = "max_cosine_to_training_examples"
+"""The gate's score: the largest cosine similarity of a ticket's embedding to the stored ones."""
 HEAD_FILE = "head.json"
 WEIGHTS_FILE = "weights.npz"
 
@@ -106,6 +127,72 @@ def categories_for(labels: Sequence[str], known: Sequence[Category] = ()) -> tup
     return tuple(by_name.get(label) or Category(label, label.replace("_", " ").strip() or label, "general") for label in labels)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ScopeGate:
+    """A trained head's out-of-scope gate: closed cases' embeddings and a bound on the nearest one's similarity.
+
+    A ticket whose largest cosine similarity to every stored example is below
+    ``bound`` is unlike all the closed cases the head learned from.
+    """
+
+    examples: npt.NDArray[np.float16]
+    """``(n, dim)``: L2-normalised embeddings of (up to a cap, a stratified sample of) the training examples."""
+    bound: float
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    """How the bound was fitted (dev pass rate, dev size, quantiles): ``head.json``'s ``gate`` minus the core."""
+    _bank: npt.NDArray[np.float32] = field(init=False, repr=False, compare=False)
+    """The examples as float32, for the products."""
+
+    _CHUNK = 512
+    """Tickets scored at a time (bounds the ``chunk x n`` similarity matrix)."""
+
+    def __post_init__(self) -> None:
+        examples = np.ascontiguousarray(self.examples, dtype=np.float16)
+        if examples.ndim != 2 or examples.shape[0] < 1:
+            raise HeadArtefactError(f"gate examples must be a non-empty (n, dim) array, got {examples.shape}")
+        if not math.isfinite(self.bound):
+            raise HeadArtefactError(f"gate bound must be a number, got {self.bound!r}")
+        object.__setattr__(self, "examples", examples)
+        object.__setattr__(self, "bound", float(self.bound))
+        object.__setattr__(self, "_bank", np.ascontiguousarray(examples, dtype=np.float32))
+
+    @classmethod
+    def of(cls, vectors: Vectors, bound: float, meta: Mapping[str, Any] | None = None) -> ScopeGate:
+        """A gate on ``vectors`` (normalised here, stored as float16)."""
+        x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return cls(x.astype(np.float16), bound, dict(meta or {}))
+
+    @property
+    def size(self) -> int:
+        return int(self.examples.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.examples.shape[1])
+
+    def scores(self, vectors: Vectors) -> npt.NDArray[np.float32]:
+        """``(n,)``: each ticket's largest cosine similarity to the stored examples."""
+        return nearest_similarity(vectors, self._bank, chunk=self._CHUNK)
+
+
+def nearest_similarity(vectors: Vectors, bank: npt.NDArray[np.float32], *, chunk: int = 512) -> npt.NDArray[np.float32]:
+    """``(n,)``: the largest cosine similarity of each row of ``vectors`` to a row of ``bank`` (rows normalised).
+
+    A few tickets (a service's one at a time) go through ``einsum``'s own loop, on the calling thread:
+    OpenBLAS would spread that matrix-vector product over its threads, which on a loaded 2-core machine
+    (the encoder's threads beside it) was 4-5x slower. Batches go through BLAS.
+    """
+    x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    if len(x) <= 8:
+        return np.asarray(np.einsum("nd,kd->nk", x, bank).max(axis=1), dtype=np.float32)
+    out = np.empty(len(x), dtype=np.float32)
+    for start in range(0, len(x), chunk):
+        out[start : start + chunk] = (x[start : start + chunk] @ bank.T).max(axis=1)
+    return out
+
+
 def head_id(
     labels: Sequence[str],
     weights: npt.NDArray[np.float32],
@@ -113,8 +200,9 @@ def head_id(
     temperature: float,
     encoder: str,
     lexical: LexicalFeatures | None = None,
+    gate: ScopeGate | None = None,
 ) -> str:
-    """``head-<sha12>`` of what decides predictions."""
+    """``head-<sha12>`` of what decides predictions (a head without a gate keeps the id it had before gates)."""
     h = hashlib.sha256()
     fmt = FORMAT if lexical is None else FORMAT_HYBRID
     h.update(json.dumps([fmt, list(labels), repr(float(temperature)), encoder], ensure_ascii=False).encode())
@@ -123,6 +211,9 @@ def head_id(
     if lexical is not None:
         h.update(json.dumps([lexical.config.as_dict(), list(lexical.vocabulary)], ensure_ascii=False).encode())
         h.update(np.ascontiguousarray(lexical.idf, dtype="<f4").tobytes())
+    if gate is not None:
+        h.update(json.dumps([GATE_FORMAT, GATE_METHOD, repr(float(gate.bound))]).encode())
+        h.update(np.ascontiguousarray(gate.examples, dtype="<f2").tobytes())
     return f"head-{h.hexdigest()[:12]}"
 
 
@@ -148,6 +239,8 @@ class TrainedHead:
     id: str = ""
     lexical: LexicalFeatures | None = None
     """The TF-IDF features of a hybrid head (the last ``lexical.size`` columns of ``weights``)."""
+    gate: ScopeGate | None = None
+    """The out-of-scope gate (``None``: an artefact without one, e.g. trained before gates existed)."""
     _lexical_t: npt.NDArray[np.float32] | None = field(default=None, init=False, repr=False, compare=False)
     """Those columns transposed and contiguous: a ticket's terms are then rows read in one gather."""
 
@@ -158,6 +251,9 @@ class TrainedHead:
             raise HeadArtefactError(f"weights {w.shape} and bias {b.shape} do not fit {len(self.labels)} labels")
         if self.lexical is not None and w.shape[1] <= self.lexical.size:
             raise HeadArtefactError(f"weights {w.shape} leave no embedding columns beside {self.lexical.size} terms")
+        embedding_columns = w.shape[1] - (self.lexical.size if self.lexical is not None else 0)
+        if self.gate is not None and self.gate.dim != embedding_columns:
+            raise HeadArtefactError(f"gate examples of {self.gate.dim} dimensions do not fit {embedding_columns} embedding columns")
         if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
             raise HeadArtefactError("a head needs at least two distinct labels")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -169,7 +265,8 @@ class TrainedHead:
         elif tuple(c.name for c in self.categories) != self.labels:
             raise HeadArtefactError("categories must name the labels, in order")
         if not self.id:
-            object.__setattr__(self, "id", head_id(self.labels, w, b, self.temperature, self.encoder, self.lexical))
+            computed = head_id(self.labels, w, b, self.temperature, self.encoder, self.lexical, self.gate)
+            object.__setattr__(self, "id", computed)
         if self.lexical is not None:
             object.__setattr__(self, "_lexical_t", np.ascontiguousarray(w[:, w.shape[1] - self.lexical.size :].T))
 
@@ -199,6 +296,23 @@ class TrainedHead:
 
     def predict_proba(self, vectors: Vectors, texts: Sequence[str] | None = None) -> npt.NDArray[np.float32]:
         return softmax(self.logits(vectors, texts), self.temperature)
+
+    def scope(self, vectors: Vectors) -> Scope | None:
+        """How close each ticket is to the closed cases the head learned from; ``None`` without a gate."""
+        if self.gate is None:
+            return None
+        return Scope(self.gate.scores(vectors), self.gate.bound, "nearest training example")
+
+    def with_gate(self, gate: ScopeGate | None) -> TrainedHead:
+        """The same head with another gate, or none (a different id)."""
+        return replace(self, gate=gate, id="")
+
+    @property
+    def format(self) -> str:
+        """The artefact format the head saves as."""
+        if self.gate is not None:
+            return FORMAT_GATED
+        return FORMAT if self.lexical is None else FORMAT_HYBRID
 
     def with_temperature(self, temperature: float) -> TrainedHead:
         """The same weights with another temperature (a different id): e.g. 1.0 to see it uncalibrated."""
@@ -230,26 +344,38 @@ class TrainedHead:
         """Write the artefact as ``root/<id>/`` (created; an existing one is replaced) and return it."""
         folder = Path(root) / self.id
         folder.mkdir(parents=True, exist_ok=True)
-        if self.lexical is None:
-            np.savez(folder / WEIGHTS_FILE, W=self.weights, b=self.bias)
+        arrays: dict[str, Any] = {"W": self.weights, "b": self.bias}
+        if self.lexical is not None:
+            # fixed-width unicode: loads without pickle
+            arrays["vocabulary"] = np.array(self.lexical.vocabulary, dtype=str)
+            arrays["idf"] = self.lexical.idf
+        if self.gate is not None:
+            arrays["gate_examples"] = self.gate.examples
+        if len(arrays) == 2:
+            np.savez(folder / WEIGHTS_FILE, **arrays)
         else:
-            vocabulary = np.array(self.lexical.vocabulary, dtype=str)  # fixed-width unicode: loads without pickle
-            np.savez_compressed(folder / WEIGHTS_FILE, W=self.weights, b=self.bias, vocabulary=vocabulary, idf=self.lexical.idf)
+            np.savez_compressed(folder / WEIGHTS_FILE, **arrays)
+        gate: dict[str, Any] = {}
+        if self.gate is not None:
+            core = {"format": GATE_FORMAT, "method": GATE_METHOD, "bound": self.gate.bound, "examples": self.gate.size}
+            gate = {"gate": {**core, **self.gate.meta}}
         doc = {
-            "format": FORMAT if self.lexical is None else FORMAT_HYBRID,
+            "format": self.format,
             "id": self.id,
             "labels": list(self.labels),
             "categories": [{"name": c.name, "description": c.description, "queue": c.queue} for c in self.categories],
             "temperature": self.temperature,
             "encoder": self.encoder,
             **({} if self.lexical is None else {"lexical": {**self.lexical.config.as_dict(), "terms": self.lexical.size}}),
+            **gate,
             **{k: v for k, v in self.meta.items() if k not in _CORE_KEYS},
         }
         (folder / HEAD_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return folder
 
 
-_CORE_KEYS = frozenset({"format", "id", "labels", "categories", "temperature", "encoder", "lexical"})
+_CORE_KEYS = frozenset({"format", "id", "labels", "categories", "temperature", "encoder", "lexical", "gate"})
+_GATE_CORE_KEYS = frozenset({"format", "method", "bound", "examples"})
 
 
 def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
@@ -267,15 +393,22 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
         with np.load(weights_path, allow_pickle=False) as arrays:
             weights, bias = arrays["W"], arrays["b"]
             vocabulary, idf = (arrays["vocabulary"], arrays["idf"]) if "vocabulary" in arrays.files else (None, None)
+            gate_examples = arrays["gate_examples"] if "gate_examples" in arrays.files else None
     except FileNotFoundError as exc:
         raise HeadArtefactError(f"no trained head at {folder} (expected {HEAD_FILE} and {WEIGHTS_FILE})") from exc
     except (OSError, ValueError, KeyError) as exc:
         raise HeadArtefactError(f"unreadable trained head at {folder}: {exc}") from exc
-    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_HYBRID):
-        raise HeadArtefactError(f"{doc_path} is not a {FORMAT} or {FORMAT_HYBRID} artefact")
-    hybrid = doc["format"] == FORMAT_HYBRID
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_HYBRID, FORMAT_GATED):
+        raise HeadArtefactError(f"{doc_path} is not a {FORMAT}, {FORMAT_HYBRID} or {FORMAT_GATED} artefact")
+    gated = doc["format"] == FORMAT_GATED
+    hybrid = doc["format"] == FORMAT_HYBRID or (gated and "lexical" in doc)
     if hybrid != (vocabulary is not None):
         raise HeadArtefactError(f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in {WEIGHTS_FILE}")
+    if gated != (gate_examples is not None and isinstance(doc.get("gate"), dict)):
+        raise HeadArtefactError(
+            f"{folder}: a {doc['format']} artefact {'needs' if gated else 'has no'} a gate "
+            f"(head.json gate and gate_examples in {WEIGHTS_FILE})"
+        )
     try:
         lexical = None
         if hybrid:
@@ -283,6 +416,17 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
                 raise ValueError("the vocabulary must be a 1-d unicode array")
             lexical = LexicalFeatures(tuple(str(t) for t in vocabulary), idf, LexicalConfig.from_dict(doc["lexical"]))
         categories = tuple(Category(c["name"], c["description"], c["queue"]) for c in doc["categories"])
+        gate = None
+        if gated:
+            spec = doc["gate"]
+            if (spec.get("format"), spec.get("method")) != (GATE_FORMAT, GATE_METHOD):
+                raise ValueError(
+                    f"unknown gate {spec.get('format')!r} / {spec.get('method')!r} (this build reads {GATE_FORMAT}, {GATE_METHOD})"
+                )
+            if gate_examples is None or gate_examples.dtype != np.float16:
+                raise ValueError("gate_examples must be a float16 array")
+            fitted = {k: v for k, v in spec.items() if k not in _GATE_CORE_KEYS}
+            gate = ScopeGate(gate_examples, float(spec["bound"]), fitted)
         head = TrainedHead(
             labels=tuple(doc["labels"]),
             weights=weights,
@@ -292,6 +436,7 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
             categories=categories,
             meta={k: v for k, v in doc.items() if k not in _CORE_KEYS},
             lexical=lexical,
+            gate=gate,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise HeadArtefactError(f"{doc_path} is incomplete: {exc}") from exc

@@ -4,6 +4,15 @@ The category comes from the head (zero-shot or trained) on the ticket's
 embedding (a hybrid trained head also reads the ticket's words); sentiment from anchors and cues; language from script and
 stopwords; priority and escalation from explicit signals (outage, legal threat,
 urgency, anger, VIP), each named in the rationale with the words that fired it.
+
+A ticket the head's gate finds out of scope (:func:`~crmpilot.llm.local.heads.scope_of`:
+far from every closed case a trained head learned from, or from every category
+description zero-shot) keeps the head's best category but with category
+confidence 0, and its rationale begins with why (``Out of scope: nearest
+training example 0.812 < bound 0.861``). The service decides the review from
+that confidence against its thresholds, so the category is never applied nor
+suggested (``skip``) whatever the thresholds (unless a suggest threshold is 0),
+with no change to the result event.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import numpy as np
 
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.llm.local.heads import TicketClassifierHead, head_proba
+from crmpilot.llm.local.heads import TicketClassifierHead, head_proba, scope_of
 from crmpilot.llm.local.language import detect_language
 from crmpilot.tasks.classify_ticket import EscalationReason, TicketClassificationOutput
 from crmpilot.tasks.local.sentiment import (
@@ -54,13 +63,18 @@ async def classify_ticket(
     probs = head_proba(head, vectors, [text])[0]
     top = np.argsort(-probs)[:3]
     category = head.labels[int(top[0])]
+    scope = scope_of(head, vectors)
+    outside = scope is not None and bool(scope.outside[0])
     sentiment = read_sentiment(text, SENTIMENT_ANCHORS.scores(vectors, anchor_vectors)[0])
     language, language_confidence = detect_language(text)
-    priority, priority_confidence, priority_why = _priority(text, category, sentiment, bool(payload.get("is_vip")))
+    # an out-of-scope category is not trusted: it does not raise or lower the priority either
+    is_vip = bool(payload.get("is_vip"))
+    priority, priority_confidence, priority_why = _priority(text, "" if outside else category, sentiment, is_vip)
     reason = _escalation(text, sentiment, priority, bool(payload.get("is_vip")))
     ranked = ", ".join(f"{head.labels[int(i)]} {probs[int(i)]:.2f}" for i in top)
     rationale = (
-        f"Top categories ({head.id}): {ranked}. Priority {priority}: {priority_why}. "
+        (f"{scope.note(0)} ({head.id}): category not applied. " if scope is not None and outside else "")
+        + f"Top categories ({head.id}): {ranked}. Priority {priority}: {priority_why}. "
         f"Sentiment {sentiment.label}{_quoted(sentiment.hits)}. Language {language}."
     )
     output = output_model.model_validate(
@@ -71,7 +85,7 @@ async def classify_ticket(
             "language": language,
             "escalation_reason": reason,
             "confidence": {
-                "category": round(float(probs[top[0]]), 3),
+                "category": 0.0 if outside else round(float(probs[top[0]]), 3),
                 "priority": priority_confidence,
                 "sentiment": sentiment.confidence,
                 "language": language_confidence,

@@ -3,7 +3,9 @@
 # single node, jars from Maven Central) and the system's PostgreSQL server,
 # both on 127.0.0.1 only, with their data, logs and PID files in the run folder.
 #
-#   infra/stack.sh up | down | status | env | logs [-f]
+#   infra/stack.sh up [--llm] | down | status | env | logs [-f]
+#                                   --llm (or CRMPILOT_STACK_LLM=1): also start llama.cpp's
+#                                   server with a small model (infra/llama.sh); down stops it
 #   infra/stack.sh kafka-up | kafka-down | pg-up | pg-down
 #   infra/stack.sh fetch            fetch broker + tools jars (no start)
 #   infra/stack.sh reset            down, then delete Kafka and Postgres data
@@ -457,15 +459,22 @@ main() {
     [ $# -gt 0 ] && shift
     case "$cmd" in
         up)
+            local llm="${CRMPILOT_STACK_LLM:-0}"
+            [ "${1:-}" = --llm ] && llm=1
             ensure_dirs; take_lock
             local t0=$SECONDS
             kafka_up
             pg_up
+            if [ "$llm" = 1 ]; then
+                "$SCRIPT_DIR/llama.sh" start 9>&- || die "the LLM server did not start (infra/llama.sh)"
+            fi
             say "stack up in $((SECONDS - t0)) s; services use:"
             print_env | sed 's/^export /  /'
+            if [ "$llm" = 1 ]; then "$SCRIPT_DIR/llama.sh" env | sed 's/^export /  /'; fi
             ;;
         down)
             ensure_dirs; take_lock
+            if [ -f "$RUN_DIR/llama.pid" ]; then "$SCRIPT_DIR/llama.sh" stop 9>&- || true; fi
             kafka_down
             pg_down
             ;;

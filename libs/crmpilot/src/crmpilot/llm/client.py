@@ -87,6 +87,8 @@ class TaskRun(Generic[O]):
     usage_estimated: bool = False
     redacted: Mapping[str, int] = field(default_factory=dict)
     """How many distinct values of each PII kind were redacted from the input."""
+    tokens_cached: int = 0
+    """Of ``tokens_in``, the prompt tokens the endpoint served from its prompt cache (``cached_tokens``)."""
 
     @property
     def usage(self) -> Usage:
@@ -426,6 +428,7 @@ class LLMClient:
                     response_id=completion.response_id,
                     usage_estimated=completion.usage_estimated,
                     redacted=dict(redaction.counts),
+                    tokens_cached=_tokens_cached(completion),
                 )
             finally:
                 if held is not None:
@@ -584,6 +587,8 @@ class LLMClient:
         span.set_attribute(sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.tokens_out)
         span.set_attribute("crmpilot.llm.attempts", usage.requests)
         span.set_attribute("crmpilot.llm.cost_usd", float(usage.cost_usd))
+        if cached := _tokens_cached(c):
+            span.set_attribute(_GEN_AI_USAGE_CACHE_READ, cached)
         self._metrics.record_call(
             {**attrs, sc.GEN_AI_RESPONSE_MODEL: response_model},
             duration_s=duration,
@@ -607,6 +612,15 @@ class LLMClient:
             tokens_out=usage.tokens_out or None,
             cost_usd=float(usage.cost_usd),
         )
+
+
+_GEN_AI_USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+
+
+def _tokens_cached(completion: Completion[Any]) -> int:
+    """The prompt tokens a provider reports as read from the endpoint's prompt cache (0 when it says nothing)."""
+    value = completion.extra.get("tokens_cached") if completion.extra else None
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _restore_deep(value: Any, redaction: Redaction) -> Any:

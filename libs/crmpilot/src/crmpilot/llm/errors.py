@@ -16,6 +16,7 @@ CrmpilotError
     ├── LLMConfigError(Fatal)            404 (unknown model or path), bad settings
     ├── LLMQuotaExceeded(Fatal)          429 insufficient_quota: billing, not a rate
     ├── LLMBadRequest                    400/422: this input can never succeed
+    │   └── LLMContextOverflow           the prompt does not fit the model's context window
     ├── LLMBudgetExceeded                the request alone exceeds the tokens-per-minute budget
     ├── LLMInvalidOutput                 the answer failed validation after the bounded re-ask
     ├── LLMRefused                       the model refused or the content filter stopped it
@@ -45,6 +46,7 @@ __all__ = [
     "LLMConfigError",
     "LLMQuotaExceeded",
     "LLMBadRequest",
+    "LLMContextOverflow",
     "LLMBudgetExceeded",
     "LLMInvalidOutput",
     "LLMRefused",
@@ -145,6 +147,24 @@ class LLMBadRequest(LLMError):
         super().__init__(message, **kw)
         self.param = param
         self.api_code = api_code
+
+
+class LLMContextOverflow(LLMBadRequest):
+    """The prompt is longer than the model's context window (llama.cpp: HTTP 400 ``exceed_context_size_error``;
+    OpenAI: ``context_length_exceeded``; vLLM: "maximum context length").
+
+    Never retried: the same input overflows again. ``n_prompt_tokens`` and ``n_ctx``
+    are the server's counts when it gave them (llama.cpp does; ``n_ctx`` is one slot's).
+    """
+
+    code = "llm_context_overflow"
+
+    def __init__(
+        self, message: str, *, n_prompt_tokens: int | None = None, n_ctx: int | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.n_prompt_tokens = n_prompt_tokens
+        self.n_ctx = n_ctx
 
 
 class LLMBudgetExceeded(LLMError):

@@ -37,6 +37,7 @@ from crmpilot.llm.errors import (
     LLMAuthError,
     LLMBadRequest,
     LLMConfigError,
+    LLMContextOverflow,
     LLMError,
     LLMInvalidOutput,
     LLMQuotaExceeded,
@@ -57,6 +58,28 @@ _DOWNGRADE: dict[str, str] = {"json_schema": "json_object", "json_object": "none
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 _MAX_ERRORS_FED_BACK = 10
+_MAX_ECHO_CHARS = 2000
+"""A re-ask repeats at most this much of the invalid answer (a cut-off one can be max_tokens long)."""
+_OVERFLOW_TYPES = frozenset({"exceed_context_size_error", "context_length_exceeded"})
+_OVERFLOW_TEXT = re.compile(
+    r"maximum context length|context length exceeded|exceeds? the (?:available )?context size"
+    r"|context window|too many tokens in the prompt",
+    re.IGNORECASE,
+)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_context_overflow(exc: openai.APIStatusError) -> bool:
+    """Whether a 400 says the prompt does not fit the context (llama.cpp, OpenAI, vLLM wordings)."""
+    if exc.type in _OVERFLOW_TYPES or exc.code in _OVERFLOW_TYPES:
+        return True
+    return bool(_OVERFLOW_TEXT.search(_message(exc)))
 
 
 def _message(exc: openai.APIError) -> str:
@@ -90,7 +113,18 @@ def translate_openai_error(exc: openai.OpenAIError, *, provider: str = "openai",
             return LLMConfigError(text, **kw)
         if status >= 500 or status in (408, 409):
             return LLMUnavailable(text, retry_after=retry_after, **kw)
-        return LLMBadRequest(text, param=exc.param, api_code=exc.code, **kw)
+        api_code = None if exc.code is None else str(exc.code)
+        if status in (400, 413, 422) and _is_context_overflow(exc):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            return LLMContextOverflow(
+                text,
+                n_prompt_tokens=_int_or_none(body.get("n_prompt_tokens")),
+                n_ctx=_int_or_none(body.get("n_ctx")),
+                param=exc.param,
+                api_code=api_code,
+                **kw,
+            )
+        return LLMBadRequest(text, param=exc.param, api_code=api_code, **kw)
     if isinstance(exc, openai.APIResponseValidationError):
         return LLMUnavailable("the endpoint's response did not follow the protocol", **kw)
     return LLMUnavailable(f"{type(exc).__name__}: {str(exc)[:300]}", **kw)
@@ -245,6 +279,7 @@ class OpenAIProvider:
         finish: list[str] = []
         errors: list[dict[str, Any]] = []
         asks = 0
+        cached = 0
         while True:
             try:
                 resp = await self._create(spec, messages)
@@ -259,6 +294,7 @@ class OpenAIProvider:
                 raise
             asks += 1
             tin, tout, est = self._usage(resp, messages)
+            cached += _cached_tokens(resp)
             estimated = estimated or est
             usage = usage + Usage(tokens_in=tin, tokens_out=tout, requests=1)
             choice = resp.choices[0] if resp.choices else None
@@ -284,9 +320,10 @@ class OpenAIProvider:
                         model=self.model,
                     ) from None
                 cut = " (it was cut off at the token limit)" if choice.finish_reason == "length" else ""
+                echo = content if len(content) <= _MAX_ECHO_CHARS else content[:_MAX_ECHO_CHARS] + " …"
                 messages = [
                     *messages,
-                    {"role": "assistant", "content": content},
+                    {"role": "assistant", "content": echo},
                     {
                         "role": "user",
                         "content": f"Your answer was not valid{cut}:\n{_format_errors(errors)}\n"
@@ -301,16 +338,38 @@ class OpenAIProvider:
                 tokens_out=usage.tokens_out,
                 model_version=resp.model or None,
                 response_id=resp.id or None,
-                extra={"system_fingerprint": resp.system_fingerprint, "response_format": self.response_format},
+                extra=_extra(resp, self.response_format, cached),
                 requests=usage.requests,
                 finish_reasons=tuple(finish),
                 usage_estimated=estimated,
             )
 
     def _usage(self, resp: Any, messages: list[dict[str, str]]) -> tuple[int, int, bool]:
+        """Prompt and completion tokens as the endpoint counted them, else estimated (third value True)."""
         u = resp.usage
         if u is not None and (u.prompt_tokens or u.completion_tokens):
             return int(u.prompt_tokens or 0), int(u.completion_tokens or 0), False
         prompt = sum(estimate_tokens(m["content"], self.model) + 4 for m in messages)
         answer = "".join((c.message.content or "") for c in resp.choices) if resp.choices else ""
         return prompt, estimate_tokens(answer, self.model), True
+
+
+def _cached_tokens(resp: Any) -> int:
+    """``usage.prompt_tokens_details.cached_tokens``: prompt tokens the server read from its prompt cache."""
+    details = getattr(resp.usage, "prompt_tokens_details", None) if resp.usage is not None else None
+    return _int_or_none(getattr(details, "cached_tokens", None)) or 0
+
+
+def _extra(resp: Any, response_format: str, cached: int) -> dict[str, Any]:
+    """Provenance a completion carries beyond tokens: fingerprint, format, cached prompt tokens, server timings."""
+    extra: dict[str, Any] = {
+        "system_fingerprint": resp.system_fingerprint,
+        "response_format": response_format,
+        "tokens_cached": cached,
+    }
+    timings = (resp.model_extra or {}).get("timings")  # llama.cpp: prompt and generation rates of the last request
+    if isinstance(timings, dict):
+        keep = ("prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms", "predicted_per_second")
+        keep += ("cache_n",)
+        extra["timings"] = {k: timings[k] for k in keep if isinstance(timings.get(k), int | float)}
+    return extra

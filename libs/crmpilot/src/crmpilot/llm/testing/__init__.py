@@ -10,6 +10,7 @@ from crmpilot.llm.testing.server import (
     Raw,
     Reply,
     bad_request,
+    context_overflow,
     insufficient_quota,
     invalid_json,
     rate_limited,
@@ -34,4 +35,5 @@ __all__ = [
     "insufficient_quota",
     "invalid_json",
     "schema_invalid",
+    "context_overflow",
 ]

@@ -9,6 +9,14 @@ streaming) and ``GET /v1/models``, returns OpenAI's error shape
 and records every request (body included) and the peak number of concurrent
 requests.
 
+Where it matters, it is as strict as a real server (llama.cpp's ``llama-server``,
+which tests/realmodel runs): with ``n_ctx`` set, a prompt that does not fit is an
+HTTP 400 ``exceed_context_size_error`` carrying ``n_prompt_tokens`` and ``n_ctx``
+(llama.cpp's body, byte for byte in shape); an answer longer than the request's
+``max_tokens`` is cut there with ``finish_reason: "length"`` (so cut-off JSON is
+invalid, as it is from a real model); ``usage.prompt_tokens_details.cached_tokens``
+counts the prompt prefix shared with an earlier request (a prompt cache).
+
 Each request gets the next scripted action (:meth:`OpenAITestServer.enqueue`),
 else the ``answer`` function's. Both return a :class:`Reply` (a completion), a
 :class:`Fail` (an HTTP error), a :class:`Hang` (no answer) or a :class:`Raw`
@@ -56,6 +64,7 @@ __all__ = [
     "insufficient_quota",
     "invalid_json",
     "schema_invalid",
+    "context_overflow",
 ]
 
 
@@ -107,10 +116,12 @@ class Fail:
     status: int
     message: str = "error"
     type: str = "server_error"
-    code: str | None = None
+    code: str | int | None = None
     param: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More fields of the error object (llama.cpp's ``n_prompt_tokens``, ``n_ctx``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +173,17 @@ def invalid_json(text: str = '{"category": "Billing", ') -> Reply:
     return Reply(text)
 
 
+def context_overflow(n_prompt_tokens: int, n_ctx: int) -> Fail:
+    """llama.cpp's answer to a prompt longer than a slot's context: 400 ``exceed_context_size_error``."""
+    return Fail(
+        400,
+        f"request ({n_prompt_tokens} tokens) exceeds the available context size ({n_ctx} tokens), try increasing it",
+        "exceed_context_size_error",
+        400,
+        extra={"n_prompt_tokens": n_prompt_tokens, "n_ctx": n_ctx},
+    )
+
+
 def schema_invalid(obj: Any = None) -> Reply:
     """A completion whose content is JSON but not of the expected shape."""
     return Reply({"unexpected": True} if obj is None else obj)
@@ -169,6 +191,23 @@ def schema_invalid(obj: Any = None) -> Reply:
 
 def _tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
+
+
+_CHARS_PER_TOKEN = 4
+_MESSAGE_OVERHEAD = 4
+"""Tokens a chat template adds around each message (role markers), as the server counts the prompt."""
+
+
+def _prompt_tokens(req: ChatRequest) -> int:
+    return sum(_tokens(str(m.get("content") or "")) + _MESSAGE_OVERHEAD for m in req.messages)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -217,12 +256,23 @@ class OpenAITestServer:
         latency: float = 0.0,
         supports_json_schema: bool = True,
         api_key: str | None = None,
+        n_ctx: int | None = None,
+        truncate_at_max_tokens: bool = True,
+        prompt_cache: bool = True,
     ) -> None:
+        """``n_ctx``: a slot's context in tokens (about 4 characters each); a prompt of at least that many
+        is refused like llama.cpp does (None: no limit). ``truncate_at_max_tokens``: cut an answer at the
+        request's ``max_tokens`` with ``finish_reason: "length"``. ``prompt_cache``: report
+        ``cached_tokens`` for the prefix a prompt shares with an earlier one."""
         self.answer = answer or (lambda req: Reply("{}"))
         self.models = tuple(models)
         self.latency = latency
         self.supports_json_schema = supports_json_schema
         self.api_key = api_key
+        self.n_ctx = n_ctx
+        self.truncate_at_max_tokens = truncate_at_max_tokens
+        self.prompt_cache = prompt_cache
+        self._prompts: deque[str] = deque(maxlen=16)
         self._script: deque[Action] = deque(script)
         self._lock = threading.Lock()
         self._requests: list[ChatRequest] = []
@@ -337,6 +387,8 @@ class OpenAITestServer:
         rf = req.response_format or {}
         if rf.get("type") == "json_schema" and not self.supports_json_schema:
             return bad_request("response_format json_schema is not supported by this model", "response_format")
+        if self.n_ctx is not None and (n := _prompt_tokens(req)) >= self.n_ctx:
+            return context_overflow(n, self.n_ctx)
         with self._lock:
             scripted = self._script.popleft() if self._script else None
         if scripted is not None:
@@ -366,6 +418,20 @@ class OpenAITestServer:
             content = content.model_dump_json()
         elif not isinstance(content, str):
             content = json.dumps(content)
+        finish_reason = action.finish_reason
+        limit = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
+        cut = False
+        if (
+            self.truncate_at_max_tokens
+            and content
+            and not action.refusal
+            and isinstance(limit, int)
+            and limit > 0
+            and _tokens(content) > limit
+        ):
+            content = content[: limit * _CHARS_PER_TOKEN]  # generation stops at the limit, mid-JSON or not
+            finish_reason = "length"
+            cut = True
         completion: dict[str, Any] = {
             "id": f"chatcmpl-test-{req.index}",
             "object": "chat.completion",
@@ -376,7 +442,7 @@ class OpenAITestServer:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": None if action.refusal else content, "refusal": action.refusal},
-                    "finish_reason": action.finish_reason,
+                    "finish_reason": finish_reason,
                     "logprobs": None,
                 }
             ],
@@ -386,11 +452,24 @@ class OpenAITestServer:
                 tin, tout = _tokens(req.text), _tokens(content)
             else:
                 tin, tout = action.usage  # type: ignore[misc]
+            if cut:
+                tout = min(tout, int(limit))  # type: ignore[arg-type]
             completion["usage"] = {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}
+            if self.prompt_cache:
+                completion["usage"]["prompt_tokens_details"] = {"cached_tokens": min(tin, self._cached(req))}
         self._send_json(h, 200, completion, action.headers)
 
+    def _cached(self, req: ChatRequest) -> int:
+        """Tokens of this prompt's longest prefix shared with one of the last prompts (whole tokens only)."""
+        text = req.text
+        with self._lock:
+            best = max((_common_prefix(text, p) for p in self._prompts), default=0)
+            self._prompts.append(text)
+        return best // _CHARS_PER_TOKEN
+
     def _send_error(self, h: _Handler, fail: Fail) -> None:
-        body = {"error": {"message": fail.message, "type": fail.type, "param": fail.param, "code": fail.code}}
+        error = {"message": fail.message, "type": fail.type, "param": fail.param, "code": fail.code, **fail.extra}
+        body = {"error": error}
         self._send_json(h, fail.status, body, fail.headers)
 
     def _send_json(self, h: _Handler, status: int, obj: Any, headers: Mapping[str, str] | None = None) -> None:

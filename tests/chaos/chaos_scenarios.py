@@ -9,17 +9,20 @@ endpoint answers normally), which is when recovery time starts to count.
 from __future__ import annotations
 
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
+from confluent_kafka.admin import AdminClient
 from chaos_stack import (
     AI_SERVICES,
     PIPELINE_SERVICES,
     ChaosPipeline,
     OwnStack,
+    ServiceProc,
     classify_answer,
 )
 from chaos_workload import StreamProducer
@@ -248,6 +251,150 @@ def model_sequence(steps: tuple[tuple[str, float], ...]) -> Fault:
     return fault
 
 
+def replica_kill(times: int = 2) -> Fault:
+    """``times`` times per consumer service: SIGKILL one of its running replicas (chosen at random) at a random
+    point of the stream, restart it 0-1 s later (same instance id). Restarts run in the background, so the
+    next kill lands at its own point of the stream; the fault is over once every killed replica consumes again."""
+
+    def fault(ctx: FaultContext) -> None:
+        plan = [(ctx.rng.uniform(0.05, 0.85), name) for name in PIPELINE_SERVICES for _ in range(times)]
+        restarting: dict[str, threading.Thread] = {}
+
+        def restart(svc: ServiceProc, down: float) -> None:
+            time.sleep(down)
+            svc.start()
+
+        for p, name in sorted(plan):
+            ctx.wait_progress(p)
+            up = [svc for svc in ctx.pipeline.instances(name) if svc.alive and svc.name not in restarting]
+            if not up:
+                continue
+            svc = ctx.rng.choice(up)
+            svc.sigkill()
+            down = ctx.rng.uniform(0, 1.0)
+            ctx.notes.append(f"kill {svc.name} at t={ctx.elapsed():.1f}s ({ctx.progress():.0%}), down {down:.1f}s")
+            thread = threading.Thread(target=restart, args=(svc, down), daemon=True)
+            restarting[svc.name] = thread
+            thread.start()
+            for n, t in list(restarting.items()):
+                if not t.is_alive():
+                    del restarting[n]
+        for t in restarting.values():
+            t.join(120)
+
+    return fault
+
+
+def rolling_restart(pause_s: float = 1.0) -> Fault:
+    """Every consumer replica in turn: SIGTERM (graceful: drain, commit, leave the group), start it again
+    (same instance id), wait until it consumes, ``pause_s``, the next."""
+
+    def fault(ctx: FaultContext) -> None:
+        ctx.wait_progress(0.05)
+        t0 = time.monotonic()
+        for svc in ctx.pipeline.consumers:
+            t = time.monotonic()
+            svc.stop()
+            stopped = time.monotonic() - t
+            svc.start()
+            ctx.notes.append(f"restart {svc.name}: stop {stopped:.1f}s, start {time.monotonic() - t - stopped:.1f}s")
+            time.sleep(pause_s)
+        ctx.notes.append(
+            f"rolling restart of {len(ctx.pipeline.consumers)} replicas in {time.monotonic() - t0:.0f}s"
+            f" (ended at {ctx.progress():.0%} of the stream)"
+        )
+
+    return fault
+
+
+def stop_many(procs: list[ServiceProc]) -> None:
+    """SIGTERM them all at once (graceful), wait for each; they are no longer wanted."""
+    for svc in procs:
+        svc.wanted = False
+        if svc.alive and svc.proc is not None:
+            svc.proc.send_signal(signal.SIGTERM)
+    for svc in procs:
+        svc.stop()
+
+
+def scale_down_to_one(pipeline: ChaosPipeline) -> None:
+    """Before the stream: one instance per service (replica 1), the others stopped."""
+    stop_many([svc for svc in pipeline.consumers if svc.replica > 1])
+
+
+def handover_s(pipeline: ChaosPipeline, members: dict[str, set[str]], since: float, timeout: float = 60) -> float | None:
+    """Seconds from ``since`` until every group's members are exactly ``members[service]`` (instance ids) and
+    they hold every partition of its topics (the broker's view, ``describe_consumer_groups``); None: timeout."""
+    admin = AdminClient({"bootstrap.servers": pipeline.stack.bootstrap, "log_level": 0})
+    want = {pipeline.groups[s]: (ids, len(pipeline.reads[s]) * pipeline.partitions) for s, ids in members.items()}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = True
+        for group, desc in admin.describe_consumer_groups(list(want)).items():
+            ids, partitions = want[group]
+            try:
+                d = desc.result(10)
+            except Exception:  # noqa: BLE001 - the coordinator may be busy rebalancing: ask again
+                done = False
+                break
+            held = sum(len(m.assignment.topic_partitions) for m in d.members)
+            if {m.group_instance_id for m in d.members} != ids or held != partitions:
+                done = False
+                break
+        if done:
+            return time.monotonic() - since
+        time.sleep(0.2)
+    return None
+
+
+def scale_1_n_1(up_at: float = 0.15, down_at: float = 0.7, at_full_s: float = 20.0) -> Fault:
+    """From one instance per service (see :func:`scale_down_to_one`) to all replicas at ``up_at`` of the
+    stream; back to one (graceful stops) at ``down_at``, and at least ``at_full_s`` after every replica
+    consumes. Notes how long the partitions took to reach the remaining instance (the broker's view)."""
+
+    def fault(ctx: FaultContext) -> None:
+        extra = [svc for svc in ctx.pipeline.consumers if svc.replica > 1]
+        ctx.wait_progress(up_at)
+        t = time.monotonic()
+        for svc in extra:
+            svc.wanted = True
+        ctx.pipeline.start_all(extra)
+        full = time.monotonic()
+        ctx.notes.append(f"scaled up to {len(ctx.pipeline.consumers)} instances at {ctx.progress():.0%} in {full - t:.1f}s")
+        ctx.wait_progress(down_at)
+        time.sleep(max(0.0, full + at_full_s - time.monotonic()))
+        t = time.monotonic()
+        at = ctx.progress()
+        stop_many(extra)
+        stopped = time.monotonic() - t
+        ones = {s: {f"{s}-1"} for s in PIPELINE_SERVICES}
+        moved = handover_s(ctx.pipeline, ones, t)
+        ctx.notes.append(
+            f"scaled down to {len(ctx.pipeline.consumers) - len(extra)} instances at {at:.0%}: stopped in {stopped:.1f}s,"
+            f" every partition held by the remaining instance {'after more than 60' if moved is None else f'{moved:.1f}'}s"
+            " after the SIGTERMs"
+        )
+
+    return fault
+
+
+def broker_partition(cut_s: float = 30.0, at: float = 0.3) -> Fault:
+    """Every service cut off from the broker (the Kafka proxy between them stops forwarding) for ``cut_s``."""
+
+    def fault(ctx: FaultContext) -> None:
+        proxy = ctx.pipeline.proxy
+        if proxy is None:
+            raise RuntimeError("broker-partition needs the pipeline's Kafka proxy (via_proxy=True)")
+        ctx.wait_progress(at)
+        proxy.cut()
+        started = ctx.progress()
+        time.sleep(cut_s)
+        proxy.heal()
+        ctx.notes.append(f"services cut off from the broker for {cut_s:.0f}s from {started:.0%} of the stream")
+
+    return fault
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -257,6 +404,22 @@ class Scenario:
     """Part of the full run (``make chaos``); the others run when named."""
     bounded: bool = False
     """Part of the bounded run (CI)."""
+    replicas: bool = False
+    """Runs on the replica pipeline (:data:`REPLICAS` instances, :data:`REPLICA_PARTITIONS` partitions, services
+    behind the Kafka proxy) with its own workload size (:data:`REPLICA_EVENTS` over :data:`REPLICA_STREAM_S`,
+    :data:`REPLICA_PER_KEY` events per key)."""
+    prepare: Callable[[ChaosPipeline], None] | None = None
+    """Run before the scenario's stream starts (e.g. scale down)."""
+    longer: float = 1.0
+    """Its stream lasts this many times the usual, at the usual rate (more events)."""
+
+
+# the replica scenarios: 3 instances of each AI service, 2 of each sink, 12 partitions, a steady load
+REPLICAS = {**dict.fromkeys(AI_SERVICES, 3), "warehouse_writer": 2, "crm_writer": 2}
+REPLICA_PARTITIONS = 12
+REPLICA_EVENTS = 540
+REPLICA_STREAM_S = 90.0
+REPLICA_PER_KEY = 3
 
 
 SINKS = ("warehouse_writer", "crm_writer")
@@ -352,6 +515,34 @@ SCENARIOS: tuple[Scenario, ...] = (
         default=False,
         bounded=True,
     ),
+    # --- replicas (their own pipeline: 3 x each AI service, 2 x each sink, 12 partitions)
+    Scenario(
+        "replica-kill",
+        "SIGKILL one replica of each service at random points, 2x per service, restart",
+        replica_kill(2),
+        replicas=True,
+    ),
+    Scenario(
+        "rolling-restart",
+        "SIGTERM every replica in turn (graceful), restart, next",
+        rolling_restart(),
+        replicas=True,
+        longer=4 / 3,  # 120 s: 13 restarts one after another take 80-105 s here
+    ),
+    Scenario(
+        "scale-1-3-1",
+        "1 instance per service, scaled to 3 (sinks 2) from 15 %, back to 1 (graceful) at 70 % and >= 20 s at 3",
+        scale_1_n_1(),
+        replicas=True,
+        prepare=scale_down_to_one,
+        longer=5 / 3,  # 150 s: 8 processes take 30-60 s to start on 2 busy cores; the 3-replica phase must be mid-stream
+    ),
+    Scenario(
+        "broker-partition",
+        "every service cut off from the broker for 30 s (TCP proxy), then healed",
+        broker_partition(30.0),
+        replicas=True,
+    ),
 )
 
 
@@ -363,4 +554,4 @@ def by_name(names: list[str]) -> list[Scenario]:
     return [known[n] for n in names]
 
 
-__all__ = ["SCENARIOS", "FaultContext", "FaultyModel", "Reply", "Scenario", "by_name"]
+__all__ = ["REPLICAS", "SCENARIOS", "FaultContext", "FaultyModel", "Reply", "Scenario", "by_name"]

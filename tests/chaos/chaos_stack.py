@@ -18,6 +18,14 @@ across restarts, and a 30 s session), so a restarted service takes its
 partitions back at once; ``static_membership=False`` (``--membership dynamic``)
 runs them with dynamic membership and the default 45 s session instead.
 
+Replicas (``replicas={service: n}``, the replica scenarios): ``n`` instances of
+a service, each its own process named and identified ``<service>-<replica>``
+(its ``group.instance.id``), all in the service's one group; a scenario can stop
+some of them on purpose (``ServiceProc.wanted``), and nothing restarts those.
+``via_proxy=True``: the services reach the broker through a
+:class:`tests.netkit.KafkaProxy` on a port of its own (``broker-partition`` cuts
+it); the runner's producer and inspector keep talking to the broker directly.
+
 Planted secrets: the services run with a distinctive OpenAI API key, a
 distinctive Salesforce session token (the sandbox accepts it) and a database
 role with a distinctive password, so that the logs can be searched for them
@@ -45,7 +53,7 @@ from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from crmpilot.warehouse import migrate
 from psycopg import sql
-from tests.netkit import free_port
+from tests.netkit import KafkaProxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_SH = REPO / "infra" / "stack.sh"
@@ -314,13 +322,20 @@ class ServiceProc:
     """One service as a process (``python -m <name>``); restartable, killable."""
 
     name: str
+    """The instance: the module's name, or ``<service>-<replica>`` for a replica."""
     args: tuple[str, ...]
     env: Mapping[str, str]
     log: Path
     ready: str = "consuming"
+    module: str | None = None
+    """The module run (``python -m``); default: ``name``."""
+    replica: int = 1
+    wanted: bool = True
+    """Should be running: a scenario that scales a service down clears it, so nothing restarts that instance."""
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
+    stops: int = 0
 
     def start(self, timeout: float = 90) -> None:
         self.wait_ready(self.launch(), timeout)
@@ -331,7 +346,7 @@ class ServiceProc:
         handle = self.log.open("ab")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.name, *self.args],
+                [sys.executable, "-m", self.module or self.name, *self.args],
                 cwd=REPO,
                 env=dict(self.env),
                 stdout=handle,
@@ -361,6 +376,14 @@ class ServiceProc:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.alive and self.proc is not None else None
+
+    @property
+    def service(self) -> str:
+        return self.module or self.name
+
     def sigkill(self) -> None:
         if self.alive:
             assert self.proc is not None
@@ -369,7 +392,9 @@ class ServiceProc:
             self.kills += 1
 
     def stop(self) -> None:
+        """SIGTERM (graceful: drain, commit, leave the group), SIGKILL after 40 s."""
         if self.proc is not None and self.proc.poll() is None:
+            self.stops += 1
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(40)
@@ -398,6 +423,15 @@ class ChaosPipeline:
     answer: Callable[[ChatRequest], Any] = classify_answer
     static_membership: bool = True
     """Each consumer service with a ``group.instance.id`` of its own (:func:`membership_env`)."""
+    leave_on_stop: bool = True
+    """False: ``CRMPILOT_<SERVICE>_LEAVE_GROUP_ON_STOP=false``, a static member stays in its group on SIGTERM (KIP-345)."""
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """Instances per consumer service (default 1). Not empty: every instance is named and
+    keyed ``<service>-<replica>`` (also its ``group.instance.id``), ``1`` included."""
+    via_proxy: bool = False
+    """The services reach the broker through a :class:`~tests.netkit.KafkaProxy` (``broker-partition`` cuts it);
+    the runner's own producer and inspector do not."""
+    proxy: KafkaProxy | None = None
     db: str = ""
     database_url: str = ""
     sandbox_port: int = 0
@@ -494,6 +528,8 @@ class ChaosPipeline:
         if self.llm._httpd is not None:
             self.llm._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self.sandbox_port = free_port()
+        if self.via_proxy:
+            self.proxy = KafkaProxy(self.stack.bootstrap).start()
         self.env = self._service_env()
         self.services = {
             "crm_sandbox": ServiceProc(
@@ -503,13 +539,16 @@ class ChaosPipeline:
                 self.log_dir / "crm_sandbox.log",
                 ready="listening on",
             ),
-            **{
-                name: ServiceProc(
-                    name, (), self.service_env(name), self.log_dir / f"{name}.log"
-                )
-                for name in PIPELINE_SERVICES
-            },
         }
+        for name in PIPELINE_SERVICES:
+            if not self.replicas:
+                self.services[name] = ServiceProc(name, (), self.service_env(name), self.log_dir / f"{name}.log")
+                continue
+            for n in range(1, self.replicas.get(name, 1) + 1):
+                instance = f"{name}-{n}"
+                self.services[instance] = ServiceProc(
+                    instance, (), self.service_env(name, n), self.log_dir / f"{instance}.log", module=name, replica=n
+                )
         self.services["crm_sandbox"].start()  # the CRM writer logs in at start
         consumers = [
             (svc, svc.launch())
@@ -519,9 +558,20 @@ class ChaosPipeline:
         for svc, since in consumers:
             svc.wait_ready(since, timeout=120)
 
+    def instances(self, service: str) -> list[ServiceProc]:
+        """The instances of a pipeline service (one, or its replicas)."""
+        return [svc for svc in self.services.values() if svc.service == service]
+
+    @property
+    def consumers(self) -> list[ServiceProc]:
+        """Every instance of a consumer service (not the sandbox)."""
+        return [svc for svc in self.services.values() if svc.service in PIPELINE_SERVICES]
+
     def service_env(self, name: str, replica: int = 1) -> dict[str, str]:
         """The environment of one instance of a consumer service: the pipeline's, plus its membership."""
         membership = membership_env(name, replica) if self.static_membership else {}
+        if not self.leave_on_stop:
+            membership[f"CRMPILOT_{name.upper()}_LEAVE_GROUP_ON_STOP"] = "false"
         return {**self.env, **membership, **self.extra_env}
 
     def _service_env(self) -> dict[str, str]:
@@ -540,7 +590,7 @@ class ChaosPipeline:
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
-                "CRMPILOT_KAFKA_BOOTSTRAP": self.stack.bootstrap,
+                "CRMPILOT_KAFKA_BOOTSTRAP": self.proxy.address if self.proxy is not None else self.stack.bootstrap,
                 "CRMPILOT_DATABASE_URL": self.database_url,
                 # the sandbox
                 "CRMPILOT_SANDBOX_PORT": str(self.sandbox_port),
@@ -590,18 +640,38 @@ class ChaosPipeline:
         env.update(self.extra_env)
         return env
 
-    def ensure_running(self) -> list[str]:
-        """Restart any service that died on its own; returns their names (a finding when not empty)."""
-        died = [name for name, svc in self.services.items() if not svc.alive]
+    def ensure_running(self, *, everyone: bool = False) -> list[str]:
+        """Restart any wanted instance that died on its own; returns their names (a finding when not empty).
+
+        ``everyone``: first want every instance again (a scenario starts with all of them), and
+        start the ones a scenario stopped on purpose without reporting them."""
+        if everyone:
+            for svc in self.services.values():
+                if not svc.wanted and not svc.alive:
+                    svc.wanted = True
+                    svc.start()
+        died = [name for name, svc in self.services.items() if svc.wanted and not svc.alive]
         for name in died:
             self.services[name].start()
         return died
 
+    def start_all(self, procs: list[ServiceProc], timeout: float = 120) -> None:
+        """Launch several instances at once and wait until each consumes."""
+        launched = [(svc, svc.launch()) for svc in procs]
+        for svc, since in launched:
+            svc.wait_ready(since, timeout=timeout)
+
     def teardown(self, *, drop: bool = True) -> None:
+        consumers = self.consumers
+        for svc in consumers:  # SIGTERM them all at once, then wait: replicas stop in parallel
+            if svc.alive and svc.proc is not None:
+                svc.proc.send_signal(signal.SIGTERM)
         for svc in reversed(list(self.services.values())):
             svc.stop()
         if self.llm is not None:
             self.llm.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
         if not drop:
             return
         try:

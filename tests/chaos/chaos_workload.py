@@ -8,13 +8,16 @@ record, so after a run each record must carry exactly its event's result id
 and each result must have been applied exactly once. Events of the three
 flows are interleaved and produced at a steady rate from a background thread,
 so faults hit the pipeline mid-stream; the runner's producer is idempotent
-and buffers through a broker restart. Poison records (not JSON, unknown
+and buffers through a broker restart. With ``per_key`` > 1 each record gets several
+events (one key, produced in order), for the per-key order check. Poison records (not JSON, unknown
 schema version, over the size limit, not UTF-8) go to every source topic,
 keyed ``chaos-poison-<scenario>-<n>``: the only records the DLQ may hold.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import random
 import threading
@@ -74,6 +77,10 @@ class Item:
     event: Envelope[Any]
     sobject: str
     record_id: str
+    seq: int = 0
+    """Its place among the events about the same record (their key): 0, 1, ... in the order produced."""
+    last: bool = True
+    """The last event about its record: the CRM must end up carrying its result."""
 
     @property
     def result_id(self) -> str:
@@ -113,6 +120,14 @@ class Workload:
     def poison_count(self) -> int:
         return sum(len(r) for r in self.poison.values())
 
+    @property
+    def per_record(self) -> dict[str, list[Item]]:
+        """Record id (the events' key) -> its items, in the order they are produced."""
+        out: dict[str, list[Item]] = {}
+        for item in self.items:
+            out.setdefault(item.record_id, []).append(item)
+        return out
+
 
 def create_records(
     sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag: str
@@ -150,27 +165,32 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _case_item(i: int, case_id: str, tag: str) -> Item:
+def _case_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
+    """The case's creation, or (``seq`` > 0) an update of its description, which the classifier classifies again."""
     subject = _SUBJECTS[i % len(_SUBJECTS)].format(n=f"{tag}-{i}")
+    description = _DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}")
+    if seq:
+        description += f" Update {seq}: still not solved, please call me back."
     data = CaseEvent(
-        case_id=case_id, subject=subject, description=_DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}"),
-        origin=("Email", "Web", "Phone")[i % 3], last_modified=_now(),
+        case_id=case_id, subject=subject, description=description,
+        origin=("Email", "Web", "Phone")[i % 3], last_modified=_now(), changed_fields=("Description",) if seq else (),
     )  # fmt: skip
     env = Envelope[CaseEvent](
         source="crm://chaos",
-        type="crm.case.created",
+        type="crm.case.updated" if seq else "crm.case.created",
         schemaversion=1,
         subject=case_id,
         time=_now(),
         data=data,
     )
-    return Item("ticket_classifier", env, "Case", case_id)
+    return Item("ticket_classifier", env, "Case", case_id, seq)
 
 
-def _email_item(i: int, case_id: str, tag: str) -> Item:
+def _email_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
+    n = f"{tag}-{i}" + (f"-{seq}" if seq else "")
     data = EmailReceived(
-        email_id=f"em-{tag}-{i}"[:40], case_id=case_id, from_address=f"customer{i}@example.com", to_address="support@example.com",
-        subject=f"Re: order {tag}-{i}", body=f"Hello, my order {tag}-{i} has not arrived yet. Could you check where it is? Thanks.",
+        email_id=f"em-{n}"[:40], case_id=case_id, from_address=f"customer{i}@example.com", to_address="support@example.com",
+        subject=f"Re: order {tag}-{i}", body=f"Hello, my order {tag}-{i} has not arrived yet (message {seq + 1}). Could you check where it is? Thanks.",
         received_at=_now(),
     )  # fmt: skip
     env = Envelope[EmailReceived](
@@ -181,13 +201,14 @@ def _email_item(i: int, case_id: str, tag: str) -> Item:
         time=_now(),
         data=data,
     )
-    return Item("email_summarizer", env, "Case", case_id)
+    return Item("email_summarizer", env, "Case", case_id, seq)
 
 
-def _request_item(i: int, lead_id: str, tag: str) -> Item:
+def _request_item(i: int, lead_id: str, tag: str, seq: int = 0) -> Item:
     data = RequestSubmitted(
         request_id=lead_id, kind="lead", company=f"Chaos Co {tag}-{i}", contact_email=f"buyer{i}@chaosco.example", country="Germany",
-        employees=50 + i, amount=Decimal(1000 + i), currency="EUR", description=f"We need {10 + i % 40} seats from next month (ref {tag}-{i}).",
+        employees=50 + i, amount=Decimal(1000 + i + 100 * seq), currency="EUR",
+        description=f"We need {10 + i % 40 + seq} seats from next month (ref {tag}-{i}{f', revision {seq}' if seq else ''}).",
     )  # fmt: skip
     env = Envelope[RequestSubmitted](
         source="erp://chaos",
@@ -197,7 +218,7 @@ def _request_item(i: int, lead_id: str, tag: str) -> Item:
         time=_now(),
         data=data,
     )
-    return Item("request_scorer", env, "Lead", lead_id)
+    return Item("request_scorer", env, "Lead", lead_id, seq)
 
 
 def build_workload(
@@ -209,23 +230,44 @@ def build_workload(
     poison: int = 2,
     seed: int = 0,
     mix: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    per_key: int = 1,
 ) -> Workload:
-    """``n`` events: by default 60 % cases, 20 % emails, 20 % lead requests; ``poison`` bad records per source topic."""
+    """``n`` events: by default 60 % cases, 20 % emails, 20 % lead requests; ``poison`` bad records per source topic.
+
+    ``per_key`` > 1: that many events about each record (so with the same key): a case's
+    creation then updates of its description, several emails on one case, revised lead
+    requests. The stream is cut into ``per_key`` phases, phase ``j`` holding every record's
+    ``j``-th event in random order, so a record's events are produced in order and spread
+    over the stream; the order check (:meth:`chaos_checks.Inspector.order`) needs them.
+    """
     n_cases, n_emails = round(n * mix[0]), round(n * mix[1])
     n_requests = n - n_cases - n_emails
-    cases = create_records(
-        sandbox_url, ca_path, "Case", n_cases + n_emails, tag=scenario
-    )
-    leads = (
-        create_records(sandbox_url, ca_path, "Lead", n_requests, tag=scenario)
-        if n_requests
-        else []
-    )
+    k = max(1, per_key)
+
+    def records_for(events: int) -> int:
+        return -(-events // k)
+
+    r_cases, r_emails, r_requests = (records_for(x) for x in (n_cases, n_emails, n_requests))
+    cases = create_records(sandbox_url, ca_path, "Case", r_cases + r_emails, tag=scenario)
+    leads = create_records(sandbox_url, ca_path, "Lead", r_requests, tag=scenario) if r_requests else []
     time.sleep(0.01)  # events are strictly after the records' creation
-    items = [_case_item(i, cid, scenario) for i, cid in enumerate(cases[:n_cases])]
-    items += [_email_item(i, cid, scenario) for i, cid in enumerate(cases[n_cases:])]
-    items += [_request_item(i, lid, scenario) for i, lid in enumerate(leads)]
-    random.Random(seed).shuffle(items)
+    rnd = random.Random(seed)
+    phases: list[list[Item]] = [[] for _ in range(k)]
+    flows = (
+        (_case_item, cases[:r_cases], n_cases),
+        (_email_item, cases[r_cases:], n_emails),
+        (_request_item, leads, n_requests),
+    )
+    for make, ids, events in flows:
+        for i, rid in enumerate(ids):
+            for j in range(min(k, events - i * k)):
+                phases[j].append(make(i, rid, scenario, j))
+    items: list[Item] = []
+    for phase in phases:
+        rnd.shuffle(phase)
+        items += phase
+    last = {item.record_id: item.seq for item in items}
+    items = [dataclasses.replace(item, last=item.seq == last[item.record_id]) for item in items]
     records = poison_records(scenario, poison * len(FLOWS), seed=seed)
     by_service = {
         s: records[k * poison : (k + 1) * poison] for k, s in enumerate(FLOWS)
@@ -269,6 +311,8 @@ class StreamProducer:
     duration_s: float
     errors: list[str] = field(default_factory=list)
     delivered: int = 0
+    offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Event id -> (partition, offset) it was written at (the delivery reports)."""
     done: threading.Event = field(default_factory=threading.Event)
     finished_at: float | None = None
     _thread: threading.Thread | None = None
@@ -280,19 +324,21 @@ class StreamProducer:
         self._thread.start()
         return self
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(self, event_id: str | None, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self.errors.append(f"{err.name()}: {err.str()}")
         else:
             self.delivered += 1
+            if event_id is not None:
+                self.offsets[event_id] = (msg.partition() or 0, msg.offset() or 0)
 
-    def _records(self) -> list[tuple[str, bytes, bytes]]:
-        records = [
-            (self.topics[i.service], i.event.subject.encode(), encode(i.event))
+    def _records(self) -> list[tuple[str, bytes, bytes, str | None]]:
+        records: list[tuple[str, bytes, bytes, str | None]] = [
+            (self.topics[i.service], i.event.subject.encode(), encode(i.event), i.event.id)
             for i in self.workload.items
         ]
-        poison = [
-            (self.topics[s], k, v)
+        poison: list[tuple[str, bytes, bytes, str | None]] = [
+            (self.topics[s], k, v, None)
             for s, recs in self.workload.poison.items()
             for k, v in recs
         ]
@@ -316,11 +362,11 @@ class StreamProducer:
         records = self._records()
         interval = self.duration_s / max(1, len(records))
         t0 = time.monotonic()
-        for i, (topic, key, value) in enumerate(records):
+        for i, (topic, key, value, event_id) in enumerate(records):
             while True:
                 try:
                     producer.produce(
-                        topic, value=value, key=key, on_delivery=self._on_delivery
+                        topic, value=value, key=key, on_delivery=functools.partial(self._on_delivery, event_id)
                     )
                     break
                 except BufferError:

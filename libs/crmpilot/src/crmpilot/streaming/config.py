@@ -7,7 +7,7 @@ from :class:`crmpilot.settings.KafkaSettings`. :meth:`RuntimeSettings.consumer_c
 and :meth:`RuntimeSettings.producer_config` map them to librdkafka keys.
 
 Group membership (``session_timeout_ms``, ``heartbeat_interval_ms``,
-``max_poll_interval_ms``, ``group_instance_id``, ``liveness_timeout_s``) is
+``max_poll_interval_ms``, ``group_instance_id``, ``liveness_timeout_s``, ``leave_group_on_stop``) is
 also what services expose from their environment, through
 :class:`GroupMembershipSettings`.
 
@@ -15,8 +15,11 @@ Static membership (``group_instance_id`` set): a SIGKILLed or restarted instance
 that comes back with the same id within ``session_timeout_ms`` takes its
 partitions back at once, without a rebalance and without waiting for its old
 session to expire; a static member does not leave its group on a clean stop
-either (KIP-345), so an instance that stops for good holds its partitions until
-``session_timeout_ms`` has passed. The launchers (``infra/services.sh``,
+either (KIP-345), so an instance that stops for good would hold its partitions until
+``session_timeout_ms`` has passed: the runtime therefore makes a static member
+leave on a graceful stop (``leave_group_on_stop``, default on; see
+:class:`~crmpilot.streaming.runtime.ConsumerService`), and only a crash keeps the
+partitions for the restart. The launchers (``infra/services.sh``,
 ``docker-compose.yml``, the chaos suite) set ``<service>-<replica>`` and 30 s.
 """
 
@@ -120,13 +123,20 @@ class RuntimeSettings(BaseModel):
         min_length=1,
         description="group.instance.id: static membership, unique per instance and stable across restarts "
         "(<service>-<replica>; A-Z a-z 0-9 . _ -); a restarted instance gets its partitions back without a rebalance "
-        "if it returns within session_timeout_ms, one that stops for good keeps them that long (no leave on close) "
+        "if it returns within session_timeout_ms; on a graceful stop it leaves the group (leave_group_on_stop) "
         "(unset: dynamic membership)",
     )
     liveness_timeout_s: float | None = Field(
         default=None,
         gt=0,
         description="/healthz turns unhealthy after this long without group membership (unset: 2 x session_timeout_ms)",
+    )
+    leave_group_on_stop: bool = Field(
+        default=True,
+        description="a static member (group_instance_id set) leaves its group on a graceful stop (SIGTERM), so the other "
+        "instances take its partitions at their next heartbeat instead of after session_timeout_ms; false: it stays "
+        "(KIP-345), for instances that always come back within the session (a restart in place), at the cost of the "
+        "partitions idling for the whole session when one does not (scale-down, a stop for good)",
     )
     rebuild_consumer: bool = Field(
         default=True,
@@ -220,8 +230,8 @@ class GroupMembershipSettings(BaseModel):
 
     A mixin of a service's ``Settings`` (``class Settings(GroupMembershipSettings, BaseSettings)``):
     the fields become ``<PREFIX>SESSION_TIMEOUT_MS``, ``<PREFIX>HEARTBEAT_INTERVAL_MS``,
-    ``<PREFIX>MAX_POLL_INTERVAL_MS``, ``<PREFIX>GROUP_INSTANCE_ID`` and
-    ``<PREFIX>LIVENESS_TIMEOUT_S``, listed by ``--help``; :meth:`membership` passes them on
+    ``<PREFIX>MAX_POLL_INTERVAL_MS``, ``<PREFIX>GROUP_INSTANCE_ID``,
+    ``<PREFIX>LIVENESS_TIMEOUT_S`` and ``<PREFIX>LEAVE_GROUP_ON_STOP``, listed by ``--help``; :meth:`membership` passes them on
     to :class:`RuntimeSettings`.
     """
 
@@ -230,6 +240,7 @@ class GroupMembershipSettings(BaseModel):
     max_poll_interval_ms: int = RuntimeSettings.model_fields["max_poll_interval_ms"]
     group_instance_id: str | None = RuntimeSettings.model_fields["group_instance_id"]
     liveness_timeout_s: float | None = RuntimeSettings.model_fields["liveness_timeout_s"]
+    leave_group_on_stop: bool = RuntimeSettings.model_fields["leave_group_on_stop"]
 
     _instance_id = field_validator("group_instance_id")(_check_instance_id)
 

@@ -84,6 +84,21 @@ Shutdown
     group) and the producer flushed. Unstarted records are redelivered on the
     next start. A revoked partition is handed over the same way, within
     ``revoke_timeout_s``.
+
+    A static member (``group_instance_id``) does not leave its group on
+    ``close()`` (KIP-345): its partitions would sit idle for the whole
+    ``session.timeout.ms``, waiting for a restart that a scale-down or a stop
+    for good never brings. So on a graceful stop (a stop request, not a fatal
+    error) it first unsubscribes, which librdkafka does send a LeaveGroup for:
+    its partitions are revoked (the revoke commit runs), the broker drops the
+    instance id and the others take the partitions at their next heartbeat
+    (3 s) instead of after the session; the restarted instance, if any, joins
+    again with the same id (one cooperative rebalance). The wait is bounded
+    (``_LEAVE_WAIT_S``); a crash (SIGKILL, OOM) or a fatal error leaves no
+    such notice, so the partitions wait for the restart as before.
+    ``leave_group_on_stop=False`` keeps KIP-345's behaviour (for instances
+    that always come back within the session). A consumer replaced by a
+    rebuild never leaves: its successor uses the same id.
 """
 
 from __future__ import annotations
@@ -135,6 +150,7 @@ R = TypeVar("R")
 _MAX_BATCH = 500
 _READY_POLL_GAP_S = 5.0  # not ready when the consumer thread has not polled for this long (e.g. a rebalance)
 _CLOSE_WAIT_S = 10.0  # a rebuild waits this long for the replaced consumer to close
+_LEAVE_WAIT_S = 5.0  # a static member's graceful stop waits this long for its revoke and LeaveGroup
 _DLQ_PRODUCE_ATTEMPTS = 3
 # commit errors that only mean "a rebalance is under way": the next commit retries
 _REBALANCING = frozenset(
@@ -762,6 +778,8 @@ class ConsumerService:
                 final = self._book.to_commit()
                 if final:
                     self._book.committed(await self._call(self._commit, self._consumer, final, "shutdown"))
+                if s.group_instance_id and s.leave_group_on_stop and self._fatal is None:
+                    await self._call(self._leave_group, self._consumer)
                 await self._call(self._consumer.close)
         finally:
             if self._producer is not None:
@@ -774,6 +792,34 @@ class ConsumerService:
             "service %s stopped: %d processed, %d dead-lettered, %d queued left for redelivery",
             s.group_id, self.stats.processed, self.stats.dead_lettered, dropped,
         )
+
+    def _leave_group(self, consumer: Consumer, wait_s: float = _LEAVE_WAIT_S) -> bool:
+        """A static member's graceful exit (consumer thread): unsubscribe, serve the revoke, let librdkafka
+        send its LeaveGroup; True once the member has left (no assignment, no member id) within ``wait_s``.
+
+        Records fetched meanwhile are not dispatched (the service is stopping): they stay uncommitted
+        and go to the partitions' next owner.
+        """
+        instance = self._settings.group_instance_id
+        started = time.monotonic()
+        try:
+            consumer.unsubscribe()
+            while consumer.assignment() or consumer.memberid():
+                if time.monotonic() - started >= wait_s:
+                    logger.warning(
+                        "static member %s did not leave group %s within %.0fs: its partitions move after session.timeout.ms",
+                        instance, self._settings.group_id, wait_s,
+                    )
+                    return False
+                consumer.consume(_MAX_BATCH, 0.05)
+        except (KafkaException, RuntimeError) as exc:
+            logger.warning("static member %s could not leave group %s: %s", instance, self._settings.group_id, exc)
+            return False
+        logger.info(
+            "static member %s left group %s in %.2fs (its partitions go to the other members now)",
+            instance, self._settings.group_id, time.monotonic() - started,
+        )
+        return True
 
     async def _wait_or_hurry(self, timeout: float) -> bool:
         assert self._hurry is not None

@@ -12,7 +12,9 @@ from services_testkit import EVENT_TIME, envelope, handle, only_result, openai_c
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments.results import UnexpectedEventType
 from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
+from crmpilot.errors import Retryable
 from crmpilot.llm import LLMClient, LLMInvalidOutput
+from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.testing import ChatRequest, FakeProvider, OpenAITestServer
 from crmpilot.tasks import SUMMARIZE_EMAIL, EmailSummaryOutput
 from email_summarizer.handler import EmailSummarizer
@@ -224,6 +226,28 @@ def test_a_long_email_is_cut_to_the_token_budget_and_the_cut_is_recorded() -> No
     assert 600 <= len(payload["body"]) <= 800, "about four characters per token"
     assert body.startswith(payload["body"])
     assert result.verified, "the quotes come from the part the model read"
+
+
+def test_a_prompt_past_the_context_window_is_cut_to_fit_once_and_asked_again() -> None:
+    first = "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge to my card by Friday.\n"
+    body = first + "\n".join(f"Line {i}: more details about the same problem." for i in range(400))
+    with OpenAITestServer(lambda req: answer(), n_ctx=2000) as server:
+        result = summarize(summarizer(openai_client(server), max_input_tokens=8000), email(body))
+        sent = [r.text for r in server.requests]
+    assert len(sent) == 2, "one overflow (400 exceed_context_size_error), one request with the input cut"
+    assert result.truncated_chars > 0 and body.startswith(first)
+    assert len(sent[1]) < len(sent[0]) and first.strip() in sent[1]
+    assert result.verified
+
+
+def test_a_prompt_that_overflows_after_the_cut_is_this_records_error_not_a_retry_storm() -> None:
+    with OpenAITestServer(lambda req: answer(), n_ctx=40) as server:  # the instructions alone do not fit
+        with pytest.raises(LLMContextOverflow) as err:
+            summarize(summarizer(openai_client(server)), email(EN_BODY * 3))
+        requests = len(server.requests)
+    assert requests == 2, "asked once, cut, asked once more: never retried"
+    assert not isinstance(err.value, Retryable), "non-retryable: the runtime dead-letters it"
+    assert "exceeds the available context size (40 tokens)" in str(err.value)
 
 
 def test_the_word_budget_reaches_the_prompt() -> None:

@@ -13,7 +13,10 @@ adapters (``services/<task>/handler.py``), which build their own typed result ev
 3. **result id**: source event id + task + prompt version (the sinks' idempotency key);
 4. **skip**: an empty or non-text input gets a ``skip`` result, no model call;
 5. **budget**: each input with a budget is cut to it (recorded in ``truncated_chars``);
-6. **model run**: the LLM client (any provider) returns the task's closed output model;
+6. **model run**: the LLM client (any provider) returns the task's closed output model; a
+   prompt the endpoint finds longer than its context window (:class:`LLMContextOverflow`)
+   has its text inputs cut in proportion to fit, once, and is asked again; a second
+   overflow is this record's error (non-retryable: the DLQ, with the server's reason);
 7. **result**: the enrichment's checks (hooks, grounding) and review decision;
 8. **emit** the result on the output topic, keyed by the record, with the trace.
 
@@ -35,6 +38,7 @@ from crmpilot.events import EnrichmentResult, Envelope, PoisonMessage, ReviewDec
 from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
 from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
+from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import process_span
@@ -179,14 +183,47 @@ class Pipeline(ABC, Generic[R]):
                 for name, budget in reading.budgets.items():
                     payload[name], chars = cut_to_token_budget(payload[name], budget, self._count_tokens)
                     cut += chars
+                try:
+                    answer = await self.llm.run(task, payload)
+                except LLMContextOverflow as exc:
+                    payload, more = self._fit_context(payload, reading.budgets, exc)
+                    if not more:
+                        raise
+                    cut += more
+                    span.add_event("crmpilot.input.cut_to_context", {"n_prompt_tokens": exc.n_prompt_tokens or 0, "n_ctx": exc.n_ctx or 0})
+                    answer = await self.llm.run(task, payload)  # a second overflow is this record's error
                 if cut:
                     span.set_attribute("crmpilot.input.truncated_chars", cut)
-                answer = await self.llm.run(task, payload)
                 result = self.completed(Run(result_id, reading, answer.provenance(**source), payload, answer.output, cut))
             return (result_output(self.topic, result, event_type=self.result_type, source=self.source, subject=reading.key),)
 
     def _count_tokens(self, text: str) -> int:
         return estimate_tokens(text, self.token_model)
+
+    def _fit_context(self, payload: dict[str, Any], budgets: Mapping[str, int], exc: LLMContextOverflow) -> tuple[dict[str, Any], int]:
+        """``payload`` with its text inputs (the budgeted ones, else every string) cut so that the prompt fills
+        about ``CONTEXT_FILL`` of the context the endpoint reported (half of them when it gave no counts); and
+        the characters cut."""
+        names = [n for n in (budgets or payload) if isinstance(payload.get(n), str) and payload[n]]
+        tokens = {n: self._count_tokens(payload[n]) for n in names}
+        total = sum(tokens.values())
+        if total < 2:
+            return payload, 0
+        if exc.n_prompt_tokens and exc.n_ctx:
+            excess = exc.n_prompt_tokens - CONTEXT_FILL * exc.n_ctx  # tokens to take out of the texts
+            ratio = max(0.0, (total - excess) / total)
+        else:
+            ratio = 0.5
+        fitted, cut = dict(payload), 0
+        for name, n in tokens.items():
+            fitted[name], chars = cut_to_token_budget(fitted[name], max(1, int(n * ratio)), self._count_tokens)
+            cut += chars
+        return fitted, cut
+
+
+CONTEXT_FILL = 0.7
+"""After a context overflow, the prompt is cut to about this share of the endpoint's context (the rest is the
+instructions' share that is not cut, the answer's room and the estimate's error)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

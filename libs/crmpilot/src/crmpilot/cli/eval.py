@@ -8,10 +8,14 @@ confusions, calibration (reliability table, ECE), latency and cost, and writes
 ``__unknown__`` (or with a label given to ``--oos-label``) are out of scope:
 the report counts how many of them would be auto-applied or suggested, and
 how many the model flagged. ``compare`` prints two JSON reports side by side
-with deltas. ``banking77`` runs the Banking77 benchmark
+with deltas. ``summaries`` runs ``summarize_email`` over emails (JSON lines)
+and reports crashes, grounding failures, placeholders left, ROUGE against the
+human summaries when the data has them (beside LEAD at the same length, the
+first sentence and the subject), words per summary and throughput. ``banking77`` runs the Banking77 benchmark
 (:mod:`crmpilot.evaluation.banking77`, e.g. ``--holdout-intents 10 --seed 0``
 for the out-of-scope figures). Exit codes: 0 done, 1 bad input (data,
-categories, prompt, head, report file).
+categories, prompt, head, report file), 3 (``summaries``) an email crashed,
+failed grounding or kept a placeholder.
 """
 
 from __future__ import annotations
@@ -136,6 +140,74 @@ def run(
     html_path = write_html(report, out / f"{report_name}.html")
     _out.print(summary(report))
     _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
+
+
+@app.command()
+def summaries(
+    data: Annotated[Path, typer.Argument(help="Emails, JSON lines: body, optional id, subject and reference summaries ann0, ann1, …", dir_okay=False)],
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N emails.", min=1)] = None,
+    max_words: Annotated[int | None, typer.Option("--max-words", help="The summary's word budget (default: the service's).", min=5)] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Emails in flight at once.", min=1)] = 8,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path("eval-reports"),
+    name: Annotated[str | None, typer.Option("--name", help="Report name (file stem); default: summaries-provider-time.")] = None,
+) -> None:
+    """Summarize emails with the configured provider: crashes, grounding, placeholders, ROUGE vs LEAD, throughput."""
+    import json
+
+    from rich.table import Table
+
+    from ..evaluation.errors import DatasetError
+    from ..evaluation.summaries import BASELINES, SummaryReport, evaluate_summaries, load_emails, summary_html
+    from ..llm.factory import build_llm_client
+    from ..llm.settings import LLMSettings
+    from ..tasks.summarize_email import DEFAULT_MAX_WORDS
+
+    try:
+        emails = load_emails(data, limit=limit)
+        settings = LLMSettings(cache="off")
+    except DatasetError as exc:
+        _fail(exc)
+    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
+        _err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+    if not emails:
+        _fail(DatasetError(f"{data}: no emails"))
+    client = build_llm_client(settings)
+    report_name = _safe(name or f"summaries-{settings.provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+
+    async def go() -> SummaryReport:
+        try:
+            with _progress() as progress:
+                bar = progress.add_task("summarize_email", total=len(emails))
+                return await evaluate_summaries(
+                    client, emails, max_words=max_words or DEFAULT_MAX_WORDS, concurrency=concurrency,
+                    progress=lambda n: progress.advance(bar, n),
+                )
+        finally:
+            await client.aclose()
+
+    report = asyncio.run(go())
+    d = report.as_dict()
+    _out.print(
+        f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, {d['grounding_failures']} grounding failures, "
+        f"{d['placeholders']} with a placeholder left; {d['words_per_summary']} words per summary; {d['emails_per_second']} emails/s"
+    )
+    if d["rouge"]:
+        table = Table(title=f"ROUGE F1 against the human summaries ({report.referenced} emails)")
+        for col in ("", "ROUGE-1", "ROUGE-2", "ROUGE-L"):
+            table.add_column(col, justify="left" if not col else "right")
+        for key, v in d["rouge"].items():
+            table.add_row(BASELINES[key], f"{v['r1']:.1f}", f"{v['r2']:.1f}", f"{v['rl']:.1f}")
+        _out.print(table)
+    else:
+        _out.print("no reference summaries in the data: no ROUGE")
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = out / f"{report_name}.json", out / f"{report_name}.html"
+    json_path.write_text(json.dumps({"format": "crmpilot.eval.summaries/1", "name": report_name, "data": str(data), **d}, indent=2) + "\n")
+    html_path.write_text(summary_html(report, report_name), encoding="utf-8")
+    _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
+    if report.errors or report.grounding_failures or report.placeholders:
+        raise typer.Exit(3)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})

@@ -34,7 +34,7 @@ from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, SUMMARIZE_EMAIL, EmailSummaryOutput, grounding_failures
 
-__all__ = ["Email", "Rouge", "SummaryReport", "evaluate_summaries", "lead_words", "load_emails", "rouge"]
+__all__ = ["BASELINES", "Email", "Rouge", "SummaryReport", "evaluate_summaries", "lead_words", "load_emails", "rouge", "summary_html"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
@@ -50,7 +50,8 @@ class Email:
 
 
 def load_emails(path: Path, *, limit: int | None = None) -> list[Email]:
-    """The emails of an ``aeslc``-style JSON-lines file (``id``, ``subject``, ``body``, ``ann0..``)."""
+    """The emails of an ``aeslc``-style JSON-lines file: ``body``, optional ``id`` (else the line number),
+    ``subject`` and human reference summaries ``ann0``, ``ann1``, … (ROUGE is measured where there are some)."""
     if not path.is_file():
         raise DatasetError(f"no such data set: {path} (aeslc-dev lives in ../shared/datasets beside the repository)")
     emails = []
@@ -61,7 +62,7 @@ def load_emails(path: Path, *, limit: int | None = None) -> list[Email]:
             try:
                 row = json.loads(line)
                 refs = tuple(str(row[k]) for k in sorted(row) if k.startswith("ann") and str(row[k]).strip())
-                emails.append(Email(str(row["id"]), str(row.get("subject") or ""), str(row["body"]), refs))
+                emails.append(Email(str(row.get("id") or n), str(row.get("subject") or ""), str(row["body"]), refs))
             except (ValueError, KeyError) as exc:
                 raise DatasetError(f"{path}:{n}: not an email row: {exc}") from exc
             if limit is not None and len(emails) >= limit:
@@ -150,6 +151,8 @@ class SummaryReport:
     placeholders: int = 0
     """Emails whose output holds a placeholder the original text did not have."""
     words: int = 0
+    referenced: int = 0
+    """Scored emails with at least one human reference summary (ROUGE is their mean)."""
     seconds: float = 0.0
     rouge: dict[str, Rouge] = field(default_factory=dict)
     examples: list[tuple[str, str]] = field(default_factory=list)
@@ -160,7 +163,7 @@ class SummaryReport:
         return self.emails - sum(self.errors.values())
 
     def mean(self, name: str) -> Rouge:
-        return self.rouge[name].scaled(100 / self.scored) if self.scored else Rouge(0.0, 0.0, 0.0)
+        return self.rouge[name].scaled(100 / self.referenced) if self.referenced else Rouge(0.0, 0.0, 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -170,7 +173,10 @@ class SummaryReport:
             "placeholders": self.placeholders,
             "words_per_summary": round(self.words / self.scored, 1) if self.scored else 0.0,
             "emails_per_second": round(self.emails / self.seconds, 2) if self.seconds else 0.0,
-            "rouge": {k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)} for k in self.rouge for v in [self.mean(k)]},
+            "referenced": self.referenced,
+            "rouge": {k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)} for k in self.rouge for v in [self.mean(k)]}
+            if self.referenced
+            else {},
             "examples": self.examples[:10],
         }
 
@@ -220,6 +226,9 @@ async def evaluate_summaries(
             report.examples.append((email.id, "placeholder left in the output"))
         n = len(out.summary.split())
         report.words += n
+        if not email.references:
+            return
+        report.referenced += 1
         for name, text in (
             ("summary", out.summary),
             ("lead", lead_words(email.body, n)),
@@ -232,6 +241,50 @@ async def evaluate_summaries(
     await asyncio.gather(*(one(e) for e in emails))
     report.seconds = time.perf_counter() - started
     return report
+
+
+BASELINES = {
+    "summary": "crmpilot's summary",
+    "lead": "LEAD (the body's first words, as many as the summary has)",
+    "first_sentence": "the body's first sentence",
+    "subject": "the subject line",
+}
+
+
+def summary_html(report: SummaryReport, name: str) -> str:
+    """A self-contained HTML page of ``report`` (no external assets)."""
+    from html import escape
+
+    d = report.as_dict()
+    tiles = [
+        ("emails", d["emails"]),
+        ("errors", sum(report.errors.values())),
+        ("grounding failures", d["grounding_failures"]),
+        ("placeholders left", d["placeholders"]),
+        ("words per summary", d["words_per_summary"]),
+        ("emails / s", d["emails_per_second"]),
+    ]
+    rows = "".join(
+        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>" for k, v in d["rouge"].items()
+    )
+    rouge_table = (
+        f"<h2>ROUGE F1 against the human summaries ({report.referenced} emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
+        f"<th>ROUGE-2</th><th>ROUGE-L</th></tr>{rows}</table>"
+        if rows
+        else "<p>No reference summaries in the data: no ROUGE.</p>"
+    )
+    problems = "".join(f"<li><code>{escape(i)}</code>: {escape(w)}</li>" for i, w in report.examples[:20])
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(name)}</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}.tiles{display:flex;gap:1em;flex-wrap:wrap}"
+        ".tile{border:1px solid #ccc;border-radius:6px;padding:.6em 1em}.tile b{display:block;font-size:1.6em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}td:first-child{text-align:left}"
+        f"</style></head><body><h1>summarize_email: {escape(name)}</h1><div class='tiles'>"
+        + "".join(f"<div class='tile'><b>{v}</b>{escape(k)}</div>" for k, v in tiles)
+        + f"</div>{rouge_table}"
+        + (f"<h2>Problems (first {min(20, len(report.examples))})</h2><ul>{problems}</ul>" if problems else "")
+        + "</body></html>\n"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,7 +143,9 @@ case "$cmd" in
         for s in ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer crm_source; do
             running "$s" || unset "CRMPILOT_${s^^}_HTTP_PORT"
         done
-        env | grep -E '^(CRMPILOT_|OTEL_)' | sort | sed 's/^/export /' ;;
+        # quoted for the shell: values may hold spaces, quotes or JSON (CRMPILOT_LLM_PRICES)
+        while IFS= read -r name; do printf 'export %s=%q\n' "$name" "${!name}"; done \
+            < <(compgen -e | grep -E '^(CRMPILOT_|OTEL_)' | sort) ;;
     status) for s in "${services[@]}"; do if running "$s"; then say "$s: running (pid $(cat "$(pidfile "$s")"))"; else say "$s: stopped"; fi; done ;;
     *) die "unknown command '$cmd' (start | stop | status | env)" ;;
 esac

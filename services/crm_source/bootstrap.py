@@ -101,4 +101,6 @@ def bootstrap(
         for closer in closers:
             closer()
 
-    return PollingService(source, interval_s=settings.poll_interval_s, max_backoff_s=settings.max_backoff_s, close=close)
+    return PollingService(
+        source, interval_s=settings.poll_interval_s, max_backoff_s=settings.max_backoff_s, close=close
+    )

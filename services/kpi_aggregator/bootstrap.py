@@ -55,7 +55,11 @@ def bootstrap(
             f"CRMPILOT_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} is not supported by kpi_aggregator yet; use PLAINTEXT"
         )
     registry = load_registry()
-    topics = settings.topics if "topics" in settings.model_fields_set else tuple(dict.fromkeys((*settings.topics, *registry.output_topics)))
+    topics = (
+        settings.topics
+        if "topics" in settings.model_fields_set
+        else tuple(dict.fromkeys((*settings.topics, *registry.output_topics)))
+    )
     partitions = settings.partitions or input_partitions(kafka, topics)
     if store is None:
         database = database or DatabaseSettings()

@@ -131,9 +131,7 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
             input_hash=input_hash(ticket_payload(case.data)),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost_usd=DEFAULT_PRICES.cost(
-                "openai", "gpt-4o-mini", tokens_in, tokens_out
-            ),
+            cost_usd=DEFAULT_PRICES.cost("openai", "gpt-4o-mini", tokens_in, tokens_out),
             latency_ms=600.0 + i % 400,
             attempts=1,
             cache_hit=i % 10 == 0,
@@ -203,36 +201,24 @@ def run(n: int, server_url: str | None = None) -> Figures:
         assert new == 2 * n, f"row by row: {new} new rows, expected {2 * n}"
         _check_counts(conn, n, "row by row")
         naive_digest = _digest(conn)
-        conn.execute(
-            "truncate warehouse.fact_ticket_classification, warehouse.raw_events"
-        )
+        conn.execute("truncate warehouse.fact_ticket_classification, warehouse.raw_events")
 
-        with PostgresWarehouse.connect(
-            db
-        ) as warehouse:  # as warehouse_writer's bootstrap opens it
+        with PostgresWarehouse.connect(db) as warehouse:  # as warehouse_writer's bootstrap opens it
             warehouse.check()
             handler = WarehouseWriter(
                 warehouse,
                 batch_size=writer_settings.batch_size,
                 batch_delay_s=writer_settings.batch_delay_s,
             )
-            batched_s = asyncio.run(
-                _through_handler(handler, batch, writer_settings.max_in_flight)
-            )
+            batched_s = asyncio.run(_through_handler(handler, batch, writer_settings.max_in_flight))
             batches = handler.batches
             _check_counts(conn, n, "batched")
             digest = _digest(conn)
-            assert digest == naive_digest, (
-                "batched and row-by-row writes stored different rows"
-            )
+            assert digest == naive_digest, "batched and row-by-row writes stored different rows"
             with_times = _digest(conn, with_insert_time=True)
-            replay_s = asyncio.run(
-                _through_handler(handler, batch, writer_settings.max_in_flight)
-            )
+            replay_s = asyncio.run(_through_handler(handler, batch, writer_settings.max_in_flight))
             _check_counts(conn, n, "replay")
-            assert _digest(conn, with_insert_time=True) == with_times, (
-                "the replay changed stored rows"
-            )
+            assert _digest(conn, with_insert_time=True) == with_times, "the replay changed stored rows"
     return Figures(
         results=n,
         rows=2 * n,
@@ -273,30 +259,20 @@ async def _through_handler(
 
 def _check_counts(conn: psycopg.Connection[Any], n: int, what: str) -> None:
     for table in _TABLES:
-        count = conn.execute(
-            sql.SQL("select count(*) from {}").format(
-                sql.Identifier("warehouse", table)
-            )
-        ).fetchone()
+        count = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("warehouse", table))).fetchone()
         assert count is not None and count[0] == n, (
             f"{what}: warehouse.{table} holds {count and count[0]} rows, expected {n}"
         )
 
 
-def _digest(
-    conn: psycopg.Connection[Any], *, with_insert_time: bool = False
-) -> dict[str, str]:
+def _digest(conn: psycopg.Connection[Any], *, with_insert_time: bool = False) -> dict[str, str]:
     """md5 of every row of each table (in key order), without the insert-time column unless asked."""
     out: dict[str, str] = {}
     for table, (key, inserted) in _TABLES.items():
-        row = (
-            sql.SQL("to_jsonb(t)")
-            if with_insert_time
-            else sql.SQL("to_jsonb(t) - {}").format(sql.Literal(inserted))
+        row = sql.SQL("to_jsonb(t)") if with_insert_time else sql.SQL("to_jsonb(t) - {}").format(sql.Literal(inserted))
+        query = sql.SQL("select md5(string_agg(({})::text, '|' order by {})) from {} t").format(
+            row, sql.Identifier(key), sql.Identifier("warehouse", table)
         )
-        query = sql.SQL(
-            "select md5(string_agg(({})::text, '|' order by {})) from {} t"
-        ).format(row, sql.Identifier(key), sql.Identifier("warehouse", table))
         found = conn.execute(query).fetchone()
         out[table] = found[0] if found else ""
     return out

@@ -90,7 +90,10 @@ class _Endpoint:
         self.latency = latency
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.bench_server", "--latency", str(latency)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("ab"), text=True,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log.open("ab"),
+            text=True,
         )
         assert self._proc.stdout is not None
         self.base_url = self._proc.stdout.readline().strip()
@@ -120,10 +123,27 @@ class _Run:
         b = self.bench
         in_flight = b.in_flight if self.contender.concurrent else 1
         cmd = [
-            sys.executable, "-m", self.contender.module,
-            "--bootstrap", b.bootstrap, "--src", self.src, "--out", self.out, "--group", self.group,
-            "--base-url", self.endpoint.base_url, "--concurrency", str(b.concurrency), "--in-flight", str(in_flight),
-            "--measure-events", str(events), "--stats-file", str(self.stats_file),
+            sys.executable,
+            "-m",
+            self.contender.module,
+            "--bootstrap",
+            b.bootstrap,
+            "--src",
+            self.src,
+            "--out",
+            self.out,
+            "--group",
+            self.group,
+            "--base-url",
+            self.endpoint.base_url,
+            "--concurrency",
+            str(b.concurrency),
+            "--in-flight",
+            str(in_flight),
+            "--measure-events",
+            str(events),
+            "--stats-file",
+            str(self.stats_file),
         ]
         return subprocess.Popen(cmd, cwd=REPO, stdout=b.log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -165,7 +185,9 @@ class _Run:
                 feeder.join()
             rss = _peak_rss_mb(proc.pid)
         except RuntimeError as exc:
-            return Measured(c, self.endpoint.latency, events, None, None, None, None, None, None, None, self.duplicates, str(exc))
+            return Measured(
+                c, self.endpoint.latency, events, None, None, None, None, None, None, None, self.duplicates, str(exc)
+            )
         finally:
             _stop(proc)
             results.close()
@@ -178,11 +200,17 @@ class _Run:
             p50, p99 = statistics.median(waits), _percentile(waits, 0.99)
         use = json.loads(self.stats_file.read_text()) if self.stats_file.exists() else {}
         return Measured(
-            c, self.endpoint.latency, events,
+            c,
+            self.endpoint.latency,
+            events,
             (events - 1) / span_s if span_s > 0 else None,
-            p50, p99,
+            p50,
+            p99,
             (cpu1 - cpu0) / (events - 1) * 1000,
-            rss, use.get("slots_busy"), use.get("call_ms"), self.duplicates,
+            rss,
+            use.get("slots_busy"),
+            use.get("call_ms"),
+            self.duplicates,
         )
 
 
@@ -190,7 +218,13 @@ class _Bench:
     """Topics, groups, producing and reading for one benchmark run; cleans up after itself."""
 
     def __init__(self, bootstrap: str, *, concurrency: int, in_flight: int, keys: int, log: Path) -> None:
-        self.bootstrap, self.concurrency, self.in_flight, self.keys, self.log = bootstrap, concurrency, in_flight, keys, log
+        self.bootstrap, self.concurrency, self.in_flight, self.keys, self.log = (
+            bootstrap,
+            concurrency,
+            in_flight,
+            keys,
+            log,
+        )
         self.tag = uuid.uuid4().hex[:8]
         self.admin = AdminClient({"bootstrap.servers": bootstrap})
         self.topics: list[str] = []
@@ -211,7 +245,9 @@ class _Bench:
 
     def produce(self, topic: str, count: int, *, offset: int, rate: float | None = None) -> None:
         """Produce events ``offset .. offset+count-1`` of ``topic`` (paced at ``rate``/s if given)."""
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 0 if rate else 5})
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 0 if rate else 5}
+        )
         start = time.monotonic()
         for i, envelope in enumerate(case_events(offset + count, keys=self.keys, tag=topic)):
             if i < offset:
@@ -226,7 +262,9 @@ class _Bench:
             raise RuntimeError(f"events to {topic} not acknowledged")
 
     def reader(self, topic: str) -> Consumer:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench.{self.tag}.reader", "enable.auto.commit": False})
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": f"bench.{self.tag}.reader", "enable.auto.commit": False}
+        )
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         return consumer
 
@@ -251,8 +289,10 @@ class _Bench:
         """Delete this run's topics (faust's internal ones included) and consumer groups."""
         with contextlib.suppress(KafkaException):
             existing = self.admin.list_topics(timeout=10).topics
-            doomed = sorted({*self.topics, *(t for t in existing if t.startswith(f"bench.{self.tag}."))} & set(existing))
-            for future in (self.admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ()):
+            doomed = sorted(
+                {*self.topics, *(t for t in existing if t.startswith(f"bench.{self.tag}."))} & set(existing)
+            )
+            for future in self.admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
                 with contextlib.suppress(KafkaException):
                     future.result(30)
         groups = [*self.groups, f"bench.{self.tag}.reader"]
@@ -320,7 +360,11 @@ def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flig
     if ours:
         ratios = [f"{ours / by[(k, latency)]:.1f}× {k}" for k in ("naive", "faust") if by.get((k, latency))]
         yield ""
-        yield f"Runtime throughput at {latency * 1000:.0f} ms: " + (", ".join(ratios) or "no other contender finished") + "."
+        yield (
+            f"Runtime throughput at {latency * 1000:.0f} ms: "
+            + (", ".join(ratios) or "no other contender finished")
+            + "."
+        )
     dups = {r.contender.key: r.duplicates for r in rows if r.duplicates}
     if dups:
         yield f"Duplicate results seen (at-least-once): {dups}."
@@ -343,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=None, help="Kafka (default: CRMPILOT_KAFKA_BOOTSTRAP or 127.0.0.1:9092)")
     ap.add_argument("--latency", type=float, default=0.2, help="model latency, seconds (default 0.2)")
     ap.add_argument("--concurrency", type=int, default=16, help="C: concurrent requests the client allows (default 16)")
-    ap.add_argument("--in-flight", type=int, default=None, help="N: faust concurrency / runtime max_in_flight (default 2C)")
+    ap.add_argument(
+        "--in-flight", type=int, default=None, help="N: faust concurrency / runtime max_in_flight (default 2C)"
+    )
     ap.add_argument("--events", type=int, default=2000, help="backlog of (b) and (c)")
     ap.add_argument("--paced", type=int, default=300, help="events of the latency step for (b) and (c)")
     ap.add_argument("--naive-events", type=int, default=40, help="backlog of (a): it does about 1/latency events/s")
@@ -385,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in table(rows, concurrency=args.concurrency, latency=args.latency, in_flight=in_flight):
         print(line)
     peak = seen.get(args.latency, {}).get("max_concurrent")
-    print(f"\nThe endpoint saw at most {peak} concurrent requests (C = {args.concurrency}); "
-          f"whole benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s).")
+    print(
+        f"\nThe endpoint saw at most {peak} concurrent requests (C = {args.concurrency}); "
+        f"whole benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s)."
+    )
     return 1 if any(r.failure for r in rows) else 0

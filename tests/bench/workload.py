@@ -31,7 +31,12 @@ __all__ = ["Workload", "answer", "case_events"]
 
 O = TypeVar("O", bound=BaseModel)
 
-_SUBJECTS = ("Card declined at checkout", "Cannot log in since the update", "Invoice shows the wrong VAT", "Parcel never arrived")
+_SUBJECTS = (
+    "Card declined at checkout",
+    "Cannot log in since the update",
+    "Invoice shows the wrong VAT",
+    "Parcel never arrived",
+)
 
 
 def case_events(count: int, *, keys: int, tag: str) -> Iterator[Envelope[CaseEvent]]:
@@ -104,8 +109,12 @@ class Workload:
     """
 
     def __init__(self, base_url: str, concurrency: int, *, measure_events: int, stats_file: Path) -> None:
-        self._provider = _TimedProvider(OpenAIProvider(model="gpt-4o-mini", base_url=base_url, api_key="sk-bench", timeout=30))
-        self.llm = LLMClient(self._provider, limiter=Limiter(max_concurrency=concurrency), retry=RetryPolicy(deadline=600), cache=None)
+        self._provider = _TimedProvider(
+            OpenAIProvider(model="gpt-4o-mini", base_url=base_url, api_key="sk-bench", timeout=30)
+        )
+        self.llm = LLMClient(
+            self._provider, limiter=Limiter(max_concurrency=concurrency), retry=RetryPolicy(deadline=600), cache=None
+        )
         self._concurrency = concurrency
         self._measure_events = measure_events
         self._stats_file = stats_file

@@ -138,9 +138,7 @@ def run_scenario(
     results_start = sum(sum(o.values()) for o in results_at.values())
     assert pipeline.llm is not None
     llm_before = pipeline.llm.request_count
-    producer = StreamProducer(
-        stack.bootstrap, pipeline.source_topics, workload, stream_s
-    ).start()
+    producer = StreamProducer(stack.bootstrap, pipeline.source_topics, workload, stream_s).start()
     ctx = FaultContext(stack, pipeline, producer, model, rng, say)
     counts = Counter(i.service for i in workload.items)
     say(
@@ -153,9 +151,7 @@ def run_scenario(
     producer.done.wait(300)
     stream_end = producer.finished_at or time.monotonic()
     start = max(fault_end, stream_end)
-    expected_dlq = (
-        2 * workload.poison_count
-    )  # each source topic is read by its AI service and the warehouse writer
+    expected_dlq = 2 * workload.poison_count  # each source topic is read by its AI service and the warehouse writer
     done_at: float | None = None
     last: dict[str, Any] = {}
     deadline = start + timeout_s
@@ -169,10 +165,7 @@ def run_scenario(
             pipeline.ensure_running()
         try:
             p = inspector.progress(workload)
-            dlq_now = sum(
-                sum(inspector.end_offsets(t).values()) - sum(s.values())
-                for t, s in dlq.items()
-            )
+            dlq_now = sum(sum(inspector.end_offsets(t).values()) - sum(s.values()) for t, s in dlq.items())
             complete = all(p[k] >= t for k, t in targets.items()) and dlq_now >= expected_dlq
             now = {**p, "dlq": dlq_now}
             stalled = inspector.stalled_groups()
@@ -198,9 +191,7 @@ def run_scenario(
         say(f"  not complete: {last}")
     readers = {t + ".dlq": 2 for t in pipeline.source_topics.values()}
     verdict: Verdict = inspector.verdict(workload, dlq, readers, results_start=results_at, produced=producer.offsets)
-    results_end = sum(
-        sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
-    )
+    results_end = sum(sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values())
     row = Row(
         scenario=scenario.name,
         what=scenario.what,
@@ -214,7 +205,9 @@ def run_scenario(
         ok=verdict.ok and done_at is not None,
         results_produced=results_end - results_start,
         llm_requests=pipeline.llm.request_count - llm_before,
-        order=("ok" if not verdict.order_violations else f"{len(verdict.order_violations)} keys") if verdict.order_checked else "-",
+        order=("ok" if not verdict.order_violations else f"{len(verdict.order_violations)} keys")
+        if verdict.order_checked
+        else "-",
         order_keys=verdict.order_checked,
         instances=instances,
         notes=[
@@ -250,24 +243,14 @@ def heal(pipeline: ChaosPipeline, row: Row) -> None:
     (The scenario has already failed and says so; this only keeps the following ones independent.)
     """
     by_group = {group: name for name, group in pipeline.groups.items()}
-    stuck = sorted(
-        {
-            by_group[s.split()[0]]
-            for s in row.details.get("stalled", [])
-            if s.split()[0] in by_group
-        }
-    )
+    stuck = sorted({by_group[s.split()[0]] for s in row.details.get("stalled", []) if s.split()[0] in by_group})
     for name in stuck:
-        say(
-            f"  {name} is stuck (its group never caught up): restarting it before the next scenario"
-        )
+        say(f"  {name} is stuck (its group never caught up): restarting it before the next scenario")
         for svc in pipeline.instances(name):
             if svc.wanted:
                 svc.stop()
                 svc.start()
-        row.notes.append(
-            f"{name} was stuck at the end of the scenario and was restarted"
-        )
+        row.notes.append(f"{name} was stuck at the end of the scenario and was restarted")
 
 
 def scan_logs(pipeline: ChaosPipeline, secrets: dict[str, str]) -> dict[str, list[str]]:
@@ -310,8 +293,7 @@ def table(rows: list[Row]) -> str:
                 str(r.lost),
                 str(r.duplicated),
                 r.order,
-                f"{r.dlq_found}/{r.dlq_expected}"
-                + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
+                f"{r.dlq_found}/{r.dlq_expected}" + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
                 "incomplete" if r.recovery_s is None else f"{r.recovery_s:.1f}",
                 str(r.results_produced),
                 str(r.llm_requests),
@@ -323,8 +305,7 @@ def table(rows: list[Row]) -> str:
     for i, line in enumerate(lines):
         out.append(
             "  ".join(
-                c.ljust(w) if j == 0 else c.rjust(w)
-                for j, (c, w) in enumerate(zip(line, widths, strict=True))
+                c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))
             ).rstrip()
         )
         if i == 0:
@@ -341,9 +322,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (
-            all(r.ok for r in self.rows) and not self.leaks and not self.request_leaks
-        )
+        return all(r.ok for r in self.rows) and not self.leaks and not self.request_leaks
 
 
 def run(
@@ -503,15 +482,9 @@ def report(result: RunResult) -> str:
             continue
         what = []
         if r.details.get("missing"):
-            what.append(
-                "missing "
-                + ", ".join(f"{k} x{n}" for k, n in r.details["missing"].items())
-            )
+            what.append("missing " + ", ".join(f"{k} x{n}" for k, n in r.details["missing"].items()))
         if r.details.get("doubled"):
-            what.append(
-                "doubled "
-                + ", ".join(f"{k} x{n}" for k, n in r.details["doubled"].items())
-            )
+            what.append("doubled " + ", ".join(f"{k} x{n}" for k, n in r.details["doubled"].items()))
         if r.details.get("dlq_unexpected"):
             what.append(f"unexpected dead letters: {r.details['dlq_unexpected'][:3]}")
         if r.details.get("stalled"):
@@ -554,17 +527,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_POISON,
         help="poison records per source topic and scenario",
     )
-    parser.add_argument(
-        "--scenario", action="append", help="run only these (repeatable); default: all"
-    )
+    parser.add_argument("--scenario", action="append", help="run only these (repeatable); default: all")
     parser.add_argument(
         "--bounded",
         action="store_true",
         help="only the scenarios of the bounded (CI) run",
     )
-    parser.add_argument(
-        "--seed", type=int, help="random seed (kill points), printed on every run"
-    )
+    parser.add_argument("--seed", type=int, help="random seed (kill points), printed on every run")
     parser.add_argument(
         "--membership",
         choices=("static", "dynamic"),
@@ -596,9 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave the chaos stack, topics and database up afterwards",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="list the scenarios and exit"
-    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
     if args.list:
         for s in SCENARIOS:

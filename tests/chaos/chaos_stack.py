@@ -102,9 +102,7 @@ class ChaosError(RuntimeError):
 class StackConfig:
     run_dir: Path = Path(os.environ.get("CRMPILOT_CHAOS_RUN_DIR", "/tmp/chaos-run"))
     kafka_port: int = int(os.environ.get("CRMPILOT_CHAOS_KAFKA_PORT", "29092"))
-    controller_port: int = int(
-        os.environ.get("CRMPILOT_CHAOS_KAFKA_CONTROLLER_PORT", "29093")
-    )
+    controller_port: int = int(os.environ.get("CRMPILOT_CHAOS_KAFKA_CONTROLLER_PORT", "29093"))
     pg_port: int = int(os.environ.get("CRMPILOT_CHAOS_PG_PORT", "55442"))
 
     def __post_init__(self) -> None:
@@ -118,9 +116,7 @@ class StackConfig:
 class OwnStack:
     """Kafka and PostgreSQL of the chaos run, through ``infra/stack.sh`` with their own ports and folder."""
 
-    def __init__(
-        self, config: StackConfig | None = None, *, log: Callable[[str], None] = print
-    ) -> None:
+    def __init__(self, config: StackConfig | None = None, *, log: Callable[[str], None] = print) -> None:
         self.config = config or StackConfig()
         self.log = log
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
@@ -132,9 +128,7 @@ class OwnStack:
 
     @property
     def admin_url(self) -> str:
-        return (
-            f"postgresql://crmpilot:crmpilot@127.0.0.1:{self.config.pg_port}/crmpilot"
-        )
+        return f"postgresql://crmpilot:crmpilot@127.0.0.1:{self.config.pg_port}/crmpilot"
 
     def _env(self) -> dict[str, str]:
         c = self.config
@@ -158,9 +152,7 @@ class OwnStack:
                 check=False,
             )
         if proc.returncode != 0:
-            raise ChaosError(
-                f"infra/stack.sh {command} failed ({proc.returncode}); see {self.stack_log}"
-            )
+            raise ChaosError(f"infra/stack.sh {command} failed ({proc.returncode}); see {self.stack_log}")
 
     def up(self) -> None:
         self.sh("up")
@@ -223,9 +215,7 @@ class OwnStack:
         cmd = ["runuser", "-u", "postgres", "--", *psql] if os.geteuid() == 0 else psql
         proc = subprocess.run(cmd, cwd="/", capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise ChaosError(
-                f"cannot create the chaos database role: {proc.stderr.strip()}"
-            )
+            raise ChaosError(f"cannot create the chaos database role: {proc.stderr.strip()}")
 
     def role_url(self, db: str) -> str:
         return f"postgresql://{DB_ROLE}:{PLANTED_DB_PASSWORD}@127.0.0.1:{self.config.pg_port}/{db}"
@@ -258,9 +248,7 @@ def _task_of(req: ChatRequest) -> str:
 
 
 def _line(req: ChatRequest, prefix: str) -> str:
-    for line in (
-        str(req.messages[-1].get("content") or "").splitlines() if req.messages else ()
-    ):
+    for line in str(req.messages[-1].get("content") or "").splitlines() if req.messages else ():
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     return ""
@@ -362,9 +350,7 @@ class ServiceProc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ChaosError(
-                    f"{self.name} exited with {self.proc.returncode} at start:\n{self.tail()}"
-                )
+                raise ChaosError(f"{self.name} exited with {self.proc.returncode} at start:\n{self.tail()}")
             with self.log.open("rb") as f:
                 f.seek(since)
                 if self.ready.encode() in f.read():
@@ -463,11 +449,7 @@ class ChaosPipeline:
 
     @property
     def topics(self) -> list[str]:
-        return [
-            n
-            for t in (*self.source_topics.values(), *self.result_topics.values())
-            for n in (t, t + ".dlq")
-        ]
+        return [n for t in (*self.source_topics.values(), *self.result_topics.values()) for n in (t, t + ".dlq")]
 
     @property
     def groups(self) -> dict[str, str]:
@@ -511,10 +493,7 @@ class ChaosPipeline:
             migrate(conn)
         admin = AdminClient({"bootstrap.servers": self.stack.bootstrap, "log_level": 0})
         futures = admin.create_topics(
-            [
-                NewTopic(t, num_partitions=self.partitions, replication_factor=1)
-                for t in self.topics
-            ]
+            [NewTopic(t, num_partitions=self.partitions, replication_factor=1) for t in self.topics]
         )
         for f in futures.values():
             f.result(30)
@@ -550,11 +529,7 @@ class ChaosPipeline:
                     instance, (), self.service_env(name, n), self.log_dir / f"{instance}.log", module=name, replica=n
                 )
         self.services["crm_sandbox"].start()  # the CRM writer logs in at start
-        consumers = [
-            (svc, svc.launch())
-            for name, svc in self.services.items()
-            if name != "crm_sandbox"
-        ]
+        consumers = [(svc, svc.launch()) for name, svc in self.services.items() if name != "crm_sandbox"]
         for svc, since in consumers:
             svc.wait_ready(since, timeout=120)
 
@@ -582,11 +557,7 @@ class ChaosPipeline:
             self.result_topics,
             self.reads,
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CRMPILOT_", "OPENAI_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPILOT_", "OPENAI_"))}
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
@@ -620,16 +591,12 @@ class ChaosPipeline:
                 "CRMPILOT_EMAIL_SUMMARIZER_OUTPUT_TOPIC": res["email_summarizer"],
                 "CRMPILOT_EMAIL_SUMMARIZER_THRESHOLD_LOW": "0",
                 "CRMPILOT_REQUEST_SCORER_GROUP_ID": groups["request_scorer"],
-                "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps(
-                    [src["request_scorer"]]
-                ),
+                "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([src["request_scorer"]]),
                 "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": res["request_scorer"],
                 "CRMPILOT_REQUEST_SCORER_THRESHOLD_LOW": "0",
                 # the warehouse writer: every result and source topic
                 "CRMPILOT_WAREHOUSE_WRITER_GROUP_ID": groups["warehouse_writer"],
-                "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(
-                    reads["warehouse_writer"]
-                ),
+                "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(reads["warehouse_writer"]),
                 # the CRM writer: short pauses so that a run stays bounded
                 "CRMPILOT_CRM_WRITER_GROUP_ID": groups["crm_writer"],
                 "CRMPILOT_CRM_WRITER_TOPICS": json.dumps(reads["crm_writer"]),
@@ -675,23 +642,13 @@ class ChaosPipeline:
         if not drop:
             return
         try:
-            admin = AdminClient(
-                {"bootstrap.servers": self.stack.bootstrap, "log_level": 0}
-            )
+            admin = AdminClient({"bootstrap.servers": self.stack.bootstrap, "log_level": 0})
             for f in admin.delete_topics(self.topics, operation_timeout=30).values():
                 f.result(30)
-            with psycopg.connect(
-                self.stack.role_url("crmpilot"), autocommit=True
-            ) as conn:
-                conn.execute(
-                    sql.SQL("drop database if exists {} with (force)").format(
-                        sql.Identifier(self.db)
-                    )
-                )
+            with psycopg.connect(self.stack.role_url("crmpilot"), autocommit=True) as conn:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.db)))
         except Exception as exc:  # noqa: BLE001 - leftovers in the chaos stack are harmless; say so
             print(f"[chaos] cleanup incomplete: {exc}", file=sys.stderr)
 
     def logs_text(self) -> dict[str, str]:
-        return {
-            p.stem: p.read_text(errors="replace") for p in self.log_dir.glob("*.log")
-        }
+        return {p.stem: p.read_text(errors="replace") for p in self.log_dir.glob("*.log")}

@@ -64,8 +64,7 @@ _SUBJECTS = (
     "Agent hung up on me, ticket {n}",
 )
 _DESCRIPTION = (
-    "Hello, this is about {subject}. It happened again today and I need it sorted out. "
-    "Reference {n}. Thank you."
+    "Hello, this is about {subject}. It happened again today and I need it sorted out. Reference {n}. Thank you."
 )
 
 
@@ -129,9 +128,7 @@ class Workload:
         return out
 
 
-def create_records(
-    sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag: str
-) -> list[str]:
+def create_records(sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag: str) -> list[str]:
     """Create ``n`` Case or Lead records as a person (the agent user), 200 per sObject Collections call."""
     sf = sandbox_salesforce(sandbox_url, ca_path, HUMAN_TOKEN)
     ids: list[str] = []
@@ -269,15 +266,11 @@ def build_workload(
     last = {item.record_id: item.seq for item in items}
     items = [dataclasses.replace(item, last=item.seq == last[item.record_id]) for item in items]
     records = poison_records(scenario, poison * len(FLOWS), seed=seed)
-    by_service = {
-        s: records[k * poison : (k + 1) * poison] for k, s in enumerate(FLOWS)
-    }
+    by_service = {s: records[k * poison : (k + 1) * poison] for k, s in enumerate(FLOWS)}
     return Workload(scenario, items, by_service)
 
 
-def poison_records(
-    scenario: str, n: int, *, seed: int = 0
-) -> list[tuple[bytes, bytes]]:
+def poison_records(scenario: str, n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
     """``n`` records every consumer must dead-letter: not JSON, unknown schema version, oversize."""
     rnd = random.Random(seed)
     kinds = [
@@ -294,10 +287,7 @@ def poison_records(
         lambda: b'{"type": "crm.case.created", "pad": "' + b"x" * (300 * 1024) + b'"}',
         lambda: bytes(rnd.randrange(256) for _ in range(64)) + b"\xff\xfe",
     ]
-    return [
-        (f"{POISON_PREFIX}{scenario}-{i}".encode(), kinds[i % len(kinds)]())
-        for i in range(n)
-    ]
+    return [(f"{POISON_PREFIX}{scenario}-{i}".encode(), kinds[i % len(kinds)]()) for i in range(n)]
 
 
 @dataclass
@@ -318,9 +308,7 @@ class StreamProducer:
     _thread: threading.Thread | None = None
 
     def start(self) -> StreamProducer:
-        self._thread = threading.Thread(
-            target=self._run, name="chaos-producer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="chaos-producer", daemon=True)
         self._thread.start()
         return self
 
@@ -334,13 +322,10 @@ class StreamProducer:
 
     def _records(self) -> list[tuple[str, bytes, bytes, str | None]]:
         records: list[tuple[str, bytes, bytes, str | None]] = [
-            (self.topics[i.service], i.event.subject.encode(), encode(i.event), i.event.id)
-            for i in self.workload.items
+            (self.topics[i.service], i.event.subject.encode(), encode(i.event), i.event.id) for i in self.workload.items
         ]
         poison: list[tuple[str, bytes, bytes, str | None]] = [
-            (self.topics[s], k, v, None)
-            for s, recs in self.workload.poison.items()
-            for k, v in recs
+            (self.topics[s], k, v, None) for s, recs in self.workload.poison.items() for k, v in recs
         ]
         step = max(1, len(records) // (len(poison) + 1))
         for i, p in enumerate(poison):

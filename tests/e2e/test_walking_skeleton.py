@@ -47,12 +47,18 @@ def sent(pipeline: Pipeline) -> dict[str, Any]:
     events = case_events(records, source="crm://e2e")
     # The event is about the record as it was; a person then edits it before crmpilot answers.
     human_case = events[0].subject
-    sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN).Case.update(human_case, {"Status": "Working"})
+    sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN).Case.update(
+        human_case, {"Status": "Working"}
+    )
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
     produce_events(pipeline.case_topic, events, kafka=kafka)
     producer = Producer(kafka.librdkafka())
     producer.produce(pipeline.case_topic, key=b"bad-json", value=b"{not json")
-    producer.produce(pipeline.case_topic, key=b"bad-version", value=json.dumps({"type": "crm.case.created", "schemaversion": 42, "data": {}}).encode())
+    producer.produce(
+        pipeline.case_topic,
+        key=b"bad-version",
+        value=json.dumps({"type": "crm.case.created", "schemaversion": 42, "data": {}}).encode(),
+    )
     assert producer.flush(30) == 0
     result_ids = {result_id_for(e.id, CLASSIFY_TICKET.name, CLASSIFY_TICKET.prompt.version): e for e in events}
     wait_for("a warehouse fact for every case", lambda: len(facts(pipeline, list(result_ids))) == N_CASES, pipeline)
@@ -103,7 +109,9 @@ def test_crm_fields_match_the_warehouse_and_a_persons_edit_wins(pipeline: Pipeli
     assert len(statuses) == N_CASES
 
 
-def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on(pipeline: Pipeline, sent: dict[str, Any]) -> None:
+def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on(
+    pipeline: Pipeline, sent: dict[str, Any]
+) -> None:
     dlq = read_all(pipeline, pipeline.case_topic + ".dlq")
     by_group: dict[tuple[bytes, str], dict[str, bytes]] = {}
     for msg in dlq:
@@ -116,7 +124,11 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on
     assert bad_json["crmpilot.source.topic"].decode() == pipeline.case_topic
     bad_version = by_group[(b"bad-version", classifier)]
     assert bad_version["crmpilot.error.class"].endswith(b"UnknownSchemaVersion")
-    wait_for("the classifier to commit past the poison", lambda: committed_equals_end(pipeline, classifier, pipeline.case_topic), pipeline)
+    wait_for(
+        "the classifier to commit past the poison",
+        lambda: committed_equals_end(pipeline, classifier, pipeline.case_topic),
+        pipeline,
+    )
 
 
 def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, Any]) -> None:
@@ -127,7 +139,11 @@ def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, A
         audit_before = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0]
     produce_events(pipeline.case_topic, sent["events"], kafka=sent["kafka"])
     for group, topic in (("ticket_classifier", pipeline.case_topic), ("crm_writer", pipeline.result_topic)):
-        wait_for(f"{group} to handle the redelivery", lambda: committed_equals_end(pipeline, pipeline.groups[group], topic), pipeline)
+        wait_for(
+            f"{group} to handle the redelivery",
+            lambda: committed_equals_end(pipeline, pipeline.groups[group], topic),
+            pipeline,
+        )
     assert len(facts(pipeline, list(sent["result_ids"]))) == N_CASES
     after = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in before}
     assert after == before, "a redelivered result must not write the CRM again"

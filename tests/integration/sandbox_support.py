@@ -31,6 +31,7 @@ from simple_salesforce import Salesforce
 DATABASE_URL = os.environ.get("CRMPILOT_DATABASE_URL", DEFAULT_DATABASE_URL)
 BATCH_SIZE = 5
 
+
 @dataclass
 class Sandbox:
     url: str
@@ -113,5 +114,3 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
 @pytest.fixture
 def sf(sb: Sandbox) -> Salesforce:
     return sb.client()
-
-

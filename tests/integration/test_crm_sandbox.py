@@ -27,7 +27,6 @@ from sandbox_support import BATCH_SIZE, Sandbox, sandbox, sb, sf  # noqa: F401  
 pytestmark = pytest.mark.integration
 
 
-
 def _error_code(exc: pytest.ExceptionInfo[Exception]) -> str:
     return str(exc.value.content[0]["errorCode"])  # type: ignore[attr-defined]
 

@@ -44,4 +44,3 @@ def watermarks(crm_db: DatabaseSettings, warehouse: PostgresWarehouse) -> Iterat
     store = PostgresWatermarkStore.connect(crm_db, timeout=5)
     yield store
     store.close()
-

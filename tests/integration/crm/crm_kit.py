@@ -33,14 +33,17 @@ def create_cases(sb: Sandbox, n: int, **fields: Any) -> list[str]:
     ids: list[str] = []
     for start in range(0, n, 200):
         records = [
-            {"attributes": {"type": "Case"}, "Subject": f"case {i}", "Origin": "Web", **fields} for i in range(start, min(n, start + 200))
+            {"attributes": {"type": "Case"}, "Subject": f"case {i}", "Origin": "Web", **fields}
+            for i in range(start, min(n, start + 200))
         ]
         results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
         ids += [r["id"] for r in results or ()]
     return ids
 
 
-def classification(case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None) -> TicketClassification:
+def classification(
+    case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None
+) -> TicketClassification:
     event = event or f"evt-{case_id}-{category}"
     return TicketClassification(
         result_id=result_id_for(event, "classify_ticket", "v1"),

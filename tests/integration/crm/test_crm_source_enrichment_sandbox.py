@@ -95,7 +95,12 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
     )
     try:
         created = human(sb).Opportunity.create(
-            {"Name": "Acme renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-03-31", "Description": DESCRIPTION}
+            {
+                "Name": "Acme renewal 2027",
+                "StageName": "Negotiation/Review",
+                "CloseDate": "2027-03-31",
+                "Description": DESCRIPTION,
+            }
         )
         record_id = created["id"]
         stats = _poll(source)
@@ -112,14 +117,25 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
 
         # crm_writer's write-back, as the integration user: the spec's own fields only
         [outcome] = adapter(sb).update(
-            [RecordUpdate(RecordRef("Opportunity", record_id), {"Churn_Risk__c": "high", "AI_Churn_Result_Id__c": "r-churn-1", "AI_Churn_Review_Required__c": False})]
+            [
+                RecordUpdate(
+                    RecordRef("Opportunity", record_id),
+                    {
+                        "Churn_Risk__c": "high",
+                        "AI_Churn_Result_Id__c": "r-churn-1",
+                        "AI_Churn_Review_Required__c": False,
+                    },
+                )
+            ]
         )
         assert outcome.ok, outcome
         stats = _poll(source)
         assert (stats.read, stats.own_writes, stats.emitted) == (1, 1, 0)
         assert len(_read(kafka_settings.bootstrap, topic, expect=2, timeout=3)) == 1, "no event for our own write-back"
 
-        human(sb).Opportunity.update(record_id, {"Description": DESCRIPTION + " They asked for the cancellation terms."})
+        human(sb).Opportunity.update(
+            record_id, {"Description": DESCRIPTION + " They asked for the cancellation terms."}
+        )
         stats = _poll(source)
         assert stats.emitted == 1
         first, update = sorted(_read(kafka_settings.bootstrap, topic, expect=2), key=lambda m: decode(m.value()).time)

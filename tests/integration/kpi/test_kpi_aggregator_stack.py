@@ -94,7 +94,9 @@ def _ticket(i: int, at: datetime) -> Envelope[TicketClassification]:
 
 
 def test_results_become_live_windows_and_warehouse_rows(
-    service: tuple[str, str, int, subprocess.Popen[bytes], Path], kafka_bootstrap: str, kafka_admin: AdminClient,
+    service: tuple[str, str, int, subprocess.Popen[bytes], Path],
+    kafka_bootstrap: str,
+    kafka_admin: AdminClient,
     kpi_database: DatabaseSettings,
 ) -> None:
     topic, app_id, port, proc, log = service
@@ -102,7 +104,10 @@ def test_results_become_live_windows_and_warehouse_rows(
     _until("the ready line", lambda: "listening on" in log.read_text(), deadline, proc, log)
 
     at = datetime.now(UTC).replace(microsecond=0)
-    events: list[Envelope[Any]] = [_ticket(i, at) for i in range(20)] + [email("e1", processed_at=at), request("r1", processed_at=at)]
+    events: list[Envelope[Any]] = [_ticket(i, at) for i in range(20)] + [
+        email("e1", processed_at=at),
+        request("r1", processed_at=at),
+    ]
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for event in events:
         producer.produce(topic, encode(event), key=event.subject.encode())

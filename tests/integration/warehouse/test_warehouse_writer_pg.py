@@ -30,7 +30,11 @@ def _count(db: psycopg.Connection, table: str) -> int:
 def test_results_written_twice_are_stored_once_with_every_column_filled(
     warehouse: PostgresWarehouse, db: psycopg.Connection
 ) -> None:
-    batch = [(make_ticket("evt-1"), _position(1)), (make_email("evt-2"), _position(2)), (make_request("evt-3"), _position(3))]
+    batch = [
+        (make_ticket("evt-1"), _position(1)),
+        (make_email("evt-2"), _position(2)),
+        (make_request("evt-3"), _position(3)),
+    ]
     assert warehouse.write_results(batch) == 3
     assert warehouse.write_results(batch) == 0
     assert warehouse.write_results(batch[:1] * 3) == 0  # duplicates inside one batch too
@@ -119,7 +123,9 @@ def test_dlq_and_feedback_are_idempotent(warehouse: PostgresWarehouse, db: psyco
     assert warehouse.record_dlq([dead]) == 0
     other_group = DlqEntry("crm_writer", "crm.case.events", 0, 12, "CRMError", "picklist", "bad value", 3, now)
     assert warehouse.record_dlq([other_group]) == 1
-    fb = FeedbackEntry("fb-1", "Case", "500A1", "AI_Category__c", "Billing", "Refund", now, changed_by="005A1", result_id="r1")
+    fb = FeedbackEntry(
+        "fb-1", "Case", "500A1", "AI_Category__c", "Billing", "Refund", now, changed_by="005A1", result_id="r1"
+    )
     assert warehouse.record_feedback([fb, fb]) == 1
     assert _count(db, "dlq_log") == 2 and _count(db, "feedback") == 1
 

@@ -104,10 +104,15 @@ SAMPLES: dict[str, BaseModel] = {
         next_action="call",
     ),
     "crm.record.created": RecordChanged(
-        sobject="Opportunity", record_id="006000000000001AAA", fields={"Name": "Acme", "Description": "Renewal at risk.", "Amount": 1200.0}
+        sobject="Opportunity",
+        record_id="006000000000001AAA",
+        fields={"Name": "Acme", "Description": "Renewal at risk.", "Amount": 1200.0},
     ),
     "crm.record.updated": RecordChanged(
-        sobject="Opportunity", record_id="006000000000001AAA", fields={"Description": "Lost."}, changed_fields=("Description",),
+        sobject="Opportunity",
+        record_id="006000000000001AAA",
+        fields={"Description": "Lost."},
+        changed_fields=("Description",),
         last_modified=EVENT_TIME,
     ),
     "ai.enrichment.completed": EnrichmentResult(

@@ -28,7 +28,10 @@ EMAILS = [
         "Call me on +44 20 7946 0958 if that does not work for you.",
         "ann0": "Project review moved to Thursday 10:00; bring the budget figures.",
     },
-    {"subject": "Order 5521", "body": "My order 5521 was due Monday and the tracking has not moved since. Where is it?"},
+    {
+        "subject": "Order 5521",
+        "body": "My order 5521 was due Monday and the tracking has not moved since. Where is it?",
+    },
 ]
 
 

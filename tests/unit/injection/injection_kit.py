@@ -43,13 +43,9 @@ SENTIMENTS = {"negative", "neutral", "positive"}
 
 def handler_for(kind: str, llm: LLMClient) -> Any:
     if kind == "ticket":
-        return TicketClassifier(
-            llm=llm, spec=CLASSIFY_TICKET, output_topic="ai.ticket.classified"
-        )
+        return TicketClassifier(llm=llm, spec=CLASSIFY_TICKET, output_topic="ai.ticket.classified")
     if kind == "email":
-        return EmailSummarizer(
-            llm=llm, spec=SUMMARIZE_EMAIL, output_topic="ai.email.summarized"
-        )
+        return EmailSummarizer(llm=llm, spec=SUMMARIZE_EMAIL, output_topic="ai.email.summarized")
     return RequestScorer(llm=llm, spec=SCORE_REQUEST, output_topic="ai.request.scored")
 
 
@@ -57,9 +53,7 @@ def hostile_event(kind: str, name: str, text: str) -> Envelope[Any]:
     data: Any
     if kind == "ticket":
         data, event_type, subject = (
-            CaseEvent(
-                case_id=CASE_ID, subject=name, description=text[:32_000], origin="Web"
-            ),
+            CaseEvent(case_id=CASE_ID, subject=name, description=text[:32_000], origin="Web"),
             "crm.case.created",
             CASE_ID,
         )
@@ -90,9 +84,7 @@ def hostile_event(kind: str, name: str, text: str) -> Envelope[Any]:
     )
 
 
-def run(
-    handler: Any, event: Envelope[Any], kind: str
-) -> list[tuple[Output, Envelope[Any]]]:
+def run(handler: Any, event: Envelope[Any], kind: str) -> list[tuple[Output, Envelope[Any]]]:
     """The handler on one event; each output decoded strictly, as every consumer decodes it."""
     ctx = MessageContext(TOPICS[kind], 0, 7, b"key", (), EVENT_TIME, "injection-tests")
     outputs: Sequence[Output] = asyncio.run(handler(event, ctx))
@@ -108,9 +100,7 @@ def assert_safe_result(kind: str, result: Any) -> None:
         assert result.escalate == (result.escalation_reason is not None)
     elif kind == "email":
         assert (
-            result.intent in get_args(Intent)
-            and result.urgency in get_args(Urgency)
-            and result.sentiment in SENTIMENTS
+            result.intent in get_args(Intent) and result.urgency in get_args(Urgency) and result.sentiment in SENTIMENTS
         )
         assert result.review != "auto_apply" or result.verified
     else:
@@ -126,14 +116,9 @@ def assert_safe_result(kind: str, result: Any) -> None:
     id_field = getattr(mapping, "result_id_field", lambda r: mapping.RESULT_ID_FIELD)(result)
     assert values[id_field] == result.result_id
     if "AI_Category__c" in values:
-        assert (
-            values["AI_Category__c"] in category_names()
-            and values["AI_Priority__c"] in PRIORITIES
-        )
+        assert values["AI_Category__c"] in category_names() and values["AI_Priority__c"] in PRIORITIES
     if "AI_Score__c" in values:
-        assert (
-            isinstance(values["AI_Score__c"], int) and 0 <= values["AI_Score__c"] <= 100
-        )
+        assert isinstance(values["AI_Score__c"], int) and 0 <= values["AI_Score__c"] <= 100
 
 
 def assert_no_secret(*texts: str | bytes) -> None:

@@ -58,9 +58,7 @@ def test_hostile_input_yields_a_result_within_schema_and_taxonomy(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(
-    local_provider: LocalProvider, kind: str
-) -> None:
+def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provider: LocalProvider, kind: str) -> None:
     seen: list[str] = []
 
     class Spy:

@@ -21,13 +21,17 @@ def provenance(source_event_id: str, *, latency_ms: float = 500.0, cost_usd: str
     )  # fmt: skip
 
 
-def ticket(sid: str, *, category: str = "Billing", review: str = "auto_apply", **prov: Any) -> Envelope[TicketClassification]:
+def ticket(
+    sid: str, *, category: str = "Billing", review: str = "auto_apply", **prov: Any
+) -> Envelope[TicketClassification]:
     data = TicketClassification(
         result_id=result_id_for(sid, "classify_ticket", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
         case_id=f"case-{sid}", category=category, priority="High", sentiment="neutral", language="en", queue="q",
         confidence={"category": 0.9}, rationale="r",
     )  # fmt: skip
-    return Envelope[TicketClassification](source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data)
+    return Envelope[TicketClassification](
+        source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data
+    )
 
 
 def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: Any) -> Envelope[EmailSummary]:
@@ -35,7 +39,9 @@ def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: A
         result_id=result_id_for(sid, "summarize_email", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
         email_id=f"email-{sid}", summary="s", intent="refund_request", sentiment="neutral", urgency=urgency, verified=True,  # type: ignore[arg-type]
     )  # fmt: skip
-    return Envelope[EmailSummary](source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data)
+    return Envelope[EmailSummary](
+        source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data
+    )
 
 
 def request(sid: str, *, band: str = "hot", review: str = "skip", **prov: Any) -> Envelope[RequestScore]:
@@ -43,4 +49,6 @@ def request(sid: str, *, band: str = "hot", review: str = "skip", **prov: Any) -
         result_id=result_id_for(sid, "score_request", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
         request_id=f"req-{sid}", kind="lead", score=90, band=band, next_action="call",  # type: ignore[arg-type]
     )  # fmt: skip
-    return Envelope[RequestScore](source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data)
+    return Envelope[RequestScore](
+        source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
+    )

@@ -19,7 +19,9 @@ def churn(risk: str) -> Envelope[EnrichmentResult]:
         provenance=provenance("e1"), record_id="006X", outputs={"churn_risk": risk, "churn_reason": "We may leave."},
         confidence={"churn_risk": 0.7, "churn_reason": 0.9}, field_review={"churn_risk": "suggest", "churn_reason": "auto_apply"},
     )  # fmt: skip
-    return Envelope[EnrichmentResult](source="t", type="ai.enrichment.completed", schemaversion=1, subject="006X", data=data)
+    return Envelope[EnrichmentResult](
+        source="t", type="ai.enrichment.completed", schemaversion=1, subject="006X", data=data
+    )
 
 
 def test_a_declared_enrichment_counts_under_its_first_enum_output() -> None:

@@ -53,7 +53,11 @@ async def test_success_reports_usage_cost_and_provenance(server: OpenAITestServe
     from datetime import datetime, timezone
 
     prov = run.provenance(
-        source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id="e1", event_time=datetime.now(timezone.utc)
+        source_topic="crm.case.events",
+        source_partition=0,
+        source_offset=7,
+        source_event_id="e1",
+        event_time=datetime.now(timezone.utc),
     )
     assert prov.cost_usd == Decimal("0.00045") and prov.attempts == 1
 

@@ -156,7 +156,9 @@ async def test_fake_provider_scripts_errors_and_outputs() -> None:
 @pytest.mark.anyio
 async def test_attempt_timeout_backstop_for_any_provider() -> None:
     fake = FakeProvider(lambda s, p: GOOD, delay=0.5)
-    client = LLMClient(fake, retry=RetryPolicy(max_attempts=2, attempt_timeout=0.05, initial_wait=0.01, max_wait=0.01, jitter=0))
+    client = LLMClient(
+        fake, retry=RetryPolicy(max_attempts=2, attempt_timeout=0.05, initial_wait=0.01, max_wait=0.01, jitter=0)
+    )
     with pytest.raises(LLMUnavailable) as info:
         await client.run(TRIAGE, ticket())
     assert info.value.error_type == "LLMTimeout" and info.value.attempts == 2
@@ -233,8 +235,10 @@ def test_no_io_or_model_loading_at_import() -> None:
     import subprocess
     import sys
 
-    code = "import sys, crmpilot.llm, crmpilot.llm.testing, crmpilot.privacy, crmpilot.telemetry; " \
+    code = (
+        "import sys, crmpilot.llm, crmpilot.llm.testing, crmpilot.privacy, crmpilot.telemetry; "
         "print('crmpilot.llm.local' in sys.modules, 'psycopg' in sys.modules, 'openai' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
 

@@ -139,7 +139,10 @@ def test_the_subject_is_taken_out_of_a_kept_value(churn: EnrichmentSpec) -> None
 def test_the_result_json_keeps_the_same_outputs_and_everything_that_is_not_free_text(churn: EnrichmentSpec) -> None:
     result = _result({"churn_risk": "high", "churn_reason": REASON})
     purged = redact_enrichment_result(result, churn, marker=PURGED, keep_ids=True)
-    assert purged == result | {"outputs": {"churn_risk": "high", "churn_reason": PURGED}, "grounding_failures": [PURGED]}
+    assert purged == result | {
+        "outputs": {"churn_risk": "high", "churn_reason": PURGED},
+        "grounding_failures": [PURGED],
+    }
     assert purged["field_review"] == {"churn_risk": "auto_apply", "churn_reason": "suggest"}
     assert purged["review_reasons"] == {"churn_reason": "not_grounded"} and purged["record_id"] == "006A1000"
 

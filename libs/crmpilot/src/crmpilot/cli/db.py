@@ -76,7 +76,9 @@ def status() -> None:
     _out.print(table)
     pending = sum(s.state == "pending" for s in states)
     if any(s.state == "changed" for s in states):
-        _err.print("an applied migration was edited after being applied: restore it and add a new migration", soft_wrap=True)
+        _err.print(
+            "an applied migration was edited after being applied: restore it and add a new migration", soft_wrap=True
+        )
         raise typer.Exit(1)
     if pending:
         _out.print(f"{pending} pending: run `crmpilot db migrate`", soft_wrap=True)

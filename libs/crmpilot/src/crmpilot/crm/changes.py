@@ -122,9 +122,7 @@ class Change:
 
 def digests(record: ChangedRecord, tracked: Sequence[str]) -> dict[str, str]:
     """A short digest of each tracked field's value (the seen-state keeps digests, not customer text)."""
-    return {
-        f: hashlib.sha256(json.dumps(record.fields.get(f), default=str).encode()).hexdigest()[:16] for f in tracked
-    }
+    return {f: hashlib.sha256(json.dumps(record.fields.get(f), default=str).encode()).hexdigest()[:16] for f in tracked}
 
 
 def classify(
@@ -229,10 +227,22 @@ def _lead(record: ChangedRecord, change: Change) -> tuple[str, BaseModel] | None
     return "erp.request.submitted", data
 
 
-_LEAD_CONTEXT = (("Title", "Title"), ("Industry", "Industry"), ("LeadSource", "Lead source"), ("AnnualRevenue", "Annual revenue"))
+_LEAD_CONTEXT = (
+    ("Title", "Title"),
+    ("Industry", "Industry"),
+    ("LeadSource", "Lead source"),
+    ("AnnualRevenue", "Annual revenue"),
+)
 
 _CASE_FIELDS = ("Subject", "Description", "Origin", "AccountId", "SuppliedEmail", "Status", "Priority", "Type")
-_AI_CASE = ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c", RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
+_AI_CASE = (
+    "AI_Category__c",
+    "AI_Priority__c",
+    "AI_Sentiment__c",
+    "AI_Summary__c",
+    RESULT_ID_FIELD,
+    SUMMARY_RESULT_ID_FIELD,
+)
 _EMAIL_FIELDS = ("ParentId", "Subject", "TextBody", "FromAddress", "ToAddress", "Incoming", "MessageDate")
 _LEAD_FIELDS = (
     "Company", "Email", "Country", "NumberOfEmployees", "AnnualRevenue", "Title", "Industry", "LeadSource",
@@ -286,7 +296,11 @@ def _add(names: list[str], *new: str) -> None:
 def _reads(spec: EnrichmentSpec) -> tuple[list[str], str | None]:
     """The CRM fields a record spec reads (``fields.X`` paths, ``rerun_on``), or why it cannot be polled."""
     assert spec.crm is not None
-    paths = [*((f"inputs.{n}", i.path) for n, i in spec.inputs.items()), ("source.key", spec.source.key), ("crm.record_id", spec.crm.record_id)]
+    paths = [
+        *((f"inputs.{n}", i.path) for n, i in spec.inputs.items()),
+        ("source.key", spec.source.key),
+        ("crm.record_id", spec.crm.record_id),
+    ]
     read: list[str] = []
     for where, path in paths:
         head, *rest = path.split(".")

@@ -37,18 +37,26 @@ __all__ = ["SalesforceSettings", "connect", "integration_user_id", "login_method
 class SalesforceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_SALESFORCE_", frozen=True, extra="ignore")
 
-    instance_url: str | None = Field(default="https://127.0.0.1:8443", description="https://<instance> of the org (default: the local CRM sandbox)")
-    session_id: SecretStr | None = Field(default=SecretStr("sandbox-integration-token"), description="an existing session / access token")
+    instance_url: str | None = Field(
+        default="https://127.0.0.1:8443", description="https://<instance> of the org (default: the local CRM sandbox)"
+    )
+    session_id: SecretStr | None = Field(
+        default=SecretStr("sandbox-integration-token"), description="an existing session / access token"
+    )
     username: str | None = None
     password: SecretStr | None = None
     security_token: SecretStr | None = None
-    client_id: str | None = Field(default=None, description="OAuth connected app consumer key (client credentials flow)")
+    client_id: str | None = Field(
+        default=None, description="OAuth connected app consumer key (client credentials flow)"
+    )
     client_secret: SecretStr | None = None
     domain: str | None = Field(default=None, description="login domain: login, test, or a My Domain host")
     private_key_file: Path | None = Field(default=None, description="JWT bearer flow: the connected app's private key")
     ca_bundle: Path | None = Field(default=None, description="CA file to trust for HTTPS (the sandbox's ca.pem)")
     api_version: str = "59.0"
-    integration_user_id: str | None = Field(default=None, description="User id our writes are attributed to (default: from userinfo)")
+    integration_user_id: str | None = Field(
+        default=None, description="User id our writes are attributed to (default: from userinfo)"
+    )
     timeout_s: float = Field(default=30.0, gt=0)
 
 
@@ -94,12 +102,26 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
                 **common,
             )
         if s.username and s.client_id and s.private_key_file:
-            return Salesforce(username=s.username, consumer_key=s.client_id, privatekey_file=str(s.private_key_file), domain=s.domain, **common)
+            return Salesforce(
+                username=s.username,
+                consumer_key=s.client_id,
+                privatekey_file=str(s.private_key_file),
+                domain=s.domain,
+                **common,
+            )
         if s.username and s.password:
             # SOAP login (username, password and the user's security token)
-            return Salesforce(username=s.username, password=secret(s.password), security_token=secret(s.security_token) or "", domain=s.domain, **common)
+            return Salesforce(
+                username=s.username,
+                password=secret(s.password),
+                security_token=secret(s.security_token) or "",
+                domain=s.domain,
+                **common,
+            )
         if s.client_id and s.client_secret:
-            return Salesforce(consumer_key=s.client_id, consumer_secret=secret(s.client_secret), domain=s.domain or "login", **common)
+            return Salesforce(
+                consumer_key=s.client_id, consumer_secret=secret(s.client_secret), domain=s.domain or "login", **common
+            )
         if s.session_id and s.instance_url:
             return Salesforce(instance_url=s.instance_url, session_id=secret(s.session_id), **common)
     except requests.RequestException as exc:

@@ -124,7 +124,9 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
             continue
         loaded = LoadedSpec(spec, source, path)
         if spec.name in entries:
-            problems.append(source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}"))
+            problems.append(
+                source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}")
+            )
             continue
         try:
             task_for(spec)
@@ -160,7 +162,12 @@ def _field_clashes(entries: dict[str, LoadedSpec]) -> list[SpecProblem]:
             key = (crm.object.lower(), f.lower())
             other = owner.setdefault(key, e.spec.name)
             if other != e.spec.name:
-                problems.append(e.source.problem(("crm",), f"crm: {crm.object}.{f} is also written by {other}: give this enrichment fields of its own"))
+                problems.append(
+                    e.source.problem(
+                        ("crm",),
+                        f"crm: {crm.object}.{f} is also written by {other}: give this enrichment fields of its own",
+                    )
+                )
     return problems
 
 
@@ -183,7 +190,11 @@ def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
     if known is None:
         if not strict:
             return []
-        return [entry.source.problem(where, f"prompt version {spec.prompt.version!r} is not locked: run `crmpilot enrichments lock`")]
+        return [
+            entry.source.problem(
+                where, f"prompt version {spec.prompt.version!r} is not locked: run `crmpilot enrichments lock`"
+            )
+        ]
     if known != current:
         return [
             entry.source.problem(

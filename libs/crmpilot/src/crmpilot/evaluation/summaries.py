@@ -34,7 +34,17 @@ from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, SUMMARIZE_EMAIL, EmailSummaryOutput, grounding_failures
 
-__all__ = ["BASELINES", "Email", "Rouge", "SummaryReport", "evaluate_summaries", "lead_words", "load_emails", "rouge", "summary_html"]
+__all__ = [
+    "BASELINES",
+    "Email",
+    "Rouge",
+    "SummaryReport",
+    "evaluate_summaries",
+    "lead_words",
+    "load_emails",
+    "rouge",
+    "summary_html",
+]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
@@ -174,7 +184,11 @@ class SummaryReport:
             "words_per_summary": round(self.words / self.scored, 1) if self.scored else 0.0,
             "emails_per_second": round(self.emails / self.seconds, 2) if self.seconds else 0.0,
             "referenced": self.referenced,
-            "rouge": {k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)} for k in self.rouge for v in [self.mean(k)]}
+            "rouge": {
+                k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)}
+                for k in self.rouge
+                for v in [self.mean(k)]
+            }
             if self.referenced
             else {},
             "examples": self.examples[:10],
@@ -265,7 +279,8 @@ def summary_html(report: SummaryReport, name: str) -> str:
         ("emails / s", d["emails_per_second"]),
     ]
     rows = "".join(
-        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>" for k, v in d["rouge"].items()
+        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>"
+        for k, v in d["rouge"].items()
     )
     rouge_table = (
         f"<h2>ROUGE F1 against the human summaries ({report.referenced} emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
@@ -295,7 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crmpilot.llm.settings import LLMSettings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", default=str(Path(__file__).resolve().parents[5] / ".." / "shared" / "datasets" / "aeslc-dev" / "dev.jsonl"))
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=str(Path(__file__).resolve().parents[5] / ".." / "shared" / "datasets" / "aeslc-dev" / "dev.jsonl"),
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS)
     args = parser.parse_args(argv)

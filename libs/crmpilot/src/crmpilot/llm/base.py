@@ -20,7 +20,18 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Prompt", "TaskSpec", "Label", "LocalAnswer", "LocalMethod", "OutputShape", "Completion", "Provider", "Usage", "input_hash"]
+__all__ = [
+    "Prompt",
+    "TaskSpec",
+    "Label",
+    "LocalAnswer",
+    "LocalMethod",
+    "OutputShape",
+    "Completion",
+    "Provider",
+    "Usage",
+    "input_hash",
+]
 
 O = TypeVar("O", bound=BaseModel)
 
@@ -46,7 +57,9 @@ class Prompt:
         the values are never interpreted, so input text cannot reach the template.
         Missing keys raise ``KeyError`` (a task bug, not a model fault).
         """
-        values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for k, v in payload.items()}
+        values = {
+            k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for k, v in payload.items()
+        }
         return self.user_template.format_map(values)
 
 

@@ -299,11 +299,23 @@ class OpenAIProvider:
             usage = usage + Usage(tokens_in=tin, tokens_out=tout, requests=1)
             choice = resp.choices[0] if resp.choices else None
             if choice is None:
-                raise LLMUnavailable("the endpoint returned no choices", usage=usage, attempts=usage.requests, provider=self.name, model=self.model)
+                raise LLMUnavailable(
+                    "the endpoint returned no choices",
+                    usage=usage,
+                    attempts=usage.requests,
+                    provider=self.name,
+                    model=self.model,
+                )
             finish.append(str(choice.finish_reason))
             message = choice.message
             if getattr(message, "refusal", None) or choice.finish_reason == "content_filter":
-                raise LLMRefused("the model refused to answer", usage=usage, attempts=usage.requests, provider=self.name, model=self.model)
+                raise LLMRefused(
+                    "the model refused to answer",
+                    usage=usage,
+                    attempts=usage.requests,
+                    provider=self.name,
+                    model=self.model,
+                )
             content = message.content or ""
             fenced = _FENCE.match(content)
             try:

@@ -70,7 +70,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
             if when is not None:
                 now = now or datetime.now(timezone.utc)
                 return max(0.0, (when - now).total_seconds())
-    resets = [d for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens") if (v := h.get(k)) and (d := _duration(v)) is not None]
+    resets = [
+        d
+        for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        if (v := h.get(k)) and (d := _duration(v)) is not None
+    ]
     return max(resets) if resets else None
 
 
@@ -117,7 +121,8 @@ class RetryPolicy:
             kwargs["before_sleep"] = before_sleep
         return AsyncRetrying(
             retry=retry_if_exception(predicate),
-            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(deadline if deadline is not None else self.deadline),
+            stop=stop_after_attempt(self.max_attempts)
+            | stop_before_delay(deadline if deadline is not None else self.deadline),
             wait=wait_retry_after(
                 wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter),
                 max_retry_after=self.max_retry_after,

@@ -107,5 +107,7 @@ def lag_rows(
     for tp in sorted(set(committed) | set(owners)):
         offset, end = committed.get(tp), ends[tp]
         member, client, host = owners.get(tp, (None, None, None))
-        rows.append(PartitionLag(tp[0], tp[1], offset, end, None if offset is None else end - offset, member, client, host))
+        rows.append(
+            PartitionLag(tp[0], tp[1], offset, end, None if offset is None else end - offset, member, client, host)
+        )
     return rows

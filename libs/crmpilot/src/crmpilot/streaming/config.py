@@ -86,7 +86,9 @@ class RuntimeSettings(BaseModel):
         description="records fetched and not finished before partitions pause (default: 32 x max_in_flight, at least 1000)",
     )
     max_buffered_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1, description="bytes (keys + values) fetched and not finished before partitions pause"
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="bytes (keys + values) fetched and not finished before partitions pause",
     )
     max_attempts: int = Field(default=5, ge=1, description="handler attempts per record, first included")
     backoff_initial_s: float = Field(default=0.5, gt=0)
@@ -110,7 +112,9 @@ class RuntimeSettings(BaseModel):
         "(the broker accepts group.min/max.session.timeout.ms, 6 s-30 min by default)",
     )
     heartbeat_interval_ms: int = Field(
-        default=3_000, ge=100, description="heartbeat.interval.ms: heartbeat period (at most a third of the session timeout)"
+        default=3_000,
+        ge=100,
+        description="heartbeat.interval.ms: heartbeat period (at most a third of the session timeout)",
     )
     max_poll_interval_ms: int = Field(
         default=300_000,

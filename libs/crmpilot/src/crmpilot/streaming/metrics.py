@@ -108,9 +108,13 @@ def _families() -> _Families:
     r = registry
     return _Families(
         consumed=r.counter(_P + "records_consumed", "Records fetched and taken on", ("group", "topic")),
-        processed=r.counter(_P + "records_processed", "Records handled with their outputs acknowledged", ("group", "topic")),
+        processed=r.counter(
+            _P + "records_processed", "Records handled with their outputs acknowledged", ("group", "topic")
+        ),
         produced=r.counter(_P + "records_produced", "Output records acknowledged by the broker", ("group", "topic")),
-        failures=r.counter(_P + "handler_failures", "Failed handler attempts (decoding included)", ("group", "topic", "kind")),
+        failures=r.counter(
+            _P + "handler_failures", "Failed handler attempts (decoding included)", ("group", "topic", "kind")
+        ),
         retries=r.counter(_P + "retries", "Attempts scheduled again after a retryable failure", ("group", "topic")),
         dead_lettered=r.counter(_P + "dead_lettered", "Records moved to the dead-letter topic", ("group", "topic")),
         processing=r.histogram(
@@ -188,7 +192,8 @@ class LiveGauges(Collector):
         paused = GaugeMetricFamily(_P + "paused", "1 while backpressure holds the partitions paused", labels=["group"])
         assigned = GaugeMetricFamily(_P + "assigned_partitions", "Partitions assigned", labels=["group"])
         lag = GaugeMetricFamily(
-            _P + "lag", "Records behind the partition's end (high watermark - offset to commit)",
+            _P + "lag",
+            "Records behind the partition's end (high watermark - offset to commit)",
             labels=["group", "topic", "partition"],
         )
         alive = GaugeMetricFamily(_P + "alive", "1 while /healthz says alive", labels=["group"])
@@ -197,10 +202,13 @@ class LiveGauges(Collector):
             _P + "seconds_since_poll", "Seconds since the consumer thread last returned from a poll", labels=["group"]
         )
         without = GaugeMetricFamily(
-            _P + "seconds_without_membership", "Seconds since the member left its group (0 while a member)", labels=["group"]
+            _P + "seconds_without_membership",
+            "Seconds since the member left its group (0 while a member)",
+            labels=["group"],
         )
         since_assignment = GaugeMetricFamily(
-            _P + "seconds_since_assignment", "Seconds since the member last held a partition (0 while it holds some)",
+            _P + "seconds_since_assignment",
+            "Seconds since the member last held a partition (0 while it holds some)",
             labels=["group"],
         )
         groups: dict[str, list[int]] = {}

@@ -75,6 +75,7 @@ def _longest(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | None:
             hi = mid - 1
     return cuts[lo]
 
+
 MODEL_NAME = "multilingual-e5-small-q4"
 
 Vectors = npt.NDArray[np.float32]

@@ -57,4 +57,10 @@ class FakeProvider:
         if isinstance(item, LLMError):
             raise item
         output = item if isinstance(item, spec.output_model) else spec.output_model.model_validate(item)
-        return Completion(output=output, model=self.model, tokens_in=self.tokens[0], tokens_out=self.tokens[1], model_version=self.model)
+        return Completion(
+            output=output,
+            model=self.model,
+            tokens_in=self.tokens[0],
+            tokens_out=self.tokens[1],
+            model_version=self.model,
+        )

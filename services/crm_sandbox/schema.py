@@ -468,7 +468,8 @@ def _marker_fields(spec: EnrichmentSpec) -> list[FieldSpec]:
 
 
 def _enriched(sobject: SObjectSpec, spec: EnrichmentSpec) -> SObjectSpec:
-    """``sobject`` with what ``spec`` writes: missing custom fields created, mapped standard picklists restricted to its values."""
+    """``sobject`` with what ``spec`` writes: missing custom fields created, mapped standard picklists restricted to
+    its values."""
     crm = spec.crm
     assert crm is not None
     fields = list(sobject.fields)

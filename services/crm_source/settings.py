@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     lead_topic: str = Field(default="crm.lead.events", description="erp.request.submitted (kind lead)")
     enrichment_objects: bool = Field(
         default=True,
-        description="also poll each crm.object of the enrichment specs (CRMPILOT_ENRICHMENTS_DIR) that read crm.record.* events,"
+        description="also poll each crm.object of the enrichment specs (CRMPILOT_ENRICHMENTS_DIR) that read "
+        "crm.record.* "
+        "events,"
         " producing crm.record.created / crm.record.updated to the spec's first source topic",
     )
     max_backoff_s: float = Field(

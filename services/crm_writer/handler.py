@@ -51,7 +51,8 @@ API_REMAINING = prom.gauge(
 
 
 def parse_api_usage(usage: object) -> tuple[int, int] | None:
-    """``(used, limit)`` from an adapter's ``api_usage``: an object with ``used``/``limit``, or text like ``api-usage=18/5000``."""
+    """``(used, limit)`` from an adapter's ``api_usage``: an object with ``used``/``limit``, or text like
+    ``api-usage=18/5000``."""
     if usage is None:
         return None
     used, limit = getattr(usage, "used", None), getattr(usage, "limit", None)
@@ -145,10 +146,12 @@ class CRMWriter:
         return ()
 
     def _check_declared(self, result: EnrichmentResult) -> None:
-        """Refuse, for this record alone, what would make the whole batch's CRM read fail: an unknown spec, a malformed id."""
+        """Refuse, for this record alone, what would make the whole batch's CRM read fail: an unknown spec, a
+        malformed id."""
         if result.task not in self.enrichments:
             raise UnknownEnrichmentResult(
-                f"no enrichment spec {result.task!r} is registered with this writer; known: {', '.join(self.enrichments) or 'none'}"
+                f"no enrichment spec {result.task!r} is registered with this writer; known: "
+                f"{', '.join(self.enrichments) or 'none'}"
             )
         if (
             result.skipped is None

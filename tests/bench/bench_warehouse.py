@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
 from crmpilot.events import Envelope, TicketClassification, result_id_for
 from crmpilot.llm import input_hash
 from crmpilot.llm.client import TaskRun
@@ -42,12 +44,10 @@ from crmpilot.settings import DatabaseSettings
 from crmpilot.streaming import MessageContext
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
+from tests.bench.workload import case_events
 from tests.dbkit import throwaway_database
-from psycopg import sql
 from warehouse_writer.handler import WarehouseWriter
 from warehouse_writer.settings import Settings as WriterSettings
-
-from tests.bench.workload import case_events
 
 __all__ = ["Figures", "main", "run"]
 
@@ -91,18 +91,26 @@ class Figures:
 
     def lines(self) -> Iterator[str]:
         yield (
-            f"Warehouse writes: {self.results} ticket classifications + {self.results} source events = {self.rows} rows, "
+            f"Warehouse writes: {self.results} ticket classifications + {self.results} source events = "
+            f"{self.rows} rows, "
             "throwaway database on the stack's PostgreSQL."
         )
         yield ""
         yield "| writer | rows | seconds | rows/s | new rows |"
         yield "|---|---:|---:|---:|---:|"
-        yield f"| (a) row by row: one INSERT … ON CONFLICT per row, one transaction each | {self.rows} | {self.naive_s:.2f} | {self.naive_rows_per_s:,.0f} | {self.rows} |"
         yield (
-            f"| (b) warehouse_writer batches (batch_size {self.batch_size}, {self.max_in_flight} in flight; {self.batches} batches) "
+            f"| (a) row by row: one INSERT … ON CONFLICT per row, one transaction each | {self.rows} | "
+            f"{self.naive_s:.2f} | {self.naive_rows_per_s:,.0f} | {self.rows} |"
+        )
+        yield (
+            f"| (b) warehouse_writer batches (batch_size {self.batch_size}, {self.max_in_flight} in flight; "
+            f"{self.batches} batches) "
             f"| {self.rows} | {self.batched_s:.2f} | {self.batched_rows_per_s:,.0f} | {self.rows} |"
         )
-        yield f"| (c) replay of (b): the same records again | {self.rows} | {self.replay_s:.2f} | {self.replay_rows_per_s:,.0f} | 0 |"
+        yield (
+            f"| (c) replay of (b): the same records again | {self.rows} | {self.replay_s:.2f} | "
+            f"{self.replay_rows_per_s:,.0f} | 0 |"
+        )
         yield ""
         yield f"Batched vs row by row: {self.batched_rows_per_s / self.naive_rows_per_s:.1f}× the rows/s."
         yield "Row counts checked after each run; (a) and (b) wrote identical rows; the replay added and changed none."
@@ -236,7 +244,8 @@ async def _through_handler(
     batch: Sequence[tuple[Envelope[Any], KafkaPosition]],
     in_flight: int,
 ) -> float:
-    """Feed every record to the handler with at most ``in_flight`` awaiting at once, as the runtime does; seconds taken."""
+    """Feed every record to the handler with at most ``in_flight`` awaiting at once, as the runtime does; seconds
+    taken."""
     slots = asyncio.Semaphore(in_flight)
 
     async def one(envelope: Envelope[Any], position: KafkaPosition) -> None:
@@ -305,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     load = os.getloadavg()[0]
     print(
-        f"Whole warehouse benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s), load average {load:.1f}."
+        f"Whole warehouse benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s), load "
+        f"average {load:.1f}."
     )
     return 0
 

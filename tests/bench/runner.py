@@ -336,7 +336,10 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flight: int) -> Iterator[str]:
     """The results as one Markdown table, footnotes and ratios."""
     limit = concurrency / latency
-    yield f"Endpoint: {latency * 1000:.0f} ms per request, cap C = {concurrency} concurrent → limit {limit:.0f} events/s; N = {in_flight}."
+    yield (
+        f"Endpoint: {latency * 1000:.0f} ms per request, cap C = {concurrency} concurrent → limit {limit:.0f} "
+        f"events/s; N = {in_flight}."
+    )
     yield ""
     yield (
         "| contender | model latency | events | events/s | p50 e2e | p99 e2e | CPU s / 1k events | peak RSS "
@@ -345,13 +348,16 @@ def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flig
     yield "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in rows:
         if r.failure:
-            yield f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | failed: {r.failure} | | | | | | | |"
+            yield (
+                f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | failed: {r.failure} | | | | | | | |"
+            )
             continue
         p50 = _fmt(r.p50_ms and r.p50_ms / 1000, ".2f") + (" s" if r.p50_ms is not None else "")
         p99 = _fmt(r.p99_ms and r.p99_ms / 1000, ".2f") + (" s" if r.p99_ms is not None else "")
         util = "—" if r.latency == 0 or r.events_per_s is None else f"{r.events_per_s / limit:.0%}"
         yield (
-            f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | {_fmt(r.events_per_s, '.1f')} | {p50} | {p99} "
+            f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | {_fmt(r.events_per_s, '.1f')} | "
+            f"{p50} | {p99} "
             f"| {_fmt(r.cpu_per_1k, '.2f')} | {_fmt(r.peak_rss_mb, '.0f')} MB | {util} "
             f"| {_fmt(r.slots_busy, '.0%')} | {_fmt(r.call_ms, '.0f')} ms |"
         )
@@ -371,8 +377,10 @@ def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flig
     yield from (
         "",
         "- events/s: results per second over the backlog (broker append times, first to last result).",
-        f"- p50/p99 e2e: event appended → its result appended, for events arriving at {PACE:.0%} of the limit after the backlog.",
-        "- CPU s / 1k events, peak RSS: the contender process, all threads, over the backlog (`/proc/<pid>/stat`, `VmHWM`);",
+        f"- p50/p99 e2e: event appended → its result appended, for events arriving at {PACE:.0%} of the limit "
+        "after the backlog.",
+        "- CPU s / 1k events, peak RSS: the contender process, all threads, over the backlog "
+        "(`/proc/<pid>/stat`, `VmHWM`);",
         "  the model endpoint runs in a process of its own.",
         "- utilisation: events/s ÷ (C ÷ model latency), the endpoint's limit.",
         "- slots busy: share of C × elapsed time (first call → last backlog result) with a model call in progress;",

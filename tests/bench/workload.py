@@ -22,14 +22,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from crmpilot.events import CaseEvent, Envelope
-from crmpilot.llm import Completion, LLMClient, Limiter, RetryPolicy, TaskSpec
+from crmpilot.llm import Completion, Limiter, LLMClient, RetryPolicy, TaskSpec
 from crmpilot.llm.openai_provider import OpenAIProvider
 from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
 
 __all__ = ["Workload", "answer", "case_events"]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 _SUBJECTS = (
     "Card declined at checkout",
@@ -86,7 +86,7 @@ class _TimedProvider:
         self.busy_s = 0.0
         self.calls = 0
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
         started = time.monotonic()
         if self.first_start is None:
             self.first_start = started

@@ -56,6 +56,7 @@ from typing import Any
 import psycopg
 from chaos_workload import POISON_PREFIX, Workload
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+
 from crm_sandbox.org import INTEGRATION_USER
 
 DLQ_SUFFIX = ".dlq"
@@ -75,7 +76,8 @@ class Verdict:
     dlq_distinct: int = 0
     """(poison record, group) pairs found: must equal dlq_expected."""
     dlq_copies: int = 0
-    """Extra copies of a poison record by the same group (a crash between dead-lettering and the commit: at-least-once)."""
+    """Extra copies of a poison record by the same group (a crash between dead-lettering and the commit:
+    at-least-once)."""
     stalled: list[str] = field(default_factory=list)
     order_checked: int = 0
     """Keys whose order was checked (0: not checked)."""
@@ -217,7 +219,8 @@ class Inspector:
                 ([p[0] for p in pairs], id_field, [p[1] for p in pairs]),
             )[0][0]
         audit = self._rows(
-            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s) and status = 'applied'",
+            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s) and "
+            "status = 'applied'",
             (results,),
         )[0][0]
         return {"facts": facts, "raw": raw, "crm": crm, "audit": audit}
@@ -285,7 +288,8 @@ class Inspector:
             )
         )
         audit_rows = self._rows(
-            "select result_id, field, status, count(*) from warehouse.crm_write_audit where result_id = any(%s) group by 1, 2, 3",
+            "select result_id, field, status, count(*) from warehouse.crm_write_audit where result_id = "
+            "any(%s) group by 1, 2, 3",
             ([i.result_id for i in w.items],),
         )
         applied_fields: dict[str, Counter[str]] = {}

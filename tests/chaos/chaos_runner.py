@@ -142,7 +142,8 @@ def run_scenario(
     ctx = FaultContext(stack, pipeline, producer, model, rng, say)
     counts = Counter(i.service for i in workload.items)
     say(
-        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, {counts['email_summarizer']} emails,"
+        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, "
+        f"{counts['email_summarizer']} emails,"
         f" {counts['request_scorer']} lead requests over {stream_s:.0f}s, {len(workload.per_record)} keys;"
         f" {workload.poison_count} poison; {instances} consumer instances)"
     )
@@ -177,7 +178,8 @@ def run_scenario(
                 settled_since = settled_since or time.monotonic()
                 if time.monotonic() - settled_since > SETTLE_S:
                     say(
-                        f"  settled incomplete: every group is at the end of its topics, nothing changed for {SETTLE_S:.0f}s"
+                        "  settled incomplete: every group is at the end of its topics, nothing changed for "
+                        f"{SETTLE_S:.0f}s"
                     )
                     break
             else:
@@ -225,7 +227,8 @@ def run_scenario(
         },
     )
     say(
-        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} order={row.order} ({row.order_keys} keys)"
+        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} order={row.order} "
+        f"({row.order_keys} keys)"
         f" DLQ={row.dlq_found}/{row.dlq_expected}"
         f"{f' (+{row.dlq_copies} redelivered copies)' if row.dlq_copies else ''}"
         f" recovery={row.recovery_s}s results={row.results_produced} llm_requests={row.llm_requests}"
@@ -351,7 +354,8 @@ def run(
     workdir = workdir or stack.config.run_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}"
     say(f"code: {_code_version()}")
     say(
-        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}"
+        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL "
+        f":{stack.config.pg_port}); logs in {workdir}"
     )
     stack.up()
     model = FaultyModel()
@@ -427,9 +431,14 @@ def _run_on(
             + (f", services reach Kafka through the proxy {pipeline.proxy.address}" if pipeline.proxy else "")
         )
         say(f"services: {', '.join(pipeline.services)}")
+        on_stop = (
+            "leaves its group on SIGTERM"
+            if pipeline.leave_on_stop
+            else "stays in its group on SIGTERM (LEAVE_GROUP_ON_STOP=false)"
+        )
         say(
-            f"group membership: static (group.instance.id <service>-<replica>, session {STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s,"
-            f" {'leaves its group on SIGTERM' if pipeline.leave_on_stop else 'stays in its group on SIGTERM (LEAVE_GROUP_ON_STOP=false)'})"
+            "group membership: static (group.instance.id <service>-<replica>, session "
+            f"{STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s, {on_stop})"
             if static_membership
             else "group membership: dynamic (no group.instance.id, default session)"
         )
@@ -492,12 +501,16 @@ def report(result: RunResult) -> str:
         lines.append(f"  {r.scenario}: {'; '.join(what) or 'not complete'}")
     lines.append(
         f"{sum(r.events for r in result.rows)} events in {len(result.rows)} scenarios, {result.seconds:.0f}s; "
-        f"planted secrets in service logs: {result.leaks or 'none'}; in model requests: {result.request_leaks or 'none'}"
+        f"planted secrets in service logs: {result.leaks or 'none'}; in model requests: "
+        f"{result.request_leaks or 'none'}"
     )
     lines.append(
-        "lost/duplicated: input events with a missing/doubled effect (warehouse fact, raw event, CRM field, CRM update, audit row);"
-        " DLQ: poison records dead-lettered / expected (+ redelivered copies); recovery: seconds from the end of the fault"
-        " and of the stream until every effect landed; results: result records produced (more than events = redelivered);"
+        "lost/duplicated: input events with a missing/doubled effect (warehouse fact, raw event, CRM field, "
+        "CRM update, audit row);"
+        " DLQ: poison records dead-lettered / expected (+ redelivered copies); recovery: seconds from the end "
+        "of the fault"
+        " and of the stream until every effect landed; results: result records produced (more than events = "
+        "redelivered);"
         " LLM calls: requests the model endpoint received"
     )
     return "\n".join(lines)
@@ -539,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=("static", "dynamic"),
         default="static",
         help="consumer group membership of the services: static (group.instance.id <service>-1, 30 s session,"
-        " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures before issue 18)",
+        " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures "
+        "before issue 18)",
     )
     parser.add_argument(
         "--replica-events",

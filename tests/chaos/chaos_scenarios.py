@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
-from confluent_kafka.admin import AdminClient
 from chaos_stack import (
     AI_SERVICES,
     PIPELINE_SERVICES,
@@ -26,6 +25,8 @@ from chaos_stack import (
     classify_answer,
 )
 from chaos_workload import StreamProducer
+from confluent_kafka.admin import AdminClient
+
 from crmpilot.llm.testing.server import (
     ChatRequest,
     Hang,
@@ -354,8 +355,10 @@ def scale_1_n_1(up_at: float = 0.15, down_at: float = 0.7, at_full_s: float = 20
         ones = {s: {f"{s}-1"} for s in PIPELINE_SERVICES}
         moved = handover_s(ctx.pipeline, ones, t)
         ctx.notes.append(
-            f"scaled down to {len(ctx.pipeline.consumers) - len(extra)} instances at {at:.0%}: stopped in {stopped:.1f}s,"
-            f" every partition held by the remaining instance {'after more than 60' if moved is None else f'{moved:.1f}'}s"
+            f"scaled down to {len(ctx.pipeline.consumers) - len(extra)} instances at {at:.0%}: stopped in "
+            f"{stopped:.1f}s,"
+            " every partition held by the remaining instance "
+            f"{'after more than 60' if moved is None else f'{moved:.1f}'}s"
             " after the SIGTERMs"
         )
 

@@ -48,11 +48,12 @@ from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg import sql
+
 from crmpilot.llm.testing import OpenAITestServer
 from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from crmpilot.warehouse import migrate
-from psycopg import sql
 from tests.netkit import KafkaProxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,7 +110,8 @@ class StackConfig:
         clash = SHARED_PORTS & {self.kafka_port, self.controller_port, self.pg_port}
         if clash:
             raise ChaosError(
-                f"the chaos stack must not use the shared stack's ports {sorted(clash)}: it restarts its broker and database"
+                f"the chaos stack must not use the shared stack's ports {sorted(clash)}: it restarts its "
+                "broker and database"
             )
 
 
@@ -410,7 +412,8 @@ class ChaosPipeline:
     static_membership: bool = True
     """Each consumer service with a ``group.instance.id`` of its own (:func:`membership_env`)."""
     leave_on_stop: bool = True
-    """False: ``CRMPILOT_<SERVICE>_LEAVE_GROUP_ON_STOP=false``, a static member stays in its group on SIGTERM (KIP-345)."""
+    """False: ``CRMPILOT_<SERVICE>_LEAVE_GROUP_ON_STOP=false``, a static member stays in its group on SIGTERM
+    (KIP-345)."""
     replicas: Mapping[str, int] = field(default_factory=dict)
     """Instances per consumer service (default 1). Not empty: every instance is named and
     keyed ``<service>-<replica>`` (also its ``group.instance.id``), ``1`` included."""

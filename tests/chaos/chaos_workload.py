@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+
 from crm_sandbox.client import sandbox_salesforce
 from crmpilot.crm import mapping
 from crmpilot.events import (
@@ -137,8 +138,12 @@ def create_records(sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag
         for i in range(start, min(n, start + 200)):
             if sobject == "Case":
                 subject = _SUBJECTS[i % len(_SUBJECTS)].format(n=f"{tag}-{i}")
-                fields: dict[str, Any] = {"Subject": subject, "Description": _DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}"),
-                                          "Origin": ("Email", "Web", "Phone")[i % 3], "Status": "New"}  # fmt: skip
+                fields: dict[str, Any] = {
+                    "Subject": subject,
+                    "Description": _DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}"),
+                    "Origin": ("Email", "Web", "Phone")[i % 3],
+                    "Status": "New",
+                }
             else:
                 fields = {
                     "LastName": f"Buyer {i}",
@@ -186,10 +191,14 @@ def _case_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
 def _email_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
     n = f"{tag}-{i}" + (f"-{seq}" if seq else "")
     data = EmailReceived(
-        email_id=f"em-{n}"[:40], case_id=case_id, from_address=f"customer{i}@example.com", to_address="support@example.com",
-        subject=f"Re: order {tag}-{i}", body=f"Hello, my order {tag}-{i} has not arrived yet (message {seq + 1}). Could you check where it is? Thanks.",
+        email_id=f"em-{n}"[:40],
+        case_id=case_id,
+        from_address=f"customer{i}@example.com",
+        to_address="support@example.com",
+        subject=f"Re: order {tag}-{i}",
+        body=f"Hello, my order {tag}-{i} has not arrived yet (message {seq + 1}). Could you check where it is? Thanks.",
         received_at=_now(),
-    )  # fmt: skip
+    )
     env = Envelope[EmailReceived](
         source="crm://chaos",
         type="crm.email.received",
@@ -203,10 +212,17 @@ def _email_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
 
 def _request_item(i: int, lead_id: str, tag: str, seq: int = 0) -> Item:
     data = RequestSubmitted(
-        request_id=lead_id, kind="lead", company=f"Chaos Co {tag}-{i}", contact_email=f"buyer{i}@chaosco.example", country="Germany",
-        employees=50 + i, amount=Decimal(1000 + i + 100 * seq), currency="EUR",
-        description=f"We need {10 + i % 40 + seq} seats from next month (ref {tag}-{i}{f', revision {seq}' if seq else ''}).",
-    )  # fmt: skip
+        request_id=lead_id,
+        kind="lead",
+        company=f"Chaos Co {tag}-{i}",
+        contact_email=f"buyer{i}@chaosco.example",
+        country="Germany",
+        employees=50 + i,
+        amount=Decimal(1000 + i + 100 * seq),
+        currency="EUR",
+        description=f"We need {10 + i % 40 + seq} seats from next month (ref "
+        f"{tag}-{i}{f', revision {seq}' if seq else ''}).",
+    )
     env = Envelope[RequestSubmitted](
         source="erp://chaos",
         type="erp.request.submitted",

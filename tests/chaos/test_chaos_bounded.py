@@ -1,4 +1,5 @@
-"""The fault suite in its bounded form, for CI (a few minutes): ``CRMPILOT_CHAOS_BOUNDED=1 pytest tests/chaos/test_chaos_bounded.py``.
+"""The fault suite in its bounded form, for CI (a few minutes): ``CRMPILOT_CHAOS_BOUNDED=1 pytest
+tests/chaos/test_chaos_bounded.py``.
 
 Runs the scenarios marked ``bounded`` in :mod:`chaos_scenarios` (every
 service SIGKILLed once, PostgreSQL restarted, CRM down then over its API

@@ -118,7 +118,8 @@ class Pipeline:
         label: str | None = None,
         env: dict[str, str] | None = None,
     ) -> Service:
-        """Run ``python -m name`` until it is ready; ``label`` names a second instance, ``env`` overrides its settings."""
+        """Run ``python -m name`` until it is ready; ``label`` names a second instance, ``env`` overrides its
+        settings."""
         return self.wait_ready(self.launch(name, *args, label=label, env=env), ready=ready, timeout=timeout)
 
     def launch(self, name: str, *args: str, label: str | None = None, env: dict[str, str] | None = None) -> Service:

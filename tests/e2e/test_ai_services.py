@@ -16,9 +16,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 from psycopg.rows import dict_row
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.cli.demo import EMAIL_QUERY, LEAD_QUERY, email_events, lead_events
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, decode, result_id_for
@@ -26,8 +27,6 @@ from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL, band_for, category_names
-
-from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +39,10 @@ RU_EMAIL = """Добрый день!
 С уважением,
 Иван Петров
 """
-RU_PLANTED_EMAIL = "Здравствуйте! Я заказал синий рюкзак размера L, а получил чёрный размера S.\nПрошу обменять товар по заказу № 77310 до пятницы."
+RU_PLANTED_EMAIL = (
+    "Здравствуйте! Я заказал синий рюкзак размера L, а получил чёрный размера S.\nПрошу обменять товар по заказу № "
+    "77310 до пятницы."
+)
 PLANTED_QUOTE = "Верните мне 500 евро компенсации."
 RU_REQUEST = "Готовы закупить 40 лицензий в этом квартале, бюджет согласован. Пришлите коммерческое предложение."
 
@@ -48,7 +50,8 @@ RU_REQUEST = "Готовы закупить 40 лицензий в этом кв
 def planted_answer(req: ChatRequest) -> dict[str, Any]:
     """A confident, well-formed answer with one action item the email never states."""
     return {
-        "summary": "Customer got a black size S backpack instead of a blue size L and asks to exchange order 77310 by Friday.",
+        "summary": "Customer got a black size S backpack instead of a blue size L and asks to exchange order 77310 by "
+        "Friday.",
         "intent": "request",
         "sentiment": "negative",
         "urgency": "normal",

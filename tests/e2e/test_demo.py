@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from e2e_stack import Pipeline
 from typer.testing import CliRunner
 
 from crmpilot.cli import demo
-
-from e2e_stack import Pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -21,15 +21,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import REPO, Pipeline, committed_equals_end, wait_for
 from psycopg.rows import dict_row
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.events import Envelope, RecordChanged, result_id_for
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
-
-from e2e_stack import REPO, Pipeline, committed_equals_end, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +40,8 @@ UNHAPPY = (
     f"Renewal talks for 2027 started in November. The customer complained twice about outages this quarter. {REASON}"
 )
 LOCAL_TEXT = (
-    "Quarterly review with the operations team. They are unhappy with support response times and complained to their account manager. "
+    "Quarterly review with the operations team. They are unhappy with support response times and complained to "
+    "their account manager. "
     "The customer announced they will cancel the contract and move to a competitor next month."
 )
 

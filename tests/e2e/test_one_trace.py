@@ -32,7 +32,7 @@ import psycopg
 import pytest
 import typer
 from confluent_kafka.admin import AdminClient, NewTopic
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import REPO, Pipeline, Service
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -45,14 +45,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from typer.testing import CliRunner
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.cli import ops
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import result_id_for
 from crmpilot.ops.produce import produce_envelopes
 from crmpilot.settings import KafkaSettings
 from crmpilot.tasks import CLASSIFY_TICKET
-
-from e2e_stack import REPO, Pipeline, Service
 
 pytestmark = pytest.mark.e2e
 
@@ -331,9 +330,20 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
 def _kafka_tool_rows(bootstrap: str, group: str) -> list[tuple[str, int, str, str, str]]:
     """(topic, partition, current, end, lag) rows of Kafka's own ``consumer-groups --describe``."""
     proc = subprocess.run(
-        [str(REPO / "infra" / "kafka-cli.sh"), "consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        [
+            str(REPO / "infra" / "kafka-cli.sh"),
+            "consumer-groups",
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     if proc.returncode == 127 or "[stack] ERROR" in proc.stderr:
         pytest.skip(f"Kafka's tools (Java + cached jars) are not available: {proc.stderr.strip()[-300:]}")
     assert proc.returncode == 0, proc.stderr
@@ -362,7 +372,10 @@ def test_after_the_pipeline_ran_every_group_has_lag_0_and_kafkas_tool_agrees(
         result = CliRunner().invoke(app, ["lag", "--group", group, "--json"])
         assert result.exit_code == 0, result.output
         (described,) = json.loads(result.output)
-        dash = lambda v: "-" if v is None else str(v)  # noqa: E731
+
+        def dash(v: object) -> str:
+            return "-" if v is None else str(v)
+
         return sorted(
             (p["topic"], p["partition"], dash(p["committed"]), str(p["end"]), dash(p["lag"]))
             for p in described["partitions"]

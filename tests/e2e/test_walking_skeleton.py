@@ -15,15 +15,14 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import CaseEvent, Envelope, result_id_for
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET
-
-from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -101,10 +100,13 @@ def test_crm_fields_match_the_warehouse_and_a_persons_edit_wins(pipeline: Pipeli
         assert record["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
         assert record["AI_Trace_Id__c"] == row["trace_id"]
     with psycopg.connect(pipeline.database_url) as conn:
-        statuses = dict(conn.execute(
-            "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id = any(%s) group by record_id",
-            (list(sent["result_ids"]),),
-        ).fetchall())  # fmt: skip
+        statuses = dict(
+            conn.execute(
+                "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id "
+                "= any(%s) group by record_id",
+                (list(sent["result_ids"]),),
+            ).fetchall()
+        )
     assert statuses[sent["human_case"]] == "skipped_human_edit"
     assert len(statuses) == N_CASES
 
@@ -141,7 +143,7 @@ def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, A
     for group, topic in (("ticket_classifier", pipeline.case_topic), ("crm_writer", pipeline.result_topic)):
         wait_for(
             f"{group} to handle the redelivery",
-            lambda: committed_equals_end(pipeline, pipeline.groups[group], topic),
+            lambda group=group, topic=topic: committed_equals_end(pipeline, pipeline.groups[group], topic),
             pipeline,
         )
     assert len(facts(pipeline, list(sent["result_ids"]))) == N_CASES

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sandbox_support import Sandbox
+
 from crm_sandbox.client import sandbox_session
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
-from sandbox_support import Sandbox, sandbox, sb, sf  # noqa: F401  (fixtures)
-
 from crmpilot.crm import CRMAuthError, CRMLimitExceeded, CRMRowLocked, RecordRef, RecordUpdate, write_back
 from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
 from crmpilot.crm.salesforce import SalesforceCRM

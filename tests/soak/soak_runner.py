@@ -257,7 +257,8 @@ def judge(result: SoakResult, services: list[str], bounds: Bounds) -> list[str]:
         worst = max((s.lag.get(name) or 0 for s in after[:-1]), default=0)
         if worst > limit:
             failures.append(
-                f"{name}: lag reached {worst} records after the warm-up (bound {limit:.0f}: {bounds.lag_seconds:.0f}s of load)"
+                f"{name}: lag reached {worst} records after the warm-up (bound {limit:.0f}: "
+                f"{bounds.lag_seconds:.0f}s of load)"
             )
         if last.lag.get(name):
             failures.append(f"{name}: lag {last.lag.get(name)} after draining")
@@ -292,7 +293,8 @@ def soak(
     stack = OwnStack(config, log=say)
     workdir = stack.config.run_dir / f"soak-{time.strftime('%Y%m%dT%H%M%S')}"
     say(
-        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}"
+        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL "
+        f":{stack.config.pg_port}); logs in {workdir}"
     )
     stack.up()
     pipeline = ChaosPipeline(stack, workdir)
@@ -350,7 +352,8 @@ def soak(
             watch.produced = sum(len(x.items) for x in workloads)
         pool.shutdown(wait=False, cancel_futures=True)
         say(
-            f"load stopped after {(time.monotonic() - watch.started) / 60:.1f} min: {watch.produced} events in {len(workloads)} rounds; draining"
+            f"load stopped after {(time.monotonic() - watch.started) / 60:.1f} min: {watch.produced} events in "
+            f"{len(workloads)} rounds; draining"
         )
         drained = _wait_done(inspector, workloads[-3:], DRAIN_TIMEOUT_S)
         watch.stop()
@@ -362,11 +365,29 @@ def soak(
             lost += len(v.lost)
             duplicated += len(v.duplicated)
             if v.lost or v.duplicated:
-                verdicts.append({"round": w.scenario, "missing": v.details.get("missing"), "doubled": v.details.get("doubled"),
-                                 "examples": v.details.get("examples")})  # fmt: skip
+                verdicts.append(
+                    {
+                        "round": w.scenario,
+                        "missing": v.details.get("missing"),
+                        "doubled": v.details.get("doubled"),
+                        "examples": v.details.get("examples"),
+                    }
+                )
         dead = sum(sum(inspector.end_offsets(t).values()) for t in dlq_topics) - sum(dlq_start.values())
-        result = SoakResult(capacity, rate, minutes, len(workloads), sum(len(w.items) for w in workloads), lost, duplicated,
-                            dead, drained, watch.samples, warmup_s, verdicts)  # fmt: skip
+        result = SoakResult(
+            capacity,
+            rate,
+            minutes,
+            len(workloads),
+            sum(len(w.items) for w in workloads),
+            lost,
+            duplicated,
+            dead,
+            drained,
+            watch.samples,
+            warmup_s,
+            verdicts,
+        )
         result.failures = judge(result, services, bounds)
         warm = next((s for s in watch.samples if s.at_s >= warmup_s), final)
         say("start / end of the warm-up / end (after draining):")
@@ -377,9 +398,12 @@ def soak(
             ),
             flush=True,
         )
-        say(f"{result.events} events in {result.rounds} rounds at {rate:.1f}/s ({rate / capacity:.0%} of {capacity:.1f}/s):"
+        say(
+            f"{result.events} events in {result.rounds} rounds at {rate:.1f}/s ({rate / capacity:.0%} of "
+            f"{capacity:.1f}/s):"
             f" lost {lost}, doubled {duplicated}, dead-lettered {dead}, drained in"
-            f" {'-' if drained is None else f'{drained:.1f}s'}")  # fmt: skip
+            f" {'-' if drained is None else f'{drained:.1f}s'}"
+        )
         for f in result.failures:
             say(f"  FAIL {f}")
         if result.ok:

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from crm_sandbox.app import create_app
 from crm_sandbox.memstore import MemoryStore
 from crm_sandbox.schema import default_schema, org_schema, schema_for
 from crm_sandbox.settings import SandboxSettings
-from starlette.testclient import TestClient
-
 from crmpilot.enrichments.registry import load_registry
 from crmpilot.enrichments.spec import SpecError
 

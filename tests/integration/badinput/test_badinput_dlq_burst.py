@@ -1,4 +1,5 @@
-"""A burst of bad records on the real broker: each lands on the DLQ with its reason; the consumer neither crashes nor stalls.
+"""A burst of bad records on the real broker: each lands on the DLQ with its reason; the consumer neither crashes nor
+stalls.
 
 Runs a :class:`ConsumerService` on a fresh topic of the local stack's broker
 with a burst of every kind of bad record (random bytes, invalid UTF-8, not
@@ -29,6 +30,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, Output, RuntimeSettings

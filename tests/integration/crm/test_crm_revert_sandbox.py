@@ -1,4 +1,5 @@
-"""Revert against the CRM sandbox and the warehouse: before-values back, a person's later change kept, dry run inert, CLI."""
+"""Revert against the CRM sandbox and the warehouse: before-values back, a person's later change kept, dry run inert,
+CLI."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import json
 
 import pytest
 from crm_kit import adapter, classification, create_cases, human, salesforce_settings
-from crm_sandbox.org import INTEGRATION_USER
 from sandbox_support import Sandbox
 from typer.testing import CliRunner
 
+from crm_sandbox.org import INTEGRATION_USER
 from crmpilot.cli.crm import app
 from crmpilot.crm import write_back
 from crmpilot.crm.revert import revert, select_applied

@@ -1,4 +1,5 @@
-"""crm_source polls the Opportunity for churn_risk: the CRM sandbox (serving the example specs), the watermark in PostgreSQL, Kafka.
+"""crm_source polls the Opportunity for churn_risk: the CRM sandbox (serving the example specs), the watermark in
+PostgreSQL, Kafka.
 
 A person's new Opportunity becomes one ``crm.record.created`` event on the spec's
 first source topic, keyed by the record id; crmpilot writing ``Churn_Risk__c`` back
@@ -19,9 +20,9 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from crm_kit import adapter, human
-from crm_source.handler import CRMSource, PollStats
 from sandbox_support import Sandbox
 
+from crm_source.handler import CRMSource, PollStats
 from crmpilot.crm.changes import record_sources
 from crmpilot.crm.port import RecordRef, RecordUpdate
 from crmpilot.crm.watermark import PostgresWatermarkStore
@@ -40,7 +41,8 @@ DESCRIPTION = "Renewal due in March. The customer complained twice about outages
 
 @pytest.fixture(scope="module", autouse=True)
 def _sandbox_serves_the_examples() -> Iterator[None]:
-    """Set before this module's sandbox (module scope) starts, so it serves Opportunity.Churn_Risk__c and the markers."""
+    """Set before this module's sandbox (module scope) starts, so it serves Opportunity.Churn_Risk__c and the
+    markers."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
         yield
@@ -51,7 +53,8 @@ def _poll(source: CRMSource) -> PollStats:
 
 
 def _read(bootstrap: str, topic: str, *, expect: int, timeout: float = 30) -> list[Any]:
-    """Every record of ``topic`` from the beginning: at least ``expect`` (or what came within ``timeout``), plus a second's worth more."""
+    """Every record of ``topic`` from the beginning: at least ``expect`` (or what came within ``timeout``), plus a
+    second's worth more."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

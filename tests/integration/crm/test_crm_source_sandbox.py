@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from crm_kit import adapter, classification, create_cases, human
-from crm_sandbox.org import AGENT_USER
-from crm_source.handler import CRMSource, PollStats
 from sandbox_support import Sandbox
 
+from crm_sandbox.org import AGENT_USER
+from crm_source.handler import CRMSource, PollStats
 from crmpilot.crm import write_back
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.watermark import PostgresWatermarkStore

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from crm_kit import adapter, classification, create_cases
-from crm_writer.handler import CRMWriter
 from sandbox_support import Sandbox
 
+from crm_writer.handler import CRMWriter
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, RuntimeSettings
@@ -47,7 +47,8 @@ def test_api_calls_per_1000_updates(
     assert outcomes == [()] * updates
     per_1000 = writer.api_calls_per_1000_updates
     print(
-        f"\n[crm_writer] batch_size={batch_size}: {updates} case updates -> {writer.api_calls} API calls = {per_1000:g} per 1,000 updates"
+        f"\n[crm_writer] batch_size={batch_size}: {updates} case updates -> {writer.api_calls} API calls = "
+        f"{per_1000:g} per 1,000 updates"
     )
     assert writer.updates == updates and writer.api_calls <= most_calls
     assert sb.client().Case.get(cases[-1])["AI_Category__c"] == "Payments"

@@ -1,4 +1,5 @@
-"""`crmpilot enrichments check --org` against the CRM sandbox started with CRMPILOT_ENRICHMENTS_DIR=examples/enrichments.
+"""`crmpilot enrichments check --org` against the CRM sandbox started with
+CRMPILOT_ENRICHMENTS_DIR=examples/enrichments.
 
 The sandbox then serves what the example specs write (Opportunity.Churn_Risk__c,
 Case.Reason with ticket_type's values, ...), so the examples pass and a spec
@@ -30,7 +31,8 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 
 @pytest.fixture(scope="module", autouse=True)
 def _sandbox_serves_the_examples() -> Iterator[None]:
-    """Set before this module's sandbox (conftest, module scope) starts: autouse fixtures of a scope run first, and it reads the specs at start."""
+    """Set before this module's sandbox (conftest, module scope) starts: autouse fixtures of a scope run first, and it
+    reads the specs at start."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
         yield

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from crmpilot.cli import train as train_cli
 from crmpilot.evaluation import DatasetError, read_labelled, read_sql
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,10 @@ def _query() -> str:
         return "'" + s.replace("'", "''") + "'"
 
     values = ", ".join(f"({i}, {lit(s)}, {lit(d)}, {lit(c)})" for i, (s, d, c) in enumerate(ROWS))
-    return f"select subject, description, category from (values {values}) as closed_cases(n, subject, description, category) order by n"
+    return (
+        f"select subject, description, category from (values {values}) as closed_cases(n, subject, description, "
+        "category) order by n"
+    )
 
 
 def test_train_from_a_warehouse_query_equals_training_from_the_same_rows_in_a_file(

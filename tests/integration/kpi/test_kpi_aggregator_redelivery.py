@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from kpi_events import ticket
+from test_kpi_aggregator_stack import _results, _until
+
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
 from tests.dbkit import throwaway_database
 from tests.netkit import free_port
-from kpi_events import ticket
-from test_kpi_aggregator_stack import _results, _until
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,10 @@ def test_redelivered_results_and_a_crash_count_once(
 
     def settle(proc: subprocess.Popen[bytes], expected: int) -> None:
         """Wait until the windows show at least ``expected`` results and every record is processed and committed."""
-        done = lambda: _live_results(port, 60) >= expected and _caught_up(kafka_bootstrap, app_id, [topic, internal])
+
+        def done() -> bool:
+            return _live_results(port, 60) >= expected and _caught_up(kafka_bootstrap, app_id, [topic, internal])
+
         _until(
             f"{expected} results counted and every record committed",
             done,

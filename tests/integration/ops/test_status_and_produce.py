@@ -131,9 +131,26 @@ def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
     topic = unique_topic("produce", partitions=3)
     env = {**os.environ, "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "OTEL_TRACES_EXPORTER": "console"}
     proc = subprocess.run(
-        [sys.executable, "-c", PRODUCE, "produce", topic, "--type", "crm.case.created", "--sample", "4", "--seed", "3", "--json"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            PRODUCE,
+            "produce",
+            topic,
+            "--type",
+            "crm.case.created",
+            "--sample",
+            "4",
+            "--seed",
+            "3",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     start = proc.stdout.index("[\n")  # the JSON result; console spans follow it
     rows = json.JSONDecoder().raw_decode(proc.stdout[start:])[0]

@@ -86,13 +86,60 @@ def load_known(warehouse: PostgresWarehouse) -> None:
                                    data=CaseEvent(case_id=sid)) for sid in ("t1", "t2", "t3", "t4")]  # fmt: skip
     warehouse.write_raw_events([(s, KafkaPosition("crm.case.events", 0, i)) for i, s in enumerate(sources)])
     rid = {r.data.provenance.source_event_id: r.data.result_id for r in results}
-    warehouse.record_crm_audit([
-        CrmAuditEntry(rid["t1"], "Case", "c1", "AI_Category__c", None, "Billing", "applied", applied_at=DAY1 + timedelta(seconds=30)),
-        CrmAuditEntry(rid["t1"], "Case", "c1", "AI_Priority__c", None, "High", "applied", applied_at=DAY1 + timedelta(seconds=90)),
-        CrmAuditEntry(rid["t2"], "Case", "c2", "AI_Category__c", "Refund", "Billing", "skipped_human_edit", applied_at=DAY1 + timedelta(seconds=40)),
-        CrmAuditEntry(rid["t4"], "Case", "c4", "AI_Category__c", None, "Billing", "applied", applied_at=DAY2 + timedelta(seconds=60)),
-        CrmAuditEntry(rid["t0"], "Case", "c0", "AI_Category__c", None, "Outage", "applied", applied_at=t0.data.provenance.event_time + timedelta(hours=5)),
-    ])  # fmt: skip
+    warehouse.record_crm_audit(
+        [
+            CrmAuditEntry(
+                rid["t1"],
+                "Case",
+                "c1",
+                "AI_Category__c",
+                None,
+                "Billing",
+                "applied",
+                applied_at=DAY1 + timedelta(seconds=30),
+            ),
+            CrmAuditEntry(
+                rid["t1"],
+                "Case",
+                "c1",
+                "AI_Priority__c",
+                None,
+                "High",
+                "applied",
+                applied_at=DAY1 + timedelta(seconds=90),
+            ),
+            CrmAuditEntry(
+                rid["t2"],
+                "Case",
+                "c2",
+                "AI_Category__c",
+                "Refund",
+                "Billing",
+                "skipped_human_edit",
+                applied_at=DAY1 + timedelta(seconds=40),
+            ),
+            CrmAuditEntry(
+                rid["t4"],
+                "Case",
+                "c4",
+                "AI_Category__c",
+                None,
+                "Billing",
+                "applied",
+                applied_at=DAY2 + timedelta(seconds=60),
+            ),
+            CrmAuditEntry(
+                rid["t0"],
+                "Case",
+                "c0",
+                "AI_Category__c",
+                None,
+                "Outage",
+                "applied",
+                applied_at=t0.data.provenance.event_time + timedelta(hours=5),
+            ),
+        ]
+    )
     warehouse.record_feedback(
         [
             FeedbackEntry(

@@ -66,9 +66,12 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
         a["classify_ticket"][k] for k in ("results", "auto_applied", "suggested", "skipped", "automation_rate")
     ] == [4, 2, 1, 1, 0.5]
     assert (a["summarize_email"]["automation_rate"], a["score_request"]["automation_rate"]) == (1.0, 0.0)
-    assert [(d["day"], d["decisions"]["results"], d["decisions"]["automation_rate"]) for d in f["automation_by_day"]] == [
-        ("2024-05-01", 4, 0.5), ("2024-05-02", 2, 0.5),
-    ]  # fmt: skip
+    assert [
+        (d["day"], d["decisions"]["results"], d["decisions"]["automation_rate"]) for d in f["automation_by_day"]
+    ] == [
+        ("2024-05-01", 4, 0.5),
+        ("2024-05-02", 2, 0.5),
+    ]
     models = {(m["task"], m["model"]): m for m in f["cost_by_model"]}
     gpt = models[("classify_ticket", "gpt-4o-mini")]
     assert (gpt["results"], gpt["cost_usd"], gpt["cost_usd_per_1000"], gpt["tokens_per_1000"]) == (
@@ -82,9 +85,13 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
         ("2024-05-01", "classify_ticket", 0.006), ("2024-05-01", "summarize_email", 0.001),
         ("2024-05-02", "classify_ticket", 0.0), ("2024-05-02", "score_request", 0.003),
     ]  # fmt: skip
-    assert [(o["field"], o["prompt_version"], o["written"], o["overridden"], o["override_rate"]) for o in f["overrides"]] == [
-        ("AI_Category__c", "v1", 1, 1, 1.0), ("AI_Category__c", "v2", 1, 0, 0.0), ("AI_Priority__c", "v1", 1, 0, 0.0),
-    ]  # fmt: skip
+    assert [
+        (o["field"], o["prompt_version"], o["written"], o["overridden"], o["override_rate"]) for o in f["overrides"]
+    ] == [
+        ("AI_Category__c", "v1", 1, 1, 1.0),
+        ("AI_Category__c", "v2", 1, 0, 0.0),
+        ("AI_Priority__c", "v1", 1, 0, 0.0),
+    ]
     overall = {(c["bucket"], c["review_decision"]): c["results"] for c in f["confidence"] if c["field"] == "overall"}
     assert overall == {(0.8, "auto_apply"): 1, (0.5, "suggest"): 1, (0.1, "skip"): 1, (0.9, "auto_apply"): 1}
     assert {d["topic"]: (d["records"], d["dead_lettered"], d["dlq_rate"]) for d in f["dlq"]} == {

@@ -1,4 +1,5 @@
-"""HTTP endpoints bind to 127.0.0.1 unless told otherwise: the CRM sandbox, the services' /healthz /readyz /metrics, the KPI server.
+"""HTTP endpoints bind to 127.0.0.1 unless told otherwise: the CRM sandbox, the services' /healthz /readyz /metrics,
+the KPI server.
 
 The defaults are checked in the settings, then for real: the processes are
 started with only a port configured, and the kernel's socket table
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from crm_sandbox.settings import SandboxSettings
 from crmpilot.service import EndpointSettings
 from kpi_aggregator.settings import Settings as KpiSettings
@@ -81,8 +83,13 @@ def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.integration
 def test_the_crm_sandbox_listens_on_loopback_only(database_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = {**_clean_env(), "CRMPILOT_DATABASE_URL": database_url, "CRMPILOT_SANDBOX_PORT": str(port),
-           "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"), "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest"}  # fmt: skip
+    env = {
+        **_clean_env(),
+        "CRMPILOT_DATABASE_URL": database_url,
+        "CRMPILOT_SANDBOX_PORT": str(port),
+        "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"),
+        "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest",
+    }
     log = tmp_path / "crm_sandbox.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

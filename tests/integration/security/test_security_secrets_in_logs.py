@@ -36,6 +36,8 @@ import pytest
 import requests
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted, encode
 from crmpilot.llm.testing import (
     ChatRequest,
@@ -45,7 +47,6 @@ from crmpilot.llm.testing import (
     server_error,
 )
 from crmpilot.warehouse import migrate
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
@@ -77,9 +78,17 @@ def _answer(req: ChatRequest) -> Any:
             "next_action": "Call.",
             "confidence": 0.9,
         }
-    return {"category": "Payments", "queue": "billing", "priority": "High", "sentiment": "negative", "language": "en",
-            "escalate": False, "escalation_reason": None,
-            "confidence": {"category": 0.9, "priority": 0.9, "sentiment": 0.9, "language": 0.9}, "rationale": "card declined"}  # fmt: skip
+    return {
+        "category": "Payments",
+        "queue": "billing",
+        "priority": "High",
+        "sentiment": "negative",
+        "language": "en",
+        "escalate": False,
+        "escalation_reason": None,
+        "confidence": {"category": 0.9, "priority": 0.9, "sentiment": 0.9, "language": 0.9},
+        "rationale": "card declined",
+    }
 
 
 @dataclass
@@ -102,7 +111,8 @@ def _wait(
         for name, proc in procs.items():
             if proc.poll() is not None:
                 raise AssertionError(
-                    f"{name} exited with {proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                    f"{name} exited with "
+                    f"{proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}"
                 )
         if check():
             return
@@ -313,14 +323,46 @@ def _produce(bootstrap: str, sources: list[str], case_ids: list[str]) -> None:
     now = datetime.now(UTC)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for i in range(N):
-        case = Envelope[CaseEvent](source="crm://logscan", type="crm.case.created", schemaversion=1, subject=case_ids[i], time=now,
-                                   data=CaseEvent(case_id=case_ids[i], subject=f"Card declined {i}", description="My card was declined twice."))  # fmt: skip
-        email = Envelope[EmailReceived](source="crm://logscan", type="crm.email.received", schemaversion=1, subject=case_ids[N + i], time=now,
-                                        data=EmailReceived(email_id=f"em-{i}", case_id=case_ids[N + i], from_address="maria@example.com",
-                                                           subject="Order", body="Where is my order? Please check.", received_at=now))  # fmt: skip
-        request = Envelope[RequestSubmitted](source="erp://logscan", type="erp.request.submitted", schemaversion=1, subject=f"REQ-{i}", time=now,
-                                             data=RequestSubmitted(request_id=f"REQ-{i}", kind="quote", company="Northwind", amount=Decimal(100),
-                                                                   currency="EUR", description="Quote for 10 seats."))  # fmt: skip
+        case = Envelope[CaseEvent](
+            source="crm://logscan",
+            type="crm.case.created",
+            schemaversion=1,
+            subject=case_ids[i],
+            time=now,
+            data=CaseEvent(
+                case_id=case_ids[i], subject=f"Card declined {i}", description="My card was declined twice."
+            ),
+        )
+        email = Envelope[EmailReceived](
+            source="crm://logscan",
+            type="crm.email.received",
+            schemaversion=1,
+            subject=case_ids[N + i],
+            time=now,
+            data=EmailReceived(
+                email_id=f"em-{i}",
+                case_id=case_ids[N + i],
+                from_address="maria@example.com",
+                subject="Order",
+                body="Where is my order? Please check.",
+                received_at=now,
+            ),
+        )
+        request = Envelope[RequestSubmitted](
+            source="erp://logscan",
+            type="erp.request.submitted",
+            schemaversion=1,
+            subject=f"REQ-{i}",
+            time=now,
+            data=RequestSubmitted(
+                request_id=f"REQ-{i}",
+                kind="quote",
+                company="Northwind",
+                amount=Decimal(100),
+                currency="EUR",
+                description="Quote for 10 seats.",
+            ),
+        )
         for topic, env in zip(sources, (case, email, request), strict=True):
             producer.produce(topic, encode(env), env.subject.encode())
     for topic in sources:

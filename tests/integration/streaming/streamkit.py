@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.streaming import ConsumerService
-from tests.netkit import free_port
 
 
 def case_event(n: int, subject: str, *, event_id: str | None = None) -> Envelope[CaseEvent]:

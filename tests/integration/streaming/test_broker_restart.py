@@ -2,9 +2,9 @@
 the member is out of its group longer than the limit, healthy again once it rejoins, and nothing is lost.
 
 The broker is this module's own (``infra/stack.sh kafka-up`` with another run folder and free ports
-picked at start; ``CRMPILOT_LIVENESS_KAFKA_PORT`` / ``CRMPILOT_LIVENESS_CONTROLLER_PORT`` fix them): the shared stack of ``infra/stack.sh`` is never
-stopped. Small group timings (session 6 s, so the liveness limit is 12 s) keep the test under a minute
-once the broker is up.
+picked at start; ``CRMPILOT_LIVENESS_KAFKA_PORT`` / ``CRMPILOT_LIVENESS_CONTROLLER_PORT`` fix them): the shared stack
+of ``infra/stack.sh`` is never stopped. Small group timings (session 6 s, so the liveness limit is 12 s) keep the test
+under a minute once the broker is up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from streamkit import (
+    aget,
+    case_event,
+    committed_and_end,
+    metric,
+    produce_envelopes,
+    read_topic,
+)
+
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import (
@@ -32,15 +41,7 @@ from crmpilot.streaming import (
     Output,
     RuntimeSettings,
 )
-from streamkit import (
-    aget,
-    case_event,
-    committed_and_end,
-    free_port,
-    metric,
-    produce_envelopes,
-    read_topic,
-)
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 

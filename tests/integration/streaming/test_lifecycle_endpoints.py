@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamkit import aget, case_event, free_port, http_get, metric, produce_envelopes, produce_raw, read_topic, samples
+from streamkit import aget, case_event, http_get, metric, produce_envelopes, produce_raw, read_topic, samples
 
 from crmpilot.errors import Retryable
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, LifecycleServer, MessageContext, Output, RuntimeSettings
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 

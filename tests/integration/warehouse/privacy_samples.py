@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
 from crmpilot.crm.watermark import PostgresWatermarkStore, SeenRecord, Watermark
 from crmpilot.events import (
     CaseEvent,
@@ -40,7 +42,6 @@ from crmpilot.warehouse import (
     KafkaPosition,
     PostgresWarehouse,
 )
-from psycopg import sql
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 ANN = "ann.lee@example.com"
@@ -73,10 +74,20 @@ def _provenance(source: Envelope[Any], prompt_id: str, topic: str, offset: int) 
 
 def _case(case_id: str, email: str, name: str, offset: int) -> Envelope[CaseEvent]:
     return Envelope[CaseEvent](
-        source="crm://salesforce/org-1", type="crm.case.created", schemaversion=1, subject=case_id, time=T0,
-        data=CaseEvent(case_id=case_id, subject="Charged twice", origin="Email", account_id="001Acme000000001",
-                       contact_email=email, description=f"Hello, {name} here.\nInvoice 42 was charged twice. Write to {email}."),
-    )  # fmt: skip
+        source="crm://salesforce/org-1",
+        type="crm.case.created",
+        schemaversion=1,
+        subject=case_id,
+        time=T0,
+        data=CaseEvent(
+            case_id=case_id,
+            subject="Charged twice",
+            origin="Email",
+            account_id="001Acme000000001",
+            contact_email=email,
+            description=f"Hello, {name} here.\nInvoice 42 was charged twice. Write to {email}.",
+        ),
+    )
 
 
 def _mail(email_id: str, case_id: str, sender: str, body: str) -> Envelope[EmailReceived]:
@@ -91,12 +102,20 @@ def _ticket(
     source: Envelope[CaseEvent], name: str, offset: int, *, review: str = "auto_apply"
 ) -> Envelope[TicketClassification]:
     data = TicketClassification(
-        result_id=result_id_for(source.id, "classify_ticket", "v1"), review=review,  # type: ignore[arg-type]
+        result_id=result_id_for(source.id, "classify_ticket", "v1"),
+        review=review,  # type: ignore[arg-type]
         provenance=_provenance(source, "classify_ticket", "crm.case.events", offset),
-        case_id=source.data.case_id, category="Billing", priority="High", sentiment="negative", language="en",
-        queue="billing", escalate=True, escalation_reason=f"{name} reports a double charge",
-        confidence={"category": 0.93, "priority": 0.81}, rationale=f"{name} ({source.data.contact_email}) was charged twice",
-    )  # fmt: skip
+        case_id=source.data.case_id,
+        category="Billing",
+        priority="High",
+        sentiment="negative",
+        language="en",
+        queue="billing",
+        escalate=True,
+        escalation_reason=f"{name} reports a double charge",
+        confidence={"category": 0.93, "priority": 0.81},
+        rationale=f"{name} ({source.data.contact_email}) was charged twice",
+    )
     return Envelope[TicketClassification](
         source="crmpilot/ticket_classifier",
         type="ai.ticket.classified",
@@ -192,15 +211,47 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
     warehouse.write_raw_events(list(zip(results, positions, strict=True)))  # result topics are stored raw too
 
     at = T0 + timedelta(minutes=1)
-    warehouse.record_crm_audit([
-        CrmAuditEntry(ann_ticket.data.result_id, "Case", ANN_CASE, "AI_Category__c", None, "Billing", "applied", applied_at=at),
-        CrmAuditEntry(ann_summary.data.result_id, "Case", ANN_CASE, "AI_Summary__c", f"Customer {ANN}",
-                      "Ann Lee asks for a refund of invoice 42.", "applied", applied_at=at),
-        CrmAuditEntry(ann_score.data.result_id, "Lead", ANN_LEAD, "AI_Score__c", None, "71", "applied", applied_at=at),
-        CrmAuditEntry(bob_ticket.data.result_id, "Case", BOB_CASE, "AI_Category__c", "Other", "Billing", "applied", applied_at=at),
-        CrmAuditEntry(bob_summary.data.result_id, "Case", BOB_CASE, "AI_Summary__c", None,
-                      "Bob Ray asks for a refund of invoice 42.", "skipped_human_edit", reason="edited by 005Agent", applied_at=at),
-    ])  # fmt: skip
+    warehouse.record_crm_audit(
+        [
+            CrmAuditEntry(
+                ann_ticket.data.result_id, "Case", ANN_CASE, "AI_Category__c", None, "Billing", "applied", applied_at=at
+            ),
+            CrmAuditEntry(
+                ann_summary.data.result_id,
+                "Case",
+                ANN_CASE,
+                "AI_Summary__c",
+                f"Customer {ANN}",
+                "Ann Lee asks for a refund of invoice 42.",
+                "applied",
+                applied_at=at,
+            ),
+            CrmAuditEntry(
+                ann_score.data.result_id, "Lead", ANN_LEAD, "AI_Score__c", None, "71", "applied", applied_at=at
+            ),
+            CrmAuditEntry(
+                bob_ticket.data.result_id,
+                "Case",
+                BOB_CASE,
+                "AI_Category__c",
+                "Other",
+                "Billing",
+                "applied",
+                applied_at=at,
+            ),
+            CrmAuditEntry(
+                bob_summary.data.result_id,
+                "Case",
+                BOB_CASE,
+                "AI_Summary__c",
+                None,
+                "Bob Ray asks for a refund of invoice 42.",
+                "skipped_human_edit",
+                reason="edited by 005Agent",
+                applied_at=at,
+            ),
+        ]
+    )
     warehouse.record_feedback([
         FeedbackEntry("fb-ann", "Case", ANN_CASE, "AI_Category__c", "Billing", "Refund", at + timedelta(hours=1),
                       changed_by="005Agent0000001", result_id=ann_ticket.data.result_id),
@@ -208,12 +259,36 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
                       changed_by="005Agent0000001", result_id=bob_ticket.data.result_id),
     ])  # fmt: skip
     failed = T0 + timedelta(minutes=2)
-    warehouse.record_dlq([
-        DlqEntry("ticket_classifier", "crm.case.events", 0, 90, "InvalidEvent", "invalid_event",
-                 f"contact_email {ANN!r}: description too long", 1, failed, key=ANN_CASE, dlq_topic="crm.case.events.dlq"),
-        DlqEntry("ticket_classifier", "crm.case.events", 0, 91, "InvalidEvent", "invalid_event",
-                 "description too long", 1, failed, key=BOB_CASE, dlq_topic="crm.case.events.dlq"),
-    ])  # fmt: skip
+    warehouse.record_dlq(
+        [
+            DlqEntry(
+                "ticket_classifier",
+                "crm.case.events",
+                0,
+                90,
+                "InvalidEvent",
+                "invalid_event",
+                f"contact_email {ANN!r}: description too long",
+                1,
+                failed,
+                key=ANN_CASE,
+                dlq_topic="crm.case.events.dlq",
+            ),
+            DlqEntry(
+                "ticket_classifier",
+                "crm.case.events",
+                0,
+                91,
+                "InvalidEvent",
+                "invalid_event",
+                "description too long",
+                1,
+                failed,
+                key=BOB_CASE,
+                dlq_topic="crm.case.events.dlq",
+            ),
+        ]
+    )
 
     store = PostgresWatermarkStore.connect(settings, timeout=5)
     try:
@@ -285,7 +360,8 @@ def bi_snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]
     """Every bi view's rows (sorted), leaving out the record-id columns an erasure replaces."""
     columns: dict[str, list[str]] = {}
     for view, column in conn.execute(
-        "select table_name, column_name from information_schema.columns where table_schema = 'bi' order by table_name, ordinal_position"
+        "select table_name, column_name from information_schema.columns where table_schema = 'bi' order by "
+        "table_name, ordinal_position"
     ).fetchall():
         if column not in ("subject", "record_id"):
             columns.setdefault(view, []).append(column)

@@ -11,6 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from privacy_samples import dump, scan
+from typer.testing import CliRunner
+
 from crmpilot.cli.main import app
 from crmpilot.enrichments.registry import Registry, load_registry
 from crmpilot.enrichments.warehouse import apply_views
@@ -24,8 +27,6 @@ from crmpilot.events import (
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from crmpilot.warehouse.privacy import ERASED, PURGED, erase, purge
-from privacy_samples import dump, scan
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,8 @@ def conn(
 
 def _churn_view(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(
-        "select record_id, churn_risk, churn_reason, confidence_churn_risk, tokens_in from bi.churn_risk order by tokens_in, churn_reason"
+        "select record_id, churn_risk, churn_reason, confidence_churn_risk, tokens_in from bi.churn_risk order "
+        "by tokens_in, churn_reason"
     ).fetchall()
 
 
@@ -162,8 +164,13 @@ def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(
 
     payload, redacted = _payload(conn, "evt-ann-1")
     assert redacted == "purged"
-    assert payload == {"sobject": "Opportunity", "record_id": ANN_OPP, "changed_fields": ["Description"], "last_modified": None,
-                       "fields": {"Name": "Renewal 2027", "Description": PURGED, "Phone__c": PURGED, "Amount": 5000}}  # fmt: skip
+    assert payload == {
+        "sobject": "Opportunity",
+        "record_id": ANN_OPP,
+        "changed_fields": ["Description"],
+        "last_modified": None,
+        "fields": {"Name": "Renewal 2027", "Description": PURGED, "Phone__c": PURGED, "Amount": 5000},
+    }
     assert scan(conn, ANN_REASON) == {} and scan(conn, "ann.lee@example.com") == {}
 
     again = purge(conn, 30, operator="cron", registry=registry)
@@ -210,7 +217,8 @@ def test_a_row_of_an_enrichment_without_a_spec_is_all_free_text(
         assert r.record_topics_without_spec == {SOURCE_TOPIC}
         assert r.to_json()["enrichments_without_spec"] == ["churn_risk", "lead_fit"]
     assert conn.execute(
-        "select task, outputs from warehouse.fact_enrichment where written_at < now() - interval '30 days' order by task"
+        "select task, outputs from warehouse.fact_enrichment where written_at < now() - interval '30 days' "
+        "order by task"
     ).fetchall() == [
         ("churn_risk", {"churn_risk": PURGED, "churn_reason": PURGED}),
         ("lead_fit", {"churn_risk": PURGED, "churn_reason": PURGED}),

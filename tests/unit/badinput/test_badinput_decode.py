@@ -1,4 +1,5 @@
-"""Bad input, property-based: whatever bytes a topic holds, ``decode`` returns a valid event or raises a typed poison error.
+"""Bad input, property-based: whatever bytes a topic holds, ``decode`` returns a valid event or raises a typed poison
+error.
 
 Covers the envelope and every registered event model (three source events,
 three results): random bytes, invalid UTF-8, records over the size limit,
@@ -17,6 +18,9 @@ from typing import Any
 
 import pytest
 from badinput_samples import SAMPLES, envelope_obj, raw
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
 from crmpilot.events import (
     DEFAULT_MAX_BYTES,
     EVENT_TYPES,
@@ -29,8 +33,6 @@ from crmpilot.events import (
     UnknownSchemaVersion,
     decode,
 )
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
 
 TYPES = sorted(SAMPLES)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

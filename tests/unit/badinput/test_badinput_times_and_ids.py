@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 from badinput_samples import EVENT_TIME, SAMPLES, envelope_obj, raw
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from crmpilot.crm import FakeCRM, write_back
 from crmpilot.events import (
     MAX_FUTURE_SKEW,
@@ -34,8 +37,6 @@ from crmpilot.events import (
     result_id_for,
 )
 from crmpilot.warehouse import InMemoryWarehouse
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

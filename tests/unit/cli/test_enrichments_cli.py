@@ -134,20 +134,20 @@ def test_check_org_reports_missing_read_only_and_mistyped_fields(
     assert result.exit_code == 1
     out = result.output
     assert (
-        f"{spec}:{_line_of(text, 'churn_risk: Churn_Risk__c')}: crm.fields.churn_risk: Opportunity.Churn_Risk__c is read-only"
-        in out
+        f"{spec}:{_line_of(text, 'churn_risk: Churn_Risk__c')}: crm.fields.churn_risk: "
+        "Opportunity.Churn_Risk__c is read-only" in out
     )
     assert (
-        f"{spec}:{_line_of(text, 'churn_reason: Churn_Reason__c')}: crm.fields.churn_reason: Opportunity.Churn_Reason__c is string(80)"
-        in out
+        f"{spec}:{_line_of(text, 'churn_reason: Churn_Reason__c')}: crm.fields.churn_reason: "
+        "Opportunity.Churn_Reason__c is string(80)" in out
     )
     assert (
-        f"{spec}:{_line_of(text, 'result_id_field:')}: crm.result_id_field: Opportunity.AI_Churn_Result_Id__c is string(18)"
-        in out
+        f"{spec}:{_line_of(text, 'result_id_field:')}: crm.result_id_field: Opportunity.AI_Churn_Result_Id__c "
+        "is string(18)" in out
     )
     assert (
-        f"{spec}:{_line_of(text, 'review_field:')}: crm.review_field: Opportunity has no field 'AI_Churn_Review_Required__c'"
-        in out
+        f"{spec}:{_line_of(text, 'review_field:')}: crm.review_field: Opportunity has no field "
+        "'AI_Churn_Review_Required__c'" in out
     )
 
 

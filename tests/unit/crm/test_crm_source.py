@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from crm_source.handler import CRMSource
 from crm_source.settings import Settings
-
 from crmpilot.crm import FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.watermark import InMemoryWatermarkStore

@@ -1,4 +1,5 @@
-"""crm_source polls the objects the enrichment specs read as crm.record.* events: the plan, then the events, with fakes."""
+"""crm_source polls the objects the enrichment specs read as crm.record.* events: the plan, then the events, with
+fakes."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from crm_source.bootstrap import bootstrap, polled_objects
 from crm_source.handler import CRMSource
 from crm_source.settings import Settings
-
 from crmpilot.crm import FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS, Route, SourceObject, record_sources
 from crmpilot.crm.feedback import BUILT_IN, Watched, watched_fields

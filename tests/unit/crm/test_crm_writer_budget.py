@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from crm_writer.handler import CRMWriter
 from crm_writer.settings import Settings
-
 from crmpilot.crm import CRMLimitExceeded, FakeCRM, RecordUpdate, UpdateOutcome
 from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
 from crmpilot.streaming import MessageContext

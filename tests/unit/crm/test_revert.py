@@ -57,8 +57,16 @@ def classification(case_id: str = CASE, *, category: str = "Payments", event: st
 def crm() -> FakeCRM:
     fake = FakeCRM(user_id=BOT)
     for n in range(1, 4):
-        fake.put("Case", f"50000000000000{n}AAA", by=HUMAN, at=EVENT_TIME - timedelta(minutes=5),
-                 AI_Category__c="Other", AI_Priority__c="Low", AI_Confidence__c=0.2, AI_Review_Required__c=True)  # fmt: skip
+        fake.put(
+            "Case",
+            f"50000000000000{n}AAA",
+            by=HUMAN,
+            at=EVENT_TIME - timedelta(minutes=5),
+            AI_Category__c="Other",
+            AI_Priority__c="Low",
+            AI_Confidence__c=0.2,
+            AI_Review_Required__c=True,
+        )
     return fake
 
 

@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from crmpilot.evaluation import banking77
 from eval_testkit import TICKETS, fake_encoder, write_csv
+
+from crmpilot.evaluation import banking77
 
 
 def test_absent_dataset_is_reported_and_not_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

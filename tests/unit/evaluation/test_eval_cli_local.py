@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import typer
+from eval_testkit import TICKETS, write_csv
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.cli import train as train_cli
 from crmpilot.evaluation import load_report
 from crmpilot.llm.local.trained import load_head
-from eval_testkit import TICKETS, write_csv
-from typer.testing import CliRunner
 
 HELD_OUT = [
     ("my card hasn't come in the post yet", "card_arrival"),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from crmpilot.evaluation import (
     DatasetError,
     check_labels,

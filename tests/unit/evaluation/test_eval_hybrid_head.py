@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import fake_batcher, fake_encoder, rows, write_csv
+
 from crmpilot.evaluation import (
     HYBRID,
     TrainingError,
@@ -23,7 +25,6 @@ from crmpilot.llm.local import LocalProvider, TrainedHead
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures, analyze
 from crmpilot.llm.local.trained import FORMAT_HYBRID, HeadArtefactError, load_head
 from crmpilot.tasks import classify_ticket_spec
-from eval_testkit import fake_batcher, fake_encoder, rows, write_csv
 
 OPTIONS = TrainOptions(features="hybrid", dev_fraction=0.25, c=50.0, min_df=1)
 UNSEEN = [

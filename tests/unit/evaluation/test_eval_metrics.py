@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from crmpilot.evaluation.metrics import (
     classification_metrics,
     distribution,

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 import typer
+from eval_testkit import write_csv
+from rich.console import Console
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import DatasetError, build_report, check_labels, load_report
 from crmpilot.evaluation.console import compare_rows, summary
 from crmpilot.evaluation.htmlreport import render_html
 from crmpilot.evaluation.report import OOS_LABEL, DatasetInfo, EvalReport, ItemResult, RunInfo
 from crmpilot.tasks.taxonomy import Category
-from eval_testkit import write_csv
-from rich.console import Console
-from typer.testing import CliRunner
 
 RUN = RunInfo(
     task="classify_ticket", provider="local", model="m", model_version="v", head="head-x",

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import typer
+from eval_testkit import TICKETS, write_csv
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import load_report
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer, bad_request
-from eval_testkit import TICKETS, write_csv
-from typer.testing import CliRunner
 
 _KEYWORDS = {
     "stol": "lost_or_stolen_card",

@@ -7,11 +7,12 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import typer
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import build_report, load_report
 from crmpilot.evaluation.htmlreport import render_html
 from crmpilot.evaluation.report import DatasetInfo, EvalReport, ItemResult, RunInfo
-from typer.testing import CliRunner
 
 
 def _report(name: str, predictions: list[tuple[str, str, float]], latency: float = 20.0) -> EvalReport:

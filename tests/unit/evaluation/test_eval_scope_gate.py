@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import TICKETS, fake_batcher, fake_encoder, rows, write_csv
+
 from crmpilot.evaluation import TrainOptions, read_labelled, train_head
 from crmpilot.evaluation.training import fit_gate
 from crmpilot.llm.factory import build_llm_client
@@ -23,7 +25,6 @@ from crmpilot.llm.local.heads import OUT_OF_SCOPE_NOTE, scope_of
 from crmpilot.llm.local.trained import FORMAT, FORMAT_GATED, GATE_FORMAT, HeadArtefactError, head_id, load_head
 from crmpilot.llm.settings import LLMSettings
 from crmpilot.tasks import classify_ticket_spec
-from eval_testkit import TICKETS, fake_batcher, fake_encoder, rows, write_csv
 
 ENGLISH = [(text, label) for text, label in rows() if text.isascii()]
 """21 tickets: with the word-hash model a Russian one shares no word with any other, so it would sit as far as a
@@ -213,8 +214,17 @@ def test_eval_counts_out_of_scope_items_apart(gated: tuple[TrainedHead, Path], t
     from crmpilot.evaluation.report import OOS_LABEL
 
     head, _ = gated
-    data = read_labelled(write_csv(tmp_path / "t.csv", [(NEAR, "card_arrival"), ("someone stole my card", "lost_or_stolen_card"),
-                                                        (FAR, OOS_LABEL), ("the weather in paris tomorrow", OOS_LABEL)]))  # fmt: skip
+    data = read_labelled(
+        write_csv(
+            tmp_path / "t.csv",
+            [
+                (NEAR, "card_arrival"),
+                ("someone stole my card", "lost_or_stolen_card"),
+                (FAR, OOS_LABEL),
+                ("the weather in paris tomorrow", OOS_LABEL),
+            ],
+        )
+    )
     provider = LocalProvider(head=head, batcher=fake_batcher())
     client = build_llm_client(LLMSettings(provider="local", cache="off"), local_provider_factory=lambda: provider)
 
@@ -242,13 +252,31 @@ def test_eval_counts_out_of_scope_items_apart(gated: tuple[TrainedHead, Path], t
 
 
 REASONS = {
-    "Billing": ["I was charged twice on my invoice", "the invoice fee is wrong", "why is my invoice charge so high",
-                "overcharged on the monthly invoice", "billing statement shows a wrong charge", "invoice charged twice this month"],
-    "Shipping": ["my parcel has not been delivered", "the parcel delivery is late", "where is my parcel shipment",
-                 "tracking number for my parcel", "parcel sent to the wrong address", "late parcel delivery again"],
-    "Login": ["I cannot log in to my account", "password reset does not let me log in", "my account is locked after login",
-              "cannot log in with the new password", "login fails with my password", "locked out, cannot log in"],
-}  # fmt: skip
+    "Billing": [
+        "I was charged twice on my invoice",
+        "the invoice fee is wrong",
+        "why is my invoice charge so high",
+        "overcharged on the monthly invoice",
+        "billing statement shows a wrong charge",
+        "invoice charged twice this month",
+    ],
+    "Shipping": [
+        "my parcel has not been delivered",
+        "the parcel delivery is late",
+        "where is my parcel shipment",
+        "tracking number for my parcel",
+        "parcel sent to the wrong address",
+        "late parcel delivery again",
+    ],
+    "Login": [
+        "I cannot log in to my account",
+        "password reset does not let me log in",
+        "my account is locked after login",
+        "cannot log in with the new password",
+        "login fails with my password",
+        "locked out, cannot log in",
+    ],
+}
 
 
 def test_a_declared_enum_field_far_from_its_heads_cases_is_held_back_as_out_of_scope(tmp_path: Path) -> None:
@@ -273,8 +301,15 @@ def test_a_declared_enum_field_far_from_its_heads_cases_is_held_back_as_out_of_s
 
     def run(subject: str) -> EnrichmentResult:
         case = CaseEvent(case_id="500DM0000000001YAA", subject=subject, description="")
-        event = Envelope[CaseEvent](id="evt-1", source="crm://test", type="crm.case.created", schemaversion=1, subject=case.case_id,
-                                    time=datetime(2026, 12, 1, tzinfo=UTC), data=case)  # fmt: skip
+        event = Envelope[CaseEvent](
+            id="evt-1",
+            source="crm://test",
+            type="crm.case.created",
+            schemaversion=1,
+            subject=case.case_id,
+            time=datetime(2026, 12, 1, tzinfo=UTC),
+            data=case,
+        )
         ctx = MessageContext("crm.case.events", 0, 1, b"k", (), datetime(2026, 12, 1, tzinfo=UTC), "test")
         [out] = asyncio.run(handler(event, ctx))
         result = decode(out.value).data

@@ -16,7 +16,8 @@ EMAILS = [
     {
         "id": "m1",
         "subject": "Invoice 7781 is wrong",
-        "body": "Hello, invoice 7781 from 3 March charges 120 EUR instead of 100 EUR. Please send a corrected invoice by Friday.\n\n"
+        "body": "Hello, invoice 7781 from 3 March charges 120 EUR instead of 100 EUR. Please send a corrected invoice "
+        "by Friday.\n\n"
         "Regards,\nAnna",
         "ann0": "Invoice 7781 overcharges by 20 EUR; a corrected invoice is needed by Friday.",
         "ann1": "Request for a corrected invoice 7781",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import TICKETS, fake_batcher, fake_encoder, write_csv
+
 from crmpilot.evaluation import TrainOptions, read_labelled, train_head
 from crmpilot.llm.factory import build_llm_client
 from crmpilot.llm.local import LocalProvider, TrainedHead, UnsupportedTask
@@ -15,7 +17,6 @@ from crmpilot.llm.local.trained import HeadArtefactError, load_head
 from crmpilot.llm.settings import LLMSettings
 from crmpilot.tasks import CLASSIFY_TICKET, classify_ticket_spec
 from crmpilot.tasks.taxonomy import Category
-from eval_testkit import TICKETS, fake_batcher, fake_encoder, write_csv
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Shared pieces of the prompt-injection tests: hostile events for the three AI services, and what a safe result looks like."""
+"""Shared pieces of the prompt-injection tests: hostile events for the three AI services, and what a safe result looks
+like."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, get_args
+
+from injection_corpus import SECRET_VALUES
 
 from crmpilot.crm import mapping
 from crmpilot.crm.mapping import plan_write
@@ -25,7 +28,6 @@ from crmpilot.tasks.score_request import RiskFlag, band_for
 from crmpilot.tasks.summarize_email import Intent, Urgency
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from email_summarizer.handler import EmailSummarizer
-from injection_corpus import SECRET_VALUES
 from request_scorer.handler import RequestScorer
 from ticket_classifier.handler import TicketClassifier
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from crmpilot.llm import LLMClient
-from crmpilot.llm.local import LocalProvider
 from injection_corpus import HOSTILE, SECRETS
 from injection_kit import (
     assert_no_secret,
@@ -24,6 +22,9 @@ from injection_kit import (
     result_json,
     run,
 )
+
+from crmpilot.llm import LLMClient
+from crmpilot.llm.local import LocalProvider
 
 KINDS = ("ticket", "email", "request")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 
@@ -13,6 +13,7 @@ from llm_testkit import GOOD, TRIAGE, Triage, ticket
 from crmpilot.errors import CrmpilotError, Fatal, Retryable
 from crmpilot.llm import (
     CircuitBreaker,
+    Limiter,
     LLMBudgetExceeded,
     LLMCircuitOpen,
     LLMClient,
@@ -21,7 +22,6 @@ from crmpilot.llm import (
     LLMRateLimited,
     LLMSettings,
     LLMUnavailable,
-    Limiter,
     MemoryCache,
     Price,
     PriceTable,
@@ -52,7 +52,7 @@ def test_parse_retry_after(headers, expected) -> None:
 
 
 def test_parse_retry_after_http_date() -> None:
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     assert parse_retry_after({"Retry-After": format_datetime(now + timedelta(seconds=5), usegmt=True)}, now=now) == 5.0
 
 

@@ -9,14 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from crm_writer.handler import CRMWriter, parse_api_usage
 from prometheus_client import REGISTRY
-from warehouse_writer.handler import WarehouseWriter
 
+from crm_writer.handler import CRMWriter, parse_api_usage
 from crmpilot.crm import FakeCRM, RecordUpdate, UpdateOutcome
 from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
 from crmpilot.streaming import MessageContext
 from crmpilot.warehouse import InMemoryWarehouse
+from warehouse_writer.handler import WarehouseWriter
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 HUMAN = "005000000000002AAA"

@@ -216,7 +216,9 @@ METRICS_PROGRAM = textwrap.dedent(
     async def main():
         setup_tracing("classifier")
         llm = LLMClient(FakeProvider(lambda spec, payload: ANSWER, tokens=(120, 30)))  # the global meter provider
-        case = CaseEvent(case_id="500000000000001AAA", subject="Card declined", description="At checkout.", origin="Web")
+        case = CaseEvent(
+            case_id="500000000000001AAA", subject="Card declined", description="At checkout.", origin="Web"
+        )
         await llm.run(CLASSIFY_TICKET, ticket_payload(case))
         await llm.aclose()
 

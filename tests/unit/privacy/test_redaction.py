@@ -86,7 +86,7 @@ _local = st.text(alphabet=string.ascii_lowercase + string.digits + "._", min_siz
     lambda s: s[0] not in "._" and s[-1] not in "._"
 )
 _emails = st.builds(
-    lambda l, d, t: f"{l}@{d}.{t}",
+    lambda local, d, t: f"{local}@{d}.{t}",
     _local,
     st.text(string.ascii_lowercase, min_size=2, max_size=10),
     st.sampled_from(["com", "org", "de", "co.uk"]),

@@ -11,8 +11,8 @@ from services_testkit import EVENT_TIME, envelope, handle, only_result, openai_c
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments.results import UnexpectedEventType
-from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
 from crmpilot.errors import Retryable
+from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.testing import ChatRequest, FakeProvider, OpenAITestServer
@@ -259,7 +259,10 @@ def test_a_subject_alone_is_enough_to_summarize() -> None:
 
 def test_a_long_email_is_cut_to_the_token_budget_and_the_cut_is_recorded() -> None:
     provider = FakeProvider(lambda spec, payload: answer())
-    first = "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge to my card by Friday.\n"
+    first = (
+        "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge "
+        "to my card by Friday.\n"
+    )
     body = first + "\n".join(f"Line {i}: more details about the same problem." for i in range(500))
     result = summarize(summarizer(LLMClient(provider), max_input_tokens=200), email(body))
     [(_, payload)] = provider.calls
@@ -270,7 +273,10 @@ def test_a_long_email_is_cut_to_the_token_budget_and_the_cut_is_recorded() -> No
 
 
 def test_a_prompt_past_the_context_window_is_cut_to_fit_once_and_asked_again() -> None:
-    first = "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge to my card by Friday.\n"
+    first = (
+        "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge "
+        "to my card by Friday.\n"
+    )
     body = first + "\n".join(f"Line {i}: more details about the same problem." for i in range(400))
     with OpenAITestServer(lambda req: answer(), n_ctx=2000) as server:
         result = summarize(summarizer(openai_client(server), max_input_tokens=8000), email(body))

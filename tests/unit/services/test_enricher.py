@@ -6,17 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enricher.bootstrap import handler_for
 from services_testkit import envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
 from crmpilot.enrichments.hooks import hook
-from crmpilot.enrichments.registry import lock_prompts
-from crmpilot.enrichments.registry import Registry
+from crmpilot.enrichments.registry import Registry, lock_prompts
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import OpenAITestServer
+from enricher.bootstrap import handler_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 TOPIC = "crm.opportunity.events"
@@ -254,13 +253,31 @@ def test_spec_is_parsed_once_per_file() -> None:
 
 ORG_HISTORY = {
     # this org files "my parcel" questions under Shipping and account closures under Cancellation
-    "Shipping": ["Where is my parcel?", "The delivery is late again", "Tracking number shows nothing", "Package sent to the wrong address",
-                 "My order has not arrived", "Courier lost the box"],
-    "Cancellation": ["Please close my account", "I want to end the contract", "Cancel my plan from next month", "Terminate the subscription",
-                     "Stop my membership", "I am leaving, close everything"],
-    "Refund": ["I want my money back", "Refund the double charge", "Return the payment please", "Reimburse the fee",
-               "Give me a refund for the broken item", "Money back for the cancelled order"],
-}  # fmt: skip
+    "Shipping": [
+        "Where is my parcel?",
+        "The delivery is late again",
+        "Tracking number shows nothing",
+        "Package sent to the wrong address",
+        "My order has not arrived",
+        "Courier lost the box",
+    ],
+    "Cancellation": [
+        "Please close my account",
+        "I want to end the contract",
+        "Cancel my plan from next month",
+        "Terminate the subscription",
+        "Stop my membership",
+        "I am leaving, close everything",
+    ],
+    "Refund": [
+        "I want my money back",
+        "Refund the double charge",
+        "Return the payment please",
+        "Reimburse the fee",
+        "Give me a refund for the broken item",
+        "Money back for the cancelled order",
+    ],
+}
 
 
 def test_a_head_trained_for_a_spec_field_answers_it(tmp_path: Path, registry: Registry) -> None:
@@ -385,9 +402,9 @@ def test_an_unlocked_prompt_version_is_refused_at_start(tmp_path: Path) -> None:
 def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_record_alone(registry: Registry) -> None:
     import asyncio
 
-    from crm_writer.handler import CRMWriter, InvalidRecordId
     from services_testkit import context
 
+    from crm_writer.handler import CRMWriter, InvalidRecordId
     from crmpilot.crm.fake import FakeCRM
     from crmpilot.crm.mapping import UnknownEnrichmentResult
     from crmpilot.warehouse.memory import InMemoryWarehouse

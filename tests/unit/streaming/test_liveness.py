@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from crmpilot.streaming.config import RuntimeSettings
 from crmpilot.streaming.liveness import MembershipWatch
 

@@ -59,7 +59,8 @@ topics:
         ("version: 1\ntopics: [{name: a, partitions: 0, retention_ms: 1}]", "partitions"),
         ("version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, colour: red}]", "colour"),
         (
-            "version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, dlq: {}}, {name: a.dlq, partitions: 1, retention_ms: 1}]",
+            "version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, dlq: {}}, {name: a.dlq, "
+            "partitions: 1, retention_ms: 1}]",
             "twice",
         ),
         ("version: 1\ntopics: [\n", "invalid"),

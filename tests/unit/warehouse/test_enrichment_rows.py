@@ -88,10 +88,16 @@ def test_an_enrichment_result_is_a_fact_enrichment_row_with_outputs_confidences_
 def test_outputs_are_stored_as_json_values_and_no_confidence_is_null() -> None:
     quotes = ({"text": "unhappy", "quote": "We are unhappy."},)
     _, row = fact_row(
-        churn_result(outputs={"evidence": quotes, "seats": 12, "at_risk": True}, confidence={}, field_review={}, review_reasons={},
-                     grounding_failures=("We are unhappy",), review="skip"),
+        churn_result(
+            outputs={"evidence": quotes, "seats": 12, "at_risk": True},
+            confidence={},
+            field_review={},
+            review_reasons={},
+            grounding_failures=("We are unhappy",),
+            review="skip",
+        ),
         POSITION,
-    )  # fmt: skip
+    )
     assert row["outputs"] == {
         "evidence": [{"text": "unhappy", "quote": "We are unhappy."}],
         "seats": 12,
@@ -146,8 +152,12 @@ def test_number_boolean_and_quotes_outputs_get_their_sql_types(churn_spec: Enric
         "note": TextOutput(type="text"),
     }})  # fmt: skip
     assert view_columns(spec)[3:8] == [
-        ("at_risk", "boolean"), ("seats", "bigint"), ("health", "double precision"), ("evidence", "jsonb"), ("note", "text"),
-    ]  # fmt: skip
+        ("at_risk", "boolean"),
+        ("seats", "bigint"),
+        ("health", "double precision"),
+        ("evidence", "jsonb"),
+        ("note", "text"),
+    ]
     statement = view_sql(spec)
     assert (
         "case when jsonb_typeof(outputs -> 'at_risk') = 'boolean' then (outputs ->> 'at_risk')::boolean end"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from crmpilot.cli.main import app
 from crmpilot.warehouse.errors import InvalidRetention, InvalidSubject
 from crmpilot.warehouse.privacy import (
@@ -18,7 +20,6 @@ from crmpilot.warehouse.privacy import (
     redact_json,
     redact_row,
 )
-from typer.testing import CliRunner
 
 ANN = Subject.parse("Ann.Lee@Example.com")
 

@@ -71,7 +71,10 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print JSON ins
     table.add_column("value")
     usage = "unknown"
     if org.api_used is not None and org.api_limit:
-        usage = f"{org.api_used:,} / {org.api_limit:,} ({100 * org.api_used / org.api_limit:.1f} %, {org.api_remaining:,} left today)"
+        usage = (
+            f"{org.api_used:,} / {org.api_limit:,} ({100 * org.api_used / org.api_limit:.1f} %, "
+            f"{org.api_remaining:,} left today)"
+        )
     rows = [
         ("instance", org.instance_url),
         ("API version", org.api_version),
@@ -92,7 +95,8 @@ def revert(
         typer.Option(
             "--since",
             metavar="T",
-            help="changes applied at or after T: ISO 8601 (2026-11-29T10:00Z, UTC if no offset) or back from now (90m, 2h, 1d)",
+            help="changes applied at or after T: ISO 8601 (2026-11-29T10:00Z, UTC if no offset) or back from now "
+            "(90m, 2h, 1d)",
         ),
     ] = None,
     run: Annotated[
@@ -100,7 +104,8 @@ def revert(
         typer.Option(
             "--run",
             metavar="RUN_ID",
-            help="changes of one crm_writer run (its CRMPILOT_CRM_WRITER_RUN_ID, logged at start; run_id in warehouse.crm_write_audit)",
+            help="changes of one crm_writer run (its CRMPILOT_CRM_WRITER_RUN_ID, logged at start; run_id in "
+            "warehouse.crm_write_audit)",
         ),
     ] = None,
     result: Annotated[
@@ -164,9 +169,15 @@ def revert(
 
 def _progress(disabled: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"), TimeRemainingColumn(),
-        console=_err, transient=True, disable=disabled,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=disabled,
+    )
 
 
 def _report_empty(json_out: bool, run_id: str, dry_run: bool) -> None:
@@ -209,7 +220,8 @@ def _print_report(report: RevertReport) -> None:
     done = "would revert" if report.dry_run else "reverted"
     changed = report.count("would_revert" if report.dry_run else "reverted")
     _out.print(
-        f"{'[yellow]DRY RUN, nothing changed:[/] ' if report.dry_run else ''}{done} {changed} field(s) on {report.records} record(s)"
+        f"{'[yellow]DRY RUN, nothing changed:[/] ' if report.dry_run else ''}{done} {changed} field(s) on "
+        f"{report.records} record(s)"
         f" with {report.api_calls} API call(s); revert run {report.run_id}",
         soft_wrap=True,
     )

@@ -90,7 +90,10 @@ app.command("purge")(purge)
 def _fail(exc: WarehouseError | Fatal, settings: DatabaseSettings) -> NoReturn:
     _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
     if isinstance(exc, WarehouseUnavailable):
-        hint = f"is PostgreSQL up at {describe_url(settings)}? start it with `infra/stack.sh up`, or set CRMPILOT_DATABASE_URL"
+        hint = (
+            f"is PostgreSQL up at {describe_url(settings)}? start it with `infra/stack.sh up`, or set "
+            "CRMPILOT_DATABASE_URL"
+        )
         _err.print(hint, soft_wrap=True)
         raise typer.Exit(2) from exc
     raise typer.Exit(1) from exc

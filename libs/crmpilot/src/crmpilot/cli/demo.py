@@ -46,7 +46,10 @@ console = Console(width=None if Console().is_terminal else 150)
 CASE_TOPIC = "crm.case.events"
 EMAIL_TOPIC = "crm.email.events"
 LEAD_TOPIC = "crm.lead.events"
-EMAIL_QUERY = "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM EmailMessage"
+EMAIL_QUERY = (
+    "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM "
+    "EmailMessage"
+)
 LEAD_QUERY = (
     "SELECT Id, Company, Email, Country, NumberOfEmployees, Description, LastModifiedDate, CreatedDate FROM Lead"
 )
@@ -212,12 +215,16 @@ def _decided(conn: psycopg.Connection[Any], result_ids: list[str]) -> int:
     return int(row[0])  # type: ignore[index]
 
 
-_CRM_STATUS = "coalesce((select string_agg(distinct a.status, ',') from warehouse.crm_write_audit a where a.result_id = f.result_id), '-')"
+_CRM_STATUS = (
+    "coalesce((select string_agg(distinct a.status, ',') from warehouse.crm_write_audit a where a.result_id = "
+    "f.result_id), '-')"
+)
 
 
 def _ticket_table(conn: psycopg.Connection[Any], task: _Task, subjects: Mapping[str, str]) -> Table:
     rows = conn.execute(
-        f"""select f.case_id, f.category, f.priority, f.sentiment, f.confidence_by_field->>'category', f.review_decision, {_CRM_STATUS}
+        f"""select f.case_id, f.category, f.priority, f.sentiment, f.confidence_by_field->>'category',
+                   f.review_decision, {_CRM_STATUS}
              from warehouse.fact_ticket_classification f where f.result_id = any(%s) order by f.case_id""",
         (task.result_ids,),
     ).fetchall()
@@ -233,8 +240,8 @@ def _ticket_table(conn: psycopg.Connection[Any], task: _Task, subjects: Mapping[
 
 def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
     rows = conn.execute(
-        f"""select f.case_id, f.summary, f.intent, f.sentiment, f.urgency, f.action_item_count, f.entity_count, f.verified,
-                   f.confidence, f.review_decision, {_CRM_STATUS}
+        f"""select f.case_id, f.summary, f.intent, f.sentiment, f.urgency, f.action_item_count, f.entity_count,
+                   f.verified, f.confidence, f.review_decision, {_CRM_STATUS}
              from warehouse.fact_email_summary f where f.result_id = any(%s) order by f.case_id""",
         (task.result_ids,),
     ).fetchall()
@@ -263,7 +270,8 @@ def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
 
 def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[str, str]) -> Table:
     rows = conn.execute(
-        f"""select f.request_id, f.score, f.band, f.result->'factors', f.risk_flags, f.confidence, f.review_decision, {_CRM_STATUS}
+        f"""select f.request_id, f.score, f.band, f.result->'factors', f.risk_flags, f.confidence, f.review_decision,
+                   {_CRM_STATUS}
              from warehouse.fact_request_score f where f.result_id = any(%s) order by f.score desc""",
         (task.result_ids,),
     ).fetchall()
@@ -287,7 +295,8 @@ def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[s
 
 
 def _declared_tasks(specs: Iterable[EnrichmentSpec], sent: Mapping[str, Sequence[Envelope[Any]]]) -> list[_Task]:
-    """The declared enrichments (CRMPILOT_ENRICHMENTS_DIR) that read the event types the demo sends: each a task of its own."""
+    """The declared enrichments (CRMPILOT_ENRICHMENTS_DIR) that read the event types the demo sends: each a task of
+    its own."""
     tasks = []
     for spec in specs:
         events = [e for batch in sent.values() for e in batch if e.type in spec.source.event_types]
@@ -341,7 +350,8 @@ def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], timeout: float)
                 return
             if time.monotonic() > deadline:
                 console.print(
-                    f"[red]timed out after {timeout:.0f} s: {sum(stored)}/{len(all_ids)} stored, {decided}/{targets} decided; see .run/logs/*.log[/red]"
+                    f"[red]timed out after {timeout:.0f} s: {sum(stored)}/{len(all_ids)} stored, "
+                    f"{decided}/{targets} decided; see .run/logs/*.log[/red]"
                 )
                 raise typer.Exit(1)
             time.sleep(0.5)
@@ -392,8 +402,10 @@ def run(
     declared = _declared_tasks(registry, sent)
     tasks = (*tasks, *declared)
     console.print(
-        f"[bold]crmpilot demo[/bold]: read from the CRM at {sf_settings.instance_url}: {len(cases)} cases → [cyan]{CASE_TOPIC}[/cyan], "
-        f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → [cyan]{LEAD_TOPIC}[/cyan]"
+        f"[bold]crmpilot demo[/bold]: read from the CRM at {sf_settings.instance_url}: {len(cases)} cases → "
+        f"[cyan]{CASE_TOPIC}[/cyan], "
+        f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → "
+        f"[cyan]{LEAD_TOPIC}[/cyan]"
     )
     asyncio.run(_send([(CASE_TOPIC, cases), (EMAIL_TOPIC, tasks[1].events), (LEAD_TOPIC, tasks[2].events)], kafka))
     bad_keys = _send_bad_records(kafka, uuid.uuid4().hex[:8]) if bad_records else []
@@ -424,17 +436,22 @@ def run(
     groups = sorted(set().union(*dlq.values())) if dlq else []
     console.print(
         f"[green]{len(all_ids)} results stored with provenance ({len(cases)} tickets, {len(tasks[1].events)} emails, "
-        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM records written: {written.get('auto_apply', 0)} as fact, "
+        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM "
+        f"records written: {written.get('auto_apply', 0)} as fact, "
         f"{written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "
         f"{unverified} email summaries failed grounding; {set_aside}/{len(bad_keys)} bad records set aside on "
         f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"
     )
     console.print(
         "\nWhere to look:\n"
-        f"  CRM sandbox   curl -s --cacert .run/sandbox-tls/ca.pem -H 'Authorization: Bearer sandbox-integration-token' \\\n"
-        f"                  '{sf_settings.instance_url}/services/data/v59.0/query/?q=SELECT+Id,Subject,AI_Category__c,AI_Priority__c,AI_Summary__c+FROM+Case'\n"
-        "  warehouse     PGPASSWORD=crmpilot psql -h 127.0.0.1 -p 55432 -U crmpilot crmpilot -c 'select * from bi.automation_rate_daily'\n"
+        "  CRM sandbox   curl -s --cacert .run/sandbox-tls/ca.pem -H 'Authorization: Bearer "
+        "sandbox-integration-token' \\\n"
+        "                  "
+        f"'{sf_settings.instance_url}/services/data/v59.0/query/?q=SELECT+Id,Subject,AI_Category__c,AI_Priority__c,AI_Summary__c+FROM+Case'\n"
+        "  warehouse     PGPASSWORD=crmpilot psql -h 127.0.0.1 -p 55432 -U crmpilot crmpilot -c 'select * from "
+        "bi.automation_rate_daily'\n"
         "  topics        infra/kafka-cli.sh topics --list\n"
-        f"  dead letters  infra/kafka-cli.sh console-consumer --topic {CASE_TOPIC}.dlq --from-beginning --property print.headers=true\n"
+        f"  dead letters  infra/kafka-cli.sh console-consumer --topic {CASE_TOPIC}.dlq --from-beginning "
+        "--property print.headers=true\n"
         "  logs          .run/logs/<service>.log      stop everything: make stop"
     )

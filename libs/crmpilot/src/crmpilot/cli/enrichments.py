@@ -44,7 +44,8 @@ from crmpilot.enrichments.task import task_for
 __all__ = ["app", "compose_services", "scaffold"]
 
 app = typer.Typer(
-    help="The declared enrichments (YAML spec files in CRMPILOT_ENRICHMENTS_DIR): list, show, check, lock, scaffold, compose.",
+    help="The declared enrichments (YAML spec files in CRMPILOT_ENRICHMENTS_DIR): list, show, check, lock, "
+    "scaffold, compose.",
     no_args_is_help=True,
 )
 
@@ -216,7 +217,8 @@ def check(
         bool,
         typer.Option(
             "--org",
-            help="also check each CRM target against the configured org (CRMPILOT_SALESFORCE_*): fields, types, picklist values",
+            help="also check each CRM target against the configured org (CRMPILOT_SALESFORCE_*): fields, types, "
+            "picklist values",
         ),
     ] = False,
 ) -> None:
@@ -380,7 +382,7 @@ crm:  #| where answers are written back (remove this block to keep them in Kafka
     <OUTPUT>: <FIELD>__c  #| a picklist holding every value of outputs.<OUTPUT>
   result_id_field: AI_<FIELD>_Result_Id__c  #| text field (length >= 40) holding the applied result's id: nothing is written twice
   review_field: AI_<FIELD>_Review_Required__c  #| checkbox set when a written value is only a suggestion
-"""
+"""  # noqa: E501 - the scaffold is the spec file users get: each `#|` note stays on its line
 
 
 def scaffold(name: str, sobject: str, *, schema_ref: str | None = None, today: datetime | None = None) -> str:

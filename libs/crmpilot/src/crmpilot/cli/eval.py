@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -57,11 +57,11 @@ _out = Console()
 _err = Console(stderr=True)
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     classify_ticket = "classify_ticket"
 
 
-class ProviderChoice(str, Enum):
+class ProviderChoice(StrEnum):
     local = "local"
     openai = "openai"
 
@@ -79,7 +79,8 @@ def run(
         Path | None,
         typer.Option(
             "--categories",
-            help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the built-in taxonomy.",
+            help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the "
+            "built-in taxonomy.",
             dir_okay=False,
         ),
     ] = None,
@@ -252,8 +253,10 @@ def summaries(
     report = asyncio.run(go())
     d = report.as_dict()
     _out.print(
-        f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, {d['grounding_failures']} grounding failures, "
-        f"{d['placeholders']} with a placeholder left; {d['words_per_summary']} words per summary; {d['emails_per_second']} emails/s"
+        f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, "
+        f"{d['grounding_failures']} grounding failures, "
+        f"{d['placeholders']} with a placeholder left; {d['words_per_summary']} words per summary; "
+        f"{d['emails_per_second']} emails/s"
     )
     if d["rouge"]:
         table = Table(title=f"ROUGE F1 against the human summaries ({report.referenced} emails)")

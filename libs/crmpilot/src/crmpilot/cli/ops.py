@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -120,7 +120,8 @@ def status(
     endpoint: list[str] = typer.Option(
         [],
         "--endpoint",
-        help="NAME=URL of a service's health server (repeatable) [default: from CRMPILOT_<SERVICE>_HTTP_PORT and CRMPILOT_OPS_ENDPOINTS].",
+        help="NAME=URL of a service's health server (repeatable) [default: from CRMPILOT_<SERVICE>_HTTP_PORT and "
+        "CRMPILOT_OPS_ENDPOINTS].",
     ),
     group_prefix: str | None = typer.Option(
         None, "--group-prefix", help="Groups to show [default: CRMPILOT_OPS_GROUP_PREFIX or crmpilot]."
@@ -128,7 +129,8 @@ def status(
     as_json: bool = _JSON,
     timeout: float | None = _TIMEOUT,
 ) -> None:
-    """Kafka reachable? topics present? each crmpilot group's state, members and lag; services' /readyz. Exit 1 if anything is wrong."""
+    """Kafka reachable? topics present? each crmpilot group's state, members and lag; services' /readyz.
+    Exit 1 if anything is wrong."""
     settings = OpsSettings()
     kafka = KafkaSettings()
     registry, registry_error = None, None
@@ -154,7 +156,8 @@ def status(
         console.print(f"[red]Kafka  {kafka.bootstrap}: DOWN[/red] {report.kafka_error}")
     else:
         console.print(
-            f"[green]Kafka  {kafka.bootstrap}: up[/green] ({report.kafka.brokers} broker(s), {len(report.kafka.topics)} topics)"
+            f"[green]Kafka  {kafka.bootstrap}: up[/green] ({report.kafka.brokers} broker(s), "
+            f"{len(report.kafka.topics)} topics)"
         )
         missing = [t.name for t in report.topics if not t.present]
         present = len(report.topics) - len(missing)
@@ -361,9 +364,12 @@ def dlq_show(
         h = {k: escape(v) for k, v in s["headers"].items()}
         state = "replayed" if s["replayed"] else "not replayed"
         console.print(
-            f"[bold]{escape(topic)} {s['position']}[/bold]  key={escape(str(s['key']))}  {s['timestamp']}  [dim]{state}[/dim]\n"
-            f"  error   {h.get('crmpilot.error.class', '?')} ({h.get('crmpilot.error.code', '?')}): {h.get('crmpilot.error.message', '')}\n"
-            f"  source  {h.get('crmpilot.source.topic', '?')} [{h.get('crmpilot.source.partition', '?')}] @{h.get('crmpilot.source.offset', '?')}"
+            f"[bold]{escape(topic)} {s['position']}[/bold]  key={escape(str(s['key']))}  {s['timestamp']}  "
+            f"[dim]{state}[/dim]\n"
+            f"  error   {h.get('crmpilot.error.class', '?')} ({h.get('crmpilot.error.code', '?')}): "
+            f"{h.get('crmpilot.error.message', '')}\n"
+            f"  source  {h.get('crmpilot.source.topic', '?')} [{h.get('crmpilot.source.partition', '?')}] "
+            f"@{h.get('crmpilot.source.offset', '?')}"
             f"  group {h.get('crmpilot.consumer.group', '?')}  attempts {h.get('crmpilot.attempts', '?')}"
             f"  replays {h.get('crmpilot.replay.count', '0')}  failed at {h.get('crmpilot.failed_at', '?')}\n"
             f"  payload ({s['payload_bytes']} bytes) {escape(s['payload_preview'])}",
@@ -411,8 +417,13 @@ def dlq_replay(
             console=Console(stderr=True), disable=as_json or dry_run,
         ) as progress:  # fmt: skip
             task = progress.add_task(topic, total=None)
-            on_plan: Callable[[int], None] = lambda n: progress.update(task, total=n)  # noqa: E731
-            on_sent: Callable[[Sent], None] = lambda _s: progress.advance(task)  # noqa: E731
+
+            def on_plan(n: int) -> None:
+                progress.update(task, total=n)
+
+            def on_sent(_s: Sent) -> None:
+                progress.advance(task)
+
             report = replay(
                 kafka,
                 topic,
@@ -535,7 +546,8 @@ def trace(
     console.print(
         f"[bold]event {event_id}[/bold]"
         + (
-            f"  {raw['type']} about {raw['subject']}, read from {raw['topic']} [{raw['kafka_partition']}] @{raw['kafka_offset']} at {raw['received_at']}"
+            f"  {raw['type']} about {raw['subject']}, read from {raw['topic']} [{raw['kafka_partition']}] "
+            f"@{raw['kafka_offset']} at {raw['received_at']}"
             if raw
             else "  (source event not stored)"
         )

@@ -70,7 +70,8 @@ def erase(
             "--subject",
             "-s",
             metavar="EMAIL|ID",
-            help="the person's e-mail address, or a contact/lead/case id, or the record id of a declared enrichment's record",
+            help="the person's e-mail address, or a contact/lead/case id, or the record id of a declared "
+            "enrichment's record",
         ),
     ],
     dry_run: Annotated[
@@ -212,13 +213,15 @@ def _print(report: PrivacyReport, as_json: bool, what: str) -> None:
     done = "would be" if report.dry_run else "were"
     if report.enrichments_without_spec:
         _out.print(
-            f"[yellow]no spec registered for enrichment(s) {escape(', '.join(sorted(report.enrichments_without_spec)))}: "
+            "[yellow]no spec registered for enrichment(s) "
+            f"{escape(', '.join(sorted(report.enrichments_without_spec)))}: "
             f"all their outputs {done} treated as free text, enum values too (is CRMPILOT_ENRICHMENTS_DIR set?)[/]",
             soft_wrap=True,
         )
     if report.record_topics_without_spec:
         _out.print(
-            f"[yellow]no spec reads the crm.record.* events of {escape(', '.join(sorted(report.record_topics_without_spec)))}: "
+            "[yellow]no spec reads the crm.record.* events of "
+            f"{escape(', '.join(sorted(report.record_topics_without_spec)))}: "
             f"all their string fields {done} treated as free text[/]",
             soft_wrap=True,
         )

@@ -9,9 +9,9 @@ from typing import Any
 import typer
 from confluent_kafka.admin import AdminClient
 
+from crmpilot.enrichments import Registry, SpecError, load_registry
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming.errors import TopicAdminError
-from crmpilot.enrichments import Registry, SpecError, load_registry
 from crmpilot.streaming.topics import TopicSpec, apply_topics, inspect_topics, load_topics, plan_changes
 
 app = typer.Typer(

@@ -98,7 +98,8 @@ def train(
         str,
         typer.Option(
             "--features",
-            help="hybrid (embedding + TF-IDF n-grams, format crmpilot.head/2) or embedding (embedding only, crmpilot.head/1).",
+            help="hybrid (embedding + TF-IDF n-grams, format crmpilot.head/2) or embedding (embedding only, "
+            "crmpilot.head/1).",
         ),
     ] = "hybrid",
     c: Annotated[
@@ -106,14 +107,16 @@ def train(
         typer.Option(
             "--c",
             min=1e-6,
-            help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid default for hybrid).",
+            help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid "
+            "default for hybrid).",
         ),
     ] = None,
     refit: Annotated[
         bool | None,
         typer.Option(
             "--refit/--no-refit",
-            help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for embedding).",
+            help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for "
+            "embedding).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
@@ -232,7 +235,8 @@ def _gate_line(head: Any, options: Any) -> str:
     fitted = head.gate.meta.get("dev", {})
     return (
         f"nearest training example below {head.gate.bound:.4f} is out of scope "
-        f"({fitted.get('pass_rate', float('nan')):.3f} of {fitted.get('n', '?')} dev tickets pass; {head.gate.size} examples kept)"
+        f"({fitted.get('pass_rate', float('nan')):.3f} of {fitted.get('n', '?')} dev tickets pass; "
+        f"{head.gate.size} examples kept)"
     )
 
 

@@ -71,7 +71,8 @@ _TEXT_MAX = 32_000
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A topic a declared object's events go to, and the event types its specs accept there (others would be dead-lettered)."""
+    """A topic a declared object's events go to, and the event types its specs accept there (others would be
+    dead-lettered)."""
 
     topic: str
     event_types: tuple[str, ...]
@@ -105,7 +106,8 @@ class SourceObject:
         return tuple(r.topic for r in self.routes)
 
     def by_topic(self, events: Sequence[Envelope[Any]], default: str | None) -> dict[str, list[Envelope[Any]]]:
-        """The events to send to each topic: all to ``default`` without routes, else those of the types each route accepts."""
+        """The events to send to each topic: all to ``default`` without routes, else those of the types each route
+        accepts."""
         if not self.routes:
             return {default: list(events)} if default is not None and events else {}
         batches = {r.topic: [e for e in events if e.type in r.event_types] for r in self.routes}

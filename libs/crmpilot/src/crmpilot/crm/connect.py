@@ -18,13 +18,12 @@ The integration user's id (who our writes are attributed to) is read from
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
@@ -88,7 +87,10 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
     ``session`` replaces the HTTP session built from the settings (a proxy, a test transport).
     """
     common: dict[str, Any] = {"session": session or _session(settings), "version": settings.api_version}
-    secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
     s = settings
     try:
         if s.username and s.password and s.client_id and s.client_secret:
@@ -130,7 +132,8 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
         raise CRMAuthError(f"Salesforce login failed: {exc}") from exc
     raise CRMAuthError(
         "no Salesforce login configured: set CRMPILOT_SALESFORCE_SESSION_ID + INSTANCE_URL, USERNAME + PASSWORD "
-        "(+ SECURITY_TOKEN, or + CLIENT_ID + CLIENT_SECRET), USERNAME + CLIENT_ID + PRIVATE_KEY_FILE (JWT), or CLIENT_ID + CLIENT_SECRET"
+        "(+ SECURITY_TOKEN, or + CLIENT_ID + CLIENT_SECRET), USERNAME + CLIENT_ID + PRIVATE_KEY_FILE (JWT), or "
+        "CLIENT_ID + CLIENT_SECRET"
     )
 
 
@@ -157,7 +160,8 @@ def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
 
 
 def userinfo(sf: Salesforce, settings: SalesforceSettings) -> dict[str, Any]:
-    """The logged-in user as ``/services/oauth2/userinfo`` describes it (user_id, preferred_username, organization_id…)."""
+    """The logged-in user as ``/services/oauth2/userinfo`` describes it (user_id, preferred_username,
+    organization_id…)."""
     url = f"{sf.base_url.split('/services/')[0]}/services/oauth2/userinfo"
     try:
         resp = sf.session.get(url, headers=sf.headers, timeout=settings.timeout_s)

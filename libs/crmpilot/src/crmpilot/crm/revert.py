@@ -29,10 +29,10 @@ from crmpilot.warehouse.privacy import ERASED
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
 from .mapping import RESULT_ID_FIELDS
-from .writeback import RECOVERED
 from .port import CRM, RecordRef, RecordState, RecordUpdate
 from .salesforce import BATCH_LIMIT, READ_LIMIT
 from .values import from_audit_text, same_value, to_audit_text
+from .writeback import RECOVERED
 
 __all__ = ["RevertLog", "RevertStatus", "FieldRevert", "RevertReport", "new_revert_run_id", "select_applied", "revert"]
 

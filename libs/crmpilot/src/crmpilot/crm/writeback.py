@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from crmpilot.enrichments.spec import EnrichmentSpec
 from crmpilot.warehouse.records import CrmAuditEntry
 
 from .errors import CRMRejected
-from crmpilot.enrichments.spec import EnrichmentSpec
-
 from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write
 from .port import CRM, RecordRef, RecordUpdate
 from .values import to_audit_text
@@ -142,7 +141,10 @@ def write_back(
                     result.result_id, "skipped_not_found", ref.sobject, ref.record_id
                 )
             else:
-                message = f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields {', '.join(outcome.fields) or '-'})"
+                message = (
+                    f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields "
+                    f"{', '.join(outcome.fields) or '-'})"
+                )
                 entries.append(_entry(result, plan, "*", None, None, "failed", message, now, run_id))
                 reports[result.result_id] = WriteReport(
                     result.result_id, "rejected", ref.sobject, ref.record_id, outcome.fields, outcome.code, message
@@ -236,7 +238,8 @@ def _decide(result: Result, plan: PlannedWrite, state: Any, integration_user: st
     if state.last_modified > event_time and state.last_modified_by != integration_user:
         return (
             "skipped_human_edit",
-            f"edited by {state.last_modified_by} at {state.last_modified.isoformat()} after the event at {event_time.isoformat()}",
+            f"edited by {state.last_modified_by} at {state.last_modified.isoformat()} after the event at "
+            f"{event_time.isoformat()}",
         )
     return None, None
 

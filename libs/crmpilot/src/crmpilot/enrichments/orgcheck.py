@@ -79,7 +79,8 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
                     problems.append(
                         src.problem(
                             ("outputs", output_name, "values", value),
-                            f"outputs.{output_name}.values: the picklist {crm.object}.{found['name']} has no active value "
+                            f"outputs.{output_name}.values: the picklist {crm.object}.{found['name']} has no "
+                            "active value "
                             f"{value!r} (it has: {_listed(active, found)})",
                         )
                     )
@@ -101,7 +102,8 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
             problems.append(
                 src.problem(
                     ("crm", "review_field"),
-                    f"crm.review_field: {crm.object}.{review['name']} is {_shape(review)}; it needs to be a checkbox (boolean)",
+                    f"crm.review_field: {crm.object}.{review['name']} is {_shape(review)}; it needs to be a "
+                    "checkbox (boolean)",
                 )
             )
     if crm.trace_field:
@@ -110,7 +112,8 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
             problems.append(
                 src.problem(
                     ("crm", "trace_field"),
-                    f"crm.trace_field: {crm.object}.{trace['name']} is {_shape(trace)}; it needs to be text of length >= 32",
+                    f"crm.trace_field: {crm.object}.{trace['name']} is {_shape(trace)}; it needs to be text of "
+                    "length >= 32",
                 )
             )
     return problems
@@ -155,7 +158,8 @@ def _listed(values: set[str], found: Mapping[str, Any]) -> str:
 
 
 def salesforce_describe(sf: Salesforce) -> Describe:
-    """The describe of ``sf``'s org, one API call per object asked (cached); errors translated to :mod:`crmpilot.crm.errors`."""
+    """The describe of ``sf``'s org, one API call per object asked (cached); errors translated to
+    :mod:`crmpilot.crm.errors`."""
     seen: dict[str, dict[str, Any] | None] = {}
 
     def describe(sobject: str) -> dict[str, Any] | None:

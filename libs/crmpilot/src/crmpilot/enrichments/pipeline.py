@@ -184,7 +184,8 @@ class Pipeline(ABC, Generic[R]):
         with process_span(ctx, event_id=envelope.id) as span:
             if envelope.type not in self.event_types:
                 raise UnexpectedEventType(
-                    f"{ctx.topic}: {self.task.name} reads {', '.join(sorted(self.event_types))} events, got {envelope.type!r}"
+                    f"{ctx.topic}: {self.task.name} reads {', '.join(sorted(self.event_types))} events, got "
+                    f"{envelope.type!r}"
                 )
             reading = self.read(envelope)
             if reading is None:
@@ -393,13 +394,14 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
     def _run_hooks(
         self, answer: dict[str, Any], confidence: dict[str, float], payload: Mapping[str, str]
     ) -> dict[str, Any]:
-        """The answer after every hook, validated again; a hook that fails or leaves the vocabulary is :class:`HookFailed`."""
+        """The answer after every hook, validated again; a hook that fails or leaves the vocabulary is
+        :class:`HookFailed`."""
         try:
             for fn in self.hooks:
                 answer = fn(dict(answer), payload)
             model = task_for(self.spec).output_model
             checked = model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
-        except Exception as exc:  # noqa: BLE001 - a hook is user code: any failure is this record's, reported with its cause
+        except Exception as exc:  # a hook is user code: any failure is this record's, reported with its cause
             raise HookFailed(
                 f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]
             ) from exc

@@ -112,7 +112,8 @@ def spec_files(folders: Sequence[Path]) -> list[Path]:
 
 
 def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path] = ()) -> Registry:
-    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises :class:`SpecError` with every problem."""
+    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises
+    :class:`SpecError` with every problem."""
     paths = [*spec_files(EnrichmentsSettings().folders() if folders is None else folders), *files]
     entries: dict[str, LoadedSpec] = {}
     problems: list[SpecProblem] = []
@@ -147,7 +148,8 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
 
 
 def _field_clashes(entries: dict[str, LoadedSpec]) -> list[SpecProblem]:
-    """CRM fields two specs write on one object, or a spec writes a built-in task's field: one would overwrite the other."""
+    """CRM fields two specs write on one object, or a spec writes a built-in task's field: one would overwrite the
+    other."""
     from crmpilot.crm.mapping import MANAGED_FIELDS  # the built-in tasks' fields
 
     owner: dict[tuple[str, str], str] = {
@@ -182,7 +184,8 @@ def _locked(path: Path) -> dict[str, dict[str, str]]:
 
 
 def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
-    """A prompt changed under a locked version (always), or a version not locked yet (``strict``: ``crmpilot enrichments check``)."""
+    """A prompt changed under a locked version (always), or a version not locked yet (``strict``: ``crmpilot
+    enrichments check``)."""
     spec = entry.spec
     current = task_for(spec).prompt.hash
     known = _locked(entry.lock_path).get(spec.name, {}).get(spec.prompt.version)
@@ -200,7 +203,8 @@ def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
             entry.source.problem(
                 where,
                 f"the prompt (text or answer format) changed under version {spec.prompt.version!r} "
-                f"(locked {known}, now {current}): give prompt.version a new value, then run `crmpilot enrichments lock`",
+                f"(locked {known}, now {current}): give prompt.version a new value, then run `crmpilot "
+                "enrichments lock`",
             )
         ]
     return []

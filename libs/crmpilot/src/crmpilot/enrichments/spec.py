@@ -141,7 +141,9 @@ class InputField(_Strict):
     personal: bool = Field(default=False, description="holds personal text: erasure and retention follow it")
     context: bool = Field(
         default=False,
-        description="context only: when every input that is not context is empty or not text, no model is asked (a skip result)",
+        description="context only: when every input that is not context is empty or not text, no model is asked (a "
+        "skip "
+        "result)",
     )
 
 
@@ -371,7 +373,9 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
             problems.append(
                 src.problem(
                     ("prompt", "user"),
-                    f"prompt.user: placeholder {{{placeholder}{'!' + conversion if conversion else ''}{':' + format_spec if format_spec else ''}}}"
+                    "prompt.user: placeholder "
+                    f"{{{placeholder}{'!' + conversion if conversion else ''}"
+                    f"{':' + format_spec if format_spec else ''}}}"
                     f" is no input (write {{name}} with a name of: {', '.join(spec.inputs)})",
                 )
             )
@@ -382,7 +386,8 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
             problems.append(
                 src.problem(
                     ("source", "rerun_on"),
-                    f"source.rerun_on: {', '.join(loop)} is written by this enrichment: its own write would run it again",
+                    f"source.rerun_on: {', '.join(loop)} is written by this enrichment: its own write would "
+                    "run it again",
                 )
             )
     if spec.crm is not None:

@@ -219,7 +219,8 @@ def _cross_validate(
 
     texts, labels = [t.text for t in full.items], [t.label for t in full.items]
     _out.print(
-        f"Banking77: {len(texts)} rows, {len(categories)} labels; {folds}-fold cross-validation of the {options.features} head (seed {options.seed}); workdir {work}"
+        f"Banking77: {len(texts)} rows, {len(categories)} labels; {folds}-fold cross-validation of the "
+        f"{options.features} head (seed {options.seed}); workdir {work}"
     )
     vectors = _embed_all(texts, encoder, cache_dir, full.sha256)
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=options.seed)
@@ -248,9 +249,20 @@ def _cross_validate(
         )
     table.add_row("mean ± sd", *(f"{m:.4f} ± {sd:.4f}" for m, sd in stats.values()))
     _out.print(table)
-    summary = {"folds": folds, "rows": len(texts), "encoder": encoder.model_version,
-               "options": {"features": options.features, "c": options.c, "seed": options.seed, "gate": options.gate, "gate_pass_rate": options.gate_pass_rate},
-               "per_fold": [r.as_dict() for r in rows], "mean_sd": stats}  # fmt: skip
+    summary = {
+        "folds": folds,
+        "rows": len(texts),
+        "encoder": encoder.model_version,
+        "options": {
+            "features": options.features,
+            "c": options.c,
+            "seed": options.seed,
+            "gate": options.gate,
+            "gate_pass_rate": options.gate_pass_rate,
+        },
+        "per_fold": [r.as_dict() for r in rows],
+        "mean_sd": stats,
+    }
     (work / "cv.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     _out.print(f"summary: {work / 'cv.json'}")
     return 0
@@ -283,9 +295,14 @@ async def _end_to_end(
     client = build_llm_client(settings, local_provider_factory=lambda: local)
     try:
         return await evaluate(
-            client, classify_ticket_spec(categories), dataset, name=name, head=head.id if head else "zero-shot", concurrency=concurrency,
+            client,
+            classify_ticket_spec(categories),
+            dataset,
+            name=name,
+            head=head.id if head else "zero-shot",
+            concurrency=concurrency,
             out_of_scope=out_of_scope,
-        )  # fmt: skip
+        )
     finally:
         await client.aclose()
 
@@ -382,15 +399,24 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         )
     if args.holdout_intents:
         return _holdout(
-            full, categories, encoder_factory, intents=args.holdout_intents, test=test_size, options=chosen, e2e=args.e2e,
-            concurrency=args.concurrency, work=work, cache_dir=args.cache_dir,
+            full,
+            categories,
+            encoder_factory,
+            intents=args.holdout_intents,
+            test=test_size,
+            options=chosen,
+            e2e=args.e2e,
+            concurrency=args.concurrency,
+            work=work,
+            cache_dir=args.cache_dir,
             split_seed=args.seed if args.split_seed is None else args.split_seed,
-        )  # fmt: skip
+        )
     train, test = _split(full, train=args.train or None, test=test_size, seed=args.seed)
     _write_split(train, work / "train.csv")
     _write_split(test, work / "test.csv")
     _out.print(
-        f"Banking77 from {data_dir}: {len(full)} rows, {len(categories)} labels; train {len(train)}, test {len(test)} (seed {args.seed}); workdir {work}"
+        f"Banking77 from {data_dir}: {len(full)} rows, {len(categories)} labels; train {len(train)}, test "
+        f"{len(test)} (seed {args.seed}); workdir {work}"
     )
 
     encoder = encoder_factory()
@@ -537,14 +563,18 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     cats = data_dir / "categories.json"
     _out.print("\nReproduce from the CLI (same split, same head id):", soft_wrap=True)
     for line in (
-        f"crmpilot train --data {work}/train.csv --categories {cats} --features embedding --c {args.c:g} --seed {args.seed} --out {work}/heads",
+        f"crmpilot train --data {work}/train.csv --categories {cats} --features embedding --c {args.c:g} "
+        f"--seed {args.seed} --out {work}/heads",
         (
             f"crmpilot train --data {work}/train.csv --categories {cats} --features hybrid --c {args.hybrid_c:g} "
             f"--seed {args.seed} --out {work}/heads"
         ),
-        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {head_dir} --out {work}/reports --name trained",
-        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {hybrid_dir} --out {work}/reports --name hybrid",
-        f"CRMPILOT_LLM_LOCAL_HEAD= crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --out {work}/reports --name zero-shot",
+        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {head_dir} "
+        f"--out {work}/reports --name trained",
+        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {hybrid_dir} "
+        f"--out {work}/reports --name hybrid",
+        f"CRMPILOT_LLM_LOCAL_HEAD= crmpilot eval run --data {work}/test.csv --categories {cats} --provider "
+        f"local --out {work}/reports --name zero-shot",
         f"crmpilot eval compare {work}/reports/zero-shot.json {work}/reports/trained.json",
         f"crmpilot eval compare {work}/reports/trained.json {work}/reports/hybrid.json",
     ):
@@ -554,12 +584,21 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
 
 
 _FIGURES = (
-    "accuracy", "macro_f1", "ece", "log_loss", "accuracy_at_08", "coverage_at_08", "gated_accuracy_at_08", "gated_coverage_at_08", "flagged",
-)  # fmt: skip
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "log_loss",
+    "accuracy_at_08",
+    "coverage_at_08",
+    "gated_accuracy_at_08",
+    "gated_coverage_at_08",
+    "flagged",
+)
 
 
 def _figures_table(title: str, first: str, rows: list[HeadFigures]) -> Table:
-    """One row per head (or fold): accuracy, macro-F1, ECE, log-loss, selective accuracy and coverage at 0.8 (and gated)."""
+    """One row per head (or fold): accuracy, macro-F1, ECE, log-loss, selective accuracy and coverage at 0.8 (and
+    gated)."""
     table = Table(title=title)
     columns = (
         "accuracy",
@@ -580,9 +619,17 @@ def _figures_table(title: str, first: str, rows: list[HeadFigures]) -> Table:
 
     for r in rows:
         table.add_row(
-            r.name, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.ece:.4f}", f"{r.log_loss:.3f}", opt(r.accuracy_at_08), f"{r.coverage_at_08:.3f}",
-            opt(r.gated_accuracy_at_08), opt(r.gated_coverage_at_08, 3), opt(r.flagged, 3),
-        )  # fmt: skip
+            r.name,
+            f"{r.accuracy:.4f}",
+            f"{r.macro_f1:.4f}",
+            f"{r.ece:.4f}",
+            f"{r.log_loss:.3f}",
+            opt(r.accuracy_at_08),
+            f"{r.coverage_at_08:.3f}",
+            opt(r.gated_accuracy_at_08),
+            opt(r.gated_coverage_at_08, 3),
+            opt(r.flagged, 3),
+        )
     return table
 
 
@@ -640,8 +687,18 @@ def _scope_figures(
 
 def _scope_table(title: str, rows: list[ScopeFigures]) -> Table:
     table = Table(title=title)
-    columns = ("bound", "in-scope acc.", "auto cov. ≥ 0.8", "auto acc.", "suggest cov. ≥ 0.5", "suggest acc.", "in-scope flagged",
-               "held-out auto ≥ 0.8", "held-out ≥ 0.5", "held-out flagged")  # fmt: skip
+    columns = (
+        "bound",
+        "in-scope acc.",
+        "auto cov. ≥ 0.8",
+        "auto acc.",
+        "suggest cov. ≥ 0.5",
+        "suggest acc.",
+        "in-scope flagged",
+        "held-out auto ≥ 0.8",
+        "held-out ≥ 0.5",
+        "held-out flagged",
+    )
     table.add_column("head")
     for col in columns:
         table.add_column(col, justify="right")
@@ -651,9 +708,18 @@ def _scope_table(title: str, rows: list[ScopeFigures]) -> Table:
 
     for r in rows:
         table.add_row(
-            r.name, opt(r.bound), f"{r.accuracy:.4f}", f"{r.auto_coverage:.3f}", opt(r.auto_accuracy), f"{r.suggest_coverage:.3f}", opt(r.suggest_accuracy),
-            f"{r.in_scope_flagged:.3f}", f"{r.oos_auto:.3f}", f"{r.oos_suggest:.3f}", f"{r.oos_flagged:.3f}",
-        )  # fmt: skip
+            r.name,
+            opt(r.bound),
+            f"{r.accuracy:.4f}",
+            f"{r.auto_coverage:.3f}",
+            opt(r.auto_accuracy),
+            f"{r.suggest_coverage:.3f}",
+            opt(r.suggest_accuracy),
+            f"{r.in_scope_flagged:.3f}",
+            f"{r.oos_auto:.3f}",
+            f"{r.oos_suggest:.3f}",
+            f"{r.oos_flagged:.3f}",
+        )
     return table
 
 
@@ -690,9 +756,11 @@ def _holdout(
     out_idx = np.array([i for i in test_idx if labels[i] in held_set])
     in_scope = tuple(c for c in categories if c.name not in held_set)
     _out.print(
-        f"Banking77: {len(texts)} rows, {len(names)} labels; seed {seed}: test part {len(test_idx)} rows (split seed {split_seed}), "
+        f"Banking77: {len(texts)} rows, {len(names)} labels; seed {seed}: test part {len(test_idx)} rows "
+        f"(split seed {split_seed}), "
         f"{intents} intents held out of "
-        f"training: {', '.join(held)}; training on {len(fit_idx)} rows of {len(in_scope)} intents; test: {len(in_idx)} in-scope, "
+        f"training: {', '.join(held)}; training on {len(fit_idx)} rows of {len(in_scope)} intents; test: "
+        f"{len(in_idx)} in-scope, "
         f"{len(out_idx)} held-out-intent queries; workdir {work}",
         soft_wrap=True,
     )
@@ -708,10 +776,18 @@ def _holdout(
     )
     started = time.perf_counter()
     head = fit_head(
-        vectors[fit_idx], [labels[i] for i in fit_idx], encoder=encoder.model_version, options=options, categories=in_scope,
+        vectors[fit_idx],
+        [labels[i] for i in fit_idx],
+        encoder=encoder.model_version,
+        options=options,
+        categories=in_scope,
         texts=[texts[i] for i in fit_idx],
-        provenance={"source": str(work / "train.csv"), "data_sha256": read_labelled(work / "train.csv").sha256, "skipped_rows": 0},
-    )  # fmt: skip
+        provenance={
+            "source": str(work / "train.csv"),
+            "data_sha256": read_labelled(work / "train.csv").sha256,
+            "skipped_rows": 0,
+        },
+    )
     fit_s = time.perf_counter() - started
     folder = head.save(work / "heads")
     gold = [labels[i] for i in in_idx]
@@ -738,7 +814,8 @@ def _holdout(
     )
     _out.print(
         _scope_table(
-            f"Banking77, {intents} intents held out (seed {seed}): {len(in_idx)} in-scope and {len(out_idx)} held-out test queries",
+            f"Banking77, {intents} intents held out (seed {seed}): {len(in_idx)} in-scope and {len(out_idx)} "
+            "held-out test queries",
             rows,
         )
     )
@@ -752,7 +829,8 @@ def _holdout(
     if e2e:
         subset = read_labelled(work / "test.csv").first(e2e)
         _out.print(
-            f"end to end: the gated head on the first {len(subset)} test queries (held-out ones labelled {OOS_LABEL}), concurrency {concurrency}"
+            f"end to end: the gated head on the first {len(subset)} test queries (held-out ones labelled "
+            f"{OOS_LABEL}), concurrency {concurrency}"
         )
         report = asyncio.run(
             _end_to_end(
@@ -771,23 +849,40 @@ def _holdout(
         oos = report.out_of_scope
         if oos is not None:
             _out.print(
-                f"  eval report: in-scope accuracy {report.quality.accuracy:.4f}; held-out: {oos.n} items, auto-applied {oos.auto_applied:.3f}, "
-                f"at suggest {oos.at_suggest:.3f}, flagged {oos.flagged:.3f}; in-scope flagged {oos.in_scope_flagged:.3f}; {report.throughput_per_s:.1f} items/s",
+                f"  eval report: in-scope accuracy {report.quality.accuracy:.4f}; held-out: {oos.n} items, "
+                f"auto-applied {oos.auto_applied:.3f}, "
+                f"at suggest {oos.at_suggest:.3f}, flagged {oos.flagged:.3f}; in-scope flagged "
+                f"{oos.in_scope_flagged:.3f}; {report.throughput_per_s:.1f} items/s",
                 soft_wrap=True,
             )
     summary = {
-        "seed": seed, "split_seed": split_seed, "held_out_intents": held, "test": len(test_idx), "test_in_scope": len(in_idx), "test_held_out": len(out_idx),
-        "train": len(fit_idx), "encoder": encoder.model_version, "head": head.id, "fit_s": fit_s,
-        "options": {"features": options.features, "c": options.c, "refit": options.refit, "gate_pass_rate": options.gate_pass_rate},
+        "seed": seed,
+        "split_seed": split_seed,
+        "held_out_intents": held,
+        "test": len(test_idx),
+        "test_in_scope": len(in_idx),
+        "test_held_out": len(out_idx),
+        "train": len(fit_idx),
+        "encoder": encoder.model_version,
+        "head": head.id,
+        "fit_s": fit_s,
+        "options": {
+            "features": options.features,
+            "c": options.c,
+            "refit": options.refit,
+            "gate_pass_rate": options.gate_pass_rate,
+        },
         "gate": None if head.gate is None else {"bound": head.gate.bound, "examples": head.gate.size, **head.gate.meta},
         "rows": [r.as_dict() for r in rows],
         "end_to_end": None if report is None else report.out_of_scope.model_dump() if report.out_of_scope else None,
-    }  # fmt: skip
+    }
     (work / "holdout.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _out.print("\nReproduce from the CLI (same split):", soft_wrap=True)
     for line in (
-        f"crmpilot train --data {work}/train.csv --categories {work}/categories.json --seed {seed} --gate-pass-rate {options.gate_pass_rate:g} --out {work}/cli-heads",
-        f"crmpilot eval run --data {work}/test.csv --provider local --head {work}/cli-heads/<head id> --out {work}/reports --name holdout",
+        f"crmpilot train --data {work}/train.csv --categories {work}/categories.json --seed {seed} "
+        f"--gate-pass-rate {options.gate_pass_rate:g} --out {work}/cli-heads",
+        f"crmpilot eval run --data {work}/test.csv --provider local --head {work}/cli-heads/<head id> --out "
+        f"{work}/reports --name holdout",
     ):
         _out.print(f"  {line}", soft_wrap=True, markup=False)
     _out.print(f"summary: {work}/holdout.json", soft_wrap=True)
@@ -810,8 +905,10 @@ def _print(
     for name, (head, folder) in heads.items():
         dev = head.meta["metrics"]["dev"]
         _out.print(
-            f"{name} head {head.id} ({folder}): dev n={dev['n']}, accuracy {dev['accuracy']:.4f}, T={head.temperature:.4f}, "
-            f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss {dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
+            f"{name} head {head.id} ({folder}): dev n={dev['n']}, accuracy {dev['accuracy']:.4f}, "
+            f"T={head.temperature:.4f}, "
+            f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss "
+            f"{dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
             soft_wrap=True,
         )
     _out.print(f"encoder throughput (batches of 64, one process): {encode_rate:.1f} texts/s", soft_wrap=True)

@@ -55,7 +55,8 @@ def summary(report: EvalReport, *, classes: int = 15) -> RenderableType:
         ),
         (
             "cost",
-            f"${report.cost.total_usd:.6f} total, ${report.cost.per_item_usd:.8f} / item, tokens {report.cost.tokens_in} in / {report.cost.tokens_out} out",
+            f"${report.cost.total_usd:.6f} total, ${report.cost.per_item_usd:.8f} / item, tokens "
+            f"{report.cost.tokens_in} in / {report.cost.tokens_out} out",
         ),
         ("errors", ", ".join(f"{k}: {v}" for k, v in report.errors.items()) or "none"),
     ]

@@ -283,7 +283,8 @@ def summary_html(report: SummaryReport, name: str) -> str:
         for k, v in d["rouge"].items()
     )
     rouge_table = (
-        f"<h2>ROUGE F1 against the human summaries ({report.referenced} emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
+        f"<h2>ROUGE F1 against the human summaries ({report.referenced} "
+        "emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
         f"<th>ROUGE-2</th><th>ROUGE-L</th></tr>{rows}</table>"
         if rows
         else "<p>No reference summaries in the data: no ROUGE.</p>"
@@ -293,7 +294,8 @@ def summary_html(report: SummaryReport, name: str) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(name)}</title><style>"
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}.tiles{display:flex;gap:1em;flex-wrap:wrap}"
         ".tile{border:1px solid #ccc;border-radius:6px;padding:.6em 1em}.tile b{display:block;font-size:1.6em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}td:first-child{text-align:left}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em "
+        ".8em;text-align:right}td:first-child{text-align:left}"
         f"</style></head><body><h1>summarize_email: {escape(name)}</h1><div class='tiles'>"
         + "".join(f"<div class='tile'><b>{v}</b>{escape(k)}</div>" for k, v in tiles)
         + f"</div>{rouge_table}"

@@ -61,7 +61,8 @@ def check_labels(
     marked = set(out_of_scope)
     if clash := sorted(marked & names):
         raise DatasetError(
-            f"out-of-scope label(s) {', '.join(clash[:10])} are categories of the taxonomy: an out-of-scope item has no category"
+            f"out-of-scope label(s) {', '.join(clash[:10])} are categories of the taxonomy: an out-of-scope "
+            "item has no category"
         )
     present = set(labels)
     if present and present <= marked:

@@ -118,7 +118,8 @@ def decode(
     limit = (now or datetime.now(UTC)) + max_future_skew
     if envelope.time > limit:
         raise FutureTimestamp(
-            f"{event_type} v{version}: time {envelope.time.isoformat()} is more than {max_future_skew} ahead of this consumer's clock"
+            f"{event_type} v{version}: time {envelope.time.isoformat()} is more than {max_future_skew} ahead "
+            "of this consumer's clock"
         )
     return envelope
 

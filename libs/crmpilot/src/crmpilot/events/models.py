@@ -231,7 +231,8 @@ class InputSkipped(_Payload):
 
 
 def cut_to_token_budget(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> tuple[str, int]:
-    """``text`` cut to at most ``max_tokens`` (by ``count_tokens``), at a word boundary; and how many characters were cut."""
+    """``text`` cut to at most ``max_tokens`` (by ``count_tokens``), at a word boundary; and how many characters were
+    cut."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
     if count_tokens(text) <= max_tokens:
@@ -359,7 +360,7 @@ class EnrichmentResult(_Result):
     the record the result is about: with a CRM target the record written (the
     spec's ``crm.record_id``), else the spec's ``source.key``; the Kafka key and
     the envelope's subject are always ``source.key``.
-    """
+    """  # noqa: E501 - the model's docstring is its published JSON schema's description (schemas/)
 
     task: str = Field(min_length=1, max_length=64, description="the enrichment's name")
     enrichment_version: int = Field(ge=1)

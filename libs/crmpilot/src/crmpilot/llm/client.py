@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -60,14 +60,14 @@ __all__ = ["LLMClient", "TaskRun"]
 
 log = logging.getLogger(__name__)
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class TaskRun(Generic[O]):
+class TaskRun(Generic[OutT]):
     """A validated output and how it was made (the LLM part of a result's provenance)."""
 
-    output: O
+    output: OutT
     provider: str
     model: str
     model_version: str | None
@@ -125,7 +125,7 @@ class TaskRun(Generic[O]):
             source_offset=source_offset,
             source_event_id=source_event_id,
             event_time=event_time,
-            processed_at=processed_at or datetime.now(timezone.utc),
+            processed_at=processed_at or datetime.now(UTC),
         )
 
 
@@ -256,12 +256,12 @@ class LLMClient:
 
     async def run(
         self,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: Mapping[str, Any],
         *,
         bypass_cache: bool = False,
         deadline: float | None = None,
-    ) -> TaskRun[O]:
+    ) -> TaskRun[OutT]:
         """Run ``spec`` on ``payload``; ``deadline`` (seconds) overrides the policy's total deadline.
 
         Raises an :class:`~crmpilot.llm.errors.LLMError` carrying the usage and
@@ -350,7 +350,7 @@ class LLMClient:
     async def _run_on(
         self,
         provider: Provider,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         ihash: str,
         redaction: Redaction,
@@ -359,7 +359,7 @@ class LLMClient:
         has_next: bool,
         bypass_cache: bool,
         spent: Usage,
-    ) -> TaskRun[O]:
+    ) -> TaskRun[OutT]:
         model = _model_of(provider)
         attrs = self._base_attributes(provider)
         with self._tracer.start_as_current_span(
@@ -466,12 +466,12 @@ class LLMClient:
     async def _call_with_retries(
         self,
         provider: Provider,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         ends_at: float,
         has_next: bool,
         span: Span,
-    ) -> tuple[Completion[O], Usage]:
+    ) -> tuple[Completion[OutT], Usage]:
         """Attempts under the retry policy; the usage returned (or put on the error) covers all of them."""
         model = _model_of(provider)
         breaker = self._breaker(provider)
@@ -531,12 +531,12 @@ class LLMClient:
         self,
         provider: Provider,
         breaker: CircuitBreaker,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         est: int,
         ends_at: float,
         spent: list[Usage],
-    ) -> Completion[O]:
+    ) -> Completion[OutT]:
         """One attempt: breaker, limits, timeout, the provider call; failed usage goes into ``spent``."""
         breaker.before_call()
         remaining = ends_at - time.monotonic()
@@ -576,8 +576,8 @@ class LLMClient:
     # --- cache, restore, telemetry ----------------------------------------------------
 
     async def _cache_get(
-        self, key: CacheKey, spec: TaskSpec[O], attrs: Mapping[str, Any]
-    ) -> tuple[O, CachedAnswer] | None:
+        self, key: CacheKey, spec: TaskSpec[OutT], attrs: Mapping[str, Any]
+    ) -> tuple[OutT, CachedAnswer] | None:
         assert self.cache is not None
         try:
             answer = await self.cache.get(key)
@@ -602,7 +602,7 @@ class LLMClient:
             log.warning("response cache unavailable (%s); answer not stored", exc)
 
     @staticmethod
-    def _restore(spec: TaskSpec[O], output: O, redaction: Redaction) -> O:
+    def _restore(spec: TaskSpec[OutT], output: OutT, redaction: Redaction) -> OutT:
         """``output`` with the placeholders of every ``restore_fields`` field put back, nested items and lists too."""
         if not spec.restore_fields or not redaction.originals:
             return output

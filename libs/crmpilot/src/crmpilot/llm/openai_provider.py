@@ -51,7 +51,7 @@ from crmpilot.llm.tokens import estimate_tokens
 
 __all__ = ["OpenAIProvider", "ResponseFormatMode", "response_format_for", "translate_openai_error"]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 ResponseFormatMode = Literal["auto", "json_schema", "json_object", "none"]
 _DOWNGRADE: dict[str, str] = {"json_schema": "json_object", "json_object": "none"}
@@ -272,7 +272,7 @@ class OpenAIProvider:
         text = str(exc).lower()
         return exc.param == "response_format" or "response_format" in text or "json_schema" in text
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
         messages = self._messages(spec, payload, self.response_format)
         usage = Usage()
         estimated = False

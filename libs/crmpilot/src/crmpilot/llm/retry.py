@@ -16,8 +16,8 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 from tenacity import (
@@ -68,7 +68,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
             except (TypeError, ValueError):
                 when = None
             if when is not None:
-                now = now or datetime.now(timezone.utc)
+                now = now or datetime.now(UTC)
                 return max(0.0, (when - now).total_seconds())
     resets = [
         d

@@ -89,4 +89,7 @@ class LLMSettings(BaseSettings):
                 else "no CRMPILOT_LLM_API_KEY/OPENAI_API_KEY or CRMPILOT_LLM_BASE_URL set"
             )
             return f"provider=local (embedded model; {why})"
-        return f"provider=openai model={self.model} base_url={self.base_url or 'https://api.openai.com/v1'} cache={self.cache}"
+        return (
+            f"provider=openai model={self.model} base_url={self.base_url or 'https://api.openai.com/v1'} "
+            f"cache={self.cache}"
+        )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient, ConsumerGroupDescription  # type: ignore[attr-defined]
 
-from .broker import TP, unavailable, end_offsets
+from .broker import TP, end_offsets, unavailable
 from .errors import GroupNotFound
 
 __all__ = ["Member", "PartitionLag", "GroupLag", "list_groups", "group_lag", "lag_rows"]

@@ -94,7 +94,8 @@ def parse_offsets(values: Sequence[str], partitions: Sequence[int]) -> dict[int,
         if partition is None:
             if len(partitions) != 1:
                 raise InvalidSelection(
-                    f"--offset {value!r}: the topic has {len(partitions)} partitions; write PARTITION:OFFSET, e.g. 0:{offset}"
+                    f"--offset {value!r}: the topic has {len(partitions)} partitions; write PARTITION:OFFSET, "
+                    f"e.g. 0:{offset}"
                 )
             partition = partitions[0]
         if partition not in partitions:

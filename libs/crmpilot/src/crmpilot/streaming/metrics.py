@@ -7,15 +7,18 @@ members of a group in one process add up). Counted as things happen:
 ``crmpilot_consumer_records_consumed_total``        records fetched and taken on {group, topic}
 ``crmpilot_consumer_records_processed_total``       records handled, outputs acknowledged {group, topic}
 ``crmpilot_consumer_records_produced_total``        outputs acknowledged by the broker {group, topic=output}
-``crmpilot_consumer_handler_failures_total``        failed attempts {group, topic, kind=poison|retryable|unhandled|fatal}
+``crmpilot_consumer_handler_failures_total``        failed attempts {group, topic,
+                                                    kind=poison|retryable|unhandled|fatal}
 ``crmpilot_consumer_retries_total``                 attempts scheduled again after a failure {group, topic}
 ``crmpilot_consumer_dead_lettered_total``           records moved to the dead-letter topic {group, topic}
-``crmpilot_consumer_processing_seconds``            histogram, fetched → done (acknowledged or dead-lettered) {group, topic}
+``crmpilot_consumer_processing_seconds``            histogram, fetched → done (acknowledged or
+                                                    dead-lettered) {group, topic}
 ``crmpilot_consumer_commit_seconds``                histogram, one synchronous offset commit {group, reason}
 ``crmpilot_consumer_commit_failures_total``         commits the broker refused {group, reason}
 ``crmpilot_consumer_pauses_total``                  times backpressure paused every partition {group}
 ``crmpilot_consumer_rebalances_total``              rebalance callbacks {group, kind=assign|revoke|lost}
-``crmpilot_consumer_rebuilds_total``                Kafka consumers closed and subscribed anew after too long out of the group {group}
+``crmpilot_consumer_rebuilds_total``                Kafka consumers closed and subscribed anew after too
+                                                    long out of the group {group}
 ==================================================  =========================================================
 
 Read from the running services when scraped (:class:`LiveGauges`):

@@ -846,7 +846,8 @@ class ConsumerService:
             while consumer.assignment() or consumer.memberid():
                 if time.monotonic() - started >= wait_s:
                     logger.warning(
-                        "static member %s did not leave group %s within %.0fs: its partitions move after session.timeout.ms",
+                        "static member %s did not leave group %s within %.0fs: its partitions move after "
+                        "session.timeout.ms",
                         instance,
                         self._settings.group_id,
                         wait_s,
@@ -881,7 +882,7 @@ class ConsumerService:
 def _close_quietly(consumer: Consumer) -> None:
     try:
         consumer.close()
-    except Exception as exc:  # the consumer is being discarded; its close is best effort
+    except Exception as exc:  # noqa: BLE001 - the consumer is being discarded; its close is best effort
         logger.info("closing a replaced consumer failed: %s", exc)
 
 

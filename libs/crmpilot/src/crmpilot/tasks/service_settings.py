@@ -29,7 +29,8 @@ class AIServiceSettings(GroupMembershipSettings):
     max_attempts: int = Field(
         default=5,
         ge=1,
-        description="attempts per event before it is dead-lettered (retried after about 2, 4, 8, 16 s: a window of 15-30 s)",
+        description="attempts per event before it is dead-lettered (retried after about 2, 4, 8, 16 s: a window of "
+        "15-30 s)",
     )
     log_level: str = "INFO"
 

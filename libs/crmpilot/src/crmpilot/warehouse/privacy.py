@@ -301,7 +301,8 @@ def redact_enrichment_outputs(
 def redact_enrichment_result(
     doc: Any, spec: EnrichmentSpec | None, *, marker: str, keep_ids: bool, subject: Subject | None = None
 ) -> Any:
-    """An ``EnrichmentResult`` as JSON (``fact_enrichment.result``, the raw ``ai.enrichment.completed`` payload), anonymised.
+    """An ``EnrichmentResult`` as JSON (``fact_enrichment.result``, the raw ``ai.enrichment.completed`` payload),
+    anonymised.
 
     ``outputs`` as :func:`redact_enrichment_outputs` (``spec`` None: all free
     text); the rest as :func:`redact_json`: provenance, review, field reviews,
@@ -391,36 +392,61 @@ class TableSpec:
 REDACTED_TABLES: tuple[TableSpec, ...] = (
     TableSpec("raw_events", "event_id", "received_at", json=("payload",), ids=("subject",), context=("type", "topic")),
     TableSpec(
-        "fact_ticket_classification", "result_id", "written_at",
-        json=("result",), text=("escalation_reason",), ids=("subject", "case_id"),
+        "fact_ticket_classification",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("escalation_reason",),
+        ids=("subject", "case_id"),
     ),
     TableSpec(
-        "fact_email_summary", "result_id", "written_at",
-        json=("result",), text=("summary",), text_arrays=("grounding_failures",), ids=("subject", "email_id", "case_id"),
+        "fact_email_summary",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("summary",),
+        text_arrays=("grounding_failures",),
+        ids=("subject", "email_id", "case_id"),
     ),
     TableSpec(
-        "fact_request_score", "result_id", "written_at",
-        json=("result",), text=("next_action",), ids=("subject", "request_id"),
+        "fact_request_score",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("next_action",),
+        ids=("subject", "request_id"),
     ),
     # Declared enrichments: which outputs are kept is read from the row's spec (redact_enrichment_outputs);
     # a row whose enrichment has no spec registered has every string output replaced.
     TableSpec(
-        "fact_enrichment", "result_id", "written_at",
-        json=("result", "outputs"), text_arrays=("grounding_failures",), ids=("subject", "record_id"),
+        "fact_enrichment",
+        "result_id",
+        "written_at",
+        json=("result", "outputs"),
+        text_arrays=("grounding_failures",),
+        ids=("subject", "record_id"),
         context=("task",),
     ),
     # CRM field values: what the CRM held and holds. A purge keeps them (`crm revert` restores before
     # values, and feedback compares a person's edit with what we wrote); an erasure does not.
     TableSpec(
-        "crm_write_audit", "id", "applied_at",
-        text=("before_value", "after_value"), ids=("record_id",), purged=False,
+        "crm_write_audit",
+        "id",
+        "applied_at",
+        text=("before_value", "after_value"),
+        ids=("record_id",),
+        purged=False,
     ),
     TableSpec(
-        "feedback", "event_id", "recorded_at",
-        text=("ai_value", "human_value"), ids=("record_id",), purged=False,
+        "feedback",
+        "event_id",
+        "recorded_at",
+        text=("ai_value", "human_value"),
+        ids=("record_id",),
+        purged=False,
     ),
     TableSpec("dlq_log", "id", "failed_at", text=("error_message",), ids=("message_key",)),
-)  # fmt: skip
+)
 """Tables whose rows are anonymised in place (``redacted`` says why). ``crm_source_seen`` and the
 response cache are deleted from instead; ``kpi_window``, ``crm_source_watermark`` and the
 bookkeeping tables hold no personal data (the final scan checks every table anyway)."""
@@ -1058,7 +1084,8 @@ def purge(
             if not dry_run:
                 report.record_id = _record(
                     conn,
-                    "insert into warehouse.retention_purges (older_than_days, cutoff, operator, rows_touched, total_rows)"
+                    "insert into warehouse.retention_purges (older_than_days, cutoff, operator, rows_touched, "
+                    "total_rows)"
                     " values (%s, %s, %s, %s, %s) returning id",
                     (
                         days,

@@ -52,7 +52,8 @@ class UnsupportedShape(Fatal):
 def unsupported(
     spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None
 ) -> list[tuple[str, str]]:
-    """``(field, why)`` for every output of ``spec`` the local model cannot answer (a trained head that does not fit included)."""
+    """``(field, why)`` for every output of ``spec`` the local model cannot answer (a trained head that does not fit
+    included)."""
     out = []
     for (task, field), head in (heads or {}).items():
         shape = next((s for s in spec.outputs if s.name == field), None)
@@ -64,7 +65,8 @@ def unsupported(
             out.append(
                 (
                     field,
-                    f"its trained head {head.id} ({', '.join(stray) or 'not an enum field'}): labels that are not values of {field}",
+                    f"its trained head {head.id} ({', '.join(stray) or 'not an enum field'}): labels that are "
+                    f"not values of {field}",
                 )
             )
     for shape in spec.outputs:

@@ -317,7 +317,7 @@ class EmbeddingBatcher:
             for future, _, _ in pending.waiters:
                 future.cancel()
             raise
-        except Exception as exc:  # handed to every waiting caller, which re-raises it
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, which re-raises it
             for future, _, _ in pending.waiters:
                 if not future.done():
                     future.set_exception(exc)

@@ -107,7 +107,9 @@ class LocalHeadSettings(BaseSettings):
     head: Path | None = Field(default=None, description="path of a `crmpilot train` artefact (folder or its head.json)")
     heads: dict[str, Path] = Field(
         default_factory=dict,
-        description="JSON object: '<enrichment>.<field>' -> a `crmpilot train --enrichment` artefact, for declared enum fields",
+        description="JSON object: '<enrichment>.<field>' -> a `crmpilot train --enrichment` artefact, for declared "
+        "enum "
+        "fields",
     )
 
     @field_validator("head", mode="before")
@@ -411,7 +413,8 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
     hybrid = doc["format"] == FORMAT_HYBRID or (gated and "lexical" in doc)
     if hybrid != (vocabulary is not None):
         raise HeadArtefactError(
-            f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in {WEIGHTS_FILE}"
+            f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in "
+            f"{WEIGHTS_FILE}"
         )
     if gated != (gate_examples is not None and isinstance(doc.get("gate"), dict)):
         raise HeadArtefactError(
@@ -430,7 +433,8 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
             spec = doc["gate"]
             if (spec.get("format"), spec.get("method")) != (GATE_FORMAT, GATE_METHOD):
                 raise ValueError(
-                    f"unknown gate {spec.get('format')!r} / {spec.get('method')!r} (this build reads {GATE_FORMAT}, {GATE_METHOD})"
+                    f"unknown gate {spec.get('format')!r} / {spec.get('method')!r} (this build reads "
+                    f"{GATE_FORMAT}, {GATE_METHOD})"
                 )
             if gate_examples is None or gate_examples.dtype != np.float16:
                 raise ValueError("gate_examples must be a float16 array")

@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: bodies may hold test PII
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: bodies may hold test PII
         pass
 
     def do_GET(self) -> None:

@@ -99,7 +99,8 @@ def column_chart(
         if i % every == 0:
             cx = left + slot * i + slot / 2
             parts.append(
-                f'<text x="{_num(cx)}" y="{height - bottom + 16}" text-anchor="middle" fill="#374151">{escape(label)}</text>'
+                f'<text x="{_num(cx)}" y="{height - bottom + 16}" text-anchor="middle" '
+                f'fill="#374151">{escape(label)}</text>'
             )
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9ca3af"/>')
     parts.append("</svg>")

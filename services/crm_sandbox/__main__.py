@@ -62,9 +62,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        org_schema()  # the org reads the specs again when it starts; refuse bad ones before touching TLS files or the database
+        # the org reads the specs again when it starts; refuse bad ones before touching TLS files or the database
+        org_schema()
     except SpecError as exc:
-        print(f"crm_sandbox: the enrichment specs of CRMPILOT_ENRICHMENTS_DIR cannot be served:\n{exc}", file=sys.stderr)
+        print(
+            f"crm_sandbox: the enrichment specs of CRMPILOT_ENRICHMENTS_DIR cannot be served:\n{exc}", file=sys.stderr
+        )
         return 2
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = SandboxSettings(**overrides)

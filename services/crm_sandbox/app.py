@@ -244,7 +244,9 @@ class _Api:
         fields = body.get("fields") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not isinstance(fields, list) or not ids or not fields:
             raise JsonParserError("Both ids and fields must be specified")
-        rows = await self.org.retrieve_many(request.path_params["sobject"], [str(i) for i in ids], [str(f) for f in fields], caller.api_version)
+        rows = await self.org.retrieve_many(
+            request.path_params["sobject"], [str(i) for i in ids], [str(f) for f in fields], caller.api_version
+        )
         return JSONResponse(rows)
 
     async def not_found(self, request: Request, caller: Caller) -> Response:
@@ -271,7 +273,10 @@ class _Api:
             *both("/queryAll", {"GET": self.query_all}),
             *both("/queryAll/{locator}", {"GET": self.query_all_more}),
             *both("/composite/sobjects", {"POST": self.collection_create, "PATCH": self.collection_update}),
-            *both("/composite/sobjects/{sobject}", {"GET": self.collection_retrieve, "POST": self.collection_retrieve_post}),
+            *both(
+                "/composite/sobjects/{sobject}",
+                {"GET": self.collection_retrieve, "POST": self.collection_retrieve_post},
+            ),
             Route(
                 "/services/data/v{version}/{rest:path}",
                 self.endpoint(dict.fromkeys(_METHODS, self.not_found)),

@@ -231,7 +231,14 @@ def _ai_fields() -> tuple[FieldSpec, ...]:
         FieldSpec("AI_Review_Required__c", "AI Review Required", "boolean", nillable=False, default=False, custom=True),
         _text("AI_Trace_Id__c", "AI Trace Id", 64, custom=True),
         _text("AI_Result_Id__c", "AI Result Id", 255, custom=True),
-        FieldSpec("AI_Summary_Review_Required__c", "AI Summary Review Required", "boolean", nillable=False, default=False, custom=True),
+        FieldSpec(
+            "AI_Summary_Review_Required__c",
+            "AI Summary Review Required",
+            "boolean",
+            nillable=False,
+            default=False,
+            custom=True,
+        ),
         _text("AI_Summary_Result_Id__c", "AI Summary Result Id", 255, custom=True),
     )
 
@@ -461,7 +468,8 @@ def _marker_fields(spec: EnrichmentSpec) -> list[FieldSpec]:
 
 
 def _enriched(sobject: SObjectSpec, spec: EnrichmentSpec) -> SObjectSpec:
-    """``sobject`` with what ``spec`` writes: missing custom fields created, mapped standard picklists restricted to its values."""
+    """``sobject`` with what ``spec`` writes: missing custom fields created, mapped standard picklists restricted to
+    its values."""
     crm = spec.crm
     assert crm is not None
     fields = list(sobject.fields)

@@ -92,7 +92,7 @@ class SandboxServer:
                 announcer.cancel()
 
     async def _announce_when_started(self, server: uvicorn.Server) -> None:
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn.Server has a plain `started` flag, no event to await
             await asyncio.sleep(0.02)
         self.ready.set()
         if self._on_ready is not None:

@@ -24,7 +24,8 @@ log = logging.getLogger("crm_source")
 
 
 def polled_objects(settings: Settings, registry: Registry | None = None) -> list[SourceObject]:
-    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default: ``CRMPILOT_ENRICHMENTS_DIR``).
+    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default:
+    ``CRMPILOT_ENRICHMENTS_DIR``).
 
     A built-in object also reads the fields declared enrichments write on it (not diffed:
     they yield no event), so a person's override of one is seen as feedback.
@@ -101,4 +102,6 @@ def bootstrap(
         for closer in closers:
             closer()
 
-    return PollingService(source, interval_s=settings.poll_interval_s, max_backoff_s=settings.max_backoff_s, close=close)
+    return PollingService(
+        source, interval_s=settings.poll_interval_s, max_backoff_s=settings.max_backoff_s, close=close
+    )

@@ -87,7 +87,9 @@ class CRMSource:
                 break
         return stats
 
-    async def _handle(self, spec: SourceObject, page: list[ChangedRecord], mark: Watermark, stats: PollStats) -> Watermark:
+    async def _handle(
+        self, spec: SourceObject, page: list[ChangedRecord], mark: Watermark, stats: PollStats
+    ) -> Watermark:
         stats.pages += 1
         stats.read += len(page)
         prior = await asyncio.to_thread(self.store.seen, self.source, spec.state_key, [r.ref.record_id for r in page])
@@ -96,7 +98,11 @@ class CRMSource:
         events: list[Envelope[Any]] = []
         for record in page:
             change, digests = classify(
-                record, prior.get(record.ref.record_id), spec, integration_user=self.crm.user_id, started_at=mark.started_at
+                record,
+                prior.get(record.ref.record_id),
+                spec,
+                integration_user=self.crm.user_id,
+                started_at=mark.started_at,
             )
             if digests is None:
                 stats.duplicates += 1

@@ -84,7 +84,9 @@ class PollingService:
             except Retryable as exc:
                 failures += 1
                 self._failing = f"poll failing: {type(exc).__name__}"
-                delay = backoff_delay(failures, initial=1.0, maximum=self._max_backoff_s, multiplier=2.0, retry_after=exc.retry_after)
+                delay = backoff_delay(
+                    failures, initial=1.0, maximum=self._max_backoff_s, multiplier=2.0, retry_after=exc.retry_after
+                )
                 log.warning("poll failed (%s: %s); next try in %.1fs", type(exc).__name__, exc, delay)
             except CrmpilotError as exc:
                 log.critical("crm_source stopped: %s: %s", type(exc).__name__, exc)

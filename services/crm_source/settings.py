@@ -21,21 +21,33 @@ from crmpilot.crm.changes import SOURCE_OBJECTS
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_CRM_SOURCE_", frozen=True, extra="ignore")
 
-    source: str = Field(default="crm://salesforce", description="CloudEvents source of the events; also names the stored watermark")
+    source: str = Field(
+        default="crm://salesforce", description="CloudEvents source of the events; also names the stored watermark"
+    )
     objects: tuple[str, ...] = Field(default=("Case", "EmailMessage", "Lead"), description="sObjects to poll")
     poll_interval_s: float = Field(default=30.0, gt=0, description="pause between polls")
-    overlap_s: float = Field(default=120.0, ge=0, description="re-read this far behind the watermark (late commits); re-read records are dropped")
+    overlap_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="re-read this far behind the watermark (late commits); re-read records are dropped",
+    )
     initial_lookback_s: float = Field(default=86_400.0, ge=0, description="first run: start this far back")
-    batch: int = Field(default=2000, ge=200, le=2000, description="records per query page (Sforce-Query-Options batchSize)")
+    batch: int = Field(
+        default=2000, ge=200, le=2000, description="records per query page (Sforce-Query-Options batchSize)"
+    )
     case_topic: str = Field(default="crm.case.events", description="crm.case.created / crm.case.updated")
     email_topic: str = Field(default="crm.email.events", description="crm.email.received")
     lead_topic: str = Field(default="crm.lead.events", description="erp.request.submitted (kind lead)")
     enrichment_objects: bool = Field(
         default=True,
-        description="also poll each crm.object of the enrichment specs (CRMPILOT_ENRICHMENTS_DIR) that read crm.record.* events,"
+        description="also poll each crm.object of the enrichment specs (CRMPILOT_ENRICHMENTS_DIR) that read "
+        "crm.record.* "
+        "events,"
         " producing crm.record.created / crm.record.updated to the spec's first source topic",
     )
-    max_backoff_s: float = Field(default=300.0, gt=0, description="longest wait between polls while the CRM, Kafka or the database fails")
+    max_backoff_s: float = Field(
+        default=300.0, gt=0, description="longest wait between polls while the CRM, Kafka or the database fails"
+    )
     log_level: str = "INFO"
 
     @field_validator("objects")

@@ -20,7 +20,9 @@ log = logging.getLogger("crm_writer")
 
 def check_org(registry: Registry, describe: Describe) -> None:
     """Raise :class:`SpecError` (file, line, reason) for objects, fields or picklist values the org lacks."""
-    problems = [p for entry in registry.entries.values() if entry.spec.crm is not None for p in org_problems(entry, describe)]
+    problems = [
+        p for entry in registry.entries.values() if entry.spec.crm is not None for p in org_problems(entry, describe)
+    ]
     if problems:
         raise SpecError(problems)
 
@@ -57,5 +59,10 @@ def bootstrap(
         settings.retry_window_s(settings.limit_pause_s) / 3600,
     )
     if targets:
-        log.info("declared enrichments written back: %s", ", ".join(f"{s.name} -> {s.crm.object}" for s in targets.values() if s.crm))
-    return ConsumerService(handler, settings.runtime(tuple(s.topic for s in targets.values())), kafka or KafkaSettings())
+        log.info(
+            "declared enrichments written back: %s",
+            ", ".join(f"{s.name} -> {s.crm.object}" for s in targets.values() if s.crm),
+        )
+    return ConsumerService(
+        handler, settings.runtime(tuple(s.topic for s in targets.values())), kafka or KafkaSettings()
+    )

@@ -37,15 +37,22 @@ log = logging.getLogger(__name__)
 RESULT_TYPES = (TicketClassification, EmailSummary, RequestScore, EnrichmentResult)
 
 API_CALLS = prom.counter("crmpilot_crm_api_calls", "CRM API calls spent by write-back batches")
-BATCHES = prom.counter("crmpilot_crm_batches", "Write-back batches run; outcome = ok or the error's class name", ("outcome",))
-RECORDS = prom.counter("crmpilot_crm_results", "Results of write-back batches by report status (applied, skipped...)", ("status",))
+BATCHES = prom.counter(
+    "crmpilot_crm_batches", "Write-back batches run; outcome = ok or the error's class name", ("outcome",)
+)
+RECORDS = prom.counter(
+    "crmpilot_crm_results", "Results of write-back batches by report status (applied, skipped...)", ("status",)
+)
 API_USED = prom.gauge("crmpilot_crm_api_daily_used", "The org's API requests used today, as the CRM last reported")
 API_LIMIT = prom.gauge("crmpilot_crm_api_daily_limit", "The org's daily API request limit, as the CRM last reported")
-API_REMAINING = prom.gauge("crmpilot_crm_api_daily_remaining", "The org's API requests left today (limit - used), as the CRM last reported")
+API_REMAINING = prom.gauge(
+    "crmpilot_crm_api_daily_remaining", "The org's API requests left today (limit - used), as the CRM last reported"
+)
 
 
 def parse_api_usage(usage: object) -> tuple[int, int] | None:
-    """``(used, limit)`` from an adapter's ``api_usage``: an object with ``used``/``limit``, or text like ``api-usage=18/5000``."""
+    """``(used, limit)`` from an adapter's ``api_usage``: an object with ``used``/``limit``, or text like
+    ``api-usage=18/5000``."""
     if usage is None:
         return None
     used, limit = getattr(usage, "used", None), getattr(usage, "limit", None)
@@ -127,30 +134,49 @@ class CRMWriter:
             report.raise_if_rejected()
             log.info(
                 "crm write",
-                extra={"fields": {"result_id": report.result_id, "status": report.status, "sobject": report.sobject, "record_id": report.record_id}},
+                extra={
+                    "fields": {
+                        "result_id": report.result_id,
+                        "status": report.status,
+                        "sobject": report.sobject,
+                        "record_id": report.record_id,
+                    }
+                },
             )
         return ()
 
     def _check_declared(self, result: EnrichmentResult) -> None:
-        """Refuse, for this record alone, what would make the whole batch's CRM read fail: an unknown spec, a malformed id."""
+        """Refuse, for this record alone, what would make the whole batch's CRM read fail: an unknown spec, a
+        malformed id."""
         if result.task not in self.enrichments:
             raise UnknownEnrichmentResult(
-                f"no enrichment spec {result.task!r} is registered with this writer; known: {', '.join(self.enrichments) or 'none'}"
+                f"no enrichment spec {result.task!r} is registered with this writer; known: "
+                f"{', '.join(self.enrichments) or 'none'}"
             )
-        if result.skipped is None and self.enrichments[result.task].crm is not None and not _SALESFORCE_ID.fullmatch(result.record_id):
-            raise InvalidRecordId(f"{result.task}: {result.record_id[:40]!r} is not a CRM record id (15 or 18 letters and digits)")
+        if (
+            result.skipped is None
+            and self.enrichments[result.task].crm is not None
+            and not _SALESFORCE_ID.fullmatch(result.record_id)
+        ):
+            raise InvalidRecordId(
+                f"{result.task}: {result.record_id[:40]!r} is not a CRM record id (15 or 18 letters and digits)"
+            )
 
     def _raise_if_paused(self) -> None:
         left = self._paused_until - self.clock()
         if left > 0:
             raise CRMLimitExceeded(
-                f"CRM writes paused for {left:.0f}s more: the org's API limit was reached", code="REQUEST_LIMIT_EXCEEDED", retry_after=left
+                f"CRM writes paused for {left:.0f}s more: the org's API limit was reached",
+                code="REQUEST_LIMIT_EXCEEDED",
+                retry_after=left,
             )
 
     def _pause(self, seconds: float) -> None:
         now = self.clock()
         if self._paused_until <= now:  # the first result of the batch to see the error says it once
-            log.warning("CRM API limit reached: writes paused for %.0fs", seconds, extra={"fields": {"pause_s": seconds}})
+            log.warning(
+                "CRM API limit reached: writes paused for %.0fs", seconds, extra={"fields": {"pause_s": seconds}}
+            )
         self._paused_until = max(self._paused_until, now + seconds)
 
     def _flush(self, results: Sequence[Result]) -> list[WriteReport]:

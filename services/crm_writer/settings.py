@@ -36,16 +36,28 @@ class Settings(GroupMembershipSettings, BaseSettings):
 
     group_id: str = Field(default="crmpilot-crm-writer", description="Kafka consumer group")
     topics: tuple[str, ...] = Field(
-        default=("ai.ticket.classified", "ai.email.summarized", "ai.request.scored"), description="result topics to write back"
+        default=("ai.ticket.classified", "ai.email.summarized", "ai.request.scored"),
+        description="result topics to write back",
     )
     batch_size: int = Field(
-        default=1000, ge=1, le=2000, description="results per write-back batch: one read per 2,000 records, one update per 200"
+        default=1000,
+        ge=1,
+        le=2000,
+        description="results per write-back batch: one read per 2,000 records, one update per 200",
     )
-    batch_delay_s: float = Field(default=0.2, gt=0, description="how long a result waits for others to share its API calls")
-    max_in_flight: int = Field(default=1600, ge=1, description="results in flight (different entities); at least batch_size")
-    max_attempts: int = Field(default=100, ge=1, description="attempts per result; CRM outages and limits are retried with backoff")
+    batch_delay_s: float = Field(
+        default=0.2, gt=0, description="how long a result waits for others to share its API calls"
+    )
+    max_in_flight: int = Field(
+        default=1600, ge=1, description="results in flight (different entities); at least batch_size"
+    )
+    max_attempts: int = Field(
+        default=100, ge=1, description="attempts per result; CRM outages and limits are retried with backoff"
+    )
     backoff_max_s: float = Field(default=300.0, gt=0, description="longest wait between two attempts of a result")
-    limit_pause_s: float = Field(default=300.0, gt=0, description="writes pause this long when the CRM's API limit is reached")
+    limit_pause_s: float = Field(
+        default=300.0, gt=0, description="writes pause this long when the CRM's API limit is reached"
+    )
     run_id: str = Field(default_factory=_run_id, description="names this run in the audit (crmpilot crm revert --run)")
     log_level: str = "INFO"
 
@@ -57,7 +69,11 @@ class Settings(GroupMembershipSettings, BaseSettings):
 
     def runtime(self, enrichment_topics: tuple[str, ...] = ()) -> RuntimeSettings:
         """``enrichment_topics`` (the registry's) are read too, unless ``topics`` was set: then it is the whole list."""
-        topics = self.topics if "topics" in self.model_fields_set else tuple(dict.fromkeys((*self.topics, *enrichment_topics)))
+        topics = (
+            self.topics
+            if "topics" in self.model_fields_set
+            else tuple(dict.fromkeys((*self.topics, *enrichment_topics)))
+        )
         return RuntimeSettings(
             group_id=self.group_id,
             topics=topics,

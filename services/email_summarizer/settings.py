@@ -22,10 +22,17 @@ class Settings(AIServiceSettings, BaseSettings):
     input_topic: str = Field(default="crm.email.events", description="email events to summarize")
     output_topic: str = Field(default="ai.email.summarized", description="where results go")
     max_words: int = Field(default=60, ge=5, le=400, description="word budget of a summary")
-    max_input_tokens: int = Field(default=3000, ge=50, description="token budget of an email body; the rest is cut and recorded")
-    threshold_high: float = Field(default=0.8, ge=0, le=1, description="intent confidence to auto-apply a verified summary in the CRM")
+    max_input_tokens: int = Field(
+        default=3000, ge=50, description="token budget of an email body; the rest is cut and recorded"
+    )
+    threshold_high: float = Field(
+        default=0.8, ge=0, le=1, description="intent confidence to auto-apply a verified summary in the CRM"
+    )
     threshold_low: float = Field(
-        default=0.0, ge=0, le=1, description="below this the summary is recorded but not written (0: always at least suggested)"
+        default=0.0,
+        ge=0,
+        le=1,
+        description="below this the summary is recorded but not written (0: always at least suggested)",
     )
 
     @model_validator(mode="after")

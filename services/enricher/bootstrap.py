@@ -37,12 +37,21 @@ def answerable(registry: Registry, name: str, llm: LLMClient) -> None:
         heads = getattr(getattr(provider, "declared", None), "heads", {})
         for head_task, field in heads:
             if head_task == name and not isinstance(entry.spec.outputs.get(field), EnumOutput):
-                problems.append(entry.source.problem(("outputs",), f"CRMPILOT_LLM_LOCAL_HEADS names {name}.{field}, which is no enum output of {name}"))
+                problems.append(
+                    entry.source.problem(
+                        ("outputs",),
+                        f"CRMPILOT_LLM_LOCAL_HEADS names {name}.{field}, which is no enum output of {name}",
+                    )
+                )
         check = getattr(provider, "unsupported", None)
         if check is None:
             continue
         for output, why in check(task):
-            problems.append(entry.source.problem(("outputs", output), f"{name}.{output}: the {provider.name} provider cannot answer {why}"))
+            problems.append(
+                entry.source.problem(
+                    ("outputs", output), f"{name}.{output}: the {provider.name} provider cannot answer {why}"
+                )
+            )
     if problems:
         raise SpecError(problems)
 
@@ -54,7 +63,9 @@ def handler_for(registry: Registry, name: str, llm: LLMClient, *, output_topic: 
         raise SpecError(locked)
     hooks, unknown = resolve(spec.hooks)
     if unknown:
-        raise SpecError([entry.source.problem(("hooks",), f"hooks: no hook registered as {', '.join(map(repr, unknown))}")])
+        raise SpecError(
+            [entry.source.problem(("hooks",), f"hooks: no hook registered as {', '.join(map(repr, unknown))}")]
+        )
     answerable(registry, name, llm)
     if output_topic:
         spec = spec.model_copy(update={"output_topic": output_topic})
@@ -62,7 +73,11 @@ def handler_for(registry: Registry, name: str, llm: LLMClient, *, output_topic: 
 
 
 def bootstrap(
-    settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None, registry: Registry | None = None
+    settings: Settings,
+    *,
+    llm: LLMClient | None = None,
+    kafka: KafkaSettings | None = None,
+    registry: Registry | None = None,
 ) -> ConsumerService:
     for module in settings.hook_modules:
         try:

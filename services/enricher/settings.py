@@ -19,12 +19,19 @@ from crmpilot.tasks.service_settings import AIServiceSettings
 class Settings(AIServiceSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_ENRICHER_", frozen=True, extra="ignore")
 
-    enrichment: str = Field(min_length=1, description="the enrichment to run: a spec name from CRMPILOT_ENRICHMENTS_DIR")
+    enrichment: str = Field(
+        min_length=1, description="the enrichment to run: a spec name from CRMPILOT_ENRICHMENTS_DIR"
+    )
     group_id: str | None = Field(default=None, description="Kafka consumer group (default crmpilot-enricher-<name>)")
-    input_topics: tuple[str, ...] | None = Field(default=None, description="JSON list: the topics to read (default: the spec's source.topics)")
-    output_topic: str | None = Field(default=None, description="where results go (default: the spec's output_topic, ai.<name>)")
+    input_topics: tuple[str, ...] | None = Field(
+        default=None, description="JSON list: the topics to read (default: the spec's source.topics)"
+    )
+    output_topic: str | None = Field(
+        default=None, description="where results go (default: the spec's output_topic, ai.<name>)"
+    )
     hook_modules: tuple[str, ...] = Field(
-        default=(), description="JSON list: Python modules imported at start; they register the spec's named hooks (@hook)"
+        default=(),
+        description="JSON list: Python modules imported at start; they register the spec's named hooks (@hook)",
     )
 
     def runtime(self, spec: EnrichmentSpec) -> RuntimeSettings:

@@ -177,7 +177,9 @@ def build_app(
             size = request.query.get("window_size_s")
             task = request.query.get("task")
             selected = [
-                w for w in windows() if (size is None or str(w.window_size) == size) and (task is None or w.task == task)
+                w
+                for w in windows()
+                if (size is None or str(w.window_size) == size) and (task is None or w.task == task)
             ]
             selected.sort(key=lambda w: (w.window_size, -w.window_start.timestamp(), w.task, w.dimension))
             return self.json(

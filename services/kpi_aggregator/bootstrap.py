@@ -11,8 +11,8 @@ import faust
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from crmpilot.errors import Fatal
 from crmpilot.enrichments import load_registry
+from crmpilot.errors import Fatal
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import MissingTopics
 from crmpilot.warehouse import connect, require_current
@@ -52,10 +52,15 @@ def bootstrap(
     kafka = kafka or KafkaSettings()
     if kafka.security_protocol.upper() != "PLAINTEXT":
         raise UnsupportedKafkaSecurity(
-            f"CRMPILOT_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} is not supported by kpi_aggregator yet; use PLAINTEXT"
+            f"CRMPILOT_KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} is not supported by kpi_aggregator "
+            "yet; use PLAINTEXT"
         )
     registry = load_registry()
-    topics = settings.topics if "topics" in settings.model_fields_set else tuple(dict.fromkeys((*settings.topics, *registry.output_topics)))
+    topics = (
+        settings.topics
+        if "topics" in settings.model_fields_set
+        else tuple(dict.fromkeys((*settings.topics, *registry.output_topics)))
+    )
     partitions = settings.partitions or input_partitions(kafka, topics)
     if store is None:
         database = database or DatabaseSettings()

@@ -54,11 +54,7 @@ class SeenResults:
             return 0
         self._last_purge[partition] = now
         cutoff = now - self._keep_s
-        old = [
-            rid
-            for rid, (at, part) in list(self._table.items())
-            if part == partition and at < cutoff
-        ]
+        old = [rid for rid, (at, part) in list(self._table.items()) if part == partition and at < cutoff]
         for rid in old:
             del self._table[rid]
         return len(old)

@@ -12,7 +12,9 @@ from .handler import RequestScorer
 from .settings import Settings
 
 
-def bootstrap(settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None) -> ConsumerService:
+def bootstrap(
+    settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None
+) -> ConsumerService:
     client = llm or build_llm_client()
     handler = RequestScorer(
         llm=client,

@@ -31,7 +31,9 @@ def skip_for(request: RequestSubmitted) -> InputSkipped | None:
         return problem
     if request.company.strip() or request.contact_email or request.employees is not None or request.amount is not None:
         return None  # no description: the fields alone are scored
-    return InputSkipped(reason="empty_input", detail="the request is empty: no description, company, contact, size or amount")
+    return InputSkipped(
+        reason="empty_input", detail="the request is empty: no description, company, contact, size or amount"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +60,9 @@ class RequestScorer(TaskPipeline[RequestScore]):
         out: RequestScoreOutput = run.output
         return RequestScore(
             **run.header,
-            review=review_decision(out.confidence, threshold_high=self.threshold_high, threshold_low=self.threshold_low),
+            review=review_decision(
+                out.confidence, threshold_high=self.threshold_high, threshold_low=self.threshold_low
+            ),
             request_id=run.reading.about.request_id,
             kind=run.reading.about.kind,
             score=out.score,

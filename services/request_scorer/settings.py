@@ -20,12 +20,18 @@ class Settings(AIServiceSettings, BaseSettings):
 
     group_id: str = Field(default="crmpilot-request-scorer", description="Kafka consumer group")
     input_topics: tuple[str, ...] = Field(
-        default=("erp.request.events", "crm.lead.events"), min_length=1, description="JSON list: request and lead events to score"
+        default=("erp.request.events", "crm.lead.events"),
+        min_length=1,
+        description="JSON list: request and lead events to score",
     )
     output_topic: str = Field(default="ai.request.scored", description="where results go")
-    max_input_tokens: int = Field(default=1500, ge=50, description="token budget of a description; the rest is cut and recorded")
+    max_input_tokens: int = Field(
+        default=1500, ge=50, description="token budget of a description; the rest is cut and recorded"
+    )
     threshold_high: float = Field(default=0.8, ge=0, le=1, description="score confidence to auto-apply in the CRM")
-    threshold_low: float = Field(default=0.5, ge=0, le=1, description="below this the score is recorded but not written")
+    threshold_low: float = Field(
+        default=0.5, ge=0, le=1, description="below this the score is recorded but not written"
+    )
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:

@@ -24,7 +24,9 @@ def task_spec(llm: LLMSettings | None = None) -> TaskSpec[TicketClassificationOu
     return CLASSIFY_TICKET if head_path is None else classify_ticket_spec(load_head(head_path).categories)
 
 
-def bootstrap(settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None) -> ConsumerService:
+def bootstrap(
+    settings: Settings, *, llm: LLMClient | None = None, kafka: KafkaSettings | None = None
+) -> ConsumerService:
     client = llm or build_llm_client()
     handler = TicketClassifier(
         llm=client,

@@ -41,7 +41,13 @@ class TicketClassifier(TaskPipeline[TicketClassification]):
         if envelope.type == "crm.case.updated" and not TEXT_FIELDS & set(case.changed_fields):
             return None
         skipped = InputSkipped.for_text(f"{case.subject}\n{case.description}", what="case")
-        return Reading(key=case.case_id, payload=ticket_payload(case), skipped=skipped, budgets={"description": self.max_input_tokens}, about=case)
+        return Reading(
+            key=case.case_id,
+            payload=ticket_payload(case),
+            skipped=skipped,
+            budgets={"description": self.max_input_tokens},
+            about=case,
+        )
 
     def completed(self, run: Run) -> TicketClassification:
         out: TicketClassificationOutput = run.output

@@ -22,12 +22,24 @@ class Settings(AIServiceSettings, BaseSettings):
     input_topic: str = Field(default="crm.case.events", description="case events to classify")
     output_topic: str = Field(default="ai.ticket.classified", description="where results go")
     threshold_high: float = Field(default=0.8, ge=0, le=1, description="category confidence to auto-apply in the CRM")
-    threshold_low: float = Field(default=0.5, ge=0, le=1, description="below this the result is recorded but not written")
-    priority_threshold_high: float = Field(default=0.0, ge=0, le=1, description="priority confidence to auto-apply (0: priority does not hold it back)")
-    priority_threshold_low: float = Field(default=0.0, ge=0, le=1, description="below this priority confidence the result is not written")
-    sentiment_threshold_high: float = Field(default=0.0, ge=0, le=1, description="sentiment confidence to auto-apply (0: sentiment does not hold it back)")
-    sentiment_threshold_low: float = Field(default=0.0, ge=0, le=1, description="below this sentiment confidence the result is not written")
-    max_input_tokens: int = Field(default=2000, ge=50, description="token budget of a case description; the rest is cut and recorded")
+    threshold_low: float = Field(
+        default=0.5, ge=0, le=1, description="below this the result is recorded but not written"
+    )
+    priority_threshold_high: float = Field(
+        default=0.0, ge=0, le=1, description="priority confidence to auto-apply (0: priority does not hold it back)"
+    )
+    priority_threshold_low: float = Field(
+        default=0.0, ge=0, le=1, description="below this priority confidence the result is not written"
+    )
+    sentiment_threshold_high: float = Field(
+        default=0.0, ge=0, le=1, description="sentiment confidence to auto-apply (0: sentiment does not hold it back)"
+    )
+    sentiment_threshold_low: float = Field(
+        default=0.0, ge=0, le=1, description="below this sentiment confidence the result is not written"
+    )
+    max_input_tokens: int = Field(
+        default=2000, ge=50, description="token budget of a case description; the rest is cut and recorded"
+    )
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:

@@ -12,7 +12,11 @@ from .settings import Settings
 
 
 def bootstrap(
-    settings: Settings, *, warehouse: Warehouse | None = None, kafka: KafkaSettings | None = None, registry: Registry | None = None
+    settings: Settings,
+    *,
+    warehouse: Warehouse | None = None,
+    kafka: KafkaSettings | None = None,
+    registry: Registry | None = None,
 ) -> ConsumerService:
     registry = load_registry() if registry is None else registry
     if warehouse is None:
@@ -20,4 +24,6 @@ def bootstrap(
         pg.check()
         warehouse = pg
     handler = WarehouseWriter(warehouse, batch_size=settings.batch_size, batch_delay_s=settings.batch_delay_s)
-    return ConsumerService(handler, settings.runtime((*registry.output_topics, *registry.source_topics)), kafka or KafkaSettings())
+    return ConsumerService(
+        handler, settings.runtime((*registry.output_topics, *registry.source_topics)), kafka or KafkaSettings()
+    )

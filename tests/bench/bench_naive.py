@@ -26,9 +26,16 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     consumer = Consumer(
-        {"bootstrap.servers": args.bootstrap, "group.id": args.group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
     )
-    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 0})
+    producer = Producer(
+        {"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 0}
+    )
     loop = asyncio.new_event_loop()
     work = workload(args)
     consumer.subscribe([args.src])

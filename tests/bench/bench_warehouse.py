@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
 from crmpilot.events import Envelope, TicketClassification, result_id_for
 from crmpilot.llm import input_hash
 from crmpilot.llm.client import TaskRun
@@ -42,12 +44,10 @@ from crmpilot.settings import DatabaseSettings
 from crmpilot.streaming import MessageContext
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
+from tests.bench.workload import case_events
 from tests.dbkit import throwaway_database
-from psycopg import sql
 from warehouse_writer.handler import WarehouseWriter
 from warehouse_writer.settings import Settings as WriterSettings
-
-from tests.bench.workload import case_events
 
 __all__ = ["Figures", "main", "run"]
 
@@ -91,18 +91,26 @@ class Figures:
 
     def lines(self) -> Iterator[str]:
         yield (
-            f"Warehouse writes: {self.results} ticket classifications + {self.results} source events = {self.rows} rows, "
+            f"Warehouse writes: {self.results} ticket classifications + {self.results} source events = "
+            f"{self.rows} rows, "
             "throwaway database on the stack's PostgreSQL."
         )
         yield ""
         yield "| writer | rows | seconds | rows/s | new rows |"
         yield "|---|---:|---:|---:|---:|"
-        yield f"| (a) row by row: one INSERT … ON CONFLICT per row, one transaction each | {self.rows} | {self.naive_s:.2f} | {self.naive_rows_per_s:,.0f} | {self.rows} |"
         yield (
-            f"| (b) warehouse_writer batches (batch_size {self.batch_size}, {self.max_in_flight} in flight; {self.batches} batches) "
+            f"| (a) row by row: one INSERT … ON CONFLICT per row, one transaction each | {self.rows} | "
+            f"{self.naive_s:.2f} | {self.naive_rows_per_s:,.0f} | {self.rows} |"
+        )
+        yield (
+            f"| (b) warehouse_writer batches (batch_size {self.batch_size}, {self.max_in_flight} in flight; "
+            f"{self.batches} batches) "
             f"| {self.rows} | {self.batched_s:.2f} | {self.batched_rows_per_s:,.0f} | {self.rows} |"
         )
-        yield f"| (c) replay of (b): the same records again | {self.rows} | {self.replay_s:.2f} | {self.replay_rows_per_s:,.0f} | 0 |"
+        yield (
+            f"| (c) replay of (b): the same records again | {self.rows} | {self.replay_s:.2f} | "
+            f"{self.replay_rows_per_s:,.0f} | 0 |"
+        )
         yield ""
         yield f"Batched vs row by row: {self.batched_rows_per_s / self.naive_rows_per_s:.1f}× the rows/s."
         yield "Row counts checked after each run; (a) and (b) wrote identical rows; the replay added and changed none."
@@ -131,9 +139,7 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
             input_hash=input_hash(ticket_payload(case.data)),
             tokens_in=tokens_in,
             tokens_out=tokens_out,
-            cost_usd=DEFAULT_PRICES.cost(
-                "openai", "gpt-4o-mini", tokens_in, tokens_out
-            ),
+            cost_usd=DEFAULT_PRICES.cost("openai", "gpt-4o-mini", tokens_in, tokens_out),
             latency_ms=600.0 + i % 400,
             attempts=1,
             cache_hit=i % 10 == 0,
@@ -203,36 +209,24 @@ def run(n: int, server_url: str | None = None) -> Figures:
         assert new == 2 * n, f"row by row: {new} new rows, expected {2 * n}"
         _check_counts(conn, n, "row by row")
         naive_digest = _digest(conn)
-        conn.execute(
-            "truncate warehouse.fact_ticket_classification, warehouse.raw_events"
-        )
+        conn.execute("truncate warehouse.fact_ticket_classification, warehouse.raw_events")
 
-        with PostgresWarehouse.connect(
-            db
-        ) as warehouse:  # as warehouse_writer's bootstrap opens it
+        with PostgresWarehouse.connect(db) as warehouse:  # as warehouse_writer's bootstrap opens it
             warehouse.check()
             handler = WarehouseWriter(
                 warehouse,
                 batch_size=writer_settings.batch_size,
                 batch_delay_s=writer_settings.batch_delay_s,
             )
-            batched_s = asyncio.run(
-                _through_handler(handler, batch, writer_settings.max_in_flight)
-            )
+            batched_s = asyncio.run(_through_handler(handler, batch, writer_settings.max_in_flight))
             batches = handler.batches
             _check_counts(conn, n, "batched")
             digest = _digest(conn)
-            assert digest == naive_digest, (
-                "batched and row-by-row writes stored different rows"
-            )
+            assert digest == naive_digest, "batched and row-by-row writes stored different rows"
             with_times = _digest(conn, with_insert_time=True)
-            replay_s = asyncio.run(
-                _through_handler(handler, batch, writer_settings.max_in_flight)
-            )
+            replay_s = asyncio.run(_through_handler(handler, batch, writer_settings.max_in_flight))
             _check_counts(conn, n, "replay")
-            assert _digest(conn, with_insert_time=True) == with_times, (
-                "the replay changed stored rows"
-            )
+            assert _digest(conn, with_insert_time=True) == with_times, "the replay changed stored rows"
     return Figures(
         results=n,
         rows=2 * n,
@@ -250,7 +244,8 @@ async def _through_handler(
     batch: Sequence[tuple[Envelope[Any], KafkaPosition]],
     in_flight: int,
 ) -> float:
-    """Feed every record to the handler with at most ``in_flight`` awaiting at once, as the runtime does; seconds taken."""
+    """Feed every record to the handler with at most ``in_flight`` awaiting at once, as the runtime does; seconds
+    taken."""
     slots = asyncio.Semaphore(in_flight)
 
     async def one(envelope: Envelope[Any], position: KafkaPosition) -> None:
@@ -273,30 +268,20 @@ async def _through_handler(
 
 def _check_counts(conn: psycopg.Connection[Any], n: int, what: str) -> None:
     for table in _TABLES:
-        count = conn.execute(
-            sql.SQL("select count(*) from {}").format(
-                sql.Identifier("warehouse", table)
-            )
-        ).fetchone()
+        count = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier("warehouse", table))).fetchone()
         assert count is not None and count[0] == n, (
             f"{what}: warehouse.{table} holds {count and count[0]} rows, expected {n}"
         )
 
 
-def _digest(
-    conn: psycopg.Connection[Any], *, with_insert_time: bool = False
-) -> dict[str, str]:
+def _digest(conn: psycopg.Connection[Any], *, with_insert_time: bool = False) -> dict[str, str]:
     """md5 of every row of each table (in key order), without the insert-time column unless asked."""
     out: dict[str, str] = {}
     for table, (key, inserted) in _TABLES.items():
-        row = (
-            sql.SQL("to_jsonb(t)")
-            if with_insert_time
-            else sql.SQL("to_jsonb(t) - {}").format(sql.Literal(inserted))
+        row = sql.SQL("to_jsonb(t)") if with_insert_time else sql.SQL("to_jsonb(t) - {}").format(sql.Literal(inserted))
+        query = sql.SQL("select md5(string_agg(({})::text, '|' order by {})) from {} t").format(
+            row, sql.Identifier(key), sql.Identifier("warehouse", table)
         )
-        query = sql.SQL(
-            "select md5(string_agg(({})::text, '|' order by {})) from {} t"
-        ).format(row, sql.Identifier(key), sql.Identifier("warehouse", table))
         found = conn.execute(query).fetchone()
         out[table] = found[0] if found else ""
     return out
@@ -329,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     load = os.getloadavg()[0]
     print(
-        f"Whole warehouse benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s), load average {load:.1f}."
+        f"Whole warehouse benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s), load "
+        f"average {load:.1f}."
     )
     return 0
 

@@ -19,7 +19,9 @@ def contender_args(description: str) -> argparse.Namespace:
     ap.add_argument("--base-url", required=True, help="the OpenAI-protocol endpoint")
     ap.add_argument("--concurrency", type=int, required=True, help="C: the LLM client's concurrency cap")
     ap.add_argument("--in-flight", type=int, required=True, help="events the contender works on at once")
-    ap.add_argument("--measure-events", type=int, required=True, help="write the endpoint's use after this many results")
+    ap.add_argument(
+        "--measure-events", type=int, required=True, help="write the endpoint's use after this many results"
+    )
     ap.add_argument("--stats-file", type=Path, required=True, help="where")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")

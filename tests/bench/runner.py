@@ -90,7 +90,10 @@ class _Endpoint:
         self.latency = latency
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.bench_server", "--latency", str(latency)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("ab"), text=True,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log.open("ab"),
+            text=True,
         )
         assert self._proc.stdout is not None
         self.base_url = self._proc.stdout.readline().strip()
@@ -120,10 +123,27 @@ class _Run:
         b = self.bench
         in_flight = b.in_flight if self.contender.concurrent else 1
         cmd = [
-            sys.executable, "-m", self.contender.module,
-            "--bootstrap", b.bootstrap, "--src", self.src, "--out", self.out, "--group", self.group,
-            "--base-url", self.endpoint.base_url, "--concurrency", str(b.concurrency), "--in-flight", str(in_flight),
-            "--measure-events", str(events), "--stats-file", str(self.stats_file),
+            sys.executable,
+            "-m",
+            self.contender.module,
+            "--bootstrap",
+            b.bootstrap,
+            "--src",
+            self.src,
+            "--out",
+            self.out,
+            "--group",
+            self.group,
+            "--base-url",
+            self.endpoint.base_url,
+            "--concurrency",
+            str(b.concurrency),
+            "--in-flight",
+            str(in_flight),
+            "--measure-events",
+            str(events),
+            "--stats-file",
+            str(self.stats_file),
         ]
         return subprocess.Popen(cmd, cwd=REPO, stdout=b.log.open("ab"), stderr=subprocess.STDOUT)
 
@@ -165,7 +185,9 @@ class _Run:
                 feeder.join()
             rss = _peak_rss_mb(proc.pid)
         except RuntimeError as exc:
-            return Measured(c, self.endpoint.latency, events, None, None, None, None, None, None, None, self.duplicates, str(exc))
+            return Measured(
+                c, self.endpoint.latency, events, None, None, None, None, None, None, None, self.duplicates, str(exc)
+            )
         finally:
             _stop(proc)
             results.close()
@@ -178,11 +200,17 @@ class _Run:
             p50, p99 = statistics.median(waits), _percentile(waits, 0.99)
         use = json.loads(self.stats_file.read_text()) if self.stats_file.exists() else {}
         return Measured(
-            c, self.endpoint.latency, events,
+            c,
+            self.endpoint.latency,
+            events,
             (events - 1) / span_s if span_s > 0 else None,
-            p50, p99,
+            p50,
+            p99,
             (cpu1 - cpu0) / (events - 1) * 1000,
-            rss, use.get("slots_busy"), use.get("call_ms"), self.duplicates,
+            rss,
+            use.get("slots_busy"),
+            use.get("call_ms"),
+            self.duplicates,
         )
 
 
@@ -190,7 +218,13 @@ class _Bench:
     """Topics, groups, producing and reading for one benchmark run; cleans up after itself."""
 
     def __init__(self, bootstrap: str, *, concurrency: int, in_flight: int, keys: int, log: Path) -> None:
-        self.bootstrap, self.concurrency, self.in_flight, self.keys, self.log = bootstrap, concurrency, in_flight, keys, log
+        self.bootstrap, self.concurrency, self.in_flight, self.keys, self.log = (
+            bootstrap,
+            concurrency,
+            in_flight,
+            keys,
+            log,
+        )
         self.tag = uuid.uuid4().hex[:8]
         self.admin = AdminClient({"bootstrap.servers": bootstrap})
         self.topics: list[str] = []
@@ -211,7 +245,9 @@ class _Bench:
 
     def produce(self, topic: str, count: int, *, offset: int, rate: float | None = None) -> None:
         """Produce events ``offset .. offset+count-1`` of ``topic`` (paced at ``rate``/s if given)."""
-        producer = Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 0 if rate else 5})
+        producer = Producer(
+            {"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 0 if rate else 5}
+        )
         start = time.monotonic()
         for i, envelope in enumerate(case_events(offset + count, keys=self.keys, tag=topic)):
             if i < offset:
@@ -226,7 +262,9 @@ class _Bench:
             raise RuntimeError(f"events to {topic} not acknowledged")
 
     def reader(self, topic: str) -> Consumer:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"bench.{self.tag}.reader", "enable.auto.commit": False})
+        consumer = Consumer(
+            {"bootstrap.servers": self.bootstrap, "group.id": f"bench.{self.tag}.reader", "enable.auto.commit": False}
+        )
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
         return consumer
 
@@ -251,8 +289,10 @@ class _Bench:
         """Delete this run's topics (faust's internal ones included) and consumer groups."""
         with contextlib.suppress(KafkaException):
             existing = self.admin.list_topics(timeout=10).topics
-            doomed = sorted({*self.topics, *(t for t in existing if t.startswith(f"bench.{self.tag}."))} & set(existing))
-            for future in (self.admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ()):
+            doomed = sorted(
+                {*self.topics, *(t for t in existing if t.startswith(f"bench.{self.tag}."))} & set(existing)
+            )
+            for future in self.admin.delete_topics(doomed, operation_timeout=30).values() if doomed else ():
                 with contextlib.suppress(KafkaException):
                     future.result(30)
         groups = [*self.groups, f"bench.{self.tag}.reader"]
@@ -296,7 +336,10 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flight: int) -> Iterator[str]:
     """The results as one Markdown table, footnotes and ratios."""
     limit = concurrency / latency
-    yield f"Endpoint: {latency * 1000:.0f} ms per request, cap C = {concurrency} concurrent → limit {limit:.0f} events/s; N = {in_flight}."
+    yield (
+        f"Endpoint: {latency * 1000:.0f} ms per request, cap C = {concurrency} concurrent → limit {limit:.0f} "
+        f"events/s; N = {in_flight}."
+    )
     yield ""
     yield (
         "| contender | model latency | events | events/s | p50 e2e | p99 e2e | CPU s / 1k events | peak RSS "
@@ -305,13 +348,16 @@ def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flig
     yield "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in rows:
         if r.failure:
-            yield f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | failed: {r.failure} | | | | | | | |"
+            yield (
+                f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | failed: {r.failure} | | | | | | | |"
+            )
             continue
         p50 = _fmt(r.p50_ms and r.p50_ms / 1000, ".2f") + (" s" if r.p50_ms is not None else "")
         p99 = _fmt(r.p99_ms and r.p99_ms / 1000, ".2f") + (" s" if r.p99_ms is not None else "")
         util = "—" if r.latency == 0 or r.events_per_s is None else f"{r.events_per_s / limit:.0%}"
         yield (
-            f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | {_fmt(r.events_per_s, '.1f')} | {p50} | {p99} "
+            f"| {r.contender.label} | {r.latency * 1000:.0f} ms | {r.events} | {_fmt(r.events_per_s, '.1f')} | "
+            f"{p50} | {p99} "
             f"| {_fmt(r.cpu_per_1k, '.2f')} | {_fmt(r.peak_rss_mb, '.0f')} MB | {util} "
             f"| {_fmt(r.slots_busy, '.0%')} | {_fmt(r.call_ms, '.0f')} ms |"
         )
@@ -320,15 +366,21 @@ def table(rows: Sequence[Measured], *, concurrency: int, latency: float, in_flig
     if ours:
         ratios = [f"{ours / by[(k, latency)]:.1f}× {k}" for k in ("naive", "faust") if by.get((k, latency))]
         yield ""
-        yield f"Runtime throughput at {latency * 1000:.0f} ms: " + (", ".join(ratios) or "no other contender finished") + "."
+        yield (
+            f"Runtime throughput at {latency * 1000:.0f} ms: "
+            + (", ".join(ratios) or "no other contender finished")
+            + "."
+        )
     dups = {r.contender.key: r.duplicates for r in rows if r.duplicates}
     if dups:
         yield f"Duplicate results seen (at-least-once): {dups}."
     yield from (
         "",
         "- events/s: results per second over the backlog (broker append times, first to last result).",
-        f"- p50/p99 e2e: event appended → its result appended, for events arriving at {PACE:.0%} of the limit after the backlog.",
-        "- CPU s / 1k events, peak RSS: the contender process, all threads, over the backlog (`/proc/<pid>/stat`, `VmHWM`);",
+        f"- p50/p99 e2e: event appended → its result appended, for events arriving at {PACE:.0%} of the limit "
+        "after the backlog.",
+        "- CPU s / 1k events, peak RSS: the contender process, all threads, over the backlog "
+        "(`/proc/<pid>/stat`, `VmHWM`);",
         "  the model endpoint runs in a process of its own.",
         "- utilisation: events/s ÷ (C ÷ model latency), the endpoint's limit.",
         "- slots busy: share of C × elapsed time (first call → last backlog result) with a model call in progress;",
@@ -343,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=None, help="Kafka (default: CRMPILOT_KAFKA_BOOTSTRAP or 127.0.0.1:9092)")
     ap.add_argument("--latency", type=float, default=0.2, help="model latency, seconds (default 0.2)")
     ap.add_argument("--concurrency", type=int, default=16, help="C: concurrent requests the client allows (default 16)")
-    ap.add_argument("--in-flight", type=int, default=None, help="N: faust concurrency / runtime max_in_flight (default 2C)")
+    ap.add_argument(
+        "--in-flight", type=int, default=None, help="N: faust concurrency / runtime max_in_flight (default 2C)"
+    )
     ap.add_argument("--events", type=int, default=2000, help="backlog of (b) and (c)")
     ap.add_argument("--paced", type=int, default=300, help="events of the latency step for (b) and (c)")
     ap.add_argument("--naive-events", type=int, default=40, help="backlog of (a): it does about 1/latency events/s")
@@ -385,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in table(rows, concurrency=args.concurrency, latency=args.latency, in_flight=in_flight):
         print(line)
     peak = seen.get(args.latency, {}).get("max_concurrent")
-    print(f"\nThe endpoint saw at most {peak} concurrent requests (C = {args.concurrency}); "
-          f"whole benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s).")
+    print(
+        f"\nThe endpoint saw at most {peak} concurrent requests (C = {args.concurrency}); "
+        f"whole benchmark {time.monotonic() - started:.0f} s on {os.cpu_count()} CPU(s)."
+    )
     return 1 if any(r.failure for r in rows) else 0

@@ -22,16 +22,21 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from crmpilot.events import CaseEvent, Envelope
-from crmpilot.llm import Completion, LLMClient, Limiter, RetryPolicy, TaskSpec
+from crmpilot.llm import Completion, Limiter, LLMClient, RetryPolicy, TaskSpec
 from crmpilot.llm.openai_provider import OpenAIProvider
 from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
 
 __all__ = ["Workload", "answer", "case_events"]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
-_SUBJECTS = ("Card declined at checkout", "Cannot log in since the update", "Invoice shows the wrong VAT", "Parcel never arrived")
+_SUBJECTS = (
+    "Card declined at checkout",
+    "Cannot log in since the update",
+    "Invoice shows the wrong VAT",
+    "Parcel never arrived",
+)
 
 
 def case_events(count: int, *, keys: int, tag: str) -> Iterator[Envelope[CaseEvent]]:
@@ -81,7 +86,7 @@ class _TimedProvider:
         self.busy_s = 0.0
         self.calls = 0
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
         started = time.monotonic()
         if self.first_start is None:
             self.first_start = started
@@ -104,8 +109,12 @@ class Workload:
     """
 
     def __init__(self, base_url: str, concurrency: int, *, measure_events: int, stats_file: Path) -> None:
-        self._provider = _TimedProvider(OpenAIProvider(model="gpt-4o-mini", base_url=base_url, api_key="sk-bench", timeout=30))
-        self.llm = LLMClient(self._provider, limiter=Limiter(max_concurrency=concurrency), retry=RetryPolicy(deadline=600), cache=None)
+        self._provider = _TimedProvider(
+            OpenAIProvider(model="gpt-4o-mini", base_url=base_url, api_key="sk-bench", timeout=30)
+        )
+        self.llm = LLMClient(
+            self._provider, limiter=Limiter(max_concurrency=concurrency), retry=RetryPolicy(deadline=600), cache=None
+        )
         self._concurrency = concurrency
         self._measure_events = measure_events
         self._stats_file = stats_file

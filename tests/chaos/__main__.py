@@ -73,6 +73,6 @@ if "--snapshot" in argv and not os.environ.get("CRMPILOT_CHAOS_SNAPSHOT"):
 
 sys.path.insert(0, str(HERE))  # the chaos_* modules import each other by name
 
-from chaos_runner import main
+from chaos_runner import main  # noqa: E402 - importable only after the sys.path insert above
 
 sys.exit(main([a for a in argv if a != "--snapshot"]))

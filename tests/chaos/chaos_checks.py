@@ -56,6 +56,7 @@ from typing import Any
 import psycopg
 from chaos_workload import POISON_PREFIX, Workload
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+
 from crm_sandbox.org import INTEGRATION_USER
 
 DLQ_SUFFIX = ".dlq"
@@ -75,7 +76,8 @@ class Verdict:
     dlq_distinct: int = 0
     """(poison record, group) pairs found: must equal dlq_expected."""
     dlq_copies: int = 0
-    """Extra copies of a poison record by the same group (a crash between dead-lettering and the commit: at-least-once)."""
+    """Extra copies of a poison record by the same group (a crash between dead-lettering and the commit:
+    at-least-once)."""
     stalled: list[str] = field(default_factory=list)
     order_checked: int = 0
     """Keys whose order was checked (0: not checked)."""
@@ -106,9 +108,7 @@ class Inspector:
         partitions: int,
         dlq_services: Mapping[str, str] | None = None,
     ) -> None:
-        self.dlq_services = dict(
-            dlq_services or {}
-        )  # dead-letter topic of a source topic -> its AI service
+        self.dlq_services = dict(dlq_services or {})  # dead-letter topic of a source topic -> its AI service
         self.database_url = database_url
         self.bootstrap = bootstrap
         self.groups = dict(groups)  # group id -> topics it reads
@@ -137,8 +137,7 @@ class Inspector:
     def end_offsets(self, topic: str, timeout: float = 5) -> dict[int, int]:
         c = self._consumer("chaos-inspector")
         return {
-            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
-            for p in range(self.partitions)
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in range(self.partitions)
         }
 
     def stalled_groups(self) -> list[str]:
@@ -146,16 +145,12 @@ class Inspector:
         behind = []
         for group, topics in self.groups.items():
             c = self._consumer(group)
-            parts = [
-                TopicPartition(t, p) for t in topics for p in range(self.partitions)
-            ]
+            parts = [TopicPartition(t, p) for t in topics for p in range(self.partitions)]
             committed = c.committed(parts, timeout=5)
             for tp in committed:
                 end = self.end_offsets(tp.topic)[tp.partition]
                 if max(tp.offset, 0) != end:
-                    behind.append(
-                        f"{group} {tp.topic}[{tp.partition}] {max(tp.offset, 0)}/{end}"
-                    )
+                    behind.append(f"{group} {tp.topic}[{tp.partition}] {max(tp.offset, 0)}/{end}")
         return behind
 
     def lag(self) -> dict[str, int]:
@@ -187,13 +182,7 @@ class Inspector:
             }
         )
         try:
-            c.assign(
-                [
-                    TopicPartition(topic, p, start.get(p, 0))
-                    for p in end
-                    if end[p] > start.get(p, 0)
-                ]
-            )
+            c.assign([TopicPartition(topic, p, start.get(p, 0)) for p in end if end[p] > start.get(p, 0)])
             out: list[Any] = []
             deadline = time.monotonic() + timeout
             while len(out) < want and time.monotonic() < deadline:
@@ -221,20 +210,17 @@ class Inspector:
                 f"select count(*) from warehouse.{table} where source_event_id = any(%s)",
                 (table_ids,),
             )[0][0]
-        raw = self._rows(
-            "select count(*) from warehouse.raw_events where event_id = any(%s)", (ids,)
-        )[0][0]
+        raw = self._rows("select count(*) from warehouse.raw_events where event_id = any(%s)", (ids,))[0][0]
         crm = 0
         for id_field in sorted({i.id_field for i in w.items}):
-            pairs = [
-                (i.record_id, i.result_id) for i in w.items if i.id_field == id_field and i.last
-            ]
+            pairs = [(i.record_id, i.result_id) for i in w.items if i.id_field == id_field and i.last]
             crm += self._rows(
                 "select count(*) from crm_sandbox.records where id = any(%s) and fields->>%s = any(%s)",
                 ([p[0] for p in pairs], id_field, [p[1] for p in pairs]),
             )[0][0]
         audit = self._rows(
-            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s) and status = 'applied'",
+            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s) and "
+            "status = 'applied'",
             (results,),
         )[0][0]
         return {"facts": facts, "raw": raw, "crm": crm, "audit": audit}
@@ -268,9 +254,7 @@ class Inspector:
         facts: Counter[str] = Counter()
         wrong_result: list[str] = []
         for table in sorted({i.fact_table for i in w.items}):
-            expected = {
-                i.event.id: i.result_id for i in w.items if i.fact_table == table
-            }
+            expected = {i.event.id: i.result_id for i in w.items if i.fact_table == table}
             for event_id, result_id in self._rows(
                 f"select source_event_id, result_id from warehouse.{table} where source_event_id = any(%s)",
                 (list(expected),),
@@ -304,7 +288,8 @@ class Inspector:
             )
         )
         audit_rows = self._rows(
-            "select result_id, field, status, count(*) from warehouse.crm_write_audit where result_id = any(%s) group by 1, 2, 3",
+            "select result_id, field, status, count(*) from warehouse.crm_write_audit where result_id = "
+            "any(%s) group by 1, 2, 3",
             ([i.result_id for i in w.items],),
         )
         applied_fields: dict[str, Counter[str]] = {}
@@ -368,19 +353,13 @@ class Inspector:
         }
 
         # dead letters: every poison record, by every group reading its topic; nothing else
-        v.dlq_expected = sum(
-            n * len(w.poison.get(self._service_of_dlq(t), ()))
-            for t, n in dlq_readers.items()
-        )
+        v.dlq_expected = sum(n * len(w.poison.get(self._service_of_dlq(t), ())) for t, n in dlq_readers.items())
         poison = w.poison_keys
         seen: Counter[tuple[bytes, str]] = Counter()
         for topic, start in dlq_start.items():
             end = self.end_offsets(topic)
             for msg in self.read_range(topic, start, end):
-                headers = {
-                    k: (val or b"").decode("utf-8", "replace")
-                    for k, val in (msg.headers() or [])
-                }
+                headers = {k: (val or b"").decode("utf-8", "replace") for k, val in (msg.headers() or [])}
                 key = msg.key() or b""
                 group = headers.get("crmpilot.consumer.group", "?")
                 code = headers.get("crmpilot.error.code", "?")
@@ -393,9 +372,7 @@ class Inspector:
                         f"{topic} key={key[:40]!r} group={group} code={code} event={item.event.id if item else '?'}"
                         f" message={headers.get('crmpilot.error.message', '')[:200]}"
                     )
-        v.dlq_copies = sum(
-            n - 1 for (key, _), n in seen.items() if key in poison and n > 1
-        )
+        v.dlq_copies = sum(n - 1 for (key, _), n in seen.items() if key in poison and n > 1)
         v.dlq_distinct = sum(1 for (key, _) in seen if key in poison)
         try:
             v.stalled = self.stalled_groups()
@@ -465,7 +442,9 @@ class Inspector:
             if not seq or seq[-1] != rid:  # one row per field of the same result
                 seq.append(rid)
         if mismatch:
-            violations.append(f"{mismatch} result(s) name another source offset than the one their event was written at")
+            violations.append(
+                f"{mismatch} result(s) name another source offset than the one their event was written at"
+            )
         for record, rids in per_record.items():
             offsets = [result_offset.get(r) for r in rids]
             if None in offsets or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):  # type: ignore[operator]

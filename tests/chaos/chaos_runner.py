@@ -138,13 +138,12 @@ def run_scenario(
     results_start = sum(sum(o.values()) for o in results_at.values())
     assert pipeline.llm is not None
     llm_before = pipeline.llm.request_count
-    producer = StreamProducer(
-        stack.bootstrap, pipeline.source_topics, workload, stream_s
-    ).start()
+    producer = StreamProducer(stack.bootstrap, pipeline.source_topics, workload, stream_s).start()
     ctx = FaultContext(stack, pipeline, producer, model, rng, say)
     counts = Counter(i.service for i in workload.items)
     say(
-        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, {counts['email_summarizer']} emails,"
+        f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, "
+        f"{counts['email_summarizer']} emails,"
         f" {counts['request_scorer']} lead requests over {stream_s:.0f}s, {len(workload.per_record)} keys;"
         f" {workload.poison_count} poison; {instances} consumer instances)"
     )
@@ -153,9 +152,7 @@ def run_scenario(
     producer.done.wait(300)
     stream_end = producer.finished_at or time.monotonic()
     start = max(fault_end, stream_end)
-    expected_dlq = (
-        2 * workload.poison_count
-    )  # each source topic is read by its AI service and the warehouse writer
+    expected_dlq = 2 * workload.poison_count  # each source topic is read by its AI service and the warehouse writer
     done_at: float | None = None
     last: dict[str, Any] = {}
     deadline = start + timeout_s
@@ -169,10 +166,7 @@ def run_scenario(
             pipeline.ensure_running()
         try:
             p = inspector.progress(workload)
-            dlq_now = sum(
-                sum(inspector.end_offsets(t).values()) - sum(s.values())
-                for t, s in dlq.items()
-            )
+            dlq_now = sum(sum(inspector.end_offsets(t).values()) - sum(s.values()) for t, s in dlq.items())
             complete = all(p[k] >= t for k, t in targets.items()) and dlq_now >= expected_dlq
             now = {**p, "dlq": dlq_now}
             stalled = inspector.stalled_groups()
@@ -184,7 +178,8 @@ def run_scenario(
                 settled_since = settled_since or time.monotonic()
                 if time.monotonic() - settled_since > SETTLE_S:
                     say(
-                        f"  settled incomplete: every group is at the end of its topics, nothing changed for {SETTLE_S:.0f}s"
+                        "  settled incomplete: every group is at the end of its topics, nothing changed for "
+                        f"{SETTLE_S:.0f}s"
                     )
                     break
             else:
@@ -198,9 +193,7 @@ def run_scenario(
         say(f"  not complete: {last}")
     readers = {t + ".dlq": 2 for t in pipeline.source_topics.values()}
     verdict: Verdict = inspector.verdict(workload, dlq, readers, results_start=results_at, produced=producer.offsets)
-    results_end = sum(
-        sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values()
-    )
+    results_end = sum(sum(inspector.end_offsets(t).values()) for t in pipeline.result_topics.values())
     row = Row(
         scenario=scenario.name,
         what=scenario.what,
@@ -214,7 +207,9 @@ def run_scenario(
         ok=verdict.ok and done_at is not None,
         results_produced=results_end - results_start,
         llm_requests=pipeline.llm.request_count - llm_before,
-        order=("ok" if not verdict.order_violations else f"{len(verdict.order_violations)} keys") if verdict.order_checked else "-",
+        order=("ok" if not verdict.order_violations else f"{len(verdict.order_violations)} keys")
+        if verdict.order_checked
+        else "-",
         order_keys=verdict.order_checked,
         instances=instances,
         notes=[
@@ -232,7 +227,8 @@ def run_scenario(
         },
     )
     say(
-        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} order={row.order} ({row.order_keys} keys)"
+        f"  {'OK ' if row.ok else 'FAIL'} lost={row.lost} duplicated={row.duplicated} order={row.order} "
+        f"({row.order_keys} keys)"
         f" DLQ={row.dlq_found}/{row.dlq_expected}"
         f"{f' (+{row.dlq_copies} redelivered copies)' if row.dlq_copies else ''}"
         f" recovery={row.recovery_s}s results={row.results_produced} llm_requests={row.llm_requests}"
@@ -250,24 +246,14 @@ def heal(pipeline: ChaosPipeline, row: Row) -> None:
     (The scenario has already failed and says so; this only keeps the following ones independent.)
     """
     by_group = {group: name for name, group in pipeline.groups.items()}
-    stuck = sorted(
-        {
-            by_group[s.split()[0]]
-            for s in row.details.get("stalled", [])
-            if s.split()[0] in by_group
-        }
-    )
+    stuck = sorted({by_group[s.split()[0]] for s in row.details.get("stalled", []) if s.split()[0] in by_group})
     for name in stuck:
-        say(
-            f"  {name} is stuck (its group never caught up): restarting it before the next scenario"
-        )
+        say(f"  {name} is stuck (its group never caught up): restarting it before the next scenario")
         for svc in pipeline.instances(name):
             if svc.wanted:
                 svc.stop()
                 svc.start()
-        row.notes.append(
-            f"{name} was stuck at the end of the scenario and was restarted"
-        )
+        row.notes.append(f"{name} was stuck at the end of the scenario and was restarted")
 
 
 def scan_logs(pipeline: ChaosPipeline, secrets: dict[str, str]) -> dict[str, list[str]]:
@@ -310,8 +296,7 @@ def table(rows: list[Row]) -> str:
                 str(r.lost),
                 str(r.duplicated),
                 r.order,
-                f"{r.dlq_found}/{r.dlq_expected}"
-                + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
+                f"{r.dlq_found}/{r.dlq_expected}" + (f" +{r.dlq_copies}" if r.dlq_copies else ""),
                 "incomplete" if r.recovery_s is None else f"{r.recovery_s:.1f}",
                 str(r.results_produced),
                 str(r.llm_requests),
@@ -323,8 +308,7 @@ def table(rows: list[Row]) -> str:
     for i, line in enumerate(lines):
         out.append(
             "  ".join(
-                c.ljust(w) if j == 0 else c.rjust(w)
-                for j, (c, w) in enumerate(zip(line, widths, strict=True))
+                c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths, strict=True))
             ).rstrip()
         )
         if i == 0:
@@ -341,9 +325,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (
-            all(r.ok for r in self.rows) and not self.leaks and not self.request_leaks
-        )
+        return all(r.ok for r in self.rows) and not self.leaks and not self.request_leaks
 
 
 def run(
@@ -372,7 +354,8 @@ def run(
     workdir = workdir or stack.config.run_dir / f"run-{time.strftime('%Y%m%dT%H%M%S')}"
     say(f"code: {_code_version()}")
     say(
-        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}"
+        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL "
+        f":{stack.config.pg_port}); logs in {workdir}"
     )
     stack.up()
     model = FaultyModel()
@@ -448,9 +431,14 @@ def _run_on(
             + (f", services reach Kafka through the proxy {pipeline.proxy.address}" if pipeline.proxy else "")
         )
         say(f"services: {', '.join(pipeline.services)}")
+        on_stop = (
+            "leaves its group on SIGTERM"
+            if pipeline.leave_on_stop
+            else "stays in its group on SIGTERM (LEAVE_GROUP_ON_STOP=false)"
+        )
         say(
-            f"group membership: static (group.instance.id <service>-<replica>, session {STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s,"
-            f" {'leaves its group on SIGTERM' if pipeline.leave_on_stop else 'stays in its group on SIGTERM (LEAVE_GROUP_ON_STOP=false)'})"
+            "group membership: static (group.instance.id <service>-<replica>, session "
+            f"{STATIC_SESSION_TIMEOUT_MS / 1000:.0f}s, {on_stop})"
             if static_membership
             else "group membership: dynamic (no group.instance.id, default session)"
         )
@@ -503,15 +491,9 @@ def report(result: RunResult) -> str:
             continue
         what = []
         if r.details.get("missing"):
-            what.append(
-                "missing "
-                + ", ".join(f"{k} x{n}" for k, n in r.details["missing"].items())
-            )
+            what.append("missing " + ", ".join(f"{k} x{n}" for k, n in r.details["missing"].items()))
         if r.details.get("doubled"):
-            what.append(
-                "doubled "
-                + ", ".join(f"{k} x{n}" for k, n in r.details["doubled"].items())
-            )
+            what.append("doubled " + ", ".join(f"{k} x{n}" for k, n in r.details["doubled"].items()))
         if r.details.get("dlq_unexpected"):
             what.append(f"unexpected dead letters: {r.details['dlq_unexpected'][:3]}")
         if r.details.get("stalled"):
@@ -519,12 +501,16 @@ def report(result: RunResult) -> str:
         lines.append(f"  {r.scenario}: {'; '.join(what) or 'not complete'}")
     lines.append(
         f"{sum(r.events for r in result.rows)} events in {len(result.rows)} scenarios, {result.seconds:.0f}s; "
-        f"planted secrets in service logs: {result.leaks or 'none'}; in model requests: {result.request_leaks or 'none'}"
+        f"planted secrets in service logs: {result.leaks or 'none'}; in model requests: "
+        f"{result.request_leaks or 'none'}"
     )
     lines.append(
-        "lost/duplicated: input events with a missing/doubled effect (warehouse fact, raw event, CRM field, CRM update, audit row);"
-        " DLQ: poison records dead-lettered / expected (+ redelivered copies); recovery: seconds from the end of the fault"
-        " and of the stream until every effect landed; results: result records produced (more than events = redelivered);"
+        "lost/duplicated: input events with a missing/doubled effect (warehouse fact, raw event, CRM field, "
+        "CRM update, audit row);"
+        " DLQ: poison records dead-lettered / expected (+ redelivered copies); recovery: seconds from the end "
+        "of the fault"
+        " and of the stream until every effect landed; results: result records produced (more than events = "
+        "redelivered);"
         " LLM calls: requests the model endpoint received"
     )
     return "\n".join(lines)
@@ -554,23 +540,20 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_POISON,
         help="poison records per source topic and scenario",
     )
-    parser.add_argument(
-        "--scenario", action="append", help="run only these (repeatable); default: all"
-    )
+    parser.add_argument("--scenario", action="append", help="run only these (repeatable); default: all")
     parser.add_argument(
         "--bounded",
         action="store_true",
         help="only the scenarios of the bounded (CI) run",
     )
-    parser.add_argument(
-        "--seed", type=int, help="random seed (kill points), printed on every run"
-    )
+    parser.add_argument("--seed", type=int, help="random seed (kill points), printed on every run")
     parser.add_argument(
         "--membership",
         choices=("static", "dynamic"),
         default="static",
         help="consumer group membership of the services: static (group.instance.id <service>-1, 30 s session,"
-        " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures before issue 18)",
+        " as infra/services.sh runs them; default) or dynamic (no instance id, 45 s session: the figures "
+        "before issue 18)",
     )
     parser.add_argument(
         "--replica-events",
@@ -596,9 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave the chaos stack, topics and database up afterwards",
     )
-    parser.add_argument(
-        "--list", action="store_true", help="list the scenarios and exit"
-    )
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
     if args.list:
         for s in SCENARIOS:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
-from confluent_kafka.admin import AdminClient
 from chaos_stack import (
     AI_SERVICES,
     PIPELINE_SERVICES,
@@ -26,6 +25,8 @@ from chaos_stack import (
     classify_answer,
 )
 from chaos_workload import StreamProducer
+from confluent_kafka.admin import AdminClient
+
 from crmpilot.llm.testing.server import (
     ChatRequest,
     Hang,
@@ -94,11 +95,7 @@ class FaultContext:
 
     def wait_progress(self, fraction: float, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
-        while (
-            self.progress() < fraction
-            and time.monotonic() < deadline
-            and not self.producer.done.is_set()
-        ):
+        while self.progress() < fraction and time.monotonic() < deadline and not self.producer.done.is_set():
             time.sleep(0.05)
 
     def sandbox_faults(self, **plan: object) -> None:
@@ -143,18 +140,12 @@ def sigkill_each(services: tuple[str, ...], times: int) -> Fault:
     each restarted after 0-0.5 s."""
 
     def fault(ctx: FaultContext) -> None:
-        plan = [
-            (ctx.rng.uniform(0.05, 0.95), name)
-            for name in services
-            for _ in range(times)
-        ]
+        plan = [(ctx.rng.uniform(0.05, 0.95), name) for name in services for _ in range(times)]
         for p, name in sorted(plan):
             ctx.wait_progress(p)
             svc = ctx.pipeline.services[name]
             svc.sigkill()
-            ctx.notes.append(
-                f"kill {name} at t={ctx.elapsed():.1f}s ({ctx.progress():.0%} of the events produced)"
-            )
+            ctx.notes.append(f"kill {name} at t={ctx.elapsed():.1f}s ({ctx.progress():.0%} of the events produced)")
             time.sleep(ctx.rng.uniform(0, 0.5))
             svc.start()
 
@@ -175,9 +166,7 @@ def kafka_restart(down_s: float = 5.0, *, hard: bool = False) -> Fault:
         time.sleep(down_s)
         t1 = time.monotonic()
         ctx.stack.kafka_up()
-        ctx.notes.append(
-            f"broker down {time.monotonic() - t0:.0f}s (start took {time.monotonic() - t1:.0f}s)"
-        )
+        ctx.notes.append(f"broker down {time.monotonic() - t0:.0f}s (start took {time.monotonic() - t1:.0f}s)")
 
     return fault
 
@@ -189,9 +178,7 @@ def pg_restart(down_s: float = 5.0) -> Fault:
         ctx.stack.pg_down()
         time.sleep(down_s)
         ctx.stack.pg_up()
-        ctx.notes.append(
-            f"database down {time.monotonic() - t0:.0f}s at {ctx.progress():.0%}"
-        )
+        ctx.notes.append(f"database down {time.monotonic() - t0:.0f}s at {ctx.progress():.0%}")
 
     return fault
 
@@ -208,16 +195,12 @@ def crm_outage_then_limit(down_s: float = 10.0, limit_s: float = 10.0) -> Fault:
         ctx.sandbox_faults(limit_exceeded=True)
         time.sleep(limit_s)
         ctx.sandbox_faults(limit_exceeded=False)
-        ctx.notes.append(
-            f"CRM down {down_s:.0f}s, then REQUEST_LIMIT_EXCEEDED {limit_s:.0f}s"
-        )
+        ctx.notes.append(f"CRM down {down_s:.0f}s, then REQUEST_LIMIT_EXCEEDED {limit_s:.0f}s")
 
     return fault
 
 
-def model_fault(
-    mode: str, seconds: float, *, bursts: int = 1, gap_s: float = 3.0
-) -> Fault:
+def model_fault(mode: str, seconds: float, *, bursts: int = 1, gap_s: float = 3.0) -> Fault:
     """The model endpoint answers ``mode`` (429 / 5xx / hang / invalid) for ``seconds``, ``bursts`` times."""
 
     def fault(ctx: FaultContext) -> None:
@@ -228,9 +211,7 @@ def model_fault(
             ctx.model.mode = "ok"
             if b + 1 < bursts:
                 time.sleep(gap_s)
-        ctx.notes.append(
-            f"model {mode} for {seconds:.0f}s x{bursts}: {ctx.model.faulted} faulted answers"
-        )
+        ctx.notes.append(f"model {mode} for {seconds:.0f}s x{bursts}: {ctx.model.faulted} faulted answers")
 
     return fault
 
@@ -322,7 +303,9 @@ def scale_down_to_one(pipeline: ChaosPipeline) -> None:
     stop_many([svc for svc in pipeline.consumers if svc.replica > 1])
 
 
-def handover_s(pipeline: ChaosPipeline, members: dict[str, set[str]], since: float, timeout: float = 60) -> float | None:
+def handover_s(
+    pipeline: ChaosPipeline, members: dict[str, set[str]], since: float, timeout: float = 60
+) -> float | None:
     """Seconds from ``since`` until every group's members are exactly ``members[service]`` (instance ids) and
     they hold every partition of its topics (the broker's view, ``describe_consumer_groups``); None: timeout."""
     admin = AdminClient({"bootstrap.servers": pipeline.stack.bootstrap, "log_level": 0})
@@ -360,7 +343,9 @@ def scale_1_n_1(up_at: float = 0.15, down_at: float = 0.7, at_full_s: float = 20
             svc.wanted = True
         ctx.pipeline.start_all(extra)
         full = time.monotonic()
-        ctx.notes.append(f"scaled up to {len(ctx.pipeline.consumers)} instances at {ctx.progress():.0%} in {full - t:.1f}s")
+        ctx.notes.append(
+            f"scaled up to {len(ctx.pipeline.consumers)} instances at {ctx.progress():.0%} in {full - t:.1f}s"
+        )
         ctx.wait_progress(down_at)
         time.sleep(max(0.0, full + at_full_s - time.monotonic()))
         t = time.monotonic()
@@ -370,8 +355,10 @@ def scale_1_n_1(up_at: float = 0.15, down_at: float = 0.7, at_full_s: float = 20
         ones = {s: {f"{s}-1"} for s in PIPELINE_SERVICES}
         moved = handover_s(ctx.pipeline, ones, t)
         ctx.notes.append(
-            f"scaled down to {len(ctx.pipeline.consumers) - len(extra)} instances at {at:.0%}: stopped in {stopped:.1f}s,"
-            f" every partition held by the remaining instance {'after more than 60' if moved is None else f'{moved:.1f}'}s"
+            f"scaled down to {len(ctx.pipeline.consumers) - len(extra)} instances at {at:.0%}: stopped in "
+            f"{stopped:.1f}s,"
+            " every partition held by the remaining instance "
+            f"{'after more than 60' if moved is None else f'{moved:.1f}'}s"
             " after the SIGTERMs"
         )
 
@@ -500,9 +487,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "model answers 5xx, 3 bursts of 5 s",
         model_fault("5xx", 5.0, bursts=3),
     ),
-    Scenario(
-        "llm-hangs", "model hangs (no answer) for 12 s", model_fault("hang", 12.0)
-    ),
+    Scenario("llm-hangs", "model hangs (no answer) for 12 s", model_fault("hang", 12.0)),
     Scenario(
         "llm-invalid",
         "model answers non-JSON / out-of-taxonomy for 8 s",
@@ -535,7 +520,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         scale_1_n_1(),
         replicas=True,
         prepare=scale_down_to_one,
-        longer=5 / 3,  # 150 s: 8 processes take 30-60 s to start on 2 busy cores; the 3-replica phase must be mid-stream
+        longer=5
+        / 3,  # 150 s: 8 processes take 30-60 s to start on 2 busy cores; the 3-replica phase must be mid-stream
     ),
     Scenario(
         "broker-partition",

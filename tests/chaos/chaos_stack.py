@@ -48,11 +48,12 @@ from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg import sql
+
 from crmpilot.llm.testing import OpenAITestServer
 from crmpilot.llm.testing.server import ChatRequest, Reply
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from crmpilot.warehouse import migrate
-from psycopg import sql
 from tests.netkit import KafkaProxy, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,25 +103,22 @@ class ChaosError(RuntimeError):
 class StackConfig:
     run_dir: Path = Path(os.environ.get("CRMPILOT_CHAOS_RUN_DIR", "/tmp/chaos-run"))
     kafka_port: int = int(os.environ.get("CRMPILOT_CHAOS_KAFKA_PORT", "29092"))
-    controller_port: int = int(
-        os.environ.get("CRMPILOT_CHAOS_KAFKA_CONTROLLER_PORT", "29093")
-    )
+    controller_port: int = int(os.environ.get("CRMPILOT_CHAOS_KAFKA_CONTROLLER_PORT", "29093"))
     pg_port: int = int(os.environ.get("CRMPILOT_CHAOS_PG_PORT", "55442"))
 
     def __post_init__(self) -> None:
         clash = SHARED_PORTS & {self.kafka_port, self.controller_port, self.pg_port}
         if clash:
             raise ChaosError(
-                f"the chaos stack must not use the shared stack's ports {sorted(clash)}: it restarts its broker and database"
+                f"the chaos stack must not use the shared stack's ports {sorted(clash)}: it restarts its "
+                "broker and database"
             )
 
 
 class OwnStack:
     """Kafka and PostgreSQL of the chaos run, through ``infra/stack.sh`` with their own ports and folder."""
 
-    def __init__(
-        self, config: StackConfig | None = None, *, log: Callable[[str], None] = print
-    ) -> None:
+    def __init__(self, config: StackConfig | None = None, *, log: Callable[[str], None] = print) -> None:
         self.config = config or StackConfig()
         self.log = log
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
@@ -132,9 +130,7 @@ class OwnStack:
 
     @property
     def admin_url(self) -> str:
-        return (
-            f"postgresql://crmpilot:crmpilot@127.0.0.1:{self.config.pg_port}/crmpilot"
-        )
+        return f"postgresql://crmpilot:crmpilot@127.0.0.1:{self.config.pg_port}/crmpilot"
 
     def _env(self) -> dict[str, str]:
         c = self.config
@@ -158,9 +154,7 @@ class OwnStack:
                 check=False,
             )
         if proc.returncode != 0:
-            raise ChaosError(
-                f"infra/stack.sh {command} failed ({proc.returncode}); see {self.stack_log}"
-            )
+            raise ChaosError(f"infra/stack.sh {command} failed ({proc.returncode}); see {self.stack_log}")
 
     def up(self) -> None:
         self.sh("up")
@@ -223,9 +217,7 @@ class OwnStack:
         cmd = ["runuser", "-u", "postgres", "--", *psql] if os.geteuid() == 0 else psql
         proc = subprocess.run(cmd, cwd="/", capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise ChaosError(
-                f"cannot create the chaos database role: {proc.stderr.strip()}"
-            )
+            raise ChaosError(f"cannot create the chaos database role: {proc.stderr.strip()}")
 
     def role_url(self, db: str) -> str:
         return f"postgresql://{DB_ROLE}:{PLANTED_DB_PASSWORD}@127.0.0.1:{self.config.pg_port}/{db}"
@@ -258,9 +250,7 @@ def _task_of(req: ChatRequest) -> str:
 
 
 def _line(req: ChatRequest, prefix: str) -> str:
-    for line in (
-        str(req.messages[-1].get("content") or "").splitlines() if req.messages else ()
-    ):
+    for line in str(req.messages[-1].get("content") or "").splitlines() if req.messages else ():
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     return ""
@@ -362,9 +352,7 @@ class ServiceProc:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ChaosError(
-                    f"{self.name} exited with {self.proc.returncode} at start:\n{self.tail()}"
-                )
+                raise ChaosError(f"{self.name} exited with {self.proc.returncode} at start:\n{self.tail()}")
             with self.log.open("rb") as f:
                 f.seek(since)
                 if self.ready.encode() in f.read():
@@ -424,7 +412,8 @@ class ChaosPipeline:
     static_membership: bool = True
     """Each consumer service with a ``group.instance.id`` of its own (:func:`membership_env`)."""
     leave_on_stop: bool = True
-    """False: ``CRMPILOT_<SERVICE>_LEAVE_GROUP_ON_STOP=false``, a static member stays in its group on SIGTERM (KIP-345)."""
+    """False: ``CRMPILOT_<SERVICE>_LEAVE_GROUP_ON_STOP=false``, a static member stays in its group on SIGTERM
+    (KIP-345)."""
     replicas: Mapping[str, int] = field(default_factory=dict)
     """Instances per consumer service (default 1). Not empty: every instance is named and
     keyed ``<service>-<replica>`` (also its ``group.instance.id``), ``1`` included."""
@@ -463,11 +452,7 @@ class ChaosPipeline:
 
     @property
     def topics(self) -> list[str]:
-        return [
-            n
-            for t in (*self.source_topics.values(), *self.result_topics.values())
-            for n in (t, t + ".dlq")
-        ]
+        return [n for t in (*self.source_topics.values(), *self.result_topics.values()) for n in (t, t + ".dlq")]
 
     @property
     def groups(self) -> dict[str, str]:
@@ -511,10 +496,7 @@ class ChaosPipeline:
             migrate(conn)
         admin = AdminClient({"bootstrap.servers": self.stack.bootstrap, "log_level": 0})
         futures = admin.create_topics(
-            [
-                NewTopic(t, num_partitions=self.partitions, replication_factor=1)
-                for t in self.topics
-            ]
+            [NewTopic(t, num_partitions=self.partitions, replication_factor=1) for t in self.topics]
         )
         for f in futures.values():
             f.result(30)
@@ -550,11 +532,7 @@ class ChaosPipeline:
                     instance, (), self.service_env(name, n), self.log_dir / f"{instance}.log", module=name, replica=n
                 )
         self.services["crm_sandbox"].start()  # the CRM writer logs in at start
-        consumers = [
-            (svc, svc.launch())
-            for name, svc in self.services.items()
-            if name != "crm_sandbox"
-        ]
+        consumers = [(svc, svc.launch()) for name, svc in self.services.items() if name != "crm_sandbox"]
         for svc, since in consumers:
             svc.wait_ready(since, timeout=120)
 
@@ -582,11 +560,7 @@ class ChaosPipeline:
             self.result_topics,
             self.reads,
         )
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CRMPILOT_", "OPENAI_"))
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPILOT_", "OPENAI_"))}
         env.update(
             {
                 "PYTHONUNBUFFERED": "1",
@@ -620,16 +594,12 @@ class ChaosPipeline:
                 "CRMPILOT_EMAIL_SUMMARIZER_OUTPUT_TOPIC": res["email_summarizer"],
                 "CRMPILOT_EMAIL_SUMMARIZER_THRESHOLD_LOW": "0",
                 "CRMPILOT_REQUEST_SCORER_GROUP_ID": groups["request_scorer"],
-                "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps(
-                    [src["request_scorer"]]
-                ),
+                "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([src["request_scorer"]]),
                 "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": res["request_scorer"],
                 "CRMPILOT_REQUEST_SCORER_THRESHOLD_LOW": "0",
                 # the warehouse writer: every result and source topic
                 "CRMPILOT_WAREHOUSE_WRITER_GROUP_ID": groups["warehouse_writer"],
-                "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(
-                    reads["warehouse_writer"]
-                ),
+                "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(reads["warehouse_writer"]),
                 # the CRM writer: short pauses so that a run stays bounded
                 "CRMPILOT_CRM_WRITER_GROUP_ID": groups["crm_writer"],
                 "CRMPILOT_CRM_WRITER_TOPICS": json.dumps(reads["crm_writer"]),
@@ -675,23 +645,13 @@ class ChaosPipeline:
         if not drop:
             return
         try:
-            admin = AdminClient(
-                {"bootstrap.servers": self.stack.bootstrap, "log_level": 0}
-            )
+            admin = AdminClient({"bootstrap.servers": self.stack.bootstrap, "log_level": 0})
             for f in admin.delete_topics(self.topics, operation_timeout=30).values():
                 f.result(30)
-            with psycopg.connect(
-                self.stack.role_url("crmpilot"), autocommit=True
-            ) as conn:
-                conn.execute(
-                    sql.SQL("drop database if exists {} with (force)").format(
-                        sql.Identifier(self.db)
-                    )
-                )
+            with psycopg.connect(self.stack.role_url("crmpilot"), autocommit=True) as conn:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(self.db)))
         except Exception as exc:  # noqa: BLE001 - leftovers in the chaos stack are harmless; say so
             print(f"[chaos] cleanup incomplete: {exc}", file=sys.stderr)
 
     def logs_text(self) -> dict[str, str]:
-        return {
-            p.stem: p.read_text(errors="replace") for p in self.log_dir.glob("*.log")
-        }
+        return {p.stem: p.read_text(errors="replace") for p in self.log_dir.glob("*.log")}

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+
 from crm_sandbox.client import sandbox_salesforce
 from crmpilot.crm import mapping
 from crmpilot.events import (
@@ -64,8 +65,7 @@ _SUBJECTS = (
     "Agent hung up on me, ticket {n}",
 )
 _DESCRIPTION = (
-    "Hello, this is about {subject}. It happened again today and I need it sorted out. "
-    "Reference {n}. Thank you."
+    "Hello, this is about {subject}. It happened again today and I need it sorted out. Reference {n}. Thank you."
 )
 
 
@@ -129,9 +129,7 @@ class Workload:
         return out
 
 
-def create_records(
-    sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag: str
-) -> list[str]:
+def create_records(sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag: str) -> list[str]:
     """Create ``n`` Case or Lead records as a person (the agent user), 200 per sObject Collections call."""
     sf = sandbox_salesforce(sandbox_url, ca_path, HUMAN_TOKEN)
     ids: list[str] = []
@@ -140,8 +138,12 @@ def create_records(
         for i in range(start, min(n, start + 200)):
             if sobject == "Case":
                 subject = _SUBJECTS[i % len(_SUBJECTS)].format(n=f"{tag}-{i}")
-                fields: dict[str, Any] = {"Subject": subject, "Description": _DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}"),
-                                          "Origin": ("Email", "Web", "Phone")[i % 3], "Status": "New"}  # fmt: skip
+                fields: dict[str, Any] = {
+                    "Subject": subject,
+                    "Description": _DESCRIPTION.format(subject=subject.lower(), n=f"{tag}-{i}"),
+                    "Origin": ("Email", "Web", "Phone")[i % 3],
+                    "Status": "New",
+                }
             else:
                 fields = {
                     "LastName": f"Buyer {i}",
@@ -189,10 +191,14 @@ def _case_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
 def _email_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
     n = f"{tag}-{i}" + (f"-{seq}" if seq else "")
     data = EmailReceived(
-        email_id=f"em-{n}"[:40], case_id=case_id, from_address=f"customer{i}@example.com", to_address="support@example.com",
-        subject=f"Re: order {tag}-{i}", body=f"Hello, my order {tag}-{i} has not arrived yet (message {seq + 1}). Could you check where it is? Thanks.",
+        email_id=f"em-{n}"[:40],
+        case_id=case_id,
+        from_address=f"customer{i}@example.com",
+        to_address="support@example.com",
+        subject=f"Re: order {tag}-{i}",
+        body=f"Hello, my order {tag}-{i} has not arrived yet (message {seq + 1}). Could you check where it is? Thanks.",
         received_at=_now(),
-    )  # fmt: skip
+    )
     env = Envelope[EmailReceived](
         source="crm://chaos",
         type="crm.email.received",
@@ -206,10 +212,17 @@ def _email_item(i: int, case_id: str, tag: str, seq: int = 0) -> Item:
 
 def _request_item(i: int, lead_id: str, tag: str, seq: int = 0) -> Item:
     data = RequestSubmitted(
-        request_id=lead_id, kind="lead", company=f"Chaos Co {tag}-{i}", contact_email=f"buyer{i}@chaosco.example", country="Germany",
-        employees=50 + i, amount=Decimal(1000 + i + 100 * seq), currency="EUR",
-        description=f"We need {10 + i % 40 + seq} seats from next month (ref {tag}-{i}{f', revision {seq}' if seq else ''}).",
-    )  # fmt: skip
+        request_id=lead_id,
+        kind="lead",
+        company=f"Chaos Co {tag}-{i}",
+        contact_email=f"buyer{i}@chaosco.example",
+        country="Germany",
+        employees=50 + i,
+        amount=Decimal(1000 + i + 100 * seq),
+        currency="EUR",
+        description=f"We need {10 + i % 40 + seq} seats from next month (ref "
+        f"{tag}-{i}{f', revision {seq}' if seq else ''}).",
+    )
     env = Envelope[RequestSubmitted](
         source="erp://chaos",
         type="erp.request.submitted",
@@ -269,15 +282,11 @@ def build_workload(
     last = {item.record_id: item.seq for item in items}
     items = [dataclasses.replace(item, last=item.seq == last[item.record_id]) for item in items]
     records = poison_records(scenario, poison * len(FLOWS), seed=seed)
-    by_service = {
-        s: records[k * poison : (k + 1) * poison] for k, s in enumerate(FLOWS)
-    }
+    by_service = {s: records[k * poison : (k + 1) * poison] for k, s in enumerate(FLOWS)}
     return Workload(scenario, items, by_service)
 
 
-def poison_records(
-    scenario: str, n: int, *, seed: int = 0
-) -> list[tuple[bytes, bytes]]:
+def poison_records(scenario: str, n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
     """``n`` records every consumer must dead-letter: not JSON, unknown schema version, oversize."""
     rnd = random.Random(seed)
     kinds = [
@@ -294,10 +303,7 @@ def poison_records(
         lambda: b'{"type": "crm.case.created", "pad": "' + b"x" * (300 * 1024) + b'"}',
         lambda: bytes(rnd.randrange(256) for _ in range(64)) + b"\xff\xfe",
     ]
-    return [
-        (f"{POISON_PREFIX}{scenario}-{i}".encode(), kinds[i % len(kinds)]())
-        for i in range(n)
-    ]
+    return [(f"{POISON_PREFIX}{scenario}-{i}".encode(), kinds[i % len(kinds)]()) for i in range(n)]
 
 
 @dataclass
@@ -318,9 +324,7 @@ class StreamProducer:
     _thread: threading.Thread | None = None
 
     def start(self) -> StreamProducer:
-        self._thread = threading.Thread(
-            target=self._run, name="chaos-producer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="chaos-producer", daemon=True)
         self._thread.start()
         return self
 
@@ -334,13 +338,10 @@ class StreamProducer:
 
     def _records(self) -> list[tuple[str, bytes, bytes, str | None]]:
         records: list[tuple[str, bytes, bytes, str | None]] = [
-            (self.topics[i.service], i.event.subject.encode(), encode(i.event), i.event.id)
-            for i in self.workload.items
+            (self.topics[i.service], i.event.subject.encode(), encode(i.event), i.event.id) for i in self.workload.items
         ]
         poison: list[tuple[str, bytes, bytes, str | None]] = [
-            (self.topics[s], k, v, None)
-            for s, recs in self.workload.poison.items()
-            for k, v in recs
+            (self.topics[s], k, v, None) for s, recs in self.workload.poison.items() for k, v in recs
         ]
         step = max(1, len(records) // (len(poison) + 1))
         for i, p in enumerate(poison):

@@ -9,5 +9,6 @@ __all__ = ["pipeline"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The demo enriches every seeded record of the shared sandbox: it runs after the modules that need them untouched."""
+    """The demo enriches every seeded record of the shared sandbox: it runs after the modules that need them
+    untouched."""
     items.sort(key=lambda item: item.path.name == "test_demo.py")

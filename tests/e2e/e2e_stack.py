@@ -102,15 +102,24 @@ class Pipeline:
     def create_topic(self, name: str) -> str:
         """A topic of this session (3 partitions, with its DLQ twin), deleted at the end."""
         names = [name, name + ".dlq"]
-        for f in self.admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in names]).values():
+        for f in self.admin.create_topics(
+            [NewTopic(t, num_partitions=3, replication_factor=1) for t in names]
+        ).values():
             f.result()
         self.topics.extra += names
         return name
 
     def start(
-        self, name: str, *args: str, ready: str = "consuming", timeout: float = 60, label: str | None = None, env: dict[str, str] | None = None
+        self,
+        name: str,
+        *args: str,
+        ready: str = "consuming",
+        timeout: float = 60,
+        label: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Service:
-        """Run ``python -m name`` until it is ready; ``label`` names a second instance, ``env`` overrides its settings."""
+        """Run ``python -m name`` until it is ready; ``label`` names a second instance, ``env`` overrides its
+        settings."""
         return self.wait_ready(self.launch(name, *args, label=label, env=env), ready=ready, timeout=timeout)
 
     def launch(self, name: str, *args: str, label: str | None = None, env: dict[str, str] | None = None) -> Service:
@@ -118,7 +127,11 @@ class Pipeline:
         log = Path(self.env["E2E_LOG_DIR"]) / f"{label}.log"
         handle = log.open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", name, *args], cwd=REPO, env={**self.env, **(env or {})}, stdout=handle, stderr=subprocess.STDOUT
+            [sys.executable, "-m", name, *args],
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
         svc = Service(label, proc, log)
         self.services[label] = svc
@@ -157,7 +170,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 
     run = uuid.uuid4().hex[:8]
     t = Topics(
-        *(f"e2e.{run}.{name}" for name in ("crm.case.events", "crm.email.events", "crm.lead.events", "erp.request.events")),
+        *(
+            f"e2e.{run}.{name}"
+            for name in ("crm.case.events", "crm.email.events", "crm.lead.events", "erp.request.events")
+        ),
         *(f"e2e.{run}.{name}" for name in ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")),
         opportunities=f"e2e.{run}.crm.opportunity.events",
         enriched=f"e2e.{run}.ai.enrichment",
@@ -166,7 +182,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     topics = [name for topic in (*sources, *t.results, t.enriched) for name in (topic, topic + ".dlq")]
     for f in admin.create_topics([NewTopic(n, num_partitions=3, replication_factor=1) for n in topics]).values():
         f.result()
-    groups = {s: f"e2e-{run}-{s}" for s in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")}
+    groups = {
+        s: f"e2e-{run}-{s}"
+        for s in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+    }
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
     env = {
@@ -199,7 +218,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     p = Pipeline(env, database_url, f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", t, groups, admin)
     try:
         p.start("crm_sandbox", "--seed", "demo", ready="listening on")
-        consumers = [p.launch(name) for name in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")]
+        consumers = [
+            p.launch(name)
+            for name in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+        ]
         for svc in consumers:
             p.wait_ready(svc)
         yield p

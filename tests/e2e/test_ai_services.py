@@ -16,9 +16,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 from psycopg.rows import dict_row
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.cli.demo import EMAIL_QUERY, LEAD_QUERY, email_events, lead_events
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, decode, result_id_for
@@ -26,8 +27,6 @@ from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL, band_for, category_names
-
-from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +39,10 @@ RU_EMAIL = """Добрый день!
 С уважением,
 Иван Петров
 """
-RU_PLANTED_EMAIL = "Здравствуйте! Я заказал синий рюкзак размера L, а получил чёрный размера S.\nПрошу обменять товар по заказу № 77310 до пятницы."
+RU_PLANTED_EMAIL = (
+    "Здравствуйте! Я заказал синий рюкзак размера L, а получил чёрный размера S.\nПрошу обменять товар по заказу № "
+    "77310 до пятницы."
+)
 PLANTED_QUOTE = "Верните мне 500 евро компенсации."
 RU_REQUEST = "Готовы закупить 40 лицензий в этом квартале, бюджет согласован. Пришлите коммерческое предложение."
 
@@ -48,15 +50,23 @@ RU_REQUEST = "Готовы закупить 40 лицензий в этом кв
 def planted_answer(req: ChatRequest) -> dict[str, Any]:
     """A confident, well-formed answer with one action item the email never states."""
     return {
-        "summary": "Customer got a black size S backpack instead of a blue size L and asks to exchange order 77310 by Friday.",
+        "summary": "Customer got a black size S backpack instead of a blue size L and asks to exchange order 77310 by "
+        "Friday.",
         "intent": "request",
         "sentiment": "negative",
         "urgency": "normal",
         "action_items": [
-            {"text": "Exchange the backpack", "owner": "support", "due": "до пятницы", "quote": "Прошу обменять товар по заказу № 77310 до пятницы."},
+            {
+                "text": "Exchange the backpack",
+                "owner": "support",
+                "due": "до пятницы",
+                "quote": "Прошу обменять товар по заказу № 77310 до пятницы.",
+            },
             {"text": "Pay 500 EUR compensation", "owner": "support", "due": None, "quote": PLANTED_QUOTE},
         ],
-        "entities": [{"kind": "order_number", "value": "77310", "quote": "Прошу обменять товар по заказу № 77310 до пятницы."}],
+        "entities": [
+            {"kind": "order_number", "value": "77310", "quote": "Прошу обменять товар по заказу № 77310 до пятницы."}
+        ],
         "confidence": 0.95,
     }
 
@@ -71,14 +81,17 @@ def written(pipeline: Pipeline, result_id: str) -> dict[str, str | None]:
     """The CRM fields a result wrote, with their values, from the audit (a later result may overwrite the record)."""
     with psycopg.connect(pipeline.database_url) as conn:
         found = conn.execute(
-            "select field, after_value from warehouse.crm_write_audit where result_id = %s and status = 'applied'", (result_id,)
+            "select field, after_value from warehouse.crm_write_audit where result_id = %s and status = 'applied'",
+            (result_id,),
         ).fetchall()
     return dict(found)
 
 
 def audit(pipeline: Pipeline, result_ids: list[str]) -> dict[str, set[str]]:
     with psycopg.connect(pipeline.database_url) as conn:
-        found = conn.execute("select result_id, status from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)).fetchall()
+        found = conn.execute(
+            "select result_id, status from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
+        ).fetchall()
     out: dict[str, set[str]] = {}
     for result_id, status in found:
         out.setdefault(result_id, set()).add(status)
@@ -87,13 +100,19 @@ def audit(pipeline: Pipeline, result_ids: list[str]) -> dict[str, set[str]]:
 
 def email(case_id: str, email_id: str, subject: str, body: str) -> Envelope[EmailReceived]:
     now = datetime.now(UTC)
-    data = EmailReceived(email_id=email_id, case_id=case_id, from_address="ivan@example.ru", subject=subject, body=body, received_at=now)
-    return Envelope[EmailReceived](source="crm://e2e", type="crm.email.received", schemaversion=1, subject=case_id, time=now, data=data)
+    data = EmailReceived(
+        email_id=email_id, case_id=case_id, from_address="ivan@example.ru", subject=subject, body=body, received_at=now
+    )
+    return Envelope[EmailReceived](
+        source="crm://e2e", type="crm.email.received", schemaversion=1, subject=case_id, time=now, data=data
+    )
 
 
 def request(request_id: str, **fields: Any) -> Envelope[RequestSubmitted]:
     data = RequestSubmitted(request_id=request_id, **fields)
-    return Envelope[RequestSubmitted](source="erp://e2e", type="erp.request.submitted", schemaversion=1, subject=request_id, data=data)
+    return Envelope[RequestSubmitted](
+        source="erp://e2e", type="erp.request.submitted", schemaversion=1, subject=request_id, data=data
+    )
 
 
 def ids(events: list[Envelope[Any]], spec: Any) -> list[str]:
@@ -115,7 +134,9 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     assert len(seed_emails) == 4 and len(leads) == 5, "the sandbox demo seed has emails and leads"
     ru_email = email(cases["Two-factor codes not arriving by SMS"]["Id"], "02sE2ERU0000001", "Возврат денег", RU_EMAIL)
     planted = email(cases["Wrong item delivered"]["Id"], "02sE2ERU0000002", "Обмен товара", RU_PLANTED_EMAIL)
-    ru_request = request("REQ-RU-1", kind="purchase", company="ООО Ромашка", amount=40000, currency="RUB", description=RU_REQUEST)
+    ru_request = request(
+        "REQ-RU-1", kind="purchase", company="ООО Ромашка", amount=40000, currency="RUB", description=RU_REQUEST
+    )
     empty_request = request("REQ-EMPTY-1", kind="quote", description="   ")
     injection = case_events([cases["Question about my card delivery"]], source="crm://e2e")
 
@@ -151,16 +172,35 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     }
     email_ids = [*out["emails"], out["planted"]]
     score_ids = [*out["leads"], out["ru_request"], out["empty_request"]]
-    wait_for("a warehouse fact for every email", lambda: len(rows(pipeline, "fact_email_summary", email_ids)) == len(email_ids), pipeline)
-    wait_for("a warehouse fact for every request", lambda: len(rows(pipeline, "fact_request_score", score_ids)) == len(score_ids), pipeline)
-    wait_for("the injection case's fact", lambda: len(rows(pipeline, "fact_ticket_classification", [out["injection"]])) == 1, pipeline)
+    wait_for(
+        "a warehouse fact for every email",
+        lambda: len(rows(pipeline, "fact_email_summary", email_ids)) == len(email_ids),
+        pipeline,
+    )
+    wait_for(
+        "a warehouse fact for every request",
+        lambda: len(rows(pipeline, "fact_request_score", score_ids)) == len(score_ids),
+        pipeline,
+    )
+    wait_for(
+        "the injection case's fact",
+        lambda: len(rows(pipeline, "fact_ticket_classification", [out["injection"]])) == 1,
+        pipeline,
+    )
     for topic in pipeline.topics.results:
-        wait_for(f"the CRM writer to finish {topic}", lambda t=topic: committed_equals_end(pipeline, pipeline.groups["crm_writer"], t), pipeline)
+        wait_for(
+            f"the CRM writer to finish {topic}",
+            lambda t=topic: committed_equals_end(pipeline, pipeline.groups["crm_writer"], t),
+            pipeline,
+        )
     return out
 
 
 def test_every_result_passes_its_schema(pipeline: Pipeline, sent: dict[str, Any]) -> None:
-    for topic, kind in ((pipeline.topics.summaries, "ai.email.summarized"), (pipeline.topics.scores, "ai.request.scored")):
+    for topic, kind in (
+        (pipeline.topics.summaries, "ai.email.summarized"),
+        (pipeline.topics.scores, "ai.request.scored"),
+    ):
         records = read_all(pipeline, topic)
         assert records, f"no records on {topic}"
         for msg in records:
@@ -174,14 +214,20 @@ def test_emails_become_verified_summaries_on_their_cases(pipeline: Pipeline, sen
     for result_id, event in sent["emails"].items():
         row = facts[result_id]
         assert (row["email_id"], row["case_id"]) == (event.data.email_id, event.data.case_id)
-        assert row["provider"] == "local" and row["source_topic"] == pipeline.topics.emails and row["source_event_id"] == event.id
+        assert (
+            row["provider"] == "local"
+            and row["source_topic"] == pipeline.topics.emails
+            and row["source_event_id"] == event.id
+        )
         assert row["verified"] is True and row["grounding_failures"] == [] and row["summary"]
         assert row["review_decision"] in ("auto_apply", "suggest") and 0 <= row["confidence"] <= 1
         assert bot.Case.get(event.data.case_id)["AI_Summary__c"].startswith(row["summary"])
         fields = written(pipeline, result_id)
         assert fields["AI_Summary__c"] == bot.Case.get(event.data.case_id)["AI_Summary__c"]
         assert fields["AI_Summary_Result_Id__c"] == result_id
-        assert fields["AI_Summary_Review_Required__c"] == ("false" if row["review_decision"] == "auto_apply" else "true")
+        assert fields["AI_Summary_Review_Required__c"] == (
+            "false" if row["review_decision"] == "auto_apply" else "true"
+        )
     assert audit(pipeline, list(sent["emails"])) == {rid: {"applied"} for rid in sent["emails"]}
 
 
@@ -192,7 +238,9 @@ def test_a_russian_email_is_summarized_from_its_own_words(pipeline: Pipeline, se
     assert {"58123", "4 990 руб."} <= {e["value"] for e in row["result"]["entities"]}
 
 
-def test_grounding_catches_the_planted_item_and_the_crm_gets_a_flagged_suggestion(pipeline: Pipeline, sent: dict[str, Any]) -> None:
+def test_grounding_catches_the_planted_item_and_the_crm_gets_a_flagged_suggestion(
+    pipeline: Pipeline, sent: dict[str, Any]
+) -> None:
     row = rows(pipeline, "fact_email_summary", [sent["planted"]])[sent["planted"]]
     assert row["provider"] == "openai" and row["confidence"] == 0.95
     assert row["verified"] is False and row["grounding_failures"] == [PLANTED_QUOTE]
@@ -209,18 +257,28 @@ def test_leads_get_their_score_in_the_crm(pipeline: Pipeline, sent: dict[str, An
     bot = sent["bot"]
     for result_id, event in sent["leads"].items():
         row = facts[result_id]
-        assert row["kind"] == "lead" and row["band"] == band_for(row["score"]) and row["source_topic"] == pipeline.topics.leads
+        assert (
+            row["kind"] == "lead"
+            and row["band"] == band_for(row["score"])
+            and row["source_topic"] == pipeline.topics.leads
+        )
         assert row["result"]["factors"] and isinstance(row["risk_flags"], list) and 0 < row["confidence"] <= 1
         lead = bot.Lead.get(event.data.request_id)
         assert lead["AI_Result_Id__c"] == result_id
-        assert lead["AI_Score__c"] == row["score"] and lead["AI_Confidence__c"] == pytest.approx(row["confidence"], abs=0.01)
+        assert lead["AI_Score__c"] == row["score"] and lead["AI_Confidence__c"] == pytest.approx(
+            row["confidence"], abs=0.01
+        )
         assert lead["AI_Score_Reasons__c"] and lead["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
     by_company = {sent["leads"][rid].data.company: row for rid, row in facts.items()}
-    assert by_company["Northwind Logistics"]["score"] > by_company["Self"]["score"], "a quote for 200 seats beats a curious student"
+    assert by_company["Northwind Logistics"]["score"] > by_company["Self"]["score"], (
+        "a quote for 200 seats beats a curious student"
+    )
     assert "no_budget" in by_company["Self"]["risk_flags"] or by_company["Self"]["band"] == "cold"
 
 
-def test_a_russian_purchase_request_is_scored_and_targets_no_crm_record(pipeline: Pipeline, sent: dict[str, Any]) -> None:
+def test_a_russian_purchase_request_is_scored_and_targets_no_crm_record(
+    pipeline: Pipeline, sent: dict[str, Any]
+) -> None:
     row = rows(pipeline, "fact_request_score", [sent["ru_request"]])[sent["ru_request"]]
     assert row["kind"] == "purchase" and row["source_topic"] == pipeline.topics.requests
     assert any(f["direction"] == "up" for f in row["result"]["factors"])

@@ -10,17 +10,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from e2e_stack import Pipeline
 from typer.testing import CliRunner
 
 from crmpilot.cli import demo
-
-from e2e_stack import Pipeline
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_demo_shows_all_three_services_at_work(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CRMPILOT_KAFKA_BOOTSTRAP", "CRMPILOT_DATABASE_URL", "CRMPILOT_SALESFORCE_INSTANCE_URL", "CRMPILOT_SALESFORCE_CA_BUNDLE"):
+    for name in (
+        "CRMPILOT_KAFKA_BOOTSTRAP",
+        "CRMPILOT_DATABASE_URL",
+        "CRMPILOT_SALESFORCE_INSTANCE_URL",
+        "CRMPILOT_SALESFORCE_CA_BUNDLE",
+    ):
         monkeypatch.setenv(name, pipeline.env[name])
     monkeypatch.setattr(demo, "CASE_TOPIC", pipeline.topics.cases)
     monkeypatch.setattr(demo, "EMAIL_TOPIC", pipeline.topics.emails)

@@ -21,15 +21,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import REPO, Pipeline, committed_equals_end, wait_for
 from psycopg.rows import dict_row
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.events import Envelope, RecordChanged, result_id_for
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
-
-from e2e_stack import REPO, Pipeline, committed_equals_end, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +36,12 @@ BOT_TOKEN = "sandbox-integration-token"
 HUMAN_TOKEN = "sandbox-human-token"
 PROMPT_VERSION = "2026-12-06.1"
 REASON = "Their CFO said they are evaluating a competitor and may not renew the contract."
-UNHAPPY = f"Renewal talks for 2027 started in November. The customer complained twice about outages this quarter. {REASON}"
+UNHAPPY = (
+    f"Renewal talks for 2027 started in November. The customer complained twice about outages this quarter. {REASON}"
+)
 LOCAL_TEXT = (
-    "Quarterly review with the operations team. They are unhappy with support response times and complained to their account manager. "
+    "Quarterly review with the operations team. They are unhappy with support response times and complained to "
+    "their account manager. "
     "The customer announced they will cancel the contract and move to a competitor next month."
 )
 
@@ -49,15 +51,28 @@ def answer(req: ChatRequest) -> dict[str, Any]:
 
 
 def event(record_id: str, description: str, *, event_id: str, time: datetime | None = None) -> Envelope[RecordChanged]:
-    data = RecordChanged(sobject="Opportunity", record_id=record_id, fields={"Name": "Renewal 2027", "Description": description})
+    data = RecordChanged(
+        sobject="Opportunity", record_id=record_id, fields={"Name": "Renewal 2027", "Description": description}
+    )
     return Envelope[RecordChanged](
-        id=event_id, source="crm://e2e", type="crm.record.created", schemaversion=1, subject=record_id, time=time or datetime.now(UTC), data=data
+        id=event_id,
+        source="crm://e2e",
+        type="crm.record.created",
+        schemaversion=1,
+        subject=record_id,
+        time=time or datetime.now(UTC),
+        data=data,
     )
 
 
 def crmpilot(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "crmpilot"), *args], cwd=REPO, env=pipeline.env, capture_output=True, text=True, timeout=120
+        [str(Path(sys.executable).parent / "crmpilot"), *args],
+        cwd=REPO,
+        env=pipeline.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -70,7 +85,8 @@ def fact(pipeline: Pipeline, result_id: str) -> dict[str, Any] | None:
 def audit(pipeline: Pipeline, result_id: str) -> list[tuple[str, str, str | None]]:
     with psycopg.connect(pipeline.database_url) as conn:
         return conn.execute(
-            "select status, field, after_value from warehouse.crm_write_audit where result_id = %s order by id", (result_id,)
+            "select status, field, after_value from warehouse.crm_write_audit where result_id = %s order by id",
+            (result_id,),
         ).fetchall()
 
 
@@ -85,7 +101,9 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     bot = sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, BOT_TOKEN)
     human = sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN)
     opp = {
-        name: bot.Opportunity.create({"Name": f"Renewal 2027 {name}", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"})["id"]
+        name: bot.Opportunity.create(
+            {"Name": f"Renewal 2027 {name}", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"}
+        )["id"]
         for name in ("openai", "local", "edited")
     }
     local_topic = pipeline.create_topic(f"{pipeline.topics.opportunities}.local")
@@ -117,17 +135,25 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
         pipeline.wait_ready(svc)
 
     # the person edits the record after the event the result answers: their value must win
-    edited_event = event(opp["edited"], UNHAPPY, event_id="e2e-churn-edited", time=datetime.now(UTC) - timedelta(minutes=1))
+    edited_event = event(
+        opp["edited"], UNHAPPY, event_id="e2e-churn-edited", time=datetime.now(UTC) - timedelta(minutes=1)
+    )
     human.Opportunity.update(opp["edited"], {"Churn_Risk__c": "low"})
     events = {"openai": event(opp["openai"], UNHAPPY, event_id="e2e-churn-openai"), "edited": edited_event}
     local_event = event(opp["local"], LOCAL_TEXT, event_id="e2e-churn-local")
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
     produce_events(pipeline.topics.opportunities, list(events.values()), kafka=kafka)
     produce_events(local_topic, [local_event], kafka=kafka)
-    ids = {name: result_id_for(e.id, "churn_risk", PROMPT_VERSION) for name, e in {**events, "local": local_event}.items()}
+    ids = {
+        name: result_id_for(e.id, "churn_risk", PROMPT_VERSION) for name, e in {**events, "local": local_event}.items()
+    }
     for name, rid in ids.items():
         wait_for(f"bi.churn_risk row of {name}", lambda rid=rid: fact(pipeline, rid) is not None, pipeline)
-    wait_for("the CRM writer to finish the enrichment results", lambda: committed_equals_end(pipeline, pipeline.groups["crm_writer"], pipeline.topics.enriched), pipeline)
+    wait_for(
+        "the CRM writer to finish the enrichment results",
+        lambda: committed_equals_end(pipeline, pipeline.groups["crm_writer"], pipeline.topics.enriched),
+        pipeline,
+    )
     return {"bot": bot, "opp": opp, "ids": ids, "events": events, "kafka": kafka, "server": server}
 
 
@@ -150,7 +176,11 @@ def test_the_result_is_a_typed_row_of_bi_churn_risk(pipeline: Pipeline, sent: di
     row = fact(pipeline, sent["ids"]["openai"])
     assert row is not None
     assert row["record_id"] == sent["opp"]["openai"] and row["churn_risk"] == "high" and row["churn_reason"] == REASON
-    assert row["review_decision"] == "auto_apply" and row["provider"] == "openai" and row["prompt_version"] == PROMPT_VERSION
+    assert (
+        row["review_decision"] == "auto_apply"
+        and row["provider"] == "openai"
+        and row["prompt_version"] == PROMPT_VERSION
+    )
     assert row["source_topic"] == pipeline.topics.opportunities and row["confidence_churn_risk"] == pytest.approx(0.93)
 
 
@@ -173,8 +203,18 @@ def test_a_redelivery_changes_nothing_and_asks_no_model(pipeline: Pipeline, sent
     applied = audit(pipeline, sent["ids"]["openai"])
     asked = sent["server"].request_count
     produce_events(pipeline.topics.opportunities, [sent["events"]["openai"]], kafka=sent["kafka"])
-    wait_for("the enricher to read the redelivery", lambda: committed_equals_end(pipeline, f"{pipeline.groups['crm_writer']}-enricher-openai", pipeline.topics.opportunities), pipeline)
-    wait_for("the CRM writer to read it", lambda: committed_equals_end(pipeline, pipeline.groups["crm_writer"], pipeline.topics.enriched), pipeline)
+    wait_for(
+        "the enricher to read the redelivery",
+        lambda: committed_equals_end(
+            pipeline, f"{pipeline.groups['crm_writer']}-enricher-openai", pipeline.topics.opportunities
+        ),
+        pipeline,
+    )
+    wait_for(
+        "the CRM writer to read it",
+        lambda: committed_equals_end(pipeline, pipeline.groups["crm_writer"], pipeline.topics.enriched),
+        pipeline,
+    )
     after = sent["bot"].Opportunity.get(sent["opp"]["openai"])
     assert after["LastModifiedDate"] == before["LastModifiedDate"]
     assert audit(pipeline, sent["ids"]["openai"]) == applied
@@ -185,4 +225,8 @@ def test_a_revert_undoes_the_write(pipeline: Pipeline, sent: dict[str, Any]) -> 
     done = crmpilot(pipeline, "crm", "revert", "--result", sent["ids"]["local"], "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     record = sent["bot"].Opportunity.get(sent["opp"]["local"])
-    assert record["Churn_Risk__c"] is None and record["Churn_Reason__c"] is None and record["AI_Churn_Result_Id__c"] is None
+    assert (
+        record["Churn_Risk__c"] is None
+        and record["Churn_Reason__c"] is None
+        and record["AI_Churn_Result_Id__c"] is None
+    )

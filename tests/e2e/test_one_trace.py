@@ -32,7 +32,7 @@ import psycopg
 import pytest
 import typer
 from confluent_kafka.admin import AdminClient, NewTopic
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import REPO, Pipeline, Service
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -45,14 +45,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from typer.testing import CliRunner
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.cli import ops
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import result_id_for
 from crmpilot.ops.produce import produce_envelopes
 from crmpilot.settings import KafkaSettings
 from crmpilot.tasks import CLASSIFY_TICKET
-
-from e2e_stack import REPO, Pipeline, Service
 
 pytestmark = pytest.mark.e2e
 
@@ -101,8 +100,14 @@ class _OTLPHandler(http.server.BaseHTTPRequestHandler):
                 for s in ss.spans:
                     received.append(
                         ReceivedSpan(
-                            service, s.name, ProtoSpan.SpanKind.Name(s.kind), s.trace_id.hex(), s.span_id.hex(),
-                            s.parent_span_id.hex(), {a.key: _value(a.value) for a in s.attributes}, s.status.code,
+                            service,
+                            s.name,
+                            ProtoSpan.SpanKind.Name(s.kind),
+                            s.trace_id.hex(),
+                            s.span_id.hex(),
+                            s.parent_span_id.hex(),
+                            {a.key: _value(a.value) for a in s.attributes},
+                            s.status.code,
                         )  # fmt: skip
                     )
         with self.lock:
@@ -216,7 +221,9 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
     provider = TracerProvider(resource=Resource.create({"service.name": "e2e-producer"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver}/v1/traces")))
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
-    (sent,) = produce_envelopes(kafka, traced.case_topic, [event], timeout=30, tracer=provider.get_tracer("crmpilot.ops"))
+    (sent,) = produce_envelopes(
+        kafka, traced.case_topic, [event], timeout=30, tracer=provider.get_tracer("crmpilot.ops")
+    )
     provider.shutdown()
     trace_id = sent.trace_id
     assert trace_id and sent.error is None
@@ -225,8 +232,12 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
 
     def rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         with psycopg.connect(pipeline.database_url) as conn:
-            facts = conn.execute("select trace_id from warehouse.fact_ticket_classification where result_id = %s", (result_id,)).fetchall()
-            audit = conn.execute("select trace_id, status from warehouse.crm_write_audit where result_id = %s", (result_id,)).fetchall()
+            facts = conn.execute(
+                "select trace_id from warehouse.fact_ticket_classification where result_id = %s", (result_id,)
+            ).fetchall()
+            audit = conn.execute(
+                "select trace_id, status from warehouse.crm_write_audit where result_id = %s", (result_id,)
+            ).fetchall()
         return facts, audit
 
     wait_for("the warehouse fact and the CRM audit", lambda: all(rows()), traced)
@@ -289,7 +300,10 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
         assert sink_process.attributes["messaging.kafka.message.key"] == event.subject
 
     crm_calls = by("crm_writer", http_client)
-    assert all(c.attributes["server.address"] == "127.0.0.1" and c.attributes["http.response.status_code"] < 400 for c in crm_calls)
+    assert all(
+        c.attributes["server.address"] == "127.0.0.1" and c.attributes["http.response.status_code"] < 400
+        for c in crm_calls
+    )
     assert all("?" not in c.attributes["url.full"] for c in crm_calls)
     (fact_insert,) = by("warehouse_writer", statement("fact_ticket_classification"))
     assert fact_insert.attributes["db.system.name"] == "postgresql"
@@ -316,14 +330,27 @@ def test_one_trace_covers_the_event_from_send_to_crm_and_warehouse(
 def _kafka_tool_rows(bootstrap: str, group: str) -> list[tuple[str, int, str, str, str]]:
     """(topic, partition, current, end, lag) rows of Kafka's own ``consumer-groups --describe``."""
     proc = subprocess.run(
-        [str(REPO / "infra" / "kafka-cli.sh"), "consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        [
+            str(REPO / "infra" / "kafka-cli.sh"),
+            "consumer-groups",
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     if proc.returncode == 127 or "[stack] ERROR" in proc.stderr:
         pytest.skip(f"Kafka's tools (Java + cached jars) are not available: {proc.stderr.strip()[-300:]}")
     assert proc.returncode == 0, proc.stderr
     return sorted(
-        (f[1], int(f[2]), f[3], f[4], f[5]) for f in (line.split() for line in proc.stdout.splitlines()) if len(f) >= 9 and f[0] == group
+        (f[1], int(f[2]), f[3], f[4], f[5])
+        for f in (line.split() for line in proc.stdout.splitlines())
+        if len(f) >= 9 and f[0] == group
     )
 
 
@@ -332,7 +359,10 @@ def test_after_the_pipeline_ran_every_group_has_lag_0_and_kafkas_tool_agrees(
 ) -> None:
     bootstrap = pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"]
     monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", bootstrap)
-    (event,) = case_events(fetch_case_records(sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, BOT_TOKEN))[1:2], source="crm://e2e-otel")
+    (event,) = case_events(
+        fetch_case_records(sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, BOT_TOKEN))[1:2],
+        source="crm://e2e-otel",
+    )
     produce_envelopes(KafkaSettings(bootstrap=bootstrap), traced.case_topic, [event], timeout=30)
     app = typer.Typer()
     app.command("lag")(ops.lag)
@@ -342,12 +372,22 @@ def test_after_the_pipeline_ran_every_group_has_lag_0_and_kafkas_tool_agrees(
         result = CliRunner().invoke(app, ["lag", "--group", group, "--json"])
         assert result.exit_code == 0, result.output
         (described,) = json.loads(result.output)
-        dash = lambda v: "-" if v is None else str(v)  # noqa: E731
-        return sorted((p["topic"], p["partition"], dash(p["committed"]), str(p["end"]), dash(p["lag"])) for p in described["partitions"])
+
+        def dash(v: object) -> str:
+            return "-" if v is None else str(v)
+
+        return sorted(
+            (p["topic"], p["partition"], dash(p["committed"]), str(p["end"]), dash(p["lag"]))
+            for p in described["partitions"]
+        )
 
     def caught_up(group: str) -> bool:
         rows = ours(group)
-        return bool(rows) and all(lag == "0" for _, _, _, end, lag in rows if end != "0") and any(end != "0" for *_, end, _ in rows)
+        return (
+            bool(rows)
+            and all(lag == "0" for _, _, _, end, lag in rows if end != "0")
+            and any(end != "0" for *_, end, _ in rows)
+        )
 
     for group in traced.groups.values():
         wait_for(f"{group} to commit everything", lambda g=group: caught_up(g), traced, timeout=120)  # type: ignore[misc]

@@ -15,15 +15,14 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from crm_sandbox.client import sandbox_salesforce
+from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
+from crm_sandbox.client import sandbox_salesforce
 from crmpilot.crm.source import case_events, fetch_case_records
 from crmpilot.events import CaseEvent, Envelope, result_id_for
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET
-
-from e2e_stack import Pipeline, committed_equals_end, read_all, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +46,18 @@ def sent(pipeline: Pipeline) -> dict[str, Any]:
     events = case_events(records, source="crm://e2e")
     # The event is about the record as it was; a person then edits it before crmpilot answers.
     human_case = events[0].subject
-    sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN).Case.update(human_case, {"Status": "Working"})
+    sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN).Case.update(
+        human_case, {"Status": "Working"}
+    )
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
     produce_events(pipeline.case_topic, events, kafka=kafka)
     producer = Producer(kafka.librdkafka())
     producer.produce(pipeline.case_topic, key=b"bad-json", value=b"{not json")
-    producer.produce(pipeline.case_topic, key=b"bad-version", value=json.dumps({"type": "crm.case.created", "schemaversion": 42, "data": {}}).encode())
+    producer.produce(
+        pipeline.case_topic,
+        key=b"bad-version",
+        value=json.dumps({"type": "crm.case.created", "schemaversion": 42, "data": {}}).encode(),
+    )
     assert producer.flush(30) == 0
     result_ids = {result_id_for(e.id, CLASSIFY_TICKET.name, CLASSIFY_TICKET.prompt.version): e for e in events}
     wait_for("a warehouse fact for every case", lambda: len(facts(pipeline, list(result_ids))) == N_CASES, pipeline)
@@ -95,15 +100,20 @@ def test_crm_fields_match_the_warehouse_and_a_persons_edit_wins(pipeline: Pipeli
         assert record["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
         assert record["AI_Trace_Id__c"] == row["trace_id"]
     with psycopg.connect(pipeline.database_url) as conn:
-        statuses = dict(conn.execute(
-            "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id = any(%s) group by record_id",
-            (list(sent["result_ids"]),),
-        ).fetchall())  # fmt: skip
+        statuses = dict(
+            conn.execute(
+                "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id "
+                "= any(%s) group by record_id",
+                (list(sent["result_ids"]),),
+            ).fetchall()
+        )
     assert statuses[sent["human_case"]] == "skipped_human_edit"
     assert len(statuses) == N_CASES
 
 
-def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on(pipeline: Pipeline, sent: dict[str, Any]) -> None:
+def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on(
+    pipeline: Pipeline, sent: dict[str, Any]
+) -> None:
     dlq = read_all(pipeline, pipeline.case_topic + ".dlq")
     by_group: dict[tuple[bytes, str], dict[str, bytes]] = {}
     for msg in dlq:
@@ -116,7 +126,11 @@ def test_bad_records_are_dead_lettered_with_the_reason_and_the_consumer_moves_on
     assert bad_json["crmpilot.source.topic"].decode() == pipeline.case_topic
     bad_version = by_group[(b"bad-version", classifier)]
     assert bad_version["crmpilot.error.class"].endswith(b"UnknownSchemaVersion")
-    wait_for("the classifier to commit past the poison", lambda: committed_equals_end(pipeline, classifier, pipeline.case_topic), pipeline)
+    wait_for(
+        "the classifier to commit past the poison",
+        lambda: committed_equals_end(pipeline, classifier, pipeline.case_topic),
+        pipeline,
+    )
 
 
 def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, Any]) -> None:
@@ -127,7 +141,11 @@ def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, A
         audit_before = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0]
     produce_events(pipeline.case_topic, sent["events"], kafka=sent["kafka"])
     for group, topic in (("ticket_classifier", pipeline.case_topic), ("crm_writer", pipeline.result_topic)):
-        wait_for(f"{group} to handle the redelivery", lambda: committed_equals_end(pipeline, pipeline.groups[group], topic), pipeline)
+        wait_for(
+            f"{group} to handle the redelivery",
+            lambda group=group, topic=topic: committed_equals_end(pipeline, pipeline.groups[group], topic),
+            pipeline,
+        )
     assert len(facts(pipeline, list(sent["result_ids"]))) == N_CASES
     after = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in before}
     assert after == before, "a redelivered result must not write the CRM again"

@@ -9,6 +9,7 @@
   returns its name; ``with_dlq=True`` also creates ``<name>.dlq``.
 - ``database_url``: ``CRMPILOT_DATABASE_URL`` (default: the local stack's); the
   test is skipped if PostgreSQL does not answer.
+- ``sandbox``, ``sb``, ``sf``: the CRM sandbox, from ``sandbox_support.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from sandbox_support import sandbox, sb, sf  # noqa: F401 - the CRM sandbox's fixtures, for the tests of this tier
 
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 

@@ -22,14 +22,16 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+from simple_salesforce import Salesforce
+
 from crm_sandbox.client import sandbox_salesforce, sandbox_session
 from crm_sandbox.server import SandboxServer
 from crm_sandbox.settings import DEFAULT_DATABASE_URL, SandboxSettings
 from crm_sandbox.store import PostgresStore
-from simple_salesforce import Salesforce
 
 DATABASE_URL = os.environ.get("CRMPILOT_DATABASE_URL", DEFAULT_DATABASE_URL)
 BATCH_SIZE = 5
+
 
 @dataclass
 class Sandbox:
@@ -113,5 +115,3 @@ def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
 @pytest.fixture
 def sf(sb: Sandbox) -> Salesforce:
     return sb.client()
-
-

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
-from crmpilot.tasks.taxonomy import category_names
+from sandbox_support import BATCH_SIZE, Sandbox
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -22,10 +21,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from sandbox_support import BATCH_SIZE, Sandbox, sandbox, sb, sf  # noqa: F401  (fixtures)
+from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
+from crmpilot.tasks.taxonomy import category_names
 
 pytestmark = pytest.mark.integration
-
 
 
 def _error_code(exc: pytest.ExceptionInfo[Exception]) -> str:

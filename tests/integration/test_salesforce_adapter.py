@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sandbox_support import Sandbox
+
 from crm_sandbox.client import sandbox_session
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
-from sandbox_support import Sandbox, sandbox, sb, sf  # noqa: F401  (fixtures)
-
 from crmpilot.crm import CRMAuthError, CRMLimitExceeded, CRMRowLocked, RecordRef, RecordUpdate, write_back
 from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
 from crmpilot.crm.salesforce import SalesforceCRM
@@ -53,10 +53,24 @@ def _result(case_id: str, *, category: str = "Payments", event_time: datetime | 
         confidence={"category": 0.93},
         rationale="declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=1, tokens_out=0, cost_usd=Decimal(0), latency_ms=1, attempts=1, trace_id="a" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=0, source_event_id="e",
-            event_time=event_time or datetime.now(UTC), processed_at=datetime.now(UTC),
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=1,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=1,
+            attempts=1,
+            trace_id="a" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=0,
+            source_event_id="e",
+            event_time=event_time or datetime.now(UTC),
+            processed_at=datetime.now(UTC),
         ),
     )
 
@@ -74,7 +88,11 @@ def test_write_back_through_collections_fills_fields_once_and_audits(sb: Sandbox
     assert [r.status for r in reports] == ["applied"] * 3
     assert crm.api_calls - calls_before == 2, "one read and one write call for the whole batch"
     record = sb.client().Case.get(cases[0])
-    assert (record["AI_Category__c"], record["AI_Priority__c"], record["LastModifiedById"]) == ("Payments", "High", INTEGRATION_USER.id)
+    assert (record["AI_Category__c"], record["AI_Priority__c"], record["LastModifiedById"]) == (
+        "Payments",
+        "High",
+        INTEGRATION_USER.id,
+    )
     assert {e.after_value for e in audit.audit if e.field == "AI_Category__c"} == {"Payments"}
     again = write_back([_result(c) for c in cases], crm, audit)
     assert [r.status for r in again] == ["already_applied"] * 3
@@ -94,7 +112,9 @@ def test_a_persons_later_edit_is_not_overwritten(sb: Sandbox) -> None:
 def test_a_value_outside_the_restricted_picklist_is_rejected_with_the_crm_code(sb: Sandbox) -> None:
     crm = _adapter(sb)
     bad, good = _case(sb), _case(sb)
-    reports = write_back([_result(bad).model_copy(update={"category": "HACKED"}), _result(good)], crm, InMemoryWarehouse())
+    reports = write_back(
+        [_result(bad).model_copy(update={"category": "HACKED"}), _result(good)], crm, InMemoryWarehouse()
+    )
     assert [r.status for r in reports] == ["rejected", "applied"]
     assert reports[0].error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 

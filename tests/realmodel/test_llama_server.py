@@ -346,4 +346,3 @@ async def test_the_test_server_answers_in_the_same_shapes(llama: LlamaServer) ->
     real, double = shapes
     assert real == double, f"llama.cpp {real} vs test server {double}"
     assert real[1] == "length" and real[5] == 400 and real[6] == "exceed_context_size_error"
-

@@ -158,7 +158,10 @@ def table(samples: list[tuple[str, Sample]], services: list[str]) -> str:
                 row.append(f"{p.rss_kib / 1024:8.1f} {p.fds:4d} {p.threads:4d} {'-' if lag is None else lag:>4}")
         lines.append(row)
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
-    out = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))) for r in lines]
+    out = [
+        "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in lines
+    ]
     out.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(out)
 
@@ -185,7 +188,9 @@ def _wait_done(inspector: Inspector, workloads: list[Workload], timeout_s: float
 
 def measure_capacity(pipeline: ChaosPipeline, inspector: Inspector, events: int, bootstrap: str, seed: int) -> float:
     """Events per second of the whole pipeline: a burst of ``events`` produced at once, until every effect landed."""
-    w = build_workload(f"soak-cap-{uuid.uuid4().hex[:4]}", pipeline.sandbox_url, pipeline.ca_path, events, poison=0, seed=seed)
+    w = build_workload(
+        f"soak-cap-{uuid.uuid4().hex[:4]}", pipeline.sandbox_url, pipeline.ca_path, events, poison=0, seed=seed
+    )
     t0 = time.monotonic()
     StreamProducer(bootstrap, pipeline.source_topics, w, 0.0).start()
     took = _wait_done(inspector, [w], DRAIN_TIMEOUT_S)
@@ -236,10 +241,14 @@ def judge(result: SoakResult, services: list[str], bounds: Bounds) -> list[str]:
             failures.append(f"{name} was not running at the end of the warm-up or at the end")
             continue
         if first.pids.get(name) != last.pids.get(name):
-            failures.append(f"{name} was restarted during the soak (pid {first.pids.get(name)} -> {last.pids.get(name)})")
+            failures.append(
+                f"{name} was restarted during the soak (pid {first.pids.get(name)} -> {last.pids.get(name)})"
+            )
         growth = b.rss_kib / a.rss_kib - 1
         if growth > bounds.rss_growth:
-            failures.append(f"{name}: RSS grew {growth:+.1%} after the warm-up ({a.rss_kib // 1024} -> {b.rss_kib // 1024} MiB)")
+            failures.append(
+                f"{name}: RSS grew {growth:+.1%} after the warm-up ({a.rss_kib // 1024} -> {b.rss_kib // 1024} MiB)"
+            )
         if b.fds - a.fds > bounds.fd_growth:
             failures.append(f"{name}: open fds {a.fds} -> {b.fds}")
         if b.threads - a.threads > bounds.thread_growth:
@@ -247,7 +256,10 @@ def judge(result: SoakResult, services: list[str], bounds: Bounds) -> list[str]:
         limit = result.rate * bounds.lag_seconds
         worst = max((s.lag.get(name) or 0 for s in after[:-1]), default=0)
         if worst > limit:
-            failures.append(f"{name}: lag reached {worst} records after the warm-up (bound {limit:.0f}: {bounds.lag_seconds:.0f}s of load)")
+            failures.append(
+                f"{name}: lag reached {worst} records after the warm-up (bound {limit:.0f}: "
+                f"{bounds.lag_seconds:.0f}s of load)"
+            )
         if last.lag.get(name):
             failures.append(f"{name}: lag {last.lag.get(name)} after draining")
     if result.drained_s is None:
@@ -280,7 +292,10 @@ def soak(
     warmup_s = 60 * (warmup_minutes if warmup_minutes is not None else min(10.0, minutes / 3))
     stack = OwnStack(config, log=say)
     workdir = stack.config.run_dir / f"soak-{time.strftime('%Y%m%dT%H%M%S')}"
-    say(f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL :{stack.config.pg_port}); logs in {workdir}")
+    say(
+        f"seed {seed}; own stack in {stack.config.run_dir} (Kafka {stack.bootstrap}, PostgreSQL "
+        f":{stack.config.pg_port}); logs in {workdir}"
+    )
     stack.up()
     pipeline = ChaosPipeline(stack, workdir)
     inspector: Inspector | None = None
@@ -295,7 +310,9 @@ def soak(
             pipeline.partitions, {t + ".dlq": name for name, t in pipeline.source_topics.items()},
         )  # fmt: skip
         dlq_topics = [t + ".dlq" for t in (*pipeline.source_topics.values(), *pipeline.result_topics.values())]
-        measure_capacity(pipeline, inspector, 60, stack.bootstrap, rng.randrange(1 << 30))  # warm-up: connections, imports
+        measure_capacity(
+            pipeline, inspector, 60, stack.bootstrap, rng.randrange(1 << 30)
+        )  # warm-up: connections, imports
         capacity = measure_capacity(pipeline, inspector, capacity_events, stack.bootstrap, rng.randrange(1 << 30))
         rate = rate or load * capacity
         per_round = max(10, round(rate * round_s))
@@ -334,7 +351,10 @@ def soak(
             workloads.append(w)
             watch.produced = sum(len(x.items) for x in workloads)
         pool.shutdown(wait=False, cancel_futures=True)
-        say(f"load stopped after {(time.monotonic() - watch.started) / 60:.1f} min: {watch.produced} events in {len(workloads)} rounds; draining")
+        say(
+            f"load stopped after {(time.monotonic() - watch.started) / 60:.1f} min: {watch.produced} events in "
+            f"{len(workloads)} rounds; draining"
+        )
         drained = _wait_done(inspector, workloads[-3:], DRAIN_TIMEOUT_S)
         watch.stop()
         final = watch.sample()
@@ -345,18 +365,45 @@ def soak(
             lost += len(v.lost)
             duplicated += len(v.duplicated)
             if v.lost or v.duplicated:
-                verdicts.append({"round": w.scenario, "missing": v.details.get("missing"), "doubled": v.details.get("doubled"),
-                                 "examples": v.details.get("examples")})  # fmt: skip
+                verdicts.append(
+                    {
+                        "round": w.scenario,
+                        "missing": v.details.get("missing"),
+                        "doubled": v.details.get("doubled"),
+                        "examples": v.details.get("examples"),
+                    }
+                )
         dead = sum(sum(inspector.end_offsets(t).values()) for t in dlq_topics) - sum(dlq_start.values())
-        result = SoakResult(capacity, rate, minutes, len(workloads), sum(len(w.items) for w in workloads), lost, duplicated,
-                            dead, drained, watch.samples, warmup_s, verdicts)  # fmt: skip
+        result = SoakResult(
+            capacity,
+            rate,
+            minutes,
+            len(workloads),
+            sum(len(w.items) for w in workloads),
+            lost,
+            duplicated,
+            dead,
+            drained,
+            watch.samples,
+            warmup_s,
+            verdicts,
+        )
         result.failures = judge(result, services, bounds)
         warm = next((s for s in watch.samples if s.at_s >= warmup_s), final)
         say("start / end of the warm-up / end (after draining):")
-        print(table([("start", watch.samples[0]), (f"{warm.at_s / 60:.0f} min", warm), ("end", final)], list(pipeline.services)), flush=True)
-        say(f"{result.events} events in {result.rounds} rounds at {rate:.1f}/s ({rate / capacity:.0%} of {capacity:.1f}/s):"
+        print(
+            table(
+                [("start", watch.samples[0]), (f"{warm.at_s / 60:.0f} min", warm), ("end", final)],
+                list(pipeline.services),
+            ),
+            flush=True,
+        )
+        say(
+            f"{result.events} events in {result.rounds} rounds at {rate:.1f}/s ({rate / capacity:.0%} of "
+            f"{capacity:.1f}/s):"
             f" lost {lost}, doubled {duplicated}, dead-lettered {dead}, drained in"
-            f" {'-' if drained is None else f'{drained:.1f}s'}")  # fmt: skip
+            f" {'-' if drained is None else f'{drained:.1f}s'}"
+        )
         for f in result.failures:
             say(f"  FAIL {f}")
         if result.ok:
@@ -385,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", DEFAULT_MINUTES)),
                         help="how long the load runs (SOAK_MINUTES; default 60)")  # fmt: skip
-    parser.add_argument("--load", type=float, default=DEFAULT_LOAD, help="fraction of the measured capacity (default 0.5)")
+    parser.add_argument(
+        "--load", type=float, default=DEFAULT_LOAD, help="fraction of the measured capacity (default 0.5)"
+    )
     parser.add_argument("--rate", type=float, help="events per second instead (no fraction of the capacity)")
     parser.add_argument("--round-seconds", type=float, default=60.0)
     parser.add_argument("--sample-seconds", type=float, default=30.0)

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+
 from crm_sandbox.app import create_app
 from crm_sandbox.memstore import MemoryStore
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
 from crm_sandbox.settings import SandboxSettings
-from starlette.testclient import TestClient
 
 TOKEN = "unit-integration-token"
 HUMAN = "unit-human-token"

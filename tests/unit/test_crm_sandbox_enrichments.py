@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from crm_sandbox.app import create_app
 from crm_sandbox.memstore import MemoryStore
 from crm_sandbox.schema import default_schema, org_schema, schema_for
 from crm_sandbox.settings import SandboxSettings
-from starlette.testclient import TestClient
-
 from crmpilot.enrichments.registry import load_registry
 from crmpilot.enrichments.spec import SpecError
 
@@ -64,7 +64,11 @@ def test_example_specs_add_their_fields_and_values() -> None:
     )  # fmt: skip
     assert case_reason.restricted
     case_type = case.field("Type")
-    assert case_type is not None and case_type.picklist == ("Question", "Problem", "Feature Request") and case_type.restricted
+    assert (
+        case_type is not None
+        and case_type.picklist == ("Question", "Problem", "Feature Request")
+        and case_type.restricted
+    )
     assert case.field("AI_Type_Result_Id__c") is not None and case.field("AI_Type_Review_Required__c") is not None
     # what no spec targets is left as it was
     assert schema.get("Lead") == default_schema().get("Lead")
@@ -93,11 +97,18 @@ def test_a_spec_for_an_object_the_sandbox_lacks_is_refused_with_its_line(tmp_pat
 def test_describe_shows_the_enrichment_fields(client: TestClient) -> None:
     opportunity = _described(client, "Opportunity")
     churn = opportunity["Churn_Risk__c"]
-    assert (churn["type"], churn["custom"], churn["restrictedPicklist"], churn["updateable"]) == ("picklist", True, True, True)
+    assert (churn["type"], churn["custom"], churn["restrictedPicklist"], churn["updateable"]) == (
+        "picklist",
+        True,
+        True,
+        True,
+    )
     assert _values(churn) == ["low", "medium", "high"]
     assert opportunity["AI_Churn_Review_Required__c"]["type"] == "boolean"
     stage = opportunity["StageName"]
-    assert stage["nillable"] is False and [v["value"] for v in stage["picklistValues"] if v["defaultValue"]] == ["Prospecting"]
+    assert stage["nillable"] is False and [v["value"] for v in stage["picklistValues"] if v["defaultValue"]] == [
+        "Prospecting"
+    ]
     assert (opportunity["IsWon"]["updateable"], opportunity["IsClosed"]["createable"]) == (False, False)
     case = _described(client, "Case")
     assert _values(case["Reason"])[:3] == ["Billing", "Payment", "Refund"] and case["Reason"]["restrictedPicklist"]
@@ -108,13 +119,21 @@ def test_a_value_outside_the_spec_picklist_is_refused(client: TestClient) -> Non
     account = client.post(f"{DATA}/sobjects/Account/", json={"Name": "Northwind"}).json()["id"]
     created = client.post(
         f"{DATA}/sobjects/Opportunity/",
-        json={"Name": "Renewal 2027", "AccountId": account, "CloseDate": "2027-01-31", "StageName": "Qualification", "Amount": 12000.5},
+        json={
+            "Name": "Renewal 2027",
+            "AccountId": account,
+            "CloseDate": "2027-01-31",
+            "StageName": "Qualification",
+            "Amount": 12000.5,
+        },
     )
     assert created.status_code == 201, created.text
     opp = created.json()["id"]
     assert opp.startswith("006")
 
-    ok = client.patch(f"{DATA}/sobjects/Opportunity/{opp}", json={"Churn_Risk__c": "high", "AI_Churn_Result_Id__c": "r-1"})
+    ok = client.patch(
+        f"{DATA}/sobjects/Opportunity/{opp}", json={"Churn_Risk__c": "high", "AI_Churn_Result_Id__c": "r-1"}
+    )
     assert ok.status_code == 204, ok.text
     refused = client.patch(f"{DATA}/sobjects/Opportunity/{opp}", json={"Churn_Risk__c": "critical"})
     assert refused.status_code == 400
@@ -133,12 +152,20 @@ def test_opportunity_dates_amounts_and_closed_stages(client: TestClient) -> None
     missing = client.post(f"{DATA}/sobjects/Opportunity/", json={"Name": "No stage"})
     assert missing.status_code == 400 and missing.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
     assert set(missing.json()[0]["fields"]) == {"StageName", "CloseDate"}
-    bad_date = client.post(f"{DATA}/sobjects/Opportunity/", json={"Name": "x", "StageName": "Prospecting", "CloseDate": "soon"})
+    bad_date = client.post(
+        f"{DATA}/sobjects/Opportunity/", json={"Name": "x", "StageName": "Prospecting", "CloseDate": "soon"}
+    )
     assert bad_date.status_code == 400 and bad_date.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
 
     opp = client.post(
         f"{DATA}/sobjects/Opportunity/",
-        json={"Name": "Upsell", "StageName": "Prospecting", "CloseDate": "2027-03-01", "Amount": "99.999", "Probability": 10},
+        json={
+            "Name": "Upsell",
+            "StageName": "Prospecting",
+            "CloseDate": "2027-03-01",
+            "Amount": "99.999",
+            "Probability": 10,
+        },
     ).json()["id"]
     record = client.get(f"{DATA}/sobjects/Opportunity/{opp}").json()
     assert (record["Amount"], record["Probability"], record["CloseDate"]) == (100.0, 10.0, "2027-03-01")
@@ -146,5 +173,7 @@ def test_opportunity_dates_amounts_and_closed_stages(client: TestClient) -> None
     assert client.patch(f"{DATA}/sobjects/Opportunity/{opp}", json={"StageName": "Closed Won"}).status_code == 204
     record = client.get(f"{DATA}/sobjects/Opportunity/{opp}").json()
     assert (record["IsClosed"], record["IsWon"]) == (True, True)
-    won = client.get(f"{DATA}/query", params={"q": "SELECT Id FROM Opportunity WHERE IsWon = true AND CloseDate < 2027-06-01"})
+    won = client.get(
+        f"{DATA}/query", params={"q": "SELECT Id FROM Opportunity WHERE IsWon = true AND CloseDate < 2027-06-01"}
+    )
     assert won.json()["totalSize"] == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from crm_sandbox.errors import InvalidField, InvalidQueryFilterOperator, InvalidType, SalesforceError
 from crm_sandbox.ids import make_id
 from crm_sandbox.query import bind, execute, id_filter, project

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+
 from crm_sandbox.errors import MalformedQuery
 from crm_sandbox.soql import And, Comparison, Not, Or, OrderBy, Query, parse_soql
 

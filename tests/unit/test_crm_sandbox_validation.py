@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from crm_sandbox.errors import SalesforceError
 from crm_sandbox.ids import make_id, normalize_id, to_18
 from crm_sandbox.schema import default_schema

@@ -1,4 +1,5 @@
-"""A burst of bad records on the real broker: each lands on the DLQ with its reason; the consumer neither crashes nor stalls.
+"""A burst of bad records on the real broker: each lands on the DLQ with its reason; the consumer neither crashes nor
+stalls.
 
 Runs a :class:`ConsumerService` on a fresh topic of the local stack's broker
 with a burst of every kind of bad record (random bytes, invalid UTF-8, not
@@ -29,6 +30,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, Output, RuntimeSettings
@@ -94,9 +96,7 @@ def _bad_records(rnd: random.Random) -> list[tuple[str, bytes, str]]:
     return kinds
 
 
-def _produce(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes, int]]
-) -> None:
+def _produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes, int]]) -> None:
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -119,9 +119,7 @@ def _produce(
     assert not errors, errors
 
 
-def _read_all(
-    bootstrap: str, topic: str, expect: int, timeout: float = 30
-) -> list[Message]:
+def _read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list[Message]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -131,35 +129,25 @@ def _read_all(
     )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-        )
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         out: list[Message] = []
         deadline = time.monotonic() + timeout
         while len(out) < expect and time.monotonic() < deadline:
             out.extend(m for m in consumer.consume(500, 0.2) if m.error() is None)
-        out.extend(
-            m for m in consumer.consume(500, 0.5) if m.error() is None
-        )  # and any extra copy
+        out.extend(m for m in consumer.consume(500, 0.5) if m.error() is None)  # and any extra copy
         return out
     finally:
         consumer.close()
 
 
-def _committed_and_end(
-    bootstrap: str, topic: str, group: str
-) -> dict[int, tuple[int, int]]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
-    )
+def _committed_and_end(bootstrap: str, topic: str, group: str) -> dict[int, tuple[int, int]]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         tps = [TopicPartition(topic, p) for p in range(3)]
         return {
             tp.partition: (
                 tp.offset,
-                consumer.get_watermark_offsets(
-                    TopicPartition(topic, tp.partition), timeout=10
-                )[1],
+                consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1],
             )
             for tp in consumer.committed(tps, timeout=10)
         }
@@ -167,9 +155,7 @@ def _committed_and_end(
         consumer.close()
 
 
-async def _run_until(
-    service: ConsumerService, done: Callable[[], bool], timeout: float = 60
-) -> bool:
+async def _run_until(service: ConsumerService, done: Callable[[], bool], timeout: float = 60) -> bool:
     """Run until ``done()``; return whether the service was still running then."""
     task = asyncio.create_task(service.run())
     deadline = time.monotonic() + timeout
@@ -178,9 +164,7 @@ async def _run_until(
             if task.done():
                 await task
                 raise AssertionError("the service stopped on its own")
-            assert time.monotonic() < deadline, (
-                f"not done within {timeout}s; stats {service.stats}"
-            )
+            assert time.monotonic() < deadline, f"not done within {timeout}s; stats {service.stats}"
             await asyncio.sleep(0.05)
         return not task.done()
     finally:
@@ -205,9 +189,7 @@ def test_a_burst_of_bad_records_is_dead_lettered_with_reasons_and_the_consumer_k
             key = f"bad-{name}-{copy}".encode()
             records.append((key, value, copy % 3))
             expected_code[key] = code
-    records += [
-        (f"case-{n % 17}".encode(), encode(_valid(n)), n % 3) for n in range(N_VALID)
-    ]
+    records += [(f"case-{n % 17}".encode(), encode(_valid(n)), n % 3) for n in range(N_VALID)]
     rnd.shuffle(records)
     _produce(bootstrap, topic, records)
 
@@ -217,9 +199,7 @@ def test_a_burst_of_bad_records_is_dead_lettered_with_reasons_and_the_consumer_k
         handled[envelope.id] += 1
         return ()
 
-    settings = RuntimeSettings(
-        group_id=group, topics=(topic,), commit_interval_s=0.2, max_attempts=1
-    )
+    settings = RuntimeSettings(group_id=group, topics=(topic,), commit_interval_s=0.2, max_attempts=1)
     service = ConsumerService(handler, settings, kafka_settings)
 
     def done() -> bool:
@@ -235,9 +215,9 @@ def test_a_burst_of_bad_records_is_dead_lettered_with_reasons_and_the_consumer_k
 
     assert set(handled) == {f"evt-{n}" for n in range(N_VALID)}
     assert service.stats.dead_lettered == len(expected_code)
-    assert all(
-        c == e for c, e in _committed_and_end(bootstrap, topic, group).values()
-    ), "the committed offset must reach the end"
+    assert all(c == e for c, e in _committed_and_end(bootstrap, topic, group).values()), (
+        "the committed offset must reach the end"
+    )
 
     dlq = _read_all(bootstrap, topic + ".dlq", len(expected_code))
     by_key = Counter(m.key() for m in dlq)
@@ -253,9 +233,7 @@ def test_a_burst_of_bad_records_is_dead_lettered_with_reasons_and_the_consumer_k
         assert headers["crmpilot.error.message"], key
         assert headers["crmpilot.source.topic"] == topic
         assert int(headers["crmpilot.source.offset"]) >= 0
-        assert (
-            headers["crmpilot.attempts"] == "0"
-        )  # poison is never handed to the handler
+        assert headers["crmpilot.attempts"] == "0"  # poison is never handed to the handler
         assert headers["crmpilot.consumer.group"] == group
         original = next(v for k, v, _ in records if k == key)
         assert msg.value() == original, "the DLQ keeps the original bytes for replay"

@@ -15,12 +15,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox_support import sandbox, sb, sf  # noqa: E402, F401  (fixtures)
+from sandbox_support import sandbox, sb, sf  # noqa: F401 - fixtures, imported to be found here
 
-from crmpilot.crm.watermark import PostgresWatermarkStore  # noqa: E402
-from crmpilot.settings import DatabaseSettings  # noqa: E402
-from crmpilot.warehouse import PostgresWarehouse, connect  # noqa: E402
-from tests.dbkit import throwaway_database  # noqa: E402
+from crmpilot.crm.watermark import PostgresWatermarkStore
+from crmpilot.settings import DatabaseSettings
+from crmpilot.warehouse import PostgresWarehouse, connect
+from tests.dbkit import throwaway_database
 
 _TABLES = "warehouse.crm_write_audit, warehouse.feedback, warehouse.crm_source_watermark, warehouse.crm_source_seen"
 
@@ -44,4 +44,3 @@ def watermarks(crm_db: DatabaseSettings, warehouse: PostgresWarehouse) -> Iterat
     store = PostgresWatermarkStore.connect(crm_db, timeout=5)
     yield store
     store.close()
-

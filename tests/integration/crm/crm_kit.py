@@ -33,14 +33,17 @@ def create_cases(sb: Sandbox, n: int, **fields: Any) -> list[str]:
     ids: list[str] = []
     for start in range(0, n, 200):
         records = [
-            {"attributes": {"type": "Case"}, "Subject": f"case {i}", "Origin": "Web", **fields} for i in range(start, min(n, start + 200))
+            {"attributes": {"type": "Case"}, "Subject": f"case {i}", "Origin": "Web", **fields}
+            for i in range(start, min(n, start + 200))
         ]
         results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
         ids += [r["id"] for r in results or ()]
     return ids
 
 
-def classification(case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None) -> TicketClassification:
+def classification(
+    case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None
+) -> TicketClassification:
     event = event or f"evt-{case_id}-{category}"
     return TicketClassification(
         result_id=result_id_for(event, "classify_ticket", "v1"),
@@ -54,9 +57,23 @@ def classification(case_id: str, *, category: str = "Payments", event: str | Non
         confidence={"category": 0.93},
         rationale="declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=1, tokens_out=0, cost_usd=Decimal(0), latency_ms=1, attempts=1, trace_id="a" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=0, source_event_id=event,
-            event_time=event_time or datetime.now(UTC), processed_at=datetime.now(UTC),
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=1,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=1,
+            attempts=1,
+            trace_id="a" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=0,
+            source_event_id=event,
+            event_time=event_time or datetime.now(UTC),
+            processed_at=datetime.now(UTC),
         ),
-    )  # fmt: skip
+    )

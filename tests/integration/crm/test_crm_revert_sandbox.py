@@ -1,4 +1,5 @@
-"""Revert against the CRM sandbox and the warehouse: before-values back, a person's later change kept, dry run inert, CLI."""
+"""Revert against the CRM sandbox and the warehouse: before-values back, a person's later change kept, dry run inert,
+CLI."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import json
 
 import pytest
 from crm_kit import adapter, classification, create_cases, human, salesforce_settings
-from crm_sandbox.org import INTEGRATION_USER
 from sandbox_support import Sandbox
 from typer.testing import CliRunner
 
+from crm_sandbox.org import INTEGRATION_USER
 from crmpilot.cli.crm import app
 from crmpilot.crm import write_back
 from crmpilot.crm.revert import revert, select_applied
@@ -28,7 +29,9 @@ def _applied_run(sb: Sandbox, warehouse: PostgresWarehouse, n: int = 3, run_id: 
     return cases
 
 
-def test_revert_restores_before_values_and_keeps_a_persons_later_change(sb: Sandbox, warehouse: PostgresWarehouse) -> None:
+def test_revert_restores_before_values_and_keeps_a_persons_later_change(
+    sb: Sandbox, warehouse: PostgresWarehouse
+) -> None:
     cases = _applied_run(sb, warehouse)
     human(sb).Case.update(cases[0], {"AI_Category__c": "Billing"})
     crm = adapter(sb)
@@ -38,13 +41,19 @@ def test_revert_restores_before_values_and_keeps_a_persons_later_change(sb: Sand
     reader = sb.client()
     edited, untouched = reader.Case.get(cases[0]), reader.Case.get(cases[1])
     assert edited["AI_Category__c"] == "Billing", "the person's value stays"
-    assert (edited["AI_Priority__c"], untouched["AI_Category__c"], untouched["AI_Priority__c"]) == ("Low", "Other", "Low")
+    assert (edited["AI_Priority__c"], untouched["AI_Category__c"], untouched["AI_Priority__c"]) == (
+        "Low",
+        "Other",
+        "Low",
+    )
     assert untouched["AI_Confidence__c"] == 0.2 and untouched["AI_Result_Id__c"] is None
     assert untouched["LastModifiedById"] == INTEGRATION_USER.id
     [kept] = report.with_status("changed_since")
     assert (kept.record_id, kept.field, kept.current) == (cases[0], "AI_Category__c", "Billing")
     assert report.api_calls == 2, "one read and one sObject Collections write for the three cases"
-    assert [(e.record_id, e.field) for e in select_applied(warehouse, run_id="crm_writer-it")] == [(cases[0], "AI_Category__c")]
+    assert [(e.record_id, e.field) for e in select_applied(warehouse, run_id="crm_writer-it")] == [
+        (cases[0], "AI_Category__c")
+    ]
     recorded = warehouse.crm_audit(run_id="revert-it", statuses=("reverted",))
     assert len(recorded) == report.count("reverted")
     assert {(e.before_value, e.after_value) for e in recorded if e.field == "AI_Category__c"} == {("Payments", "Other")}
@@ -55,7 +64,9 @@ def test_dry_run_changes_nothing(sb: Sandbox, warehouse: PostgresWarehouse) -> N
     audit_before = warehouse.crm_audit(run_id="crm_writer-it")
     modified = sb.client().Case.get(cases[1])["SystemModstamp"]
 
-    report = revert(select_applied(warehouse, run_id="crm_writer-it"), adapter(sb), warehouse, run_id="revert-dry", dry_run=True)
+    report = revert(
+        select_applied(warehouse, run_id="crm_writer-it"), adapter(sb), warehouse, run_id="revert-dry", dry_run=True
+    )
 
     assert report.count("would_revert") == len(report.fields) > 0
     assert report.api_calls == 1, "a read only"
@@ -65,7 +76,9 @@ def test_dry_run_changes_nothing(sb: Sandbox, warehouse: PostgresWarehouse) -> N
     assert warehouse.crm_audit(run_id="revert-dry", statuses=("reverted",)) == []
 
 
-def test_cli_revert_and_status(sb: Sandbox, warehouse: PostgresWarehouse, crm_db: DatabaseSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_revert_and_status(
+    sb: Sandbox, warehouse: PostgresWarehouse, crm_db: DatabaseSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cases = _applied_run(sb, warehouse, n=2)
     settings = salesforce_settings(sb)
     monkeypatch.setenv("CRMPILOT_SALESFORCE_INSTANCE_URL", str(settings.instance_url))
@@ -88,7 +101,11 @@ def test_cli_revert_and_status(sb: Sandbox, warehouse: PostgresWarehouse, crm_db
     status = runner.invoke(app, ["status", "--json"])
     assert status.exit_code == 0, status.output
     org = json.loads(status.stdout)
-    assert (org["user_id"], org["username"], org["login"]) == (INTEGRATION_USER.id, INTEGRATION_USER.username, "session")
+    assert (org["user_id"], org["username"], org["login"]) == (
+        INTEGRATION_USER.id,
+        INTEGRATION_USER.username,
+        "session",
+    )
     assert org["api_limit"] == sb.settings.api_daily_limit and 0 < org["api_used"] <= org["api_limit"]
 
 

@@ -1,4 +1,5 @@
-"""crm_source polls the Opportunity for churn_risk: the CRM sandbox (serving the example specs), the watermark in PostgreSQL, Kafka.
+"""crm_source polls the Opportunity for churn_risk: the CRM sandbox (serving the example specs), the watermark in
+PostgreSQL, Kafka.
 
 A person's new Opportunity becomes one ``crm.record.created`` event on the spec's
 first source topic, keyed by the record id; crmpilot writing ``Churn_Risk__c`` back
@@ -19,9 +20,9 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from crm_kit import adapter, human
-from crm_source.handler import CRMSource, PollStats
 from sandbox_support import Sandbox
 
+from crm_source.handler import CRMSource, PollStats
 from crmpilot.crm.changes import record_sources
 from crmpilot.crm.port import RecordRef, RecordUpdate
 from crmpilot.crm.watermark import PostgresWatermarkStore
@@ -40,7 +41,8 @@ DESCRIPTION = "Renewal due in March. The customer complained twice about outages
 
 @pytest.fixture(scope="module", autouse=True)
 def _sandbox_serves_the_examples() -> Iterator[None]:
-    """Set before this module's sandbox (module scope) starts, so it serves Opportunity.Churn_Risk__c and the markers."""
+    """Set before this module's sandbox (module scope) starts, so it serves Opportunity.Churn_Risk__c and the
+    markers."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
         yield
@@ -51,7 +53,8 @@ def _poll(source: CRMSource) -> PollStats:
 
 
 def _read(bootstrap: str, topic: str, *, expect: int, timeout: float = 30) -> list[Any]:
-    """Every record of ``topic`` from the beginning: at least ``expect`` (or what came within ``timeout``), plus a second's worth more."""
+    """Every record of ``topic`` from the beginning: at least ``expect`` (or what came within ``timeout``), plus a
+    second's worth more."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -95,7 +98,12 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
     )
     try:
         created = human(sb).Opportunity.create(
-            {"Name": "Acme renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-03-31", "Description": DESCRIPTION}
+            {
+                "Name": "Acme renewal 2027",
+                "StageName": "Negotiation/Review",
+                "CloseDate": "2027-03-31",
+                "Description": DESCRIPTION,
+            }
         )
         record_id = created["id"]
         stats = _poll(source)
@@ -112,14 +120,25 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
 
         # crm_writer's write-back, as the integration user: the spec's own fields only
         [outcome] = adapter(sb).update(
-            [RecordUpdate(RecordRef("Opportunity", record_id), {"Churn_Risk__c": "high", "AI_Churn_Result_Id__c": "r-churn-1", "AI_Churn_Review_Required__c": False})]
+            [
+                RecordUpdate(
+                    RecordRef("Opportunity", record_id),
+                    {
+                        "Churn_Risk__c": "high",
+                        "AI_Churn_Result_Id__c": "r-churn-1",
+                        "AI_Churn_Review_Required__c": False,
+                    },
+                )
+            ]
         )
         assert outcome.ok, outcome
         stats = _poll(source)
         assert (stats.read, stats.own_writes, stats.emitted) == (1, 1, 0)
         assert len(_read(kafka_settings.bootstrap, topic, expect=2, timeout=3)) == 1, "no event for our own write-back"
 
-        human(sb).Opportunity.update(record_id, {"Description": DESCRIPTION + " They asked for the cancellation terms."})
+        human(sb).Opportunity.update(
+            record_id, {"Description": DESCRIPTION + " They asked for the cancellation terms."}
+        )
         stats = _poll(source)
         assert stats.emitted == 1
         first, update = sorted(_read(kafka_settings.bootstrap, topic, expect=2), key=lambda m: decode(m.value()).time)

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from crm_kit import adapter, classification, create_cases, human
-from crm_sandbox.org import AGENT_USER
-from crm_source.handler import CRMSource, PollStats
 from sandbox_support import Sandbox
 
+from crm_sandbox.org import AGENT_USER
+from crm_source.handler import CRMSource, PollStats
 from crmpilot.crm import write_back
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.watermark import PostgresWatermarkStore
@@ -48,7 +48,9 @@ class Sink:
         return batch
 
 
-def _source(sb: Sandbox, store: PostgresWatermarkStore, warehouse: PostgresWarehouse, sink: Sink, *objects: str) -> CRMSource:
+def _source(
+    sb: Sandbox, store: PostgresWatermarkStore, warehouse: PostgresWarehouse, sink: Sink, *objects: str
+) -> CRMSource:
     """A fresh source (as after a restart): only the store carries its position."""
     return CRMSource(
         crm=adapter(sb),
@@ -67,7 +69,9 @@ def _poll(source: CRMSource) -> dict[str, PollStats]:
     return asyncio.run(source.poll_once())
 
 
-def test_one_event_per_change_in_pages_and_none_twice(sb: Sandbox, watermarks: PostgresWatermarkStore, warehouse: PostgresWarehouse) -> None:
+def test_one_event_per_change_in_pages_and_none_twice(
+    sb: Sandbox, watermarks: PostgresWatermarkStore, warehouse: PostgresWarehouse
+) -> None:
     sink = Sink()
     cases = create_cases(sb, 12)
     stats = _poll(_source(sb, watermarks, warehouse, sink))
@@ -83,7 +87,9 @@ def test_one_event_per_change_in_pages_and_none_twice(sb: Sandbox, watermarks: P
     assert stats["Case"].duplicates >= 1, "records inside the overlap window are re-read and dropped"
 
 
-def test_our_own_write_back_triggers_no_new_event(sb: Sandbox, watermarks: PostgresWatermarkStore, warehouse: PostgresWarehouse) -> None:
+def test_our_own_write_back_triggers_no_new_event(
+    sb: Sandbox, watermarks: PostgresWatermarkStore, warehouse: PostgresWarehouse
+) -> None:
     sink = Sink()
     [case] = create_cases(sb, 1)
     _poll(_source(sb, watermarks, warehouse, sink))
@@ -102,7 +108,9 @@ def test_a_restart_resumes_from_the_watermark_without_gaps_or_duplicates(
     first = create_cases(sb, 7)
     _poll(_source(sb, watermarks, warehouse, sink))
     with connect(crm_db) as conn:
-        [(saved,)] = conn.execute("select watermark from warehouse.crm_source_watermark where source = %s", (SOURCE,)).fetchall()
+        [(saved,)] = conn.execute(
+            "select watermark from warehouse.crm_source_watermark where source = %s", (SOURCE,)
+        ).fetchall()
     assert saved is not None
 
     later = create_cases(sb, 4)
@@ -132,7 +140,9 @@ def test_a_person_overriding_the_ai_category_is_recorded_as_feedback(
     stats = _poll(_source(sb, watermarks, warehouse, sink))
     assert stats["Case"].feedback == 1
     with connect(crm_db) as conn:
-        rows = conn.execute("select field, ai_value, human_value, changed_by, result_id from warehouse.feedback").fetchall()
+        rows = conn.execute(
+            "select field, ai_value, human_value, changed_by, result_id from warehouse.feedback"
+        ).fetchall()
     assert rows == [("AI_Category__c", "Payments", "Refund", AGENT_USER.id, result.result_id)]
     assert sink.sent[-1].data.changed_fields == ("AI_Category__c",)
 
@@ -141,7 +151,11 @@ def test_a_person_overriding_the_ai_category_is_recorded_as_feedback(
 
 
 def test_the_service_polls_produces_and_stops_on_sigterm(
-    sb: Sandbox, warehouse: PostgresWarehouse, crm_db: DatabaseSettings, kafka_bootstrap: str, unique_topic: Callable[..., str]
+    sb: Sandbox,
+    warehouse: PostgresWarehouse,
+    crm_db: DatabaseSettings,
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
 ) -> None:
     topic = unique_topic("crm-source-cases", partitions=3)
     env = {
@@ -156,7 +170,14 @@ def test_the_service_polls_produces_and_stops_on_sigterm(
         "CRMPILOT_CRM_SOURCE_SOURCE": f"crm://service-test/{topic}",
     }
     cwd = Path(__file__).resolve().parents[3]
-    proc = subprocess.Popen([sys.executable, "-m", "crm_source"], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crm_source"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     log: list[str] = []
     try:
         _wait_for_line(proc, log, "polling", timeout=30)

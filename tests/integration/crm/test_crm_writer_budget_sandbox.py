@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from crm_kit import adapter, classification, create_cases
-from crm_writer.handler import CRMWriter
 from sandbox_support import Sandbox
 
+from crm_writer.handler import CRMWriter
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, RuntimeSettings
@@ -27,7 +27,9 @@ CTX = MessageContext("ai.ticket.classified", 0, 0, b"k", (), None, "crm-writer")
 
 
 def _envelope(case_id: str) -> Envelope[Any]:
-    return Envelope[Any](source="tests", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=classification(case_id))
+    return Envelope[Any](
+        source="tests", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=classification(case_id)
+    )
 
 
 async def _write_all(writer: CRMWriter, cases: list[str]) -> list[Any]:
@@ -35,14 +37,19 @@ async def _write_all(writer: CRMWriter, cases: list[str]) -> list[Any]:
 
 
 @pytest.mark.parametrize(("batch_size", "updates", "most_calls"), [(1000, 1000, 6), (2000, 2000, 11)])
-def test_api_calls_per_1000_updates(sb: Sandbox, warehouse: PostgresWarehouse, batch_size: int, updates: int, most_calls: int) -> None:
+def test_api_calls_per_1000_updates(
+    sb: Sandbox, warehouse: PostgresWarehouse, batch_size: int, updates: int, most_calls: int
+) -> None:
     cases = create_cases(sb, updates)
     crm = adapter(sb)
     writer = CRMWriter(crm, warehouse, batch_size=batch_size, batch_delay_s=0.2)
     outcomes = asyncio.run(_write_all(writer, cases))
     assert outcomes == [()] * updates
     per_1000 = writer.api_calls_per_1000_updates
-    print(f"\n[crm_writer] batch_size={batch_size}: {updates} case updates -> {writer.api_calls} API calls = {per_1000:g} per 1,000 updates")
+    print(
+        f"\n[crm_writer] batch_size={batch_size}: {updates} case updates -> {writer.api_calls} API calls = "
+        f"{per_1000:g} per 1,000 updates"
+    )
     assert writer.updates == updates and writer.api_calls <= most_calls
     assert sb.client().Case.get(cases[-1])["AI_Category__c"] == "Payments"
 
@@ -61,7 +68,14 @@ def test_a_spent_api_limit_pauses_the_writer_and_loses_nothing(
     sb.admin("POST", "faults", json={"limit_exceeded": True})
     crm = adapter(sb, limit_retry_after_s=1.0)
     writer = CRMWriter(crm, warehouse, batch_size=200, batch_delay_s=0.1, limit_pause_s=1.0)
-    runtime = RuntimeSettings(group_id=f"{topic}-writer", topics=(topic,), max_in_flight=400, max_attempts=50, backoff_initial_s=0.2, backoff_max_s=1.0)
+    runtime = RuntimeSettings(
+        group_id=f"{topic}-writer",
+        topics=(topic,),
+        max_in_flight=400,
+        max_attempts=50,
+        backoff_initial_s=0.2,
+        backoff_max_s=1.0,
+    )
     service = ConsumerService(writer, runtime, kafka_settings)
 
     async def scenario() -> None:
@@ -80,7 +94,9 @@ def test_a_spent_api_limit_pauses_the_writer_and_loses_nothing(
     asyncio.run(scenario())
     assert service.stats.dead_lettered == 0
     assert all(sb.client().Case.get(c)["AI_Category__c"] == "Payments" for c in cases[:5])
-    print(f"\n[crm_writer] limit outage: {service.stats.retries} retries, {writer.api_calls} API calls, 0 dead-lettered")
+    print(
+        f"\n[crm_writer] limit outage: {service.stats.retries} retries, {writer.api_calls} API calls, 0 dead-lettered"
+    )
 
 
 async def _until(condition: Callable[[], bool], *, timeout: float, task: asyncio.Task[None]) -> None:

@@ -1,4 +1,5 @@
-"""`crmpilot enrichments check --org` against the CRM sandbox started with CRMPILOT_ENRICHMENTS_DIR=examples/enrichments.
+"""`crmpilot enrichments check --org` against the CRM sandbox started with
+CRMPILOT_ENRICHMENTS_DIR=examples/enrichments.
 
 The sandbox then serves what the example specs write (Opportunity.Churn_Risk__c,
 Case.Reason with ticket_type's values, ...), so the examples pass and a spec
@@ -30,7 +31,8 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 
 @pytest.fixture(scope="module", autouse=True)
 def _sandbox_serves_the_examples() -> Iterator[None]:
-    """Set before this module's sandbox (conftest, module scope) starts: autouse fixtures of a scope run first, and it reads the specs at start."""
+    """Set before this module's sandbox (conftest, module scope) starts: autouse fixtures of a scope run first, and it
+    reads the specs at start."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
         yield
@@ -43,7 +45,10 @@ def _line_of(path: Path, fragment: str) -> int:
 def test_the_example_specs_pass_against_the_sandbox(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     describe = org_describe(salesforce_settings(sb))
     registry = load_registry([EXAMPLES])
-    assert {name: org_problems(entry, describe) for name, entry in registry.entries.items()} == {"churn_risk": [], "ticket_type": []}
+    assert {name: org_problems(entry, describe) for name, entry in registry.entries.items()} == {
+        "churn_risk": [],
+        "ticket_type": [],
+    }
 
     monkeypatch.setenv("CRMPILOT_SALESFORCE_INSTANCE_URL", sb.url)
     monkeypatch.setenv("CRMPILOT_SALESFORCE_CA_BUNDLE", str(sb.ca))
@@ -53,10 +58,16 @@ def test_the_example_specs_pass_against_the_sandbox(sb: Sandbox, monkeypatch: py
     assert "ok ticket_type (" in result.output
 
 
-def test_a_field_or_value_the_org_lacks_is_reported_at_its_line(sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_field_or_value_the_org_lacks_is_reported_at_its_line(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copy(EXAMPLES / LOCK_FILE, tmp_path / LOCK_FILE)
     churn = tmp_path / "churn_risk.yaml"
-    churn.write_text((EXAMPLES / "churn_risk.yaml").read_text().replace("churn_reason: Churn_Reason__c", "churn_reason: Churn_Summary__c"))
+    churn.write_text(
+        (EXAMPLES / "churn_risk.yaml")
+        .read_text()
+        .replace("churn_reason: Churn_Reason__c", "churn_reason: Churn_Summary__c")
+    )
     tickets = tmp_path / "ticket_type.yaml"
     tickets.write_text((EXAMPLES / "ticket_type.yaml").read_text().replace("object: Case", "object: Ticket__c"))
     registry = load_registry([], files=[churn, tickets])
@@ -64,7 +75,10 @@ def test_a_field_or_value_the_org_lacks_is_reported_at_its_line(sb: Sandbox, tmp
 
     [missing] = org_problems(registry.entry("churn_risk"), describe)
     assert (missing.file, missing.line) == (str(churn), _line_of(churn, "churn_reason: Churn_Summary__c"))
-    assert missing.reason == "crm.fields.churn_reason: Opportunity has no field 'Churn_Summary__c' (for output churn_reason)"
+    assert (
+        missing.reason
+        == "crm.fields.churn_reason: Opportunity has no field 'Churn_Summary__c' (for output churn_reason)"
+    )
     [no_object] = org_problems(registry.entry("ticket_type"), describe)  # the describe answered 404
     assert no_object.line == _line_of(tickets, "object: Ticket__c") and "no object 'Ticket__c'" in no_object.reason
 
@@ -78,17 +92,26 @@ def test_a_field_or_value_the_org_lacks_is_reported_at_its_line(sb: Sandbox, tmp
 def test_an_enum_value_the_sandbox_picklist_lacks(sb: Sandbox, tmp_path: Path) -> None:
     spec = tmp_path / "ticket_type.yaml"
     spec.write_text(
-        (EXAMPLES / "ticket_type.yaml").read_text().replace(
-            "      Other: anything else\n", "      Warranty: a repair or replacement under warranty\n      Other: anything else\n"
+        (EXAMPLES / "ticket_type.yaml")
+        .read_text()
+        .replace(
+            "      Other: anything else\n",
+            "      Warranty: a repair or replacement under warranty\n      Other: anything else\n",
         )
     )
-    [problem] = org_problems(load_registry([], files=[spec]).entry("ticket_type"), org_describe(salesforce_settings(sb)))
+    [problem] = org_problems(
+        load_registry([], files=[spec]).entry("ticket_type"), org_describe(salesforce_settings(sb))
+    )
     assert problem.line == _line_of(spec, "Warranty:")
-    assert problem.reason.startswith("outputs.case_reason.values: the picklist Case.Reason has no active value 'Warranty'")
+    assert problem.reason.startswith(
+        "outputs.case_reason.values: the picklist Case.Reason has no active value 'Warranty'"
+    )
 
 
 def test_the_sandbox_refuses_what_the_org_would(sf: Salesforce) -> None:
-    opp = sf.Opportunity.create({"Name": "Renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"})["id"]
+    opp = sf.Opportunity.create({"Name": "Renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"})[
+        "id"
+    ]
     sf.Opportunity.update(opp, {"Churn_Risk__c": "medium", "AI_Churn_Review_Required__c": True})
     with pytest.raises(SalesforceMalformedRequest) as refused:
         sf.Opportunity.update(opp, {"Churn_Risk__c": "severe"})

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from crmpilot.cli import train as train_cli
 from crmpilot.evaluation import DatasetError, read_labelled, read_sql
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +32,15 @@ def _query() -> str:
         return "'" + s.replace("'", "''") + "'"
 
     values = ", ".join(f"({i}, {lit(s)}, {lit(d)}, {lit(c)})" for i, (s, d, c) in enumerate(ROWS))
-    return f"select subject, description, category from (values {values}) as closed_cases(n, subject, description, category) order by n"
+    return (
+        f"select subject, description, category from (values {values}) as closed_cases(n, subject, description, "
+        "category) order by n"
+    )
 
 
-def test_train_from_a_warehouse_query_equals_training_from_the_same_rows_in_a_file(database_url: str, tmp_path: Path) -> None:
+def test_train_from_a_warehouse_query_equals_training_from_the_same_rows_in_a_file(
+    database_url: str, tmp_path: Path
+) -> None:
     data = read_sql(_query(), database_url=database_url)
     assert [(t.subject, t.description, t.label) for t in data.items] == ROWS
 
@@ -48,8 +54,12 @@ def test_train_from_a_warehouse_query_equals_training_from_the_same_rows_in_a_fi
     root = typer.Typer()
     root.add_typer(train_cli.app, name="train")
     env = {"CRMPILOT_DATABASE_URL": database_url, "COLUMNS": "200"}
-    from_sql = CliRunner().invoke(root, ["train", "--sql", _query(), "--out", str(tmp_path / "a"), "--dev-fraction", "0.25"], env=env)
-    from_file = CliRunner().invoke(root, ["train", "--data", str(file), "--out", str(tmp_path / "b"), "--dev-fraction", "0.25"], env=env)
+    from_sql = CliRunner().invoke(
+        root, ["train", "--sql", _query(), "--out", str(tmp_path / "a"), "--dev-fraction", "0.25"], env=env
+    )
+    from_file = CliRunner().invoke(
+        root, ["train", "--data", str(file), "--out", str(tmp_path / "b"), "--dev-fraction", "0.25"], env=env
+    )
     assert from_sql.exit_code == 0 and from_file.exit_code == 0, from_sql.output + from_file.output
     (a,) = (tmp_path / "a").iterdir()
     (b,) = (tmp_path / "b").iterdir()

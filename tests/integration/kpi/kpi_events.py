@@ -1,4 +1,5 @@
-"""AI result envelopes for the KPI aggregator stack test (the unit tier has its own copy: test folders do not share modules)."""
+"""AI result envelopes for the KPI aggregator stack test (the unit tier has its own copy: test folders do not share
+modules)."""
 
 from __future__ import annotations
 
@@ -14,28 +15,55 @@ AT = datetime(2024, 5, 1, 9, 0, 30, tzinfo=UTC)
 def provenance(source_event_id: str, *, latency_ms: float = 500.0, cost_usd: str = "0.002", processed_at: datetime = AT,
                cache_hit: bool = False) -> Provenance:  # fmt: skip
     return Provenance(
-        provider="openai", model="gpt-4o-mini", prompt_id="p", prompt_version="v1", prompt_hash="h", input_hash="i",
-        tokens_in=100, tokens_out=20, cost_usd=Decimal(cost_usd), latency_ms=latency_ms, attempts=1, cache_hit=cache_hit,
-        source_topic="crm.case.events", source_partition=0, source_offset=0, source_event_id=source_event_id,
-        event_time=processed_at, processed_at=processed_at,
-    )  # fmt: skip
+        provider="openai",
+        model="gpt-4o-mini",
+        prompt_id="p",
+        prompt_version="v1",
+        prompt_hash="h",
+        input_hash="i",
+        tokens_in=100,
+        tokens_out=20,
+        cost_usd=Decimal(cost_usd),
+        latency_ms=latency_ms,
+        attempts=1,
+        cache_hit=cache_hit,
+        source_topic="crm.case.events",
+        source_partition=0,
+        source_offset=0,
+        source_event_id=source_event_id,
+        event_time=processed_at,
+        processed_at=processed_at,
+    )
 
 
-def ticket(sid: str, *, category: str = "Billing", review: str = "auto_apply", **prov: Any) -> Envelope[TicketClassification]:
+def ticket(
+    sid: str, *, category: str = "Billing", review: str = "auto_apply", **prov: Any
+) -> Envelope[TicketClassification]:
     data = TicketClassification(
         result_id=result_id_for(sid, "classify_ticket", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
         case_id=f"case-{sid}", category=category, priority="High", sentiment="neutral", language="en", queue="q",
         confidence={"category": 0.9}, rationale="r",
     )  # fmt: skip
-    return Envelope[TicketClassification](source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data)
+    return Envelope[TicketClassification](
+        source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data
+    )
 
 
 def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: Any) -> Envelope[EmailSummary]:
     data = EmailSummary(
-        result_id=result_id_for(sid, "summarize_email", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
-        email_id=f"email-{sid}", summary="s", intent="refund_request", sentiment="neutral", urgency=urgency, verified=True,  # type: ignore[arg-type]
-    )  # fmt: skip
-    return Envelope[EmailSummary](source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data)
+        result_id=result_id_for(sid, "summarize_email", "v1"),
+        review=review,
+        provenance=provenance(sid, **prov),  # type: ignore[arg-type]
+        email_id=f"email-{sid}",
+        summary="s",
+        intent="refund_request",
+        sentiment="neutral",
+        urgency=urgency,
+        verified=True,  # type: ignore[arg-type]
+    )
+    return Envelope[EmailSummary](
+        source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data
+    )
 
 
 def request(sid: str, *, band: str = "hot", review: str = "skip", **prov: Any) -> Envelope[RequestScore]:
@@ -43,4 +71,6 @@ def request(sid: str, *, band: str = "hot", review: str = "skip", **prov: Any) -
         result_id=result_id_for(sid, "score_request", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
         request_id=f"req-{sid}", kind="lead", score=90, band=band, next_action="call",  # type: ignore[arg-type]
     )  # fmt: skip
-    return Envelope[RequestScore](source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data)
+    return Envelope[RequestScore](
+        source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
+    )

@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from kpi_events import ticket
+from test_kpi_aggregator_stack import _results, _until
+
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
 from tests.dbkit import throwaway_database
 from tests.netkit import free_port
-from kpi_events import ticket
-from test_kpi_aggregator_stack import _results, _until
 
 pytestmark = pytest.mark.integration
 
@@ -93,16 +94,8 @@ def aggregator(
         yield topic, app_id, port, agg
     finally:
         agg.stop()
-        internal = [
-            t
-            for t in kafka_admin.list_topics(timeout=10).topics
-            if t.startswith(app_id + "-")
-        ]
-        for future in (
-            kafka_admin.delete_topics(internal, operation_timeout=30)
-            if internal
-            else {}
-        ).values():
+        internal = [t for t in kafka_admin.list_topics(timeout=10).topics if t.startswith(app_id + "-")]
+        for future in (kafka_admin.delete_topics(internal, operation_timeout=30) if internal else {}).values():
             future.result(timeout=30)
 
 
@@ -126,9 +119,7 @@ def _caught_up(bootstrap: str, app_id: str, topics: list[str]) -> bool:
         tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
         committed = consumer.committed(tps, timeout=10)
         for tp in committed:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=10
-            )
+            _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
             if high and tp.offset < high:
                 return False
         return True
@@ -149,17 +140,11 @@ def _warehouse_results(db: DatabaseSettings, size: int) -> int:
 
 def _live_results(port: int, size: int) -> int:
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/kpi?window_size_s={size}", timeout=2
-        ) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/kpi?window_size_s={size}", timeout=2) as response:
             body = json.load(response)
     except OSError:
         return -1
-    return sum(
-        w["results"]
-        for w in body["windows"]
-        if w["task"] == "classify_ticket" and w["dimension"] == "all"
-    )
+    return sum(w["results"] for w in body["windows"] if w["task"] == "classify_ticket" and w["dimension"] == "all")
 
 
 def test_redelivered_results_and_a_crash_count_once(
@@ -171,17 +156,15 @@ def test_redelivered_results_and_a_crash_count_once(
     log = agg.log
     deadline = time.monotonic() + DEADLINE_S
     proc = agg.start()
-    _until(
-        "the ready line", lambda: "listening on" in log.read_text(), deadline, proc, log
-    )
+    _until("the ready line", lambda: "listening on" in log.read_text(), deadline, proc, log)
     internal = f"{app_id}-observations"
 
     def settle(proc: subprocess.Popen[bytes], expected: int) -> None:
         """Wait until the windows show at least ``expected`` results and every record is processed and committed."""
-        done = lambda: (
-            _live_results(port, 60) >= expected
-            and _caught_up(kafka_bootstrap, app_id, [topic, internal])
-        )
+
+        def done() -> bool:
+            return _live_results(port, 60) >= expected and _caught_up(kafka_bootstrap, app_id, [topic, internal])
+
         _until(
             f"{expected} results counted and every record committed",
             done,
@@ -189,19 +172,13 @@ def test_redelivered_results_and_a_crash_count_once(
             proc,
             log,
         )
-        time.sleep(
-            1.5
-        )  # three flush intervals; anything counted twice would show by now
+        time.sleep(1.5)  # three flush intervals; anything counted twice would show by now
         _until("every record committed", done, deadline, proc, log)
 
     at = datetime.now(UTC).replace(microsecond=0)
     first = [ticket(f"rd{i}", processed_at=at) for i in range(10)]
-    again = [
-        ticket(f"rd{i}", processed_at=at + timedelta(seconds=1)) for i in range(5)
-    ]  # re-produced after a crash
-    _produce(
-        kafka_bootstrap, topic, first + first + again
-    )  # every result twice, five three times
+    again = [ticket(f"rd{i}", processed_at=at + timedelta(seconds=1)) for i in range(5)]  # re-produced after a crash
+    _produce(kafka_bootstrap, topic, first + first + again)  # every result twice, five three times
 
     settle(proc, 10)
     for size in (60, 3600):
@@ -209,9 +186,7 @@ def test_redelivered_results_and_a_crash_count_once(
         assert _warehouse_results(own_database, size) == 10
 
     # a crash: new results are counted, then the aggregator is killed before (most likely) committing them
-    more = [
-        ticket(f"rd{i}", processed_at=at + timedelta(seconds=2)) for i in range(10, 20)
-    ]
+    more = [ticket(f"rd{i}", processed_at=at + timedelta(seconds=2)) for i in range(10, 20)]
     _produce(kafka_bootstrap, topic, more)
     _until(
         "the new results counted",

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
+from kpi_events import email, request, ticket
 
 from crmpilot.events import Envelope, TicketClassification, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
-from kpi_events import email, request, ticket
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
@@ -89,12 +89,19 @@ def service(
 
 
 def _ticket(i: int, at: datetime) -> Envelope[TicketClassification]:
-    return ticket(f"t{i}", category="Billing" if i < 12 else "Refund", review=("auto_apply", "suggest", "skip")[i % 3] if i < 15 else "auto_apply",
-                  latency_ms=10.0 * (i + 1), processed_at=at)  # fmt: skip
+    return ticket(
+        f"t{i}",
+        category="Billing" if i < 12 else "Refund",
+        review=("auto_apply", "suggest", "skip")[i % 3] if i < 15 else "auto_apply",
+        latency_ms=10.0 * (i + 1),
+        processed_at=at,
+    )
 
 
 def test_results_become_live_windows_and_warehouse_rows(
-    service: tuple[str, str, int, subprocess.Popen[bytes], Path], kafka_bootstrap: str, kafka_admin: AdminClient,
+    service: tuple[str, str, int, subprocess.Popen[bytes], Path],
+    kafka_bootstrap: str,
+    kafka_admin: AdminClient,
     kpi_database: DatabaseSettings,
 ) -> None:
     topic, app_id, port, proc, log = service
@@ -102,14 +109,25 @@ def test_results_become_live_windows_and_warehouse_rows(
     _until("the ready line", lambda: "listening on" in log.read_text(), deadline, proc, log)
 
     at = datetime.now(UTC).replace(microsecond=0)
-    events: list[Envelope[Any]] = [_ticket(i, at) for i in range(20)] + [email("e1", processed_at=at), request("r1", processed_at=at)]
+    events: list[Envelope[Any]] = [_ticket(i, at) for i in range(20)] + [
+        email("e1", processed_at=at),
+        request("r1", processed_at=at),
+    ]
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for event in events:
         producer.produce(topic, encode(event), key=event.subject.encode())
     producer.produce(topic, b"{not json", key=b"poison")  # skipped, not counted
     assert producer.flush(10) == 0
 
-    minute = _until("1-minute windows", lambda: (r := _results(port, 60)) and r.get("classify_ticket|all", {}).get("results") == 20 and len(r) == 7 and r, deadline, proc, log)  # fmt: skip
+    minute = _until(
+        "1-minute windows",
+        lambda: (
+            (r := _results(port, 60)) and r.get("classify_ticket|all", {}).get("results") == 20 and len(r) == 7 and r
+        ),
+        deadline,
+        proc,
+        log,
+    )
     tickets = minute["classify_ticket|all"]
     # 20 tickets: of the first 15, 5 each auto/suggest/skip; the last 5 auto → 10 auto of 20
     assert (tickets["auto_applied"], tickets["suggested"], tickets["skipped"]) == (10, 5, 5)
@@ -132,7 +150,8 @@ def test_results_become_live_windows_and_warehouse_rows(
     def rows() -> list[tuple[Any, ...]]:
         with connect(kpi_database) as conn:
             return conn.execute(
-                "select window_size, task, dimension, results, auto_applied, suggested, skipped, cost_usd, p95_latency_ms"
+                "select window_size, task, dimension, results, auto_applied, suggested, skipped, cost_usd, "
+                "p95_latency_ms"
                 " from warehouse.kpi_window order by 1, 2, 3"
             ).fetchall()
 

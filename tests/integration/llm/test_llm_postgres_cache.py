@@ -52,7 +52,9 @@ async def test_round_trip_ttl_and_schema_creation(schema: str) -> None:
     cache = PostgresCache(URL, schema=schema)
     key = CacheKey("openai", "gpt-4o-mini", "yes_no", "abc", "def")
     assert await cache.get(key) is None  # creates the schema on first use
-    await cache.put(key, CachedAnswer({"label": "yes"}, "gpt-4o-mini", "gpt-4o-mini-2025-01-01", "r1", 10, 2, Decimal("0.0000027")))
+    await cache.put(
+        key, CachedAnswer({"label": "yes"}, "gpt-4o-mini", "gpt-4o-mini-2025-01-01", "r1", 10, 2, Decimal("0.0000027"))
+    )
     got = await cache.get(key)
     assert got is not None and got.output == {"label": "yes"} and got.cost_usd == Decimal("0.0000027")
     assert got.model_version == "gpt-4o-mini-2025-01-01" and (got.tokens_in, got.tokens_out) == (10, 2)

@@ -45,7 +45,9 @@ class Handler:
         return ()
 
 
-def run(handler: Handler, kafka: KafkaSettings, group: str, topic: str, done: Callable[[ConsumerService], bool]) -> ConsumerService:
+def run(
+    handler: Handler, kafka: KafkaSettings, group: str, topic: str, done: Callable[[ConsumerService], bool]
+) -> ConsumerService:
     settings = RuntimeSettings(group_id=group, topics=(topic,), commit_interval_s=0.2)
     service = ConsumerService(handler, settings, kafka)
 
@@ -86,7 +88,11 @@ def headers(msg: Message) -> dict[str, str]:
 
 
 def case(key: str) -> bytes:
-    return encode(Envelope[CaseEvent](source="tests", type="crm.case.created", schemaversion=1, subject=key, data=CaseEvent(case_id=key)))
+    return encode(
+        Envelope[CaseEvent](
+            source="tests", type="crm.case.created", schemaversion=1, subject=key, data=CaseEvent(case_id=key)
+        )
+    )
 
 
 def test_fixed_records_are_replayed_once_and_a_still_bad_one_stops_at_the_limit(
@@ -104,7 +110,9 @@ def test_fixed_records_are_replayed_once_and_a_still_bad_one_stops_at_the_limit(
     cli = CliRunner()
 
     def replay(*args: str) -> dict[str, Any]:
-        result = cli.invoke(ops_app, ["dlq", "replay", dlq, "--group", replay_group, "--max-replays", "2", "--json", *args])
+        result = cli.invoke(
+            ops_app, ["dlq", "replay", dlq, "--group", replay_group, "--max-replays", "2", "--json", *args]
+        )
         assert result.exit_code == 0, result.output
         return json.loads(result.output)
 

@@ -28,9 +28,20 @@ def kafka_describe(bootstrap: str, group: str) -> list[Row]:
     """Rows of ``kafka-consumer-groups --describe --group`` (skips the test if the tool cannot run)."""
     try:
         proc = subprocess.run(
-            [str(REPO / "infra" / "kafka-cli.sh"), "consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group],
-            capture_output=True, text=True, timeout=240, check=False,
-        )  # fmt: skip
+            [
+                str(REPO / "infra" / "kafka-cli.sh"),
+                "consumer-groups",
+                "--bootstrap-server",
+                bootstrap,
+                "--describe",
+                "--group",
+                group,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"Kafka's consumer-groups tool could not run ({exc}); only the comparison with it is skipped")
     if proc.returncode == 127 or "[stack] ERROR" in proc.stderr:  # no java, or the jars could not be fetched
@@ -48,7 +59,10 @@ def crmpilot_lag(app: typer.Typer, group: str) -> list[Row]:
     result = CliRunner().invoke(app, ["lag", "--group", group, "--json"])
     assert result.exit_code == 0, result.output
     (described,) = json.loads(result.output)
-    dash = lambda v: "-" if v is None else str(v)  # noqa: E731
+
+    def dash(v: object) -> str:
+        return "-" if v is None else str(v)
+
     return sorted(
         (p["topic"], p["partition"], dash(p["committed"]), str(p["end"]), dash(p["lag"]), dash(p["member_id"]))
         for p in described["partitions"]
@@ -106,7 +120,11 @@ def member(kafka_bootstrap: str) -> Iterator[Callable[[str, str, list[TopicParti
 
 
 def test_empty_group_with_commits(
-    ops_app: typer.Typer, cli_env: None, kafka_bootstrap: str, unique_topic: Callable[..., str], unique_name: Callable[[str], str]
+    ops_app: typer.Typer,
+    cli_env: None,
+    kafka_bootstrap: str,
+    unique_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
 ) -> None:
     topic, group = unique_topic("lag", partitions=3), unique_name("lag-group")
     _produce(kafka_bootstrap, topic, {0: 7, 1: 3, 2: 5})

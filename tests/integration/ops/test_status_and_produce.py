@@ -70,7 +70,14 @@ def test_status_reports_kafka_groups_and_each_services_readiness(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ready_port, not_ready_port, closed_port = health
-    for name in ("TICKET_CLASSIFIER", "EMAIL_SUMMARIZER", "REQUEST_SCORER", "WAREHOUSE_WRITER", "CRM_WRITER", "CRM_SOURCE"):
+    for name in (
+        "TICKET_CLASSIFIER",
+        "EMAIL_SUMMARIZER",
+        "REQUEST_SCORER",
+        "WAREHOUSE_WRITER",
+        "CRM_WRITER",
+        "CRM_SOURCE",
+    ):
         monkeypatch.delenv(f"CRMPILOT_{name}_HTTP_PORT", raising=False)
     monkeypatch.delenv("CRMPILOT_OPS_ENDPOINTS", raising=False)
     monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", kafka_bootstrap)
@@ -124,9 +131,26 @@ def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
     topic = unique_topic("produce", partitions=3)
     env = {**os.environ, "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap, "OTEL_TRACES_EXPORTER": "console"}
     proc = subprocess.run(
-        [sys.executable, "-c", PRODUCE, "produce", topic, "--type", "crm.case.created", "--sample", "4", "--seed", "3", "--json"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            PRODUCE,
+            "produce",
+            topic,
+            "--type",
+            "crm.case.created",
+            "--sample",
+            "4",
+            "--seed",
+            "3",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     start = proc.stdout.index("[\n")  # the JSON result; console spans follow it
     rows = json.JSONDecoder().raw_decode(proc.stdout[start:])[0]
@@ -172,7 +196,9 @@ def test_status_names_each_declared_enrichment_with_its_enrichers_group_and_lag(
     for _ in range(4):
         producer.produce(topic, b"x")
     assert producer.flush(30) == 0
-    committer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"crmpilot-enricher-{running}", "enable.auto.commit": False})
+    committer = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": f"crmpilot-enricher-{running}", "enable.auto.commit": False}
+    )
     committer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
     committer.close()
 
@@ -187,7 +213,9 @@ def test_status_names_each_declared_enrichment_with_its_enrichers_group_and_lag(
     text = CliRunner().invoke(ops_app, ["status", "--group-prefix", "crmpilot-enricher-", "--timeout", "5"])
     assert "Enrichments" in text.output and running in text.output and "not running" in text.output
 
-    (tmp_path / f"{idle}.yaml").write_text(example.replace("name: churn_risk", f"name: {idle}").replace("type: enum", "type: picklist"))
+    (tmp_path / f"{idle}.yaml").write_text(
+        example.replace("name: churn_risk", f"name: {idle}").replace("type: enum", "type: picklist")
+    )
     broken = CliRunner().invoke(ops_app, ["status", "--json", "--group-prefix", "crmpilot-enricher-", "--timeout", "5"])
     report = json.loads(broken.output)
     assert broken.exit_code == 1 and report["healthy"] is False

@@ -35,14 +35,18 @@ def _provenance(sid: str, prompt_id: str, at: datetime, **kw: Any) -> Provenance
     return Provenance(**(fields | kw))
 
 
-def ticket(sid: str, at: datetime, category: str, priority: str, review: str, confidence: dict[str, float], **kw: Any) -> Envelope[Any]:
+def ticket(
+    sid: str, at: datetime, category: str, priority: str, review: str, confidence: dict[str, float], **kw: Any
+) -> Envelope[Any]:
     version = kw.get("prompt_version", "v1")
     data = TicketClassification(
         result_id=result_id_for(sid, "classify_ticket", version), review=review,  # type: ignore[arg-type]
         provenance=_provenance(sid, "classify_ticket", at, **kw), case_id=f"case-{sid}", category=category,
         priority=priority, sentiment="neutral", language="en", queue="q", confidence=confidence, rationale="r",  # type: ignore[arg-type]
     )  # fmt: skip
-    return Envelope[TicketClassification](source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data)
+    return Envelope[TicketClassification](
+        source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data
+    )
 
 
 def email(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
@@ -51,7 +55,9 @@ def email(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
         provenance=_provenance(sid, "summarize_email", at, **kw), email_id=f"email-{sid}", summary="s",
         intent="refund_request", sentiment="neutral", urgency="normal", verified=True,
     )  # fmt: skip
-    return Envelope[EmailSummary](source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data)
+    return Envelope[EmailSummary](
+        source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data
+    )
 
 
 def request(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
@@ -60,7 +66,9 @@ def request(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
         provenance=_provenance(sid, "score_request", at, **kw), request_id=f"req-{sid}", kind="lead", score=64,
         band="warm", next_action="call",
     )  # fmt: skip
-    return Envelope[RequestScore](source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data)
+    return Envelope[RequestScore](
+        source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
+    )
 
 
 def load_known(warehouse: PostgresWarehouse) -> None:
@@ -78,12 +86,86 @@ def load_known(warehouse: PostgresWarehouse) -> None:
                                    data=CaseEvent(case_id=sid)) for sid in ("t1", "t2", "t3", "t4")]  # fmt: skip
     warehouse.write_raw_events([(s, KafkaPosition("crm.case.events", 0, i)) for i, s in enumerate(sources)])
     rid = {r.data.provenance.source_event_id: r.data.result_id for r in results}
-    warehouse.record_crm_audit([
-        CrmAuditEntry(rid["t1"], "Case", "c1", "AI_Category__c", None, "Billing", "applied", applied_at=DAY1 + timedelta(seconds=30)),
-        CrmAuditEntry(rid["t1"], "Case", "c1", "AI_Priority__c", None, "High", "applied", applied_at=DAY1 + timedelta(seconds=90)),
-        CrmAuditEntry(rid["t2"], "Case", "c2", "AI_Category__c", "Refund", "Billing", "skipped_human_edit", applied_at=DAY1 + timedelta(seconds=40)),
-        CrmAuditEntry(rid["t4"], "Case", "c4", "AI_Category__c", None, "Billing", "applied", applied_at=DAY2 + timedelta(seconds=60)),
-        CrmAuditEntry(rid["t0"], "Case", "c0", "AI_Category__c", None, "Outage", "applied", applied_at=t0.data.provenance.event_time + timedelta(hours=5)),
-    ])  # fmt: skip
-    warehouse.record_feedback([FeedbackEntry("fb1", "Case", "c1", "AI_Category__c", "Billing", "Refund", DAY1 + timedelta(hours=1), result_id=rid["t1"])])
-    warehouse.record_dlq([DlqEntry("ticket_classifier", "crm.case.events", 0, 99, "InvalidJSON", "invalid_json", "not JSON", 1, DAY1 + timedelta(hours=1))])
+    warehouse.record_crm_audit(
+        [
+            CrmAuditEntry(
+                rid["t1"],
+                "Case",
+                "c1",
+                "AI_Category__c",
+                None,
+                "Billing",
+                "applied",
+                applied_at=DAY1 + timedelta(seconds=30),
+            ),
+            CrmAuditEntry(
+                rid["t1"],
+                "Case",
+                "c1",
+                "AI_Priority__c",
+                None,
+                "High",
+                "applied",
+                applied_at=DAY1 + timedelta(seconds=90),
+            ),
+            CrmAuditEntry(
+                rid["t2"],
+                "Case",
+                "c2",
+                "AI_Category__c",
+                "Refund",
+                "Billing",
+                "skipped_human_edit",
+                applied_at=DAY1 + timedelta(seconds=40),
+            ),
+            CrmAuditEntry(
+                rid["t4"],
+                "Case",
+                "c4",
+                "AI_Category__c",
+                None,
+                "Billing",
+                "applied",
+                applied_at=DAY2 + timedelta(seconds=60),
+            ),
+            CrmAuditEntry(
+                rid["t0"],
+                "Case",
+                "c0",
+                "AI_Category__c",
+                None,
+                "Outage",
+                "applied",
+                applied_at=t0.data.provenance.event_time + timedelta(hours=5),
+            ),
+        ]
+    )
+    warehouse.record_feedback(
+        [
+            FeedbackEntry(
+                "fb1",
+                "Case",
+                "c1",
+                "AI_Category__c",
+                "Billing",
+                "Refund",
+                DAY1 + timedelta(hours=1),
+                result_id=rid["t1"],
+            )
+        ]
+    )
+    warehouse.record_dlq(
+        [
+            DlqEntry(
+                "ticket_classifier",
+                "crm.case.events",
+                0,
+                99,
+                "InvalidJSON",
+                "invalid_json",
+                "not JSON",
+                1,
+                DAY1 + timedelta(hours=1),
+            )
+        ]
+    )

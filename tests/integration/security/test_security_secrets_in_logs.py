@@ -36,6 +36,8 @@ import pytest
 import requests
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted, encode
 from crmpilot.llm.testing import (
     ChatRequest,
@@ -45,7 +47,6 @@ from crmpilot.llm.testing import (
     server_error,
 )
 from crmpilot.warehouse import migrate
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
@@ -77,9 +78,17 @@ def _answer(req: ChatRequest) -> Any:
             "next_action": "Call.",
             "confidence": 0.9,
         }
-    return {"category": "Payments", "queue": "billing", "priority": "High", "sentiment": "negative", "language": "en",
-            "escalate": False, "escalation_reason": None,
-            "confidence": {"category": 0.9, "priority": 0.9, "sentiment": 0.9, "language": 0.9}, "rationale": "card declined"}  # fmt: skip
+    return {
+        "category": "Payments",
+        "queue": "billing",
+        "priority": "High",
+        "sentiment": "negative",
+        "language": "en",
+        "escalate": False,
+        "escalation_reason": None,
+        "confidence": {"category": 0.9, "priority": 0.9, "sentiment": 0.9, "language": 0.9},
+        "rationale": "card declined",
+    }
 
 
 @dataclass
@@ -102,15 +111,13 @@ def _wait(
         for name, proc in procs.items():
             if proc.poll() is not None:
                 raise AssertionError(
-                    f"{name} exited with {proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                    f"{name} exited with "
+                    f"{proc.returncode}:\n{(logs / f'{name}.log').read_text(errors='replace')[-3000:]}"
                 )
         if check():
             return
         time.sleep(0.3)
-    tails = "\n".join(
-        f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}"
-        for p in logs.glob("*.log")
-    )
+    tails = "\n".join(f"--- {p.stem}\n{p.read_text(errors='replace')[-1500:]}" for p in logs.glob("*.log"))
     raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
@@ -128,9 +135,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             db = f"crmpilot_logscan_{uuid.uuid4().hex[:10]}"
             conn.execute(f'create database "{db}"')
     except Exception as exc:  # noqa: BLE001 - no stack: skip (a failure under CRMPILOT_TEST_REQUIRE_STACK=1)
-        pytest.skip(
-            f"the local stack is not running ({exc}); start it with `infra/stack.sh up`"
-        )
+        pytest.skip(f"the local stack is not running ({exc}); start it with `infra/stack.sh up`")
     params = conninfo_to_dict(base_url)
     params["dbname"] = db
     database_url = make_conninfo(**params)
@@ -149,9 +154,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
     }
     topics = [t for n in names.values() for t in (n, n + ".dlq")]
-    for f in admin.create_topics(
-        [NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]
-    ).values():
+    for f in admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1) for t in topics]).values():
         f.result(30)
     results = [
         names["ai.ticket.classified"],
@@ -174,11 +177,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         invalid_json(),
         invalid_json(),
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("CRMPILOT_", "OPENAI_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPILOT_", "OPENAI_"))}
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
@@ -236,9 +235,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 procs,
                 tmp,
             )
-        case_ids = _create_cases(
-            f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N
-        )
+        case_ids = _create_cases(f"https://127.0.0.1:{port}", tmp / "tls" / "ca.pem", 2 * N)
         requests.post(
             f"https://127.0.0.1:{port}/__sandbox/faults",
             json={"limit_exceeded": True},
@@ -326,14 +323,46 @@ def _produce(bootstrap: str, sources: list[str], case_ids: list[str]) -> None:
     now = datetime.now(UTC)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
     for i in range(N):
-        case = Envelope[CaseEvent](source="crm://logscan", type="crm.case.created", schemaversion=1, subject=case_ids[i], time=now,
-                                   data=CaseEvent(case_id=case_ids[i], subject=f"Card declined {i}", description="My card was declined twice."))  # fmt: skip
-        email = Envelope[EmailReceived](source="crm://logscan", type="crm.email.received", schemaversion=1, subject=case_ids[N + i], time=now,
-                                        data=EmailReceived(email_id=f"em-{i}", case_id=case_ids[N + i], from_address="maria@example.com",
-                                                           subject="Order", body="Where is my order? Please check.", received_at=now))  # fmt: skip
-        request = Envelope[RequestSubmitted](source="erp://logscan", type="erp.request.submitted", schemaversion=1, subject=f"REQ-{i}", time=now,
-                                             data=RequestSubmitted(request_id=f"REQ-{i}", kind="quote", company="Northwind", amount=Decimal(100),
-                                                                   currency="EUR", description="Quote for 10 seats."))  # fmt: skip
+        case = Envelope[CaseEvent](
+            source="crm://logscan",
+            type="crm.case.created",
+            schemaversion=1,
+            subject=case_ids[i],
+            time=now,
+            data=CaseEvent(
+                case_id=case_ids[i], subject=f"Card declined {i}", description="My card was declined twice."
+            ),
+        )
+        email = Envelope[EmailReceived](
+            source="crm://logscan",
+            type="crm.email.received",
+            schemaversion=1,
+            subject=case_ids[N + i],
+            time=now,
+            data=EmailReceived(
+                email_id=f"em-{i}",
+                case_id=case_ids[N + i],
+                from_address="maria@example.com",
+                subject="Order",
+                body="Where is my order? Please check.",
+                received_at=now,
+            ),
+        )
+        request = Envelope[RequestSubmitted](
+            source="erp://logscan",
+            type="erp.request.submitted",
+            schemaversion=1,
+            subject=f"REQ-{i}",
+            time=now,
+            data=RequestSubmitted(
+                request_id=f"REQ-{i}",
+                kind="quote",
+                company="Northwind",
+                amount=Decimal(100),
+                currency="EUR",
+                description="Quote for 10 seats.",
+            ),
+        )
         for topic, env in zip(sources, (case, email, request), strict=True):
             producer.produce(topic, encode(env), env.subject.encode())
     for topic in sources:
@@ -349,9 +378,7 @@ def test_no_service_log_holds_a_planted_secret(run: Run, service: str) -> None:
     password = run.password
     assert PLANTED_KEY not in log, "the OpenAI API key"
     assert PLANTED_SESSION not in log, "the Salesforce session"
-    assert f":{password}@" not in log and f"password={password}" not in log, (
-        "the database password"
-    )
+    assert f":{password}@" not in log and f"password={password}" not in log, "the database password"
     assert run.database_url not in log
 
 

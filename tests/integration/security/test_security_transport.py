@@ -17,13 +17,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from confluent_kafka import KafkaException, Producer
+from pydantic import SecretStr
+
 from crmpilot.llm.cache.postgres import PostgresCache
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import RuntimeSettings
 from crmpilot.warehouse import WarehouseUnavailable
 from crmpilot.warehouse.connection import connect as warehouse_connect
 from crmpilot.warehouse.connection import describe_url
-from pydantic import SecretStr
 
 SASL_SSL = {
     "CRMPILOT_KAFKA_BOOTSTRAP": "broker-1.example:9093,broker-2.example:9093",
@@ -143,9 +144,7 @@ def test_sslmode_and_root_cert_stay_in_the_url_every_client_opens(
     assert settings.url.get_secret_value() == url  # handed to psycopg/libpq as it is
     described = describe_url(settings)
     assert "db-PLANTED-pw" not in described and "db.example" in described
-    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(
-        settings.model_dump(mode="json")
-    )
+    assert "db-PLANTED-pw" not in repr(settings) + json.dumps(settings.model_dump(mode="json"))
 
 
 @pytest.mark.integration

@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.streaming import ConsumerService
-from tests.netkit import free_port
 
 
 def case_event(n: int, subject: str, *, event_id: str | None = None) -> Envelope[CaseEvent]:
@@ -38,8 +37,9 @@ def produce_raw(
     errors: list[Any] = []
     n = 0
     for key, value, headers in records:
-        producer.produce(topic, value, key, headers=list(headers),
-                         on_delivery=lambda err, _m: errors.append(err) if err else None)
+        producer.produce(
+            topic, value, key, headers=list(headers), on_delivery=lambda err, _m: errors.append(err) if err else None
+        )
         producer.poll(0)
         n += 1
     assert producer.flush(30) == 0
@@ -78,7 +78,10 @@ def committed_and_end(bootstrap: str, topic: str, group: str) -> dict[int, tuple
         tps = [TopicPartition(topic, p) for p in meta.partitions]
         committed = consumer.committed(tps, timeout=10)
         return {
-            tp.partition: (tp.offset, consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1])
+            tp.partition: (
+                tp.offset,
+                consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1],
+            )
             for tp in committed
         }
     finally:
@@ -129,5 +132,3 @@ def samples(metrics_text: bytes, name: str, **labels: str) -> list[float]:
 def metric(metrics_text: bytes, name: str, **labels: str) -> float:
     """The sum of the matching samples (0 when none)."""
     return sum(samples(metrics_text, name, **labels))
-
-

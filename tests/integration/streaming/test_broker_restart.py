@@ -2,9 +2,9 @@
 the member is out of its group longer than the limit, healthy again once it rejoins, and nothing is lost.
 
 The broker is this module's own (``infra/stack.sh kafka-up`` with another run folder and free ports
-picked at start; ``CRMPILOT_LIVENESS_KAFKA_PORT`` / ``CRMPILOT_LIVENESS_CONTROLLER_PORT`` fix them): the shared stack of ``infra/stack.sh`` is never
-stopped. Small group timings (session 6 s, so the liveness limit is 12 s) keep the test under a minute
-once the broker is up.
+picked at start; ``CRMPILOT_LIVENESS_KAFKA_PORT`` / ``CRMPILOT_LIVENESS_CONTROLLER_PORT`` fix them): the shared stack
+of ``infra/stack.sh`` is never stopped. Small group timings (session 6 s, so the liveness limit is 12 s) keep the test
+under a minute once the broker is up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,15 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+from streamkit import (
+    aget,
+    case_event,
+    committed_and_end,
+    metric,
+    produce_envelopes,
+    read_topic,
+)
+
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import (
@@ -32,15 +41,7 @@ from crmpilot.streaming import (
     Output,
     RuntimeSettings,
 )
-from streamkit import (
-    aget,
-    case_event,
-    committed_and_end,
-    free_port,
-    metric,
-    produce_envelopes,
-    read_topic,
-)
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +80,7 @@ class PrivateBroker:
                 check=False,
             )
         if proc.returncode != 0:
-            raise AssertionError(
-                f"infra/stack.sh {command} failed ({proc.returncode}):\n{log.read_text()[-3000:]}"
-            )
+            raise AssertionError(f"infra/stack.sh {command} failed ({proc.returncode}):\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +91,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
     controller = int(os.environ.get("CRMPILOT_LIVENESS_CONTROLLER_PORT") or free_port())
     while controller == port:
         controller = free_port()
-    assert not SHARED_PORTS & {port, controller}, (
-        "the restart test must not use the shared stack's ports"
-    )
+    assert not SHARED_PORTS & {port, controller}, "the restart test must not use the shared stack's ports"
     b = PrivateBroker(tmp_path_factory.mktemp("liveness-broker"), port, controller)
     b.sh("kafka-up")
     try:
@@ -125,9 +122,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
     )
     _create_topics(broker.bootstrap, [src, src + ".dlq", out], partitions=2)
     before, after = 20, 20
-    produce_envelopes(
-        broker.bootstrap, src, (case_event(i, f"case-{i % 5}") for i in range(before))
-    )
+    produce_envelopes(broker.bootstrap, src, (case_event(i, f"case-{i % 5}") for i in range(before)))
 
     async def echo(envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
         return [Output(out, ctx.key, encode(envelope))]
@@ -149,9 +144,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
     async def until(condition: Callable[[], bool], what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
-            assert time.monotonic() < deadline, (
-                f"timed out waiting for {what}; {service.status()}; {service.stats}"
-            )
+            assert time.monotonic() < deadline, f"timed out waiting for {what}; {service.status()}; {service.stats}"
             await asyncio.sleep(0.1)
 
     async def probe(url: str) -> tuple[int, str]:
@@ -163,9 +156,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
             url = server.url
             task = asyncio.create_task(service.run())
             try:
-                await until(
-                    lambda: service.stats.processed == before, "the first records", 30
-                )
+                await until(lambda: service.stats.processed == before, "the first records", 30)
                 seen["up"] = (
                     await probe(url),
                     await aget(url + "/readyz"),
@@ -189,15 +180,15 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
                 seen["down_took"] = time.monotonic() - down_at
                 probes: list[tuple[float, int, str]] = []
                 while not probes or probes[-1][1] == 200:
-                    assert time.monotonic() - down_at < 30, (
-                        f"/healthz never turned unhealthy: {probes[-3:]}"
-                    )
+                    assert time.monotonic() - down_at < 30, f"/healthz never turned unhealthy: {probes[-3:]}"
                     status, reason = await probe(url)
                     probes.append((time.monotonic() - down_at, status, reason))
                     await asyncio.sleep(0.25)
                 seen["probes"] = probes
                 # a long outage: the runtime rebuilds its consumer once per limit and keeps running
-                await until(lambda: service.stats.consumer_rebuilds >= 2, "a second rebuild while the broker is down", 30)
+                await until(
+                    lambda: service.stats.consumer_rebuilds >= 2, "a second rebuild while the broker is down", 30
+                )
                 assert not task.done(), "the service stopped during the outage"
                 seen["rebuilds_while_down"] = service.stats.consumer_rebuilds
                 seen["unhealthy_throughout"] = (await probe(url))[0]
@@ -208,19 +199,14 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
                 up_at = time.monotonic()
                 await asyncio.to_thread(broker.sh, "kafka-up")
                 seen["up_took"] = time.monotonic() - up_at
-                await until(
-                    lambda: service.status().alive, "/healthz healthy again", 30
-                )
+                await until(lambda: service.status().alive, "/healthz healthy again", 30)
                 seen["healthy_after_up"] = time.monotonic() - up_at
                 seen["rejoined"] = await probe(url)
                 await asyncio.to_thread(
                     produce_envelopes,
                     broker.bootstrap,
                     src,
-                    (
-                        case_event(i, f"case-{i % 5}")
-                        for i in range(before, before + after)
-                    ),
+                    (case_event(i, f"case-{i % 5}") for i in range(before, before + after)),
                 )
                 await until(
                     lambda: service.stats.processed >= before + after,
@@ -234,13 +220,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
                 await asyncio.wait_for(task, 60)
 
     asyncio.run(main())
-    print(
-        {
-            k: v
-            for k, v in seen.items()
-            if k in ("down_took", "up_took", "healthy_after_up")
-        }
-    )
+    print({k: v for k, v in seen.items() if k in ("down_took", "up_took", "healthy_after_up")})
 
     (h_status, _), (r_status, _), metrics_up = seen["up"]
     assert (h_status, r_status) == (200, 200)
@@ -251,10 +231,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
     probes = seen["probes"]
     first_bad_at, status, reason = probes[-1]
     assert status == 503
-    assert (
-        reason.startswith("not a member of its consumer group for")
-        and "(limit 12s)" in reason
-    ), reason
+    assert reason.startswith("not a member of its consumer group for") and "(limit 12s)" in reason, reason
     # healthy for the first 12 s at least (the membership cannot be lost before the broker goes)
     assert first_bad_at >= 12.0 - 0.5, probes
     assert all(s == 200 for t, s, _ in probes if t < 11.5), probes
@@ -279,9 +256,7 @@ def test_broker_restart_unhealthy_while_out_of_the_group_then_rejoins_and_loses_
 
     outputs = read_topic(broker.bootstrap, out, expect=before + after)
     ids = {json.loads(m.value())["id"] for m in outputs}
-    assert ids == {
-        f"evt-{i}" for i in range(before + after)
-    }  # nothing lost (a redelivery may duplicate)
+    assert ids == {f"evt-{i}" for i in range(before + after)}  # nothing lost (a redelivery may duplicate)
     try:
         ends = committed_and_end(broker.bootstrap, src, group)
     except KafkaException as exc:  # pragma: no cover - diagnostics only

@@ -45,7 +45,9 @@ def test_echo_outputs_arrive_and_offsets_are_committed_to_the_end(
     group = unique_name("group")
     n = 300
     produce_envelopes(kafka_settings.bootstrap, src, (case_event(i, f"case-{i % 30}") for i in range(n)))
-    produce_raw(kafka_settings.bootstrap, src, [(b"case-x", encode(case_event(n, "case-x")), [("traceparent", TRACEPARENT)])])
+    produce_raw(
+        kafka_settings.bootstrap, src, [(b"case-x", encode(case_event(n, "case-x")), [("traceparent", TRACEPARENT)])]
+    )
     service = ConsumerService(_echo(out), _settings(group, src), kafka_settings)
 
     asyncio.run(run_until(service, lambda: service.stats.processed == n + 1))
@@ -70,7 +72,11 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
     good = encode(case_event(0, "c1"))
     unknown_version = json.loads(good)
     unknown_version["schemaversion"] = 99
-    oversize = encode(case_event(1, "c1").model_copy(update={"data": case_event(1, "c1").data.model_copy(update={"description": "x" * 5000})}))
+    oversize = encode(
+        case_event(1, "c1").model_copy(
+            update={"data": case_event(1, "c1").data.model_copy(update={"description": "x" * 5000})}
+        )
+    )
     records = [
         (b"c1", good, []),
         (b"c2", b"{not json", [("traceparent", TRACEPARENT)]),
@@ -108,7 +114,7 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
             assert h["crmpilot.error.message"] and h["crmpilot.error.stack"] and h["crmpilot.failed_at"]
     assert dict(by_key[b"c2"].headers() or [])["traceparent"] == TRACEPARENT  # original headers kept
     assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"c1", b"c6"]
-    (committed, end), = committed_and_end(kafka_settings.bootstrap, src, group).values()
+    ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert committed == end == len(records)
 
 
@@ -207,7 +213,7 @@ def test_a_fatal_error_stops_the_service_and_commits_only_before_it(
     with pytest.raises(CredentialsRevoked):
         asyncio.run(asyncio.wait_for(service.run(), 30))
     assert service.stats.processed == 5
-    (committed, end), = committed_and_end(kafka_settings.bootstrap, src, group).values()
+    ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert (committed, end) == (5, 10)  # the failed record and everything after it will be redelivered
 
 
@@ -271,5 +277,5 @@ def test_sigterm_drains_in_flight_records_commits_and_exits_0(
     settings = _settings(group, src, ordering="unordered", max_in_flight=5)
     assert asyncio.run(asyncio.wait_for(ConsumerService(slow_sink, settings, kafka_settings).serve(), 30)) == 0
     assert sorted(finished) == sorted(started) == [0, 1, 2, 3, 4]  # in flight finished; queued ones never started
-    (committed, end), = committed_and_end(kafka_settings.bootstrap, src, group).values()
+    ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert (committed, end) == (5, 20)

@@ -88,5 +88,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     duplicates = sum(outputs.ids.values()) - n
     offsets = committed_and_end(bootstrap, src, group)
     assert all(c == end for c, end in offsets.values()), offsets
-    print(f"\ncrash safety: {n} inputs, committed {committed_at_kill} before SIGKILL, "
-          f"{duplicates} duplicate output(s) after restart")
+    print(
+        f"\ncrash safety: {n} inputs, committed {committed_at_kill} before SIGKILL, "
+        f"{duplicates} duplicate output(s) after restart"
+    )

@@ -19,8 +19,9 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 def test_produce_events_blocking_and_async(kafka_settings: KafkaSettings, unique_topic: Callable[..., str]) -> None:
     topic = unique_topic("events", partitions=3)
-    deliveries = produce_events(topic, [case_event(i, f"case-{i}") for i in range(5)], kafka=kafka_settings,
-                                traceparent=TRACEPARENT)
+    deliveries = produce_events(
+        topic, [case_event(i, f"case-{i}") for i in range(5)], kafka=kafka_settings, traceparent=TRACEPARENT
+    )
     assert len(deliveries) == 5 and all(d.topic == topic and d.offset >= 0 for d in deliveries)
 
     async def send() -> None:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamkit import aget, case_event, free_port, http_get, metric, produce_envelopes, produce_raw, read_topic, samples
+from streamkit import aget, case_event, http_get, metric, produce_envelopes, produce_raw, read_topic, samples
 
 from crmpilot.errors import Retryable
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, LifecycleServer, MessageContext, Output, RuntimeSettings
+from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,12 @@ def test_probes_follow_the_service_and_the_metrics_count_what_it_did(
         return [Output(out, ctx.key, encode(envelope))]
 
     settings = RuntimeSettings(
-        group_id=group, topics=(src,), max_in_flight=16, commit_interval_s=0.2, backoff_initial_s=0.01, backoff_max_s=0.02
+        group_id=group,
+        topics=(src,),
+        max_in_flight=16,
+        commit_interval_s=0.2,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
     )
     service = ConsumerService(handle, settings, kafka_settings)
 
@@ -63,7 +69,9 @@ def test_probes_follow_the_service_and_the_metrics_count_what_it_did(
             seen["before"] = [await aget(url + "/healthz"), await aget(url + "/readyz")]
             task = asyncio.create_task(service.run())
             try:
-                await until(lambda: service.stats.consumed == n + 1 and service.stats.dead_lettered == 1, "records fetched")
+                await until(
+                    lambda: service.stats.consumed == n + 1 and service.stats.dead_lettered == 1, "records fetched"
+                )
                 await asyncio.sleep(0.5)  # a commit tick or two: the watermarks are noted
                 seen["gated"] = (await aget(url + "/readyz"), (await aget(url + "/metrics"))[1])
                 gate.set()
@@ -109,7 +117,10 @@ def test_probes_follow_the_service_and_the_metrics_count_what_it_did(
 
 def _start(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, str(SERVICE), *args], env={**os.environ, **env}, stdout=log.open("ab"), stderr=subprocess.STDOUT
+        [sys.executable, str(SERVICE), *args],
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -130,7 +141,9 @@ def test_every_service_run_through_run_service_serves_the_endpoints_on_its_port(
     log = tmp_path / "service.log"
     service = _start(env, log)
     try:
-        help_text = subprocess.run([sys.executable, str(SERVICE), "--help"], capture_output=True, text=True, check=True).stdout
+        help_text = subprocess.run(
+            [sys.executable, str(SERVICE), "--help"], capture_output=True, text=True, check=True
+        ).stdout
         assert "CRMPILOT_ECHO_HTTP_PORT" in help_text and "CRMPILOT_ECHO_HTTP_HOST" in help_text
         deadline = time.monotonic() + 30
         while True:

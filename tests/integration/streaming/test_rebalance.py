@@ -114,7 +114,11 @@ def test_lost_partitions_cancel_their_work_commit_nothing_and_are_consumed_again
         ordering="unordered",
         max_in_flight=n,
         commit_interval_s=0.2,
-        consumer_overrides={"session.timeout.ms": "6000", "max.poll.interval.ms": "6000", "heartbeat.interval.ms": "500"},
+        consumer_overrides={
+            "session.timeout.ms": "6000",
+            "max.poll.interval.ms": "6000",
+            "heartbeat.interval.ms": "500",
+        },
     )
     service = ConsumerService(handle, settings, kafka_settings)
 
@@ -137,5 +141,5 @@ def test_lost_partitions_cancel_their_work_commit_nothing_and_are_consumed_again
     assert sorted(cancelled) == list(range(1, n))  # in-flight work of the lost partition was cancelled
     # consumed again from the last commit once reassigned: even offset 0, whose handler returned, was not committed
     assert all(attempts[o] >= 2 for o in range(n)), dict(attempts)
-    (committed, end), = committed_and_end(kafka_settings.bootstrap, src, group).values()
+    ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert committed == end == n

@@ -33,7 +33,9 @@ def server_url() -> str:
             pass
     except psycopg.OperationalError as exc:
         where = describe_url(DatabaseSettings(url=url))
-        pytest.skip(f"PostgreSQL unreachable at {where} (start it with `infra/stack.sh up` or set CRMPILOT_DATABASE_URL): {exc}")
+        pytest.skip(
+            f"PostgreSQL unreachable at {where} (start it with `infra/stack.sh up` or set CRMPILOT_DATABASE_URL): {exc}"
+        )
     return url
 
 

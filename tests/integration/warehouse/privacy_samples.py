@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
 from crmpilot.crm.watermark import PostgresWatermarkStore, SeenRecord, Watermark
 from crmpilot.events import (
     CaseEvent,
@@ -40,7 +42,6 @@ from crmpilot.warehouse import (
     KafkaPosition,
     PostgresWarehouse,
 )
-from psycopg import sql
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 ANN = "ann.lee@example.com"
@@ -61,9 +62,7 @@ class Person:
         return [r.data.result_id for r in self.results]
 
 
-def _provenance(
-    source: Envelope[Any], prompt_id: str, topic: str, offset: int
-) -> Provenance:
+def _provenance(source: Envelope[Any], prompt_id: str, topic: str, offset: int) -> Provenance:
     return Provenance(
         provider="openai", model="gpt-4o-mini", model_version="gpt-4o-mini-2024-07-18", prompt_id=prompt_id,
         prompt_version="v1", prompt_hash="a1b2c3d4e5f60718", input_hash=secrets.token_hex(32), tokens_in=420,
@@ -75,15 +74,23 @@ def _provenance(
 
 def _case(case_id: str, email: str, name: str, offset: int) -> Envelope[CaseEvent]:
     return Envelope[CaseEvent](
-        source="crm://salesforce/org-1", type="crm.case.created", schemaversion=1, subject=case_id, time=T0,
-        data=CaseEvent(case_id=case_id, subject="Charged twice", origin="Email", account_id="001Acme000000001",
-                       contact_email=email, description=f"Hello, {name} here.\nInvoice 42 was charged twice. Write to {email}."),
-    )  # fmt: skip
+        source="crm://salesforce/org-1",
+        type="crm.case.created",
+        schemaversion=1,
+        subject=case_id,
+        time=T0,
+        data=CaseEvent(
+            case_id=case_id,
+            subject="Charged twice",
+            origin="Email",
+            account_id="001Acme000000001",
+            contact_email=email,
+            description=f"Hello, {name} here.\nInvoice 42 was charged twice. Write to {email}.",
+        ),
+    )
 
 
-def _mail(
-    email_id: str, case_id: str, sender: str, body: str
-) -> Envelope[EmailReceived]:
+def _mail(email_id: str, case_id: str, sender: str, body: str) -> Envelope[EmailReceived]:
     return Envelope[EmailReceived](
         source="crm://salesforce/org-1", type="crm.email.received", schemaversion=1, subject=email_id, time=T0,
         data=EmailReceived(email_id=email_id, case_id=case_id, from_address=sender, to_address="support@acme.test",
@@ -95,12 +102,20 @@ def _ticket(
     source: Envelope[CaseEvent], name: str, offset: int, *, review: str = "auto_apply"
 ) -> Envelope[TicketClassification]:
     data = TicketClassification(
-        result_id=result_id_for(source.id, "classify_ticket", "v1"), review=review,  # type: ignore[arg-type]
+        result_id=result_id_for(source.id, "classify_ticket", "v1"),
+        review=review,  # type: ignore[arg-type]
         provenance=_provenance(source, "classify_ticket", "crm.case.events", offset),
-        case_id=source.data.case_id, category="Billing", priority="High", sentiment="negative", language="en",
-        queue="billing", escalate=True, escalation_reason=f"{name} reports a double charge",
-        confidence={"category": 0.93, "priority": 0.81}, rationale=f"{name} ({source.data.contact_email}) was charged twice",
-    )  # fmt: skip
+        case_id=source.data.case_id,
+        category="Billing",
+        priority="High",
+        sentiment="negative",
+        language="en",
+        queue="billing",
+        escalate=True,
+        escalation_reason=f"{name} reports a double charge",
+        confidence={"category": 0.93, "priority": 0.81},
+        rationale=f"{name} ({source.data.contact_email}) was charged twice",
+    )
     return Envelope[TicketClassification](
         source="crmpilot/ticket_classifier",
         type="ai.ticket.classified",
@@ -110,9 +125,7 @@ def _ticket(
     )
 
 
-def _summary(
-    source: Envelope[EmailReceived], name: str, offset: int
-) -> Envelope[EmailSummary]:
+def _summary(source: Envelope[EmailReceived], name: str, offset: int) -> Envelope[EmailSummary]:
     mail = source.data
     data = EmailSummary(
         result_id=result_id_for(source.id, "summarize_email", "v1"), review="suggest",
@@ -132,7 +145,9 @@ def _summary(
     )
 
 
-_OTHER_TABLES = "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
+_OTHER_TABLES = (
+    "warehouse.crm_source_seen, warehouse.crm_source_watermark, warehouse.erasures, warehouse.retention_purges"
+)
 
 
 def fresh_people(warehouse: PostgresWarehouse, db: psycopg.Connection, settings: DatabaseSettings) -> dict[str, Person]:
@@ -143,9 +158,7 @@ def fresh_people(warehouse: PostgresWarehouse, db: psycopg.Connection, settings:
     return write_people(warehouse, settings)
 
 
-def write_people(
-    warehouse: PostgresWarehouse, settings: DatabaseSettings
-) -> dict[str, Person]:
+def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> dict[str, Person]:
     """Write Ann's and Bob's data; returns their events and results."""
     ann_case = _case(ANN_CASE, ANN, "Ann Lee", 0)
     ann_mail = _mail(
@@ -189,30 +202,56 @@ def write_people(
     sources = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
     topics = {"crm.case.created": "crm.case.events", "crm.email.received": "crm.email.events",
               "erp.request.submitted": "erp.request.events"}  # fmt: skip
-    warehouse.write_raw_events(
-        [(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)]
-    )
+    warehouse.write_raw_events([(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)])
     results = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
     result_topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized",
                      "score_request": "ai.request.scored"}  # fmt: skip
-    positions = [
-        KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)
-    ]
+    positions = [KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)]
     warehouse.write_results(list(zip(results, positions, strict=True)))
-    warehouse.write_raw_events(
-        list(zip(results, positions, strict=True))
-    )  # result topics are stored raw too
+    warehouse.write_raw_events(list(zip(results, positions, strict=True)))  # result topics are stored raw too
 
     at = T0 + timedelta(minutes=1)
-    warehouse.record_crm_audit([
-        CrmAuditEntry(ann_ticket.data.result_id, "Case", ANN_CASE, "AI_Category__c", None, "Billing", "applied", applied_at=at),
-        CrmAuditEntry(ann_summary.data.result_id, "Case", ANN_CASE, "AI_Summary__c", f"Customer {ANN}",
-                      "Ann Lee asks for a refund of invoice 42.", "applied", applied_at=at),
-        CrmAuditEntry(ann_score.data.result_id, "Lead", ANN_LEAD, "AI_Score__c", None, "71", "applied", applied_at=at),
-        CrmAuditEntry(bob_ticket.data.result_id, "Case", BOB_CASE, "AI_Category__c", "Other", "Billing", "applied", applied_at=at),
-        CrmAuditEntry(bob_summary.data.result_id, "Case", BOB_CASE, "AI_Summary__c", None,
-                      "Bob Ray asks for a refund of invoice 42.", "skipped_human_edit", reason="edited by 005Agent", applied_at=at),
-    ])  # fmt: skip
+    warehouse.record_crm_audit(
+        [
+            CrmAuditEntry(
+                ann_ticket.data.result_id, "Case", ANN_CASE, "AI_Category__c", None, "Billing", "applied", applied_at=at
+            ),
+            CrmAuditEntry(
+                ann_summary.data.result_id,
+                "Case",
+                ANN_CASE,
+                "AI_Summary__c",
+                f"Customer {ANN}",
+                "Ann Lee asks for a refund of invoice 42.",
+                "applied",
+                applied_at=at,
+            ),
+            CrmAuditEntry(
+                ann_score.data.result_id, "Lead", ANN_LEAD, "AI_Score__c", None, "71", "applied", applied_at=at
+            ),
+            CrmAuditEntry(
+                bob_ticket.data.result_id,
+                "Case",
+                BOB_CASE,
+                "AI_Category__c",
+                "Other",
+                "Billing",
+                "applied",
+                applied_at=at,
+            ),
+            CrmAuditEntry(
+                bob_summary.data.result_id,
+                "Case",
+                BOB_CASE,
+                "AI_Summary__c",
+                None,
+                "Bob Ray asks for a refund of invoice 42.",
+                "skipped_human_edit",
+                reason="edited by 005Agent",
+                applied_at=at,
+            ),
+        ]
+    )
     warehouse.record_feedback([
         FeedbackEntry("fb-ann", "Case", ANN_CASE, "AI_Category__c", "Billing", "Refund", at + timedelta(hours=1),
                       changed_by="005Agent0000001", result_id=ann_ticket.data.result_id),
@@ -220,12 +259,36 @@ def write_people(
                       changed_by="005Agent0000001", result_id=bob_ticket.data.result_id),
     ])  # fmt: skip
     failed = T0 + timedelta(minutes=2)
-    warehouse.record_dlq([
-        DlqEntry("ticket_classifier", "crm.case.events", 0, 90, "InvalidEvent", "invalid_event",
-                 f"contact_email {ANN!r}: description too long", 1, failed, key=ANN_CASE, dlq_topic="crm.case.events.dlq"),
-        DlqEntry("ticket_classifier", "crm.case.events", 0, 91, "InvalidEvent", "invalid_event",
-                 "description too long", 1, failed, key=BOB_CASE, dlq_topic="crm.case.events.dlq"),
-    ])  # fmt: skip
+    warehouse.record_dlq(
+        [
+            DlqEntry(
+                "ticket_classifier",
+                "crm.case.events",
+                0,
+                90,
+                "InvalidEvent",
+                "invalid_event",
+                f"contact_email {ANN!r}: description too long",
+                1,
+                failed,
+                key=ANN_CASE,
+                dlq_topic="crm.case.events.dlq",
+            ),
+            DlqEntry(
+                "ticket_classifier",
+                "crm.case.events",
+                0,
+                91,
+                "InvalidEvent",
+                "invalid_event",
+                "description too long",
+                1,
+                failed,
+                key=BOB_CASE,
+                dlq_topic="crm.case.events.dlq",
+            ),
+        ]
+    )
 
     store = PostgresWatermarkStore.connect(settings, timeout=5)
     try:
@@ -245,23 +308,17 @@ def write_people(
 
     asyncio.run(_write_cache(settings, ann_ticket.data, bob_ticket.data))
     return {
-        "ann": Person(
-            [ann_case, ann_mail, ann_lead], [ann_ticket, ann_summary, ann_score]
-        ),
+        "ann": Person([ann_case, ann_mail, ann_lead], [ann_ticket, ann_summary, ann_score]),
         "bob": Person([bob_case, bob_mail], [bob_ticket, bob_summary]),
     }
 
 
-async def _write_cache(
-    settings: DatabaseSettings, ann: TicketClassification, bob: TicketClassification
-) -> None:
+async def _write_cache(settings: DatabaseSettings, ann: TicketClassification, bob: TicketClassification) -> None:
     cache = PostgresCache(settings.url.get_secret_value())
     try:
         for result in (ann, bob):  # the answer behind each ticket, under its input hash
             p = result.provenance
-            key = CacheKey(
-                p.provider, p.model, "classify_ticket", p.prompt_hash, p.input_hash
-            )
+            key = CacheKey(p.provider, p.model, "classify_ticket", p.prompt_hash, p.input_hash)
             await cache.put(
                 key,
                 CachedAnswer(
@@ -277,9 +334,7 @@ async def _write_cache(
             "a1b2c3d4e5f60718",
             secrets.token_hex(32),
         )
-        await cache.put(
-            stray, CachedAnswer({"summary": f"Forwarded by {ANN}"}, "gpt-4o-mini")
-        )
+        await cache.put(stray, CachedAnswer({"summary": f"Forwarded by {ANN}"}, "gpt-4o-mini"))
     finally:
         await cache.aclose()
 
@@ -293,9 +348,7 @@ def scan(conn: psycopg.Connection[Any], needle: str) -> dict[str, int]:
     hits = {}
     for schema, table in tables:
         row = conn.execute(
-            sql.SQL("select count(*) from {} t where t::text ilike %s").format(
-                sql.Identifier(schema, table)
-            ),
+            sql.SQL("select count(*) from {} t where t::text ilike %s").format(sql.Identifier(schema, table)),
             (f"%{needle}%",),
         ).fetchone()
         if row and row[0]:
@@ -307,7 +360,8 @@ def bi_snapshot(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[Any, ...]
     """Every bi view's rows (sorted), leaving out the record-id columns an erasure replaces."""
     columns: dict[str, list[str]] = {}
     for view, column in conn.execute(
-        "select table_name, column_name from information_schema.columns where table_schema = 'bi' order by table_name, ordinal_position"
+        "select table_name, column_name from information_schema.columns where table_schema = 'bi' order by "
+        "table_name, ordinal_position"
     ).fetchall():
         if column not in ("subject", "record_id"):
             columns.setdefault(view, []).append(column)
@@ -327,8 +381,6 @@ def dump(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
         "select table_schema, table_name from information_schema.tables"
         " where table_schema in ('warehouse', 'llm') and table_type = 'BASE TABLE'"
     ).fetchall():
-        query = sql.SQL("select t::text from {} t").format(
-            sql.Identifier(schema, table)
-        )
+        query = sql.SQL("select t::text from {} t").format(sql.Identifier(schema, table))
         out[f"{schema}.{table}"] = sorted(r[0] for r in conn.execute(query).fetchall())
     return out

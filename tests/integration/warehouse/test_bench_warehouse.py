@@ -42,17 +42,11 @@ def test_bench_warehouse_runs_and_checks_its_rows(server_url: str) -> None:
         > 0
     )
     table = "\n".join(figures.lines())
-    assert (
-        "(a) row by row" in table
-        and "(b) warehouse_writer batches" in table
-        and "replay" in table
-    )
+    assert "(a) row by row" in table and "(b) warehouse_writer batches" in table and "replay" in table
     assert _bench_databases(server_url) == []  # the throwaway database is dropped
 
 
-def test_bench_warehouse_fails_loudly_when_a_row_is_missing(
-    server_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bench_warehouse_fails_loudly_when_a_row_is_missing(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     class LosesOne(bench_warehouse.WarehouseWriter):
         def _flush(self, items: Sequence[tuple[Any, Any]]) -> list[int]:
             super()._flush(items[1:])
@@ -72,7 +66,4 @@ def test_bench_records_are_results_with_their_source_events() -> None:
     ] * 3
     for (case, _), (result, position) in zip(batch[::2], batch[1::2], strict=True):
         assert result.data.provenance.source_event_id == case.id
-        assert (
-            result.data.provenance.cost_usd > 0
-            and position.topic == "ai.ticket.classified"
-        )
+        assert result.data.provenance.cost_usd > 0 and position.topic == "ai.ticket.classified"

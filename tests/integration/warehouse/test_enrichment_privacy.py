@@ -11,6 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from privacy_samples import dump, scan
+from typer.testing import CliRunner
+
 from crmpilot.cli.main import app
 from crmpilot.enrichments.registry import Registry, load_registry
 from crmpilot.enrichments.warehouse import apply_views
@@ -24,8 +27,6 @@ from crmpilot.events import (
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from crmpilot.warehouse.privacy import ERASED, PURGED, erase, purge
-from privacy_samples import dump, scan
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,9 @@ BOB_REASON = "Bob's team wants to cancel."
 OLD = datetime.now(UTC) - timedelta(days=40)
 
 
-def record_event(record_id: str, description: str, *, event_id: str, subject: str, offset: int) -> tuple[Envelope[Any], KafkaPosition]:
+def record_event(
+    record_id: str, description: str, *, event_id: str, subject: str, offset: int
+) -> tuple[Envelope[Any], KafkaPosition]:
     data = RecordChanged(sobject="Opportunity", record_id=record_id, fields={
         "Name": "Renewal 2027", "Description": description, "Phone__c": "+1 415 555 0132", "Amount": 5000,
     }, changed_fields=("Description",))  # fmt: skip
@@ -85,11 +88,15 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def conn(settings: DatabaseSettings, warehouse: PostgresWarehouse, registry: Registry) -> Iterator[psycopg.Connection[Any]]:
+def conn(
+    settings: DatabaseSettings, warehouse: PostgresWarehouse, registry: Registry
+) -> Iterator[psycopg.Connection[Any]]:
     """Ann's opportunity (stored 40 days ago: its source event, a later update about it, its churn result)
     and Bob's (stored now), with bi.churn_risk."""
     with connect(settings) as conn:
-        conn.execute("truncate warehouse.fact_enrichment, warehouse.raw_events, warehouse.erasures, warehouse.retention_purges")
+        conn.execute(
+            "truncate warehouse.fact_enrichment, warehouse.raw_events, warehouse.erasures, warehouse.retention_purges"
+        )
         sources = [
             record_event(ANN_OPP, ANN_TEXT, event_id="evt-ann-1", subject=ANN_OPP, offset=1),
             # keyed differently: found by the payload's record_id
@@ -111,7 +118,8 @@ def conn(settings: DatabaseSettings, warehouse: PostgresWarehouse, registry: Reg
 
 def _churn_view(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(
-        "select record_id, churn_risk, churn_reason, confidence_churn_risk, tokens_in from bi.churn_risk order by tokens_in, churn_reason"
+        "select record_id, churn_risk, churn_reason, confidence_churn_risk, tokens_in from bi.churn_risk order "
+        "by tokens_in, churn_reason"
     ).fetchall()
 
 
@@ -131,7 +139,9 @@ def _raw_result(conn: psycopg.Connection[Any], source_event_id: str) -> dict[str
     return row[0]
 
 
-def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(conn: psycopg.Connection[Any], registry: Registry) -> None:
+def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(
+    conn: psycopg.Connection[Any], registry: Registry
+) -> None:
     report = purge(conn, 30, operator="cron", registry=registry)
     assert report.tables["warehouse.fact_enrichment"].anonymised == 1
     assert report.tables["warehouse.raw_events"].anonymised == 3  # Ann's two source events and her result event
@@ -146,13 +156,21 @@ def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(conn: psycop
     ).fetchone()  # type: ignore[misc]
     assert outputs == {"churn_risk": "high", "churn_reason": PURGED} and redacted == "purged"
     assert result["outputs"] == outputs
-    assert (result["record_id"], result["field_review"]) == (ANN_OPP, {"churn_risk": "auto_apply", "churn_reason": "auto_apply"})
+    assert (result["record_id"], result["field_review"]) == (
+        ANN_OPP,
+        {"churn_risk": "auto_apply", "churn_reason": "auto_apply"},
+    )
     assert _raw_result(conn, "evt-ann-1")["outputs"] == outputs
 
     payload, redacted = _payload(conn, "evt-ann-1")
     assert redacted == "purged"
-    assert payload == {"sobject": "Opportunity", "record_id": ANN_OPP, "changed_fields": ["Description"], "last_modified": None,
-                       "fields": {"Name": "Renewal 2027", "Description": PURGED, "Phone__c": PURGED, "Amount": 5000}}  # fmt: skip
+    assert payload == {
+        "sobject": "Opportunity",
+        "record_id": ANN_OPP,
+        "changed_fields": ["Description"],
+        "last_modified": None,
+        "fields": {"Name": "Renewal 2027", "Description": PURGED, "Phone__c": PURGED, "Amount": 5000},
+    }
     assert scan(conn, ANN_REASON) == {} and scan(conn, "ann.lee@example.com") == {}
 
     again = purge(conn, 30, operator="cron", registry=registry)
@@ -185,7 +203,9 @@ def test_an_erasure_by_record_id_keeps_the_churn_risk_and_erases_the_reason_and_
     assert {t: [r for r in rows if BOB_OPP in r] for t, rows in dump(conn).items()} == bob_before
 
 
-def test_a_row_of_an_enrichment_without_a_spec_is_all_free_text(conn: psycopg.Connection[Any], warehouse: PostgresWarehouse) -> None:
+def test_a_row_of_an_enrichment_without_a_spec_is_all_free_text(
+    conn: psycopg.Connection[Any], warehouse: PostgresWarehouse
+) -> None:
     warehouse.write_results([churn_result(ANN_OPP, "evt-ann-2", ANN_REASON, task="lead_fit", offset=9)])
     conn.execute("update warehouse.fact_enrichment set written_at = %s where task = 'lead_fit'", (OLD,))
     ticket_only = [load_registry([EXAMPLES]).get("ticket_type")]  # reads crm.case.events, not opportunities
@@ -197,7 +217,8 @@ def test_a_row_of_an_enrichment_without_a_spec_is_all_free_text(conn: psycopg.Co
         assert r.record_topics_without_spec == {SOURCE_TOPIC}
         assert r.to_json()["enrichments_without_spec"] == ["churn_risk", "lead_fit"]
     assert conn.execute(
-        "select task, outputs from warehouse.fact_enrichment where written_at < now() - interval '30 days' order by task"
+        "select task, outputs from warehouse.fact_enrichment where written_at < now() - interval '30 days' "
+        "order by task"
     ).fetchall() == [
         ("churn_risk", {"churn_risk": PURGED, "churn_reason": PURGED}),
         ("lead_fit", {"churn_risk": PURGED, "churn_reason": PURGED}),
@@ -206,7 +227,9 @@ def test_a_row_of_an_enrichment_without_a_spec_is_all_free_text(conn: psycopg.Co
     assert payload["fields"] == {"Name": PURGED, "Description": PURGED, "Phone__c": PURGED, "Amount": 5000}
 
 
-def test_the_default_registry_is_read_when_the_function_runs(conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_registry_is_read_when_the_function_runs(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
     report = purge(conn, 30, operator="cron")
     assert report.enrichments_without_spec == set()

@@ -31,7 +31,12 @@ VIEWS = ("churn_risk", "ticket_type", "deal_health", "my_report")
 
 
 def enrichment(
-    task: str, source_event_id: str, outputs: dict[str, Any], confidence: dict[str, float], *, record_id: str = "006A1000"
+    task: str,
+    source_event_id: str,
+    outputs: dict[str, Any],
+    confidence: dict[str, float],
+    *,
+    record_id: str = "006A1000",
 ) -> Envelope[EnrichmentResult]:
     provenance = Provenance(
         provider="openai", model="gpt-4o-mini", prompt_id=task, prompt_version="2026-12-06.1",
@@ -103,11 +108,23 @@ def test_a_result_written_twice_is_one_row(warehouse: PostgresWarehouse, conn: p
         " field_review, grounding_failures, input_skipped, result->>'task', result_offset, cost_usd"
         " from warehouse.fact_enrichment"
     ).fetchall()
-    assert rows == [(
-        "churn_risk", 1, "006A1000", "auto_apply", {"churn_risk": "high", "churn_reason": "We are evaluating a competitor."},
-        0.75, {"churn_risk": 0.91, "churn_reason": 0.75}, {"churn_risk": "auto_apply", "churn_reason": "auto_apply"},
-        [], False, "churn_risk", 5, Decimal("0.00007"),
-    )]  # fmt: skip
+    assert rows == [
+        (
+            "churn_risk",
+            1,
+            "006A1000",
+            "auto_apply",
+            {"churn_risk": "high", "churn_reason": "We are evaluating a competitor."},
+            0.75,
+            {"churn_risk": 0.91, "churn_reason": 0.75},
+            {"churn_risk": "auto_apply", "churn_reason": "auto_apply"},
+            [],
+            False,
+            "churn_risk",
+            5,
+            Decimal("0.00007"),
+        )
+    ]
 
 
 def test_the_churn_view_has_typed_columns_and_the_shared_views_count_the_result(
@@ -155,12 +172,24 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
         "evidence": QuotesOutput(type="quotes"),
     }})  # fmt: skip
     quotes = [{"text": "budget cut", "quote": "Our budget was cut."}]
-    warehouse.write_results([
-        (enrichment("deal_health", "evt-d1", {"at_risk": True, "seats": 12, "health": 0.25, "evidence": quotes},
-                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7}), KafkaPosition("ai.deal_health", 0, 1)),
-        # written under an older spec whose at_risk was text: NULL in the view, not an error
-        (enrichment("deal_health", "evt-d2", {"at_risk": "maybe"}, {"at_risk": 0.4}), KafkaPosition("ai.deal_health", 0, 2)),
-    ])  # fmt: skip
+    warehouse.write_results(
+        [
+            (
+                enrichment(
+                    "deal_health",
+                    "evt-d1",
+                    {"at_risk": True, "seats": 12, "health": 0.25, "evidence": quotes},
+                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7},
+                ),
+                KafkaPosition("ai.deal_health", 0, 1),
+            ),
+            # written under an older spec whose at_risk was text: NULL in the view, not an error
+            (
+                enrichment("deal_health", "evt-d2", {"at_risk": "maybe"}, {"at_risk": 0.4}),
+                KafkaPosition("ai.deal_health", 0, 2),
+            ),
+        ]
+    )
 
     assert apply_views(conn, [deal]) == ["bi.deal_health"]
     assert _columns(conn, "deal_health")[3:11] == [
@@ -188,7 +217,9 @@ def test_a_name_taken_in_bi_is_refused_and_nothing_is_changed(
 ) -> None:
     churn = registry.get("churn_risk")
     conn.execute("create view bi.my_report as select 1 as one")
-    with pytest.raises(EnrichmentViewConflict, match=r"bi\.my_report already exists and was not made for an enrichment"):
+    with pytest.raises(
+        EnrichmentViewConflict, match=r"bi\.my_report already exists and was not made for an enrichment"
+    ):
         apply_views(conn, [churn, churn.model_copy(update={"name": "my_report"})])
     assert conn.execute("select to_regclass('bi.churn_risk')").fetchone() == (None,)  # one transaction: rolled back
     assert conn.execute("select * from bi.my_report").fetchall() == [(1,)]
@@ -215,7 +246,9 @@ def test_the_trail_and_an_erasure_find_enrichment_rows(
     assert row == (ERASED, ERASED, ERASED, 0.91, 300)
 
 
-def test_db_migrate_makes_the_views_of_the_spec_folder(new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_migrate_makes_the_views_of_the_spec_folder(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = new_database()
     monkeypatch.setenv("CRMPILOT_DATABASE_URL", settings.url.get_secret_value())
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)

@@ -7,11 +7,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from crmpilot.cli.main import app
-from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import PostgresWarehouse
-from crmpilot.warehouse.errors import PrivacyOperationFailed
-from crmpilot.warehouse.privacy import ERASED, REDACTED_TABLES, Subject, erase
 from privacy_samples import (
     ANN,
     ANN_CASE,
@@ -23,20 +18,23 @@ from privacy_samples import (
     BOB_TRACES,
     Person,
     bi_snapshot,
-    fresh_people,
     dump,
+    fresh_people,
     scan,
 )
 from typer.testing import CliRunner
 
+from crmpilot.cli.main import app
+from crmpilot.settings import DatabaseSettings
+from crmpilot.warehouse import PostgresWarehouse
+from crmpilot.warehouse.errors import PrivacyOperationFailed
+from crmpilot.warehouse.privacy import ERASED, REDACTED_TABLES, Subject, erase
+
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture
-def people(
-    warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings
-) -> dict[str, Person]:
+def people(warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings) -> dict[str, Person]:
     return fresh_people(warehouse, db, migrated)
 
 
@@ -69,9 +67,7 @@ def test_erasure_leaves_no_trace_keeps_the_other_person_and_the_bi_views(
     assert _bob_rows(db) == bob_before
     for trace in BOB_TRACES:
         assert scan(db, trace)
-    touched = {
-        t: (c.anonymised, c.deleted) for t, c in report.tables.items() if c.total
-    }
+    touched = {t: (c.anonymised, c.deleted) for t, c in report.tables.items() if c.total}
     assert touched == {
         "warehouse.raw_events": (
             6 + 2,
@@ -113,9 +109,7 @@ def test_erasure_leaves_no_trace_keeps_the_other_person_and_the_bi_views(
     logged = db.execute(
         "select subject_hash, subject_kind, operator, total_rows, rows_touched from warehouse.erasures"
     ).fetchall()
-    assert [r[:4] for r in logged] == [
-        (Subject.parse(ANN).sha256, "email", "dpo@acme.test", report.total)
-    ]
+    assert [r[:4] for r in logged] == [(Subject.parse(ANN).sha256, "email", "dpo@acme.test", report.total)]
     assert logged[0][4]["warehouse.dlq_log"] == {"anonymised": 1, "deleted": 0}
 
 
@@ -133,9 +127,7 @@ def test_a_second_erasure_finds_nothing_and_a_dry_run_changes_nothing(
 
     again = erase(db, ANN, operator="dpo")
     assert again.total == 0
-    assert db.execute(
-        "select count(*), count(distinct subject_hash) from warehouse.erasures"
-    ).fetchone() == (2, 1)
+    assert db.execute("select count(*), count(distinct subject_hash) from warehouse.erasures").fetchone() == (2, 1)
 
 
 def test_erasing_a_lead_id_removes_the_lead_but_not_the_same_persons_case(
@@ -145,29 +137,19 @@ def test_erasing_a_lead_id_removes_the_lead_but_not_the_same_persons_case(
     assert scan(db, ANN_LEAD) == {}
     assert report.tables["warehouse.fact_request_score"].anonymised == 1
     assert report.tables["warehouse.fact_ticket_classification"].anonymised == 0
-    assert scan(
-        db, ANN_CASE
-    )  # a different record: erase it by its id or by her address
-    assert db.execute(
-        "select count(*) from warehouse.erasures where subject_kind = 'id'"
-    ).fetchone() == (1,)
+    assert scan(db, ANN_CASE)  # a different record: erase it by its id or by her address
+    assert db.execute("select count(*) from warehouse.erasures where subject_kind = 'id'").fetchone() == (1,)
 
 
-def test_a_longer_address_or_id_is_not_matched(
-    people: dict[str, Person], db: psycopg.Connection
-) -> None:
+def test_a_longer_address_or_id_is_not_matched(people: dict[str, Person], db: psycopg.Connection) -> None:
     report = erase(db, "lee@example.com", operator="dpo")  # a suffix of Ann's address
     assert report.total == 0
     assert scan(db, ANN)
     assert erase(db, ANN_EMAIL[:-1], operator="dpo").total == 0
 
 
-def test_a_table_the_erasure_does_not_know_is_scrubbed_too(
-    people: dict[str, Person], db: psycopg.Connection
-) -> None:
-    db.execute(
-        "create table warehouse.test_notes (id int primary key, body text, tags text[], doc jsonb)"
-    )
+def test_a_table_the_erasure_does_not_know_is_scrubbed_too(people: dict[str, Person], db: psycopg.Connection) -> None:
+    db.execute("create table warehouse.test_notes (id int primary key, body text, tags text[], doc jsonb)")
     try:
         db.execute(
             "insert into warehouse.test_notes values (1, %s, %s, %s), (2, 'nothing here', '{}', '{}')",
@@ -183,13 +165,9 @@ def test_a_table_the_erasure_does_not_know_is_scrubbed_too(
         db.execute("drop table warehouse.test_notes")
 
 
-def test_a_failing_statement_rolls_the_whole_erasure_back(
-    people: dict[str, Person], db: psycopg.Connection
-) -> None:
+def test_a_failing_statement_rolls_the_whole_erasure_back(people: dict[str, Person], db: psycopg.Connection) -> None:
     before = dump(db)
-    db.execute(
-        "create table warehouse.test_strict (body text check (body not like '%[erased]%'))"
-    )
+    db.execute("create table warehouse.test_strict (body text check (body not like '%[erased]%'))")
     try:
         db.execute("insert into warehouse.test_strict values (%s)", (f"mail {ANN}",))
         with pytest.raises(PrivacyOperationFailed, match="rolled back"):
@@ -200,9 +178,7 @@ def test_a_failing_statement_rolls_the_whole_erasure_back(
     assert dump(db) == before
 
 
-def test_every_warehouse_table_is_handled_by_the_erasure(
-    migrated: DatabaseSettings, db: psycopg.Connection
-) -> None:
+def test_every_warehouse_table_is_handled_by_the_erasure(migrated: DatabaseSettings, db: psycopg.Connection) -> None:
     """A new table must be added to REDACTED_TABLES or to the list of tables without personal data."""
     no_personal_data = {
         "kpi_window",
@@ -212,9 +188,13 @@ def test_every_warehouse_table_is_handled_by_the_erasure(
         "retention_purges",
     }
     deleted_from = {"crm_source_seen"}
-    tables = {r[0] for r in db.execute(
-        "select table_name from information_schema.tables where table_schema = 'warehouse' and table_type = 'BASE TABLE'"
-    ).fetchall()}  # fmt: skip
+    tables = {
+        r[0]
+        for r in db.execute(
+            "select table_name from information_schema.tables where table_schema = 'warehouse' and table_type = "
+            "'BASE TABLE'"
+        ).fetchall()
+    }
     assert tables == {s.name for s in REDACTED_TABLES} | no_personal_data | deleted_from
 
 
@@ -237,9 +217,7 @@ def test_cli_erase_dry_run_then_erase_prints_a_summary_per_table(
 
     preview = runner.invoke(app, ["erase", "--subject", ANN, "--dry-run"])
     assert preview.exit_code == 0, preview.output
-    assert (
-        "dry run" in preview.output and "warehouse.fact_email_summary" in preview.output
-    )
+    assert "dry run" in preview.output and "warehouse.fact_email_summary" in preview.output
     assert ANN not in preview.output  # the summary names a hash, never the subject
     assert scan(db, ANN)
 
@@ -247,9 +225,7 @@ def test_cli_erase_dry_run_then_erase_prints_a_summary_per_table(
     assert refused.exit_code == 1
     assert scan(db, ANN)
 
-    done = runner.invoke(
-        app, ["erase", "--subject", ANN, "--yes", "--operator", "dpo", "--json"]
-    )
+    done = runner.invoke(app, ["erase", "--subject", ANN, "--yes", "--operator", "dpo", "--json"])
     assert done.exit_code == 0, done.output
     summary = json.loads(done.output)
     assert summary["dry_run"] is False and summary["record_id"] is not None
@@ -260,9 +236,7 @@ def test_cli_erase_dry_run_then_erase_prints_a_summary_per_table(
     assert again.exit_code == 0 and "recorded as warehouse.erasures" in again.output
 
     bad = runner.invoke(app, ["erase", "--subject", "ann"])
-    assert (
-        bad.exit_code == 2 and "neither an e-mail address nor a record id" in bad.output
-    )
+    assert bad.exit_code == 2 and "neither an e-mail address nor a record id" in bad.output
 
 
 def test_a_cache_in_another_database_is_erased_in_its_own_transaction(
@@ -270,15 +244,11 @@ def test_a_cache_in_another_database_is_erased_in_its_own_transaction(
 ) -> None:
     from crmpilot.warehouse import connect
 
-    with connect(
-        migrated
-    ) as cache_conn:  # the same server stands in for CRMPILOT_LLM_DATABASE_URL
+    with connect(migrated) as cache_conn:  # the same server stands in for CRMPILOT_LLM_DATABASE_URL
         report = erase(db, ANN, operator="dpo", cache_conn=cache_conn)
     assert report.tables["llm.llm_cache"].deleted == 2
     assert scan(db, ANN) == {}
-    logged = db.execute(
-        "select rows_touched, total_rows from warehouse.erasures"
-    ).fetchone()
+    logged = db.execute("select rows_touched, total_rows from warehouse.erasures").fetchone()
     assert logged is not None
     assert logged[0]["llm.llm_cache"] == {"anonymised": 0, "deleted": 2}
     assert logged[1] == report.total

@@ -6,10 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from crmpilot.cli.main import app
-from crmpilot.settings import DatabaseSettings
-from crmpilot.warehouse import PostgresWarehouse
-from crmpilot.warehouse.privacy import PURGED, purge
 from privacy_samples import (
     ANN,
     ANN_CASE,
@@ -17,23 +13,32 @@ from privacy_samples import (
     BOB_CASE,
     Person,
     bi_snapshot,
-    fresh_people,
     dump,
+    fresh_people,
     scan,
 )
 from typer.testing import CliRunner
 
+from crmpilot.cli.main import app
+from crmpilot.settings import DatabaseSettings
+from crmpilot.warehouse import PostgresWarehouse
+from crmpilot.warehouse.privacy import PURGED, purge
+
 pytestmark = pytest.mark.integration
 
-_STORED_AT = {"raw_events": "received_at", "fact_ticket_classification": "written_at", "fact_email_summary": "written_at",
-              "fact_request_score": "written_at", "crm_write_audit": "applied_at", "feedback": "recorded_at",
-              "dlq_log": "failed_at"}  # fmt: skip
+_STORED_AT = {
+    "raw_events": "received_at",
+    "fact_ticket_classification": "written_at",
+    "fact_email_summary": "written_at",
+    "fact_request_score": "written_at",
+    "crm_write_audit": "applied_at",
+    "feedback": "recorded_at",
+    "dlq_log": "failed_at",
+}
 
 
 @pytest.fixture
-def aged(
-    warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings
-) -> dict[str, Person]:
+def aged(warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: DatabaseSettings) -> dict[str, Person]:
     """Ann's rows were stored 40 days ago, Bob's today."""
     people = fresh_people(warehouse, db, migrated)
     old = datetime.now(UTC) - timedelta(days=40)
@@ -93,20 +98,18 @@ def test_purge_replaces_old_free_text_and_keeps_typed_columns_new_rows_and_bi_vi
         (ANN_CASE,),
     ).fetchone()
     assert row == (ANN_CASE, "Billing", PURGED, 80, "purged", PURGED, ANN_CASE)
-    assert db.execute("select payload->>'origin', payload->>'description', payload->>'case_id' from warehouse.raw_events"
-                      " where subject = %s and type = 'crm.case.created'", (ANN_CASE,)).fetchone() == (
-        "Email", PURGED, ANN_CASE)  # fmt: skip
-    logged = db.execute(
-        "select older_than_days, operator, total_rows from warehouse.retention_purges"
-    ).fetchall()
+    assert db.execute(
+        "select payload->>'origin', payload->>'description', payload->>'case_id' from warehouse.raw_events"
+        " where subject = %s and type = 'crm.case.created'",
+        (ANN_CASE,),
+    ).fetchone() == ("Email", PURGED, ANN_CASE)
+    logged = db.execute("select older_than_days, operator, total_rows from warehouse.retention_purges").fetchall()
     assert logged == [(30, "cron", report.total)]
 
     assert purge(db, 30, operator="cron").total == 0  # idempotent
 
 
-def test_purge_dry_run_counts_and_changes_nothing(
-    aged: dict[str, Person], db: psycopg.Connection
-) -> None:
+def test_purge_dry_run_counts_and_changes_nothing(aged: dict[str, Person], db: psycopg.Connection) -> None:
     before = dump(db)
     preview = purge(db, 30, operator="cron", dry_run=True)
     assert dump(db) == before

@@ -9,6 +9,7 @@ from dataclasses import replace
 import psycopg
 import pytest
 from typer.testing import CliRunner
+from warehouse_samples import make_ticket
 
 from crmpilot.cli.db import app
 from crmpilot.settings import DatabaseSettings
@@ -25,7 +26,6 @@ from crmpilot.warehouse import (
     status,
 )
 from crmpilot.warehouse.migrator import ADVISORY_LOCK_KEY
-from warehouse_samples import make_ticket
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def test_concurrent_migrations_apply_each_migration_once(new_database: NewDataba
             barrier.wait()
             try:
                 outcomes.append(migrate(conn))
-            except BaseException as exc:  # collected and asserted below
+            except BaseException as exc:  # noqa: BLE001 - collected from the thread and asserted below
                 outcomes.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(runners)]

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from psycopg import sql
+from warehouse_samples import DAY1, make_email, make_request, make_ticket
 
 from crmpilot.events import CaseEvent, Envelope
 from crmpilot.warehouse import CrmAuditEntry, DlqEntry, FeedbackEntry, KafkaPosition, PostgresWarehouse
-from warehouse_samples import DAY1, make_email, make_request, make_ticket
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,11 @@ def _count(db: psycopg.Connection, table: str) -> int:
 def test_results_written_twice_are_stored_once_with_every_column_filled(
     warehouse: PostgresWarehouse, db: psycopg.Connection
 ) -> None:
-    batch = [(make_ticket("evt-1"), _position(1)), (make_email("evt-2"), _position(2)), (make_request("evt-3"), _position(3))]
+    batch = [
+        (make_ticket("evt-1"), _position(1)),
+        (make_email("evt-2"), _position(2)),
+        (make_request("evt-3"), _position(3)),
+    ]
     assert warehouse.write_results(batch) == 3
     assert warehouse.write_results(batch) == 0
     assert warehouse.write_results(batch[:1] * 3) == 0  # duplicates inside one batch too
@@ -60,12 +64,13 @@ def test_a_fact_row_keeps_its_provenance_and_joins_its_raw_event_and_offset(
     assert warehouse.write_raw_events([(source, KafkaPosition("crm.case.events", 2, 41))]) == 0
     warehouse.write_results([(result, KafkaPosition("ai.ticket.classified", 0, 77))])
     row = db.execute(
-        """select f.category, f.cost_usd::text, f.cache_hit, f.prompt_hash, f.result_offset, r.type, r.payload->>'subject',
-                  f.result->'provenance'->>'trace_id' = f.trace_id
+        """select f.category, f.cost_usd::text, f.cache_hit, f.prompt_hash, f.result_offset, r.type,
+                  r.payload->>'subject', f.result->'provenance'->>'trace_id' = f.trace_id
              from warehouse.fact_ticket_classification f
              join warehouse.raw_events r
                on r.event_id = f.source_event_id
-              and (r.topic, r.kafka_partition, r.kafka_offset) = (f.source_topic, f.source_partition, f.source_offset)"""
+              and (r.topic, r.kafka_partition, r.kafka_offset)
+                  = (f.source_topic, f.source_partition, f.source_offset)"""
     ).fetchall()
     assert row == [("Billing", "0.000123", True, "a1b2c3d4e5f60718", 77, "crm.case.created", "Charged twice", True)]
 
@@ -89,13 +94,42 @@ def test_text_with_nul_characters_is_stored(warehouse: PostgresWarehouse, db: ps
 def test_crm_audit_is_recorded_queried_and_reverted(warehouse: PostgresWarehouse) -> None:
     t0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
     entries = [
-        CrmAuditEntry("r1", "Case", "500A1", "AI_Category__c", "Other", "Billing", "applied", trace_id="t1", run_id="run-a", applied_at=t0),
+        CrmAuditEntry(
+            "r1",
+            "Case",
+            "500A1",
+            "AI_Category__c",
+            "Other",
+            "Billing",
+            "applied",
+            trace_id="t1",
+            run_id="run-a",
+            applied_at=t0,
+        ),
         CrmAuditEntry("r1", "Case", "500A1", "AI_Priority__c", None, "High", "applied", run_id="run-a", applied_at=t0),
-        CrmAuditEntry("r2", "Case", "500A2", "AI_Category__c", "Refund", "Billing", "skipped_human_edit",
-                      reason="edited by 005A1 after the event", applied_at=t0),
-        CrmAuditEntry("r3", "Case", "500A3", "AI_Category__c", None, "Refund", "applied", run_id="run-b",
-                      applied_at=t0 + timedelta(hours=2)),
-    ]  # fmt: skip
+        CrmAuditEntry(
+            "r2",
+            "Case",
+            "500A2",
+            "AI_Category__c",
+            "Refund",
+            "Billing",
+            "skipped_human_edit",
+            reason="edited by 005A1 after the event",
+            applied_at=t0,
+        ),
+        CrmAuditEntry(
+            "r3",
+            "Case",
+            "500A3",
+            "AI_Category__c",
+            None,
+            "Refund",
+            "applied",
+            run_id="run-b",
+            applied_at=t0 + timedelta(hours=2),
+        ),
+    ]
     assert warehouse.record_crm_audit(entries) == 4
     assert [(e.result_id, e.field) for e in warehouse.crm_audit(run_id="run-a")] == [
         ("r1", "AI_Category__c"), ("r1", "AI_Priority__c"),
@@ -119,7 +153,9 @@ def test_dlq_and_feedback_are_idempotent(warehouse: PostgresWarehouse, db: psyco
     assert warehouse.record_dlq([dead]) == 0
     other_group = DlqEntry("crm_writer", "crm.case.events", 0, 12, "CRMError", "picklist", "bad value", 3, now)
     assert warehouse.record_dlq([other_group]) == 1
-    fb = FeedbackEntry("fb-1", "Case", "500A1", "AI_Category__c", "Billing", "Refund", now, changed_by="005A1", result_id="r1")
+    fb = FeedbackEntry(
+        "fb-1", "Case", "500A1", "AI_Category__c", "Billing", "Refund", now, changed_by="005A1", result_id="r1"
+    )
     assert warehouse.record_feedback([fb, fb]) == 1
     assert _count(db, "dlq_log") == 2 and _count(db, "feedback") == 1
 

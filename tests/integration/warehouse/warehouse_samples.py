@@ -65,11 +65,17 @@ def make_ticket(
         rationale="mentions an invoice",
     )
     return Envelope[TicketClassification](
-        source="crmpilot/ticket_classifier", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data
+        source="crmpilot/ticket_classifier",
+        type="ai.ticket.classified",
+        schemaversion=1,
+        subject=data.case_id,
+        data=data,
     )
 
 
-def make_email(source_event_id: str, *, event_time: datetime = DAY1, review: str = "auto_apply", **provenance: Any) -> Envelope[EmailSummary]:
+def make_email(
+    source_event_id: str, *, event_time: datetime = DAY1, review: str = "auto_apply", **provenance: Any
+) -> Envelope[EmailSummary]:
     data = EmailSummary(
         result_id=result_id_for(source_event_id, "summarize_email", "v1"),
         review=review,  # type: ignore[arg-type]
@@ -83,11 +89,17 @@ def make_email(source_event_id: str, *, event_time: datetime = DAY1, review: str
         verified=True,
     )
     return Envelope[EmailSummary](
-        source="crmpilot/email_summarizer", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data
+        source="crmpilot/email_summarizer",
+        type="ai.email.summarized",
+        schemaversion=1,
+        subject=data.email_id,
+        data=data,
     )
 
 
-def make_request(source_event_id: str, *, event_time: datetime = DAY1, review: str = "suggest", **provenance: Any) -> Envelope[RequestScore]:
+def make_request(
+    source_event_id: str, *, event_time: datetime = DAY1, review: str = "suggest", **provenance: Any
+) -> Envelope[RequestScore]:
     data = RequestScore(
         result_id=result_id_for(source_event_id, "score_request", "v1"),
         review=review,  # type: ignore[arg-type]

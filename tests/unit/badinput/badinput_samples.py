@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from crmpilot.events import (
     CaseEvent,
     EmailReceived,
@@ -23,18 +25,31 @@ from crmpilot.events import (
     RequestSubmitted,
     TicketClassification,
 )
-from pydantic import BaseModel
 
 EVENT_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
 def provenance() -> Provenance:
     return Provenance(
-        provider="openai", model="gpt-4o-mini", prompt_id="p", prompt_version="v1", prompt_hash="h" * 16, input_hash="i" * 32,
-        tokens_in=100, tokens_out=20, cost_usd=Decimal("0.0001"), latency_ms=120.0, attempts=1, trace_id="a" * 32,
-        source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id="evt-1",
-        event_time=EVENT_TIME, processed_at=EVENT_TIME,
-    )  # fmt: skip
+        provider="openai",
+        model="gpt-4o-mini",
+        prompt_id="p",
+        prompt_version="v1",
+        prompt_hash="h" * 16,
+        input_hash="i" * 32,
+        tokens_in=100,
+        tokens_out=20,
+        cost_usd=Decimal("0.0001"),
+        latency_ms=120.0,
+        attempts=1,
+        trace_id="a" * 32,
+        source_topic="crm.case.events",
+        source_partition=0,
+        source_offset=7,
+        source_event_id="evt-1",
+        event_time=EVENT_TIME,
+        processed_at=EVENT_TIME,
+    )
 
 
 SAMPLES: dict[str, BaseModel] = {
@@ -104,10 +119,15 @@ SAMPLES: dict[str, BaseModel] = {
         next_action="call",
     ),
     "crm.record.created": RecordChanged(
-        sobject="Opportunity", record_id="006000000000001AAA", fields={"Name": "Acme", "Description": "Renewal at risk.", "Amount": 1200.0}
+        sobject="Opportunity",
+        record_id="006000000000001AAA",
+        fields={"Name": "Acme", "Description": "Renewal at risk.", "Amount": 1200.0},
     ),
     "crm.record.updated": RecordChanged(
-        sobject="Opportunity", record_id="006000000000001AAA", fields={"Description": "Lost."}, changed_fields=("Description",),
+        sobject="Opportunity",
+        record_id="006000000000001AAA",
+        fields={"Description": "Lost."},
+        changed_fields=("Description",),
         last_modified=EVENT_TIME,
     ),
     "ai.enrichment.completed": EnrichmentResult(

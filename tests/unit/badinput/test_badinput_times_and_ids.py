@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 from badinput_samples import EVENT_TIME, SAMPLES, envelope_obj, raw
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from crmpilot.crm import FakeCRM, write_back
 from crmpilot.events import (
     MAX_FUTURE_SKEW,
@@ -34,8 +37,6 @@ from crmpilot.events import (
     result_id_for,
 )
 from crmpilot.warehouse import InMemoryWarehouse
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -45,9 +46,7 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     st.sampled_from(sorted(SAMPLES)),
     st.timedeltas(min_value=timedelta(days=-3650), max_value=MAX_FUTURE_SKEW),
 )
-def test_times_up_to_the_allowed_skew_ahead_are_accepted(
-    event_type: str, delta: timedelta
-) -> None:
+def test_times_up_to_the_allowed_skew_ahead_are_accepted(event_type: str, delta: timedelta) -> None:
     obj = envelope_obj(event_type, time=(NOW + delta).isoformat())
     assert decode(raw(obj), now=NOW).time == NOW + delta
 
@@ -60,9 +59,7 @@ def test_times_up_to_the_allowed_skew_ahead_are_accepted(
         max_value=timedelta(days=2_000_000),  # NOW + this stays below datetime.max (year 9999)
     ),
 )
-def test_times_further_ahead_are_refused_as_future_timestamps(
-    event_type: str, delta: timedelta
-) -> None:
+def test_times_further_ahead_are_refused_as_future_timestamps(event_type: str, delta: timedelta) -> None:
     obj = envelope_obj(event_type, time=(NOW + delta).isoformat())
     with pytest.raises(FutureTimestamp, match="ahead of this consumer's clock") as info:
         decode(raw(obj), now=NOW)
@@ -76,9 +73,7 @@ def test_year_9999_is_refused() -> None:
 
 
 def test_the_clock_skew_allowance_is_configurable() -> None:
-    obj = envelope_obj(
-        "crm.case.created", time=(NOW + timedelta(minutes=10)).isoformat()
-    )
+    obj = envelope_obj("crm.case.created", time=(NOW + timedelta(minutes=10)).isoformat())
     with pytest.raises(FutureTimestamp):
         decode(raw(obj), now=NOW, max_future_skew=timedelta(minutes=5))
 
@@ -93,17 +88,13 @@ def test_the_clock_skew_allowance_is_configurable() -> None:
         ("ai.request.scored", ("data", "provenance", "processed_at")),
     ],
 )
-def test_times_without_an_offset_are_refused_naming_the_field(
-    event_type: str, path: tuple[str, ...]
-) -> None:
+def test_times_without_an_offset_are_refused_naming_the_field(event_type: str, path: tuple[str, ...]) -> None:
     obj = envelope_obj(event_type)
     node: Any = obj
     for p in path[:-1]:
         node = node[p]
     node[path[-1]] = "2026-11-02T09:30:00"
-    with pytest.raises(
-        InvalidPayload, match="without a UTC offset in " + ".".join(path)
-    ):
+    with pytest.raises(InvalidPayload, match="without a UTC offset in " + ".".join(path)):
         decode(raw(obj))
 
 
@@ -113,11 +104,7 @@ def test_a_naive_time_would_break_the_crm_writers_human_edit_check() -> None:
     crm.put("Case", "500000000000001AAA", at=EVENT_TIME - timedelta(minutes=5))
     result = SAMPLES["ai.ticket.classified"]
     naive = result.model_copy(
-        update={
-            "provenance": result.provenance.model_copy(
-                update={"event_time": datetime(2026, 11, 2, 9, 30)}
-            )
-        }
+        update={"provenance": result.provenance.model_copy(update={"event_time": datetime(2026, 11, 2, 9, 30)})}
     )  # type: ignore[attr-defined]
     with pytest.raises(TypeError):
         write_back([naive], crm, InMemoryWarehouse())  # type: ignore[list-item]
@@ -135,16 +122,10 @@ def test_a_far_future_time_would_let_the_crm_writer_overwrite_a_persons_edit() -
     )
     result = SAMPLES["ai.ticket.classified"]
     future = result.model_copy(
-        update={
-            "provenance": result.provenance.model_copy(
-                update={"event_time": datetime(9999, 1, 1, tzinfo=UTC)}
-            )
-        }
+        update={"provenance": result.provenance.model_copy(update={"event_time": datetime(9999, 1, 1, tzinfo=UTC)})}
     )  # type: ignore[attr-defined]
     [report] = write_back([future], crm, InMemoryWarehouse())  # type: ignore[list-item]
-    assert (
-        report.status == "applied"
-    )  # the guard is defeated: hence FutureTimestamp at decode
+    assert report.status == "applied"  # the guard is defeated: hence FutureTimestamp at decode
 
 
 # --- duplicated ids -------------------------------------------------------------------------
@@ -156,9 +137,7 @@ def test_duplicated_event_ids_are_accepted_and_map_to_one_result_id() -> None:
     second_obj["data"]["description"] = "a different text under the same id"
     second = decode(raw(second_obj))
     assert first.id == second.id
-    assert result_id_for(first.id, "classify_ticket", "v1") == result_id_for(
-        second.id, "classify_ticket", "v1"
-    )
+    assert result_id_for(first.id, "classify_ticket", "v1") == result_id_for(second.id, "classify_ticket", "v1")
 
 
 def test_a_duplicated_source_event_is_stored_once_first_copy_wins() -> None:
@@ -188,9 +167,7 @@ def test_a_duplicated_result_is_stored_once_and_applied_once() -> None:
     crm.put("Case", "500000000000001AAA", at=EVENT_TIME - timedelta(minutes=5))
     first = write_back([result.data], crm, wh)
     again = write_back([result.data], crm, wh)
-    assert [r.status for r in first] == ["applied"] and [r.status for r in again] == [
-        "already_applied"
-    ]
+    assert [r.status for r in first] == ["applied"] and [r.status for r in again] == ["already_applied"]
     assert len(crm.writes) == 1
 
 

@@ -45,7 +45,9 @@ def _copy_example(folder: Path, name: str = "churn_risk") -> Path:
     return Path(shutil.copy(EXAMPLES / f"{name}.yaml", folder / f"{name}.yaml"))
 
 
-def _field(name: str, kind: str, *, length: int = 0, values: tuple[str, ...] = (), updateable: bool = True) -> dict[str, Any]:
+def _field(
+    name: str, kind: str, *, length: int = 0, values: tuple[str, ...] = (), updateable: bool = True
+) -> dict[str, Any]:
     return {
         "name": name,
         "type": kind,
@@ -78,7 +80,10 @@ def test_check_reports_file_line_reason_and_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["enrichments", "check", str(spec)])
     assert result.exit_code == 1
     fixed = spec.read_text()
-    assert re.search(rf"{re.escape(str(spec))}:{_line_of(fixed, 'user: |')}: prompt\.user: placeholder \{{stage\}} is no input", result.output)
+    assert re.search(
+        rf"{re.escape(str(spec))}:{_line_of(fixed, 'user: |')}: prompt\.user: placeholder \{{stage\}} is no input",
+        result.output,
+    )
 
 
 def test_check_reports_an_unlocked_prompt_version(tmp_path: Path) -> None:
@@ -106,11 +111,16 @@ def test_check_org_reports_an_enum_value_the_picklist_lacks(tmp_path: Path, monk
     result = runner.invoke(app, ["enrichments", "check", "--org", str(spec)])
     assert result.exit_code == 1, result.output
     line = _line_of(text, "      high:")
-    assert f"{spec}:{line}: outputs.churn_risk.values: the picklist Opportunity.Churn_Risk__c has no active value 'high'" in result.output
+    assert (
+        f"{spec}:{line}: outputs.churn_risk.values: the picklist Opportunity.Churn_Risk__c has no active value 'high'"
+        in result.output
+    )
     assert "(it has: low, medium)" in result.output
 
 
-def test_check_org_reports_missing_read_only_and_mistyped_fields(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_org_reports_missing_read_only_and_mistyped_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = _copy_example(tmp_path)
     text = spec.read_text()
     _org(monkeypatch, {"Opportunity": [
@@ -123,10 +133,22 @@ def test_check_org_reports_missing_read_only_and_mistyped_fields(tmp_path: Path,
 
     assert result.exit_code == 1
     out = result.output
-    assert f"{spec}:{_line_of(text, 'churn_risk: Churn_Risk__c')}: crm.fields.churn_risk: Opportunity.Churn_Risk__c is read-only" in out
-    assert f"{spec}:{_line_of(text, 'churn_reason: Churn_Reason__c')}: crm.fields.churn_reason: Opportunity.Churn_Reason__c is string(80)" in out
-    assert f"{spec}:{_line_of(text, 'result_id_field:')}: crm.result_id_field: Opportunity.AI_Churn_Result_Id__c is string(18)" in out
-    assert f"{spec}:{_line_of(text, 'review_field:')}: crm.review_field: Opportunity has no field 'AI_Churn_Review_Required__c'" in out
+    assert (
+        f"{spec}:{_line_of(text, 'churn_risk: Churn_Risk__c')}: crm.fields.churn_risk: "
+        "Opportunity.Churn_Risk__c is read-only" in out
+    )
+    assert (
+        f"{spec}:{_line_of(text, 'churn_reason: Churn_Reason__c')}: crm.fields.churn_reason: "
+        "Opportunity.Churn_Reason__c is string(80)" in out
+    )
+    assert (
+        f"{spec}:{_line_of(text, 'result_id_field:')}: crm.result_id_field: Opportunity.AI_Churn_Result_Id__c "
+        "is string(18)" in out
+    )
+    assert (
+        f"{spec}:{_line_of(text, 'review_field:')}: crm.review_field: Opportunity has no field "
+        "'AI_Churn_Review_Required__c'" in out
+    )
 
 
 def test_check_org_reports_an_object_the_org_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,11 +156,16 @@ def test_check_org_reports_an_object_the_org_lacks(tmp_path: Path, monkeypatch: 
     _org(monkeypatch, {})
     result = runner.invoke(app, ["enrichments", "check", "--org", str(spec)])
     assert result.exit_code == 1
-    assert f"{spec}:{_line_of(spec.read_text(), 'object: Opportunity')}: crm.object: the org has no object 'Opportunity'" in result.output
+    assert (
+        f"{spec}:{_line_of(spec.read_text(), 'object: Opportunity')}: crm.object: the org has no object 'Opportunity'"
+        in result.output
+    )
 
 
 def test_new_writes_a_commented_spec_that_loads_and_never_overwrites(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["enrichments", "new", "renewal_intent", "--object", "Opportunity", "--dir", str(tmp_path)])
+    result = runner.invoke(
+        app, ["enrichments", "new", "renewal_intent", "--object", "Opportunity", "--dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     path = tmp_path / "renewal_intent.yaml"
     spec, _ = load_spec(path)
@@ -148,7 +175,9 @@ def test_new_writes_a_commented_spec_that_loads_and_never_overwrites(tmp_path: P
     keys = _key_lines(yaml.compose(path.read_text()))
     assert len(keys) > 30 and not [lines[n] for n in keys if "  # " not in lines[n]]
 
-    again = runner.invoke(app, ["enrichments", "new", "renewal_intent", "--object", "Opportunity", "--dir", str(tmp_path)])
+    again = runner.invoke(
+        app, ["enrichments", "new", "renewal_intent", "--object", "Opportunity", "--dir", str(tmp_path)]
+    )
     assert again.exit_code == 1 and "not overwritten" in again.output
     case = runner.invoke(app, ["enrichments", "new", "case_mood", "--object", "Case", "--dir", str(tmp_path)])
     assert case.exit_code == 0
@@ -162,13 +191,17 @@ def test_list_and_show_read_crmpilot_enrichments_dir(monkeypatch: pytest.MonkeyP
     listed = runner.invoke(app, ["enrichments", "list"])
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.output.splitlines() if line.startswith("churn_risk"))
-    assert row.split()[:4] == ["churn_risk", "Opportunity", "ai.churn_risk", "churn_risk,"] and row.endswith("churn_risk.yaml")
+    assert row.split()[:4] == ["churn_risk", "Opportunity", "ai.churn_risk", "churn_risk,"] and row.endswith(
+        "churn_risk.yaml"
+    )
     assert any(line.startswith("ticket_type") for line in listed.output.splitlines())
 
     shown = runner.invoke(app, ["enrichments", "show", "churn_risk"])
     assert shown.exit_code == 0, shown.output
     assert "You assess churn risk for account managers" in shown.output  # the spec's system text
-    assert '"churn_risk": the risk that the customer does not renew or leaves. Exactly one of:' in shown.output  # generated format
+    assert (
+        '"churn_risk": the risk that the customer does not renew or leaves. Exactly one of:' in shown.output
+    )  # generated format
     assert "churn_risk           -> Churn_Risk__c" in shown.output and "(locked)" in shown.output
     as_json = json.loads(runner.invoke(app, ["enrichments", "show", "churn_risk", "--json"]).output)
     assert as_json["thresholds"]["churn_reason"] == {"auto_apply": 0.0, "suggest": 0.0}
@@ -189,12 +222,17 @@ def test_lock_records_a_new_prompt_version_once(tmp_path: Path) -> None:
     shutil.copy(EXAMPLES / "churn_risk.yaml", spec)
     first = runner.invoke(app, ["enrichments", "lock", str(spec)])
     assert first.exit_code == 0 and "locked churn_risk 2026-12-06.1" in first.output
-    assert json.loads((tmp_path / LOCK_FILE).read_text())["churn_risk"] == json.loads((EXAMPLES / LOCK_FILE).read_text())["churn_risk"]
+    assert (
+        json.loads((tmp_path / LOCK_FILE).read_text())["churn_risk"]
+        == json.loads((EXAMPLES / LOCK_FILE).read_text())["churn_risk"]
+    )
     assert runner.invoke(app, ["enrichments", "lock", str(spec)]).output.strip() == "nothing new to lock"
     assert runner.invoke(app, ["enrichments", "check", str(spec)]).exit_code == 0
 
 
-def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
     out = tmp_path / "compose.enrichments.yml"
     result = runner.invoke(app, ["enrichments", "compose", "--out", str(out)])
@@ -204,7 +242,18 @@ def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(tmp_p
     assert set(doc["services"]) == {"enricher-churn-risk", "enricher-ticket-type"}
     churn = doc["services"]["enricher-churn-risk"]
     assert churn["command"] == ["python", "-m", "enricher", "--enrichment", "churn_risk"]
-    assert churn["volumes"] == [f"{EXAMPLES.resolve()}:/enrichments/0:ro"] and churn["environment"]["CRMPILOT_ENRICHMENTS_DIR"] == "/enrichments/0"
-    assert churn["environment"]["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-churn_risk-1", "static membership, as services.sh"
-    assert set(churn["depends_on"]) <= set(base["services"]) and churn["profiles"] == base["services"]["ticket_classifier"]["profiles"]
-    assert churn["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"] == base["services"]["setup"]["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]
+    assert (
+        churn["volumes"] == [f"{EXAMPLES.resolve()}:/enrichments/0:ro"]
+        and churn["environment"]["CRMPILOT_ENRICHMENTS_DIR"] == "/enrichments/0"
+    )
+    assert churn["environment"]["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-churn_risk-1", (
+        "static membership, as services.sh"
+    )
+    assert (
+        set(churn["depends_on"]) <= set(base["services"])
+        and churn["profiles"] == base["services"]["ticket_classifier"]["profiles"]
+    )
+    assert (
+        churn["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]
+        == base["services"]["setup"]["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]
+    )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from crm_source.handler import CRMSource
 from crm_source.settings import Settings
-
 from crmpilot.crm import FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.watermark import InMemoryWatermarkStore
@@ -145,7 +145,9 @@ def test_a_re_emitted_change_carries_the_same_event_id(world: World) -> None:
 def test_new_incoming_email_and_new_lead_become_their_events(world: World) -> None:
     world.crm.put("EmailMessage", "02sA", by=HUMAN, at=world.tick(), ParentId="500A", Subject="Refund?",
                   TextBody="Where is my refund", FromAddress="ana@example.com", Incoming=True)  # fmt: skip
-    world.crm.put("EmailMessage", "02sB", by=HUMAN, at=world.tick(), Subject="Re: Refund", TextBody="On its way", Incoming=False)
+    world.crm.put(
+        "EmailMessage", "02sB", by=HUMAN, at=world.tick(), Subject="Re: Refund", TextBody="On its way", Incoming=False
+    )
     world.crm.put("Lead", "00QA", by=HUMAN, at=world.tick(), Company="Acme", Email="cfo@acme.example",
                   NumberOfEmployees=250, Title="CFO", Description="wants a quote")  # fmt: skip
     world.poll("EmailMessage", "Lead")
@@ -162,7 +164,9 @@ def test_new_incoming_email_and_new_lead_become_their_events(world: World) -> No
 def test_a_person_overriding_the_ai_category_is_recorded_as_feedback(world: World) -> None:
     world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Subject="a")
     world.poll()
-    world.crm.put("Case", "500A", by=BOT, at=world.tick(), AI_Category__c="Payments", AI_Priority__c="High", AI_Result_Id__c="r1")
+    world.crm.put(
+        "Case", "500A", by=BOT, at=world.tick(), AI_Category__c="Payments", AI_Priority__c="High", AI_Result_Id__c="r1"
+    )
     world.warehouse.record_crm_audit([
         CrmAuditEntry("r1", "Case", "500A", "AI_Category__c", None, "Payments", "applied"),
         CrmAuditEntry("r1", "Case", "500A", "AI_Priority__c", None, "High", "applied"),

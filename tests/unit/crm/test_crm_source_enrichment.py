@@ -1,4 +1,5 @@
-"""crm_source polls the objects the enrichment specs read as crm.record.* events: the plan, then the events, with fakes."""
+"""crm_source polls the objects the enrichment specs read as crm.record.* events: the plan, then the events, with
+fakes."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from crm_source.bootstrap import bootstrap, polled_objects
 from crm_source.handler import CRMSource
 from crm_source.settings import Settings
-
 from crmpilot.crm import FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS, Route, SourceObject, record_sources
 from crmpilot.crm.feedback import BUILT_IN, Watched, watched_fields
@@ -56,7 +57,10 @@ def renewal() -> EnrichmentSpec:
         ("churn_risk: Churn_Risk__c", "churn_risk: Renewal_Risk__c"),
         ("churn_reason: Churn_Reason__c", "churn_reason: Renewal_Reason__c"),
         ("result_id_field: AI_Churn_Result_Id__c", "result_id_field: AI_Renewal_Result_Id__c"),
-        ("review_field: AI_Churn_Review_Required__c", "review_field: AI_Renewal_Review_Required__c\n  trace_field: AI_Renewal_Trace_Id__c"),
+        (
+            "review_field: AI_Churn_Review_Required__c",
+            "review_field: AI_Renewal_Review_Required__c\n  trace_field: AI_Renewal_Trace_Id__c",
+        ),
     )
 
 
@@ -67,9 +71,15 @@ def test_the_example_registry_polls_the_opportunity_for_churn_risk() -> None:
     plan = record_sources(examples())
     assert plan.skipped == ()
     [opportunity] = plan.objects  # ticket_type reads crm.case.* events: the built-in Case poll's
-    assert (opportunity.sobject, opportunity.kind, opportunity.enrichments) == ("Opportunity", "record", ("churn_risk",))
+    assert (opportunity.sobject, opportunity.kind, opportunity.enrichments) == (
+        "Opportunity",
+        "record",
+        ("churn_risk",),
+    )
     assert opportunity.topics == ("crm.opportunity.events",)
-    assert opportunity.fields == ("Name", "Description", *CHURN_WRITES), "what the inputs read, then what the spec writes"
+    assert opportunity.fields == ("Name", "Description", *CHURN_WRITES), (
+        "what the inputs read, then what the spec writes"
+    )
     assert opportunity.tracked == opportunity.fields
     assert opportunity.managed == CHURN_WRITES
     assert opportunity.state_key == "record:Opportunity"
@@ -80,9 +90,17 @@ def test_specs_on_one_object_share_its_poll_and_each_gets_its_first_topic() -> N
     assert opportunity.enrichments == ("churn_risk", "renewal_risk")
     assert opportunity.topics == ("crm.opportunity.events", "crm.opportunity.renewals")
     read = ("Name", "Description", "NextStep", "StageName")
-    renewal_writes = ("Renewal_Risk__c", "Renewal_Reason__c", "AI_Renewal_Result_Id__c", "AI_Renewal_Review_Required__c", "AI_Renewal_Trace_Id__c")
+    renewal_writes = (
+        "Renewal_Risk__c",
+        "Renewal_Reason__c",
+        "AI_Renewal_Result_Id__c",
+        "AI_Renewal_Review_Required__c",
+        "AI_Renewal_Trace_Id__c",
+    )
     assert opportunity.fields == (*read, *CHURN_WRITES, *renewal_writes)
-    assert opportunity.managed == (*CHURN_WRITES, *renewal_writes), "no spec's write-back ever triggers another spec on the object"
+    assert opportunity.managed == (*CHURN_WRITES, *renewal_writes), (
+        "no spec's write-back ever triggers another spec on the object"
+    )
 
 
 def test_each_topic_gets_the_event_types_its_specs_accept() -> None:
@@ -115,12 +133,20 @@ def test_each_topic_gets_the_event_types_its_specs_accept() -> None:
 def test_a_field_spelled_two_ways_is_queried_once_and_still_ours() -> None:
     spec = variant(("path: fields.Name, context: true", "path: fields.churn_risk__c, context: true"))
     [opportunity] = record_sources([spec]).objects
-    assert opportunity.fields == ("churn_risk__c", "Description", "Churn_Reason__c", "AI_Churn_Result_Id__c", "AI_Churn_Review_Required__c")
+    assert opportunity.fields == (
+        "churn_risk__c",
+        "Description",
+        "Churn_Reason__c",
+        "AI_Churn_Result_Id__c",
+        "AI_Churn_Review_Required__c",
+    )
     assert "churn_risk__c" in (opportunity.managed or ())
 
 
 def test_two_specs_on_one_topic_get_each_event_once() -> None:
-    same_topic = variant(("name: churn_risk", "name: churn_risk_again"), ("path: fields.Description", "path: fields.NextStep"))
+    same_topic = variant(
+        ("name: churn_risk", "name: churn_risk_again"), ("path: fields.Description", "path: fields.NextStep")
+    )
     [opportunity] = record_sources([*examples(), same_topic]).objects
     assert opportunity.topics == ("crm.opportunity.events",)
 
@@ -138,7 +164,10 @@ def test_a_record_spec_without_a_crm_target_is_skipped_and_says_why() -> None:
     ("replacement", "reason"),
     [
         (("path: fields.Description", "path: fields.Account.Name"), "inputs.description reads fields.Account.Name"),
-        (("rerun_on: [Description]", "rerun_on: [Description, 'Stage Name']"), "source.rerun_on 'Stage Name' is not a CRM field API name"),
+        (
+            ("rerun_on: [Description]", "rerun_on: [Description, 'Stage Name']"),
+            "source.rerun_on 'Stage Name' is not a CRM field API name",
+        ),
     ],
 )
 def test_a_spec_reading_what_a_record_event_cannot_hold_is_skipped(replacement: tuple[str, str], reason: str) -> None:
@@ -159,7 +188,9 @@ def test_the_service_adds_the_declared_objects_after_the_built_in_ones() -> None
     assert [o.state_key for o in objects] == ["Case", "Lead", "record:Opportunity"]
     case = objects[0]
     assert case.fields[: len(SOURCE_OBJECTS["Case"].fields)] == SOURCE_OBJECTS["Case"].fields
-    assert {"Type", "Reason", "AI_Type_Result_Id__c"} <= set(case.fields), "ticket_type's fields: read, so overrides are seen"
+    assert {"Type", "Reason", "AI_Type_Result_Id__c"} <= set(case.fields), (
+        "ticket_type's fields: read, so overrides are seen"
+    )
     assert case.tracked == SOURCE_OBJECTS["Case"].tracked, "but not diffed: they yield no case event"
     assert objects[1] is SOURCE_OBJECTS["Lead"]
     assert polled_objects(Settings(objects=("Case",), enrichment_objects=False), examples()) == [SOURCE_OBJECTS["Case"]]
@@ -224,15 +255,34 @@ def world() -> World:
 
 
 def test_a_new_opportunity_is_a_record_created_event_keyed_by_its_id(world: World) -> None:
-    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme renewal", Description="They consider a competitor.", StageName="Prospecting")
+    world.crm.put(
+        "Opportunity",
+        "006A",
+        by=HUMAN,
+        at=world.tick(),
+        Name="Acme renewal",
+        Description="They consider a competitor.",
+        StageName="Prospecting",
+    )
     stats = world.poll()
     [(topic, event)] = world.sink.sent
-    assert (topic, event.type, event.subject, event.time) == ("crm.opportunity.events", "crm.record.created", "006A", world.now)
+    assert (topic, event.type, event.subject, event.time) == (
+        "crm.opportunity.events",
+        "crm.record.created",
+        "006A",
+        world.now,
+    )
     assert event.data == RecordChanged(
-        sobject="Opportunity", record_id="006A", fields={"Name": "Acme renewal", "Description": "They consider a competitor."}, last_modified=world.now
+        sobject="Opportunity",
+        record_id="006A",
+        fields={"Name": "Acme renewal", "Description": "They consider a competitor."},
+        last_modified=world.now,
     ), "the fields the spec reads, not what crmpilot writes"
     assert stats["record:Opportunity"].emitted == 1
-    assert world.store.load("crm://test", "record:Opportunity") is not None and world.store.load("crm://test", "Opportunity") is None
+    assert (
+        world.store.load("crm://test", "record:Opportunity") is not None
+        and world.store.load("crm://test", "Opportunity") is None
+    )
 
 
 def test_an_update_says_which_fields_changed(world: World) -> None:
@@ -241,14 +291,28 @@ def test_an_update_says_which_fields_changed(world: World) -> None:
     world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Description="They consider a competitor.")
     world.poll()
     topic, event_type, subject, data = world.last()
-    assert (topic, event_type, subject, data.changed_fields) == ("crm.opportunity.events", "crm.record.updated", "006A", ("Description",))
+    assert (topic, event_type, subject, data.changed_fields) == (
+        "crm.opportunity.events",
+        "crm.record.updated",
+        "006A",
+        ("Description",),
+    )
     assert data.fields["Description"] == "They consider a competitor."
 
 
 def test_our_own_write_back_of_the_spec_fields_emits_nothing(world: World) -> None:
     world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="fine")
     world.poll()
-    world.crm.put("Opportunity", "006A", by=BOT, at=world.tick(), Churn_Risk__c="high", Churn_Reason__c="fine", AI_Churn_Result_Id__c="r1", AI_Churn_Review_Required__c=False)
+    world.crm.put(
+        "Opportunity",
+        "006A",
+        by=BOT,
+        at=world.tick(),
+        Churn_Risk__c="high",
+        Churn_Reason__c="fine",
+        AI_Churn_Result_Id__c="r1",
+        AI_Churn_Review_Required__c=False,
+    )
     stats = world.poll()
     assert len(world.sink.sent) == 1
     assert (stats["record:Opportunity"].own_writes, stats["record:Opportunity"].emitted) == (1, 0)
@@ -259,7 +323,9 @@ def test_our_own_write_back_of_the_spec_fields_emits_nothing(world: World) -> No
 def test_a_persons_edit_masked_by_our_later_write_is_still_emitted_alone(world: World) -> None:
     world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="fine")
     world.poll()
-    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Description="Budget review, they look at other vendors.")
+    world.crm.put(
+        "Opportunity", "006A", by=HUMAN, at=world.tick(), Description="Budget review, they look at other vendors."
+    )
     world.crm.put("Opportunity", "006A", by=BOT, at=world.tick(), Churn_Risk__c="medium", AI_Churn_Result_Id__c="r1")
     world.poll()
     assert world.last()[1:3] == ("crm.record.updated", "006A")
@@ -287,7 +353,16 @@ def test_a_person_overriding_the_ai_value_is_an_update_naming_it_and_no_feedback
 
 def test_one_poll_per_object_feeds_every_topic_of_its_specs() -> None:
     world = World(record_sources([*examples(), renewal()]).objects)
-    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="fine", NextStep="call", StageName="Prospecting")
+    world.crm.put(
+        "Opportunity",
+        "006A",
+        by=HUMAN,
+        at=world.tick(),
+        Name="Acme",
+        Description="fine",
+        NextStep="call",
+        StageName="Prospecting",
+    )
     world.poll()
     assert world.crm.api_calls == 1
     assert [(t, e.type, e.subject) for t, e in world.sink.sent] == [
@@ -295,10 +370,17 @@ def test_one_poll_per_object_feeds_every_topic_of_its_specs() -> None:
         ("crm.opportunity.renewals", "crm.record.created", "006A"),
     ]
     assert world.sink.sent[0][1] == world.sink.sent[1][1]
-    assert world.sink.sent[0][1].data.fields == {"Name": "Acme", "Description": "fine", "NextStep": "call", "StageName": "Prospecting"}
+    assert world.sink.sent[0][1].data.fields == {
+        "Name": "Acme",
+        "Description": "fine",
+        "NextStep": "call",
+        "StageName": "Prospecting",
+    }
     world.crm.put("Opportunity", "006A", by=BOT, at=world.tick(), Renewal_Risk__c="low", AI_Renewal_Trace_Id__c="t")
     stats = world.poll()
-    assert len(world.sink.sent) == 2 and stats["record:Opportunity"].own_writes == 1, "one spec's write-back triggers neither spec"
+    assert len(world.sink.sent) == 2 and stats["record:Opportunity"].own_writes == 1, (
+        "one spec's write-back triggers neither spec"
+    )
 
 
 def test_a_record_the_integration_user_made_and_never_seen_is_taken_for_our_own_like_a_case(world: World) -> None:
@@ -328,7 +410,12 @@ def test_a_record_spec_on_case_leaves_the_built_in_case_poll_as_it_was() -> None
     world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Subject="Card declined", Description="twice", Origin="Web")
     stats = world.poll()
     (case_topic, case_event), (record_topic, record_event) = world.sink.sent
-    assert (case_topic, case_event.type, record_topic, record_event.type) == ("crm.case.events", "crm.case.created", "crm.case.records", "crm.record.created")
+    assert (case_topic, case_event.type, record_topic, record_event.type) == (
+        "crm.case.events",
+        "crm.case.created",
+        "crm.case.records",
+        "crm.record.created",
+    )
     assert case_event.id != record_event.id, "two events, two ids"
     assert set(stats) == {"Case", "record:Case"}
     world.crm.put("Case", "500A", by=BOT, at=world.tick(), Churn_Risk__c="low", AI_Category__c="Payments")
@@ -339,7 +426,14 @@ def test_a_record_spec_on_case_leaves_the_built_in_case_poll_as_it_was() -> None
 def test_bootstrap_polls_the_declared_objects_with_the_given_registry() -> None:
     crm, sink = FakeCRM(user_id=BOT), Sink()
     crm.put("Opportunity", "006A", by=HUMAN, Name="Acme", Description="fine")
-    service = bootstrap(Settings(objects=("Case",)), crm=crm, store=InMemoryWatermarkStore(), warehouse=InMemoryWarehouse(), sink=sink, registry=examples())
+    service = bootstrap(
+        Settings(objects=("Case",)),
+        crm=crm,
+        store=InMemoryWatermarkStore(),
+        warehouse=InMemoryWarehouse(),
+        sink=sink,
+        registry=examples(),
+    )
     stats = asyncio.run(service._source.poll_once())
     assert set(stats) == {"Case", "record:Opportunity"}
     assert [(t, e.type) for t, e in sink.sent] == [("crm.opportunity.events", "crm.record.created")]
@@ -356,9 +450,19 @@ def _world_with_feedback(objects: Sequence[SourceObject]) -> World:
 
 def test_a_persons_override_of_a_declared_field_is_feedback_and_a_later_unrelated_edit_adds_none() -> None:
     world = _world_with_feedback(record_sources(examples()).objects)
-    world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="They look at a competitor.")
+    world.crm.put(
+        "Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme", Description="They look at a competitor."
+    )
     world.poll()
-    world.crm.put("Opportunity", "006A", by=BOT, at=world.tick(), Churn_Risk__c="high", Churn_Reason__c="They look at a competitor.", AI_Churn_Result_Id__c="r1")
+    world.crm.put(
+        "Opportunity",
+        "006A",
+        by=BOT,
+        at=world.tick(),
+        Churn_Risk__c="high",
+        Churn_Reason__c="They look at a competitor.",
+        AI_Churn_Result_Id__c="r1",
+    )
     world.warehouse.record_crm_audit([
         CrmAuditEntry("r1", "Opportunity", "006A", "Churn_Risk__c", None, "high", "applied"),
         CrmAuditEntry("r1", "Opportunity", "006A", "Churn_Reason__c", None, "They look at a competitor.", "applied"),
@@ -370,16 +474,25 @@ def test_a_persons_override_of_a_declared_field_is_feedback_and_a_later_unrelate
     world.crm.put("Opportunity", "006A", by=HUMAN, at=world.tick(), Name="Acme Corp")
     world.poll()
     [feedback] = world.warehouse.feedback.values()
-    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value) == ("Opportunity", "Churn_Risk__c", "high", "medium")
+    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value) == (
+        "Opportunity",
+        "Churn_Risk__c",
+        "high",
+        "medium",
+    )
     assert (feedback.result_id, feedback.changed_by, feedback.record_id) == ("r1", HUMAN, "006A")
 
 
 def test_an_override_of_a_standard_field_a_spec_writes_on_a_built_in_object_is_feedback() -> None:
     objects = polled_objects(Settings(objects=("Case",)), examples())
     world = _world_with_feedback(objects)
-    world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Subject="card declined", Description="my card was declined")
+    world.crm.put(
+        "Case", "500A", by=HUMAN, at=world.tick(), Subject="card declined", Description="my card was declined"
+    )
     world.poll()
-    world.crm.put("Case", "500A", by=BOT, at=world.tick(), Type="Payments", Reason="Card declined", AI_Type_Result_Id__c="t1")
+    world.crm.put(
+        "Case", "500A", by=BOT, at=world.tick(), Type="Payments", Reason="Card declined", AI_Type_Result_Id__c="t1"
+    )
     world.warehouse.record_crm_audit([
         CrmAuditEntry("t1", "Case", "500A", "Type", None, "Payments", "applied"),
         CrmAuditEntry("t1", "Case", "500A", "Reason", None, "Card declined", "applied"),
@@ -388,4 +501,10 @@ def test_an_override_of_a_standard_field_a_spec_writes_on_a_built_in_object_is_f
     world.crm.put("Case", "500A", by=HUMAN, at=world.tick(), Type="Fraud")
     world.poll()
     [feedback] = world.warehouse.feedback.values()
-    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value, feedback.result_id) == ("Case", "Type", "Payments", "Fraud", "t1")
+    assert (feedback.sobject, feedback.field, feedback.ai_value, feedback.human_value, feedback.result_id) == (
+        "Case",
+        "Type",
+        "Payments",
+        "Fraud",
+        "t1",
+    )

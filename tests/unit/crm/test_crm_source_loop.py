@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import pytest
+
 from crm_source.handler import CRMSource
 from crm_source.loop import PollingService
-
 from crmpilot.crm import CRMAuthError, CRMUnavailable, FakeCRM
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.port import ChangedRecord

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from crm_writer.handler import CRMWriter
 from crm_writer.settings import Settings
-
 from crmpilot.crm import CRMLimitExceeded, FakeCRM, RecordUpdate, UpdateOutcome
 from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
 from crmpilot.streaming import MessageContext
@@ -34,13 +34,29 @@ def result_event(case_id: str) -> Envelope[Any]:
         confidence={"category": 0.91},
         rationale="card declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=10, tokens_out=0, cost_usd=Decimal(0), latency_ms=5, attempts=1, trace_id="t" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id=f"evt-{case_id}",
-            event_time=EVENT_TIME, processed_at=EVENT_TIME,
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=10,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=5,
+            attempts=1,
+            trace_id="t" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=7,
+            source_event_id=f"evt-{case_id}",
+            event_time=EVENT_TIME,
+            processed_at=EVENT_TIME,
         ),
     )
-    return Envelope[Any](source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result)
+    return Envelope[Any](
+        source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result
+    )
 
 
 CTX = MessageContext("ai.ticket.classified", 0, 1, b"k", (), EVENT_TIME, "crm-writer")

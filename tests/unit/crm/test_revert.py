@@ -31,10 +31,24 @@ def classification(case_id: str = CASE, *, category: str = "Payments", event: st
         confidence={"category": 0.91},
         rationale="card declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=10, tokens_out=0, cost_usd=Decimal(0), latency_ms=5, attempts=1, trace_id="t" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id=event,
-            event_time=EVENT_TIME, processed_at=EVENT_TIME,
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=10,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=5,
+            attempts=1,
+            trace_id="t" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=7,
+            source_event_id=event,
+            event_time=EVENT_TIME,
+            processed_at=EVENT_TIME,
         ),
     )
 
@@ -43,8 +57,16 @@ def classification(case_id: str = CASE, *, category: str = "Payments", event: st
 def crm() -> FakeCRM:
     fake = FakeCRM(user_id=BOT)
     for n in range(1, 4):
-        fake.put("Case", f"50000000000000{n}AAA", by=HUMAN, at=EVENT_TIME - timedelta(minutes=5),
-                 AI_Category__c="Other", AI_Priority__c="Low", AI_Confidence__c=0.2, AI_Review_Required__c=True)  # fmt: skip
+        fake.put(
+            "Case",
+            f"50000000000000{n}AAA",
+            by=HUMAN,
+            at=EVENT_TIME - timedelta(minutes=5),
+            AI_Category__c="Other",
+            AI_Priority__c="Low",
+            AI_Confidence__c=0.2,
+            AI_Review_Required__c=True,
+        )
     return fake
 
 
@@ -54,7 +76,12 @@ def test_revert_restores_before_values_and_records_it(crm: FakeCRM) -> None:
     report = revert(select_applied(wh, run_id="run-1"), crm, wh, run_id="revert-1")
 
     rec = crm.records[("Case", CASE)]
-    assert (rec["AI_Category__c"], rec["AI_Priority__c"], rec["AI_Confidence__c"], rec["AI_Review_Required__c"]) == ("Other", "Low", 0.2, True)
+    assert (rec["AI_Category__c"], rec["AI_Priority__c"], rec["AI_Confidence__c"], rec["AI_Review_Required__c"]) == (
+        "Other",
+        "Low",
+        0.2,
+        True,
+    )
     assert rec.get("AI_Result_Id__c") is None
     assert report.count("reverted") == len(report.fields) > 0
     assert not select_applied(wh, run_id="run-1"), "the original entries are marked reverted"

@@ -26,7 +26,9 @@ class ListAudit:
         self.entries.extend(entries)
         return len(entries)
 
-    def crm_audit(self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)) -> list[CrmAuditEntry]:
+    def crm_audit(
+        self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)
+    ) -> list[CrmAuditEntry]:
         return [e for e in self.entries if e.status in statuses and (result_ids is None or e.result_id in result_ids)]
 
 
@@ -37,7 +39,9 @@ class DownAudit(ListAudit):
         raise ConnectionError("warehouse down")
 
 
-def classification(case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1") -> TicketClassification:
+def classification(
+    case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1"
+) -> TicketClassification:
     return TicketClassification(
         result_id=result_id_for(event, "classify_ticket", "v1"),
         review=review,  # type: ignore[arg-type]
@@ -50,10 +54,24 @@ def classification(case_id: str = "500000000000001AAA", *, category: str = "Paym
         confidence={"category": 0.91},
         rationale="card declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=10, tokens_out=0, cost_usd=Decimal(0), latency_ms=5, attempts=1, trace_id="t" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id=event,
-            event_time=EVENT_TIME, processed_at=EVENT_TIME,
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=10,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=5,
+            attempts=1,
+            trace_id="t" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=7,
+            source_event_id=event,
+            event_time=EVENT_TIME,
+            processed_at=EVENT_TIME,
         ),
     )
 
@@ -145,7 +163,11 @@ def test_two_results_for_one_record_in_a_batch_are_written_in_turn(crm: FakeCRM)
 def test_batch_mixes_outcomes_in_order(crm: FakeCRM) -> None:
     crm.put("Case", "500000000000002AAA", by=HUMAN, at=EVENT_TIME + timedelta(hours=1))
     reports = write_back(
-        [classification(event="a"), classification("500000000000002AAA", event="b"), classification("500000000000404AAA", event="c")],
+        [
+            classification(event="a"),
+            classification("500000000000002AAA", event="b"),
+            classification("500000000000404AAA", event="c"),
+        ],
         crm,
         ListAudit(),
     )
@@ -187,4 +209,6 @@ def test_a_write_whose_audit_was_lost_is_audited_on_redelivery_without_writing_a
     assert applied["AI_Category__c"].after_value == "Payments"
     assert "recovered" in (applied["AI_Category__c"].reason or "")
     write_back([classification()], crm, audit)
-    assert len([e for e in audit.entries if e.field == "AI_Category__c"]) == 1, "recovered once, not on every redelivery"
+    assert len([e for e in audit.entries if e.field == "AI_Category__c"]) == 1, (
+        "recovered once, not on every redelivery"
+    )

@@ -89,7 +89,10 @@ def test_a_crm_field_that_maps_no_output_is_refused() -> None:
 
 
 def test_thresholds_out_of_order_are_refused() -> None:
-    bad = GOOD.replace("values: {low: fine, high: leaving}", "values: {low: fine, high: leaving}\n    review: {auto_apply: 0.4, suggest: 0.6}")
+    bad = GOOD.replace(
+        "values: {low: fine, high: leaving}",
+        "values: {low: fine, high: leaving}\n    review: {auto_apply: 0.4, suggest: 0.6}",
+    )
     [problem] = problems(bad)
     assert problem.startswith("churn.yaml:12: ") and "must not exceed auto_apply" in problem
 
@@ -112,7 +115,9 @@ def test_a_prompt_edited_under_a_locked_version_is_refused_at_load(tmp_path: Pat
     with pytest.raises(SpecError):
         load_registry([tmp_path])
     # a new version is accepted, and locking it keeps the old hash
-    (tmp_path / "churn.yaml").write_text(GOOD.replace('version: "1"', 'version: "2"').replace("high: leaving", "high: gone"))
+    (tmp_path / "churn.yaml").write_text(
+        GOOD.replace('version: "1"', 'version: "2"').replace("high: leaving", "high: gone")
+    )
     lock_prompts(load_registry([tmp_path]))
     assert set(json.loads((tmp_path / LOCK_FILE).read_text())["churn"]) == {"1", "2"}
 
@@ -134,16 +139,38 @@ def test_two_specs_of_one_name_are_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "line", "reason"),
     [
-        (('  user: "<o>{description}</o>"', '  user: "<o>{description.upper}</o>"'), 15, "placeholder {description.upper} is no input"),
-        (('  user: "<o>{description}</o>"', '  user: "<o>{description!r}</o>"'), 15, "placeholder {description!r} is no input"),
-        (("  event_types: [crm.record.created]", "  event_types: [crm.record.create]"), 4, "unknown event type 'crm.record.create'"),
+        (
+            ('  user: "<o>{description}</o>"', '  user: "<o>{description.upper}</o>"'),
+            15,
+            "placeholder {description.upper} is no input",
+        ),
+        (
+            ('  user: "<o>{description}</o>"', '  user: "<o>{description!r}</o>"'),
+            15,
+            "placeholder {description!r} is no input",
+        ),
+        (
+            ("  event_types: [crm.record.created]", "  event_types: [crm.record.create]"),
+            4,
+            "unknown event type 'crm.record.create'",
+        ),
         (("  key: record_id", "  key: recordid"), 5, "crm.record.created data has no field 'recordid'"),
-        (("  fields: {risk: Churn_Risk__c}", "  fields: {risk: Churn_Risk__c}\n  review_field: churn_risk__c"), 16, "written once"),
-        (("  key: record_id", "  key: record_id\n  rerun_on: [AI_Churn_Result_Id__c]"), 6, "its own write would run it again"),
+        (
+            ("  fields: {risk: Churn_Risk__c}", "  fields: {risk: Churn_Risk__c}\n  review_field: churn_risk__c"),
+            16,
+            "written once",
+        ),
+        (
+            ("  key: record_id", "  key: record_id\n  rerun_on: [AI_Churn_Result_Id__c]"),
+            6,
+            "its own write would run it again",
+        ),
         (("    type: enum\n", "    type: enum\n    type: text\n"), 11, "type: given twice"),
     ],
 )
-def test_specs_that_would_fail_on_every_event_are_refused_at_load(change: tuple[str, str], line: int, reason: str) -> None:
+def test_specs_that_would_fail_on_every_event_are_refused_at_load(
+    change: tuple[str, str], line: int, reason: str
+) -> None:
     old, new = change
     assert old in GOOD
     [problem] = problems(GOOD.replace(old, new))
@@ -152,9 +179,15 @@ def test_specs_that_would_fail_on_every_event_are_refused_at_load(change: tuple[
 
 def test_two_specs_writing_one_field_are_refused(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(GOOD)
-    (tmp_path / "b.yaml").write_text(GOOD.replace("name: churn", "name: churn_two").replace("AI_Churn_Result_Id__c", "AI_Churn2_Result_Id__c"))
+    (tmp_path / "b.yaml").write_text(
+        GOOD.replace("name: churn", "name: churn_two").replace("AI_Churn_Result_Id__c", "AI_Churn2_Result_Id__c")
+    )
     with pytest.raises(SpecError, match=r"Opportunity.Churn_Risk__c is also written by churn"):
         load_registry([tmp_path])
-    (tmp_path / "b.yaml").write_text(GOOD.replace("name: churn", "name: churn_two").replace("object: Opportunity", "object: Case").replace("Churn_Risk__c", "AI_Category__c"))
+    (tmp_path / "b.yaml").write_text(
+        GOOD.replace("name: churn", "name: churn_two")
+        .replace("object: Opportunity", "object: Case")
+        .replace("Churn_Risk__c", "AI_Category__c")
+    )
     with pytest.raises(SpecError, match="is also written by the built-in tasks"):
         load_registry([tmp_path])

@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+
 from crmpilot.llm.local import EmbeddingBatcher, Encoder
 
 DIM = 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from crmpilot.evaluation import TrainingError, fit_head
 from crmpilot.evaluation.calibration import fit_temperature, log_loss
 from crmpilot.evaluation.metrics import reliability

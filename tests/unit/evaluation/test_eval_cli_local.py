@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 import typer
+from eval_testkit import TICKETS, write_csv
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.cli import train as train_cli
 from crmpilot.evaluation import load_report
 from crmpilot.llm.local.trained import load_head
-from eval_testkit import TICKETS, write_csv
-from typer.testing import CliRunner
 
 HELD_OUT = [
     ("my card hasn't come in the post yet", "card_arrival"),
@@ -32,7 +33,11 @@ def test_train_then_eval_with_the_trained_head(tmp_path: Path) -> None:
     runner, root = CliRunner(), _root()
     env = {"COLUMNS": "200", "CRMPILOT_LLM_LOCAL_HEAD": "", "CRMPILOT_LLM_PROVIDER": "local"}
     history = write_csv(tmp_path / "history.csv")
-    trained = runner.invoke(root, ["train", "--data", str(history), "--out", str(tmp_path / "heads"), "--c", "50", "--dev-fraction", "0.25"], env=env)
+    trained = runner.invoke(
+        root,
+        ["train", "--data", str(history), "--out", str(tmp_path / "heads"), "--c", "50", "--dev-fraction", "0.25"],
+        env=env,
+    )
     assert trained.exit_code == 0, trained.output
     (folder,) = (tmp_path / "heads").iterdir()
     head = load_head(folder)
@@ -41,7 +46,11 @@ def test_train_then_eval_with_the_trained_head(tmp_path: Path) -> None:
 
     test = write_csv(tmp_path / "test.csv", HELD_OUT)
     out = tmp_path / "reports"
-    result = runner.invoke(root, ["eval", "run", "--data", str(test), "--head", str(folder), "--out", str(out), "--name", "trained"], env=env)
+    result = runner.invoke(
+        root,
+        ["eval", "run", "--data", str(test), "--head", str(folder), "--out", str(out), "--name", "trained"],
+        env=env,
+    )
     assert result.exit_code == 0, result.output
     report = load_report(out / "trained.json")
     assert report.run.head == head.id and report.run.provider == "local"
@@ -60,5 +69,7 @@ def test_usage_errors_are_explained(tmp_path: Path) -> None:
     result = runner.invoke(root, ["train", "--data", str(bad), "--out", str(tmp_path / "h")])
     assert result.exit_code == 1 and "lonely" in result.output
     test = write_csv(tmp_path / "t.csv", [("x", "not_a_category")])
-    result = runner.invoke(root, ["eval", "run", "--data", str(test), "--provider", "local"], env={"CRMPILOT_LLM_LOCAL_HEAD": ""})
+    result = runner.invoke(
+        root, ["eval", "run", "--data", str(test), "--provider", "local"], env={"CRMPILOT_LLM_LOCAL_HEAD": ""}
+    )
     assert result.exit_code == 1 and "labels outside the taxonomy: not_a_category" in result.output

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from crmpilot.evaluation import (
     DatasetError,
     check_labels,
@@ -16,17 +17,32 @@ from crmpilot.evaluation import (
 
 def test_csv_with_subject_and_description_builds_the_provider_text(tmp_path: Path) -> None:
     p = tmp_path / "cases.csv"
-    p.write_text("subject,description,category\nCard declined,Twice at the shop,Payments\n,,Payments\nNo label,text,\n", encoding="utf-8")
+    p.write_text(
+        "subject,description,category\nCard declined,Twice at the shop,Payments\n,,Payments\nNo label,text,\n",
+        encoding="utf-8",
+    )
     data = read_labelled(p)
     assert len(data) == 1 and data.skipped == 2
     assert data.items[0].text == "Card declined\nTwice at the shop"
-    assert data.items[0].payload == {"subject": "Card declined", "description": "Twice at the shop", "origin": "unknown", "is_vip": False}
+    assert data.items[0].payload == {
+        "subject": "Card declined",
+        "description": "Twice at the shop",
+        "origin": "unknown",
+        "is_vip": False,
+    }
     assert data.labels == ("Payments",) and len(data.sha256) == 64
 
 
 def test_jsonl_with_text_and_a_named_label_column(tmp_path: Path) -> None:
     p = tmp_path / "cases.jsonl"
-    p.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [{"text": "Где карта?", "final": "card_arrival"}, {"text": "курс", "final": "rate"}]) + "\n", encoding="utf-8")
+    p.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [{"text": "Где карта?", "final": "card_arrival"}, {"text": "курс", "final": "rate"}]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     data = read_labelled(p, label_column="final")
     assert [(t.text, t.label) for t in data.items] == [("Где карта?", "card_arrival"), ("курс", "rate")]
     assert data.first(1).items == data.items[:1]

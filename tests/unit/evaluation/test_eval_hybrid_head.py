@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import fake_batcher, fake_encoder, rows, write_csv
+
 from crmpilot.evaluation import (
     HYBRID,
     TrainingError,
@@ -23,7 +25,6 @@ from crmpilot.llm.local import LocalProvider, TrainedHead
 from crmpilot.llm.local.lexical import LexicalConfig, LexicalFeatures, analyze
 from crmpilot.llm.local.trained import FORMAT_HYBRID, HeadArtefactError, load_head
 from crmpilot.tasks import classify_ticket_spec
-from eval_testkit import fake_batcher, fake_encoder, rows, write_csv
 
 OPTIONS = TrainOptions(features="hybrid", dev_fraction=0.25, c=50.0, min_df=1)
 UNSEEN = [
@@ -48,9 +49,7 @@ def hybrid(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainedHead, Path]
 
 
 def test_the_analyser_makes_word_and_character_ngrams() -> None:
-    terms = analyze(
-        "Card  ARRIVED?", LexicalConfig(word_ngrams=(1, 2), char_ngrams=(3, 3))
-    )
+    terms = analyze("Card  ARRIVED?", LexicalConfig(word_ngrams=(1, 2), char_ngrams=(3, 3)))
     assert terms[:3] == ["w:card", "w:arrived", "w:card arrived"]
     assert "c: ca" in terms and "c:ed?" in terms and "c:d? " in terms
     assert analyze("I", LexicalConfig(word_ngrams=None, char_ngrams=(2, 5))) == [
@@ -76,14 +75,10 @@ def test_inference_features_equal_scikit_learns_tfidf() -> None:
             min_df=2,
         )
         reference.fit(texts)
-        vocabulary = sorted(
-            reference.vocabulary_, key=reference.vocabulary_.__getitem__
-        )
+        vocabulary = sorted(reference.vocabulary_, key=reference.vocabulary_.__getitem__)
         ours = LexicalFeatures(tuple(vocabulary), reference.idf_, config)
         probe = texts[:5] + UNSEEN
-        assert np.allclose(
-            ours.transform(probe), reference.transform(probe).toarray(), atol=1e-6
-        )
+        assert np.allclose(ours.transform(probe), reference.transform(probe).toarray(), atol=1e-6)
         w = np.random.default_rng(0).standard_normal((4, ours.size)).astype(np.float32)
         assert np.allclose(
             ours.dot(probe, np.ascontiguousarray(w.T)),
@@ -99,49 +94,29 @@ def test_the_hybrid_head_mixes_scikit_learns_two_regressions(tmp_path: Path) -> 
 
     texts, labels = [t for t, _ in rows()], [label for _, label in rows()]
     vectors = fake_encoder().encode(texts, is_query=True)
-    options = TrainOptions(
-        features="hybrid", dev_fraction=0.25, c=20.0, min_df=1, seed=3
-    )
+    options = TrainOptions(features="hybrid", dev_fraction=0.25, c=20.0, min_df=1, seed=3)
     head = fit_head(vectors, labels, encoder="e", options=options, texts=texts)
     mix = head.meta["training"]["mix"]
-    assert (
-        mix["embedding"] + mix["lexical"] == pytest.approx(1.0)
-        and head.meta["training"]["refit"] is False
-    )
+    assert mix["embedding"] + mix["lexical"] == pytest.approx(1.0) and head.meta["training"]["refit"] is False
 
     train, _ = _split(labels, 0.25, 3)
-    tfidf = TfidfVectorizer(
-        analyzer=analyze, lowercase=False, sublinear_tf=True, min_df=1
-    )
+    tfidf = TfidfVectorizer(analyzer=analyze, lowercase=False, sublinear_tf=True, min_df=1)
     tfidf.fit([texts[i] for i in train])
-    assert head.lexical is not None and set(head.lexical.vocabulary) == set(
-        tfidf.vocabulary_
-    )
+    assert head.lexical is not None and set(head.lexical.vocabulary) == set(tfidf.vocabulary_)
     y = [head.labels.index(labels[i]) for i in train]
     on_embedding = LogisticRegression(C=20.0, max_iter=2000).fit(vectors[train], y)
-    on_words = LogisticRegression(C=20.0, max_iter=2000).fit(
-        tfidf.transform([texts[i] for i in train]), y
-    )
+    on_words = LogisticRegression(C=20.0, max_iter=2000).fit(tfidf.transform([texts[i] for i in train]), y)
     probe = texts + UNSEEN
-    z = mix["embedding"] * on_embedding.decision_function(
-        fake_encoder().encode(probe, is_query=True)
-    )
+    z = mix["embedding"] * on_embedding.decision_function(fake_encoder().encode(probe, is_query=True))
     z += mix["lexical"] * on_words.decision_function(tfidf.transform(probe))
     expected = np.exp(z - z.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
-    got = head.with_temperature(1.0).predict_proba(
-        fake_encoder().encode(probe, is_query=True), probe
-    )
+    got = head.with_temperature(1.0).predict_proba(fake_encoder().encode(probe, is_query=True), probe)
     assert np.allclose(got, expected, atol=1e-4)
     assert head.temperature != 1.0
 
-    refitted = fit_head(
-        vectors, labels, encoder="e", options=replace(options, refit=True), texts=texts
-    )
-    assert (
-        refitted.temperature == head.temperature
-        and refitted.meta["training"]["mix"] == mix
-    )
+    refitted = fit_head(vectors, labels, encoder="e", options=replace(options, refit=True), texts=texts)
+    assert refitted.temperature == head.temperature and refitted.meta["training"]["mix"] == mix
     assert refitted.meta["metrics"] == head.meta["metrics"] and refitted.id != head.id
     assert refitted.meta["training"]["train"] == len(labels)
 
@@ -151,31 +126,16 @@ def test_round_trip_gives_identical_predictions_and_a_stable_id(
 ) -> None:
     head, folder = hybrid
     doc = json.loads((folder / "head.json").read_text())
-    assert (
-        doc["format"] == FORMAT_HYBRID and doc["lexical"]["terms"] == head.lexical.size
-    )  # type: ignore[union-attr]
-    assert (
-        doc["training"]["features"] == "hybrid" and doc["id"] == head.id == folder.name
-    )
+    assert doc["format"] == FORMAT_HYBRID and doc["lexical"]["terms"] == head.lexical.size  # type: ignore[union-attr]
+    assert doc["training"]["features"] == "hybrid" and doc["id"] == head.id == folder.name
     with np.load(folder / "weights.npz", allow_pickle=False) as arrays:
-        assert (
-            set(arrays.files) == {"W", "b", "vocabulary", "idf"}
-            and arrays["vocabulary"].dtype.kind == "U"
-        )
+        assert set(arrays.files) == {"W", "b", "vocabulary", "idf"} and arrays["vocabulary"].dtype.kind == "U"
     loaded = load_head(folder)
     texts = ["where is my card", "my card got stolen", "курс валют", "  "]
     vectors = fake_encoder().encode(texts, is_query=True)
-    assert (
-        loaded.id == head.id
-        and loaded.lexical is not None
-        and loaded.lexical.vocabulary == head.lexical.vocabulary
-    )  # type: ignore[union-attr]
-    assert np.array_equal(
-        loaded.predict_proba(vectors, texts), head.predict_proba(vectors, texts)
-    )
-    assert any(
-        t.endswith(" ") for t in loaded.lexical.vocabulary
-    )  # padded character n-grams survive the unicode array
+    assert loaded.id == head.id and loaded.lexical is not None and loaded.lexical.vocabulary == head.lexical.vocabulary  # type: ignore[union-attr]
+    assert np.array_equal(loaded.predict_proba(vectors, texts), head.predict_proba(vectors, texts))
+    assert any(t.endswith(" ") for t in loaded.lexical.vocabulary)  # padded character n-grams survive the unicode array
     with pytest.raises(ValueError, match="texts"):
         loaded.predict_proba(vectors)
     again = train_head(
@@ -199,9 +159,7 @@ def _rewrite(folder: Path, **arrays: np.ndarray) -> None:
     np.savez(folder / "weights.npz", **content)
 
 
-def test_tampered_hybrid_artefacts_are_refused(
-    hybrid: tuple[TrainedHead, Path], tmp_path: Path
-) -> None:
+def test_tampered_hybrid_artefacts_are_refused(hybrid: tuple[TrainedHead, Path], tmp_path: Path) -> None:
     head, _ = hybrid
     assert head.lexical is not None
     idf = head.save(tmp_path / "idf")
@@ -227,19 +185,13 @@ def test_tampered_hybrid_artefacts_are_refused(
     pickled = head.save(tmp_path / "pickled")
     with np.load(pickled / "weights.npz", allow_pickle=False) as old:
         content = {k: old[k] for k in old.files}
-    content["vocabulary"] = np.array(
-        list(head.lexical.vocabulary), dtype=object
-    )  # needs pickle to load
+    content["vocabulary"] = np.array(list(head.lexical.vocabulary), dtype=object)  # needs pickle to load
     np.savez(pickled / "weights.npz", **content)
     with pytest.raises(HeadArtefactError, match="unreadable"):
         load_head(pickled)
     stripped = head.save(tmp_path / "stripped")
     with zipfile.ZipFile(stripped / "weights.npz") as z:
-        kept = {
-            name: z.read(name)
-            for name in z.namelist()
-            if not name.startswith(("vocabulary", "idf"))
-        }
+        kept = {name: z.read(name) for name in z.namelist() if not name.startswith(("vocabulary", "idf"))}
     with zipfile.ZipFile(stripped / "weights.npz", "w") as z:
         for name, data in kept.items():
             z.writestr(name, data)
@@ -260,21 +212,14 @@ def test_the_provider_classifies_with_a_hybrid_head(
             for t in ("my card was stolen", "card has not arrived", "exchange rate")
         ]
         done = await asyncio.gather(*(provider.complete(spec, p) for p in payloads))
-        assert all(
-            c.model_version.endswith(head.id) and c.extra == {"head": head.id}
-            for c in done
-        )
+        assert all(c.model_version.endswith(head.id) and c.extra == {"head": head.id} for c in done)
         return [c.output.category for c in done]  # type: ignore[attr-defined]
 
     assert asyncio.run(go()) == ["lost_or_stolen_card", "card_arrival", "exchange_rate"]
     aligned = head.aligned([*reversed(head.labels), "other"])
     texts = ["exchange rate"]
     probs = aligned.predict_proba(fake_encoder().encode(texts, is_query=True), texts)[0]
-    assert (
-        aligned.reads_text
-        and probs[-1] == 0.0
-        and aligned.labels[int(probs.argmax())] == "exchange_rate"
-    )
+    assert aligned.reads_text and probs[-1] == 0.0 and aligned.labels[int(probs.argmax())] == "exchange_rate"
 
 
 def test_hybrid_training_needs_the_texts_and_the_default_options_are_hybrid() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from crmpilot.evaluation.metrics import (
     classification_metrics,
     distribution,
@@ -62,7 +63,11 @@ def test_perfect_calibration_has_zero_ece() -> None:
 
 def test_selective_accuracy_and_coverage() -> None:
     s = selective([0.9, 0.85, 0.6, 0.3], [True, False, True, True], (0.5, 0.8, 0.95))
-    assert [(x.coverage, x.accuracy, x.n) for x in s] == [(0.75, pytest.approx(2 / 3), 3), (0.5, 0.5, 2), (0.0, None, 0)]
+    assert [(x.coverage, x.accuracy, x.n) for x in s] == [
+        (0.75, pytest.approx(2 / 3), 3),
+        (0.5, 0.5, 2),
+        (0.0, None, 0),
+    ]
 
 
 def test_distribution_percentiles() -> None:

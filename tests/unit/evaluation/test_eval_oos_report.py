@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 import typer
+from eval_testkit import write_csv
+from rich.console import Console
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import DatasetError, build_report, check_labels, load_report
 from crmpilot.evaluation.console import compare_rows, summary
 from crmpilot.evaluation.htmlreport import render_html
 from crmpilot.evaluation.report import OOS_LABEL, DatasetInfo, EvalReport, ItemResult, RunInfo
 from crmpilot.tasks.taxonomy import Category
-from eval_testkit import write_csv
-from rich.console import Console
-from typer.testing import CliRunner
 
 RUN = RunInfo(
     task="classify_ticket", provider="local", model="m", model_version="v", head="head-x",
@@ -24,7 +25,16 @@ RUN = RunInfo(
 
 def _report(items: list[tuple[str, str | None, float | None, bool, bool]]) -> EvalReport:
     rows = [
-        ItemResult(index=k, gold=g, predicted=p, confidence=c, latency_ms=1.0, in_scope=s, flagged=f, error=None if p else "LLMTimeout")
+        ItemResult(
+            index=k,
+            gold=g,
+            predicted=p,
+            confidence=c,
+            latency_ms=1.0,
+            in_scope=s,
+            flagged=f,
+            error=None if p else "LLMTimeout",
+        )
         for k, (g, p, c, s, f) in enumerate(items)
     ]
     data = DatasetInfo(source="t.csv", sha256="0" * 64, items=len(rows), labels=3)
@@ -39,7 +49,10 @@ def test_out_of_scope_items_are_counted_apart_from_the_quality_figures() -> None
     ])  # fmt: skip
     assert r.quality.n == 3 and r.quality.accuracy == 1.0  # the in-scope items
     assert r.calibration is not None and sum(b.count for b in r.calibration.bins) == 2  # the flagged answer is a veto
-    assert [(s.threshold, s.coverage) for s in r.selective] == [(0.5, pytest.approx(2 / 3)), (0.8, pytest.approx(1 / 3))]
+    assert [(s.threshold, s.coverage) for s in r.selective] == [
+        (0.5, pytest.approx(2 / 3)),
+        (0.8, pytest.approx(1 / 3)),
+    ]
     oos = r.out_of_scope
     assert oos is not None and oos.n == 4 and oos.labels == [OOS_LABEL, "x"]
     assert (oos.auto_applied, oos.at_suggest, oos.flagged) == (0.25, 0.5, 0.25)  # a failed item writes nothing
@@ -56,7 +69,9 @@ def test_a_report_without_out_of_scope_items_is_as_before(tmp_path: Path) -> Non
 
 
 def test_console_html_and_compare_show_the_out_of_scope_figures() -> None:
-    with_oos = _report([("a", "a", 0.9, True, False), (OOS_LABEL, "a", 0.9, False, False), (OOS_LABEL, "a", 0.0, False, True)])
+    with_oos = _report(
+        [("a", "a", 0.9, True, False), (OOS_LABEL, "a", 0.9, False, False), (OOS_LABEL, "a", 0.0, False, True)]
+    )
     without = _report([("a", "a", 0.9, True, False)])
     console = Console(width=200, record=True)
     console.print(summary(with_oos))
@@ -89,7 +104,19 @@ def test_eval_run_reports_out_of_scope_items_marked_by_label(tmp_path: Path) -> 
         ("What is the weather like in Paris tomorrow?", OOS_LABEL), ("Recommend me a pizza recipe", "chitchat"),
     ])  # fmt: skip
     env = {"CRMPILOT_LLM_LOCAL_HEAD": "", "COLUMNS": "200"}
-    args = ["eval", "run", "--data", str(data), "--provider", "local", "--out", str(tmp_path / "r"), "--name", "oos", "--no-warmup"]
+    args = [
+        "eval",
+        "run",
+        "--data",
+        str(data),
+        "--provider",
+        "local",
+        "--out",
+        str(tmp_path / "r"),
+        "--name",
+        "oos",
+        "--no-warmup",
+    ]
     refused = CliRunner().invoke(root, args, env=env)
     assert refused.exit_code == 1 and "chitchat" in refused.output and "--oos-label" in refused.output
     result = CliRunner().invoke(root, [*args, "--oos-label", "chitchat"], env=env)

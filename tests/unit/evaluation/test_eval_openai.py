@@ -6,13 +6,20 @@ import json
 from pathlib import Path
 
 import typer
-from crmpilot.cli import eval as eval_cli
-from crmpilot.evaluation import load_report
-from crmpilot.llm.testing import ChatRequest, OpenAITestServer, bad_request
 from eval_testkit import TICKETS, write_csv
 from typer.testing import CliRunner
 
-_KEYWORDS = {"stol": "lost_or_stolen_card", "lost": "lost_or_stolen_card", "укра": "lost_or_stolen_card", "rate": "exchange_rate", "курс": "exchange_rate"}
+from crmpilot.cli import eval as eval_cli
+from crmpilot.evaluation import load_report
+from crmpilot.llm.testing import ChatRequest, OpenAITestServer, bad_request
+
+_KEYWORDS = {
+    "stol": "lost_or_stolen_card",
+    "lost": "lost_or_stolen_card",
+    "укра": "lost_or_stolen_card",
+    "rate": "exchange_rate",
+    "курс": "exchange_rate",
+}
 
 
 def _answer(req: ChatRequest) -> dict[str, object]:
@@ -41,9 +48,35 @@ def test_eval_drives_the_openai_provider_and_records_cost_errors_and_prompt(tmp_
     root.add_typer(eval_cli.app, name="eval")
     with OpenAITestServer(_answer) as srv:
         srv.enqueue(bad_request("context too long"))
-        env = {"CRMPILOT_LLM_BASE_URL": srv.base_url, "CRMPILOT_LLM_API_KEY": "sk-test", "CRMPILOT_LLM_PROVIDER": "", "COLUMNS": "200"}
-        args = ["eval", "run", "--data", str(data), "--categories", str(cats), "--provider", "openai", "--model", "gpt-4o-mini"]
-        args += ["--prompt-file", str(prompt), "--prompt-version", "candidate-2", "--out", str(tmp_path / "r"), "--name", "openai", "--no-warmup"]
+        env = {
+            "CRMPILOT_LLM_BASE_URL": srv.base_url,
+            "CRMPILOT_LLM_API_KEY": "sk-test",
+            "CRMPILOT_LLM_PROVIDER": "",
+            "COLUMNS": "200",
+        }
+        args = [
+            "eval",
+            "run",
+            "--data",
+            str(data),
+            "--categories",
+            str(cats),
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o-mini",
+        ]
+        args += [
+            "--prompt-file",
+            str(prompt),
+            "--prompt-version",
+            "candidate-2",
+            "--out",
+            str(tmp_path / "r"),
+            "--name",
+            "openai",
+            "--no-warmup",
+        ]
         result = CliRunner().invoke(root, args, env=env)
         requests = srv.requests
     assert result.exit_code == 0, result.output

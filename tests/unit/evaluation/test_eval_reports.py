@@ -7,22 +7,41 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import typer
+from typer.testing import CliRunner
+
 from crmpilot.cli import eval as eval_cli
 from crmpilot.evaluation import build_report, load_report
 from crmpilot.evaluation.htmlreport import render_html
 from crmpilot.evaluation.report import DatasetInfo, EvalReport, ItemResult, RunInfo
-from typer.testing import CliRunner
 
 
 def _report(name: str, predictions: list[tuple[str, str, float]], latency: float = 20.0) -> EvalReport:
     items = [
-        ItemResult(index=i, gold=g, predicted=p, confidence=c, latency_ms=latency + i, tokens_in=10, tokens_out=5, cost_usd=0.0001)
+        ItemResult(
+            index=i,
+            gold=g,
+            predicted=p,
+            confidence=c,
+            latency_ms=latency + i,
+            tokens_in=10,
+            tokens_out=5,
+            cost_usd=0.0001,
+        )
         for i, (g, p, c) in enumerate(predictions)
     ]
-    items.append(ItemResult(index=len(items), gold="b", predicted=None, confidence=None, latency_ms=1.0, error="LLMTimeout"))
+    items.append(
+        ItemResult(index=len(items), gold="b", predicted=None, confidence=None, latency_ms=1.0, error="LLMTimeout")
+    )
     run = RunInfo(
-        task="classify_ticket", provider="local", model="m", model_version="v", head="zero-shot",
-        prompt_id="classify_ticket", prompt_version="1", prompt_hash="abc", concurrency=4,
+        task="classify_ticket",
+        provider="local",
+        model="m",
+        model_version="v",
+        head="zero-shot",
+        prompt_id="classify_ticket",
+        prompt_version="1",
+        prompt_hash="abc",
+        concurrency=4,
     )
     data = DatasetInfo(source="<script>x.csv", sha256="0" * 64, items=len(items), labels=2)
     return build_report(items, name=name, dataset=data, run=run, wall_s=2.0)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import TICKETS, fake_batcher, fake_encoder, rows, write_csv
+
 from crmpilot.evaluation import TrainOptions, read_labelled, train_head
 from crmpilot.evaluation.training import fit_gate
 from crmpilot.llm.factory import build_llm_client
@@ -23,7 +25,6 @@ from crmpilot.llm.local.heads import OUT_OF_SCOPE_NOTE, scope_of
 from crmpilot.llm.local.trained import FORMAT, FORMAT_GATED, GATE_FORMAT, HeadArtefactError, head_id, load_head
 from crmpilot.llm.settings import LLMSettings
 from crmpilot.tasks import classify_ticket_spec
-from eval_testkit import TICKETS, fake_batcher, fake_encoder, rows, write_csv
 
 ENGLISH = [(text, label) for text, label in rows() if text.isascii()]
 """21 tickets: with the word-hash model a Russian one shares no word with any other, so it would sit as far as a
@@ -49,10 +50,20 @@ def test_the_gate_is_fitted_on_the_dev_split_and_kept_in_a_versioned_artefact(ga
     assert head.gate is not None and head.gate.size == 21  # every example's embedding
     dev = head.gate.meta["dev"]
     assert dev["n"] == 5 and dev["pass_rate"] >= GATED.gate_pass_rate - 1e-9
-    assert head.gate.meta["pass_rate"] == 0.95 and set(dev["bound_by_pass_rate"]) == {"0.8", "0.9", "0.95", "0.975", "0.99"}
+    assert head.gate.meta["pass_rate"] == 0.95 and set(dev["bound_by_pass_rate"]) == {
+        "0.8",
+        "0.9",
+        "0.95",
+        "0.975",
+        "0.99",
+    }
     doc = json.loads((folder / "head.json").read_text())
     assert doc["format"] == FORMAT_GATED == "crmpilot.head/3" and "lexical" not in doc
-    assert doc["gate"]["format"] == GATE_FORMAT and doc["gate"]["bound"] == head.gate.bound and doc["gate"]["examples"] == 21
+    assert (
+        doc["gate"]["format"] == GATE_FORMAT
+        and doc["gate"]["bound"] == head.gate.bound
+        and doc["gate"]["examples"] == 21
+    )
     with np.load(folder / "weights.npz") as arrays:
         assert arrays["gate_examples"].dtype == np.float16 and arrays["gate_examples"].shape == (21, 64)
     loaded = load_head(folder)
@@ -118,12 +129,22 @@ def test_a_flagged_ticket_is_never_applied_and_says_why(gated: tuple[TrainedHead
     assert review_decision(far.confidence.category, threshold_high=0.8, threshold_low=0.5) == "skip"  # type: ignore[attr-defined]
 
 
-def test_an_artefact_without_a_gate_loads_and_behaves_as_before(gated: tuple[TrainedHead, Path], tmp_path: Path) -> None:
+def test_an_artefact_without_a_gate_loads_and_behaves_as_before(
+    gated: tuple[TrainedHead, Path], tmp_path: Path
+) -> None:
     gated_head, _ = gated
-    head = train_head(read_labelled(write_csv(tmp_path / "h.csv", ENGLISH)), encoder=fake_encoder(), options=TrainOptions(dev_fraction=0.25, c=50.0, gate=False))
+    head = train_head(
+        read_labelled(write_csv(tmp_path / "h.csv", ENGLISH)),
+        encoder=fake_encoder(),
+        options=TrainOptions(dev_fraction=0.25, c=50.0, gate=False),
+    )
     assert head.gate is None and head.scope(_vectors(FAR)) is None
     # the same weights: the gate changes nothing but itself, and the id without it is the pre-gate id
-    assert head.id == gated_head.with_gate(None).id == head_id(head.labels, head.weights, head.bias, head.temperature, head.encoder)
+    assert (
+        head.id
+        == gated_head.with_gate(None).id
+        == head_id(head.labels, head.weights, head.bias, head.temperature, head.encoder)
+    )
     folder = head.save(tmp_path / "heads")
     doc = json.loads((folder / "head.json").read_text())
     assert doc["format"] == FORMAT == "crmpilot.head/1" and "gate" not in doc
@@ -140,7 +161,9 @@ def test_an_artefact_without_a_gate_loads_and_behaves_as_before(gated: tuple[Tra
 
     async def go() -> object:
         try:
-            return (await client.run(spec, {"subject": FAR, "description": "", "origin": "web", "is_vip": False})).output
+            return (
+                await client.run(spec, {"subject": FAR, "description": "", "origin": "web", "is_vip": False})
+            ).output
         finally:
             await client.aclose()
 
@@ -191,14 +214,25 @@ def test_eval_counts_out_of_scope_items_apart(gated: tuple[TrainedHead, Path], t
     from crmpilot.evaluation.report import OOS_LABEL
 
     head, _ = gated
-    data = read_labelled(write_csv(tmp_path / "t.csv", [(NEAR, "card_arrival"), ("someone stole my card", "lost_or_stolen_card"),
-                                                        (FAR, OOS_LABEL), ("the weather in paris tomorrow", OOS_LABEL)]))  # fmt: skip
+    data = read_labelled(
+        write_csv(
+            tmp_path / "t.csv",
+            [
+                (NEAR, "card_arrival"),
+                ("someone stole my card", "lost_or_stolen_card"),
+                (FAR, OOS_LABEL),
+                ("the weather in paris tomorrow", OOS_LABEL),
+            ],
+        )
+    )
     provider = LocalProvider(head=head, batcher=fake_batcher())
     client = build_llm_client(LLMSettings(provider="local", cache="off"), local_provider_factory=lambda: provider)
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            return await evaluate(client, classify_ticket_spec(head.categories), data, name="oos", head=head.id, out_of_scope={OOS_LABEL})
+            return await evaluate(
+                client, classify_ticket_spec(head.categories), data, name="oos", head=head.id, out_of_scope={OOS_LABEL}
+            )
         finally:
             await client.aclose()
 
@@ -207,18 +241,42 @@ def test_eval_counts_out_of_scope_items_apart(gated: tuple[TrainedHead, Path], t
     assert [i.flagged for i in report.items] == [False, False, True, True]
     assert report.quality.n == 2 and report.quality.accuracy == 1.0  # in-scope items only
     oos = report.out_of_scope
-    assert oos is not None and (oos.n, oos.labels, oos.auto_applied, oos.at_suggest, oos.flagged) == (2, [OOS_LABEL], 0.0, 0.0, 1.0)
+    assert oos is not None and (oos.n, oos.labels, oos.auto_applied, oos.at_suggest, oos.flagged) == (
+        2,
+        [OOS_LABEL],
+        0.0,
+        0.0,
+        1.0,
+    )
     assert oos.in_scope_n == 2 and oos.in_scope_flagged == 0.0
 
 
 REASONS = {
-    "Billing": ["I was charged twice on my invoice", "the invoice fee is wrong", "why is my invoice charge so high",
-                "overcharged on the monthly invoice", "billing statement shows a wrong charge", "invoice charged twice this month"],
-    "Shipping": ["my parcel has not been delivered", "the parcel delivery is late", "where is my parcel shipment",
-                 "tracking number for my parcel", "parcel sent to the wrong address", "late parcel delivery again"],
-    "Login": ["I cannot log in to my account", "password reset does not let me log in", "my account is locked after login",
-              "cannot log in with the new password", "login fails with my password", "locked out, cannot log in"],
-}  # fmt: skip
+    "Billing": [
+        "I was charged twice on my invoice",
+        "the invoice fee is wrong",
+        "why is my invoice charge so high",
+        "overcharged on the monthly invoice",
+        "billing statement shows a wrong charge",
+        "invoice charged twice this month",
+    ],
+    "Shipping": [
+        "my parcel has not been delivered",
+        "the parcel delivery is late",
+        "where is my parcel shipment",
+        "tracking number for my parcel",
+        "parcel sent to the wrong address",
+        "late parcel delivery again",
+    ],
+    "Login": [
+        "I cannot log in to my account",
+        "password reset does not let me log in",
+        "my account is locked after login",
+        "cannot log in with the new password",
+        "login fails with my password",
+        "locked out, cannot log in",
+    ],
+}
 
 
 def test_a_declared_enum_field_far_from_its_heads_cases_is_held_back_as_out_of_scope(tmp_path: Path) -> None:
@@ -236,12 +294,22 @@ def test_a_declared_enum_field_far_from_its_heads_cases_is_held_back_as_out_of_s
                       categories=tuple(Category(v, values[v], "general") for v in REASONS))  # fmt: skip
     assert head.gate is not None
     folder = head.save(tmp_path / "heads")
-    handler = EnrichmentHandler(llm=LLMClient(LocalProvider(batcher=fake_batcher(), declared_heads_paths={"ticket_type.case_reason": folder})), spec=spec)
+    handler = EnrichmentHandler(
+        llm=LLMClient(LocalProvider(batcher=fake_batcher(), declared_heads_paths={"ticket_type.case_reason": folder})),
+        spec=spec,
+    )
 
     def run(subject: str) -> EnrichmentResult:
         case = CaseEvent(case_id="500DM0000000001YAA", subject=subject, description="")
-        event = Envelope[CaseEvent](id="evt-1", source="crm://test", type="crm.case.created", schemaversion=1, subject=case.case_id,
-                                    time=datetime(2026, 12, 1, tzinfo=UTC), data=case)  # fmt: skip
+        event = Envelope[CaseEvent](
+            id="evt-1",
+            source="crm://test",
+            type="crm.case.created",
+            schemaversion=1,
+            subject=case.case_id,
+            time=datetime(2026, 12, 1, tzinfo=UTC),
+            data=case,
+        )
         ctx = MessageContext("crm.case.events", 0, 1, b"k", (), datetime(2026, 12, 1, tzinfo=UTC), "test")
         [out] = asyncio.run(handler(event, ctx))
         result = decode(out.value).data

@@ -16,7 +16,8 @@ EMAILS = [
     {
         "id": "m1",
         "subject": "Invoice 7781 is wrong",
-        "body": "Hello, invoice 7781 from 3 March charges 120 EUR instead of 100 EUR. Please send a corrected invoice by Friday.\n\n"
+        "body": "Hello, invoice 7781 from 3 March charges 120 EUR instead of 100 EUR. Please send a corrected invoice "
+        "by Friday.\n\n"
         "Regards,\nAnna",
         "ann0": "Invoice 7781 overcharges by 20 EUR; a corrected invoice is needed by Friday.",
         "ann1": "Request for a corrected invoice 7781",
@@ -28,7 +29,10 @@ EMAILS = [
         "Call me on +44 20 7946 0958 if that does not work for you.",
         "ann0": "Project review moved to Thursday 10:00; bring the budget figures.",
     },
-    {"subject": "Order 5521", "body": "My order 5521 was due Monday and the tracking has not moved since. Where is it?"},
+    {
+        "subject": "Order 5521",
+        "body": "My order 5521 was due Monday and the tracking has not moved since. Where is it?",
+    },
 ]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eval_testkit import TICKETS, fake_batcher, fake_encoder, write_csv
+
 from crmpilot.evaluation import TrainOptions, read_labelled, train_head
 from crmpilot.llm.factory import build_llm_client
 from crmpilot.llm.local import LocalProvider, TrainedHead, UnsupportedTask
@@ -15,7 +17,6 @@ from crmpilot.llm.local.trained import HeadArtefactError, load_head
 from crmpilot.llm.settings import LLMSettings
 from crmpilot.tasks import CLASSIFY_TICKET, classify_ticket_spec
 from crmpilot.tasks.taxonomy import Category
-from eval_testkit import TICKETS, fake_batcher, fake_encoder, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,23 @@ def test_round_trip_gives_identical_predictions_and_a_stable_id(trained: tuple[T
     assert loaded.temperature == head.temperature
     doc = json.loads((folder / "head.json").read_text())
     assert doc["training"]["data_sha256"] and doc["training"]["examples"] == 24 and doc["created_at"]
-    assert set(doc["metrics"]["dev"]) >= {"accuracy", "macro_f1", "ece_before", "ece_after", "log_loss_before", "log_loss_after"}
+    assert set(doc["metrics"]["dev"]) >= {
+        "accuracy",
+        "macro_f1",
+        "ece_before",
+        "ece_after",
+        "log_loss_before",
+        "log_loss_after",
+    }
 
 
 def test_retraining_on_the_same_data_gives_the_same_id(trained: tuple[TrainedHead, Path], tmp_path: Path) -> None:
     head, _ = trained
-    again = train_head(read_labelled(write_csv(tmp_path / "h.csv")), encoder=fake_encoder(), options=TrainOptions(dev_fraction=0.25, c=50.0))
+    again = train_head(
+        read_labelled(write_csv(tmp_path / "h.csv")),
+        encoder=fake_encoder(),
+        options=TrainOptions(dev_fraction=0.25, c=50.0),
+    )
     assert again.id == head.id
     assert head.with_temperature(1.0).id != head.id
 
@@ -66,14 +78,18 @@ def _payload(text: str) -> dict[str, object]:
     return {"subject": "", "description": text, "origin": "Web", "is_vip": False}
 
 
-def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id(trained: tuple[TrainedHead, Path]) -> None:
+def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id(
+    trained: tuple[TrainedHead, Path],
+) -> None:
     head, folder = trained
     provider = LocalProvider(head_path=folder, batcher=fake_batcher())
     spec = classify_ticket_spec(head.categories)
 
     async def go() -> list:
         client = build_llm_client(LLMSettings(provider="local", cache="off"), local_provider_factory=lambda: provider)
-        return await asyncio.gather(*(client.run(spec, _payload(t)) for t in ("my card was stolen", "card has not arrived", "exchange rate")))
+        return await asyncio.gather(
+            *(client.run(spec, _payload(t)) for t in ("my card was stolen", "card has not arrived", "exchange rate"))
+        )
 
     runs = asyncio.run(go())
     assert [r.output.category for r in runs] == ["lost_or_stolen_card", "card_arrival", "exchange_rate"]
@@ -120,7 +136,9 @@ def test_eval_refuses_categories_that_do_not_cover_the_head(trained: tuple[Train
     assert setup.head == head.id and setup.categories == head.categories
 
 
-def test_ticket_classifier_classifies_in_the_trained_heads_taxonomy(trained: tuple[TrainedHead, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ticket_classifier_classifies_in_the_trained_heads_taxonomy(
+    trained: tuple[TrainedHead, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ticket_classifier.bootstrap import task_spec
 
     head, folder = trained

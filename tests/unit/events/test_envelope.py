@@ -28,7 +28,11 @@ def _case_envelope(**data: object) -> Envelope[CaseEvent]:
     payload = {"case_id": "500000000000001", "subject": "Card declined", "description": "My card was declined."}
     payload.update(data)
     return Envelope[CaseEvent](
-        source="crm://demo", type="crm.case.created", schemaversion=1, subject="500000000000001", data=CaseEvent(**payload)
+        source="crm://demo",
+        type="crm.case.created",
+        schemaversion=1,
+        subject="500000000000001",
+        data=CaseEvent(**payload),
     )
 
 
@@ -50,11 +54,17 @@ def test_round_trip_keeps_every_field() -> None:
         (b'{"type": "crm.nope", "schemaversion": 1}', UnknownEventType, "crm.nope"),
         (b'{"type": "crm.case.created", "schemaversion": 7}', UnknownSchemaVersion, "no schema version 7"),
         (b'{"type": "crm.case.created", "schemaversion": "1"}', InvalidPayload, "schemaversion"),
-        (b'{"type": "crm.case.created", "schemaversion": 1, "id": "e1", "time": "2026-11-01T00:00:00Z", "data": {}}', InvalidPayload, "data.case_id"),
+        (
+            b'{"type": "crm.case.created", "schemaversion": 1, "id": "e1", "time": "2026-11-01T00:00:00Z", "data": {}}',
+            InvalidPayload,
+            "data.case_id",
+        ),
         (b'{"type": "crm.case.created", "schemaversion": 1, "data": {}}', InvalidPayload, "has no 'id' or 'time'"),
     ],
 )
-def test_bad_records_raise_a_typed_error_that_says_why(raw: bytes | None, error: type[PoisonMessage], words: str) -> None:
+def test_bad_records_raise_a_typed_error_that_says_why(
+    raw: bytes | None, error: type[PoisonMessage], words: str
+) -> None:
     with pytest.raises(error) as info:
         decode(raw)
     assert words in str(info.value)

@@ -53,9 +53,12 @@ def summary(**fields: Any) -> EmailSummary:
         "Прошу вернуть деньги за заказ № 58123.",
         "Order 4417 — see https://shop.example/orders/4417?ref=mail&utm_source=newsletter",
         "Hi\n\n\tthanks",
-        "I was billed twice this month and would like the duplicate charge refunded to my card as soon as possible " * 5,
-        "您好，我上个月的发票被重复扣款了两次，请尽快退还多扣的金额，订单号是二零二四零五零六，谢谢您的帮助和耐心处理这个问题。" * 2,
-        "ご注文いただいた商品がまだ届いておりません。配送状況を確認していただけますでしょうか。よろしくお願いいたします。" * 2,
+        "I was billed twice this month and would like the duplicate charge refunded to my card as soon as possible "
+        * 5,
+        "您好，我上个月的发票被重复扣款了两次，请尽快退还多扣的金额，订单号是二零二四零五零六，谢谢您的帮助和耐心处理这个问题。"
+        * 2,
+        "ご注文いただいた商品がまだ届いておりません。配送状況を確認していただけますでしょうか。よろしくお願いいたします。"
+        * 2,
     ],
 )
 def test_readable_text_in_any_script_is_not_skipped(text: str) -> None:
@@ -71,7 +74,10 @@ def test_readable_text_in_any_script_is_not_skipped(text: str) -> None:
         ("ok" + "\x00" * 10, "non_text_input"),
         ("\ufffd\ufffd\ufffd bad bytes \ufffd\ufffd\ufffd", "non_text_input"),
         ("see attachment " + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 8, "non_text_input"),
-        ("\n".join(["TG9yZW0gaXBzdW0gZG9sb3Igc2l0IGFtZXQsIGNvbnNlY3RldHVyIGFkaXBpc2NpbmcgZWxpdC4gU2Vk"] * 20), "non_text_input"),
+        (
+            "\n".join(["TG9yZW0gaXBzdW0gZG9sb3Igc2l0IGFtZXQsIGNvbnNlY3RldHVyIGFkaXBpc2NpbmcgZWxpdC4gU2Vk"] * 20),
+            "non_text_input",
+        ),
     ],
 )
 def test_empty_and_non_text_input_is_named(text: str, reason: str) -> None:
@@ -96,7 +102,9 @@ def test_a_skipped_result_is_never_applied_and_round_trips() -> None:
     with pytest.raises(ValidationError, match="review 'skip'"):
         summary(skipped=skipped, review="suggest")
     result = summary(skipped=skipped, review="skip")
-    envelope = Envelope[EmailSummary](source="t", type="ai.email.summarized", schemaversion=1, subject="02s1", data=result)
+    envelope = Envelope[EmailSummary](
+        source="t", type="ai.email.summarized", schemaversion=1, subject="02s1", data=result
+    )
     assert decode(encode(envelope)).data == result
     assert result.provenance.attempts == 0 and result.provenance.cost_usd == 0
 

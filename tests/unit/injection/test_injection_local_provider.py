@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from crmpilot.llm import LLMClient
-from crmpilot.llm.local import LocalProvider
 from injection_corpus import HOSTILE, SECRETS
 from injection_kit import (
     assert_no_secret,
@@ -24,6 +22,9 @@ from injection_kit import (
     result_json,
     run,
 )
+
+from crmpilot.llm import LLMClient
+from crmpilot.llm.local import LocalProvider
 
 KINDS = ("ticket", "email", "request")
 
@@ -58,9 +59,7 @@ def test_hostile_input_yields_a_result_within_schema_and_taxonomy(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(
-    local_provider: LocalProvider, kind: str
-) -> None:
+def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provider: LocalProvider, kind: str) -> None:
     seen: list[str] = []
 
     class Spy:

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpi_aggregator.observation import enrichment_dimensions, observe, table_keys
 from kpi_samples import provenance
 
 from crmpilot.enrichments import load_registry
 from crmpilot.events import EnrichmentResult, Envelope, result_id_for
+from kpi_aggregator.observation import enrichment_dimensions, observe, table_keys
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 
 
 def churn(risk: str) -> Envelope[EnrichmentResult]:
     data = EnrichmentResult(
-        result_id=result_id_for("e1", "churn_risk", "v1"), task="churn_risk", enrichment_version=1, review="suggest",
-        provenance=provenance("e1"), record_id="006X", outputs={"churn_risk": risk, "churn_reason": "We may leave."},
-        confidence={"churn_risk": 0.7, "churn_reason": 0.9}, field_review={"churn_risk": "suggest", "churn_reason": "auto_apply"},
-    )  # fmt: skip
-    return Envelope[EnrichmentResult](source="t", type="ai.enrichment.completed", schemaversion=1, subject="006X", data=data)
+        result_id=result_id_for("e1", "churn_risk", "v1"),
+        task="churn_risk",
+        enrichment_version=1,
+        review="suggest",
+        provenance=provenance("e1"),
+        record_id="006X",
+        outputs={"churn_risk": risk, "churn_reason": "We may leave."},
+        confidence={"churn_risk": 0.7, "churn_reason": 0.9},
+        field_review={"churn_risk": "suggest", "churn_reason": "auto_apply"},
+    )
+    return Envelope[EnrichmentResult](
+        source="t", type="ai.enrichment.completed", schemaversion=1, subject="006X", data=data
+    )
 
 
 def test_a_declared_enrichment_counts_under_its_first_enum_output() -> None:

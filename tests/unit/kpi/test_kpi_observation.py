@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from kpi_aggregator.observation import observe, split_key, table_keys
-from kpi_aggregator.stats import WindowStats
-from kpi_aggregator.windows import PendingWindows, kpi_window, window_json
 from kpi_samples import AT, email, request, ticket
 
 from crmpilot.events import CaseEvent, Envelope
 from crmpilot.warehouse.kpi import InMemoryKpiStore, KpiWindow
+from kpi_aggregator.observation import observe, split_key, table_keys
+from kpi_aggregator.stats import WindowStats
+from kpi_aggregator.windows import PendingWindows, kpi_window, window_json
 
 
 def test_each_task_counts_under_its_own_dimension() -> None:
@@ -24,29 +24,45 @@ def test_each_task_counts_under_its_own_dimension() -> None:
     assert table_keys(t) == ("classify_ticket|all", "classify_ticket|category=Refund")
     e, r = observe(email("e1")), observe(request("r1"))
     assert e is not None and r is not None
-    assert (e.task, e.dimension, r.task, r.dimension) == ("summarize_email", "urgency=high", "score_request", "band=hot")
+    assert (e.task, e.dimension, r.task, r.dimension) == (
+        "summarize_email",
+        "urgency=high",
+        "score_request",
+        "band=hot",
+    )
     assert split_key("score_request|band=hot") == ("score_request", "band=hot")
 
 
 def test_source_events_are_not_observed() -> None:
-    case = Envelope[CaseEvent](source="crm", type="crm.case.created", schemaversion=1, subject="c1", data=CaseEvent(case_id="c1"))
+    case = Envelope[CaseEvent](
+        source="crm", type="crm.case.created", schemaversion=1, subject="c1", data=CaseEvent(case_id="c1")
+    )
     assert observe(case) is None
 
 
 def _window(start: datetime, results: int) -> KpiWindow:
     stats = WindowStats()
     for _ in range(results):
-        stats.add(review="auto_apply", latency_ms=200.0, cost_usd=Decimal("0.001"), tokens_in=5, tokens_out=1, cache_hit=False)
+        stats.add(
+            review="auto_apply", latency_ms=200.0, cost_usd=Decimal("0.001"), tokens_in=5, tokens_out=1, cache_hit=False
+        )
     return kpi_window(60, "classify_ticket|all", start.timestamp(), stats)
 
 
 def test_a_window_as_warehouse_row_and_as_json() -> None:
     stats = WindowStats()
     for review, latency in (("auto_apply", 100.0), ("auto_apply", 300.0), ("skip", 200.0)):
-        stats.add(review=review, latency_ms=latency, cost_usd=Decimal("0.002"), tokens_in=10, tokens_out=3, cache_hit=False)  # type: ignore[arg-type]
+        stats.add(
+            review=review, latency_ms=latency, cost_usd=Decimal("0.002"), tokens_in=10, tokens_out=3, cache_hit=False
+        )  # type: ignore[arg-type]
     start = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
     row = kpi_window(60, "classify_ticket|category=Billing", start.timestamp(), stats)
-    assert (row.window_start, row.window_size, row.task, row.dimension) == (start, 60, "classify_ticket", "category=Billing")
+    assert (row.window_start, row.window_size, row.task, row.dimension) == (
+        start,
+        60,
+        "classify_ticket",
+        "category=Billing",
+    )
     assert (row.results, row.auto_applied, row.suggested, row.skipped) == (3, 2, 0, 1)
     assert row.cost_usd == Decimal("0.006")
     assert row.max_latency_ms == 300.0
@@ -69,7 +85,10 @@ def test_pending_windows_keep_the_latest_snapshot_and_survive_a_failed_flush() -
     assert len(pending) == 0
     pending.put(_window(start, 3))  # arrived while the flush was failing
     pending.give_back(taken)
-    assert sorted((w.window_start, w.results) for w in pending.drain()) == [(start - timedelta(minutes=1), 5), (start, 3)]
+    assert sorted((w.window_start, w.results) for w in pending.drain()) == [
+        (start - timedelta(minutes=1), 5),
+        (start, 3),
+    ]
 
 
 def test_the_store_never_lowers_a_count() -> None:

@@ -88,7 +88,14 @@ def test_automation_rate_cost_and_tokens() -> None:
     assert stats.automation_rate is None
     assert stats.p95_latency_ms is None
     for review in ["auto_apply"] * 4 + ["suggest"] * 3 + ["skip"] * 3:
-        stats.add(review=review, latency_ms=100.0, cost_usd=Decimal("0.0015"), tokens_in=10, tokens_out=2, cache_hit=review == "skip")  # type: ignore[arg-type]
+        stats.add(
+            review=review,
+            latency_ms=100.0,
+            cost_usd=Decimal("0.0015"),
+            tokens_in=10,
+            tokens_out=2,
+            cache_hit=review == "skip",
+        )  # type: ignore[arg-type]
     assert (stats.results, stats.auto_apply, stats.suggest, stats.skip, stats.cache_hits) == (10, 4, 3, 3, 3)
     assert stats.automation_rate == 0.4
     assert stats.cost_usd == Decimal("0.0150")
@@ -98,7 +105,14 @@ def test_automation_rate_cost_and_tokens() -> None:
 def test_window_stats_survive_the_changelog_round_trip() -> None:
     stats = WindowStats()
     for i in range(1, 50):
-        stats.add(review="suggest", latency_ms=i * 3.7, cost_usd=Decimal("0.000123"), tokens_in=i, tokens_out=1, cache_hit=False)
+        stats.add(
+            review="suggest",
+            latency_ms=i * 3.7,
+            cost_usd=Decimal("0.000123"),
+            tokens_in=i,
+            tokens_out=1,
+            cache_hit=False,
+        )
     again = WindowStats.from_json(WindowStats.from_json(stats.to_json()).to_json())
     assert again == stats
     assert again.p95_latency_ms == stats.p95_latency_ms

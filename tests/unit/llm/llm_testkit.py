@@ -41,7 +41,9 @@ def provider_for(srv: OpenAITestServer, model: str = "gpt-4o-mini", **kw: Any) -
     return OpenAIProvider(model=model, base_url=srv.base_url, api_key="sk-test", **kw)
 
 
-def client_for(srv: OpenAITestServer, *, model: str = "gpt-4o-mini", provider_kw: dict[str, Any] | None = None, **kw: Any) -> LLMClient:
+def client_for(
+    srv: OpenAITestServer, *, model: str = "gpt-4o-mini", provider_kw: dict[str, Any] | None = None, **kw: Any
+) -> LLMClient:
     kw.setdefault("retry", FAST_RETRY)
     return LLMClient(provider_for(srv, model, **(provider_kw or {})), **kw)
 

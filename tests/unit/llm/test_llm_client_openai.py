@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
+from llm_testkit import FAST_RETRY, GOOD, TRIAGE, client_for, provider_for, ticket
 
 from crmpilot.errors import Fatal, Retryable
 from crmpilot.llm import (
+    Limiter,
     LLMAuthError,
     LLMBadRequest,
     LLMClient,
@@ -17,7 +20,6 @@ from crmpilot.llm import (
     LLMQuotaExceeded,
     LLMRateLimited,
     LLMUnavailable,
-    Limiter,
     MemoryCache,
     RetryPolicy,
 )
@@ -34,8 +36,6 @@ from crmpilot.llm.testing import (
     unauthorized,
 )
 
-from llm_testkit import FAST_RETRY, GOOD, TRIAGE, client_for, provider_for, ticket
-
 pytestmark = pytest.mark.anyio
 
 
@@ -50,10 +50,14 @@ async def test_success_reports_usage_cost_and_provenance(server: OpenAITestServe
     assert run.model == "gpt-4o-mini" and run.model_version == "gpt-4o-mini-2025-01-01"
     assert run.response_id == "chatcmpl-test-1" and not run.cache_hit
     assert run.prompt_hash == TRIAGE.prompt.hash and len(run.input_hash) == 32
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     prov = run.provenance(
-        source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id="e1", event_time=datetime.now(timezone.utc)
+        source_topic="crm.case.events",
+        source_partition=0,
+        source_offset=7,
+        source_event_id="e1",
+        event_time=datetime.now(UTC),
     )
     assert prov.cost_usd == Decimal("0.00045") and prov.attempts == 1
 

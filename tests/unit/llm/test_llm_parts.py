@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 
@@ -13,6 +13,7 @@ from llm_testkit import GOOD, TRIAGE, Triage, ticket
 from crmpilot.errors import CrmpilotError, Fatal, Retryable
 from crmpilot.llm import (
     CircuitBreaker,
+    Limiter,
     LLMBudgetExceeded,
     LLMCircuitOpen,
     LLMClient,
@@ -21,7 +22,6 @@ from crmpilot.llm import (
     LLMRateLimited,
     LLMSettings,
     LLMUnavailable,
-    Limiter,
     MemoryCache,
     Price,
     PriceTable,
@@ -52,7 +52,7 @@ def test_parse_retry_after(headers, expected) -> None:
 
 
 def test_parse_retry_after_http_date() -> None:
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     assert parse_retry_after({"Retry-After": format_datetime(now + timedelta(seconds=5), usegmt=True)}, now=now) == 5.0
 
 
@@ -156,7 +156,9 @@ async def test_fake_provider_scripts_errors_and_outputs() -> None:
 @pytest.mark.anyio
 async def test_attempt_timeout_backstop_for_any_provider() -> None:
     fake = FakeProvider(lambda s, p: GOOD, delay=0.5)
-    client = LLMClient(fake, retry=RetryPolicy(max_attempts=2, attempt_timeout=0.05, initial_wait=0.01, max_wait=0.01, jitter=0))
+    client = LLMClient(
+        fake, retry=RetryPolicy(max_attempts=2, attempt_timeout=0.05, initial_wait=0.01, max_wait=0.01, jitter=0)
+    )
     with pytest.raises(LLMUnavailable) as info:
         await client.run(TRIAGE, ticket())
     assert info.value.error_type == "LLMTimeout" and info.value.attempts == 2
@@ -233,8 +235,10 @@ def test_no_io_or_model_loading_at_import() -> None:
     import subprocess
     import sys
 
-    code = "import sys, crmpilot.llm, crmpilot.llm.testing, crmpilot.privacy, crmpilot.telemetry; " \
+    code = (
+        "import sys, crmpilot.llm, crmpilot.llm.testing, crmpilot.privacy, crmpilot.telemetry; "
         "print('crmpilot.llm.local' in sys.modules, 'psycopg' in sys.modules, 'openai' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
 

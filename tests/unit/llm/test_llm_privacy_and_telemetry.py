@@ -29,7 +29,9 @@ def planted() -> dict[str, str]:
     }
 
 
-async def test_server_never_receives_planted_pii_nor_do_logs(server: OpenAITestServer, caplog: pytest.LogCaptureFixture) -> None:
+async def test_server_never_receives_planted_pii_nor_do_logs(
+    server: OpenAITestServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     server.enqueue(rate_limited(0.01))  # a retry, so the retry path logs too
     client = client_for(server)

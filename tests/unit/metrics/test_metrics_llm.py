@@ -22,7 +22,9 @@ class Out(BaseModel):
 
 
 def spec(name: str) -> TaskSpec[Out]:
-    return TaskSpec(name=name, prompt=Prompt(id=name, version="1", system="s", user_template="{text}"), output_model=Out)
+    return TaskSpec(
+        name=name, prompt=Prompt(id=name, version="1", system="s", user_template="{text}"), output_model=Out
+    )
 
 
 PRICES = PriceTable({"priced-model": Price(Decimal("1.00"), Decimal("2.00"))})  # USD per 1M tokens
@@ -76,7 +78,11 @@ def test_retries_and_failures_are_counted() -> None:
 def test_retry_then_success_counts_one_ok_request() -> None:
     task = "metrics_llm_retry_ok"
     provider = FakeProvider(
-        lambda s, p: {"category": "B"}, script=[LLMRateLimited("slow down")], name="fakeprov", model="priced-model", tokens=(7, 3)
+        lambda s, p: {"category": "B"},
+        script=[LLMRateLimited("slow down")],
+        name="fakeprov",
+        model="priced-model",
+        tokens=(7, 3),
     )
     client = LLMClient(provider, prices=PRICES, retry=FAST)
     asyncio.run(client.run(spec(task), {"text": "x"}))

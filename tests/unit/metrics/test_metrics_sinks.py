@@ -9,14 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from crm_writer.handler import CRMWriter, parse_api_usage
 from prometheus_client import REGISTRY
-from warehouse_writer.handler import WarehouseWriter
 
+from crm_writer.handler import CRMWriter, parse_api_usage
 from crmpilot.crm import FakeCRM, RecordUpdate, UpdateOutcome
 from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
 from crmpilot.streaming import MessageContext
 from crmpilot.warehouse import InMemoryWarehouse
+from warehouse_writer.handler import WarehouseWriter
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 HUMAN = "005000000000002AAA"
@@ -40,13 +40,29 @@ def result_event(case_id: str) -> Envelope[Any]:
         confidence={"category": 0.91},
         rationale="card declined",
         provenance=Provenance(
-            provider="local", model="m", prompt_id="classify_ticket", prompt_version="v1", prompt_hash="h", input_hash="i",
-            tokens_in=10, tokens_out=0, cost_usd=Decimal(0), latency_ms=5, attempts=1, trace_id="t" * 32,
-            source_topic="crm.case.events", source_partition=0, source_offset=7, source_event_id=f"evt-{case_id}",
-            event_time=EVENT_TIME, processed_at=EVENT_TIME,
+            provider="local",
+            model="m",
+            prompt_id="classify_ticket",
+            prompt_version="v1",
+            prompt_hash="h",
+            input_hash="i",
+            tokens_in=10,
+            tokens_out=0,
+            cost_usd=Decimal(0),
+            latency_ms=5,
+            attempts=1,
+            trace_id="t" * 32,
+            source_topic="crm.case.events",
+            source_partition=0,
+            source_offset=7,
+            source_event_id=f"evt-{case_id}",
+            event_time=EVENT_TIME,
+            processed_at=EVENT_TIME,
         ),
     )
-    return Envelope[Any](source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result)
+    return Envelope[Any](
+        source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result
+    )
 
 
 class UsageCRM(FakeCRM):
@@ -65,7 +81,13 @@ class UsageCRM(FakeCRM):
 
 @pytest.mark.parametrize(
     ("usage", "parsed"),
-    [("api-usage=18/5000", (18, 5000)), ("18/5000", (18, 5000)), (None, None), ("garbage", None), ("api-usage=x/5000", None)],
+    [
+        ("api-usage=18/5000", (18, 5000)),
+        ("18/5000", (18, 5000)),
+        (None, None),
+        ("garbage", None),
+        ("api-usage=x/5000", None),
+    ],
 )
 def test_parse_api_usage(usage: str | None, parsed: tuple[int, int] | None) -> None:
     assert parse_api_usage(usage) == parsed
@@ -116,14 +138,19 @@ class StubWarehouse:
 
 
 def raw_event(n: int) -> Envelope[Any]:
-    return Envelope[Any](source="crmpilot/test", type="crm.case.created", schemaversion=1, subject=str(n), data={"n": n})
+    return Envelope[Any](
+        source="crmpilot/test", type="crm.case.created", schemaversion=1, subject=str(n), data={"n": n}
+    )
 
 
 def test_warehouse_writer_observes_batch_sizes_and_rows() -> None:
     hist = "crmpilot_warehouse_batch_records"
     res_count, res_sum = value(f"{hist}_count", kind="results"), value(f"{hist}_sum", kind="results")
     raw_count, raw_sum = value(f"{hist}_count", kind="raw"), value(f"{hist}_sum", kind="raw")
-    rows_res, rows_raw = value("crmpilot_warehouse_rows_written_total", kind="results"), value("crmpilot_warehouse_rows_written_total", kind="raw")
+    rows_res, rows_raw = (
+        value("crmpilot_warehouse_rows_written_total", kind="results"),
+        value("crmpilot_warehouse_rows_written_total", kind="raw"),
+    )
     le5 = value(f"{hist}_bucket", kind="results", le="5.0")
 
     writer = WarehouseWriter(StubWarehouse(), batch_size=500, batch_delay_s=0.02)  # type: ignore[arg-type]

@@ -32,8 +32,15 @@ def _dead(code: str, cls: str = "x.Err", topic: str = "a.dlq") -> DeadLetter:
 
 
 def test_dead_letters_are_counted_by_topic_error_class_and_code() -> None:
-    counts = count_by_error([_dead("a"), _dead("b"), _dead("b"), _dead("b", topic="b.dlq"), DeadLetter("a.dlq", 0, 1, None, None, (), None)])
-    assert [(c.topic, c.error_code, c.count) for c in counts] == [("a.dlq", "b", 2), ("a.dlq", "unknown", 1), ("a.dlq", "a", 1), ("b.dlq", "b", 1)]
+    counts = count_by_error(
+        [_dead("a"), _dead("b"), _dead("b"), _dead("b", topic="b.dlq"), DeadLetter("a.dlq", 0, 1, None, None, (), None)]
+    )
+    assert [(c.topic, c.error_code, c.count) for c in counts] == [
+        ("a.dlq", "b", 2),
+        ("a.dlq", "unknown", 1),
+        ("a.dlq", "a", 1),
+        ("b.dlq", "b", 1),
+    ]
 
 
 def test_payload_preview_is_cut_and_shows_bytes_that_are_not_text() -> None:
@@ -49,9 +56,11 @@ def test_samples_are_valid_new_events_keyed_by_their_entity(event_type: str) -> 
     for e in events:
         assert decode(encode(e)).id == e.id  # exactly what a consumer accepts
         assert e.type == event_type and e.subject
-    assert [e.data for e in sample_events(event_type, 3, seed=7)] != [] and sample_events(event_type, 2, seed=7)[0].data.model_dump(
-        exclude={"last_modified", "received_at"}
-    ) == sample_events(event_type, 2, seed=7)[0].data.model_dump(exclude={"last_modified", "received_at"})
+    assert [e.data for e in sample_events(event_type, 3, seed=7)] != [] and sample_events(event_type, 2, seed=7)[
+        0
+    ].data.model_dump(exclude={"last_modified", "received_at"}) == sample_events(event_type, 2, seed=7)[
+        0
+    ].data.model_dump(exclude={"last_modified", "received_at"})
 
 
 def test_unknown_sample_type_is_an_error() -> None:
@@ -62,7 +71,9 @@ def test_unknown_sample_type_is_an_error() -> None:
 def test_event_files_take_whole_envelopes_or_data_lines(tmp_path: Path) -> None:
     envelope = sample_events("crm.case.created", 1)[0]
     path = tmp_path / "events.jsonl"
-    path.write_text(encode(envelope).decode() + "\n\n" + json.dumps({"case_id": "500X", "subject": "Printer on fire"}) + "\n")
+    path.write_text(
+        encode(envelope).decode() + "\n\n" + json.dumps({"case_id": "500X", "subject": "Printer on fire"}) + "\n"
+    )
     first, second = load_events(path, "crm.case.updated")
     assert first == envelope
     assert second.type == "crm.case.updated" and second.subject == "500X"
@@ -75,11 +86,17 @@ def test_event_files_take_whole_envelopes_or_data_lines(tmp_path: Path) -> None:
         ("{not json", "crm.case.created", ":1: "),
         ('{"case_id": ""}', "crm.case.created", "case_id"),
         ('{"case_id": "5"}', None, "needs --type"),
-        ('{"specversion": "1.0", "type": "crm.case.created", "schemaversion": 9, "data": {}}', None, "no schema version 9"),
+        (
+            '{"specversion": "1.0", "type": "crm.case.created", "schemaversion": 9, "data": {}}',
+            None,
+            "no schema version 9",
+        ),
         ('{"case_id": "5"}', "no.such.type", "unknown event type"),
     ],
 )
-def test_bad_event_file_lines_are_reported_with_their_line(tmp_path: Path, line: str, event_type: str | None, message: str) -> None:
+def test_bad_event_file_lines_are_reported_with_their_line(
+    tmp_path: Path, line: str, event_type: str | None, message: str
+) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(line + "\n")
     with pytest.raises(EventFileError, match=message):

@@ -47,12 +47,19 @@ def test_foreign_or_oversized_metadata_is_refused() -> None:
 def test_offsets_are_partition_colon_offset_or_bare_on_a_single_partition() -> None:
     assert parse_offsets(["0:17", "2:3", "0:18"], [0, 1, 2]) == {0: {17, 18}, 2: {3}}
     assert parse_offsets(["5"], [0]) == {0: {5}}
-    for bad, message in (("5", "3 partitions"), ("7:1", "no partition 7"), ("a:b", "PARTITION:OFFSET"), ("0:-1", "not negative")):
+    for bad, message in (
+        ("5", "3 partitions"),
+        ("7:1", "no partition 7"),
+        ("a:b", "PARTITION:OFFSET"),
+        ("0:-1", "not negative"),
+    ):
         with pytest.raises(InvalidSelection, match=message):
             parse_offsets([bad], [0, 1, 2])
 
 
-def _dead(offset: int, headers: dict[str, str], *, partition: int = 0, extra: tuple[tuple[str, bytes], ...] = ()) -> DeadLetter:
+def _dead(
+    offset: int, headers: dict[str, str], *, partition: int = 0, extra: tuple[tuple[str, bytes], ...] = ()
+) -> DeadLetter:
     encoded = tuple((k, v.encode()) for k, v in headers.items())
     return DeadLetter("t.dlq", partition, offset, b"k", b"v", extra + encoded, None)
 
@@ -86,5 +93,12 @@ def test_decisions_refuse_at_the_limit_and_replay_one_copy_per_source_record() -
         _dead(5, {**FAILED, "crmpilot.source.topic": "gone"}),
     ]
     actions = [(d.offset, d.action) for d in decide(records, max_replays=3, topics={"t"})]
-    assert actions == [(0, "replay"), (1, "duplicate"), (2, "refused"), (3, "replay"), (4, "no_source"), (5, "source_missing")]
+    assert actions == [
+        (0, "replay"),
+        (1, "duplicate"),
+        (2, "refused"),
+        (3, "replay"),
+        (4, "no_source"),
+        (5, "source_missing"),
+    ]
     assert decide(records[:2], max_replays=3, topics={"t"})[1].duplicate_of == "0:0"

@@ -21,7 +21,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
-from crmpilot.telemetry.setup import TelemetryConfigError, _check_propagators, _db_attributes, _exporters, _metric_exporters
+from crmpilot.telemetry.setup import (
+    TelemetryConfigError,
+    _check_propagators,
+    _db_attributes,
+    _exporters,
+    _metric_exporters,
+)
 
 PROGRAM = textwrap.dedent(
     """
@@ -210,7 +216,9 @@ METRICS_PROGRAM = textwrap.dedent(
     async def main():
         setup_tracing("classifier")
         llm = LLMClient(FakeProvider(lambda spec, payload: ANSWER, tokens=(120, 30)))  # the global meter provider
-        case = CaseEvent(case_id="500000000000001AAA", subject="Card declined", description="At checkout.", origin="Web")
+        case = CaseEvent(
+            case_id="500000000000001AAA", subject="Card declined", description="At checkout.", origin="Web"
+        )
         await llm.run(CLASSIFY_TICKET, ticket_payload(case))
         await llm.aclose()
 
@@ -228,7 +236,9 @@ def test_genai_metrics_go_to_the_otlp_collector_when_asked(collector: str) -> No
     proc = subprocess.run([sys.executable, "-c", METRICS_PROGRAM], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
-    posts = [ExportMetricsServiceRequest.FromString(body) for path, _, body in _Collector.received if path == "/v1/metrics"]
+    posts = [
+        ExportMetricsServiceRequest.FromString(body) for path, _, body in _Collector.received if path == "/v1/metrics"
+    ]
     assert posts, f"no POST to /v1/metrics: {[p for p, _, _ in _Collector.received]}"
     points: dict[str, Any] = {}
     for request in posts:
@@ -245,7 +255,9 @@ def test_genai_metrics_go_to_the_otlp_collector_when_asked(collector: str) -> No
 
 def test_metrics_exporter_is_none_unless_asked_and_refused_when_unknown() -> None:
     assert _metric_exporters({}) == [] and _metric_exporters({"OTEL_METRICS_EXPORTER": "none"}) == []
-    assert [type(e).__name__ for e in _metric_exporters({"OTEL_METRICS_EXPORTER": "console"})] == ["ConsoleMetricExporter"]
+    assert [type(e).__name__ for e in _metric_exporters({"OTEL_METRICS_EXPORTER": "console"})] == [
+        "ConsoleMetricExporter"
+    ]
     with pytest.raises(TelemetryConfigError, match="prometheus not supported"):
         _metric_exporters({"OTEL_METRICS_EXPORTER": "prometheus"})
     with pytest.raises(TelemetryConfigError, match="'grpc' is not installed"):

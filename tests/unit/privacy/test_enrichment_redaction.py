@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from crmpilot.enrichments.registry import Registry, load_registry
 from crmpilot.enrichments.spec import (
     BooleanOutput,
@@ -139,7 +140,10 @@ def test_the_subject_is_taken_out_of_a_kept_value(churn: EnrichmentSpec) -> None
 def test_the_result_json_keeps_the_same_outputs_and_everything_that_is_not_free_text(churn: EnrichmentSpec) -> None:
     result = _result({"churn_risk": "high", "churn_reason": REASON})
     purged = redact_enrichment_result(result, churn, marker=PURGED, keep_ids=True)
-    assert purged == result | {"outputs": {"churn_risk": "high", "churn_reason": PURGED}, "grounding_failures": [PURGED]}
+    assert purged == result | {
+        "outputs": {"churn_risk": "high", "churn_reason": PURGED},
+        "grounding_failures": [PURGED],
+    }
     assert purged["field_review"] == {"churn_risk": "auto_apply", "churn_reason": "suggest"}
     assert purged["review_reasons"] == {"churn_reason": "not_grounded"} and purged["record_id"] == "006A1000"
 
@@ -157,8 +161,10 @@ def test_redact_row_reads_the_rows_enrichment_and_falls_back_without_its_spec(re
     assert known["result"]["outputs"] == known["outputs"] and known["grounding_failures"] == [PURGED]
     assert "record_id" not in known  # a purge keeps the ids
 
-    for unknown in (redact_row(FACT, row, marker=PURGED, keep_ids=True),  # no registry given
-                    redact_row(FACT, row | {"task": "lead_fit"}, marker=PURGED, keep_ids=True, enrichments=registry)):  # fmt: skip
+    for unknown in (
+        redact_row(FACT, row, marker=PURGED, keep_ids=True),  # no registry given
+        redact_row(FACT, row | {"task": "lead_fit"}, marker=PURGED, keep_ids=True, enrichments=registry),
+    ):
         assert unknown["outputs"] == {"churn_risk": PURGED, "churn_reason": PURGED}
         assert unknown["result"]["outputs"] == unknown["outputs"]
         assert unknown["result"]["field_review"] == row["result"]["field_review"]

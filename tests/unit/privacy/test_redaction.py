@@ -70,7 +70,10 @@ def test_same_value_same_placeholder_across_the_payload() -> None:
 def test_another_spelling_gets_its_own_placeholder_so_each_comes_back_exactly_as_written() -> None:
     red = R.redact("From MRyanTaber@nyiso.com: call me, or mail mryantaber@nyiso.com")
     assert red.payload == "From <EMAIL_1>: call me, or mail <EMAIL_2>"
-    assert red.restore("mail <EMAIL_2>") == "mail mryantaber@nyiso.com" and red.restore("<EMAIL_1>") == "MRyanTaber@nyiso.com"
+    assert (
+        red.restore("mail <EMAIL_2>") == "mail mryantaber@nyiso.com"
+        and red.restore("<EMAIL_1>") == "MRyanTaber@nyiso.com"
+    )
 
 
 def test_checksums() -> None:
@@ -82,7 +85,12 @@ _filler = st.text(alphabet=string.ascii_letters + " ,.!?\n", max_size=40)
 _local = st.text(alphabet=string.ascii_lowercase + string.digits + "._", min_size=1, max_size=12).filter(
     lambda s: s[0] not in "._" and s[-1] not in "._"
 )
-_emails = st.builds(lambda l, d, t: f"{l}@{d}.{t}", _local, st.text(string.ascii_lowercase, min_size=2, max_size=10), st.sampled_from(["com", "org", "de", "co.uk"]))
+_emails = st.builds(
+    lambda local, d, t: f"{local}@{d}.{t}",
+    _local,
+    st.text(string.ascii_lowercase, min_size=2, max_size=10),
+    st.sampled_from(["com", "org", "de", "co.uk"]),
+)
 _cards = st.builds(
     lambda p, body, sep: sep.join(_chunks(_luhn_complete(p + body))),
     st.sampled_from(["4", "51", "55", "37", "6011"]),

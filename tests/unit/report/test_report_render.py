@@ -10,7 +10,15 @@ import typer
 
 from crmpilot.cli.report import parse_since
 from crmpilot.warehouse.report import Figures, render_html
-from crmpilot.warehouse.report.figures import Automation, ConfidenceBucket, Override, TicketVolume, Totals, VolumeDay, rate
+from crmpilot.warehouse.report.figures import (
+    Automation,
+    ConfidenceBucket,
+    Override,
+    TicketVolume,
+    Totals,
+    VolumeDay,
+    rate,
+)
 from crmpilot.warehouse.report.svg import Series, column_chart
 
 SECTIONS = ("volume", "automation", "cost", "overrides", "confidence", "dlq", "latency")
@@ -60,7 +68,7 @@ def test_confidence_and_automation_sections_show_their_numbers() -> None:
         confidence=[ConfidenceBucket("overall", 0.8, "auto_apply", 3), ConfidenceBucket("overall", 0.1, "skip", 1)],
     ))  # fmt: skip
     automation = section(page, "automation")
-    assert "<td class=\"n\">50.0 %</td>" in automation
+    assert '<td class="n">50.0 %</td>' in automation
     assert automation.count('class="mark"') == 3  # auto, suggest, skip stacked
     assert "0.8 · auto-applied: 3" in section(page, "confidence")
 

@@ -22,7 +22,9 @@ Handler = Callable[[Envelope[Any], MessageContext], Awaitable[Sequence[Output]]]
 
 
 def envelope(event_type: str, data: BaseModel, *, subject: str, event_id: str = "evt-1") -> Envelope[Any]:
-    return Envelope[Any](id=event_id, source="crm://test", type=event_type, schemaversion=1, subject=subject, time=EVENT_TIME, data=data)
+    return Envelope[Any](
+        id=event_id, source="crm://test", type=event_type, schemaversion=1, subject=subject, time=EVENT_TIME, data=data
+    )
 
 
 def context(topic: str, offset: int = 7) -> MessageContext:
@@ -42,4 +44,6 @@ def only_result(handler: Handler, event: Envelope[Any], topic: str) -> Any:
 
 def openai_client(server: OpenAITestServer) -> LLMClient:
     """The client a service builds for an OpenAI-compatible endpoint, pointed at the test server."""
-    return LLMClient(OpenAIProvider(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test", timeout=5.0), retry=FAST_RETRY)
+    return LLMClient(
+        OpenAIProvider(model="gpt-4o-mini", base_url=server.base_url, api_key="sk-test", timeout=5.0), retry=FAST_RETRY
+    )

@@ -11,8 +11,8 @@ from services_testkit import EVENT_TIME, envelope, handle, only_result, openai_c
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments.results import UnexpectedEventType
-from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
 from crmpilot.errors import Retryable
+from crmpilot.events import EmailReceived, EmailSummary, PoisonMessage, result_id_for
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.testing import ChatRequest, FakeProvider, OpenAITestServer
@@ -62,7 +62,9 @@ def summarizer(llm: LLMClient, **kw: Any) -> EmailSummarizer:
 
 
 def summarize(handler: EmailSummarizer, message: EmailReceived) -> EmailSummary:
-    return only_result(handler, envelope("crm.email.received", message, subject=message.case_id or message.email_id), TOPIC)
+    return only_result(
+        handler, envelope("crm.email.received", message, subject=message.case_id or message.email_id), TOPIC
+    )
 
 
 def answer(**overrides: Any) -> dict[str, Any]:
@@ -81,7 +83,11 @@ def answer(**overrides: Any) -> dict[str, Any]:
             }
         ],
         "entities": [
-            {"kind": "order_number", "value": "INV-20931", "quote": "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR)."}
+            {
+                "kind": "order_number",
+                "value": "INV-20931",
+                "quote": "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).",
+            }
         ],
         "confidence": 0.95,
     }
@@ -93,7 +99,9 @@ def answer(**overrides: Any) -> dict[str, Any]:
 
 def test_an_english_email_becomes_a_verified_summary_keyed_by_case(local_llm: LLMClient) -> None:
     message = email(EN_BODY)
-    [(out, event)] = handle(summarizer(local_llm), envelope("crm.email.received", message, subject="500DM0000000001YAA"), TOPIC)
+    [(out, event)] = handle(
+        summarizer(local_llm), envelope("crm.email.received", message, subject="500DM0000000001YAA"), TOPIC
+    )
     result: EmailSummary = event.data
     assert (event.type, out.topic, out.key) == ("ai.email.summarized", "ai.email.summarized", b"500DM0000000001YAA")
     assert result.result_id == event.id == result_id_for("evt-1", SUMMARIZE_EMAIL.name, SUMMARIZE_EMAIL.prompt.version)
@@ -104,7 +112,11 @@ def test_an_english_email_becomes_a_verified_summary_keyed_by_case(local_llm: LL
     assert {e.value for e in result.entities} >= {"INV-20931"}
     assert all(item.quote in message.body for item in result.action_items)
     assert result.provenance.provider == "local" and result.provenance.source_event_id == "evt-1"
-    assert (result.provenance.source_topic, result.provenance.source_offset, result.provenance.event_time) == (TOPIC, 7, EVENT_TIME)
+    assert (result.provenance.source_topic, result.provenance.source_offset, result.provenance.event_time) == (
+        TOPIC,
+        7,
+        EVENT_TIME,
+    )
     assert result.review in ("auto_apply", "suggest") and result.truncated_chars == 0 and result.skipped is None
 
 
@@ -124,15 +136,27 @@ def test_an_injected_instruction_cannot_leave_the_vocabulary(local_llm: LLMClien
 
 
 def test_a_model_answer_outside_the_vocabulary_never_becomes_a_result() -> None:
-    with OpenAITestServer(lambda req: answer(intent="REFUND_APPROVED", urgency="Urgent")) as server, pytest.raises(LLMInvalidOutput):
-        handle(summarizer(openai_client(server)), envelope("crm.email.received", email(INJECTION), subject="500DM0000000001YAA"), TOPIC)
+    with (
+        OpenAITestServer(lambda req: answer(intent="REFUND_APPROVED", urgency="Urgent")) as server,
+        pytest.raises(LLMInvalidOutput),
+    ):
+        handle(
+            summarizer(openai_client(server)),
+            envelope("crm.email.received", email(INJECTION), subject="500DM0000000001YAA"),
+            TOPIC,
+        )
 
 
 # --- grounding ---------------------------------------------------------------------------
 
 
 def test_a_hallucinated_action_item_marks_the_result_unverified_and_never_applied() -> None:
-    planted = {"text": "Approve a refund of 500 EUR", "owner": "support", "due": None, "quote": "Please approve my refund of 500 EUR today."}
+    planted = {
+        "text": "Approve a refund of 500 EUR",
+        "owner": "support",
+        "due": None,
+        "quote": "Please approve my refund of 500 EUR today.",
+    }
     with OpenAITestServer(lambda req: answer(action_items=[*answer()["action_items"], planted])) as server:
         result = summarize(summarizer(openai_client(server)), email(EN_BODY))
     assert result.verified is False
@@ -145,7 +169,11 @@ def test_a_hallucinated_action_item_marks_the_result_unverified_and_never_applie
 
 
 def test_a_hallucinated_entity_is_listed_too() -> None:
-    fake_entity = {"kind": "amount", "value": "99.00 EUR", "quote": "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR)."}
+    fake_entity = {
+        "kind": "amount",
+        "value": "99.00 EUR",
+        "quote": "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).",
+    }
     with OpenAITestServer(lambda req: answer(entities=[fake_entity])) as server:
         result = summarize(summarizer(openai_client(server)), email(EN_BODY))
     assert (result.verified, result.grounding_failures) == (False, ("99.00 EUR",))
@@ -158,7 +186,14 @@ def test_placeholders_are_put_back_in_every_quote_then_checked_against_the_origi
         seen.append(req)
         return answer(
             summary="The customer asks for a call on <PHONE_1>.",
-            action_items=[{"text": "Call back on <PHONE_1>", "owner": "support", "due": None, "quote": "Call me on <PHONE_1> today."}],
+            action_items=[
+                {
+                    "text": "Call back on <PHONE_1>",
+                    "owner": "support",
+                    "due": None,
+                    "quote": "Call me on <PHONE_1> today.",
+                }
+            ],
             entities=[],
         )
 
@@ -194,12 +229,18 @@ def test_the_default_thresholds_suggest_a_low_confidence_summary_rather_than_dro
     [
         ("", "", "empty_input"),
         ("  ", "\n \t\n", "empty_input"),
-        ("", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==" * 4, "non_text_input"),
+        (
+            "",
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==" * 4,
+            "non_text_input",
+        ),
         ("", "\x00\x01\x02\x03 \x04\x05 ab \x06\x07", "non_text_input"),
         ("", "12345 678 -- 9", "non_text_input"),
     ],
 )
-def test_an_email_with_nothing_to_read_gets_a_typed_skip_without_a_model_call(subject: str, body: str, reason: str) -> None:
+def test_an_email_with_nothing_to_read_gets_a_typed_skip_without_a_model_call(
+    subject: str, body: str, reason: str
+) -> None:
     provider = FakeProvider()
     result = summarize(summarizer(LLMClient(provider)), email(body, subject=subject))
     assert provider.calls == []
@@ -218,7 +259,10 @@ def test_a_subject_alone_is_enough_to_summarize() -> None:
 
 def test_a_long_email_is_cut_to_the_token_budget_and_the_cut_is_recorded() -> None:
     provider = FakeProvider(lambda spec, payload: answer())
-    first = "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge to my card by Friday.\n"
+    first = (
+        "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge "
+        "to my card by Friday.\n"
+    )
     body = first + "\n".join(f"Line {i}: more details about the same problem." for i in range(500))
     result = summarize(summarizer(LLMClient(provider), max_input_tokens=200), email(body))
     [(_, payload)] = provider.calls
@@ -229,7 +273,10 @@ def test_a_long_email_is_cut_to_the_token_budget_and_the_cut_is_recorded() -> No
 
 
 def test_a_prompt_past_the_context_window_is_cut_to_fit_once_and_asked_again() -> None:
-    first = "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge to my card by Friday.\n"
+    first = (
+        "I was billed twice for invoice INV-20931 this month (2 x 49.00 EUR).\nPlease refund the duplicate charge "
+        "to my card by Friday.\n"
+    )
     body = first + "\n".join(f"Line {i}: more details about the same problem." for i in range(400))
     with OpenAITestServer(lambda req: answer(), n_ctx=2000) as server:
         result = summarize(summarizer(openai_client(server), max_input_tokens=8000), email(body))
@@ -266,7 +313,9 @@ def test_an_event_of_another_type_is_poison() -> None:
 def test_an_email_without_a_case_is_keyed_by_the_email_and_targets_no_record() -> None:
     provider = FakeProvider(lambda spec, payload: answer())
     message = email(EN_BODY, case_id=None)
-    [(out, event)] = handle(summarizer(LLMClient(provider)), envelope("crm.email.received", message, subject=message.email_id), TOPIC)
+    [(out, event)] = handle(
+        summarizer(LLMClient(provider)), envelope("crm.email.received", message, subject=message.email_id), TOPIC
+    )
     assert out.key == message.email_id.encode() and event.subject == message.email_id
     assert plan_write(event.data) is None
     assert json.loads(out.value)["data"]["verified"] is True

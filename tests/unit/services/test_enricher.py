@@ -6,17 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enricher.bootstrap import handler_for
 from services_testkit import envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
 from crmpilot.enrichments.hooks import hook
-from crmpilot.enrichments.registry import lock_prompts
-from crmpilot.enrichments.registry import Registry
+from crmpilot.enrichments.registry import Registry, lock_prompts
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import OpenAITestServer
+from enricher.bootstrap import handler_for
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 TOPIC = "crm.opportunity.events"
@@ -32,7 +31,12 @@ def registry() -> Registry:
 
 
 def opportunity(description: str, *, changed: tuple[str, ...] = ()) -> RecordChanged:
-    return RecordChanged(sobject="Opportunity", record_id="006DM0000000001YAA", fields={"Name": "Acme renewal", "Description": description}, changed_fields=changed)
+    return RecordChanged(
+        sobject="Opportunity",
+        record_id="006DM0000000001YAA",
+        fields={"Name": "Acme renewal", "Description": description},
+        changed_fields=changed,
+    )
 
 
 def churn(handler: EnrichmentHandler, event: RecordChanged, event_type: str = "crm.record.created") -> EnrichmentResult:
@@ -57,10 +61,15 @@ def test_openai_path_answers_the_spec_with_its_strict_schema(registry: Registry)
     fmt = request.body["response_format"]["json_schema"]
     assert fmt["strict"] is True and fmt["schema"]["properties"]["churn_risk"]["enum"] == ["low", "medium", "high"]
     assert result.outputs == {"churn_risk": "high", "churn_reason": answer()["churn_reason"]}
-    assert result.review == "auto_apply" and result.field_review == {"churn_risk": "auto_apply", "churn_reason": "auto_apply"}
+    assert result.review == "auto_apply" and result.field_review == {
+        "churn_risk": "auto_apply",
+        "churn_reason": "auto_apply",
+    }
     assert result.task == "churn_risk" and result.record_id == "006DM0000000001YAA"
     planned = plan_write(result, {s.name: s for s in registry})
-    assert planned is not None and planned.ref.sobject == "Opportunity" and planned.ref.record_id == "006DM0000000001YAA"
+    assert (
+        planned is not None and planned.ref.sobject == "Opportunity" and planned.ref.record_id == "006DM0000000001YAA"
+    )
     assert planned.values == {
         "Churn_Risk__c": "high",
         "Churn_Reason__c": answer()["churn_reason"],
@@ -104,9 +113,14 @@ def test_a_result_with_nothing_to_write_is_still_planned_so_its_decision_is_audi
         def crm_audit(self, **kw: Any) -> list[Any]:
             return []
 
-    with OpenAITestServer(lambda req: answer(churn_reason="", confidence={"churn_risk": 0.1, "churn_reason": 0.9})) as server:
+    with OpenAITestServer(
+        lambda req: answer(churn_reason="", confidence={"churn_risk": 0.1, "churn_reason": 0.9})
+    ) as server:
         result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
-    assert result.review == "skip" and result.review_reasons == {"churn_risk": "low_confidence", "churn_reason": "no_answer"}
+    assert result.review == "skip" and result.review_reasons == {
+        "churn_risk": "low_confidence",
+        "churn_reason": "no_answer",
+    }
     targets = {s.name: s for s in registry}
     planned = plan_write(result, targets)
     assert planned is not None and planned.values == {} and planned.id_field == "AI_Churn_Result_Id__c"
@@ -119,8 +133,18 @@ def test_a_result_with_nothing_to_write_is_still_planned_so_its_decision_is_audi
 def test_an_update_that_changed_no_rerun_field_asks_nothing(registry: Registry) -> None:
     with OpenAITestServer(lambda req: answer()) as server:
         handler = handler_for(registry, "churn_risk", openai_client(server))
-        assert handle(handler, envelope("crm.record.updated", opportunity(UNHAPPY, changed=("StageName",)), subject="006"), TOPIC) == []
-        assert churn(handler, opportunity(UNHAPPY, changed=("Description",)), "crm.record.updated").outputs["churn_risk"] == "high"
+        assert (
+            handle(
+                handler,
+                envelope("crm.record.updated", opportunity(UNHAPPY, changed=("StageName",)), subject="006"),
+                TOPIC,
+            )
+            == []
+        )
+        assert (
+            churn(handler, opportunity(UNHAPPY, changed=("Description",)), "crm.record.updated").outputs["churn_risk"]
+            == "high"
+        )
         assert server.request_count == 1
 
 
@@ -136,13 +160,24 @@ def test_local_model_answers_the_enum_and_the_extractive_reason(registry: Regist
     result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
     assert result.outputs["churn_risk"] == "high"
     assert result.outputs["churn_reason"] in UNHAPPY and result.grounding_failures == ()
-    happy = churn(handler_for(registry, "churn_risk", local_llm), opportunity("The customer is very happy with the product and is expanding usage to two new teams; renewal on track."))
+    happy = churn(
+        handler_for(registry, "churn_risk", local_llm),
+        opportunity(
+            "The customer is very happy with the product and is expanding usage to two new teams; renewal on track."
+        ),
+    )
     assert happy.outputs["churn_risk"] == "low"
 
 
-def test_a_company_taxonomy_on_standard_case_fields_runs_zero_shot_locally(registry: Registry, local_llm: LLMClient) -> None:
+def test_a_company_taxonomy_on_standard_case_fields_runs_zero_shot_locally(
+    registry: Registry, local_llm: LLMClient
+) -> None:
     handler = handler_for(registry, "ticket_type", local_llm)
-    case = CaseEvent(case_id="500DM0000000001YAA", subject="Refund please", description="I was charged twice for my subscription, I want my money back.")
+    case = CaseEvent(
+        case_id="500DM0000000001YAA",
+        subject="Refund please",
+        description="I was charged twice for my subscription, I want my money back.",
+    )
     result = only_result(handler, envelope("crm.case.created", case, subject=case.case_id), "crm.case.events")
     assert result.outputs["case_reason"] == "Refund"
     planned = plan_write(result, {s.name: s for s in registry})
@@ -151,14 +186,22 @@ def test_a_company_taxonomy_on_standard_case_fields_runs_zero_shot_locally(regis
 
 
 def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
-    text = (EXAMPLES / "churn_risk.yaml").read_text().replace("extractive: true ", "extractive: false").replace("    source: [description]\n", "")
+    text = (
+        (EXAMPLES / "churn_risk.yaml")
+        .read_text()
+        .replace("extractive: true ", "extractive: false")
+        .replace("    source: [description]\n", "")
+    )
     (tmp_path / "churn_risk.yaml").write_text(text)
     lock_prompts(load_registry([tmp_path]))
     with pytest.raises(SpecError) as exc:
         handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
     [problem] = exc.value.problems
     assert problem.file.endswith("churn_risk.yaml") and problem.line == text.splitlines().index("  churn_reason:") + 1
-    assert "churn_risk.churn_reason: the local provider cannot answer free text" in problem.reason and "CRMPILOT_LLM_PROVIDER=openai" in problem.reason
+    assert (
+        "churn_risk.churn_reason: the local provider cannot answer free text" in problem.reason
+        and "CRMPILOT_LLM_PROVIDER=openai" in problem.reason
+    )
 
 
 def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:
@@ -197,7 +240,10 @@ def test_pii_is_redacted_before_the_model_and_restored_in_the_reason(registry: R
     with OpenAITestServer(reply) as server:
         result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(text))
     assert "415 555" not in seen[0]
-    assert result.outputs["churn_reason"] == "We are leaving for a competitor, call +1 415 555 0100." and result.grounding_failures == ()
+    assert (
+        result.outputs["churn_reason"] == "We are leaving for a competitor, call +1 415 555 0100."
+        and result.grounding_failures == ()
+    )
 
 
 def test_spec_is_parsed_once_per_file() -> None:
@@ -207,13 +253,31 @@ def test_spec_is_parsed_once_per_file() -> None:
 
 ORG_HISTORY = {
     # this org files "my parcel" questions under Shipping and account closures under Cancellation
-    "Shipping": ["Where is my parcel?", "The delivery is late again", "Tracking number shows nothing", "Package sent to the wrong address",
-                 "My order has not arrived", "Courier lost the box"],
-    "Cancellation": ["Please close my account", "I want to end the contract", "Cancel my plan from next month", "Terminate the subscription",
-                     "Stop my membership", "I am leaving, close everything"],
-    "Refund": ["I want my money back", "Refund the double charge", "Return the payment please", "Reimburse the fee",
-               "Give me a refund for the broken item", "Money back for the cancelled order"],
-}  # fmt: skip
+    "Shipping": [
+        "Where is my parcel?",
+        "The delivery is late again",
+        "Tracking number shows nothing",
+        "Package sent to the wrong address",
+        "My order has not arrived",
+        "Courier lost the box",
+    ],
+    "Cancellation": [
+        "Please close my account",
+        "I want to end the contract",
+        "Cancel my plan from next month",
+        "Terminate the subscription",
+        "Stop my membership",
+        "I am leaving, close everything",
+    ],
+    "Refund": [
+        "I want my money back",
+        "Refund the double charge",
+        "Return the payment please",
+        "Reimburse the fee",
+        "Give me a refund for the broken item",
+        "Money back for the cancelled order",
+    ],
+}
 
 
 def test_a_head_trained_for_a_spec_field_answers_it(tmp_path: Path, registry: Registry) -> None:
@@ -224,11 +288,25 @@ def test_a_head_trained_for_a_spec_field_answers_it(tmp_path: Path, registry: Re
     from crmpilot.llm.local import LocalProvider
 
     history = tmp_path / "closed.csv"
-    history.write_text("subject,label\n" + "".join(f'"{t}",{label}\n' for label, texts in ORG_HISTORY.items() for t in texts))
+    history.write_text(
+        "subject,label\n" + "".join(f'"{t}",{label}\n' for label, texts in ORG_HISTORY.items() for t in texts)
+    )
     root = Typer()
     root.add_typer(train_cli.app, name="train")
     env = {"CRMPILOT_ENRICHMENTS_DIR": str(EXAMPLES), "COLUMNS": "300"}
-    args = ["train", "--enrichment", "ticket_type", "--field", "case_reason", "--data", str(history), "--out", str(tmp_path / "heads"), "--dev-fraction", "0.34"]
+    args = [
+        "train",
+        "--enrichment",
+        "ticket_type",
+        "--field",
+        "case_reason",
+        "--data",
+        str(history),
+        "--out",
+        str(tmp_path / "heads"),
+        "--dev-fraction",
+        "0.34",
+    ]
     trained = CliRunner().invoke(root, args, env=env)
     assert trained.exit_code == 0, trained.output
     [folder] = (tmp_path / "heads").iterdir()
@@ -239,7 +317,11 @@ def test_a_head_trained_for_a_spec_field_answers_it(tmp_path: Path, registry: Re
 
     llm = LLMClient(LocalProvider(declared_heads_paths={"ticket_type.case_reason": folder}))
     case = CaseEvent(case_id="500DM0000000001YAA", subject="The courier never brought my box", description="")
-    result = only_result(handler_for(registry, "ticket_type", llm), envelope("crm.case.created", case, subject=case.case_id), "crm.case.events")
+    result = only_result(
+        handler_for(registry, "ticket_type", llm),
+        envelope("crm.case.created", case, subject=case.case_id),
+        "crm.case.events",
+    )
     assert result.outputs["case_reason"] == "Shipping"
     assert folder.name in (result.provenance.model_version or "") and folder.name in result.provenance.model
 
@@ -249,7 +331,9 @@ def test_a_trained_head_with_labels_outside_the_field_is_refused_at_start(tmp_pa
     from crmpilot.llm.local import Encoder, LocalProvider
 
     history = tmp_path / "closed.csv"
-    history.write_text("subject,label\n" + "".join(f'"{t}",{label.lower()}\n' for label, texts in ORG_HISTORY.items() for t in texts))
+    history.write_text(
+        "subject,label\n" + "".join(f'"{t}",{label.lower()}\n' for label, texts in ORG_HISTORY.items() for t in texts)
+    )
     folder = train_head(read_labelled(history), encoder=Encoder()).save(tmp_path / "heads")
     llm = LLMClient(LocalProvider(declared_heads_paths={"ticket_type.case_reason": folder}))
     with pytest.raises(SpecError, match="labels that are not values of case_reason"):
@@ -267,15 +351,27 @@ def test_our_own_write_back_coming_back_as_an_update_runs_nothing(registry: Regi
 
 
 def test_the_crm_record_is_the_specs_record_id_not_the_key(tmp_path: Path) -> None:
-    text = (EXAMPLES / "churn_risk.yaml").read_text().replace("  record_id: record_id\n", "  record_id: fields.AccountId\n")
+    text = (
+        (EXAMPLES / "churn_risk.yaml")
+        .read_text()
+        .replace("  record_id: record_id\n", "  record_id: fields.AccountId\n")
+    )
     (tmp_path / "churn_risk.yaml").write_text(text)
     lock_prompts(load_registry([tmp_path]))
     registry = load_registry([tmp_path])
-    event = RecordChanged(sobject="Opportunity", record_id="006X", fields={"Name": "n", "Description": UNHAPPY, "AccountId": "001DM0000000001YAA"})
+    event = RecordChanged(
+        sobject="Opportunity",
+        record_id="006X",
+        fields={"Name": "n", "Description": UNHAPPY, "AccountId": "001DM0000000001YAA"},
+    )
     with OpenAITestServer(lambda req: answer()) as server:
         result = churn(handler_for(registry, "churn_risk", openai_client(server)), event)
     planned = plan_write(result, {s.name: s for s in registry})
-    assert result.record_id == "001DM0000000001YAA" and planned is not None and planned.ref.record_id == "001DM0000000001YAA"
+    assert (
+        result.record_id == "001DM0000000001YAA"
+        and planned is not None
+        and planned.ref.record_id == "001DM0000000001YAA"
+    )
 
 
 def test_a_hook_that_fails_sends_the_record_to_the_dlq(tmp_path: Path) -> None:
@@ -293,17 +389,22 @@ def test_a_hook_that_fails_sends_the_record_to_the_dlq(tmp_path: Path) -> None:
 
 
 def test_an_unlocked_prompt_version_is_refused_at_start(tmp_path: Path) -> None:
-    (tmp_path / "churn_risk.yaml").write_text((EXAMPLES / "churn_risk.yaml").read_text().replace('version: "2026-12-06.1"', 'version: "2026-12-07.1"'))
-    with OpenAITestServer(lambda req: answer()) as server, pytest.raises(SpecError, match="is not locked: run `crmpilot enrichments lock`"):
+    (tmp_path / "churn_risk.yaml").write_text(
+        (EXAMPLES / "churn_risk.yaml").read_text().replace('version: "2026-12-06.1"', 'version: "2026-12-07.1"')
+    )
+    with (
+        OpenAITestServer(lambda req: answer()) as server,
+        pytest.raises(SpecError, match="is not locked: run `crmpilot enrichments lock`"),
+    ):
         handler_for(load_registry([tmp_path]), "churn_risk", openai_client(server))
 
 
 def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_record_alone(registry: Registry) -> None:
     import asyncio
 
-    from crm_writer.handler import CRMWriter, InvalidRecordId
     from services_testkit import context
 
+    from crm_writer.handler import CRMWriter, InvalidRecordId
     from crmpilot.crm.fake import FakeCRM
     from crmpilot.crm.mapping import UnknownEnrichmentResult
     from crmpilot.warehouse.memory import InMemoryWarehouse
@@ -315,7 +416,11 @@ def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_recor
     with pytest.raises(InvalidRecordId):
         asyncio.run(writer(envelope("ai.enrichment.completed", bad, subject="x"), context("ai.churn_risk")))
     with pytest.raises(UnknownEnrichmentResult):
-        asyncio.run(CRMWriter(FakeCRM(), InMemoryWarehouse())(envelope("ai.enrichment.completed", result, subject="x"), context("ai.churn_risk")))
+        asyncio.run(
+            CRMWriter(FakeCRM(), InMemoryWarehouse())(
+                envelope("ai.enrichment.completed", result, subject="x"), context("ai.churn_risk")
+            )
+        )
 
 
 def test_crm_writer_refuses_to_start_when_the_org_lacks_what_a_spec_writes(registry: Registry) -> None:

@@ -57,7 +57,9 @@ def answer(**overrides: Any) -> dict[str, Any]:
 
 def test_an_english_lead_gets_a_score_with_its_factors(local_llm: LLMClient) -> None:
     request = lead("Requested a quote for 200 seats; needs SSO and EU data residency; decision this quarter.")
-    [(out, event)] = handle(scorer(local_llm), envelope("erp.request.submitted", request, subject=request.request_id), TOPIC)
+    [(out, event)] = handle(
+        scorer(local_llm), envelope("erp.request.submitted", request, subject=request.request_id), TOPIC
+    )
     result: RequestScore = event.data
     assert (event.type, out.key) == ("ai.request.scored", request.request_id.encode())
     assert result.result_id == result_id_for("evt-1", SCORE_REQUEST.name, SCORE_REQUEST.prompt.version)
@@ -83,7 +85,9 @@ def test_a_russian_request_is_scored_too(local_llm: LLMClient) -> None:
 
 
 def test_a_free_mail_student_lead_carries_its_risk_flags(local_llm: LLMClient) -> None:
-    request = lead("Just curious about pricing, no budget right now.", company="Self", contact_email="tom@gmail.com", employees=1)
+    request = lead(
+        "Just curious about pricing, no budget right now.", company="Self", contact_email="tom@gmail.com", employees=1
+    )
     result = score(scorer(local_llm), request)
     assert "free_mail_domain" in result.risk_flags and result.band == "cold"
     planned = plan_write(result)
@@ -98,7 +102,9 @@ def test_an_injected_instruction_cannot_leave_the_vocabulary(local_llm: LLMClien
     assert set(result.risk_flags) <= allowed
 
 
-@pytest.mark.parametrize("bad", [{"score": 150}, {"risk_flags": ["REFUND_APPROVED"]}, {"band": "Urgent", "score": "high"}])
+@pytest.mark.parametrize(
+    "bad", [{"score": 150}, {"risk_flags": ["REFUND_APPROVED"]}, {"band": "Urgent", "score": "high"}]
+)
 def test_a_model_answer_outside_the_vocabulary_never_becomes_a_result(bad: dict[str, Any]) -> None:
     with OpenAITestServer(lambda req: answer(**bad)) as server, pytest.raises(LLMInvalidOutput):
         handle(scorer(openai_client(server)), envelope("erp.request.submitted", lead(INJECTION), subject="00Q"), TOPIC)
@@ -109,7 +115,9 @@ def test_a_model_answer_outside_the_vocabulary_never_becomes_a_result(bad: dict[
 
 @pytest.mark.parametrize(("confidence", "review"), [(0.9, "auto_apply"), (0.6, "suggest"), (0.3, "skip")])
 def test_confidence_decides_the_review(confidence: float, review: str) -> None:
-    result = score(scorer(LLMClient(FakeProvider(lambda s, p: answer(confidence=confidence)))), lead("Budget approved."))
+    result = score(
+        scorer(LLMClient(FakeProvider(lambda s, p: answer(confidence=confidence)))), lead("Budget approved.")
+    )
     assert result.review == review and result.confidence == confidence
     planned = plan_write(result)
     assert planned is not None and planned.values["AI_Review_Required__c"] is (review != "auto_apply")
@@ -117,8 +125,15 @@ def test_confidence_decides_the_review(confidence: float, review: str) -> None:
 
 def test_the_model_answer_is_carried_whole() -> None:
     result = score(scorer(LLMClient(FakeProvider(lambda s, p: answer()))), lead("Budget approved."))
-    assert (result.score, result.band, result.risk_flags, result.next_action) == (72, "hot", ("free_mail_domain",), "Call within 24 hours.")
-    assert [(f.name, f.direction, f.weight, f.evidence) for f in result.factors] == [("budget stated", "up", 10.0, "Budget approved.")]
+    assert (result.score, result.band, result.risk_flags, result.next_action) == (
+        72,
+        "hot",
+        ("free_mail_domain",),
+        "Call within 24 hours.",
+    )
+    assert [(f.name, f.direction, f.weight, f.evidence) for f in result.factors] == [
+        ("budget stated", "up", 10.0, "Budget approved.")
+    ]
     assert set(RequestScoreOutput.model_fields) <= set(RequestScore.model_fields)
 
 

@@ -38,16 +38,10 @@ def test_help_lists_the_group_membership_settings(service: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    lines = {
-        line.split()[0]: line
-        for line in proc.stdout.splitlines()
-        if line.startswith("  CRMPILOT_")
-    }
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  CRMPILOT_")}
     prefix = SERVICES[service]
     for name in MEMBERSHIP:
-        assert prefix + name in lines, (
-            f"{prefix + name} missing from --help:\n{proc.stdout}"
-        )
+        assert prefix + name in lines, f"{prefix + name} missing from --help:\n{proc.stdout}"
     assert "[default: 45000]" in lines[prefix + "SESSION_TIMEOUT_MS"]
     assert "static membership" in lines[prefix + "GROUP_INSTANCE_ID"]
     assert "[default: None]" in lines[prefix + "GROUP_INSTANCE_ID"]
@@ -57,9 +51,7 @@ def test_help_lists_the_group_membership_settings(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
-def test_the_environment_reaches_the_runtime_settings(
-    service: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_environment_reaches_the_runtime_settings(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
     module = __import__(f"{service}.settings", fromlist=["Settings"])
     prefix = SERVICES[service]
     for key in list(os.environ):
@@ -78,7 +70,5 @@ def test_the_environment_reaches_the_runtime_settings(
     assert runtime.group_instance_id == f"{service}-0"
     assert runtime.member_timeout_s == 20.0
     monkeypatch.setenv(prefix + "HEARTBEAT_INTERVAL_MS", "10000")
-    with pytest.raises(
-        ValidationError
-    ):  # caught at start-up (exit 2), before anything connects
+    with pytest.raises(ValidationError):  # caught at start-up (exit 2), before anything connects
         module.Settings()

@@ -45,10 +45,12 @@ def test_headers_carry_error_and_source() -> None:
 
 
 def test_a_replayed_record_gets_fresh_error_headers_not_duplicates() -> None:
-    first = dlq_headers([], ValueError("one"), topic="t", partition=0, offset=1, attempts=5,
-                        group_id="g", failed_at=datetime.now(UTC))
-    second = dlq_headers(first, KeyError("two"), topic="t", partition=0, offset=9, attempts=5,
-                         group_id="g", failed_at=datetime.now(UTC))
+    first = dlq_headers(
+        [], ValueError("one"), topic="t", partition=0, offset=1, attempts=5, group_id="g", failed_at=datetime.now(UTC)
+    )
+    second = dlq_headers(
+        first, KeyError("two"), topic="t", partition=0, offset=9, attempts=5, group_id="g", failed_at=datetime.now(UTC)
+    )
     names = [k for k, _ in second]
     assert len(names) == len(set(names)) == len(DLQ_HEADERS)
     assert dict(second)["crmpilot.source.offset"] == b"9"
@@ -64,8 +66,11 @@ def test_message_and_stack_are_bounded() -> None:
     try:
         deep(50)
     except RuntimeError as exc:
-        d = dict(dlq_headers(None, exc, topic="t", partition=0, offset=0, attempts=1, group_id="g",
-                             failed_at=datetime.now(UTC)))
+        d = dict(
+            dlq_headers(
+                None, exc, topic="t", partition=0, offset=0, attempts=1, group_id="g", failed_at=datetime.now(UTC)
+            )
+        )
     assert len(d["crmpilot.error.message"].decode()) <= 1000  # type: ignore[union-attr]
     assert len(d["crmpilot.error.stack"].decode()) <= 2000  # type: ignore[union-attr]
 

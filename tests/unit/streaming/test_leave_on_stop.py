@@ -56,7 +56,9 @@ async def _nothing(*_: Any) -> None:
 
 
 def _service(**settings: Any) -> ConsumerService:
-    return ConsumerService(_nothing, RuntimeSettings(group_id="g", topics=("t",), **settings), KafkaSettings(bootstrap="b:1"))  # type: ignore[arg-type]
+    return ConsumerService(
+        _nothing, RuntimeSettings(group_id="g", topics=("t",), **settings), KafkaSettings(bootstrap="b:1")
+    )  # type: ignore[arg-type]
 
 
 def _shutdown(service: ConsumerService, consumer: FakeConsumer) -> None:
@@ -107,7 +109,12 @@ def test_the_leave_wait_is_bounded_and_a_failed_unsubscribe_still_closes() -> No
 
 def test_every_service_reads_leave_group_on_stop_from_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert GroupMembershipSettings().leave_group_on_stop is True
-    assert RuntimeSettings(group_id="g", topics=("t",), **GroupMembershipSettings(leave_group_on_stop=False).membership()).leave_group_on_stop is False
+    assert (
+        RuntimeSettings(
+            group_id="g", topics=("t",), **GroupMembershipSettings(leave_group_on_stop=False).membership()
+        ).leave_group_on_stop
+        is False
+    )
     from warehouse_writer.settings import Settings
 
     monkeypatch.setenv("CRMPILOT_WAREHOUSE_WRITER_LEAVE_GROUP_ON_STOP", "false")

@@ -30,11 +30,15 @@ def test_probes_follow_the_status_and_say_why() -> None:
     async def main() -> list[tuple[int, dict[str, str], bytes]]:
         nonlocal state
         async with LifecycleServer(lambda: state, port=0) as server:
-            answers = [await _request(server.port, f"GET {p} HTTP/1.1\r\n\r\n".encode()) for p in ("/healthz", "/readyz")]
+            answers = [
+                await _request(server.port, f"GET {p} HTTP/1.1\r\n\r\n".encode()) for p in ("/healthz", "/readyz")
+            ]
             state = ServiceStatus(alive=True, ready=True, reason="consuming 3 partition(s)")
             answers.append(await _request(server.port, b"GET /readyz?verbose=1 HTTP/1.1\r\n\r\n"))
             state = ServiceStatus(alive=False, ready=True, reason="consumer thread stuck")
-            answers += [await _request(server.port, f"GET {p} HTTP/1.1\r\n\r\n".encode()) for p in ("/healthz", "/readyz")]
+            answers += [
+                await _request(server.port, f"GET {p} HTTP/1.1\r\n\r\n".encode()) for p in ("/healthz", "/readyz")
+            ]
             return answers
 
     (h1, hh, hb), (r1, _, rb), (r2, _, rb2), (h3, _, _), (r3, _, _) = asyncio.run(main())
@@ -46,7 +50,9 @@ def test_probes_follow_the_status_and_say_why() -> None:
 
 
 def test_metrics_renders_the_process_registry_in_prometheus_text() -> None:
-    metrics.counter("crmpilot_test_lifecycle_things", "Things counted by the lifecycle test", ("kind",)).labels("a").inc(3)
+    metrics.counter("crmpilot_test_lifecycle_things", "Things counted by the lifecycle test", ("kind",)).labels(
+        "a"
+    ).inc(3)
 
     async def main() -> tuple[int, dict[str, str], bytes]:
         async with LifecycleServer(lambda: ServiceStatus(True, True, "ok"), port=0) as server:

@@ -115,7 +115,9 @@ def _schedules(draw: st.DrawFn) -> tuple[list[int], list[tuple[str, int]]]:
 
 
 @given(_schedules())
-def test_property_watermark_never_passes_an_unfinished_offset(schedule: tuple[list[int], list[tuple[str, int]]]) -> None:
+def test_property_watermark_never_passes_an_unfinished_offset(
+    schedule: tuple[list[int], list[tuple[str, int]]],
+) -> None:
     _, events = schedule
     t = OffsetTracker()
     begun: list[int] = []

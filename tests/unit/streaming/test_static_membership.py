@@ -63,14 +63,20 @@ def test_dynamic_membership_stays_the_library_default() -> None:
 
 
 @pytest.mark.parametrize("service", CONSUMERS)
-def test_services_sh_gives_each_consumer_service_its_own_stable_id(service: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_services_sh_gives_each_consumer_service_its_own_stable_id(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prefix = f"CRMPILOT_{service.upper()}_"
     env = _services_sh_membership(service)
     assert env == {prefix + "GROUP_INSTANCE_ID": f"{service}-1", prefix + "SESSION_TIMEOUT_MS": "30000"}
     assert _services_sh_membership(service) == env  # the same after a restart
-    assert _services_sh_membership(service, CRMPILOT_SERVICES_REPLICA="2")[prefix + "GROUP_INSTANCE_ID"] == f"{service}-2"
+    assert (
+        _services_sh_membership(service, CRMPILOT_SERVICES_REPLICA="2")[prefix + "GROUP_INSTANCE_ID"] == f"{service}-2"
+    )
     # a value already in the environment wins
-    kept = _services_sh_membership(service, **{prefix + "GROUP_INSTANCE_ID": "pod-7", prefix + "SESSION_TIMEOUT_MS": "20000"})
+    kept = _services_sh_membership(
+        service, **{prefix + "GROUP_INSTANCE_ID": "pod-7", prefix + "SESSION_TIMEOUT_MS": "20000"}
+    )
     assert kept == {prefix + "GROUP_INSTANCE_ID": "pod-7", prefix + "SESSION_TIMEOUT_MS": "20000"}
     # and the service reads it
     module = __import__(f"{service}.settings", fromlist=["Settings"])

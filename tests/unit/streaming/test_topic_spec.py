@@ -58,7 +58,11 @@ topics:
         ("version: 1\ntopics: [{name: 'bad name', partitions: 1, retention_ms: 1}]", "legal"),
         ("version: 1\ntopics: [{name: a, partitions: 0, retention_ms: 1}]", "partitions"),
         ("version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, colour: red}]", "colour"),
-        ("version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, dlq: {}}, {name: a.dlq, partitions: 1, retention_ms: 1}]", "twice"),
+        (
+            "version: 1\ntopics: [{name: a, partitions: 1, retention_ms: 1, dlq: {}}, {name: a.dlq, "
+            "partitions: 1, retention_ms: 1}]",
+            "twice",
+        ),
         ("version: 1\ntopics: [\n", "invalid"),
     ],
 )

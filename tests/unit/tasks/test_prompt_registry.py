@@ -15,7 +15,9 @@ def test_every_shipped_prompt_matches_its_locked_version() -> None:
 
 
 def _edited(version: str):  # type: ignore[no-untyped-def]
-    prompt = dataclasses.replace(CLASSIFY_TICKET.prompt, system=CLASSIFY_TICKET.prompt.system + "\nBe brief.", version=version)
+    prompt = dataclasses.replace(
+        CLASSIFY_TICKET.prompt, system=CLASSIFY_TICKET.prompt.system + "\nBe brief.", version=version
+    )
     return dataclasses.replace(CLASSIFY_TICKET, prompt=prompt)
 
 

@@ -75,7 +75,11 @@ def test_an_enrichment_result_is_a_fact_enrichment_row_with_outputs_confidences_
     assert row["field_review"] == {"churn_risk": "suggest", "churn_reason": "auto_apply"}
     assert (row["grounding_failures"], row["truncated_chars"], row["input_skipped"]) == ([], 17, False)
     assert (row["result_topic"], row["result_partition"], row["result_offset"]) == ("ai.churn_risk", 1, 77)
-    assert (row["source_topic"], row["source_offset"], row["cost_usd"]) == ("crm.opportunity.events", 12, Decimal("0.00007"))
+    assert (row["source_topic"], row["source_offset"], row["cost_usd"]) == (
+        "crm.opportunity.events",
+        12,
+        Decimal("0.00007"),
+    )
     assert row["result"] == envelope.data.model_dump(mode="json")
     assert row["result"]["review_reasons"] == {"churn_risk": "low_confidence"}
     assert {"outputs", "field_review", "confidence_by_field", "result"} <= JSON_COLUMNS
@@ -84,11 +88,21 @@ def test_an_enrichment_result_is_a_fact_enrichment_row_with_outputs_confidences_
 def test_outputs_are_stored_as_json_values_and_no_confidence_is_null() -> None:
     quotes = ({"text": "unhappy", "quote": "We are unhappy."},)
     _, row = fact_row(
-        churn_result(outputs={"evidence": quotes, "seats": 12, "at_risk": True}, confidence={}, field_review={}, review_reasons={},
-                     grounding_failures=("We are unhappy",), review="skip"),
+        churn_result(
+            outputs={"evidence": quotes, "seats": 12, "at_risk": True},
+            confidence={},
+            field_review={},
+            review_reasons={},
+            grounding_failures=("We are unhappy",),
+            review="skip",
+        ),
         POSITION,
-    )  # fmt: skip
-    assert row["outputs"] == {"evidence": [{"text": "unhappy", "quote": "We are unhappy."}], "seats": 12, "at_risk": True}
+    )
+    assert row["outputs"] == {
+        "evidence": [{"text": "unhappy", "quote": "We are unhappy."}],
+        "seats": 12,
+        "at_risk": True,
+    }
     assert row["confidence"] is None and row["confidence_by_field"] == {}
     assert row["grounding_failures"] == ["We are unhappy"]
 
@@ -105,7 +119,9 @@ def test_the_in_memory_warehouse_keeps_one_enrichment_row_per_result_id() -> Non
 # --- the bi.<name> view -----------------------------------------------------------------
 
 
-def test_the_churn_view_has_one_typed_column_per_output_its_confidences_and_provenance(churn_spec: EnrichmentSpec) -> None:
+def test_the_churn_view_has_one_typed_column_per_output_its_confidences_and_provenance(
+    churn_spec: EnrichmentSpec,
+) -> None:
     assert view_columns(churn_spec) == [
         ("result_id", "text"), ("record_id", "text"), ("review_decision", "text"),
         ("churn_risk", "text"), ("churn_reason", "text"),
@@ -136,10 +152,17 @@ def test_number_boolean_and_quotes_outputs_get_their_sql_types(churn_spec: Enric
         "note": TextOutput(type="text"),
     }})  # fmt: skip
     assert view_columns(spec)[3:8] == [
-        ("at_risk", "boolean"), ("seats", "bigint"), ("health", "double precision"), ("evidence", "jsonb"), ("note", "text"),
-    ]  # fmt: skip
+        ("at_risk", "boolean"),
+        ("seats", "bigint"),
+        ("health", "double precision"),
+        ("evidence", "jsonb"),
+        ("note", "text"),
+    ]
     statement = view_sql(spec)
-    assert "case when jsonb_typeof(outputs -> 'at_risk') = 'boolean' then (outputs ->> 'at_risk')::boolean end" in statement
+    assert (
+        "case when jsonb_typeof(outputs -> 'at_risk') = 'boolean' then (outputs ->> 'at_risk')::boolean end"
+        in statement
+    )
     assert "then (outputs ->> 'seats')::numeric::bigint end as \"seats\"" in statement
     assert "outputs -> 'evidence' as \"evidence\"" in statement
 

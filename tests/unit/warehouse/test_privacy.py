@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
+
 from crmpilot.cli.main import app
 from crmpilot.warehouse.errors import InvalidRetention, InvalidSubject
 from crmpilot.warehouse.privacy import (
@@ -18,7 +20,6 @@ from crmpilot.warehouse.privacy import (
     redact_json,
     redact_row,
 )
-from typer.testing import CliRunner
 
 ANN = Subject.parse("Ann.Lee@Example.com")
 
@@ -63,9 +64,7 @@ def test_a_subject_that_could_match_too_much_is_refused(bad: str) -> None:
         ("ann.lee@example.co", False),
     ],
 )
-def test_an_address_matches_as_a_whole_token_in_any_case(
-    text: str, found: bool
-) -> None:
+def test_an_address_matches_as_a_whole_token_in_any_case(text: str, found: bool) -> None:
     assert ANN.found_in(text) is found
 
 
@@ -79,10 +78,7 @@ def test_an_id_matches_exactly_as_a_whole_token(text: str, found: bool) -> None:
 
 
 def test_replace_in_keeps_the_text_around_the_subject() -> None:
-    assert (
-        ANN.replace_in("cc Ann.Lee@example.com, bob@example.org")
-        == f"cc {ERASED}, bob@example.org"
-    )
+    assert ANN.replace_in("cc Ann.Lee@example.com, bob@example.org") == f"cc {ERASED}, bob@example.org"
 
 
 def test_redact_json_keeps_categories_and_provenance_and_erases_free_text() -> None:
@@ -128,9 +124,7 @@ def test_redact_row_keeps_nulls_array_lengths_and_on_purge_the_ids() -> None:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("value", "days"), [("30d", 30), ("30", 30), (" 7D ", 7), (1, 1)]
-)
+@pytest.mark.parametrize(("value", "days"), [("30d", 30), ("30", 30), (" 7D ", 7), (1, 1)])
 def test_parse_retention(value: str | int, days: int) -> None:
     assert parse_retention(value) == days
 
@@ -183,12 +177,8 @@ def test_purge_without_a_period_exits_2(monkeypatch: pytest.MonkeyPatch) -> None
         ["db", "purge", "--older-than", "30d"],
     ],
 )
-def test_an_unreachable_database_exits_2_without_the_password(
-    args: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(
-        "CRMPILOT_DATABASE_URL", "postgresql://crmpilot:secret-pw@127.0.0.1:1/crmpilot"
-    )
+def test_an_unreachable_database_exits_2_without_the_password(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMPILOT_DATABASE_URL", "postgresql://crmpilot:secret-pw@127.0.0.1:1/crmpilot")
     monkeypatch.delenv("CRMPILOT_LLM_DATABASE_URL", raising=False)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2

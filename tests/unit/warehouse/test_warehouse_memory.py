@@ -48,12 +48,23 @@ def test_audit_query_and_revert() -> None:
     t0 = datetime(2024, 5, 1, tzinfo=UTC)
     wh.record_crm_audit(
         [
-            CrmAuditEntry("r1", "Case", "500A1", "AI_Category__c", None, "Billing", "applied", run_id="a", applied_at=t0),
+            CrmAuditEntry(
+                "r1", "Case", "500A1", "AI_Category__c", None, "Billing", "applied", run_id="a", applied_at=t0
+            ),
             CrmAuditEntry("r2", "Case", "500A2", "AI_Category__c", "X", "Y", "skipped_human_edit", applied_at=t0),
-            CrmAuditEntry("r3", "Case", "500A3", "AI_Category__c", None, "Refund", "applied", run_id="b",
-                          applied_at=t0 + timedelta(hours=1)),
+            CrmAuditEntry(
+                "r3",
+                "Case",
+                "500A3",
+                "AI_Category__c",
+                None,
+                "Refund",
+                "applied",
+                run_id="b",
+                applied_at=t0 + timedelta(hours=1),
+            ),
         ]
-    )  # fmt: skip
+    )
     assert [e.result_id for e in wh.crm_audit()] == ["r1", "r3"]
     assert [e.result_id for e in wh.crm_audit(since=t0 + timedelta(minutes=1))] == ["r3"]
     assert [e.result_id for e in wh.crm_audit(run_id="a")] == ["r1"]

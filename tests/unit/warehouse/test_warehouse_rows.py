@@ -49,7 +49,12 @@ def test_email_summary_and_request_score_rows(
 ) -> None:
     table, row = fact_row(email, POSITION)
     assert table == "fact_email_summary"
-    assert (row["intent"], row["urgency"], row["verified"], row["action_item_count"]) == ("refund_request", "high", True, 0)
+    assert (row["intent"], row["urgency"], row["verified"], row["action_item_count"]) == (
+        "refund_request",
+        "high",
+        True,
+        0,
+    )
     table, row = fact_row(request_score, POSITION)
     assert table == "fact_request_score"
     assert (row["score"], row["band"], row["kind"], row["review_decision"]) == (77, "hot", "lead", "skip")
@@ -69,7 +74,9 @@ def test_raw_event_row(case_event: Envelope[CaseEvent]) -> None:
     assert row["event_time"] == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
-def test_nul_characters_postgres_cannot_store_are_replaced(ticket: Callable[..., Envelope[TicketClassification]]) -> None:
+def test_nul_characters_postgres_cannot_store_are_replaced(
+    ticket: Callable[..., Envelope[TicketClassification]],
+) -> None:
     _, row = fact_row(ticket(rationale="bad\x00byte", escalation_reason="x\x00"), POSITION)
     assert row["escalation_reason"] == "x\ufffd"
     assert row["result"]["rationale"] == "bad\ufffdbyte"

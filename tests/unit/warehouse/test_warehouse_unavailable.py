@@ -12,7 +12,9 @@ from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, WarehouseUnavailable
 
 
-def test_unreachable_database_raises_warehouse_unavailable(ticket: Callable[..., Envelope[TicketClassification]]) -> None:
+def test_unreachable_database_raises_warehouse_unavailable(
+    ticket: Callable[..., Envelope[TicketClassification]],
+) -> None:
     settings = DatabaseSettings(url="postgresql://crmpilot:pw@127.0.0.1:1/crmpilot")
     with PostgresWarehouse.connect(settings, timeout=0.5) as wh:
         with pytest.raises(WarehouseUnavailable, match="crmpilot@127.0.0.1:1/crmpilot") as caught:

@@ -89,7 +89,12 @@ def run_service(
     )
     for flag, setting in (options or {}).items():
         field = settings_cls.model_fields[setting]
-        parser.add_argument(f"--{flag}", dest=setting, metavar=setting.upper(), help=f"{field.description} (or {(prefix + setting).upper()})")
+        parser.add_argument(
+            f"--{flag}",
+            dest=setting,
+            metavar=setting.upper(),
+            help=f"{field.description} (or {(prefix + setting).upper()})",
+        )
     args = vars(parser.parse_args())
     overrides = {k: v for k, v in args.items() if v is not None}
     try:
@@ -118,7 +123,9 @@ async def _serve(service: _Serving, endpoints: EndpointSettings, log: logging.Lo
     try:
         await server.start()
     except OSError as exc:
-        log.critical("cannot serve /healthz, /readyz, /metrics on %s:%d: %s", endpoints.http_host, endpoints.http_port, exc)
+        log.critical(
+            "cannot serve /healthz, /readyz, /metrics on %s:%d: %s", endpoints.http_host, endpoints.http_port, exc
+        )
         return 1
     log.info("lifecycle endpoints on %s (/healthz, /readyz, /metrics)", server.url)
     try:

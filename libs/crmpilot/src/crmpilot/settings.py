@@ -23,10 +23,16 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: str | None = Field(default=None, description="sasl.mechanism, e.g. PLAIN or SCRAM-SHA-512")
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_ca_location: str | None = Field(default=None, description="ssl.ca.location: PEM file of the CA that signed the brokers' certificates")
-    ssl_certificate_location: str | None = Field(default=None, description="ssl.certificate.location: client certificate (mutual TLS)")
+    ssl_ca_location: str | None = Field(
+        default=None, description="ssl.ca.location: PEM file of the CA that signed the brokers' certificates"
+    )
+    ssl_certificate_location: str | None = Field(
+        default=None, description="ssl.certificate.location: client certificate (mutual TLS)"
+    )
     ssl_key_location: str | None = Field(default=None, description="ssl.key.location: client private key (mutual TLS)")
-    ssl_key_password: SecretStr | None = Field(default=None, description="ssl.key.password: passphrase of the client key")
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="ssl.key.password: passphrase of the client key"
+    )
     client_id_prefix: str = "crmpilot"
 
     def librdkafka(self) -> dict[str, str]:

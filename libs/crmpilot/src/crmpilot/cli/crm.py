@@ -49,7 +49,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is neither an ISO 8601 time (2026-11-29T10:00Z) nor a duration (90m, 2h, 1d)") from None
+        raise typer.BadParameter(
+            f"{text!r} is neither an ISO 8601 time (2026-11-29T10:00Z) nor a duration (90m, 2h, 1d)"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -69,7 +71,10 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print JSON ins
     table.add_column("value")
     usage = "unknown"
     if org.api_used is not None and org.api_limit:
-        usage = f"{org.api_used:,} / {org.api_limit:,} ({100 * org.api_used / org.api_limit:.1f} %, {org.api_remaining:,} left today)"
+        usage = (
+            f"{org.api_used:,} / {org.api_limit:,} ({100 * org.api_used / org.api_limit:.1f} %, "
+            f"{org.api_remaining:,} left today)"
+        )
     rows = [
         ("instance", org.instance_url),
         ("API version", org.api_version),
@@ -86,15 +91,32 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="print JSON ins
 @app.command()
 def revert(
     since: Annotated[
-        str | None, typer.Option("--since", metavar="T", help="changes applied at or after T: ISO 8601 (2026-11-29T10:00Z, UTC if no offset) or back from now (90m, 2h, 1d)")
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="T",
+            help="changes applied at or after T: ISO 8601 (2026-11-29T10:00Z, UTC if no offset) or back from now "
+            "(90m, 2h, 1d)",
+        ),
     ] = None,
     run: Annotated[
-        str | None, typer.Option("--run", metavar="RUN_ID", help="changes of one crm_writer run (its CRMPILOT_CRM_WRITER_RUN_ID, logged at start; run_id in warehouse.crm_write_audit)")
+        str | None,
+        typer.Option(
+            "--run",
+            metavar="RUN_ID",
+            help="changes of one crm_writer run (its CRMPILOT_CRM_WRITER_RUN_ID, logged at start; run_id in "
+            "warehouse.crm_write_audit)",
+        ),
     ] = None,
     result: Annotated[
-        list[str] | None, typer.Option("--result", metavar="RESULT_ID", help="changes made by a result id; repeat or comma-separate for several")
+        list[str] | None,
+        typer.Option(
+            "--result", metavar="RESULT_ID", help="changes made by a result id; repeat or comma-separate for several"
+        ),
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="read the records and report what would be reverted; change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="read the records and report what would be reverted; change nothing")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON (no progress bar)")] = False,
 ) -> None:
     """Restore the values crmpilot's write-backs replaced, where nobody changed them since.
@@ -126,7 +148,12 @@ def revert(
             with _progress(json_out) as progress:
                 task = progress.add_task("dry run" if dry_run else "reverting", total=records)
                 report = revert_entries(
-                    entries, crm, warehouse, run_id=run_id, dry_run=dry_run, on_progress=lambda n: progress.advance(task, n)
+                    entries,
+                    crm,
+                    warehouse,
+                    run_id=run_id,
+                    dry_run=dry_run,
+                    on_progress=lambda n: progress.advance(task, n),
                 )
     except WarehouseError as exc:
         _fail(exc, f"is PostgreSQL up at {describe_url(db)}? set CRMPILOT_DATABASE_URL")
@@ -142,20 +169,35 @@ def revert(
 
 def _progress(disabled: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("records"), TimeRemainingColumn(),
-        console=_err, transient=True, disable=disabled,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=True,
+        disable=disabled,
+    )
 
 
 def _report_empty(json_out: bool, run_id: str, dry_run: bool) -> None:
     if json_out:
-        _out.print_json(json.dumps({"run_id": run_id, "dry_run": dry_run, "selected": 0, "records": 0, "counts": {}, "fields": []}))
+        _out.print_json(
+            json.dumps({"run_id": run_id, "dry_run": dry_run, "selected": 0, "records": 0, "counts": {}, "fields": []})
+        )
     else:
         _out.print("no applied changes match: nothing to revert")
 
 
 def _as_json(report: RevertReport, selected: int) -> dict[str, Any]:
-    statuses: tuple[RevertStatus, ...] = ("reverted", "would_revert", "changed_since", "unknown_before", "not_found", "failed")
+    statuses: tuple[RevertStatus, ...] = (
+        "reverted",
+        "would_revert",
+        "changed_since",
+        "unknown_before",
+        "not_found",
+        "failed",
+    )
     return {
         "run_id": report.run_id,
         "dry_run": report.dry_run,
@@ -178,7 +220,8 @@ def _print_report(report: RevertReport) -> None:
     done = "would revert" if report.dry_run else "reverted"
     changed = report.count("would_revert" if report.dry_run else "reverted")
     _out.print(
-        f"{'[yellow]DRY RUN, nothing changed:[/] ' if report.dry_run else ''}{done} {changed} field(s) on {report.records} record(s)"
+        f"{'[yellow]DRY RUN, nothing changed:[/] ' if report.dry_run else ''}{done} {changed} field(s) on "
+        f"{report.records} record(s)"
         f" with {report.api_calls} API call(s); revert run {report.run_id}",
         soft_wrap=True,
     )
@@ -190,7 +233,12 @@ def _print_report(report: RevertReport) -> None:
         table.add_column(column)
     for f in left[:_SHOWN]:
         table.add_row(
-            f"{f.sobject} {f.record_id}", f.field, f.status, escape(str(f.ours)), escape(str(f.current)), escape(f.reason or "")
+            f"{f.sobject} {f.record_id}",
+            f.field,
+            f.status,
+            escape(str(f.ours)),
+            escape(str(f.current)),
+            escape(f.reason or ""),
         )
     _out.print(table)
     if len(left) > _SHOWN:

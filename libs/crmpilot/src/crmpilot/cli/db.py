@@ -76,7 +76,9 @@ def status() -> None:
     _out.print(table)
     pending = sum(s.state == "pending" for s in states)
     if any(s.state == "changed" for s in states):
-        _err.print("an applied migration was edited after being applied: restore it and add a new migration", soft_wrap=True)
+        _err.print(
+            "an applied migration was edited after being applied: restore it and add a new migration", soft_wrap=True
+        )
         raise typer.Exit(1)
     if pending:
         _out.print(f"{pending} pending: run `crmpilot db migrate`", soft_wrap=True)
@@ -88,7 +90,10 @@ app.command("purge")(purge)
 def _fail(exc: WarehouseError | Fatal, settings: DatabaseSettings) -> NoReturn:
     _err.print(f"[red]{escape(str(exc))}[/]", soft_wrap=True)
     if isinstance(exc, WarehouseUnavailable):
-        hint = f"is PostgreSQL up at {describe_url(settings)}? start it with `infra/stack.sh up`, or set CRMPILOT_DATABASE_URL"
+        hint = (
+            f"is PostgreSQL up at {describe_url(settings)}? start it with `infra/stack.sh up`, or set "
+            "CRMPILOT_DATABASE_URL"
+        )
         _err.print(hint, soft_wrap=True)
         raise typer.Exit(2) from exc
     raise typer.Exit(1) from exc

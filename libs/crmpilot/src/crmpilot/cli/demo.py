@@ -46,8 +46,13 @@ console = Console(width=None if Console().is_terminal else 150)
 CASE_TOPIC = "crm.case.events"
 EMAIL_TOPIC = "crm.email.events"
 LEAD_TOPIC = "crm.lead.events"
-EMAIL_QUERY = "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM EmailMessage"
-LEAD_QUERY = "SELECT Id, Company, Email, Country, NumberOfEmployees, Description, LastModifiedDate, CreatedDate FROM Lead"
+EMAIL_QUERY = (
+    "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM "
+    "EmailMessage"
+)
+LEAD_QUERY = (
+    "SELECT Id, Company, Email, Country, NumberOfEmployees, Description, LastModifiedDate, CreatedDate FROM Lead"
+)
 _NAMESPACE = uuid.UUID("6f1d3c1e-9a57-4d2b-8a8e-2f4f3f0c9b11")
 _BODY_MAX = 32_000
 """An EmailReceived body holds at most this much; a longer TextBody is clipped at the source."""
@@ -127,7 +132,11 @@ async def _send(batches: Sequence[tuple[str, Sequence[Envelope[Any]]]], kafka: K
     async with EventProducer(kafka, client_id="crmpilot-demo") as producer:
         for topic, events in batches:
             for event in events:
-                with tracer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes={"messaging.system": "kafka", "messaging.destination.name": topic}):
+                with tracer.start_as_current_span(
+                    f"send {topic}",
+                    kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
+                ):
                     carrier: dict[str, str] = {}
                     propagate.inject(carrier)
                     await producer.send(topic, event, traceparent=carrier.get("traceparent"))
@@ -161,7 +170,9 @@ def _send_bad_records(kafka: KafkaSettings, nonce: str) -> list[str]:
 
 def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]:
     """For each of our bad records: the consumer groups that dead-lettered it."""
-    consumer = Consumer({**kafka.librdkafka(), "group.id": f"crmpilot-demo-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False})
+    consumer = Consumer(
+        {**kafka.librdkafka(), "group.id": f"crmpilot-demo-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+    )
     try:
         meta = consumer.list_topics(CASE_TOPIC + ".dlq", timeout=10)
         parts = [TopicPartition(CASE_TOPIC + ".dlq", p, 0) for p in meta.topics[CASE_TOPIC + ".dlq"].partitions]
@@ -185,7 +196,9 @@ def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]
 
 
 def _stored(conn: psycopg.Connection[Any], task: _Task) -> int:
-    row = conn.execute(f"select count(*) from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)).fetchone()
+    row = conn.execute(
+        f"select count(*) from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)
+    ).fetchone()
     return int(row[0])  # type: ignore[index]
 
 
@@ -196,16 +209,22 @@ def _with_target(conn: psycopg.Connection[Any], task: _Task) -> int:
 
 
 def _decided(conn: psycopg.Connection[Any], result_ids: list[str]) -> int:
-    row = conn.execute("select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)).fetchone()
+    row = conn.execute(
+        "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
+    ).fetchone()
     return int(row[0])  # type: ignore[index]
 
 
-_CRM_STATUS = "coalesce((select string_agg(distinct a.status, ',') from warehouse.crm_write_audit a where a.result_id = f.result_id), '-')"
+_CRM_STATUS = (
+    "coalesce((select string_agg(distinct a.status, ',') from warehouse.crm_write_audit a where a.result_id = "
+    "f.result_id), '-')"
+)
 
 
 def _ticket_table(conn: psycopg.Connection[Any], task: _Task, subjects: Mapping[str, str]) -> Table:
     rows = conn.execute(
-        f"""select f.case_id, f.category, f.priority, f.sentiment, f.confidence_by_field->>'category', f.review_decision, {_CRM_STATUS}
+        f"""select f.case_id, f.category, f.priority, f.sentiment, f.confidence_by_field->>'category',
+                   f.review_decision, {_CRM_STATUS}
              from warehouse.fact_ticket_classification f where f.result_id = any(%s) order by f.case_id""",
         (task.result_ids,),
     ).fetchall()
@@ -213,19 +232,33 @@ def _ticket_table(conn: psycopg.Connection[Any], task: _Task, subjects: Mapping[
     for col in ("case", "subject", "category", "priority", "sentiment", "conf.", "review", "CRM"):
         table.add_column(col)
     for case_id, category, priority, sentiment, conf, review, status in rows:
-        table.add_row(case_id, subjects.get(case_id, "")[:44], category, priority, sentiment, f"{float(conf):.2f}", review, status)
+        table.add_row(
+            case_id, subjects.get(case_id, "")[:44], category, priority, sentiment, f"{float(conf):.2f}", review, status
+        )
     return table
 
 
 def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
     rows = conn.execute(
-        f"""select f.case_id, f.summary, f.intent, f.sentiment, f.urgency, f.action_item_count, f.entity_count, f.verified,
-                   f.confidence, f.review_decision, {_CRM_STATUS}
+        f"""select f.case_id, f.summary, f.intent, f.sentiment, f.urgency, f.action_item_count, f.entity_count,
+                   f.verified, f.confidence, f.review_decision, {_CRM_STATUS}
              from warehouse.fact_email_summary f where f.result_id = any(%s) order by f.case_id""",
         (task.result_ids,),
     ).fetchall()
     table = Table(title="Emails summarized by email_summarizer → Case.AI_Summary__c")
-    for col in ("case", "summary", "intent", "sentiment", "urgency", "actions", "entities", "grounded", "conf.", "review", "CRM"):
+    for col in (
+        "case",
+        "summary",
+        "intent",
+        "sentiment",
+        "urgency",
+        "actions",
+        "entities",
+        "grounded",
+        "conf.",
+        "review",
+        "CRM",
+    ):
         table.add_column(col)
     for case_id, summary, intent, sentiment, urgency, actions, entities, verified, conf, review, status in rows:
         table.add_row(
@@ -237,7 +270,8 @@ def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
 
 def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[str, str]) -> Table:
     rows = conn.execute(
-        f"""select f.request_id, f.score, f.band, f.result->'factors', f.risk_flags, f.confidence, f.review_decision, {_CRM_STATUS}
+        f"""select f.request_id, f.score, f.band, f.result->'factors', f.risk_flags, f.confidence, f.review_decision,
+                   {_CRM_STATUS}
              from warehouse.fact_request_score f where f.result_id = any(%s) order by f.score desc""",
         (task.result_ids,),
     ).fetchall()
@@ -246,12 +280,23 @@ def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[s
         table.add_column(col)
     for lead_id, score, band, factors, risks, conf, review, status in rows:
         top = ", ".join(f"{'+' if f['direction'] == 'up' else '-'}{f['weight']:g} {f['name']}" for f in factors[:3])
-        table.add_row(lead_id, companies.get(lead_id, "")[:28], str(score), band, top, ", ".join(risks) or "-", f"{float(conf):.2f}", review, status)
+        table.add_row(
+            lead_id,
+            companies.get(lead_id, "")[:28],
+            str(score),
+            band,
+            top,
+            ", ".join(risks) or "-",
+            f"{float(conf):.2f}",
+            review,
+            status,
+        )
     return table
 
 
 def _declared_tasks(specs: Iterable[EnrichmentSpec], sent: Mapping[str, Sequence[Envelope[Any]]]) -> list[_Task]:
-    """The declared enrichments (CRMPILOT_ENRICHMENTS_DIR) that read the event types the demo sends: each a task of its own."""
+    """The declared enrichments (CRMPILOT_ENRICHMENTS_DIR) that read the event types the demo sends: each a task of
+    its own."""
     tasks = []
     for spec in specs:
         events = [e for batch in sent.values() for e in batch if e.type in spec.source.event_types]
@@ -274,7 +319,10 @@ def _declared_table(conn: psycopg.Connection[Any], task: _Task, spec: Enrichment
     for col in ("review", "CRM"):
         table.add_column(col)
     for record_id, outputs, confidence, review, status in rows:
-        cells = [f"{str(outputs.get(n, '-'))[:40]} ({float(confidence.get(n, 0)):.2f})" if n in outputs else "-" for n in spec.outputs]
+        cells = [
+            f"{str(outputs.get(n, '-'))[:40]} ({float(confidence.get(n, 0)):.2f})" if n in outputs else "-"
+            for n in spec.outputs
+        ]
         table.add_row(record_id, *cells, review, status)
     return table
 
@@ -283,7 +331,11 @@ def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], timeout: float)
     """Show progress until every result is stored and every CRM write decided; exit 1 after ``timeout`` seconds."""
     all_ids = [rid for task in tasks for rid in task.result_ids]
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         bars = [progress.add_task(task.label, total=len(task.events)) for task in tasks]
         t_crm = progress.add_task("CRM write decided (+ audited)", total=len(all_ids))
@@ -297,7 +349,10 @@ def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], timeout: float)
             if sum(stored) == len(all_ids) and decided == targets:
                 return
             if time.monotonic() > deadline:
-                console.print(f"[red]timed out after {timeout:.0f} s: {sum(stored)}/{len(all_ids)} stored, {decided}/{targets} decided; see .run/logs/*.log[/red]")
+                console.print(
+                    f"[red]timed out after {timeout:.0f} s: {sum(stored)}/{len(all_ids)} stored, "
+                    f"{decided}/{targets} decided; see .run/logs/*.log[/red]"
+                )
                 raise typer.Exit(1)
             time.sleep(0.5)
 
@@ -316,7 +371,16 @@ def run(
         raise typer.Exit(1)
     source = f"crm://{sf.sf_instance}"
     created = {r["Id"]: r["CreatedDate"] for r in records}
-    cases = [e.model_copy(update={"id": _stable_id(e.subject, created[e.subject]), "type": "crm.case.created", "time": e.data.last_modified}) for e in case_events(records, source=source)]
+    cases = [
+        e.model_copy(
+            update={
+                "id": _stable_id(e.subject, created[e.subject]),
+                "type": "crm.case.created",
+                "time": e.data.last_modified,
+            }
+        )
+        for e in case_events(records, source=source)
+    ]
     leads = list(sf.query_all_iter(LEAD_QUERY))
     tasks = (
         _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases),
@@ -330,12 +394,18 @@ def run(
         _Task("leads scored + stored      ", SCORE_REQUEST, "fact_request_score", lead_events(leads, source=source)),
     )
     registry = load_registry()
-    sent: dict[str, Sequence[Envelope[Any]]] = {CASE_TOPIC: cases, EMAIL_TOPIC: tasks[1].events, LEAD_TOPIC: tasks[2].events}
+    sent: dict[str, Sequence[Envelope[Any]]] = {
+        CASE_TOPIC: cases,
+        EMAIL_TOPIC: tasks[1].events,
+        LEAD_TOPIC: tasks[2].events,
+    }
     declared = _declared_tasks(registry, sent)
     tasks = (*tasks, *declared)
     console.print(
-        f"[bold]crmpilot demo[/bold]: read from the CRM at {sf_settings.instance_url}: {len(cases)} cases → [cyan]{CASE_TOPIC}[/cyan], "
-        f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → [cyan]{LEAD_TOPIC}[/cyan]"
+        f"[bold]crmpilot demo[/bold]: read from the CRM at {sf_settings.instance_url}: {len(cases)} cases → "
+        f"[cyan]{CASE_TOPIC}[/cyan], "
+        f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → "
+        f"[cyan]{LEAD_TOPIC}[/cyan]"
     )
     asyncio.run(_send([(CASE_TOPIC, cases), (EMAIL_TOPIC, tasks[1].events), (LEAD_TOPIC, tasks[2].events)], kafka))
     bad_keys = _send_bad_records(kafka, uuid.uuid4().hex[:8]) if bad_records else []
@@ -354,26 +424,34 @@ def run(
                group by 1""",
             {"ids": all_ids},
         ).fetchall())  # fmt: skip
-        unverified = int(conn.execute(  # type: ignore[index]
-            "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified", (tasks[1].result_ids,)
-        ).fetchone()[0])
+        unverified = int(
+            conn.execute(  # type: ignore[index]
+                "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
+                (tasks[1].result_ids,),
+            ).fetchone()[0]
+        )
 
     dlq = _dlq_groups(kafka, {k.encode() for k in bad_keys}) if bad_keys else {}
     set_aside = sum(1 for groups in dlq.values() if groups)
     groups = sorted(set().union(*dlq.values())) if dlq else []
     console.print(
         f"[green]{len(all_ids)} results stored with provenance ({len(cases)} tickets, {len(tasks[1].events)} emails, "
-        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM records written: {written.get('auto_apply', 0)} as fact, "
+        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM "
+        f"records written: {written.get('auto_apply', 0)} as fact, "
         f"{written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "
         f"{unverified} email summaries failed grounding; {set_aside}/{len(bad_keys)} bad records set aside on "
         f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"
     )
     console.print(
         "\nWhere to look:\n"
-        f"  CRM sandbox   curl -s --cacert .run/sandbox-tls/ca.pem -H 'Authorization: Bearer sandbox-integration-token' \\\n"
-        f"                  '{sf_settings.instance_url}/services/data/v59.0/query/?q=SELECT+Id,Subject,AI_Category__c,AI_Priority__c,AI_Summary__c+FROM+Case'\n"
-        "  warehouse     PGPASSWORD=crmpilot psql -h 127.0.0.1 -p 55432 -U crmpilot crmpilot -c 'select * from bi.automation_rate_daily'\n"
+        "  CRM sandbox   curl -s --cacert .run/sandbox-tls/ca.pem -H 'Authorization: Bearer "
+        "sandbox-integration-token' \\\n"
+        "                  "
+        f"'{sf_settings.instance_url}/services/data/v59.0/query/?q=SELECT+Id,Subject,AI_Category__c,AI_Priority__c,AI_Summary__c+FROM+Case'\n"
+        "  warehouse     PGPASSWORD=crmpilot psql -h 127.0.0.1 -p 55432 -U crmpilot crmpilot -c 'select * from "
+        "bi.automation_rate_daily'\n"
         "  topics        infra/kafka-cli.sh topics --list\n"
-        f"  dead letters  infra/kafka-cli.sh console-consumer --topic {CASE_TOPIC}.dlq --from-beginning --property print.headers=true\n"
+        f"  dead letters  infra/kafka-cli.sh console-consumer --topic {CASE_TOPIC}.dlq --from-beginning "
+        "--property print.headers=true\n"
         "  logs          .run/logs/<service>.log      stop everything: make stop"
     )

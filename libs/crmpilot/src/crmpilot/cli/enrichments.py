@@ -19,7 +19,15 @@ import typer
 
 from crmpilot.crm.errors import CRMError
 from crmpilot.enrichments.orgcheck import Describe, org_describe, org_problems
-from crmpilot.enrichments.registry import EnrichmentsSettings, LoadedSpec, Registry, UnknownEnrichment, load_registry, lock_prompts, prompt_problems
+from crmpilot.enrichments.registry import (
+    EnrichmentsSettings,
+    LoadedSpec,
+    Registry,
+    UnknownEnrichment,
+    load_registry,
+    lock_prompts,
+    prompt_problems,
+)
 from crmpilot.enrichments.spec import (
     NAME,
     BooleanOutput,
@@ -36,12 +44,16 @@ from crmpilot.enrichments.task import task_for
 __all__ = ["app", "compose_services", "scaffold"]
 
 app = typer.Typer(
-    help="The declared enrichments (YAML spec files in CRMPILOT_ENRICHMENTS_DIR): list, show, check, lock, scaffold, compose.",
+    help="The declared enrichments (YAML spec files in CRMPILOT_ENRICHMENTS_DIR): list, show, check, lock, "
+    "scaffold, compose.",
     no_args_is_help=True,
 )
 
 _FILES = typer.Argument(
-    None, metavar="[FILE]...", help="spec files to use instead of the folders of CRMPILOT_ENRICHMENTS_DIR", show_default=False
+    None,
+    metavar="[FILE]...",
+    help="spec files to use instead of the folders of CRMPILOT_ENRICHMENTS_DIR",
+    show_default=False,
 )
 _COMMENT_COLUMN = 44
 _ENV_HINT = "set CRMPILOT_ENRICHMENTS_DIR to the folder(s) of your spec files (':'-separated), or pass the files"
@@ -84,7 +96,13 @@ def list_() -> None:
     """One line per enrichment: name, CRM object, output topic, outputs and spec file."""
     registry = _registry(None)
     rows = [
-        (e.spec.name, e.spec.crm.object if e.spec.crm else "-", e.spec.topic, ", ".join(e.spec.outputs), _shown_path(e.path))
+        (
+            e.spec.name,
+            e.spec.crm.object if e.spec.crm else "-",
+            e.spec.topic,
+            ", ".join(e.spec.outputs),
+            _shown_path(e.path),
+        )
         for e in registry.entries.values()
     ]
     header = ("NAME", "OBJECT", "OUTPUT TOPIC", "OUTPUTS", "FILE")
@@ -96,7 +114,9 @@ def list_() -> None:
 @app.command()
 def show(
     name: Annotated[str, typer.Argument(help="the enrichment's name (see `crmpilot enrichments list`)")],
-    json_out: Annotated[bool, typer.Option("--json", help="print the resolved spec and its system prompt as JSON")] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the resolved spec and its system prompt as JSON")
+    ] = False,
 ) -> None:
     """The resolved spec: inputs, outputs with their values and thresholds, the generated system prompt, the CRM map."""
     registry = _registry(None)
@@ -141,7 +161,9 @@ def _view(entry: LoadedSpec) -> list[str]:
     for name, out in spec.outputs.items():
         review = spec.thresholds(name)
         personal = ", personal" if name in spec.personal_outputs else ""
-        lines.append(f"  {name:<20} {_kind(out)}  (auto_apply >= {review.auto_apply:g}, suggest >= {review.suggest:g}{personal})")
+        lines.append(
+            f"  {name:<20} {_kind(out)}  (auto_apply >= {review.auto_apply:g}, suggest >= {review.suggest:g}{personal})"
+        )
         if out.description:
             lines.append(f"  {'':<20} {out.description}")
         if isinstance(out, EnumOutput):
@@ -192,7 +214,12 @@ def _kind(out: OutputField) -> str:
 def check(
     files: list[Path] | None = _FILES,
     org: Annotated[
-        bool, typer.Option("--org", help="also check each CRM target against the configured org (CRMPILOT_SALESFORCE_*): fields, types, picklist values")
+        bool,
+        typer.Option(
+            "--org",
+            help="also check each CRM target against the configured org (CRMPILOT_SALESFORCE_*): fields, types, "
+            "picklist values",
+        ),
     ] = False,
 ) -> None:
     """Check the specs: schema and semantics, locked prompt versions, and with --org the CRM fields they write.
@@ -218,7 +245,9 @@ def check(
                 _fail_org(exc)
         problems += found
         if not found:
-            what = "spec, prompt lock" + (f", {entry.spec.crm.object} in the org" if describe and entry.spec.crm else "")
+            what = "spec, prompt lock" + (
+                f", {entry.spec.crm.object} in the org" if describe and entry.spec.crm else ""
+            )
             fine.append(f"ok {entry.spec.name} ({_shown_path(entry.path)}): {what}")
     if problems:
         _report(problems)
@@ -228,7 +257,9 @@ def check(
 
 def _fail_org(exc: CRMError) -> NoReturn:
     typer.echo(f"cannot check against the org: {type(exc).__name__}: {exc}", err=True)
-    typer.echo("check CRMPILOT_SALESFORCE_* (instance URL, credentials, CA bundle); `crmpilot crm status` tests them", err=True)
+    typer.echo(
+        "check CRMPILOT_SALESFORCE_* (instance URL, credentials, CA bundle); `crmpilot crm status` tests them", err=True
+    )
     raise typer.Exit(2) from exc
 
 
@@ -249,14 +280,24 @@ def lock(files: list[Path] | None = _FILES) -> None:
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="the enrichment's name, lower_snake (churn_risk): the file is NAME.yaml")],
-    sobject: Annotated[str, typer.Option("--object", help="the CRM object the results are written to (API name: Opportunity, Case, Invoice__c)")],
+    sobject: Annotated[
+        str,
+        typer.Option(
+            "--object", help="the CRM object the results are written to (API name: Opportunity, Case, Invoice__c)"
+        ),
+    ],
     folder: Annotated[
-        Path | None, typer.Option("--dir", help="where to write NAME.yaml (default: the first folder of CRMPILOT_ENRICHMENTS_DIR, else .)")
+        Path | None,
+        typer.Option(
+            "--dir", help="where to write NAME.yaml (default: the first folder of CRMPILOT_ENRICHMENTS_DIR, else .)"
+        ),
     ] = None,
 ) -> None:
     """Write a commented spec file to start from; every key says what it does. Never overwrites a file."""
     if not re.match(NAME, name):
-        raise typer.BadParameter(f"{name!r}: lower_snake, a-z first, at most 40 characters (churn_risk)", param_hint="NAME")
+        raise typer.BadParameter(
+            f"{name!r}: lower_snake, a-z first, at most 40 characters (churn_risk)", param_hint="NAME"
+        )
     if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,79}$", sobject):
         raise typer.BadParameter(f"{sobject!r} is not a CRM object API name", param_hint="--object")
     target_dir = folder or next(iter(EnrichmentsSettings().folders()), Path("."))
@@ -268,7 +309,9 @@ def new(
     parse_spec(text, str(path))  # the scaffold always loads; a failure here is a bug, not a user error
     target_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {path}: replace the TODOs, then `crmpilot enrichments check {path}` and `crmpilot enrichments lock`")
+    typer.echo(
+        f"wrote {path}: replace the TODOs, then `crmpilot enrichments check {path}` and `crmpilot enrichments lock`"
+    )
 
 
 def _schema_ref(folder: Path) -> str | None:
@@ -339,7 +382,7 @@ crm:  #| where answers are written back (remove this block to keep them in Kafka
     <OUTPUT>: <FIELD>__c  #| a picklist holding every value of outputs.<OUTPUT>
   result_id_field: AI_<FIELD>_Result_Id__c  #| text field (length >= 40) holding the applied result's id: nothing is written twice
   review_field: AI_<FIELD>_Review_Required__c  #| checkbox set when a written value is only a suggestion
-"""
+"""  # noqa: E501 - the scaffold is the spec file users get: each `#|` note stays on its line
 
 
 def scaffold(name: str, sobject: str, *, schema_ref: str | None = None, today: datetime | None = None) -> str:

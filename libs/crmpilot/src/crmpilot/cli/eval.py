@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -57,33 +57,73 @@ _out = Console()
 _err = Console(stderr=True)
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     classify_ticket = "classify_ticket"
 
 
-class ProviderChoice(str, Enum):
+class ProviderChoice(StrEnum):
     local = "local"
     openai = "openai"
 
 
 @app.command()
 def run(
-    data: Annotated[Path, typer.Option("--data", help="Labelled CSV or JSONL (text or subject/description; label or category).", dir_okay=False)],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="Labelled CSV or JSONL (text or subject/description; label or category).", dir_okay=False
+        ),
+    ],
     task: Annotated[Task, typer.Option("--task", help="The task to measure.")] = Task.classify_ticket,
-    categories: Annotated[Path | None, typer.Option("--categories", help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the built-in taxonomy.", dir_okay=False)] = None,
-    provider: Annotated[ProviderChoice | None, typer.Option("--provider", help="Override CRMPILOT_LLM_PROVIDER.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Override CRMPILOT_LLM_MODEL (OpenAI-compatible endpoints).")] = None,
-    head: Annotated[Path | None, typer.Option("--head", help="Trained head artefact for the local provider (default: CRMPILOT_LLM_LOCAL_HEAD, else zero-shot).")] = None,
-    prompt_file: Annotated[Path | None, typer.Option("--prompt-file", help="Candidate system prompt with a {categories} placeholder.", dir_okay=False)] = None,
-    prompt_version: Annotated[str | None, typer.Option("--prompt-version", help="Version label of the prompt (with --prompt-file: any label).")] = None,
+    categories: Annotated[
+        Path | None,
+        typer.Option(
+            "--categories",
+            help="JSON taxonomy (names, or {name, description, queue}); default: the head's labels, else the "
+            "built-in taxonomy.",
+            dir_okay=False,
+        ),
+    ] = None,
+    provider: Annotated[
+        ProviderChoice | None, typer.Option("--provider", help="Override CRMPILOT_LLM_PROVIDER.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Override CRMPILOT_LLM_MODEL (OpenAI-compatible endpoints).")
+    ] = None,
+    head: Annotated[
+        Path | None,
+        typer.Option(
+            "--head",
+            help="Trained head artefact for the local provider (default: CRMPILOT_LLM_LOCAL_HEAD, else zero-shot).",
+        ),
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option("--prompt-file", help="Candidate system prompt with a {categories} placeholder.", dir_okay=False),
+    ] = None,
+    prompt_version: Annotated[
+        str | None,
+        typer.Option("--prompt-version", help="Version label of the prompt (with --prompt-file: any label)."),
+    ] = None,
     label_column: Annotated[str | None, typer.Option("--label-column", help="Label column name.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items.")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 8,
     bins: Annotated[int, typer.Option("--bins", min=2, max=50, help="Bins of the reliability table.")] = 10,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path("eval-reports"),
-    name: Annotated[str | None, typer.Option("--name", help="Report name (file stem); default: task-provider-head-time.")] = None,
-    warmup: Annotated[bool, typer.Option("--warmup/--no-warmup", help="One untimed call first (loads the local model).")] = True,
-    oos_label: Annotated[list[str] | None, typer.Option("--oos-label", help="A gold label that marks an item out of scope (repeatable; __unknown__ always does).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path(
+        "eval-reports"
+    ),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Report name (file stem); default: task-provider-head-time.")
+    ] = None,
+    warmup: Annotated[
+        bool, typer.Option("--warmup/--no-warmup", help="One untimed call first (loads the local model).")
+    ] = True,
+    oos_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--oos-label", help="A gold label that marks an item out of scope (repeatable; __unknown__ always does)."
+        ),
+    ] = None,
 ) -> None:
     """Run a task over a labelled file and report its quality, calibration, latency and cost."""
     from ..evaluation import (
@@ -119,15 +159,25 @@ def run(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     primary = setup.client.providers[0]
     report_name = name or _safe(f"{task.value}-{primary.name}-{setup.head or getattr(primary, 'model', '')}-{stamp}")
-    _out.print(f"{escape(setup.describe)} · {len(dataset)} items · prompt {escape(setup.spec.prompt.version)}", soft_wrap=True)
+    _out.print(
+        f"{escape(setup.describe)} · {len(dataset)} items · prompt {escape(setup.spec.prompt.version)}", soft_wrap=True
+    )
 
     async def go() -> EvalReport:
         try:
             with _progress() as progress:
                 bar = progress.add_task(task.value, total=len(dataset))
                 return await evaluate(
-                    setup.client, setup.spec, dataset, name=report_name, head=setup.head, concurrency=concurrency, bins=bins,
-                    warmup=warmup, on_item=lambda _: progress.advance(bar), out_of_scope=out_of_scope,
+                    setup.client,
+                    setup.spec,
+                    dataset,
+                    name=report_name,
+                    head=setup.head,
+                    concurrency=concurrency,
+                    bins=bins,
+                    warmup=warmup,
+                    on_item=lambda _: progress.advance(bar),
+                    out_of_scope=out_of_scope,
                 )
         finally:
             await setup.client.aclose()
@@ -144,12 +194,23 @@ def run(
 
 @app.command()
 def summaries(
-    data: Annotated[Path, typer.Argument(help="Emails, JSON lines: body, optional id, subject and reference summaries ann0, ann1, …", dir_okay=False)],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Emails, JSON lines: body, optional id, subject and reference summaries ann0, ann1, …", dir_okay=False
+        ),
+    ],
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N emails.", min=1)] = None,
-    max_words: Annotated[int | None, typer.Option("--max-words", help="The summary's word budget (default: the service's).", min=5)] = None,
+    max_words: Annotated[
+        int | None, typer.Option("--max-words", help="The summary's word budget (default: the service's).", min=5)
+    ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="Emails in flight at once.", min=1)] = 8,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path("eval-reports"),
-    name: Annotated[str | None, typer.Option("--name", help="Report name (file stem); default: summaries-provider-time.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path(
+        "eval-reports"
+    ),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Report name (file stem); default: summaries-provider-time.")
+    ] = None,
 ) -> None:
     """Summarize emails with the configured provider: crashes, grounding, placeholders, ROUGE vs LEAD, throughput."""
     import json
@@ -180,7 +241,10 @@ def summaries(
             with _progress() as progress:
                 bar = progress.add_task("summarize_email", total=len(emails))
                 return await evaluate_summaries(
-                    client, emails, max_words=max_words or DEFAULT_MAX_WORDS, concurrency=concurrency,
+                    client,
+                    emails,
+                    max_words=max_words or DEFAULT_MAX_WORDS,
+                    concurrency=concurrency,
                     progress=lambda n: progress.advance(bar, n),
                 )
         finally:
@@ -189,8 +253,10 @@ def summaries(
     report = asyncio.run(go())
     d = report.as_dict()
     _out.print(
-        f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, {d['grounding_failures']} grounding failures, "
-        f"{d['placeholders']} with a placeholder left; {d['words_per_summary']} words per summary; {d['emails_per_second']} emails/s"
+        f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, "
+        f"{d['grounding_failures']} grounding failures, "
+        f"{d['placeholders']} with a placeholder left; {d['words_per_summary']} words per summary; "
+        f"{d['emails_per_second']} emails/s"
     )
     if d["rouge"]:
         table = Table(title=f"ROUGE F1 against the human summaries ({report.referenced} emails)")
@@ -203,7 +269,10 @@ def summaries(
         _out.print("no reference summaries in the data: no ROUGE")
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / f"{report_name}.json", out / f"{report_name}.html"
-    json_path.write_text(json.dumps({"format": "crmpilot.eval.summaries/1", "name": report_name, "data": str(data), **d}, indent=2) + "\n")
+    json_path.write_text(
+        json.dumps({"format": "crmpilot.eval.summaries/1", "name": report_name, "data": str(data), **d}, indent=2)
+        + "\n"
+    )
     html_path.write_text(summary_html(report, report_name), encoding="utf-8")
     _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
     if report.errors or report.grounding_failures or report.placeholders:
@@ -257,7 +326,12 @@ def _safe(name: str) -> str:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=_err
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_err,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -50,7 +50,9 @@ dlq_app = typer.Typer(
 )
 
 _JSON = typer.Option(False, "--json", help="Print JSON instead of tables.")
-_TIMEOUT = typer.Option(None, "--timeout", help="Seconds to wait for Kafka/PostgreSQL [default: CRMPILOT_OPS_TIMEOUT_S or 15].")
+_TIMEOUT = typer.Option(
+    None, "--timeout", help="Seconds to wait for Kafka/PostgreSQL [default: CRMPILOT_OPS_TIMEOUT_S or 15]."
+)
 _USAGE_ERRORS = (InvalidSelection, EventFileError)
 
 
@@ -102,7 +104,10 @@ def _endpoints(values: list[str], settings: OpsSettings) -> dict[str, str]:
     for value in values:
         name, sep, url = value.partition("=")
         if not sep or not name or not url:
-            typer.echo(f"error: --endpoint {value!r}: expected NAME=URL, e.g. ticket_classifier=http://127.0.0.1:9101", err=True)
+            typer.echo(
+                f"error: --endpoint {value!r}: expected NAME=URL, e.g. ticket_classifier=http://127.0.0.1:9101",
+                err=True,
+            )
             raise typer.Exit(2)
         endpoints[name] = url
     return endpoints
@@ -113,13 +118,19 @@ def _endpoints(values: list[str], settings: OpsSettings) -> dict[str, str]:
 
 def status(
     endpoint: list[str] = typer.Option(
-        [], "--endpoint", help="NAME=URL of a service's health server (repeatable) [default: from CRMPILOT_<SERVICE>_HTTP_PORT and CRMPILOT_OPS_ENDPOINTS]."
+        [],
+        "--endpoint",
+        help="NAME=URL of a service's health server (repeatable) [default: from CRMPILOT_<SERVICE>_HTTP_PORT and "
+        "CRMPILOT_OPS_ENDPOINTS].",
     ),
-    group_prefix: str | None = typer.Option(None, "--group-prefix", help="Groups to show [default: CRMPILOT_OPS_GROUP_PREFIX or crmpilot]."),
+    group_prefix: str | None = typer.Option(
+        None, "--group-prefix", help="Groups to show [default: CRMPILOT_OPS_GROUP_PREFIX or crmpilot]."
+    ),
     as_json: bool = _JSON,
     timeout: float | None = _TIMEOUT,
 ) -> None:
-    """Kafka reachable? topics present? each crmpilot group's state, members and lag; services' /readyz. Exit 1 if anything is wrong."""
+    """Kafka reachable? topics present? each crmpilot group's state, members and lag; services' /readyz.
+    Exit 1 if anything is wrong."""
     settings = OpsSettings()
     kafka = KafkaSettings()
     registry, registry_error = None, None
@@ -144,16 +155,26 @@ def status(
     if report.kafka is None:
         console.print(f"[red]Kafka  {kafka.bootstrap}: DOWN[/red] {report.kafka_error}")
     else:
-        console.print(f"[green]Kafka  {kafka.bootstrap}: up[/green] ({report.kafka.brokers} broker(s), {len(report.kafka.topics)} topics)")
+        console.print(
+            f"[green]Kafka  {kafka.bootstrap}: up[/green] ({report.kafka.brokers} broker(s), "
+            f"{len(report.kafka.topics)} topics)"
+        )
         missing = [t.name for t in report.topics if not t.present]
         present = len(report.topics) - len(missing)
         colour = "green" if not missing else "red"
-        console.print(f"[{colour}]Topics {present}/{len(report.topics)} declared topics present[/{colour}]" + (f"; missing: {', '.join(missing)} (run `crmpilot topics apply`)" if missing else ""))
+        console.print(
+            f"[{colour}]Topics {present}/{len(report.topics)} declared topics present[/{colour}]"
+            + (f"; missing: {', '.join(missing)} (run `crmpilot topics apply`)" if missing else "")
+        )
         table = Table(title="Consumer groups")
         for col in ("group", "state", "members", "partitions", "lag", "no commit yet"):
-            table.add_column(col, justify="right" if col in {"members", "partitions", "lag", "no commit yet"} else "left")
+            table.add_column(
+                col, justify="right" if col in {"members", "partitions", "lag", "no commit yet"} else "left"
+            )
         for g in report.groups:
-            table.add_row(g.group, g.state, str(len(g.members)), str(len(g.partitions)), str(g.total_lag), str(g.uncommitted))
+            table.add_row(
+                g.group, g.state, str(len(g.members)), str(len(g.partitions)), str(g.total_lag), str(g.uncommitted)
+            )
         for name, error in report.group_errors.items():
             table.add_row(name, f"[red]{error}[/red]", "", "", "", "")
         console.print(table if report.groups or report.group_errors else "No crmpilot consumer groups yet.")
@@ -165,7 +186,15 @@ def status(
             table.add_column(col, justify="right" if col == "lag" else "left")
         for e in report.enrichments:
             running = f"[green]{e.members} consuming[/green]" if e.consuming else "[yellow]not running[/yellow]"
-            table.add_row(e.name, str(e.version), ", ".join(e.topics), e.output_topic, e.group, running, "" if e.lag is None else str(e.lag))
+            table.add_row(
+                e.name,
+                str(e.version),
+                ", ".join(e.topics),
+                e.output_topic,
+                e.group,
+                running,
+                "" if e.lag is None else str(e.lag),
+            )
         console.print(table)
     if report.services:
         table = Table(title="Services (/readyz)")
@@ -183,8 +212,12 @@ def status(
 
 
 def lag(
-    group: list[str] = typer.Option([], "--group", "-g", help="Group(s) to show [default: every group with the crmpilot prefix]."),
-    group_prefix: str | None = typer.Option(None, "--group-prefix", help="Prefix of the groups to show without --group."),
+    group: list[str] = typer.Option(
+        [], "--group", "-g", help="Group(s) to show [default: every group with the crmpilot prefix]."
+    ),
+    group_prefix: str | None = typer.Option(
+        None, "--group-prefix", help="Prefix of the groups to show without --group."
+    ),
     as_json: bool = _JSON,
     timeout: float | None = _TIMEOUT,
 ) -> None:
@@ -210,7 +243,9 @@ def lag(
 def _lag_table(g: GroupLag) -> Table:
     table = Table(title=f"{g.group} ({g.state}, {len(g.members)} member(s), lag {g.total_lag})", title_justify="left")
     for col in ("topic", "partition", "current-offset", "log-end-offset", "lag", "consumer-id", "client-id", "host"):
-        table.add_column(col, justify="right" if col in {"partition", "current-offset", "log-end-offset", "lag"} else "left")
+        table.add_column(
+            col, justify="right" if col in {"partition", "current-offset", "log-end-offset", "lag"} else "left"
+        )
     for p in g.partitions:
         table.add_row(
             p.topic, str(p.partition), "-" if p.committed is None else str(p.committed), str(p.end),
@@ -233,7 +268,9 @@ def _dlq_topics(kafka: KafkaSettings, settings: OpsSettings, topics: list[str], 
 
 @dlq_app.command("list")
 def dlq_list(
-    topic: list[str] = typer.Option([], "--topic", "-t", help="Dead-letter topic(s) [default: every topic ending in .dlq]."),
+    topic: list[str] = typer.Option(
+        [], "--topic", "-t", help="Dead-letter topic(s) [default: every topic ending in .dlq]."
+    ),
     as_json: bool = _JSON,
     timeout: float | None = _TIMEOUT,
 ) -> None:
@@ -252,7 +289,9 @@ def dlq_list(
                 records = list(read_dead_letters(consumer, name, marks, timeout=wait * 4))
                 books = load_books(books_reader, name, parts, wait)
                 pending = sum(not books[r.partition].replayed(r.offset) for r in records)
-                summary.append({"topic": name, "records": len(records), "not_replayed": pending, "errors": count_by_error(records)})
+                summary.append(
+                    {"topic": name, "records": len(records), "not_replayed": pending, "errors": count_by_error(records)}
+                )
         finally:
             consumer.close()
             books_reader.close()
@@ -325,9 +364,12 @@ def dlq_show(
         h = {k: escape(v) for k, v in s["headers"].items()}
         state = "replayed" if s["replayed"] else "not replayed"
         console.print(
-            f"[bold]{escape(topic)} {s['position']}[/bold]  key={escape(str(s['key']))}  {s['timestamp']}  [dim]{state}[/dim]\n"
-            f"  error   {h.get('crmpilot.error.class', '?')} ({h.get('crmpilot.error.code', '?')}): {h.get('crmpilot.error.message', '')}\n"
-            f"  source  {h.get('crmpilot.source.topic', '?')} [{h.get('crmpilot.source.partition', '?')}] @{h.get('crmpilot.source.offset', '?')}"
+            f"[bold]{escape(topic)} {s['position']}[/bold]  key={escape(str(s['key']))}  {s['timestamp']}  "
+            f"[dim]{state}[/dim]\n"
+            f"  error   {h.get('crmpilot.error.class', '?')} ({h.get('crmpilot.error.code', '?')}): "
+            f"{h.get('crmpilot.error.message', '')}\n"
+            f"  source  {h.get('crmpilot.source.topic', '?')} [{h.get('crmpilot.source.partition', '?')}] "
+            f"@{h.get('crmpilot.source.offset', '?')}"
             f"  group {h.get('crmpilot.consumer.group', '?')}  attempts {h.get('crmpilot.attempts', '?')}"
             f"  replays {h.get('crmpilot.replay.count', '0')}  failed at {h.get('crmpilot.failed_at', '?')}\n"
             f"  payload ({s['payload_bytes']} bytes) {escape(s['payload_preview'])}",
@@ -338,11 +380,23 @@ def dlq_show(
 @dlq_app.command("replay")
 def dlq_replay(
     topic: str = typer.Argument(..., help="The dead-letter topic, e.g. crm.case.events.dlq."),
-    offset: list[str] = typer.Option([], "--offset", "-o", help="PARTITION:OFFSET of a record to replay (repeatable; OFFSET alone on a one-partition topic)."),
+    offset: list[str] = typer.Option(
+        [],
+        "--offset",
+        "-o",
+        help="PARTITION:OFFSET of a record to replay (repeatable; OFFSET alone on a one-partition topic).",
+    ),
     all_: bool = typer.Option(False, "--all", help="Replay every record not replayed yet."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed; send and remember nothing."),
-    max_replays: int | None = typer.Option(None, "--max-replays", min=1, help="Refuse records already replayed this many times [default: CRMPILOT_OPS_MAX_REPLAYS or 3]."),
-    group: str | None = typer.Option(None, "--group", help="Group remembering what was replayed [default: crmpilot-dlq-replay]."),
+    max_replays: int | None = typer.Option(
+        None,
+        "--max-replays",
+        min=1,
+        help="Refuse records already replayed this many times [default: CRMPILOT_OPS_MAX_REPLAYS or 3].",
+    ),
+    group: str | None = typer.Option(
+        None, "--group", help="Group remembering what was replayed [default: crmpilot-dlq-replay]."
+    ),
     as_json: bool = _JSON,
     timeout: float | None = _TIMEOUT,
 ) -> None:
@@ -363,8 +417,13 @@ def dlq_replay(
             console=Console(stderr=True), disable=as_json or dry_run,
         ) as progress:  # fmt: skip
             task = progress.add_task(topic, total=None)
-            on_plan: Callable[[int], None] = lambda n: progress.update(task, total=n)  # noqa: E731
-            on_sent: Callable[[Sent], None] = lambda _s: progress.advance(task)  # noqa: E731
+
+            def on_plan(n: int) -> None:
+                progress.update(task, total=n)
+
+            def on_sent(_s: Sent) -> None:
+                progress.advance(task)
+
             report = replay(
                 kafka,
                 topic,
@@ -401,7 +460,10 @@ def _print_replay(console: Console, report: ReplayReport) -> None:
         action = "would replay" if d.action == "replay" else d.action
         table.add_row(d.position, f"[{style}]{action}[/{style}]", d.source_topic or "-", str(d.replay_count), d.detail)
     console.print(table if report.decisions else f"{report.topic}: nothing to replay.")
-    console.print(", ".join(f"{n} {'would replay' if a == 'replay' else a}" for a, n in sorted(_counts(report).items())) or "0 records")
+    console.print(
+        ", ".join(f"{n} {'would replay' if a == 'replay' else a}" for a, n in sorted(_counts(report).items()))
+        or "0 records"
+    )
 
 
 # --- produce, trace -----------------------------------------------------------------------
@@ -409,8 +471,12 @@ def _print_replay(console: Console, report: ReplayReport) -> None:
 
 def produce(
     topic: str = typer.Argument(..., help="Topic to send to, e.g. crm.case.events."),
-    event_type: str | None = typer.Option(None, "--type", help=f"Event type of --sample or of data-only file lines ({', '.join(SAMPLE_TYPES)}…)."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="JSON Lines: whole envelopes, or the data of --type events."),
+    event_type: str | None = typer.Option(
+        None, "--type", help=f"Event type of --sample or of data-only file lines ({', '.join(SAMPLE_TYPES)}…)."
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", "-f", help="JSON Lines: whole envelopes, or the data of --type events."
+    ),
     sample: int | None = typer.Option(None, "--sample", min=1, help="Send N sample events of --type."),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the samples' random choices."),
     as_json: bool = _JSON,
@@ -426,10 +492,22 @@ def produce(
     settings, kafka = OpsSettings(), KafkaSettings()
     with _errors():
         setup_tracing("crmpilot-cli")
-        events = load_events(file, event_type) if file is not None else sample_events(event_type or "", sample or 0, seed=seed)
+        events = (
+            load_events(file, event_type)
+            if file is not None
+            else sample_events(event_type or "", sample or 0, seed=seed)
+        )
         sent = produce_envelopes(kafka, topic, events, timeout=_timeout(timeout, settings))
     rows: list[dict[str, Any]] = [
-        {"event_id": e.id, "type": e.type, "key": e.subject, "partition": s.partition, "offset": s.offset, "trace_id": s.trace_id, "error": s.error}
+        {
+            "event_id": e.id,
+            "type": e.type,
+            "key": e.subject,
+            "partition": s.partition,
+            "offset": s.offset,
+            "trace_id": s.trace_id,
+            "error": s.error,
+        }
         for e, s in zip(events, sent, strict=True)
     ]
     if as_json:
@@ -439,7 +517,9 @@ def produce(
         for col in ("event id", "type", "key", "partition", "offset", "trace id"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["event_id"], r["type"], r["key"], str(r["partition"]), str(r["offset"]), r["trace_id"] or "-")
+            table.add_row(
+                r["event_id"], r["type"], r["key"], str(r["partition"]), str(r["offset"]), r["trace_id"] or "-"
+            )
         _console().print(table)
     raise typer.Exit(1 if any(r["error"] for r in rows) else 0)
 
@@ -458,17 +538,58 @@ def trace(
         raise typer.Exit(0 if found.found else 1)
     console = _console()
     if not found.found:
-        console.print(f"[red]no trace of event {event_id} in the warehouse[/red] (not consumed yet? check `crmpilot lag`)")
+        console.print(
+            f"[red]no trace of event {event_id} in the warehouse[/red] (not consumed yet? check `crmpilot lag`)"
+        )
         raise typer.Exit(1)
     raw = found.raw_event
     console.print(
         f"[bold]event {event_id}[/bold]"
-        + (f"  {raw['type']} about {raw['subject']}, read from {raw['topic']} [{raw['kafka_partition']}] @{raw['kafka_offset']} at {raw['received_at']}" if raw else "  (source event not stored)")
+        + (
+            f"  {raw['type']} about {raw['subject']}, read from {raw['topic']} [{raw['kafka_partition']}] "
+            f"@{raw['kafka_offset']} at {raw['received_at']}"
+            if raw
+            else "  (source event not stored)"
+        )
     )
     console.print(f"trace id(s): {', '.join(found.trace_ids) or '-'}")
-    _rows(console, "Results", found.results, ("fact_table", "result_id", "review_decision", "model", "result_topic", "result_partition", "result_offset", "trace_id", "written_at"))
-    _rows(console, "CRM writes", found.crm_writes, ("result_id", "sobject", "record_id", "field", "before_value", "after_value", "status", "reason", "applied_at"))
-    _rows(console, "Dead letters", found.dead_letters, ("consumer_group", "topic", "kafka_partition", "kafka_offset", "error_class", "error_code", "error_message", "failed_at"))
+    _rows(
+        console,
+        "Results",
+        found.results,
+        (
+            "fact_table",
+            "result_id",
+            "review_decision",
+            "model",
+            "result_topic",
+            "result_partition",
+            "result_offset",
+            "trace_id",
+            "written_at",
+        ),
+    )
+    _rows(
+        console,
+        "CRM writes",
+        found.crm_writes,
+        ("result_id", "sobject", "record_id", "field", "before_value", "after_value", "status", "reason", "applied_at"),
+    )
+    _rows(
+        console,
+        "Dead letters",
+        found.dead_letters,
+        (
+            "consumer_group",
+            "topic",
+            "kafka_partition",
+            "kafka_offset",
+            "error_class",
+            "error_code",
+            "error_message",
+            "failed_at",
+        ),
+    )
 
 
 def _rows(console: Console, title: str, rows: tuple[dict[str, Any], ...], columns: tuple[str, ...]) -> None:
@@ -481,4 +602,3 @@ def _rows(console: Console, title: str, rows: tuple[dict[str, Any], ...], column
     for row in rows:
         table.add_row(*("-" if row.get(c) is None else str(row[c]) for c in columns))
     console.print(table)
-

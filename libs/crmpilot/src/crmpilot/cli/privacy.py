@@ -70,23 +70,20 @@ def erase(
             "--subject",
             "-s",
             metavar="EMAIL|ID",
-            help="the person's e-mail address, or a contact/lead/case id, or the record id of a declared enrichment's record",
+            help="the person's e-mail address, or a contact/lead/case id, or the record id of a declared "
+            "enrichment's record",
         ),
     ],
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="report what would be touched; change nothing"),
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="do not ask for confirmation")
-    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
     operator: Annotated[
         str | None,
         typer.Option(help="who asked, for warehouse.erasures (default: the OS user)"),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the summary as JSON")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Erase one person's data from the warehouse and the response cache (irreversible).
 
@@ -130,13 +127,9 @@ def purge(
     ] = False,
     operator: Annotated[
         str | None,
-        typer.Option(
-            help="who ran it, for warehouse.retention_purges (default: the OS user)"
-        ),
+        typer.Option(help="who ran it, for warehouse.retention_purges (default: the OS user)"),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="print the summary as JSON")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Replace the free text of old rows with "\\[purged]" and delete old cache entries (the retention limit).
 
@@ -147,9 +140,7 @@ def purge(
         if older_than is None:
             days = RetentionSettings().retention_days
             if days is None:
-                raise InvalidRetention(
-                    "give --older-than (e.g. 30d) or set CRMPILOT_RETENTION_DAYS"
-                )
+                raise InvalidRetention("give --older-than (e.g. 30d) or set CRMPILOT_RETENTION_DAYS")
         else:
             days = parse_retention(older_than)
     except InvalidRetention as exc:
@@ -198,9 +189,7 @@ def _on_warehouse(action: _Action) -> PrivacyReport:
         _fail(exc, settings)
 
 
-def _cache_connection(
-    stack: ExitStack, settings: DatabaseSettings, llm: LLMSettings
-) -> psycopg.Connection[Any] | None:
+def _cache_connection(stack: ExitStack, settings: DatabaseSettings, llm: LLMSettings) -> psycopg.Connection[Any] | None:
     """A connection to the response cache's database when it is not the warehouse's."""
     url = llm.database_url
     if url is None or url.get_secret_value() == settings.url.get_secret_value():
@@ -224,24 +213,22 @@ def _print(report: PrivacyReport, as_json: bool, what: str) -> None:
     done = "would be" if report.dry_run else "were"
     if report.enrichments_without_spec:
         _out.print(
-            f"[yellow]no spec registered for enrichment(s) {escape(', '.join(sorted(report.enrichments_without_spec)))}: "
+            "[yellow]no spec registered for enrichment(s) "
+            f"{escape(', '.join(sorted(report.enrichments_without_spec)))}: "
             f"all their outputs {done} treated as free text, enum values too (is CRMPILOT_ENRICHMENTS_DIR set?)[/]",
             soft_wrap=True,
         )
     if report.record_topics_without_spec:
         _out.print(
-            f"[yellow]no spec reads the crm.record.* events of {escape(', '.join(sorted(report.record_topics_without_spec)))}: "
+            "[yellow]no spec reads the crm.record.* events of "
+            f"{escape(', '.join(sorted(report.record_topics_without_spec)))}: "
             f"all their string fields {done} treated as free text[/]",
             soft_wrap=True,
         )
     if report.dry_run:
         _out.print("dry run: nothing was changed", soft_wrap=True)
     else:
-        log = (
-            "warehouse.erasures"
-            if report.operation == "erase"
-            else "warehouse.retention_purges"
-        )
+        log = "warehouse.erasures" if report.operation == "erase" else "warehouse.retention_purges"
         _out.print(f"recorded as {log} id {report.record_id}", soft_wrap=True)
 
 

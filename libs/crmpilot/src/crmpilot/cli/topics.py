@@ -9,9 +9,9 @@ from typing import Any
 import typer
 from confluent_kafka.admin import AdminClient
 
+from crmpilot.enrichments import Registry, SpecError, load_registry
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming.errors import TopicAdminError
-from crmpilot.enrichments import Registry, SpecError, load_registry
 from crmpilot.streaming.topics import TopicSpec, apply_topics, inspect_topics, load_topics, plan_changes
 
 app = typer.Typer(
@@ -43,7 +43,9 @@ def _load(file: Path | None) -> tuple[TopicSpec, ...]:
 
 def enrichment_topics(registry: Registry, known: set[str]) -> tuple[TopicSpec, ...]:
     """Each spec's source topics (7 days) and output topic (30 days), each with its ``.dlq`` twin, unless ``known``."""
-    wanted = {t: SOURCE_RETENTION_MS for t in registry.source_topics} | {t: RESULT_RETENTION_MS for t in registry.output_topics}
+    wanted = {t: SOURCE_RETENTION_MS for t in registry.source_topics} | {
+        t: RESULT_RETENTION_MS for t in registry.output_topics
+    }
     out: list[TopicSpec] = []
     for name, retention in wanted.items():
         if name in known:

@@ -73,20 +73,71 @@ _err = Console(stderr=True)
 @app.callback(invoke_without_command=True)
 def train(
     data: Annotated[Path | None, typer.Option("--data", help="Labelled CSV or JSONL file.", dir_okay=False)] = None,
-    sql: Annotated[str | None, typer.Option("--sql", help="Query returning subject/description (or text) and the label.")] = None,
-    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column name (default: label, category, intent, final_category).")] = None,
-    categories: Annotated[Path | None, typer.Option("--categories", help="JSON taxonomy (names, or {name, description, queue}); orders the labels and gives queues.", dir_okay=False)] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write head-<sha12>/ into.", file_okay=False)] = Path("heads"),
-    dev_fraction: Annotated[float, typer.Option("--dev-fraction", min=0.01, max=0.9, help="Share held out for calibration and dev metrics.")] = 0.2,
-    features: Annotated[str, typer.Option("--features", help="hybrid (embedding + TF-IDF n-grams, format crmpilot.head/2) or embedding (embedding only, crmpilot.head/1).")] = "hybrid",
-    c: Annotated[float | None, typer.Option("--c", min=1e-6, help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid default for hybrid).")] = None,
-    refit: Annotated[bool | None, typer.Option("--refit/--no-refit", help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for embedding).")] = None,
+    sql: Annotated[
+        str | None, typer.Option("--sql", help="Query returning subject/description (or text) and the label.")
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option("--label-column", help="Label column name (default: label, category, intent, final_category)."),
+    ] = None,
+    categories: Annotated[
+        Path | None,
+        typer.Option(
+            "--categories",
+            help="JSON taxonomy (names, or {name, description, queue}); orders the labels and gives queues.",
+            dir_okay=False,
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write head-<sha12>/ into.", file_okay=False)] = Path(
+        "heads"
+    ),
+    dev_fraction: Annotated[
+        float, typer.Option("--dev-fraction", min=0.01, max=0.9, help="Share held out for calibration and dev metrics.")
+    ] = 0.2,
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features",
+            help="hybrid (embedding + TF-IDF n-grams, format crmpilot.head/2) or embedding (embedding only, "
+            "crmpilot.head/1).",
+        ),
+    ] = "hybrid",
+    c: Annotated[
+        float | None,
+        typer.Option(
+            "--c",
+            min=1e-6,
+            help="Inverse regularisation strength of the logistic regression (default: 30 for embedding, the hybrid "
+            "default for hybrid).",
+        ),
+    ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="After calibrating on the dev split, fit again on every example (default: on for hybrid, off for "
+            "embedding).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/dev split.")] = 0,
-    gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Fit the out-of-scope gate (format crmpilot.head/3); --no-gate: a /1 or /2 head as before.")] = True,
-    gate_pass_rate: Annotated[float, typer.Option("--gate-pass-rate", min=0.5, max=1.0, help="Share of in-scope dev tickets the gate lets through.")] = 0.95,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate/--no-gate",
+            help="Fit the out-of-scope gate (format crmpilot.head/3); --no-gate: a /1 or /2 head as before.",
+        ),
+    ] = True,
+    gate_pass_rate: Annotated[
+        float,
+        typer.Option("--gate-pass-rate", min=0.5, max=1.0, help="Share of in-scope dev tickets the gate lets through."),
+    ] = 0.95,
     limit: Annotated[int | None, typer.Option("--limit", min=2, help="Use only the first N rows.")] = None,
-    enrichment: Annotated[str | None, typer.Option("--enrichment", help="A declared enrichment whose enum --field the head answers.")] = None,
-    field: Annotated[str | None, typer.Option("--field", help="The enum output of --enrichment; its values are the labels.")] = None,
+    enrichment: Annotated[
+        str | None, typer.Option("--enrichment", help="A declared enrichment whose enum --field the head answers.")
+    ] = None,
+    field: Annotated[
+        str | None, typer.Option("--field", help="The enum output of --enrichment; its values are the labels.")
+    ] = None,
 ) -> None:
     from ..evaluation import (
         HYBRID,
@@ -105,7 +156,11 @@ def train(
         _err.print(f"--features must be hybrid or embedding, not {escape(features)!r}")
         raise typer.Exit(2)
     try:
-        dataset = read_labelled(data, label_column=label_column) if data is not None else read_sql(sql or "", label_column=label_column)
+        dataset = (
+            read_labelled(data, label_column=label_column)
+            if data is not None
+            else read_sql(sql or "", label_column=label_column)
+        )
         dataset = dataset.first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
         if (enrichment is None) != (field is None):
@@ -149,7 +204,11 @@ def train(
         ("artefact", str(folder)),
         ("labels", str(len(head.labels))),
         ("features", "embedding + TF-IDF n-grams" + f" ({head.lexical.size} terms)" if head.lexical else "embedding"),
-        ("examples", f"{training['train']} train + {training['dev']} dev" + (" (refitted on all after calibration)" if training.get("refit") else "")),
+        (
+            "examples",
+            f"{training['train']} train + {training['dev']} dev"
+            + (" (refitted on all after calibration)" if training.get("refit") else ""),
+        ),
         ("dev accuracy", f"{dev['accuracy']:.4f}"),
         ("dev macro-F1", f"{dev['macro_f1']:.4f}"),
         ("temperature", f"{head.temperature:.4f}"),
@@ -161,18 +220,23 @@ def train(
         table.add_row(k, escape(v))
     _out.print(table)
     if enrichment is not None:
-        _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEADS='{{\"{enrichment}.{field}\": \"{escape(str(folder))}\"}}'", soft_wrap=True)
+        _out.print(
+            f'use it: CRMPILOT_LLM_LOCAL_HEADS=\'{{"{enrichment}.{field}": "{escape(str(folder))}"}}\'', soft_wrap=True
+        )
     else:
         _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEAD={escape(str(folder))}", soft_wrap=True)
 
 
 def _gate_line(head: Any, options: Any) -> str:
     if head.gate is None:
-        return "none (--no-gate)" if not options.gate else f"none: fewer than {options.gate_min_dev} dev tickets to fit it"
+        return (
+            "none (--no-gate)" if not options.gate else f"none: fewer than {options.gate_min_dev} dev tickets to fit it"
+        )
     fitted = head.gate.meta.get("dev", {})
     return (
         f"nearest training example below {head.gate.bound:.4f} is out of scope "
-        f"({fitted.get('pass_rate', float('nan')):.3f} of {fitted.get('n', '?')} dev tickets pass; {head.gate.size} examples kept)"
+        f"({fitted.get('pass_rate', float('nan')):.3f} of {fitted.get('n', '?')} dev tickets pass; "
+        f"{head.gate.size} examples kept)"
     )
 
 
@@ -193,7 +257,13 @@ def _field_values(enrichment: str, field: str) -> tuple[Any, ...]:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=_err, transient=False
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_err,
+        transient=False,
     )
 
 

@@ -71,7 +71,8 @@ _TEXT_MAX = 32_000
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A topic a declared object's events go to, and the event types its specs accept there (others would be dead-lettered)."""
+    """A topic a declared object's events go to, and the event types its specs accept there (others would be
+    dead-lettered)."""
 
     topic: str
     event_types: tuple[str, ...]
@@ -105,7 +106,8 @@ class SourceObject:
         return tuple(r.topic for r in self.routes)
 
     def by_topic(self, events: Sequence[Envelope[Any]], default: str | None) -> dict[str, list[Envelope[Any]]]:
-        """The events to send to each topic: all to ``default`` without routes, else those of the types each route accepts."""
+        """The events to send to each topic: all to ``default`` without routes, else those of the types each route
+        accepts."""
         if not self.routes:
             return {default: list(events)} if default is not None and events else {}
         batches = {r.topic: [e for e in events if e.type in r.event_types] for r in self.routes}
@@ -122,9 +124,7 @@ class Change:
 
 def digests(record: ChangedRecord, tracked: Sequence[str]) -> dict[str, str]:
     """A short digest of each tracked field's value (the seen-state keeps digests, not customer text)."""
-    return {
-        f: hashlib.sha256(json.dumps(record.fields.get(f), default=str).encode()).hexdigest()[:16] for f in tracked
-    }
+    return {f: hashlib.sha256(json.dumps(record.fields.get(f), default=str).encode()).hexdigest()[:16] for f in tracked}
 
 
 def classify(
@@ -229,10 +229,22 @@ def _lead(record: ChangedRecord, change: Change) -> tuple[str, BaseModel] | None
     return "erp.request.submitted", data
 
 
-_LEAD_CONTEXT = (("Title", "Title"), ("Industry", "Industry"), ("LeadSource", "Lead source"), ("AnnualRevenue", "Annual revenue"))
+_LEAD_CONTEXT = (
+    ("Title", "Title"),
+    ("Industry", "Industry"),
+    ("LeadSource", "Lead source"),
+    ("AnnualRevenue", "Annual revenue"),
+)
 
 _CASE_FIELDS = ("Subject", "Description", "Origin", "AccountId", "SuppliedEmail", "Status", "Priority", "Type")
-_AI_CASE = ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c", RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
+_AI_CASE = (
+    "AI_Category__c",
+    "AI_Priority__c",
+    "AI_Sentiment__c",
+    "AI_Summary__c",
+    RESULT_ID_FIELD,
+    SUMMARY_RESULT_ID_FIELD,
+)
 _EMAIL_FIELDS = ("ParentId", "Subject", "TextBody", "FromAddress", "ToAddress", "Incoming", "MessageDate")
 _LEAD_FIELDS = (
     "Company", "Email", "Country", "NumberOfEmployees", "AnnualRevenue", "Title", "Industry", "LeadSource",
@@ -286,7 +298,11 @@ def _add(names: list[str], *new: str) -> None:
 def _reads(spec: EnrichmentSpec) -> tuple[list[str], str | None]:
     """The CRM fields a record spec reads (``fields.X`` paths, ``rerun_on``), or why it cannot be polled."""
     assert spec.crm is not None
-    paths = [*((f"inputs.{n}", i.path) for n, i in spec.inputs.items()), ("source.key", spec.source.key), ("crm.record_id", spec.crm.record_id)]
+    paths = [
+        *((f"inputs.{n}", i.path) for n, i in spec.inputs.items()),
+        ("source.key", spec.source.key),
+        ("crm.record_id", spec.crm.record_id),
+    ]
     read: list[str] = []
     for where, path in paths:
         head, *rest = path.split(".")

@@ -18,13 +18,12 @@ The integration user's id (who our writes are attributed to) is read from
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
@@ -37,18 +36,26 @@ __all__ = ["SalesforceSettings", "connect", "integration_user_id", "login_method
 class SalesforceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_SALESFORCE_", frozen=True, extra="ignore")
 
-    instance_url: str | None = Field(default="https://127.0.0.1:8443", description="https://<instance> of the org (default: the local CRM sandbox)")
-    session_id: SecretStr | None = Field(default=SecretStr("sandbox-integration-token"), description="an existing session / access token")
+    instance_url: str | None = Field(
+        default="https://127.0.0.1:8443", description="https://<instance> of the org (default: the local CRM sandbox)"
+    )
+    session_id: SecretStr | None = Field(
+        default=SecretStr("sandbox-integration-token"), description="an existing session / access token"
+    )
     username: str | None = None
     password: SecretStr | None = None
     security_token: SecretStr | None = None
-    client_id: str | None = Field(default=None, description="OAuth connected app consumer key (client credentials flow)")
+    client_id: str | None = Field(
+        default=None, description="OAuth connected app consumer key (client credentials flow)"
+    )
     client_secret: SecretStr | None = None
     domain: str | None = Field(default=None, description="login domain: login, test, or a My Domain host")
     private_key_file: Path | None = Field(default=None, description="JWT bearer flow: the connected app's private key")
     ca_bundle: Path | None = Field(default=None, description="CA file to trust for HTTPS (the sandbox's ca.pem)")
     api_version: str = "59.0"
-    integration_user_id: str | None = Field(default=None, description="User id our writes are attributed to (default: from userinfo)")
+    integration_user_id: str | None = Field(
+        default=None, description="User id our writes are attributed to (default: from userinfo)"
+    )
     timeout_s: float = Field(default=30.0, gt=0)
 
 
@@ -80,7 +87,10 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
     ``session`` replaces the HTTP session built from the settings (a proxy, a test transport).
     """
     common: dict[str, Any] = {"session": session or _session(settings), "version": settings.api_version}
-    secret = lambda value: value.get_secret_value() if value is not None else None  # noqa: E731
+
+    def secret(value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
     s = settings
     try:
         if s.username and s.password and s.client_id and s.client_secret:
@@ -94,12 +104,26 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
                 **common,
             )
         if s.username and s.client_id and s.private_key_file:
-            return Salesforce(username=s.username, consumer_key=s.client_id, privatekey_file=str(s.private_key_file), domain=s.domain, **common)
+            return Salesforce(
+                username=s.username,
+                consumer_key=s.client_id,
+                privatekey_file=str(s.private_key_file),
+                domain=s.domain,
+                **common,
+            )
         if s.username and s.password:
             # SOAP login (username, password and the user's security token)
-            return Salesforce(username=s.username, password=secret(s.password), security_token=secret(s.security_token) or "", domain=s.domain, **common)
+            return Salesforce(
+                username=s.username,
+                password=secret(s.password),
+                security_token=secret(s.security_token) or "",
+                domain=s.domain,
+                **common,
+            )
         if s.client_id and s.client_secret:
-            return Salesforce(consumer_key=s.client_id, consumer_secret=secret(s.client_secret), domain=s.domain or "login", **common)
+            return Salesforce(
+                consumer_key=s.client_id, consumer_secret=secret(s.client_secret), domain=s.domain or "login", **common
+            )
         if s.session_id and s.instance_url:
             return Salesforce(instance_url=s.instance_url, session_id=secret(s.session_id), **common)
     except requests.RequestException as exc:
@@ -108,7 +132,8 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
         raise CRMAuthError(f"Salesforce login failed: {exc}") from exc
     raise CRMAuthError(
         "no Salesforce login configured: set CRMPILOT_SALESFORCE_SESSION_ID + INSTANCE_URL, USERNAME + PASSWORD "
-        "(+ SECURITY_TOKEN, or + CLIENT_ID + CLIENT_SECRET), USERNAME + CLIENT_ID + PRIVATE_KEY_FILE (JWT), or CLIENT_ID + CLIENT_SECRET"
+        "(+ SECURITY_TOKEN, or + CLIENT_ID + CLIENT_SECRET), USERNAME + CLIENT_ID + PRIVATE_KEY_FILE (JWT), or "
+        "CLIENT_ID + CLIENT_SECRET"
     )
 
 
@@ -135,7 +160,8 @@ def integration_user_id(sf: Salesforce, settings: SalesforceSettings) -> str:
 
 
 def userinfo(sf: Salesforce, settings: SalesforceSettings) -> dict[str, Any]:
-    """The logged-in user as ``/services/oauth2/userinfo`` describes it (user_id, preferred_username, organization_id…)."""
+    """The logged-in user as ``/services/oauth2/userinfo`` describes it (user_id, preferred_username,
+    organization_id…)."""
     url = f"{sf.base_url.split('/services/')[0]}/services/oauth2/userinfo"
     try:
         resp = sf.session.get(url, headers=sf.headers, timeout=settings.timeout_s)

@@ -16,7 +16,9 @@ __all__ = ["FakeCRM"]
 class FakeCRM:
     """Records keyed by (sobject, id). ``restricted`` maps a field to its allowed values."""
 
-    def __init__(self, *, user_id: str = "005000000000001AAA", restricted: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self, *, user_id: str = "005000000000001AAA", restricted: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self._user_id = user_id
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         self.restricted = {k: set(v) for k, v in (restricted or {}).items()}
@@ -27,7 +29,9 @@ class FakeCRM:
     def user_id(self) -> str:
         return self._user_id
 
-    def put(self, sobject: str, record_id: str, *, by: str = "005000000000002AAA", at: datetime | None = None, **fields: Any) -> None:
+    def put(
+        self, sobject: str, record_id: str, *, by: str = "005000000000002AAA", at: datetime | None = None, **fields: Any
+    ) -> None:
         at = at or datetime.now(UTC)
         rec = self.records.setdefault((sobject, record_id), {"CreatedDate": at})
         rec.update(fields)
@@ -59,7 +63,13 @@ class FakeCRM:
             bad = [f for f, v in upd.values.items() if f in self.restricted and v not in self.restricted[f]]
             if bad:
                 outcomes.append(
-                    UpdateOutcome(upd.ref, ok=False, code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message="bad value for restricted picklist field", fields=tuple(bad))
+                    UpdateOutcome(
+                        upd.ref,
+                        ok=False,
+                        code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        message="bad value for restricted picklist field",
+                        fields=tuple(bad),
+                    )
                 )
                 continue
             self.writes.append(upd)

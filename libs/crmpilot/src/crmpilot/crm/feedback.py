@@ -41,7 +41,11 @@ def watched_fields(enrichments: Iterable[EnrichmentSpec] = ()) -> dict[str, tupl
     for spec in enrichments:
         if spec.crm is not None:
             pairs = watched.setdefault(spec.crm.object, [])
-            pairs += [(name, spec.crm.result_id_field) for name in spec.crm.fields.values() if (name, spec.crm.result_id_field) not in pairs]
+            pairs += [
+                (name, spec.crm.result_id_field)
+                for name in spec.crm.fields.values()
+                if (name, spec.crm.result_id_field) not in pairs
+            ]
     return {sobject: tuple(pairs) for sobject, pairs in watched.items()}
 
 
@@ -80,7 +84,9 @@ def feedback_candidates(
     ]
 
 
-def overrides(records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry], watched: Watched = BUILT_IN) -> list[FeedbackEntry]:
+def overrides(
+    records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry], watched: Watched = BUILT_IN
+) -> list[FeedbackEntry]:
     """One feedback entry per AI value field whose current value differs from what our result wrote."""
     wrote: dict[tuple[str, str, str, str], CrmAuditEntry] = {}
     for entry in audit:  # oldest first: the latest write of a field wins

@@ -89,7 +89,10 @@ def _email(r: EmailSummary) -> PlannedWrite | None:
     if r.case_id is None:
         return None
     grounded = [i for i in r.action_items if i.quote not in r.grounding_failures]
-    lines = [f"- {i.text}" + (f" ({', '.join(x for x in (i.owner, i.due) if x)})" if i.owner or i.due else "") for i in grounded]
+    lines = [
+        f"- {i.text}" + (f" ({', '.join(x for x in (i.owner, i.due) if x)})" if i.owner or i.due else "")
+        for i in grounded
+    ]
     summary = r.summary + ("\n\nAction items:\n" + "\n".join(lines) if lines else "")
     return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": summary[:32000]})
 
@@ -101,7 +104,11 @@ def _score(r: RequestScore) -> PlannedWrite | None:
     reasons += [f"risk: {flag}" for flag in r.risk_flags]
     return PlannedWrite(
         RecordRef("Lead", r.request_id),
-        {"AI_Score__c": r.score, "AI_Score_Reasons__c": "; ".join(reasons)[:1000], "AI_Confidence__c": round(r.confidence, 4)},
+        {
+            "AI_Score__c": r.score,
+            "AI_Score_Reasons__c": "; ".join(reasons)[:1000],
+            "AI_Confidence__c": round(r.confidence, 4),
+        },
     )
 
 
@@ -126,7 +133,7 @@ def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
 def _crm_value(value: Any) -> Any:
     """Quoted items as one line each (text, then the quote); every other value as it is."""
     if isinstance(value, tuple | list):
-        return "\n".join(f"- {item.text} (\"{item.quote}\")" for item in value)
+        return "\n".join(f'- {item.text} ("{item.quote}")' for item in value)
     return value
 
 
@@ -141,7 +148,9 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
     if isinstance(result, EnrichmentResult):
         spec = (enrichments or {}).get(result.task)
         if spec is None:
-            raise UnknownEnrichmentResult(f"no enrichment spec {result.task!r} is registered with this writer (CRMPILOT_ENRICHMENTS_DIR)")
+            raise UnknownEnrichmentResult(
+                f"no enrichment spec {result.task!r} is registered with this writer (CRMPILOT_ENRICHMENTS_DIR)"
+            )
         if spec.crm is None:
             return None
         if result.review == "skip":  # nothing to write: planned all the same, so the decision is audited
@@ -160,8 +169,16 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
 
 MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
     "Case": (
-        "AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD,
-        "AI_Summary__c", SUMMARY_RESULT_ID_FIELD, SUMMARY_REVIEW_FIELD,
+        "AI_Category__c",
+        "AI_Priority__c",
+        "AI_Sentiment__c",
+        "AI_Confidence__c",
+        RESULT_ID_FIELD,
+        REVIEW_FIELD,
+        TRACE_FIELD,
+        "AI_Summary__c",
+        SUMMARY_RESULT_ID_FIELD,
+        SUMMARY_REVIEW_FIELD,
     ),  # fmt: skip
     "Lead": ("AI_Score__c", "AI_Score_Reasons__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
 }
@@ -175,4 +192,8 @@ AI_VALUE_FIELDS: dict[str, tuple[str, ...]] = {
 
 def id_field_for(field: str) -> str:
     """The result-id field of the task that owns ``field`` (the summary's, or the default)."""
-    return SUMMARY_RESULT_ID_FIELD if field in ("AI_Summary__c", SUMMARY_RESULT_ID_FIELD, SUMMARY_REVIEW_FIELD) else RESULT_ID_FIELD
+    return (
+        SUMMARY_RESULT_ID_FIELD
+        if field in ("AI_Summary__c", SUMMARY_RESULT_ID_FIELD, SUMMARY_REVIEW_FIELD)
+        else RESULT_ID_FIELD
+    )

@@ -29,10 +29,10 @@ from crmpilot.warehouse.privacy import ERASED
 from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
 from .mapping import RESULT_ID_FIELDS
-from .writeback import RECOVERED
 from .port import CRM, RecordRef, RecordState, RecordUpdate
 from .salesforce import BATCH_LIMIT, READ_LIMIT
 from .values import from_audit_text, same_value, to_audit_text
+from .writeback import RECOVERED
 
 __all__ = ["RevertLog", "RevertStatus", "FieldRevert", "RevertReport", "new_revert_run_id", "select_applied", "revert"]
 
@@ -201,12 +201,16 @@ def _superseded(rec: _Record, state: RecordState | None) -> str | None:
     if state is None:
         return None
     # a result-id marker field (built-in or declared) is one whose written value is the result id itself
-    markers = [f for f, chain in rec.by_field.items() if f in RESULT_ID_FIELDS or chain[-1].after_value == chain[-1].result_id]
+    markers = [
+        f for f, chain in rec.by_field.items() if f in RESULT_ID_FIELDS or chain[-1].after_value == chain[-1].result_id
+    ]
     for id_field in markers:
         chain = rec.by_field[id_field]
         current = state.fields.get(id_field)
         if not same_value(current, chain[-1].after_value):
-            return f"superseded: the record now carries result {current!r} ({id_field}), written after the selected ones"
+            return (
+                f"superseded: the record now carries result {current!r} ({id_field}), written after the selected ones"
+            )
     return None
 
 

@@ -124,7 +124,11 @@ class SalesforceCRM:
                     raise CRMRowLocked(f"{upd.ref.sobject} {upd.ref.record_id}: {err.get('message')}", code=code)
                 outcomes.append(
                     UpdateOutcome(
-                        ref=upd.ref, ok=False, code=code, message=err.get("message"), fields=tuple(err.get("fields") or ())
+                        ref=upd.ref,
+                        ok=False,
+                        code=code,
+                        message=err.get("message"),
+                        fields=tuple(err.get("fields") or ()),
                     )
                 )
         return outcomes
@@ -173,11 +177,15 @@ class SalesforceCRM:
             except SalesforceExpiredSession as exc:
                 if attempt < self._max_reauth:
                     continue
-                raise CRMAuthError(f"Salesforce session invalid after {attempt + 1} attempt(s): {_message(exc)}", code=_code(exc)) from exc
+                raise CRMAuthError(
+                    f"Salesforce session invalid after {attempt + 1} attempt(s): {_message(exc)}", code=_code(exc)
+                ) from exc
             except SalesforceRefusedRequest as exc:
                 if _code(exc) == "REQUEST_LIMIT_EXCEEDED":
                     raise CRMLimitExceeded(
-                        f"Salesforce API limit reached: {_message(exc)}", code=_code(exc), retry_after=self._limit_retry_after_s
+                        f"Salesforce API limit reached: {_message(exc)}",
+                        code=_code(exc),
+                        retry_after=self._limit_retry_after_s,
                     ) from exc
                 raise CRMRejected(f"Salesforce refused {method} {path}: {_message(exc)}", code=_code(exc)) from exc
             except SalesforceResourceNotFound as exc:

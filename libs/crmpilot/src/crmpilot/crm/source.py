@@ -18,7 +18,17 @@ from crmpilot.events import CaseEvent, Envelope
 
 __all__ = ["CASE_FIELDS", "case_query", "case_events", "fetch_case_records"]
 
-CASE_FIELDS = ("Id", "Subject", "Description", "Origin", "AccountId", "SuppliedEmail", "LastModifiedDate", "LastModifiedById", "CreatedDate")
+CASE_FIELDS = (
+    "Id",
+    "Subject",
+    "Description",
+    "Origin",
+    "AccountId",
+    "SuppliedEmail",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "CreatedDate",
+)
 
 
 def case_query(since: datetime | None = None, limit: int = 2000) -> str:
@@ -34,7 +44,9 @@ def _time(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
-def case_events(records: Iterable[Mapping[str, Any]], *, source: str, integration_user: str | None = None) -> list[Envelope[CaseEvent]]:
+def case_events(
+    records: Iterable[Mapping[str, Any]], *, source: str, integration_user: str | None = None
+) -> list[Envelope[CaseEvent]]:
     """One ``crm.case.created`` or ``crm.case.updated`` event per record."""
     events = []
     for rec in records:
@@ -52,5 +64,9 @@ def case_events(records: Iterable[Mapping[str, Any]], *, source: str, integratio
             last_modified=modified,
         )
         event_type = "crm.case.created" if created == modified else "crm.case.updated"
-        events.append(Envelope[CaseEvent](source=source, type=event_type, schemaversion=1, subject=rec["Id"], time=modified, data=data))
+        events.append(
+            Envelope[CaseEvent](
+                source=source, type=event_type, schemaversion=1, subject=rec["Id"], time=modified, data=data
+            )
+        )
     return events

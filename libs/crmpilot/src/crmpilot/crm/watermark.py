@@ -140,7 +140,8 @@ class PostgresWatermarkStore:
                 yield conn
         except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName) as exc:
             raise WarehouseNotMigrated(
-                f"the crm_source tables are missing at {self._where} ({exc.diag.message_primary}); run `crmpilot db migrate`"
+                f"the crm_source tables are missing at {self._where} ({exc.diag.message_primary}); run "
+                "`crmpilot db migrate`"
             ) from exc
         except psycopg.OperationalError as exc:
             raise WarehouseUnavailable(f"PostgreSQL at {self._where} is unavailable: {exc}") from exc

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from crmpilot.enrichments.spec import EnrichmentSpec
 from crmpilot.warehouse.records import CrmAuditEntry
 
 from .errors import CRMRejected
-from crmpilot.enrichments.spec import EnrichmentSpec
-
 from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write
 from .port import CRM, RecordRef, RecordUpdate
 from .values import to_audit_text
@@ -44,7 +43,14 @@ RECOVERED = "recovered"
 """Reason prefix of audit rows written after the fact: their before value is unknown, so revert leaves them."""
 
 Status = Literal[
-    "applied", "already_applied", "already_reverted", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "no_target", "rejected"
+    "applied",
+    "already_applied",
+    "already_reverted",
+    "skipped_human_edit",
+    "skipped_not_found",
+    "skipped_low_confidence",
+    "no_target",
+    "rejected",
 ]
 
 
@@ -53,7 +59,9 @@ class AuditLog(Protocol):
 
     def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int: ...
 
-    def crm_audit(self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)) -> list[CrmAuditEntry]: ...
+    def crm_audit(
+        self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)
+    ) -> list[CrmAuditEntry]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +127,24 @@ def write_back(
             ref = plan.ref
             if outcome.ok:
                 before = current[ref]
-                entries.extend(_entry(result, plan, f, before.get(f), v, "applied", None, now, run_id) for f, v in plan.values.items())
+                entries.extend(
+                    _entry(result, plan, f, before.get(f), v, "applied", None, now, run_id)
+                    for f, v in plan.values.items()
+                )
                 before.update(plan.values)
-                reports[result.result_id] = WriteReport(result.result_id, "applied", ref.sobject, ref.record_id, tuple(plan.values))
+                reports[result.result_id] = WriteReport(
+                    result.result_id, "applied", ref.sobject, ref.record_id, tuple(plan.values)
+                )
             elif outcome.code in {"ENTITY_IS_DELETED", "NOT_FOUND"}:
                 entries.append(_entry(result, plan, "*", None, None, "skipped_not_found", outcome.message, now, run_id))
-                reports[result.result_id] = WriteReport(result.result_id, "skipped_not_found", ref.sobject, ref.record_id)
+                reports[result.result_id] = WriteReport(
+                    result.result_id, "skipped_not_found", ref.sobject, ref.record_id
+                )
             else:
-                message = f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields {', '.join(outcome.fields) or '-'})"
+                message = (
+                    f"{ref.sobject} {ref.record_id}: {outcome.code}: {outcome.message} (fields "
+                    f"{', '.join(outcome.fields) or '-'})"
+                )
                 entries.append(_entry(result, plan, "*", None, None, "failed", message, now, run_id))
                 reports[result.result_id] = WriteReport(
                     result.result_id, "rejected", ref.sobject, ref.record_id, outcome.fields, outcome.code, message
@@ -155,7 +173,9 @@ def _recovered(
     replaced are not, which the reason says, so a revert can tell.
     """
     audited = {rid for rid, statuses in history.items() if "applied" in statuses}
-    reason = f"{RECOVERED}: the CRM already held this result but its audit was missing; the value it replaced is unknown"
+    reason = (
+        f"{RECOVERED}: the CRM already held this result but its audit was missing; the value it replaced is unknown"
+    )
     return [
         _entry(result, plan, field, None, value, "applied", reason, now, run_id)
         for result, plan in already
@@ -171,7 +191,9 @@ def _drop_reverted(
     reverted = {rid for rid, statuses in history.items() if "reverted" in statuses}
     for result, plan in to_write:
         if result.result_id in reverted:
-            reports[result.result_id] = WriteReport(result.result_id, "already_reverted", plan.ref.sobject, plan.ref.record_id)
+            reports[result.result_id] = WriteReport(
+                result.result_id, "already_reverted", plan.ref.sobject, plan.ref.record_id
+            )
     return [(r, p) for r, p in to_write if r.result_id not in reverted]
 
 
@@ -195,7 +217,9 @@ def _fetch_states(plans: Sequence[PlannedWrite], crm: CRM) -> dict[tuple[str, st
     fields: dict[str, dict[str, None]] = {}
     for p in plans:
         by_type.setdefault(p.ref.sobject, []).append(p.ref.record_id)
-        fields.setdefault(p.ref.sobject, dict.fromkeys(MANAGED_FIELDS.get(p.ref.sobject, ()))).update(dict.fromkeys((*p.values, p.id_field)))
+        fields.setdefault(p.ref.sobject, dict.fromkeys(MANAGED_FIELDS.get(p.ref.sobject, ()))).update(
+            dict.fromkeys((*p.values, p.id_field))
+        )
     states: dict[tuple[str, str], Any] = {}
     for sobject, ids in by_type.items():
         for rid, state in crm.fetch(sobject, list(dict.fromkeys(ids)), tuple(fields[sobject])).items():
@@ -212,12 +236,24 @@ def _decide(result: Result, plan: PlannedWrite, state: Any, integration_user: st
         return "already_applied", None
     event_time = result.provenance.event_time
     if state.last_modified > event_time and state.last_modified_by != integration_user:
-        return "skipped_human_edit", f"edited by {state.last_modified_by} at {state.last_modified.isoformat()} after the event at {event_time.isoformat()}"
+        return (
+            "skipped_human_edit",
+            f"edited by {state.last_modified_by} at {state.last_modified.isoformat()} after the event at "
+            f"{event_time.isoformat()}",
+        )
     return None, None
 
 
 def _entry(
-    result: Result, plan: PlannedWrite, field: str, before: Any, after: Any, status: Status, reason: str | None, at: datetime, run_id: str | None
+    result: Result,
+    plan: PlannedWrite,
+    field: str,
+    before: Any,
+    after: Any,
+    status: Status,
+    reason: str | None,
+    at: datetime,
+    run_id: str | None,
 ) -> CrmAuditEntry:
     return CrmAuditEntry(
         result_id=result.result_id,

@@ -58,7 +58,9 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
             problems.append(src.problem(loc, f"{'.'.join(loc)}: {crm.object} has no field {api_name!r} ({what})"))
             return None
         if not found.get("updateable", False):
-            problems.append(src.problem(loc, f"{'.'.join(loc)}: {crm.object}.{found['name']} is read-only for the integration user"))
+            problems.append(
+                src.problem(loc, f"{'.'.join(loc)}: {crm.object}.{found['name']} is read-only for the integration user")
+            )
         return found
 
     for output_name, api_name in crm.fields.items():
@@ -77,13 +79,16 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
                     problems.append(
                         src.problem(
                             ("outputs", output_name, "values", value),
-                            f"outputs.{output_name}.values: the picklist {crm.object}.{found['name']} has no active value "
+                            f"outputs.{output_name}.values: the picklist {crm.object}.{found['name']} has no "
+                            "active value "
                             f"{value!r} (it has: {_listed(active, found)})",
                         )
                     )
 
     result = field(("crm", "result_id_field"), crm.result_id_field, "the result id marker")
-    if result is not None and (result.get("type") not in _TEXT or int(result.get("length") or 0) < MIN_RESULT_ID_LENGTH):
+    if result is not None and (
+        result.get("type") not in _TEXT or int(result.get("length") or 0) < MIN_RESULT_ID_LENGTH
+    ):
         problems.append(
             src.problem(
                 ("crm", "result_id_field"),
@@ -94,11 +99,23 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
     if crm.review_field:
         review = field(("crm", "review_field"), crm.review_field, "the review checkbox")
         if review is not None and review.get("type") != "boolean":
-            problems.append(src.problem(("crm", "review_field"), f"crm.review_field: {crm.object}.{review['name']} is {_shape(review)}; it needs to be a checkbox (boolean)"))
+            problems.append(
+                src.problem(
+                    ("crm", "review_field"),
+                    f"crm.review_field: {crm.object}.{review['name']} is {_shape(review)}; it needs to be a "
+                    "checkbox (boolean)",
+                )
+            )
     if crm.trace_field:
         trace = field(("crm", "trace_field"), crm.trace_field, "the trace id")
         if trace is not None and (trace.get("type") not in _TEXT or int(trace.get("length") or 0) < 32):
-            problems.append(src.problem(("crm", "trace_field"), f"crm.trace_field: {crm.object}.{trace['name']} is {_shape(trace)}; it needs to be text of length >= 32"))
+            problems.append(
+                src.problem(
+                    ("crm", "trace_field"),
+                    f"crm.trace_field: {crm.object}.{trace['name']} is {_shape(trace)}; it needs to be text of "
+                    "length >= 32",
+                )
+            )
     return problems
 
 
@@ -120,7 +137,11 @@ def _incompatible(output: OutputField, found: Mapping[str, Any]) -> str | None:
     if isinstance(output, TextOutput):
         if kind not in _TEXT:
             return f"is {_shape(found)}; text needs a text or text area field"
-        return None if length >= output.max_length else f"is {_shape(found)}; it cannot hold max_length {output.max_length}"
+        return (
+            None
+            if length >= output.max_length
+            else f"is {_shape(found)}; it cannot hold max_length {output.max_length}"
+        )
     assert isinstance(output, QuotesOutput)
     return None if kind == "textarea" else f"is {_shape(found)}; quotes need a long text area"
 
@@ -137,7 +158,8 @@ def _listed(values: set[str], found: Mapping[str, Any]) -> str:
 
 
 def salesforce_describe(sf: Salesforce) -> Describe:
-    """The describe of ``sf``'s org, one API call per object asked (cached); errors translated to :mod:`crmpilot.crm.errors`."""
+    """The describe of ``sf``'s org, one API call per object asked (cached); errors translated to
+    :mod:`crmpilot.crm.errors`."""
     seen: dict[str, dict[str, Any] | None] = {}
 
     def describe(sobject: str) -> dict[str, Any] | None:

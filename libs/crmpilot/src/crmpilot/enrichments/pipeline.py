@@ -48,7 +48,17 @@ from .results import UnexpectedEventType, result_output, review_decision, skippe
 from .spec import EnrichmentSpec, EnumOutput, QuotesOutput, TextOutput
 from .task import task_for
 
-__all__ = ["EVENT_TYPE", "EnrichmentHandler", "HookFailed", "MissingField", "Pipeline", "Reading", "TaskPipeline", "overall_review", "value_at"]
+__all__ = [
+    "EVENT_TYPE",
+    "EnrichmentHandler",
+    "HookFailed",
+    "MissingField",
+    "Pipeline",
+    "Reading",
+    "TaskPipeline",
+    "overall_review",
+    "value_at",
+]
 
 EVENT_TYPE = "ai.enrichment.completed"
 _SPACE = re.compile(r"\s+")
@@ -119,7 +129,12 @@ class Run:
     def header(self) -> dict[str, Any]:
         """The fields every result event has: id, provenance, the cut, and for a skip its reason and decision."""
         if self.reading.skipped is not None:
-            return {"result_id": self.result_id, "provenance": self.provenance, "skipped": self.reading.skipped, "review": "skip"}
+            return {
+                "result_id": self.result_id,
+                "provenance": self.provenance,
+                "skipped": self.reading.skipped,
+                "review": "skip",
+            }
         return {"result_id": self.result_id, "provenance": self.provenance, "truncated_chars": self.cut}
 
 
@@ -168,7 +183,10 @@ class Pipeline(ABC, Generic[R]):
     async def __call__(self, envelope: Envelope[Any], ctx: MessageContext) -> Sequence[Output]:
         with process_span(ctx, event_id=envelope.id) as span:
             if envelope.type not in self.event_types:
-                raise UnexpectedEventType(f"{ctx.topic}: {self.task.name} reads {', '.join(sorted(self.event_types))} events, got {envelope.type!r}")
+                raise UnexpectedEventType(
+                    f"{ctx.topic}: {self.task.name} reads {', '.join(sorted(self.event_types))} events, got "
+                    f"{envelope.type!r}"
+                )
             reading = self.read(envelope)
             if reading is None:
                 return ()
@@ -177,7 +195,9 @@ class Pipeline(ABC, Generic[R]):
             result_id = result_id_for(envelope.id, task.name, task.prompt.version)
             if reading.skipped is not None:
                 span.set_attribute("crmpilot.input.skipped", reading.skipped.reason)
-                result = self.skipped(Run(result_id, reading, skipped_provenance(self.llm, task, reading.payload, source)))
+                result = self.skipped(
+                    Run(result_id, reading, skipped_provenance(self.llm, task, reading.payload, source))
+                )
             else:
                 payload, cut = dict(reading.payload), 0
                 for name, budget in reading.budgets.items():
@@ -190,17 +210,26 @@ class Pipeline(ABC, Generic[R]):
                     if not more:
                         raise
                     cut += more
-                    span.add_event("crmpilot.input.cut_to_context", {"n_prompt_tokens": exc.n_prompt_tokens or 0, "n_ctx": exc.n_ctx or 0})
+                    span.add_event(
+                        "crmpilot.input.cut_to_context",
+                        {"n_prompt_tokens": exc.n_prompt_tokens or 0, "n_ctx": exc.n_ctx or 0},
+                    )
                     answer = await self.llm.run(task, payload)  # a second overflow is this record's error
                 if cut:
                     span.set_attribute("crmpilot.input.truncated_chars", cut)
-                result = self.completed(Run(result_id, reading, answer.provenance(**source), payload, answer.output, cut))
-            return (result_output(self.topic, result, event_type=self.result_type, source=self.source, subject=reading.key),)
+                result = self.completed(
+                    Run(result_id, reading, answer.provenance(**source), payload, answer.output, cut)
+                )
+            return (
+                result_output(self.topic, result, event_type=self.result_type, source=self.source, subject=reading.key),
+            )
 
     def _count_tokens(self, text: str) -> int:
         return estimate_tokens(text, self.token_model)
 
-    def _fit_context(self, payload: dict[str, Any], budgets: Mapping[str, int], exc: LLMContextOverflow) -> tuple[dict[str, Any], int]:
+    def _fit_context(
+        self, payload: dict[str, Any], budgets: Mapping[str, int], exc: LLMContextOverflow
+    ) -> tuple[dict[str, Any], int]:
         """``payload`` with its text inputs (the budgeted ones, else every string) cut so that the prompt fills
         about ``CONTEXT_FILL`` of the context the endpoint reported (half of them when it gave no counts); and
         the characters cut."""
@@ -290,7 +319,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         return Reading(key=key, payload=payload, skipped=skipped, budgets=budgets, about=record_id)
 
     def skipped(self, run: Run) -> EnrichmentResult:
-        return EnrichmentResult(**run.header, task=self.spec.name, enrichment_version=self.spec.version, record_id=run.reading.about)
+        return EnrichmentResult(
+            **run.header, task=self.spec.name, enrichment_version=self.spec.version, record_id=run.reading.about
+        )
 
     def _unchanged(self, event_type: str, data: Mapping[str, Any]) -> bool:
         """An update that changed no ``rerun_on`` field, or only the fields this enrichment writes itself (no loop)."""
@@ -314,7 +345,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         if value is None or str(value) == "":
             raise MissingField(f"{self.spec.name}: the {what} at data.{path} is empty")
         if len(str(value)) > 200:
-            raise MissingField(f"{self.spec.name}: the {what} at data.{path} is {len(str(value))} characters, at most 200")
+            raise MissingField(
+                f"{self.spec.name}: the {what} at data.{path} is {len(str(value))} characters, at most 200"
+            )
         return str(value)
 
     def _input(self, data: Mapping[str, Any], path: str) -> str:
@@ -358,15 +391,20 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             grounding_failures=tuple(q for qs in failures.values() for q in qs),
         )
 
-    def _run_hooks(self, answer: dict[str, Any], confidence: dict[str, float], payload: Mapping[str, str]) -> dict[str, Any]:
-        """The answer after every hook, validated again; a hook that fails or leaves the vocabulary is :class:`HookFailed`."""
+    def _run_hooks(
+        self, answer: dict[str, Any], confidence: dict[str, float], payload: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The answer after every hook, validated again; a hook that fails or leaves the vocabulary is
+        :class:`HookFailed`."""
         try:
             for fn in self.hooks:
                 answer = fn(dict(answer), payload)
             model = task_for(self.spec).output_model
             checked = model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
-        except Exception as exc:  # noqa: BLE001 - a hook is user code: any failure is this record's, reported with its cause
-            raise HookFailed(f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]) from exc
+        except Exception as exc:  # a hook is user code: any failure is this record's, reported with its cause
+            raise HookFailed(
+                f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]
+            ) from exc
         checked.pop("confidence")
         return checked
 

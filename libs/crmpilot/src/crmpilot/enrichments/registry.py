@@ -112,7 +112,8 @@ def spec_files(folders: Sequence[Path]) -> list[Path]:
 
 
 def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path] = ()) -> Registry:
-    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises :class:`SpecError` with every problem."""
+    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises
+    :class:`SpecError` with every problem."""
     paths = [*spec_files(EnrichmentsSettings().folders() if folders is None else folders), *files]
     entries: dict[str, LoadedSpec] = {}
     problems: list[SpecProblem] = []
@@ -124,7 +125,9 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
             continue
         loaded = LoadedSpec(spec, source, path)
         if spec.name in entries:
-            problems.append(source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}"))
+            problems.append(
+                source.problem(("name",), f"name {spec.name!r} is also declared in {entries[spec.name].path}")
+            )
             continue
         try:
             task_for(spec)
@@ -145,7 +148,8 @@ def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path
 
 
 def _field_clashes(entries: dict[str, LoadedSpec]) -> list[SpecProblem]:
-    """CRM fields two specs write on one object, or a spec writes a built-in task's field: one would overwrite the other."""
+    """CRM fields two specs write on one object, or a spec writes a built-in task's field: one would overwrite the
+    other."""
     from crmpilot.crm.mapping import MANAGED_FIELDS  # the built-in tasks' fields
 
     owner: dict[tuple[str, str], str] = {
@@ -160,7 +164,12 @@ def _field_clashes(entries: dict[str, LoadedSpec]) -> list[SpecProblem]:
             key = (crm.object.lower(), f.lower())
             other = owner.setdefault(key, e.spec.name)
             if other != e.spec.name:
-                problems.append(e.source.problem(("crm",), f"crm: {crm.object}.{f} is also written by {other}: give this enrichment fields of its own"))
+                problems.append(
+                    e.source.problem(
+                        ("crm",),
+                        f"crm: {crm.object}.{f} is also written by {other}: give this enrichment fields of its own",
+                    )
+                )
     return problems
 
 
@@ -175,7 +184,8 @@ def _locked(path: Path) -> dict[str, dict[str, str]]:
 
 
 def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
-    """A prompt changed under a locked version (always), or a version not locked yet (``strict``: ``crmpilot enrichments check``)."""
+    """A prompt changed under a locked version (always), or a version not locked yet (``strict``: ``crmpilot
+    enrichments check``)."""
     spec = entry.spec
     current = task_for(spec).prompt.hash
     known = _locked(entry.lock_path).get(spec.name, {}).get(spec.prompt.version)
@@ -183,13 +193,18 @@ def prompt_problems(entry: LoadedSpec, *, strict: bool) -> list[SpecProblem]:
     if known is None:
         if not strict:
             return []
-        return [entry.source.problem(where, f"prompt version {spec.prompt.version!r} is not locked: run `crmpilot enrichments lock`")]
+        return [
+            entry.source.problem(
+                where, f"prompt version {spec.prompt.version!r} is not locked: run `crmpilot enrichments lock`"
+            )
+        ]
     if known != current:
         return [
             entry.source.problem(
                 where,
                 f"the prompt (text or answer format) changed under version {spec.prompt.version!r} "
-                f"(locked {known}, now {current}): give prompt.version a new value, then run `crmpilot enrichments lock`",
+                f"(locked {known}, now {current}): give prompt.version a new value, then run `crmpilot "
+                "enrichments lock`",
             )
         ]
     return []

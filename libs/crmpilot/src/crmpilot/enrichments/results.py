@@ -60,12 +60,20 @@ def source_of(envelope: Envelope[Any], ctx: MessageContext) -> dict[str, Any]:
 def result_output(topic: str, result: Any, *, event_type: str, source: str, subject: str) -> Output:
     """``result`` as a version-1 ``event_type`` event (id = result id) on ``topic``, with the current trace."""
     event = Envelope[type(result)](  # type: ignore[misc]
-        id=result.result_id, source=source, type=event_type, schemaversion=1, subject=subject, time=datetime.now(UTC), data=result
+        id=result.result_id,
+        source=source,
+        type=event_type,
+        schemaversion=1,
+        subject=subject,
+        time=datetime.now(UTC),
+        data=result,
     )
     return Output.event(topic, event, headers=trace_headers())
 
 
-def skipped_provenance(llm: LLMClient, spec: TaskSpec[Any], payload: Mapping[str, Any], source: Mapping[str, Any]) -> Provenance:
+def skipped_provenance(
+    llm: LLMClient, spec: TaskSpec[Any], payload: Mapping[str, Any], source: Mapping[str, Any]
+) -> Provenance:
     """``source``: the source topic, partition, offset, event id and event time of the result."""
     seen = llm.redactor.redact(dict(payload)).payload if llm.redactor else dict(payload)
     return Provenance.without_model_call(

@@ -113,7 +113,9 @@ class TextOutput(_Output):
     type: Literal["text"]
     max_length: int = Field(default=1000, ge=1, le=32000)
     extractive: bool = False
-    source: tuple[str, ...] = Field(default=(), description="extractive: the inputs it is taken from (default: every input)")
+    source: tuple[str, ...] = Field(
+        default=(), description="extractive: the inputs it is taken from (default: every input)"
+    )
 
 
 class QuotesOutput(_Output):
@@ -124,17 +126,24 @@ class QuotesOutput(_Output):
     max_length: int = Field(default=500, ge=1, le=4000, description="of each item's text and quote")
 
 
-OutputField = Annotated[EnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput, Field(discriminator="type")]
+OutputField = Annotated[
+    EnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput, Field(discriminator="type")
+]
 
 
 class InputField(_Strict):
     """One input the model sees: where it comes from in the event's ``data``, and its token budget."""
 
     path: str = Field(pattern=_PATH, description="dotted path into the event's data, e.g. fields.Description")
-    max_tokens: int | None = Field(default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)")
+    max_tokens: int | None = Field(
+        default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)"
+    )
     personal: bool = Field(default=False, description="holds personal text: erasure and retention follow it")
     context: bool = Field(
-        default=False, description="context only: when every input that is not context is empty or not text, no model is asked (a skip result)"
+        default=False,
+        description="context only: when every input that is not context is empty or not text, no model is asked (a "
+        "skip "
+        "result)",
     )
 
 
@@ -159,8 +168,12 @@ class CrmTarget(_Strict):
     object: str = Field(pattern=_CRM_NAME)
     record_id: str = Field(pattern=_PATH, description="path of the record id in the event's data")
     fields: dict[str, str] = Field(min_length=1, description="output field -> CRM field (API name)")
-    result_id_field: str = Field(pattern=_CRM_NAME, description="text field holding the applied result id (idempotency marker)")
-    review_field: str | None = Field(default=None, pattern=_CRM_NAME, description="checkbox set when a written value is a suggestion")
+    result_id_field: str = Field(
+        pattern=_CRM_NAME, description="text field holding the applied result id (idempotency marker)"
+    )
+    review_field: str | None = Field(
+        default=None, pattern=_CRM_NAME, description="checkbox set when a written value is a suggestion"
+    )
     trace_field: str | None = Field(default=None, pattern=_CRM_NAME, description="text field for the trace id")
 
     @model_validator(mode="after")
@@ -194,7 +207,9 @@ class EnrichmentSpec(_Strict):
     crm: CrmTarget | None = None
     output_topic: str | None = Field(default=None, min_length=1, max_length=249, description="default ai.<name>")
     personal_outputs: tuple[str, ...] = Field(default=(), description="outputs holding personal text")
-    hooks: tuple[str, ...] = Field(default=(), description="named Python hooks run after the model (crmpilot.enrichments.hooks)")
+    hooks: tuple[str, ...] = Field(
+        default=(), description="named Python hooks run after the model (crmpilot.enrichments.hooks)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -358,7 +373,9 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
             problems.append(
                 src.problem(
                     ("prompt", "user"),
-                    f"prompt.user: placeholder {{{placeholder}{'!' + conversion if conversion else ''}{':' + format_spec if format_spec else ''}}}"
+                    "prompt.user: placeholder "
+                    f"{{{placeholder}{'!' + conversion if conversion else ''}"
+                    f"{':' + format_spec if format_spec else ''}}}"
                     f" is no input (write {{name}} with a name of: {', '.join(spec.inputs)})",
                 )
             )
@@ -367,19 +384,35 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
         own = {f.lower() for f in spec.crm.written_fields}
         if loop := [f for f in spec.source.rerun_on if f.lower() in own]:
             problems.append(
-                src.problem(("source", "rerun_on"), f"source.rerun_on: {', '.join(loop)} is written by this enrichment: its own write would run it again")
+                src.problem(
+                    ("source", "rerun_on"),
+                    f"source.rerun_on: {', '.join(loop)} is written by this enrichment: its own write would "
+                    "run it again",
+                )
             )
     if spec.crm is not None:
         for output in spec.crm.fields:
             if output not in spec.outputs:
-                problems.append(src.problem(("crm", "fields", output), f"crm.fields: {output!r} is no output (outputs: {', '.join(spec.outputs)})"))
+                problems.append(
+                    src.problem(
+                        ("crm", "fields", output),
+                        f"crm.fields: {output!r} is no output (outputs: {', '.join(spec.outputs)})",
+                    )
+                )
     for name, out in spec.outputs.items():
         if isinstance(out, TextOutput):
             for source in out.source:
                 if source not in spec.inputs:
-                    problems.append(src.problem(("outputs", name, "source"), f"outputs.{name}.source: {source!r} is no input"))
+                    problems.append(
+                        src.problem(("outputs", name, "source"), f"outputs.{name}.source: {source!r} is no input")
+                    )
             if out.source and not out.extractive:
-                problems.append(src.problem(("outputs", name, "source"), f"outputs.{name}.source: only an extractive text field has a source"))
+                problems.append(
+                    src.problem(
+                        ("outputs", name, "source"),
+                        f"outputs.{name}.source: only an extractive text field has a source",
+                    )
+                )
     for name in spec.personal_outputs:
         if name not in spec.outputs:
             problems.append(src.problem(("personal_outputs",), f"personal_outputs: {name!r} is no output"))
@@ -395,7 +428,12 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
     for i, event_type in enumerate(spec.source.event_types):
         versions = EVENT_TYPES.get(event_type)
         if versions is None:
-            problems.append(src.problem(("source", "event_types", i), f"source.event_types: unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}"))
+            problems.append(
+                src.problem(
+                    ("source", "event_types", i),
+                    f"source.event_types: unknown event type {event_type!r}; known: {', '.join(sorted(EVENT_TYPES))}",
+                )
+            )
         else:
             models.append((event_type, versions[max(versions)]))
     paths: list[tuple[tuple[str | int, ...], str]] = [(("source", "key"), spec.source.key)]
@@ -407,11 +445,18 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
         for event_type, model in models:
             if first not in model.model_fields:
                 where = ".".join(str(p) for p in loc)
-                problems.append(src.problem(loc, f"{where}: {event_type} data has no field {first!r} (it has: {', '.join(model.model_fields)})"))
+                problems.append(
+                    src.problem(
+                        loc,
+                        f"{where}: {event_type} data has no field {first!r} (it has: {', '.join(model.model_fields)})",
+                    )
+                )
     return problems
 
 
-def _placeholders(template: str, src: SpecSource, problems: list[SpecProblem]) -> list[tuple[str, str | None, str | None, str | None]]:
+def _placeholders(
+    template: str, src: SpecSource, problems: list[SpecProblem]
+) -> list[tuple[str, str | None, str | None, str | None]]:
     try:
         return list(string.Formatter().parse(template))
     except ValueError as exc:

@@ -130,6 +130,7 @@ def _split(dataset: Dataset, *, train: int | None, test: float, seed: int) -> tu
     rest, held = train_test_split(idx, test_size=test, random_state=seed, stratify=labels)
     if train is not None and train < len(rest):
         rest, _ = train_test_split(rest, train_size=train, random_state=seed, stratify=[labels[i] for i in rest])
+
     # train_test_split returns the indices shuffled (seeded): kept in that order, so the first N test
     # items (the end-to-end subset, `crmpilot eval run --limit N`) span the labels, unlike the source
     # file, which is grouped by label.
@@ -151,7 +152,9 @@ def _few_shot(dataset: Dataset, k: int, seed: int) -> list[int]:
     return sorted(chosen)
 
 
-def _figures(name: str, head: TicketClassifierHead, vectors: Vectors, texts: Sequence[str], gold: Sequence[str]) -> HeadFigures:
+def _figures(
+    name: str, head: TicketClassifierHead, vectors: Vectors, texts: Sequence[str], gold: Sequence[str]
+) -> HeadFigures:
     probs = head_proba(head, vectors, texts)
     top = probs.argmax(axis=1)
     predicted = [head.labels[int(i)] for i in top]
@@ -167,7 +170,15 @@ def _figures(name: str, head: TicketClassifierHead, vectors: Vectors, texts: Seq
         g = selective(np.where(outside, 0.0, conf), correct, (0.8,))[0]
         gated = (g.accuracy, g.coverage, float(outside.mean()))
     return HeadFigures(
-        name, head.id, quality.accuracy, quality.macro_f1, reliability(conf, correct).ece, nll, at.accuracy, at.coverage, *gated
+        name,
+        head.id,
+        quality.accuracy,
+        quality.macro_f1,
+        reliability(conf, correct).ece,
+        nll,
+        at.accuracy,
+        at.coverage,
+        *gated,
     )
 
 
@@ -194,13 +205,23 @@ def _embed_all(texts: Sequence[str], encoder: Encoder, cache_dir: Path | None, d
 
 
 def _cross_validate(
-    full: Dataset, categories: tuple[Category, ...], encoder: Encoder, *, folds: int, options: TrainOptions, work: Path, cache_dir: Path | None = None
+    full: Dataset,
+    categories: tuple[Category, ...],
+    encoder: Encoder,
+    *,
+    folds: int,
+    options: TrainOptions,
+    work: Path,
+    cache_dir: Path | None = None,
 ) -> int:
     """K-fold figures of the head ``options`` trains: every row is a test item once."""
     from sklearn.model_selection import StratifiedKFold
 
     texts, labels = [t.text for t in full.items], [t.label for t in full.items]
-    _out.print(f"Banking77: {len(texts)} rows, {len(categories)} labels; {folds}-fold cross-validation of the {options.features} head (seed {options.seed}); workdir {work}")
+    _out.print(
+        f"Banking77: {len(texts)} rows, {len(categories)} labels; {folds}-fold cross-validation of the "
+        f"{options.features} head (seed {options.seed}); workdir {work}"
+    )
     vectors = _embed_all(texts, encoder, cache_dir, full.sha256)
     split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=options.seed)
     rows: list[HeadFigures] = []
@@ -210,17 +231,38 @@ def _cross_validate(
             vectors[train], [labels[i] for i in train], encoder=encoder.model_version, options=options,
             categories=categories, texts=[texts[i] for i in train],
         )  # fmt: skip
-        rows.append(_figures(f"fold {k + 1} ({len(test)} test items)", head, vectors[test], [texts[i] for i in test], [labels[i] for i in test]))
+        rows.append(
+            _figures(
+                f"fold {k + 1} ({len(test)} test items)",
+                head,
+                vectors[test],
+                [texts[i] for i in test],
+                [labels[i] for i in test],
+            )
+        )
     table = _figures_table(f"Banking77, {folds}-fold cross-validation, {options.features} head", "fold", rows)
     stats = {}
     for f in _FIGURES:
         values = [v for r in rows if (v := getattr(r, f)) is not None]
-        stats[f] = (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else (float("nan"), float("nan"))
+        stats[f] = (
+            (float(np.mean(values)), float(np.std(values, ddof=1))) if len(values) > 1 else (float("nan"), float("nan"))
+        )
     table.add_row("mean ± sd", *(f"{m:.4f} ± {sd:.4f}" for m, sd in stats.values()))
     _out.print(table)
-    summary = {"folds": folds, "rows": len(texts), "encoder": encoder.model_version,
-               "options": {"features": options.features, "c": options.c, "seed": options.seed, "gate": options.gate, "gate_pass_rate": options.gate_pass_rate},
-               "per_fold": [r.as_dict() for r in rows], "mean_sd": stats}  # fmt: skip
+    summary = {
+        "folds": folds,
+        "rows": len(texts),
+        "encoder": encoder.model_version,
+        "options": {
+            "features": options.features,
+            "c": options.c,
+            "seed": options.seed,
+            "gate": options.gate,
+            "gate_pass_rate": options.gate_pass_rate,
+        },
+        "per_fold": [r.as_dict() for r in rows],
+        "mean_sd": stats,
+    }
     (work / "cv.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     _out.print(f"summary: {work / 'cv.json'}")
     return 0
@@ -253,36 +295,80 @@ async def _end_to_end(
     client = build_llm_client(settings, local_provider_factory=lambda: local)
     try:
         return await evaluate(
-            client, classify_ticket_spec(categories), dataset, name=name, head=head.id if head else "zero-shot", concurrency=concurrency,
+            client,
+            classify_ticket_spec(categories),
+            dataset,
+            name=name,
+            head=head.id if head else "zero-shot",
+            concurrency=concurrency,
             out_of_scope=out_of_scope,
-        )  # fmt: skip
+        )
     finally:
         await client.aclose()
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=_out)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=_out
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Encoder] = Encoder) -> int:
     """Run the benchmark; ``encoder_factory`` lets tests use a stand-in model."""
-    parser = argparse.ArgumentParser(prog="python -m crmpilot.evaluation.banking77", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m crmpilot.evaluation.banking77", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CRMPILOT_BANKING77_DIR", DEFAULT_DIR)))
     parser.add_argument("--train", type=int, default=2000, help="training items (0: all the rest)")
-    parser.add_argument("--test", type=float, default=1000, help="held-out items (a number, or a share of the rows when below 1)")
+    parser.add_argument(
+        "--test", type=float, default=1000, help="held-out items (a number, or a share of the rows when below 1)"
+    )
     parser.add_argument("--few-shot", type=int, default=10, help="examples per label of the few-shot head (0: skip)")
     parser.add_argument("--e2e", type=int, default=300, help="test items run end to end through the provider (0: skip)")
     parser.add_argument("--concurrency", type=int, default=32, help="end-to-end items in flight")
-    parser.add_argument("--c", type=float, default=TrainOptions().c, help="inverse regularisation of the logistic regression")
-    parser.add_argument("--hybrid-c", type=float, default=HYBRID.c, help="the same for the hybrid head's two regressions")
+    parser.add_argument(
+        "--c", type=float, default=TrainOptions().c, help="inverse regularisation of the logistic regression"
+    )
+    parser.add_argument(
+        "--hybrid-c", type=float, default=HYBRID.c, help="the same for the hybrid head's two regressions"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None, help="where splits, head and reports go (default: a temp folder)")
-    parser.add_argument("--folds", type=int, default=0, help="instead: K-fold cross-validation of the hybrid head over every row (0: off)")
-    parser.add_argument("--holdout-intents", type=int, default=0, help="instead: hold K whole intents out of training and measure the out-of-scope gate (0: off)")
-    parser.add_argument("--gate-pass-rate", type=float, default=TrainOptions().gate_pass_rate, help="share of in-scope dev tickets the gate lets through")
-    parser.add_argument("--features", choices=("hybrid", "embedding"), default="hybrid", help="--folds / --holdout-intents: the head trained")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="keep the whole file's embeddings here (--folds, --holdout-intents)")
-    parser.add_argument("--split-seed", type=int, default=None, help="--holdout-intents: seed of the test part (default: --seed)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where splits, head and reports go (default: a temp folder)"
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="instead: K-fold cross-validation of the hybrid head over every row (0: off)",
+    )
+    parser.add_argument(
+        "--holdout-intents",
+        type=int,
+        default=0,
+        help="instead: hold K whole intents out of training and measure the out-of-scope gate (0: off)",
+    )
+    parser.add_argument(
+        "--gate-pass-rate",
+        type=float,
+        default=TrainOptions().gate_pass_rate,
+        help="share of in-scope dev tickets the gate lets through",
+    )
+    parser.add_argument(
+        "--features",
+        choices=("hybrid", "embedding"),
+        default="hybrid",
+        help="--folds / --holdout-intents: the head trained",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="keep the whole file's embeddings here (--folds, --holdout-intents)",
+    )
+    parser.add_argument(
+        "--split-seed", type=int, default=None, help="--holdout-intents: seed of the test part (default: --seed)"
+    )
     args = parser.parse_args(argv)
     if args.folds == 1 or args.folds < 0:
         parser.error("--folds needs at least 2 folds (0: off)")
@@ -301,28 +387,50 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     categories = load_categories(data_dir / "categories.json")
     full = read_labelled(data_dir / "train.csv")
     base = HYBRID if args.features == "hybrid" else TrainOptions(c=args.c)
-    chosen = replace(base, c=args.hybrid_c if args.features == "hybrid" else args.c, seed=args.seed, gate_pass_rate=args.gate_pass_rate)
+    chosen = replace(
+        base,
+        c=args.hybrid_c if args.features == "hybrid" else args.c,
+        seed=args.seed,
+        gate_pass_rate=args.gate_pass_rate,
+    )
     if args.folds:
-        return _cross_validate(full, categories, encoder_factory(), folds=args.folds, options=chosen, work=work, cache_dir=args.cache_dir)
+        return _cross_validate(
+            full, categories, encoder_factory(), folds=args.folds, options=chosen, work=work, cache_dir=args.cache_dir
+        )
     if args.holdout_intents:
         return _holdout(
-            full, categories, encoder_factory, intents=args.holdout_intents, test=test_size, options=chosen, e2e=args.e2e,
-            concurrency=args.concurrency, work=work, cache_dir=args.cache_dir,
+            full,
+            categories,
+            encoder_factory,
+            intents=args.holdout_intents,
+            test=test_size,
+            options=chosen,
+            e2e=args.e2e,
+            concurrency=args.concurrency,
+            work=work,
+            cache_dir=args.cache_dir,
             split_seed=args.seed if args.split_seed is None else args.split_seed,
-        )  # fmt: skip
+        )
     train, test = _split(full, train=args.train or None, test=test_size, seed=args.seed)
     _write_split(train, work / "train.csv")
     _write_split(test, work / "test.csv")
-    _out.print(f"Banking77 from {data_dir}: {len(full)} rows, {len(categories)} labels; train {len(train)}, test {len(test)} (seed {args.seed}); workdir {work}")
+    _out.print(
+        f"Banking77 from {data_dir}: {len(full)} rows, {len(categories)} labels; train {len(train)}, test "
+        f"{len(test)} (seed {args.seed}); workdir {work}"
+    )
 
     encoder = encoder_factory()
     encoder.encode(["warm up"], is_query=True)  # load the model outside the timings
     with _progress() as progress:
         bar = progress.add_task("embedding train", total=len(train))
-        x_train = embed_texts([t.text for t in train.items], encoder, progress=lambda d, n: progress.update(bar, completed=d))
+        x_train = embed_texts(
+            [t.text for t in train.items], encoder, progress=lambda d, n: progress.update(bar, completed=d)
+        )
         bar = progress.add_task("embedding test", total=len(test))
         started = time.perf_counter()
-        x_test = embed_texts([t.text for t in test.items], encoder, progress=lambda d, n: progress.update(bar, completed=d))
+        x_test = embed_texts(
+            [t.text for t in test.items], encoder, progress=lambda d, n: progress.update(bar, completed=d)
+        )
         encode_rate = len(test) / (time.perf_counter() - started)
     gold = [t.label for t in test.items]
     y_train = [t.label for t in train.items]
@@ -330,8 +438,20 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
 
     options = TrainOptions(c=args.c, seed=args.seed, gate_pass_rate=args.gate_pass_rate)
     hybrid_options = replace(HYBRID, c=args.hybrid_c, seed=args.seed, gate_pass_rate=args.gate_pass_rate)
-    provenance = {"source": str(work / "train.csv"), "data_sha256": read_labelled(work / "train.csv").sha256, "skipped_rows": 0}
-    fit = partial(fit_head, x_train, y_train, encoder=encoder.model_version, categories=categories, provenance=provenance, texts=t_train)
+    provenance = {
+        "source": str(work / "train.csv"),
+        "data_sha256": read_labelled(work / "train.csv").sha256,
+        "skipped_rows": 0,
+    }
+    fit = partial(
+        fit_head,
+        x_train,
+        y_train,
+        encoder=encoder.model_version,
+        categories=categories,
+        provenance=provenance,
+        texts=t_train,
+    )
     trained = fit(options=options)
     head_dir = trained.save(work / "heads")
     hybrid = fit(options=hybrid_options)
@@ -342,13 +462,37 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         _figures("zero-shot (label names)", zero_shot, x_test, t_test, gold),
         _figures(f"trained, T=1 (uncalibrated), {len(train)} ex.", trained.with_temperature(1.0), x_test, t_test, gold),
         _figures(f"trained, T={trained.temperature:.3f} (calibrated), {len(train)} ex.", trained, x_test, t_test, gold),
-        _figures(f"hybrid, T=1 (uncalibrated), fit part only, {len(train)} ex.", hybrid_dev_fit.with_temperature(1.0), x_test, t_test, gold),
-        _figures(f"hybrid, T={hybrid_dev_fit.temperature:.3f} (calibrated), fit part only, {len(train)} ex.", hybrid_dev_fit, x_test, t_test, gold),
-        _figures(f"hybrid, T={hybrid.temperature:.3f} (calibrated), refitted on all {len(train)} ex.", hybrid, x_test, t_test, gold),
+        _figures(
+            f"hybrid, T=1 (uncalibrated), fit part only, {len(train)} ex.",
+            hybrid_dev_fit.with_temperature(1.0),
+            x_test,
+            t_test,
+            gold,
+        ),
+        _figures(
+            f"hybrid, T={hybrid_dev_fit.temperature:.3f} (calibrated), fit part only, {len(train)} ex.",
+            hybrid_dev_fit,
+            x_test,
+            t_test,
+            gold,
+        ),
+        _figures(
+            f"hybrid, T={hybrid.temperature:.3f} (calibrated), refitted on all {len(train)} ex.",
+            hybrid,
+            x_test,
+            t_test,
+            gold,
+        ),
     ]
     if args.few_shot:
         ids = _few_shot(train, args.few_shot, args.seed)
-        few = fit_head(x_train[ids], [y_train[i] for i in ids], encoder=encoder.model_version, options=options, categories=categories)
+        few = fit_head(
+            x_train[ids],
+            [y_train[i] for i in ids],
+            encoder=encoder.model_version,
+            options=options,
+            categories=categories,
+        )
         rows.append(_figures(f"few-shot {args.few_shot}/label, T={few.temperature:.3f}", few, x_test, t_test, gold))
 
     reports: dict[str, EvalReport] = {}
@@ -357,17 +501,28 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
         (work / "reports").mkdir(exist_ok=True)
         for name, head in (("zero-shot", None), ("trained", trained), ("hybrid", hybrid)):
             _out.print(f"end to end: {name}, {len(subset)} items at concurrency {args.concurrency}")
-            run = _end_to_end(head, categories, subset, name=f"banking77-{name}", concurrency=args.concurrency, encoder=encoder_factory)
+            run = _end_to_end(
+                head,
+                categories,
+                subset,
+                name=f"banking77-{name}",
+                concurrency=args.concurrency,
+                encoder=encoder_factory,
+            )
             report = asyncio.run(run)
             report.save(work / "reports" / f"banking77-{name}.json")
             write_html(report, work / "reports" / f"banking77-{name}.html")
             reports[name] = report
         single = test.first(min(100, args.e2e))
         _out.print(f"end to end: trained, {len(single)} single calls (concurrency 1)")
-        single_run = _end_to_end(trained, categories, single, name="banking77-trained-single", concurrency=1, encoder=encoder_factory)
+        single_run = _end_to_end(
+            trained, categories, single, name="banking77-trained-single", concurrency=1, encoder=encoder_factory
+        )
         reports["trained-single"] = asyncio.run(single_run)
         _out.print(f"end to end: hybrid, {len(single)} single calls (concurrency 1)")
-        single_run = _end_to_end(hybrid, categories, single, name="banking77-hybrid-single", concurrency=1, encoder=encoder_factory)
+        single_run = _end_to_end(
+            hybrid, categories, single, name="banking77-hybrid-single", concurrency=1, encoder=encoder_factory
+        )
         reports["hybrid-single"] = asyncio.run(single_run)
 
     _print(rows, reports, encode_rate, {"trained": (trained, head_dir), "hybrid": (hybrid, hybrid_dir)})
@@ -408,14 +563,18 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
     cats = data_dir / "categories.json"
     _out.print("\nReproduce from the CLI (same split, same head id):", soft_wrap=True)
     for line in (
-        f"crmpilot train --data {work}/train.csv --categories {cats} --features embedding --c {args.c:g} --seed {args.seed} --out {work}/heads",
+        f"crmpilot train --data {work}/train.csv --categories {cats} --features embedding --c {args.c:g} "
+        f"--seed {args.seed} --out {work}/heads",
         (
             f"crmpilot train --data {work}/train.csv --categories {cats} --features hybrid --c {args.hybrid_c:g} "
             f"--seed {args.seed} --out {work}/heads"
         ),
-        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {head_dir} --out {work}/reports --name trained",
-        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {hybrid_dir} --out {work}/reports --name hybrid",
-        f"CRMPILOT_LLM_LOCAL_HEAD= crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --out {work}/reports --name zero-shot",
+        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {head_dir} "
+        f"--out {work}/reports --name trained",
+        f"crmpilot eval run --data {work}/test.csv --categories {cats} --provider local --head {hybrid_dir} "
+        f"--out {work}/reports --name hybrid",
+        f"CRMPILOT_LLM_LOCAL_HEAD= crmpilot eval run --data {work}/test.csv --categories {cats} --provider "
+        f"local --out {work}/reports --name zero-shot",
         f"crmpilot eval compare {work}/reports/zero-shot.json {work}/reports/trained.json",
         f"crmpilot eval compare {work}/reports/trained.json {work}/reports/hybrid.json",
     ):
@@ -425,14 +584,33 @@ def main(argv: Sequence[str] | None = None, *, encoder_factory: Callable[[], Enc
 
 
 _FIGURES = (
-    "accuracy", "macro_f1", "ece", "log_loss", "accuracy_at_08", "coverage_at_08", "gated_accuracy_at_08", "gated_coverage_at_08", "flagged",
-)  # fmt: skip
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "log_loss",
+    "accuracy_at_08",
+    "coverage_at_08",
+    "gated_accuracy_at_08",
+    "gated_coverage_at_08",
+    "flagged",
+)
 
 
 def _figures_table(title: str, first: str, rows: list[HeadFigures]) -> Table:
-    """One row per head (or fold): accuracy, macro-F1, ECE, log-loss, selective accuracy and coverage at 0.8 (and gated)."""
+    """One row per head (or fold): accuracy, macro-F1, ECE, log-loss, selective accuracy and coverage at 0.8 (and
+    gated)."""
     table = Table(title=title)
-    columns = ("accuracy", "macro-F1", "ECE", "log-loss", "acc. at conf ≥ 0.8", "coverage ≥ 0.8", "gated: acc. ≥ 0.8", "gated: coverage ≥ 0.8", "flagged")
+    columns = (
+        "accuracy",
+        "macro-F1",
+        "ECE",
+        "log-loss",
+        "acc. at conf ≥ 0.8",
+        "coverage ≥ 0.8",
+        "gated: acc. ≥ 0.8",
+        "gated: coverage ≥ 0.8",
+        "flagged",
+    )
     for col in (first, *columns):
         table.add_column(col, justify="left" if col == first else "right")
 
@@ -441,9 +619,17 @@ def _figures_table(title: str, first: str, rows: list[HeadFigures]) -> Table:
 
     for r in rows:
         table.add_row(
-            r.name, f"{r.accuracy:.4f}", f"{r.macro_f1:.4f}", f"{r.ece:.4f}", f"{r.log_loss:.3f}", opt(r.accuracy_at_08), f"{r.coverage_at_08:.3f}",
-            opt(r.gated_accuracy_at_08), opt(r.gated_coverage_at_08, 3), opt(r.flagged, 3),
-        )  # fmt: skip
+            r.name,
+            f"{r.accuracy:.4f}",
+            f"{r.macro_f1:.4f}",
+            f"{r.ece:.4f}",
+            f"{r.log_loss:.3f}",
+            opt(r.accuracy_at_08),
+            f"{r.coverage_at_08:.3f}",
+            opt(r.gated_accuracy_at_08),
+            opt(r.gated_coverage_at_08, 3),
+            opt(r.flagged, 3),
+        )
     return table
 
 
@@ -472,7 +658,13 @@ class ScopeFigures:
 
 
 def _scope_figures(
-    name: str, head: TicketClassifierHead, x_in: Vectors, t_in: Sequence[str], gold: Sequence[str], x_out: Vectors, t_out: Sequence[str]
+    name: str,
+    head: TicketClassifierHead,
+    x_in: Vectors,
+    t_in: Sequence[str],
+    gold: Sequence[str],
+    x_out: Vectors,
+    t_out: Sequence[str],
 ) -> ScopeFigures:
     def read(x: Vectors, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         probs = head_proba(head, x, texts)
@@ -495,8 +687,18 @@ def _scope_figures(
 
 def _scope_table(title: str, rows: list[ScopeFigures]) -> Table:
     table = Table(title=title)
-    columns = ("bound", "in-scope acc.", "auto cov. ≥ 0.8", "auto acc.", "suggest cov. ≥ 0.5", "suggest acc.", "in-scope flagged",
-               "held-out auto ≥ 0.8", "held-out ≥ 0.5", "held-out flagged")  # fmt: skip
+    columns = (
+        "bound",
+        "in-scope acc.",
+        "auto cov. ≥ 0.8",
+        "auto acc.",
+        "suggest cov. ≥ 0.5",
+        "suggest acc.",
+        "in-scope flagged",
+        "held-out auto ≥ 0.8",
+        "held-out ≥ 0.5",
+        "held-out flagged",
+    )
     table.add_column("head")
     for col in columns:
         table.add_column(col, justify="right")
@@ -506,9 +708,18 @@ def _scope_table(title: str, rows: list[ScopeFigures]) -> Table:
 
     for r in rows:
         table.add_row(
-            r.name, opt(r.bound), f"{r.accuracy:.4f}", f"{r.auto_coverage:.3f}", opt(r.auto_accuracy), f"{r.suggest_coverage:.3f}", opt(r.suggest_accuracy),
-            f"{r.in_scope_flagged:.3f}", f"{r.oos_auto:.3f}", f"{r.oos_suggest:.3f}", f"{r.oos_flagged:.3f}",
-        )  # fmt: skip
+            r.name,
+            opt(r.bound),
+            f"{r.accuracy:.4f}",
+            f"{r.auto_coverage:.3f}",
+            opt(r.auto_accuracy),
+            f"{r.suggest_coverage:.3f}",
+            opt(r.suggest_accuracy),
+            f"{r.in_scope_flagged:.3f}",
+            f"{r.oos_auto:.3f}",
+            f"{r.oos_suggest:.3f}",
+            f"{r.oos_flagged:.3f}",
+        )
     return table
 
 
@@ -537,15 +748,19 @@ def _holdout(
     held = sorted(np.random.default_rng(seed).choice(names, size=intents, replace=False).tolist())
     held_set = set(held)
     split_seed = seed if split_seed is None else split_seed
-    train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=test, random_state=split_seed, stratify=labels)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=test, random_state=split_seed, stratify=labels
+    )
     fit_idx = np.array([i for i in train_idx if labels[i] not in held_set])
     in_idx = np.array([i for i in test_idx if labels[i] not in held_set])
     out_idx = np.array([i for i in test_idx if labels[i] in held_set])
     in_scope = tuple(c for c in categories if c.name not in held_set)
     _out.print(
-        f"Banking77: {len(texts)} rows, {len(names)} labels; seed {seed}: test part {len(test_idx)} rows (split seed {split_seed}), "
+        f"Banking77: {len(texts)} rows, {len(names)} labels; seed {seed}: test part {len(test_idx)} rows "
+        f"(split seed {split_seed}), "
         f"{intents} intents held out of "
-        f"training: {', '.join(held)}; training on {len(fit_idx)} rows of {len(in_scope)} intents; test: {len(in_idx)} in-scope, "
+        f"training: {', '.join(held)}; training on {len(fit_idx)} rows of {len(in_scope)} intents; test: "
+        f"{len(in_idx)} in-scope, "
         f"{len(out_idx)} held-out-intent queries; workdir {work}",
         soft_wrap=True,
     )
@@ -555,14 +770,24 @@ def _holdout(
     _write_split(pick(fit_idx, "train"), work / "train.csv")
     _write_split(pick(test_idx, "test", unknown=held_set), work / "test.csv")
     (work / "categories.json").write_text(
-        json.dumps([{"name": c.name, "description": c.description, "queue": c.queue} for c in in_scope], indent=1) + "\n", encoding="utf-8"
+        json.dumps([{"name": c.name, "description": c.description, "queue": c.queue} for c in in_scope], indent=1)
+        + "\n",
+        encoding="utf-8",
     )
     started = time.perf_counter()
     head = fit_head(
-        vectors[fit_idx], [labels[i] for i in fit_idx], encoder=encoder.model_version, options=options, categories=in_scope,
+        vectors[fit_idx],
+        [labels[i] for i in fit_idx],
+        encoder=encoder.model_version,
+        options=options,
+        categories=in_scope,
         texts=[texts[i] for i in fit_idx],
-        provenance={"source": str(work / "train.csv"), "data_sha256": read_labelled(work / "train.csv").sha256, "skipped_rows": 0},
-    )  # fmt: skip
+        provenance={
+            "source": str(work / "train.csv"),
+            "data_sha256": read_labelled(work / "train.csv").sha256,
+            "skipped_rows": 0,
+        },
+    )
     fit_s = time.perf_counter() - started
     folder = head.save(work / "heads")
     gold = [labels[i] for i in in_idx]
@@ -577,19 +802,46 @@ def _holdout(
                 continue
             gate = ScopeGate(head.gate.examples, float(bound), head.gate.meta)
             rows.append(figures(f"{options.features}, gate at dev pass rate {rate}", head.with_gate(gate)))
-        rows.append(figures(f"{options.features}, gate at dev pass rate {options.gate_pass_rate:g} (the artefact)", head))
+        rows.append(
+            figures(f"{options.features}, gate at dev pass rate {options.gate_pass_rate:g} (the artefact)", head)
+        )
     zero_shot = asyncio.run(ZeroShotHead.build(in_scope, EmbeddingBatcher(encoder), min_similarity=None))
     rows.append(figures("zero-shot (in-scope names), no bound", zero_shot))
-    rows.append(figures(f"zero-shot, bound {DEFAULT_MIN_SIMILARITY:g}", replace(zero_shot, min_similarity=DEFAULT_MIN_SIMILARITY)))
-    _out.print(_scope_table(f"Banking77, {intents} intents held out (seed {seed}): {len(in_idx)} in-scope and {len(out_idx)} held-out test queries", rows))
-    _out.print(f"head {head.id} ({folder}): trained in {fit_s:.0f} s" + (f", gate bound {head.gate.bound:.4f} over {head.gate.size} examples" if head.gate else ""), soft_wrap=True)
+    rows.append(
+        figures(
+            f"zero-shot, bound {DEFAULT_MIN_SIMILARITY:g}", replace(zero_shot, min_similarity=DEFAULT_MIN_SIMILARITY)
+        )
+    )
+    _out.print(
+        _scope_table(
+            f"Banking77, {intents} intents held out (seed {seed}): {len(in_idx)} in-scope and {len(out_idx)} "
+            "held-out test queries",
+            rows,
+        )
+    )
+    _out.print(
+        f"head {head.id} ({folder}): trained in {fit_s:.0f} s"
+        + (f", gate bound {head.gate.bound:.4f} over {head.gate.size} examples" if head.gate else ""),
+        soft_wrap=True,
+    )
 
     report: EvalReport | None = None
     if e2e:
         subset = read_labelled(work / "test.csv").first(e2e)
-        _out.print(f"end to end: the gated head on the first {len(subset)} test queries (held-out ones labelled {OOS_LABEL}), concurrency {concurrency}")
+        _out.print(
+            f"end to end: the gated head on the first {len(subset)} test queries (held-out ones labelled "
+            f"{OOS_LABEL}), concurrency {concurrency}"
+        )
         report = asyncio.run(
-            _end_to_end(head, in_scope, subset, name="banking77-holdout", concurrency=concurrency, encoder=encoder_factory, out_of_scope={OOS_LABEL})
+            _end_to_end(
+                head,
+                in_scope,
+                subset,
+                name="banking77-holdout",
+                concurrency=concurrency,
+                encoder=encoder_factory,
+                out_of_scope={OOS_LABEL},
+            )
         )
         (work / "reports").mkdir(exist_ok=True)
         report.save(work / "reports" / "banking77-holdout.json")
@@ -597,23 +849,40 @@ def _holdout(
         oos = report.out_of_scope
         if oos is not None:
             _out.print(
-                f"  eval report: in-scope accuracy {report.quality.accuracy:.4f}; held-out: {oos.n} items, auto-applied {oos.auto_applied:.3f}, "
-                f"at suggest {oos.at_suggest:.3f}, flagged {oos.flagged:.3f}; in-scope flagged {oos.in_scope_flagged:.3f}; {report.throughput_per_s:.1f} items/s",
+                f"  eval report: in-scope accuracy {report.quality.accuracy:.4f}; held-out: {oos.n} items, "
+                f"auto-applied {oos.auto_applied:.3f}, "
+                f"at suggest {oos.at_suggest:.3f}, flagged {oos.flagged:.3f}; in-scope flagged "
+                f"{oos.in_scope_flagged:.3f}; {report.throughput_per_s:.1f} items/s",
                 soft_wrap=True,
             )
     summary = {
-        "seed": seed, "split_seed": split_seed, "held_out_intents": held, "test": len(test_idx), "test_in_scope": len(in_idx), "test_held_out": len(out_idx),
-        "train": len(fit_idx), "encoder": encoder.model_version, "head": head.id, "fit_s": fit_s,
-        "options": {"features": options.features, "c": options.c, "refit": options.refit, "gate_pass_rate": options.gate_pass_rate},
+        "seed": seed,
+        "split_seed": split_seed,
+        "held_out_intents": held,
+        "test": len(test_idx),
+        "test_in_scope": len(in_idx),
+        "test_held_out": len(out_idx),
+        "train": len(fit_idx),
+        "encoder": encoder.model_version,
+        "head": head.id,
+        "fit_s": fit_s,
+        "options": {
+            "features": options.features,
+            "c": options.c,
+            "refit": options.refit,
+            "gate_pass_rate": options.gate_pass_rate,
+        },
         "gate": None if head.gate is None else {"bound": head.gate.bound, "examples": head.gate.size, **head.gate.meta},
         "rows": [r.as_dict() for r in rows],
         "end_to_end": None if report is None else report.out_of_scope.model_dump() if report.out_of_scope else None,
-    }  # fmt: skip
+    }
     (work / "holdout.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     _out.print("\nReproduce from the CLI (same split):", soft_wrap=True)
     for line in (
-        f"crmpilot train --data {work}/train.csv --categories {work}/categories.json --seed {seed} --gate-pass-rate {options.gate_pass_rate:g} --out {work}/cli-heads",
-        f"crmpilot eval run --data {work}/test.csv --provider local --head {work}/cli-heads/<head id> --out {work}/reports --name holdout",
+        f"crmpilot train --data {work}/train.csv --categories {work}/categories.json --seed {seed} "
+        f"--gate-pass-rate {options.gate_pass_rate:g} --out {work}/cli-heads",
+        f"crmpilot eval run --data {work}/test.csv --provider local --head {work}/cli-heads/<head id> --out "
+        f"{work}/reports --name holdout",
     ):
         _out.print(f"  {line}", soft_wrap=True, markup=False)
     _out.print(f"summary: {work}/holdout.json", soft_wrap=True)
@@ -626,13 +895,20 @@ def _pick(dataset: Dataset, ids: Sequence[int], part: str, unknown: set[str] | f
     return Dataset(items, f"{dataset.source}#{part}")
 
 
-def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate: float, heads: dict[str, tuple[TrainedHead, Path]]) -> None:
+def _print(
+    rows: list[HeadFigures],
+    reports: dict[str, EvalReport],
+    encode_rate: float,
+    heads: dict[str, tuple[TrainedHead, Path]],
+) -> None:
     _out.print(_figures_table(f"Banking77 held-out test, {len(rows)} heads on the same embeddings", "head", rows))
     for name, (head, folder) in heads.items():
         dev = head.meta["metrics"]["dev"]
         _out.print(
-            f"{name} head {head.id} ({folder}): dev n={dev['n']}, accuracy {dev['accuracy']:.4f}, T={head.temperature:.4f}, "
-            f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss {dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
+            f"{name} head {head.id} ({folder}): dev n={dev['n']}, accuracy {dev['accuracy']:.4f}, "
+            f"T={head.temperature:.4f}, "
+            f"dev ECE {dev['ece_before']:.4f} → {dev['ece_after']:.4f}, dev log-loss "
+            f"{dev['log_loss_before']:.3f} → {dev['log_loss_after']:.3f}",
             soft_wrap=True,
         )
     _out.print(f"encoder throughput (batches of 64, one process): {encode_rate:.1f} texts/s", soft_wrap=True)
@@ -642,7 +918,13 @@ def _print(rows: list[HeadFigures], reports: dict[str, EvalReport], encode_rate:
             e2e.add_column(col, justify="left" if col == "run" else "right")
         for name, r in reports.items():
             e2e.add_row(
-                name, str(r.quality.n), str(r.run.concurrency), f"{r.quality.accuracy:.4f}", f"{r.latency_ms.p50:.1f}", f"{r.latency_ms.p95:.1f}", f"{r.throughput_per_s:.1f}"
+                name,
+                str(r.quality.n),
+                str(r.run.concurrency),
+                f"{r.quality.accuracy:.4f}",
+                f"{r.latency_ms.p50:.1f}",
+                f"{r.latency_ms.p95:.1f}",
+                f"{r.throughput_per_s:.1f}",
             )
         _out.print(e2e)
 

@@ -51,6 +51,8 @@ def fit_temperature(logits: npt.ArrayLike, targets: Sequence[int] | npt.ArrayLik
     y = np.asarray(targets, dtype=np.int64).reshape(-1)
     if y.size == 0 or z.shape[1] < 2:
         return 1.0
-    result = minimize_scalar(lambda log_t: log_loss(z, y, float(np.exp(log_t))), bounds=_BOUNDS, method="bounded", options={"xatol": 1e-6})
+    result = minimize_scalar(
+        lambda log_t: log_loss(z, y, float(np.exp(log_t))), bounds=_BOUNDS, method="bounded", options={"xatol": 1e-6}
+    )
     t = float(np.exp(result.x))
     return t if log_loss(z, y, t) <= log_loss(z, y, 1.0) else 1.0

@@ -94,7 +94,9 @@ def build_eval_setup(
         elif categories is not None and trained is not None:
             outside = sorted(set(trained.labels) - {c.name for c in categories})
             if outside:
-                raise EvaluationError(f"head {trained.id} predicts labels missing from --categories: {', '.join(outside[:10])}")
+                raise EvaluationError(
+                    f"head {trained.id} predicts labels missing from --categories: {', '.join(outside[:10])}"
+                )
         client = build_llm_client(settings, local_provider_factory=lambda: local)
         describe = f"provider=local head={head}"
     else:

@@ -34,7 +34,9 @@ def summary(report: EvalReport, *, classes: int = 15) -> RenderableType:
             ("ECE", f"{report.calibration.ece:.4f} (mean confidence {report.calibration.mean_confidence:.3f})"),
         ]
     for s in report.selective:
-        rows.append((f"confidence ≥ {s.threshold:g}", f"coverage {s.coverage:.3f}, accuracy {_pct(s.accuracy)} (n={s.n})"))
+        rows.append(
+            (f"confidence ≥ {s.threshold:g}", f"coverage {s.coverage:.3f}, accuracy {_pct(s.accuracy)} (n={s.n})")
+        )
     if (oos := report.out_of_scope) is not None:
         shown = ", ".join(oos.labels[:5]) + (f" … ({len(oos.labels)} labels)" if len(oos.labels) > 5 else "")
         rows += [
@@ -47,8 +49,15 @@ def summary(report: EvalReport, *, classes: int = 15) -> RenderableType:
     lat = report.latency_ms
     rows += [
         ("latency / item", f"p50 {lat.p50:.1f} ms, p95 {lat.p95:.1f} ms, mean {lat.mean:.1f} ms"),
-        ("throughput", f"{report.throughput_per_s:.1f} items/s at concurrency {run.concurrency} ({report.wall_s:.1f} s)"),
-        ("cost", f"${report.cost.total_usd:.6f} total, ${report.cost.per_item_usd:.8f} / item, tokens {report.cost.tokens_in} in / {report.cost.tokens_out} out"),
+        (
+            "throughput",
+            f"{report.throughput_per_s:.1f} items/s at concurrency {run.concurrency} ({report.wall_s:.1f} s)",
+        ),
+        (
+            "cost",
+            f"${report.cost.total_usd:.6f} total, ${report.cost.per_item_usd:.8f} / item, tokens "
+            f"{report.cost.tokens_in} in / {report.cost.tokens_out} out",
+        ),
         ("errors", ", ".join(f"{k}: {v}" for k, v in report.errors.items()) or "none"),
     ]
     for k, v in rows:

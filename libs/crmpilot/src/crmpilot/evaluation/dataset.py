@@ -86,14 +86,20 @@ def _label_column(columns: Sequence[str], wanted: str | None, source: str) -> st
     for name in LABEL_COLUMNS:
         if name in columns:
             return name
-    raise DatasetError(f"{source}: no label column; expected one of {', '.join(LABEL_COLUMNS)} (columns: {', '.join(columns)})")
+    raise DatasetError(
+        f"{source}: no label column; expected one of {', '.join(LABEL_COLUMNS)} (columns: {', '.join(columns)})"
+    )
 
 
-def dataset_from_rows(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], source: str, *, label_column: str | None = None) -> Dataset:
+def dataset_from_rows(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], source: str, *, label_column: str | None = None
+) -> Dataset:
     """A dataset from dict rows whose keys include ``columns``."""
     label = _label_column(columns, label_column, source)
     if not any(c in columns for c in _TEXT_COLUMNS):
-        raise DatasetError(f"{source}: no text column; expected text, or subject and/or description (columns: {', '.join(columns)})")
+        raise DatasetError(
+            f"{source}: no text column; expected text, or subject and/or description (columns: {', '.join(columns)})"
+        )
     items, skipped = [], 0
     for row in rows:
         subject = _str(row.get("subject"))

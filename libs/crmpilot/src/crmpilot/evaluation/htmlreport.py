@@ -30,7 +30,8 @@ h1{font-size:20px;margin-bottom:4px} h2{font-size:16px;margin-top:28px;border-bo
 .meta{color:#555;font-size:13px} .tiles{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
 .tile{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:130px}
 .tile b{display:block;font-size:22px} .tile span{color:#555;font-size:12px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border-bottom:1px solid #eee;padding:3px 10px;text-align:right}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+td,th{border-bottom:1px solid #eee;padding:3px 10px;text-align:right}
 td:first-child,th:first-child{text-align:left} .charts{display:flex;flex-wrap:wrap;gap:24px}
 figure{margin:0} figcaption{font-size:12px;color:#555;max-width:420px}
 """
@@ -43,7 +44,17 @@ def _svg(width: int, height: int, body: str, title: str) -> str:
     )
 
 
-def _axes(x0: int, y0: int, w: int, h: int, *, xlabel: str, ylabel: str, xticks: Sequence[tuple[float, str]], yticks: Sequence[tuple[float, str]]) -> str:
+def _axes(
+    x0: int,
+    y0: int,
+    w: int,
+    h: int,
+    *,
+    xlabel: str,
+    ylabel: str,
+    xticks: Sequence[tuple[float, str]],
+    yticks: Sequence[tuple[float, str]],
+) -> str:
     """Axes for a plot area with its bottom-left corner at (x0, y0); ticks as (fraction, text)."""
     parts = []
     for f, text in yticks:
@@ -57,7 +68,8 @@ def _axes(x0: int, y0: int, w: int, h: int, *, xlabel: str, ylabel: str, xticks:
     parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y0 - h}" stroke="{_INK}"/>')
     parts.append(f'<text x="{x0 + w / 2:.1f}" y="{y0 + 30}" text-anchor="middle" {_FONT}>{escape(xlabel)}</text>')
     parts.append(
-        f'<text x="12" y="{y0 - h / 2:.1f}" text-anchor="middle" transform="rotate(-90 12 {y0 - h / 2:.1f})" {_FONT}>{escape(ylabel)}</text>'
+        f'<text x="12" y="{y0 - h / 2:.1f}" text-anchor="middle" transform="rotate(-90 12 {y0 - h / 2:.1f})" '
+        f"{_FONT}>{escape(ylabel)}</text>"
     )
     return "".join(parts)
 
@@ -84,9 +96,14 @@ def reliability_svg(calibration: Calibration) -> str:
         bh = b.accuracy * h
         colour = _OK if b.accuracy >= b.confidence else _BAD
         tip = f"{b.lo:.1f}–{b.hi:.1f}: {b.count} items, accuracy {b.accuracy:.3f}, mean confidence {b.confidence:.3f}"
-        parts.append(f'<rect x="{bx:.1f}" y="{y0 - bh:.1f}" width="{bw:.1f}" height="{bh:.1f}" fill="{colour}" fill-opacity="0.55"><title>{escape(tip)}</title></rect>')
+        parts.append(
+            f'<rect x="{bx:.1f}" y="{y0 - bh:.1f}" width="{bw:.1f}" height="{bh:.1f}" fill="{colour}" '
+            f'fill-opacity="0.55"><title>{escape(tip)}</title></rect>'
+        )
         cy = y0 - b.confidence * h
-        parts.append(f'<line x1="{bx:.1f}" y1="{cy:.1f}" x2="{bx + bw:.1f}" y2="{cy:.1f}" stroke="{_INK}" stroke-width="2"/>')
+        parts.append(
+            f'<line x1="{bx:.1f}" y1="{cy:.1f}" x2="{bx + bw:.1f}" y2="{cy:.1f}" stroke="{_INK}" stroke-width="2"/>'
+        )
         parts.append(f'<text x="{bx + bw / 2:.1f}" y="{y0 - bh - 3:.1f}" text-anchor="middle" {_FONT}>{b.count}</text>')
     return _svg(370, 330, "".join(parts), f"Reliability diagram, ECE {calibration.ece:.4f}")
 
@@ -107,8 +124,14 @@ def confidence_svg(items: Sequence[ItemResult], bins: int = 20) -> str:
         hr, hw = right[k] / top * h, wrong[k] / top * h
         x = x0 + k * bw + 1
         tip = f"{edges[k]:.2f}–{edges[k + 1]:.2f}: {right[k]} right, {wrong[k]} wrong"
-        parts.append(f'<rect x="{x:.1f}" y="{y0 - hr:.1f}" width="{bw - 2:.1f}" height="{hr:.1f}" fill="{_OK}"><title>{escape(tip)}</title></rect>')
-        parts.append(f'<rect x="{x:.1f}" y="{y0 - hr - hw:.1f}" width="{bw - 2:.1f}" height="{hw:.1f}" fill="{_BAD}"><title>{escape(tip)}</title></rect>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y0 - hr:.1f}" width="{bw - 2:.1f}" height="{hr:.1f}" '
+            f'fill="{_OK}"><title>{escape(tip)}</title></rect>'
+        )
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y0 - hr - hw:.1f}" width="{bw - 2:.1f}" height="{hw:.1f}" '
+            f'fill="{_BAD}"><title>{escape(tip)}</title></rect>'
+        )
     return _svg(370, 330, "".join(parts), "Confidence histogram: right and wrong answers")
 
 
@@ -126,7 +149,10 @@ def f1_svg(per_class: Sequence[ClassMetrics]) -> str:
         y = 20 + r * row_h
         tip = f"{c.label}: F1 {c.f1:.3f}, precision {c.precision:.3f}, recall {c.recall:.3f}, support {c.support}"
         parts.append(f'<text x="{label_w - 6}" y="{y + 10}" text-anchor="end" {_FONT}>{escape(c.label[:40])}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 1}" width="{c.f1 * bar_w:.1f}" height="{row_h - 3}" fill="{_ACCENT}"><title>{escape(tip)}</title></rect>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 1}" width="{c.f1 * bar_w:.1f}" height="{row_h - 3}" '
+            f'fill="{_ACCENT}"><title>{escape(tip)}</title></rect>'
+        )
     return _svg(label_w + bar_w + 20, height, "".join(parts), "F1 per class")
 
 
@@ -144,13 +170,18 @@ def latency_svg(items: Sequence[ItemResult], bins: int = 30) -> str:
     if lat.size:
         for q in (50, 95):
             x = x0 + min(float(np.percentile(lat, q)), hi) / hi * w
-            parts.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 - h}" stroke="{_INK}" stroke-dasharray="3 3"/>')
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 - h}" stroke="{_INK}" stroke-dasharray="3 3"/>'
+            )
             parts.append(f'<text x="{x + 3:.1f}" y="{y0 - h + 10 + (q == 95) * 12}" {_FONT}>p{q}</text>')
     bw = w / bins
     for k in range(bins):
         bh = counts[k] / top * h
         tip = f"{edges[k]:.0f}–{edges[k + 1]:.0f} ms: {counts[k]} items"
-        parts.append(f'<rect x="{x0 + k * bw + 0.5:.1f}" y="{y0 - bh:.1f}" width="{bw - 1:.1f}" height="{bh:.1f}" fill="{_ACCENT}"><title>{escape(tip)}</title></rect>')
+        parts.append(
+            f'<rect x="{x0 + k * bw + 0.5:.1f}" y="{y0 - bh:.1f}" width="{bw - 1:.1f}" height="{bh:.1f}" '
+            f'fill="{_ACCENT}"><title>{escape(tip)}</title></rect>'
+        )
     return _svg(400, 330, "".join(parts), "Latency per item")
 
 
@@ -172,7 +203,10 @@ def render_html(report: EvalReport) -> str:
         _tile(f"{report.throughput_per_s:.1f}/s", f"throughput at concurrency {run.concurrency}"),
         _tile(f"${report.cost.per_item_usd:.6f}", "cost per item"),
     ]
-    tiles += [_tile(_opt(s.accuracy), f"accuracy at conf ≥ {s.threshold:g} (coverage {s.coverage:.2f})") for s in report.selective]
+    tiles += [
+        _tile(_opt(s.accuracy), f"accuracy at conf ≥ {s.threshold:g} (coverage {s.coverage:.2f})")
+        for s in report.selective
+    ]
     oos = report.out_of_scope
     if oos is not None:
         tiles += [
@@ -194,19 +228,28 @@ def render_html(report: EvalReport) -> str:
     if report.calibration is not None:
         charts.append(
             f"<figure>{reliability_svg(report.calibration)}<figcaption>Reliability: bar = accuracy of the answers in a "
-            "confidence bin, black tick = their mean confidence, dashed = perfect calibration. Green bars: under-confident, "
+            "confidence bin, black tick = their mean confidence, dashed = perfect calibration. Green bars: "
+            "under-confident, "
             "red: over-confident. Numbers: answers per bin.</figcaption></figure>"
         )
-        charts.append(f"<figure>{confidence_svg(scored)}<figcaption>Answers by confidence: right (green), wrong (red)"
-                      + (" (in-scope items)" if oos is not None else "") + ".</figcaption></figure>")
-    charts.append(f"<figure>{latency_svg(report.items)}<figcaption>Latency per item (client call, retries included).</figcaption></figure>")
+        charts.append(
+            f"<figure>{confidence_svg(scored)}<figcaption>Answers by confidence: right (green), wrong (red)"
+            + (" (in-scope items)" if oos is not None else "")
+            + ".</figcaption></figure>"
+        )
+    charts.append(
+        f"<figure>{latency_svg(report.items)}<figcaption>Latency per item (client call, retries "
+        "included).</figcaption></figure>"
+    )
     rel_rows = ""
     if report.calibration is not None:
         rel_rows = "".join(
             f"<tr><td>{b.lo:.1f}–{b.hi:.1f}</td><td>{b.count}</td><td>{_opt(b.confidence)}</td><td>{_opt(b.accuracy)}</td></tr>"
             for b in report.calibration.bins
         )
-    confusions = "".join(f"<tr><td>{escape(c.gold)}</td><td>{escape(c.predicted)}</td><td>{c.count}</td></tr>" for c in q.top_confusions)
+    confusions = "".join(
+        f"<tr><td>{escape(c.gold)}</td><td>{escape(c.predicted)}</td><td>{c.count}</td></tr>" for c in q.top_confusions
+    )
     classes = "".join(
         f"<tr><td>{escape(c.label)}</td><td>{c.precision:.3f}</td><td>{c.recall:.3f}</td><td>{c.f1:.3f}</td><td>{c.support}</td><td>{c.predicted}</td></tr>"
         for c in sorted(q.per_class, key=lambda c: (c.f1, c.label))
@@ -215,11 +258,12 @@ def render_html(report: EvalReport) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{escape(report.name)} · crmpilot eval</title>
 <style>{_CSS}</style></head><body>
 <h1>{escape(report.name)}</h1><p class="meta">{meta}</p>
-<div class="tiles">{''.join(tiles)}</div>
-{_oos_section(report)}<h2>Calibration and latency</h2><div class="charts">{''.join(charts)}</div>
+<div class="tiles">{"".join(tiles)}</div>
+{_oos_section(report)}<h2>Calibration and latency</h2><div class="charts">{"".join(charts)}</div>
 <table><tr><th>confidence</th><th>items</th><th>mean confidence</th><th>accuracy</th></tr>{rel_rows}</table>
 <h2>Top confusions</h2>
-<table><tr><th>gold</th><th>predicted</th><th>count</th></tr>{confusions or '<tr><td colspan="3">none</td></tr>'}</table>
+<table><tr><th>gold</th><th>predicted</th><th>count</th></tr>
+{confusions or '<tr><td colspan="3">none</td></tr>'}</table>
 <h2>Per class</h2>
 <div class="charts"><figure>{f1_svg(q.per_class)}</figure>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>predicted</th></tr>{classes}</table></div>
@@ -233,7 +277,7 @@ def _oos_section(report: EvalReport) -> str:
         return ""
     return (
         "<h2>Out of scope</h2>"
-        f"<p class=\"meta\">{oos.n} items whose gold label the model does not know "
+        f'<p class="meta">{oos.n} items whose gold label the model does not know '
         f"({escape(', '.join(oos.labels[:20]))}"
         f"{' …' if len(oos.labels) > 20 else ''}); every other figure is over the {oos.in_scope_n} in-scope items.</p>"
         "<table><tr><th>out-of-scope items</th><th>share</th></tr>"

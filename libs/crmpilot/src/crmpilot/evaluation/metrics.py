@@ -116,11 +116,20 @@ def classification_metrics(
     p, r, f, s = precision_recall_fscore_support(gold, predicted, labels=labels, zero_division=0)
     predicted_counts = Counter(predicted)
     per_class = [
-        ClassMetrics(label=lab, precision=float(p[i]), recall=float(r[i]), f1=float(f[i]), support=int(s[i]), predicted=predicted_counts[lab])
+        ClassMetrics(
+            label=lab,
+            precision=float(p[i]),
+            recall=float(r[i]),
+            f1=float(f[i]),
+            support=int(s[i]),
+            predicted=predicted_counts[lab],
+        )
         for i, lab in enumerate(labels)
     ]
     pairs = Counter((g, q) for g, q in zip(gold, predicted, strict=True) if g != q)
-    confusions = [Confusion(gold=g, predicted=q, count=c) for (g, q), c in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+    confusions = [
+        Confusion(gold=g, predicted=q, count=c) for (g, q), c in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     return ClassificationMetrics(
         n=len(gold),
         accuracy=float(accuracy_score(gold, predicted)),
@@ -130,7 +139,9 @@ def classification_metrics(
     )
 
 
-def _arrays(confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+def _arrays(
+    confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     conf = np.asarray(confidence, dtype=np.float64).reshape(-1)
     ok = np.asarray(correct, dtype=bool).reshape(-1)
     if conf.shape != ok.shape:
@@ -140,7 +151,9 @@ def _arrays(confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool]
     return conf, ok
 
 
-def reliability(confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike, *, bins: int = 10) -> Calibration:
+def reliability(
+    confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike, *, bins: int = 10
+) -> Calibration:
     """The reliability table in ``bins`` equal-width bins, with ECE and MCE."""
     if bins < 1:
         raise ValueError("bins must be >= 1")
@@ -158,18 +171,26 @@ def reliability(confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[b
             gap = abs(acc - mean)
             ece += count / conf.size * gap
             mce = max(mce, gap)
-            table.append(ReliabilityBin(lo=float(edges[b]), hi=float(edges[b + 1]), count=count, accuracy=acc, confidence=mean))
+            table.append(
+                ReliabilityBin(lo=float(edges[b]), hi=float(edges[b + 1]), count=count, accuracy=acc, confidence=mean)
+            )
         else:
-            table.append(ReliabilityBin(lo=float(edges[b]), hi=float(edges[b + 1]), count=0, accuracy=None, confidence=None))
+            table.append(
+                ReliabilityBin(lo=float(edges[b]), hi=float(edges[b + 1]), count=0, accuracy=None, confidence=None)
+            )
     return Calibration(bins=table, ece=ece, mce=mce, mean_confidence=float(conf.mean()), accuracy=float(ok.mean()))
 
 
-def expected_calibration_error(confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike, *, bins: int = 10) -> float:
+def expected_calibration_error(
+    confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike, *, bins: int = 10
+) -> float:
     return reliability(confidence, correct, bins=bins).ece
 
 
 def selective(
-    confidence: Sequence[float] | npt.ArrayLike, correct: Sequence[bool] | npt.ArrayLike, thresholds: Sequence[float] = (0.5, 0.8)
+    confidence: Sequence[float] | npt.ArrayLike,
+    correct: Sequence[bool] | npt.ArrayLike,
+    thresholds: Sequence[float] = (0.5, 0.8),
 ) -> list[Selective]:
     """Coverage and accuracy at or above each threshold."""
     conf, ok = _arrays(confidence, correct)
@@ -178,7 +199,12 @@ def selective(
         mask = conf >= t
         n = int(mask.sum())
         out.append(
-            Selective(threshold=float(t), coverage=n / conf.size if conf.size else 0.0, accuracy=float(ok[mask].mean()) if n else None, n=n)
+            Selective(
+                threshold=float(t),
+                coverage=n / conf.size if conf.size else 0.0,
+                accuracy=float(ok[mask].mean()) if n else None,
+                n=n,
+            )
         )
     return out
 

@@ -190,7 +190,9 @@ def build_report(
         run=run,
         quality=classification_metrics(gold, predicted),
         calibration=(
-            reliability([float(i.confidence or 0.0) for i in kept], [i.correct for i in kept], bins=bins) if kept else None
+            reliability([float(i.confidence or 0.0) for i in kept], [i.correct for i in kept], bins=bins)
+            if kept
+            else None
         ),
         selective=selective(conf, ok, thresholds) if answered else [],
         latency_ms=distribution([i.latency_ms for i in items]),
@@ -242,4 +244,6 @@ def load_report(path: Path | str) -> EvalReport:
     except OSError as exc:
         raise ReportError(f"cannot read {p}: {exc}") from exc
     except ValidationError as exc:
-        raise ReportError(f"{p} is not a {FORMAT} report: {exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}") from exc
+        raise ReportError(
+            f"{p} is not a {FORMAT} report: {exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}"
+        ) from exc

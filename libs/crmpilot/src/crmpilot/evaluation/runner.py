@@ -55,8 +55,15 @@ async def _one(
     except LLMError as exc:
         latency = (time.monotonic() - started) * 1000
         item = ItemResult(
-            index=index, gold=ticket.label, predicted=None, confidence=None, latency_ms=latency,
-            tokens_in=exc.usage.tokens_in, tokens_out=exc.usage.tokens_out, cost_usd=float(exc.usage.cost_usd), error=exc.error_type,
+            index=index,
+            gold=ticket.label,
+            predicted=None,
+            confidence=None,
+            latency_ms=latency,
+            tokens_in=exc.usage.tokens_in,
+            tokens_out=exc.usage.tokens_out,
+            cost_usd=float(exc.usage.cost_usd),
+            error=exc.error_type,
             in_scope=in_scope,
         )
         return item, {}
@@ -140,5 +147,11 @@ async def evaluate(
         prompt_hash=spec.prompt.hash,
         concurrency=concurrency,
     )
-    info = DatasetInfo(source=dataset.source, sha256=dataset.sha256, items=len(dataset), skipped=dataset.skipped, labels=len(dataset.labels))
+    info = DatasetInfo(
+        source=dataset.source,
+        sha256=dataset.sha256,
+        items=len(dataset),
+        skipped=dataset.skipped,
+        labels=len(dataset.labels),
+    )
     return build_report(items, name=name, dataset=info, run=run, wall_s=wall, bins=bins)

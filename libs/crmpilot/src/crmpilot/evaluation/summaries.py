@@ -34,7 +34,17 @@ from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, SUMMARIZE_EMAIL, EmailSummaryOutput, grounding_failures
 
-__all__ = ["BASELINES", "Email", "Rouge", "SummaryReport", "evaluate_summaries", "lead_words", "load_emails", "rouge", "summary_html"]
+__all__ = [
+    "BASELINES",
+    "Email",
+    "Rouge",
+    "SummaryReport",
+    "evaluate_summaries",
+    "lead_words",
+    "load_emails",
+    "rouge",
+    "summary_html",
+]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
@@ -174,7 +184,11 @@ class SummaryReport:
             "words_per_summary": round(self.words / self.scored, 1) if self.scored else 0.0,
             "emails_per_second": round(self.emails / self.seconds, 2) if self.seconds else 0.0,
             "referenced": self.referenced,
-            "rouge": {k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)} for k in self.rouge for v in [self.mean(k)]}
+            "rouge": {
+                k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)}
+                for k in self.rouge
+                for v in [self.mean(k)]
+            }
             if self.referenced
             else {},
             "examples": self.examples[:10],
@@ -265,10 +279,12 @@ def summary_html(report: SummaryReport, name: str) -> str:
         ("emails / s", d["emails_per_second"]),
     ]
     rows = "".join(
-        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>" for k, v in d["rouge"].items()
+        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>"
+        for k, v in d["rouge"].items()
     )
     rouge_table = (
-        f"<h2>ROUGE F1 against the human summaries ({report.referenced} emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
+        f"<h2>ROUGE F1 against the human summaries ({report.referenced} "
+        "emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
         f"<th>ROUGE-2</th><th>ROUGE-L</th></tr>{rows}</table>"
         if rows
         else "<p>No reference summaries in the data: no ROUGE.</p>"
@@ -278,7 +294,8 @@ def summary_html(report: SummaryReport, name: str) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(name)}</title><style>"
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}.tiles{display:flex;gap:1em;flex-wrap:wrap}"
         ".tile{border:1px solid #ccc;border-radius:6px;padding:.6em 1em}.tile b{display:block;font-size:1.6em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .8em;text-align:right}td:first-child{text-align:left}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em "
+        ".8em;text-align:right}td:first-child{text-align:left}"
         f"</style></head><body><h1>summarize_email: {escape(name)}</h1><div class='tiles'>"
         + "".join(f"<div class='tile'><b>{v}</b>{escape(k)}</div>" for k, v in tiles)
         + f"</div>{rouge_table}"
@@ -295,7 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crmpilot.llm.settings import LLMSettings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", default=str(Path(__file__).resolve().parents[5] / ".." / "shared" / "datasets" / "aeslc-dev" / "dev.jsonl"))
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=str(Path(__file__).resolve().parents[5] / ".." / "shared" / "datasets" / "aeslc-dev" / "dev.jsonl"),
+    )
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS)
     args = parser.parse_args(argv)

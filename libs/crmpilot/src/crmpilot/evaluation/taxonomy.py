@@ -38,7 +38,11 @@ def load_categories(path: Path | str) -> tuple[Category, ...]:
             cats.append(categories_for([entry], DEFAULT_CATEGORIES)[0])
         elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
             base = categories_for([entry["name"]], DEFAULT_CATEGORIES)[0]
-            cats.append(Category(base.name, str(entry.get("description") or base.description), str(entry.get("queue") or base.queue)))
+            cats.append(
+                Category(
+                    base.name, str(entry.get("description") or base.description), str(entry.get("queue") or base.queue)
+                )
+            )
         else:
             raise DatasetError(f"{p}: each category is a name or an object with a name, got {entry!r}")
     if len({c.name for c in cats}) != len(cats):
@@ -57,7 +61,8 @@ def check_labels(
     marked = set(out_of_scope)
     if clash := sorted(marked & names):
         raise DatasetError(
-            f"out-of-scope label(s) {', '.join(clash[:10])} are categories of the taxonomy: an out-of-scope item has no category"
+            f"out-of-scope label(s) {', '.join(clash[:10])} are categories of the taxonomy: an out-of-scope "
+            "item has no category"
         )
     present = set(labels)
     if present and present <= marked:

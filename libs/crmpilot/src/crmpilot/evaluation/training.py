@@ -111,7 +111,9 @@ HYBRID = TrainOptions(features="hybrid", c=30.0, refit=True)
 Chosen on Banking77's dev split (see docs/evaluation.md), never on its test part."""
 
 
-def embed_texts(texts: Sequence[str], encoder: Encoder, *, batch: int = 64, progress: Progress | None = None) -> Vectors:
+def embed_texts(
+    texts: Sequence[str], encoder: Encoder, *, batch: int = 64, progress: Progress | None = None
+) -> Vectors:
     """``query:`` embeddings of ``texts``, ``batch`` at a time."""
     parts = []
     for start in range(0, len(texts), batch):
@@ -145,7 +147,11 @@ def _fit_lexical(texts: Sequence[str], options: TrainOptions) -> LexicalFeatures
 
     config = options.lexical
     vectorizer = TfidfVectorizer(
-        analyzer=lambda text: analyze(text, config), lowercase=False, sublinear_tf=True, min_df=options.min_df, dtype=np.float32
+        analyzer=lambda text: analyze(text, config),
+        lowercase=False,
+        sublinear_tf=True,
+        min_df=options.min_df,
+        dtype=np.float32,
     )
     try:
         vectorizer.fit(list(texts))
@@ -219,7 +225,12 @@ def fit_head(
         raw = _combine(parts, mix, order, ordered, encoder, lexical)
     gate = fit_gate(vectors, labels, train, dev, options) if options.gate else None
     lexical_meta = (
-        {"features": "hybrid", "min_df": options.min_df, "terms": lexical.size, "mix": {"embedding": mix[0], "lexical": mix[1]}}
+        {
+            "features": "hybrid",
+            "min_df": options.min_df,
+            "terms": lexical.size,
+            "mix": {"embedding": mix[0], "lexical": mix[1]},
+        }
         if lexical is not None
         else {"features": "embedding"}
     )
@@ -360,7 +371,15 @@ def _combine(
     """One linear layer: ``sum mix_i z_i`` is linear in the embedding followed by the tf-idf."""
     weights = np.hstack([m * p.weights for m, p in zip(mix, parts, strict=True)])
     bias = sum(m * p.bias for m, p in zip(mix, parts, strict=True))
-    return TrainedHead(labels=order, weights=weights, bias=bias, temperature=1.0, encoder=encoder, categories=categories, lexical=lexical)
+    return TrainedHead(
+        labels=order,
+        weights=weights,
+        bias=bias,
+        temperature=1.0,
+        encoder=encoder,
+        categories=categories,
+        lexical=lexical,
+    )
 
 
 def _dev_metrics(

@@ -51,7 +51,9 @@ class Envelope(BaseModel, Generic[P]):
 
     specversion: str = "1.0"
     id: str = Field(default_factory=new_event_id, min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=500, description="producer, e.g. crm://salesforce/org-1 or crmpilot/ticket_classifier")
+    source: str = Field(
+        min_length=1, max_length=500, description="producer, e.g. crm://salesforce/org-1 or crmpilot/ticket_classifier"
+    )
     type: str = Field(min_length=1, max_length=200, description="event type, e.g. crm.case.created")
     schemaversion: int = Field(ge=1, description="version of the payload schema for this type")
     time: datetime = Field(default_factory=_now, description="when the fact happened at the source")
@@ -103,7 +105,9 @@ def decode(
     if missing:
         # Without its own id and time a record would get fresh ones on every delivery,
         # and a redelivery would become a second result.
-        raise InvalidPayload(f"envelope has no {' or '.join(repr(m) for m in missing)}: every record must carry its own")
+        raise InvalidPayload(
+            f"envelope has no {' or '.join(repr(m) for m in missing)}: every record must carry its own"
+        )
     try:
         envelope = Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
     except ValidationError as exc:
@@ -114,7 +118,8 @@ def decode(
     limit = (now or datetime.now(UTC)) + max_future_skew
     if envelope.time > limit:
         raise FutureTimestamp(
-            f"{event_type} v{version}: time {envelope.time.isoformat()} is more than {max_future_skew} ahead of this consumer's clock"
+            f"{event_type} v{version}: time {envelope.time.isoformat()} is more than {max_future_skew} ahead "
+            "of this consumer's clock"
         )
     return envelope
 
@@ -135,4 +140,3 @@ def _summary(exc: ValidationError, limit: int = 5) -> str:
     parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:limit]]
     more = exc.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-

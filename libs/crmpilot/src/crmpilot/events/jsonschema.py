@@ -55,7 +55,9 @@ def write(root: Path) -> list[str]:
 def check(root: Path) -> list[str]:
     """Files under ``root`` that are missing or differ from the models."""
     expected = generate()
-    problems = [name for name, text in expected.items() if not (root / name).exists() or (root / name).read_text() != text]
+    problems = [
+        name for name, text in expected.items() if not (root / name).exists() or (root / name).read_text() != text
+    ]
     extra = sorted(
         str(p.relative_to(root)) for p in root.rglob("*.schema.json") if str(p.relative_to(root)) not in expected
     )

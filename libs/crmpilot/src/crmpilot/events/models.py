@@ -107,7 +107,9 @@ class RecordChanged(_Payload):
 
     sobject: str = Field(min_length=1, max_length=80, description="the object type, e.g. Opportunity")
     record_id: str = Field(min_length=1, max_length=40)
-    fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict, description="field values (API names)")
+    fields: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="field values (API names)"
+    )
     changed_fields: tuple[str, ...] = Field(default=(), description="on update: the fields the CRM reports as changed")
     last_modified: datetime | None = Field(default=None, description="LastModifiedDate of the record at the source")
 
@@ -215,15 +217,22 @@ class InputSkipped(_Payload):
             return cls(reason="non_text_input", detail=f"the {what} has no words ({len(dense)} characters, no letters)")
         garbage = sum(c == "\ufffd" or (unicodedata.category(c) in _CONTROL) for c in dense)
         if garbage > 0.05 * len(dense):
-            return cls(reason="non_text_input", detail=f"the {what} is binary: {garbage} of {len(dense)} characters are control or invalid")
+            return cls(
+                reason="non_text_input",
+                detail=f"the {what} is binary: {garbage} of {len(dense)} characters are control or invalid",
+            )
         blob = sum(len(run) for run in _BLOB.findall(stripped))
         if blob > 0.5 * len(dense):
-            return cls(reason="non_text_input", detail=f"the {what} is encoded data: {blob} of {len(dense)} characters in runs without spaces")
+            return cls(
+                reason="non_text_input",
+                detail=f"the {what} is encoded data: {blob} of {len(dense)} characters in runs without spaces",
+            )
         return None
 
 
 def cut_to_token_budget(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> tuple[str, int]:
-    """``text`` cut to at most ``max_tokens`` (by ``count_tokens``), at a word boundary; and how many characters were cut."""
+    """``text`` cut to at most ``max_tokens`` (by ``count_tokens``), at a word boundary; and how many characters were
+    cut."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
     if count_tokens(text) <= max_tokens:
@@ -245,8 +254,12 @@ class _Result(_Payload):
     task: str
     review: ReviewDecision
     provenance: Provenance
-    truncated_chars: int = Field(default=0, ge=0, description="characters of the input the token budget cut off; 0 when read whole")
-    skipped: InputSkipped | None = Field(default=None, description="set when the input had nothing to read; no model was asked")
+    truncated_chars: int = Field(
+        default=0, ge=0, description="characters of the input the token budget cut off; 0 when read whole"
+    )
+    skipped: InputSkipped | None = Field(
+        default=None, description="set when the input had nothing to read; no model was asked"
+    )
 
     @model_validator(mode="after")
     def _skipped_is_not_applied(self) -> Self:
@@ -319,7 +332,9 @@ class RequestScore(_Result):
     score: int = Field(ge=0, le=100)
     band: Literal["cold", "warm", "hot"]
     factors: tuple[ScoreFactor, ...] = ()
-    risk_flags: tuple[str, ...] = Field(default=(), description="free_mail_domain, disposable_email, spam_or_test, incomplete, no_budget")
+    risk_flags: tuple[str, ...] = Field(
+        default=(), description="free_mail_domain, disposable_email, spam_or_test, incomplete, no_budget"
+    )
     next_action: str
     confidence: float = Field(default=0.0, ge=0, le=1, description="how well the information supports the score")
 
@@ -345,7 +360,7 @@ class EnrichmentResult(_Result):
     the record the result is about: with a CRM target the record written (the
     spec's ``crm.record_id``), else the spec's ``source.key``; the Kafka key and
     the envelope's subject are always ``source.key``.
-    """
+    """  # noqa: E501 - the model's docstring is its published JSON schema's description (schemas/)
 
     task: str = Field(min_length=1, max_length=64, description="the enrichment's name")
     enrichment_version: int = Field(ge=1)
@@ -353,13 +368,21 @@ class EnrichmentResult(_Result):
     outputs: dict[str, OutputValue] = Field(default_factory=dict, description="per output field: its validated value")
     confidence: dict[str, float] = Field(default_factory=dict, description="per output field, 0..1")
     field_review: dict[str, ReviewDecision] = Field(default_factory=dict)
-    review_reasons: dict[str, str] = Field(default_factory=dict, description="per field held back: why (low_confidence, not_grounded)")
-    grounding_failures: tuple[str, ...] = Field(default=(), description="extracted text not found verbatim in the input")
+    review_reasons: dict[str, str] = Field(
+        default_factory=dict, description="per field held back: why (low_confidence, not_grounded)"
+    )
+    grounding_failures: tuple[str, ...] = Field(
+        default=(), description="extracted text not found verbatim in the input"
+    )
 
     @model_validator(mode="after")
     def _figures_name_outputs(self) -> Self:
         """Every per-field confidence, decision and reason is of an output the result holds."""
-        for name, figures in (("confidence", self.confidence), ("field_review", self.field_review), ("review_reasons", self.review_reasons)):
+        for name, figures in (
+            ("confidence", self.confidence),
+            ("field_review", self.field_review),
+            ("review_reasons", self.review_reasons),
+        ):
             if stray := sorted(set(figures) - set(self.outputs)):
                 raise ValueError(f"{name} names {', '.join(stray[:5])}, which are not outputs of this result")
         return self

@@ -20,9 +20,20 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-__all__ = ["Prompt", "TaskSpec", "Label", "LocalAnswer", "LocalMethod", "OutputShape", "Completion", "Provider", "Usage", "input_hash"]
+__all__ = [
+    "Prompt",
+    "TaskSpec",
+    "Label",
+    "LocalAnswer",
+    "LocalMethod",
+    "OutputShape",
+    "Completion",
+    "Provider",
+    "Usage",
+    "input_hash",
+]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +57,9 @@ class Prompt:
         the values are never interpreted, so input text cannot reach the template.
         Missing keys raise ``KeyError`` (a task bug, not a model fault).
         """
-        values = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for k, v in payload.items()}
+        values = {
+            k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str) for k, v in payload.items()
+        }
         return self.user_template.format_map(values)
 
 
@@ -78,16 +91,17 @@ class OutputShape:
 
 
 @dataclass(frozen=True, slots=True)
-class TaskSpec(Generic[O]):
+class TaskSpec(Generic[OutT]):
     """One task: its name, prompt and the closed output model it must return."""
 
     name: str
     prompt: Prompt
-    output_model: type[O]
+    output_model: type[OutT]
     restore_fields: tuple[str, ...] = ()
     """Output string fields where PII placeholders (``<EMAIL_1>``) are put back after the call."""
     outputs: tuple[OutputShape, ...] = ()
-    """A declared task's output fields (each also has its confidence under ``confidence``); empty for the built-in tasks."""
+    """A declared task's output fields (each also has its confidence under ``confidence``); empty for the built-in
+    tasks."""
     local: LocalMethod | None = None
     """How a provider without a chat model (the embedded one) answers a task that declares no ``outputs``."""
 
@@ -102,14 +116,15 @@ class LocalAnswer:
 
 
 LocalMethod = Callable[[Any, "TaskSpec[Any]", Mapping[str, Any]], Awaitable[LocalAnswer]]
-"""``(provider, spec, payload) -> LocalAnswer``: the provider gives its encoder (``batcher``) and heads (``head_for``)."""
+"""``(provider, spec, payload) -> LocalAnswer``: the provider gives its encoder (``batcher``) and heads
+(``head_for``)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Completion(Generic[O]):
+class Completion(Generic[OutT]):
     """A provider's validated answer with what it cost in tokens."""
 
-    output: O
+    output: OutT
     model: str
     tokens_in: int
     tokens_out: int
@@ -152,7 +167,7 @@ class Provider(Protocol):
 
     name: str
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]: ...
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]: ...
 
 
 def input_hash(payload: Mapping[str, Any]) -> str:

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -60,14 +60,14 @@ __all__ = ["LLMClient", "TaskRun"]
 
 log = logging.getLogger(__name__)
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
-class TaskRun(Generic[O]):
+class TaskRun(Generic[OutT]):
     """A validated output and how it was made (the LLM part of a result's provenance)."""
 
-    output: O
+    output: OutT
     provider: str
     model: str
     model_version: str | None
@@ -125,7 +125,7 @@ class TaskRun(Generic[O]):
             source_offset=source_offset,
             source_event_id=source_event_id,
             event_time=event_time,
-            processed_at=processed_at or datetime.now(timezone.utc),
+            processed_at=processed_at or datetime.now(UTC),
         )
 
 
@@ -139,12 +139,22 @@ class _PromMetrics:
             ("task", "model", "outcome"),
         )
         self.tokens = prom.counter(
-            "crmpilot_llm_tokens", "Tokens billed by the model, failed attempts included; type = input or output", ("task", "model", "type")
+            "crmpilot_llm_tokens",
+            "Tokens billed by the model, failed attempts included; type = input or output",
+            ("task", "model", "type"),
         )
-        self.cost = prom.counter("crmpilot_llm_cost_usd", "Cost of model calls in USD from the price table", ("task", "model"))
-        self.cache_hits = prom.counter("crmpilot_llm_cache_hits", "Response cache lookups answered from the cache", ("task",))
-        self.cache_misses = prom.counter("crmpilot_llm_cache_misses", "Response cache lookups that went to the model", ("task",))
-        self.retries = prom.counter("crmpilot_llm_retries", "LLM attempts retried after a retryable error", ("task", "model"))
+        self.cost = prom.counter(
+            "crmpilot_llm_cost_usd", "Cost of model calls in USD from the price table", ("task", "model")
+        )
+        self.cache_hits = prom.counter(
+            "crmpilot_llm_cache_hits", "Response cache lookups answered from the cache", ("task",)
+        )
+        self.cache_misses = prom.counter(
+            "crmpilot_llm_cache_misses", "Response cache lookups that went to the model", ("task",)
+        )
+        self.retries = prom.counter(
+            "crmpilot_llm_retries", "LLM attempts retried after a retryable error", ("task", "model")
+        )
 
     def record(self, task: str, model: str, outcome: str, usage: Usage) -> None:
         self.requests.labels(task, model, outcome).inc()
@@ -246,12 +256,12 @@ class LLMClient:
 
     async def run(
         self,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: Mapping[str, Any],
         *,
         bypass_cache: bool = False,
         deadline: float | None = None,
-    ) -> TaskRun[O]:
+    ) -> TaskRun[OutT]:
         """Run ``spec`` on ``payload``; ``deadline`` (seconds) overrides the policy's total deadline.
 
         Raises an :class:`~crmpilot.llm.errors.LLMError` carrying the usage and
@@ -273,7 +283,9 @@ class LLMClient:
                 log.warning("circuit open for %s/%s; falling back", provider.name, _model_of(provider))
                 continue
             try:
-                run = await self._run_on(provider, spec, red_payload, ihash, redaction, started, ends_at, has_next, bypass_cache, spent)
+                run = await self._run_on(
+                    provider, spec, red_payload, ihash, redaction, started, ends_at, has_next, bypass_cache, spent
+                )
             except LLMError as exc:
                 spent = exc.usage
                 if has_next and isinstance(exc, Retryable) and not isinstance(exc, LLMDeadlineExceeded):
@@ -308,11 +320,18 @@ class LLMClient:
     # --- one provider -----------------------------------------------------------------
 
     def _breaker(self, provider: Provider) -> CircuitBreaker:
-        key = (provider.name, _model_of(provider), getattr(provider, "server_address", None), getattr(provider, "server_port", None))
+        key = (
+            provider.name,
+            _model_of(provider),
+            getattr(provider, "server_address", None),
+            getattr(provider, "server_port", None),
+        )
         b = self._breakers.get(key)
         if b is None:
             b = self._breakers[key] = CircuitBreaker(
-                f"{provider.name}/{_model_of(provider)}", failure_threshold=self._breaker_failures, reset_timeout=self._breaker_reset
+                f"{provider.name}/{_model_of(provider)}",
+                failure_threshold=self._breaker_failures,
+                reset_timeout=self._breaker_reset,
             )
         return b
 
@@ -331,7 +350,7 @@ class LLMClient:
     async def _run_on(
         self,
         provider: Provider,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         ihash: str,
         redaction: Redaction,
@@ -340,10 +359,16 @@ class LLMClient:
         has_next: bool,
         bypass_cache: bool,
         spent: Usage,
-    ) -> TaskRun[O]:
+    ) -> TaskRun[OutT]:
         model = _model_of(provider)
         attrs = self._base_attributes(provider)
-        with self._tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attrs, record_exception=False, set_status_on_exception=False) as span:
+        with self._tracer.start_as_current_span(
+            f"chat {model}",
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
             span.set_attribute("crmpilot.llm.task", spec.name)
             span.set_attribute("crmpilot.llm.prompt.id", spec.prompt.id)
             span.set_attribute("crmpilot.llm.prompt.version", spec.prompt.version)
@@ -441,16 +466,20 @@ class LLMClient:
     async def _call_with_retries(
         self,
         provider: Provider,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         ends_at: float,
         has_next: bool,
         span: Span,
-    ) -> tuple[Completion[O], Usage]:
+    ) -> tuple[Completion[OutT], Usage]:
         """Attempts under the retry policy; the usage returned (or put on the error) covers all of them."""
         model = _model_of(provider)
         breaker = self._breaker(provider)
-        est = estimate_tokens(spec.prompt.system, model) + estimate_tokens(spec.prompt.render_user(payload), model) + self.max_output_tokens
+        est = (
+            estimate_tokens(spec.prompt.system, model)
+            + estimate_tokens(spec.prompt.render_user(payload), model)
+            + self.max_output_tokens
+        )
         spent: list[Usage] = [Usage()]
 
         def should_retry(exc: BaseException) -> bool:
@@ -467,11 +496,22 @@ class LLMClient:
             etype = exc.error_type if isinstance(exc, LLMError) else type(exc).__name__
             span.add_event(
                 "gen_ai.client.retry",
-                {"crmpilot.llm.attempt": state.attempt_number, sc.ERROR_TYPE: etype, "crmpilot.llm.retry.wait_s": float(wait)},
+                {
+                    "crmpilot.llm.attempt": state.attempt_number,
+                    sc.ERROR_TYPE: etype,
+                    "crmpilot.llm.retry.wait_s": float(wait),
+                },
             )
             self._metrics.retries.add(1, {**self._base_attributes(provider), sc.ERROR_TYPE: etype})
             self._prom.retries.labels(spec.name, model).inc()
-            log.warning("LLM %s/%s attempt %d failed with %s; retrying in %.2fs", provider.name, model, state.attempt_number, etype, wait)
+            log.warning(
+                "LLM %s/%s attempt %d failed with %s; retrying in %.2fs",
+                provider.name,
+                model,
+                state.attempt_number,
+                etype,
+                wait,
+            )
 
         retrying = self.retry.retrying(
             should_retry=should_retry, before_sleep=before_sleep, deadline=max(0.0, ends_at - time.monotonic())
@@ -491,12 +531,12 @@ class LLMClient:
         self,
         provider: Provider,
         breaker: CircuitBreaker,
-        spec: TaskSpec[O],
+        spec: TaskSpec[OutT],
         payload: dict[str, Any],
         est: int,
         ends_at: float,
         spent: list[Usage],
-    ) -> Completion[O]:
+    ) -> Completion[OutT]:
         """One attempt: breaker, limits, timeout, the provider call; failed usage goes into ``spent``."""
         breaker.before_call()
         remaining = ends_at - time.monotonic()
@@ -535,7 +575,9 @@ class LLMClient:
 
     # --- cache, restore, telemetry ----------------------------------------------------
 
-    async def _cache_get(self, key: CacheKey, spec: TaskSpec[O], attrs: Mapping[str, Any]) -> tuple[O, CachedAnswer] | None:
+    async def _cache_get(
+        self, key: CacheKey, spec: TaskSpec[OutT], attrs: Mapping[str, Any]
+    ) -> tuple[OutT, CachedAnswer] | None:
         assert self.cache is not None
         try:
             answer = await self.cache.get(key)
@@ -560,7 +602,7 @@ class LLMClient:
             log.warning("response cache unavailable (%s); answer not stored", exc)
 
     @staticmethod
-    def _restore(spec: TaskSpec[O], output: O, redaction: Redaction) -> O:
+    def _restore(spec: TaskSpec[OutT], output: OutT, redaction: Redaction) -> OutT:
         """``output`` with the placeholders of every ``restore_fields`` field put back, nested items and lists too."""
         if not spec.restore_fields or not redaction.originals:
             return output
@@ -573,10 +615,14 @@ class LLMClient:
         except ValidationError:
             # restored text outgrew a field's bound: kept with its placeholders, which the
             # grounding check then reports (never auto-applied) rather than failing the record
-            log.warning("restoring PII placeholders in %s would exceed an output's bounds; placeholders kept", spec.name)
+            log.warning(
+                "restoring PII placeholders in %s would exceed an output's bounds; placeholders kept", spec.name
+            )
             return output
 
-    def _record_success(self, span: Span, attrs: Mapping[str, Any], c: Completion[Any], usage: Usage, duration: float) -> None:
+    def _record_success(
+        self, span: Span, attrs: Mapping[str, Any], c: Completion[Any], usage: Usage, duration: float
+    ) -> None:
         response_model = c.model_version or c.model
         span.set_attribute(sc.GEN_AI_RESPONSE_MODEL, response_model)
         if c.response_id:
@@ -597,7 +643,9 @@ class LLMClient:
             cost_usd=float(usage.cost_usd),
         )
 
-    def _record_failure(self, span: Span, attrs: Mapping[str, Any], exc: LLMError, usage: Usage, duration: float) -> None:
+    def _record_failure(
+        self, span: Span, attrs: Mapping[str, Any], exc: LLMError, usage: Usage, duration: float
+    ) -> None:
         span.set_attribute(sc.ERROR_TYPE, exc.error_type)
         span.set_attribute("crmpilot.llm.attempts", usage.requests)
         if usage.tokens_in or usage.tokens_out:

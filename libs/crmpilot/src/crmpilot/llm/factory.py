@@ -88,7 +88,8 @@ def build_llm_client(
         task_providers=task_providers,
         cache=cache if cache is not None else build_cache(s),
         cache_ttl=s.cache_ttl,
-        limiter=limiter or Limiter(max_concurrency=s.max_concurrency, rpm=s.rpm, tpm=s.tpm, burst_seconds=s.burst_seconds),
+        limiter=limiter
+        or Limiter(max_concurrency=s.max_concurrency, rpm=s.rpm, tpm=s.tpm, burst_seconds=s.burst_seconds),
         retry=RetryPolicy(
             max_attempts=s.max_attempts,
             deadline=s.deadline,

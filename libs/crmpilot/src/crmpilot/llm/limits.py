@@ -127,7 +127,9 @@ class Limiter:
     async def reserve(self, tokens: int, *, deadline: float | None = None) -> AsyncIterator[Reservation]:
         """Hold a slot and budget for one request of about ``tokens`` tokens."""
         if self.tpm is not None and tokens > self.tpm.per_minute:
-            raise LLMBudgetExceeded(f"the request needs about {tokens} tokens; the budget is {self.tpm.per_minute:.0f}/min")
+            raise LLMBudgetExceeded(
+                f"the request needs about {tokens} tokens; the budget is {self.tpm.per_minute:.0f}/min"
+            )
         if self._sem is not None:
             remaining = None if deadline is None else max(0.0, deadline - self._clock())
             try:

@@ -51,7 +51,7 @@ from crmpilot.llm.tokens import estimate_tokens
 
 __all__ = ["OpenAIProvider", "ResponseFormatMode", "response_format_for", "translate_openai_error"]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 ResponseFormatMode = Literal["auto", "json_schema", "json_object", "none"]
 _DOWNGRADE: dict[str, str] = {"json_schema": "json_object", "json_object": "none"}
@@ -272,7 +272,7 @@ class OpenAIProvider:
         text = str(exc).lower()
         return exc.param == "response_format" or "response_format" in text or "json_schema" in text
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
         messages = self._messages(spec, payload, self.response_format)
         usage = Usage()
         estimated = False
@@ -299,11 +299,23 @@ class OpenAIProvider:
             usage = usage + Usage(tokens_in=tin, tokens_out=tout, requests=1)
             choice = resp.choices[0] if resp.choices else None
             if choice is None:
-                raise LLMUnavailable("the endpoint returned no choices", usage=usage, attempts=usage.requests, provider=self.name, model=self.model)
+                raise LLMUnavailable(
+                    "the endpoint returned no choices",
+                    usage=usage,
+                    attempts=usage.requests,
+                    provider=self.name,
+                    model=self.model,
+                )
             finish.append(str(choice.finish_reason))
             message = choice.message
             if getattr(message, "refusal", None) or choice.finish_reason == "content_filter":
-                raise LLMRefused("the model refused to answer", usage=usage, attempts=usage.requests, provider=self.name, model=self.model)
+                raise LLMRefused(
+                    "the model refused to answer",
+                    usage=usage,
+                    attempts=usage.requests,
+                    provider=self.name,
+                    model=self.model,
+                )
             content = message.content or ""
             fenced = _FENCE.match(content)
             try:

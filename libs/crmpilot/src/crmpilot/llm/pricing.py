@@ -56,7 +56,9 @@ _DEFAULTS: dict[str, Price] = {
 class PriceTable:
     """Model name → :class:`Price`, by longest prefix; unknown models cost 0 (warned once)."""
 
-    def __init__(self, prices: Mapping[str, Price] | None = None, *, free_providers: frozenset[str] = FREE_PROVIDERS) -> None:
+    def __init__(
+        self, prices: Mapping[str, Price] | None = None, *, free_providers: frozenset[str] = FREE_PROVIDERS
+    ) -> None:
         self._prices = dict(_DEFAULTS if prices is None else prices)
         self._free = free_providers
         self._warned: set[str] = set()

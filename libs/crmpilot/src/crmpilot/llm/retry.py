@@ -16,8 +16,8 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 from tenacity import (
@@ -68,9 +68,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
             except (TypeError, ValueError):
                 when = None
             if when is not None:
-                now = now or datetime.now(timezone.utc)
+                now = now or datetime.now(UTC)
                 return max(0.0, (when - now).total_seconds())
-    resets = [d for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens") if (v := h.get(k)) and (d := _duration(v)) is not None]
+    resets = [
+        d
+        for k in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        if (v := h.get(k)) and (d := _duration(v)) is not None
+    ]
     return max(resets) if resets else None
 
 
@@ -117,7 +121,8 @@ class RetryPolicy:
             kwargs["before_sleep"] = before_sleep
         return AsyncRetrying(
             retry=retry_if_exception(predicate),
-            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(deadline if deadline is not None else self.deadline),
+            stop=stop_after_attempt(self.max_attempts)
+            | stop_before_delay(deadline if deadline is not None else self.deadline),
             wait=wait_retry_after(
                 wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter),
                 max_retry_after=self.max_retry_after,

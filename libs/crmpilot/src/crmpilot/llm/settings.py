@@ -33,14 +33,22 @@ class LLMSettings(BaseSettings):
         default=None, description="local | openai; default: openai when an API key or base URL is set, else local"
     )
     model: str = Field(default="gpt-4o-mini", description="model of the OpenAI-compatible endpoint")
-    fallback_models: tuple[str, ...] = Field(default=(), description="JSON list: models tried in order when the primary is down")
-    task_models: dict[str, str] = Field(default_factory=dict, description='JSON object: per-task model, e.g. {"summarize_email": "gpt-4o"}')
+    fallback_models: tuple[str, ...] = Field(
+        default=(), description="JSON list: models tried in order when the primary is down"
+    )
+    task_models: dict[str, str] = Field(
+        default_factory=dict, description='JSON object: per-task model, e.g. {"summarize_email": "gpt-4o"}'
+    )
     base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1 for Ollama; default: OpenAI")
     api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("CRMPILOT_LLM_API_KEY", "OPENAI_API_KEY"), description="also OPENAI_API_KEY"
+        default=None,
+        validation_alias=AliasChoices("CRMPILOT_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="also OPENAI_API_KEY",
     )
     organization: str | None = None
-    provider_name: str = Field(default="openai", description="gen_ai.provider.name on spans (openai, azure.ai.openai, vllm…)")
+    provider_name: str = Field(
+        default="openai", description="gen_ai.provider.name on spans (openai, azure.ai.openai, vllm…)"
+    )
     response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
     max_output_tokens: int = Field(default=1024, ge=1)
     temperature: float | None = None
@@ -56,11 +64,15 @@ class LLMSettings(BaseSettings):
     cache_ttl: float | None = Field(default=None, gt=0, description="seconds; unset keeps answers until evicted")
     cache_max_entries: int = Field(default=10_000, ge=1, description="memory cache size")
     cache_schema: str = Field(default="llm", description="PostgreSQL schema of the llm_cache table")
-    database_url: SecretStr | None = Field(default=None, description="for cache=postgres; default: CRMPILOT_DATABASE_URL")
+    database_url: SecretStr | None = Field(
+        default=None, description="for cache=postgres; default: CRMPILOT_DATABASE_URL"
+    )
     breaker_failures: int = Field(default=5, ge=1)
     breaker_reset: float = Field(default=30.0, gt=0)
     redact: bool = Field(default=True, description="PII redaction before any call; turn off only for synthetic data")
-    prices: dict[str, PriceSetting] = Field(default_factory=dict, description='JSON: {"model": {"input": 0.15, "output": 0.6}}')
+    prices: dict[str, PriceSetting] = Field(
+        default_factory=dict, description='JSON: {"model": {"input": 0.15, "output": 0.6}}'
+    )
 
     @property
     def resolved_provider(self) -> Literal["local", "openai"]:
@@ -71,6 +83,13 @@ class LLMSettings(BaseSettings):
     def describe(self) -> str:
         """One line for operators: which provider runs and why (no secrets)."""
         if self.resolved_provider == "local":
-            why = "configured" if self.provider == "local" else "no CRMPILOT_LLM_API_KEY/OPENAI_API_KEY or CRMPILOT_LLM_BASE_URL set"
+            why = (
+                "configured"
+                if self.provider == "local"
+                else "no CRMPILOT_LLM_API_KEY/OPENAI_API_KEY or CRMPILOT_LLM_BASE_URL set"
+            )
             return f"provider=local (embedded model; {why})"
-        return f"provider=openai model={self.model} base_url={self.base_url or 'https://api.openai.com/v1'} cache={self.cache}"
+        return (
+            f"provider=openai model={self.model} base_url={self.base_url or 'https://api.openai.com/v1'} "
+            f"cache={self.cache}"
+        )

@@ -149,4 +149,7 @@ def read_dead_letters(
 def count_by_error(records: Iterable[DeadLetter]) -> list[ErrorCount]:
     """How many dead letters per topic, error class and code; most frequent first."""
     counts = Counter((r.topic, r.error_class, r.error_code) for r in records)
-    return [ErrorCount(t, c, code, n) for (t, c, code), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0]))]
+    return [
+        ErrorCount(t, c, code, n)
+        for (t, c, code), n in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0]))
+    ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from confluent_kafka.admin import AdminClient, ConsumerGroupDescription  # type: ignore[attr-defined]
 
-from .broker import TP, unavailable, end_offsets
+from .broker import TP, end_offsets, unavailable
 from .errors import GroupNotFound
 
 __all__ = ["Member", "PartitionLag", "GroupLag", "list_groups", "group_lag", "lag_rows"]
@@ -107,5 +107,7 @@ def lag_rows(
     for tp in sorted(set(committed) | set(owners)):
         offset, end = committed.get(tp), ends[tp]
         member, client, host = owners.get(tp, (None, None, None))
-        rows.append(PartitionLag(tp[0], tp[1], offset, end, None if offset is None else end - offset, member, client, host))
+        rows.append(
+            PartitionLag(tp[0], tp[1], offset, end, None if offset is None else end - offset, member, client, host)
+        )
     return rows

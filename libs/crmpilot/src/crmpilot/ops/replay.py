@@ -94,7 +94,8 @@ def parse_offsets(values: Sequence[str], partitions: Sequence[int]) -> dict[int,
         if partition is None:
             if len(partitions) != 1:
                 raise InvalidSelection(
-                    f"--offset {value!r}: the topic has {len(partitions)} partitions; write PARTITION:OFFSET, e.g. 0:{offset}"
+                    f"--offset {value!r}: the topic has {len(partitions)} partitions; write PARTITION:OFFSET, "
+                    f"e.g. 0:{offset}"
                 )
             partition = partitions[0]
         if partition not in partitions:
@@ -190,8 +191,12 @@ def replay(
     books_consumer = _replay_consumer(kafka, group)
     try:
         partitions = list(range(cluster.topics[topic]))
-        watermarks = {p: records_reader.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions}
-        books = {p: b.at_least(watermarks[p][0]) for p, b in load_books(books_consumer, topic, partitions, timeout).items()}
+        watermarks = {
+            p: records_reader.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout) for p in partitions
+        }
+        books = {
+            p: b.at_least(watermarks[p][0]) for p, b in load_books(books_consumer, topic, partitions, timeout).items()
+        }
         decisions: list[Decision] = []
         if offsets:
             selected = parse_offsets(offsets, partitions)
@@ -200,17 +205,24 @@ def replay(
                 low, high = watermarks[p]
                 for o in sorted(chosen):
                     if not low <= o < high:
-                        decisions.append(Decision(p, o, "missing", detail=f"partition {p} holds offsets {low}..{high - 1}"))
+                        decisions.append(
+                            Decision(p, o, "missing", detail=f"partition {p} holds offsets {low}..{high - 1}")
+                        )
                     elif books[p].replayed(o):
                         decisions.append(Decision(p, o, "already_replayed", detail=f"by an earlier replay ({group})"))
                 live = [o for o in chosen if low <= o < high and not books[p].replayed(o)]
                 if live:
                     ranges[p] = (min(live), max(live) + 1)
-            records = [r for r in read_dead_letters(records_reader, topic, ranges, timeout=timeout) if r.offset in selected[r.partition]]
+            records = [
+                r
+                for r in read_dead_letters(records_reader, topic, ranges, timeout=timeout)
+                if r.offset in selected[r.partition]
+            ]
         else:
             ranges = {p: (books[p].watermark, watermarks[p][1]) for p in partitions}
             records = [
-                r for r in read_dead_letters(records_reader, topic, ranges, timeout=timeout)
+                r
+                for r in read_dead_letters(records_reader, topic, ranges, timeout=timeout)
                 if not books[r.partition].replayed(r.offset)
             ]
         decisions += decide(records, max_replays=max_replays, topics=cluster.topics)
@@ -238,9 +250,13 @@ def replay(
             if d.action == "replay":
                 sent = outcome.get((d.partition, d.offset))
                 if sent is not None and sent.error is None:
-                    final.append(replace(d, action="replayed", detail=f"to {sent.topic} [{sent.partition}] @{sent.offset}"))
+                    final.append(
+                        replace(d, action="replayed", detail=f"to {sent.topic} [{sent.partition}] @{sent.offset}")
+                    )
                 else:
-                    final.append(replace(d, action="failed", detail=(sent.error if sent else None) or "not acknowledged in time"))
+                    final.append(
+                        replace(d, action="failed", detail=(sent.error if sent else None) or "not acknowledged in time")
+                    )
             else:
                 final.append(d)
         delivered = {d.position for d in final if d.action == "replayed"}

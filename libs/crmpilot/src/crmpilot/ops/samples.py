@@ -39,9 +39,15 @@ __all__ = ["SAMPLE_TYPES", "SOURCE", "sample_events", "load_events"]
 SOURCE = "crmpilot/ops-produce"
 
 _CASES = (
-    ("Cannot log in after password reset", "Since this morning I get 'invalid credentials' although I reset my password twice."),
+    (
+        "Cannot log in after password reset",
+        "Since this morning I get 'invalid credentials' although I reset my password twice.",
+    ),
     ("Invoice charged twice", "Our credit card was charged twice for the March invoice. Please refund the duplicate."),
-    ("API returns 500 on order export", "The /orders/export endpoint fails with HTTP 500 for all requests since the last release."),
+    (
+        "API returns 500 on order export",
+        "The /orders/export endpoint fails with HTTP 500 for all requests since the last release.",
+    ),
     ("How do I add a user?", "We hired two people. Where do I invite them to our workspace?"),
     ("Cancel my subscription", "We are moving to another vendor, please cancel at the end of the term."),
     ("Dashboard very slow", "Reports take more than a minute to load for our team in Europe."),
@@ -49,16 +55,39 @@ _CASES = (
     ("Feature request: dark mode", "Several of our agents asked for a dark theme in the console."),
 )
 _EMAILS = (
-    ("Re: delivery delayed", "Hello, the parts we ordered last week have not arrived. Can you give us a new date? We need them by Friday."),
-    ("Question about pricing", "Hi, could you send us the price list for 50 seats and tell us whether annual billing has a discount?"),
-    ("Complaint", "This is the third time the service was down this month. We expect a credit and a call from your manager."),
+    (
+        "Re: delivery delayed",
+        "Hello, the parts we ordered last week have not arrived. Can you give us a new date? We need them by Friday.",
+    ),
+    (
+        "Question about pricing",
+        "Hi, could you send us the price list for 50 seats and tell us whether annual billing has a discount?",
+    ),
+    (
+        "Complaint",
+        "This is the third time the service was down this month. We expect a credit and a call from your manager.",
+    ),
     ("Thanks!", "Just wanted to say the new release fixed our sync problem. Great work from your support team."),
 )
 _REQUESTS = (
-    ("lead", "Acme Logistics", "DE", 1200, None, "Evaluating CRM automation for 40 support agents, budget approved for Q3."),
+    (
+        "lead",
+        "Acme Logistics",
+        "DE",
+        1200,
+        None,
+        "Evaluating CRM automation for 40 support agents, budget approved for Q3.",
+    ),
     ("quote", "Northwind Traders", "US", 85, Decimal("18000"), "Quote for 25 seats, annual plan, with onboarding."),
     ("purchase", "Contoso Ltd", "GB", 300, Decimal("5200"), "Purchase order for the analytics add-on."),
-    ("credit", "Fabrikam GmbH", "AT", 40, Decimal("75000"), "Credit line request for hardware purchases, company founded 2019."),
+    (
+        "credit",
+        "Fabrikam GmbH",
+        "AT",
+        40,
+        Decimal("75000"),
+        "Credit line request for hardware purchases, company founded 2019.",
+    ),
 )
 
 

@@ -1,8 +1,8 @@
 """``crmpilot status``: is Kafka up, are the topics there, are the groups consuming, are the services ready.
 
 Each part is collected on its own, so one that fails (Kafka down) is reported
-with its error while the others are still shown. Each declared enrichment (``CRMPILOT_ENRICHMENTS_DIR``) is shown with its
-enricher's consumer group: consuming or not, and its lag. Services are probed on
+with its error while the others are still shown. Each declared enrichment (``CRMPILOT_ENRICHMENTS_DIR``) is shown with
+its enricher's consumer group: consuming or not, and its lag. Services are probed on
 ``GET <base URL>/readyz`` where a health server is configured: the services'
 own ``CRMPILOT_<SERVICE>_HTTP_PORT`` / ``_HTTP_HOST`` (the same variables the
 services read, :class:`crmpilot.service.EndpointSettings`), overridden by

@@ -73,7 +73,9 @@ def event_trail(conn: psycopg.Connection[Any], event_id: str) -> EventTrail:
             topics, partitions, offsets = (list(c) for c in zip(*positions, strict=True)) if positions else ([], [], [])
             dlq = cur.execute(_DLQ, {"topics": topics, "partitions": partitions, "offsets": offsets}).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        raise WarehouseNotMigrated(f"the warehouse schema is missing or out of date; run `crmpilot db migrate` ({exc})") from exc
+        raise WarehouseNotMigrated(
+            f"the warehouse schema is missing or out of date; run `crmpilot db migrate` ({exc})"
+        ) from exc
     except psycopg.OperationalError as exc:
         raise WarehouseUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
     return EventTrail(event_id, raw, tuple(results), tuple(audit), tuple(dlq))

@@ -83,10 +83,13 @@ class RuntimeSettings(BaseModel):
     max_buffered: int | None = Field(
         default=None,
         ge=1,
-        description="records fetched and not finished before partitions pause (default: 32 x max_in_flight, at least 1000)",
+        description="records fetched and not finished before partitions pause (default: 32 x max_in_flight, at "
+        "least 1000)",
     )
     max_buffered_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=1, description="bytes (keys + values) fetched and not finished before partitions pause"
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="bytes (keys + values) fetched and not finished before partitions pause",
     )
     max_attempts: int = Field(default=5, ge=1, description="handler attempts per record, first included")
     backoff_initial_s: float = Field(default=0.5, gt=0)
@@ -110,12 +113,15 @@ class RuntimeSettings(BaseModel):
         "(the broker accepts group.min/max.session.timeout.ms, 6 s-30 min by default)",
     )
     heartbeat_interval_ms: int = Field(
-        default=3_000, ge=100, description="heartbeat.interval.ms: heartbeat period (at most a third of the session timeout)"
+        default=3_000,
+        ge=100,
+        description="heartbeat.interval.ms: heartbeat period (at most a third of the session timeout)",
     )
     max_poll_interval_ms: int = Field(
         default=300_000,
         ge=1_000,
-        description="max.poll.interval.ms: the member leaves its group when the consumer thread does not poll for this long "
+        description="max.poll.interval.ms: the member leaves its group when the consumer thread does not poll for this "
+        "long "
         "(also the rebalance timeout); at least session_timeout_ms",
     )
     group_instance_id: str | None = Field(
@@ -133,7 +139,8 @@ class RuntimeSettings(BaseModel):
     )
     leave_group_on_stop: bool = Field(
         default=True,
-        description="a static member (group_instance_id set) leaves its group on a graceful stop (SIGTERM), so the other "
+        description="a static member (group_instance_id set) leaves its group on a graceful stop (SIGTERM), so the "
+        "other "
         "instances take its partitions at their next heartbeat instead of after session_timeout_ms; false: it stays "
         "(KIP-345), for instances that always come back within the session (a restart in place), at the cost of the "
         "partitions idling for the whole session when one does not (scale-down, a stop for good)",
@@ -231,7 +238,8 @@ class GroupMembershipSettings(BaseModel):
     A mixin of a service's ``Settings`` (``class Settings(GroupMembershipSettings, BaseSettings)``):
     the fields become ``<PREFIX>SESSION_TIMEOUT_MS``, ``<PREFIX>HEARTBEAT_INTERVAL_MS``,
     ``<PREFIX>MAX_POLL_INTERVAL_MS``, ``<PREFIX>GROUP_INSTANCE_ID``,
-    ``<PREFIX>LIVENESS_TIMEOUT_S`` and ``<PREFIX>LEAVE_GROUP_ON_STOP``, listed by ``--help``; :meth:`membership` passes them on
+    ``<PREFIX>LIVENESS_TIMEOUT_S`` and ``<PREFIX>LEAVE_GROUP_ON_STOP``, listed by ``--help``; :meth:`membership`
+    passes them on
     to :class:`RuntimeSettings`.
     """
 

@@ -76,14 +76,10 @@ class MembershipWatch:
         self._last_poll: float | None = None
         self._member = False
         self._member_id: str | None = None
-        self._left_at: float | None = (
-            None  # when the membership was last lost (or the subscription, before any)
-        )
+        self._left_at: float | None = None  # when the membership was last lost (or the subscription, before any)
         self._why = "not joined yet"
         self._partitions = 0
-        self._unassigned_at: float | None = (
-            None  # when the member last held no partition (None while it holds some)
-        )
+        self._unassigned_at: float | None = None  # when the member last held no partition (None while it holds some)
 
     # --- signals (consumer thread) ---------------------------------------------------
 
@@ -119,9 +115,7 @@ class MembershipWatch:
         with self._lock:
             self._leave(why)
 
-    def group_state(
-        self, state: str, join_state: str, member_id: str | None = None
-    ) -> None:
+    def group_state(self, state: str, join_state: str, member_id: str | None = None) -> None:
         """The group handler's state (``cgrp`` of the statistics): steady and up means a member."""
         with self._lock:
             if member_id is not None:
@@ -152,18 +146,12 @@ class MembershipWatch:
         with self._lock:
             now = self._clock()
             since_poll = None if self._last_poll is None else now - self._last_poll
-            without = (
-                0.0 if self._member or self._left_at is None else now - self._left_at
-            )
-            since_assignment = (
-                0.0 if self._unassigned_at is None else now - self._unassigned_at
-            )
+            without = 0.0 if self._member or self._left_at is None else now - self._left_at
+            since_assignment = 0.0 if self._unassigned_at is None else now - self._unassigned_at
             member, why, member_id = self._member, self._why, self._member_id
             subscribed = self._subscribed_at is not None
             # before the first poll, the time since the subscription counts as quiet
-            start = (
-                self._last_poll if self._last_poll is not None else self._subscribed_at
-            )
+            start = self._last_poll if self._last_poll is not None else self._subscribed_at
             quiet = 0.0 if start is None else now - start
         if subscribed and quiet > self.poll_stall_s:
             return Liveness(

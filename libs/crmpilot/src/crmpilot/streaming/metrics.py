@@ -7,15 +7,18 @@ members of a group in one process add up). Counted as things happen:
 ``crmpilot_consumer_records_consumed_total``        records fetched and taken on {group, topic}
 ``crmpilot_consumer_records_processed_total``       records handled, outputs acknowledged {group, topic}
 ``crmpilot_consumer_records_produced_total``        outputs acknowledged by the broker {group, topic=output}
-``crmpilot_consumer_handler_failures_total``        failed attempts {group, topic, kind=poison|retryable|unhandled|fatal}
+``crmpilot_consumer_handler_failures_total``        failed attempts {group, topic,
+                                                    kind=poison|retryable|unhandled|fatal}
 ``crmpilot_consumer_retries_total``                 attempts scheduled again after a failure {group, topic}
 ``crmpilot_consumer_dead_lettered_total``           records moved to the dead-letter topic {group, topic}
-``crmpilot_consumer_processing_seconds``            histogram, fetched → done (acknowledged or dead-lettered) {group, topic}
+``crmpilot_consumer_processing_seconds``            histogram, fetched → done (acknowledged or
+                                                    dead-lettered) {group, topic}
 ``crmpilot_consumer_commit_seconds``                histogram, one synchronous offset commit {group, reason}
 ``crmpilot_consumer_commit_failures_total``         commits the broker refused {group, reason}
 ``crmpilot_consumer_pauses_total``                  times backpressure paused every partition {group}
 ``crmpilot_consumer_rebalances_total``              rebalance callbacks {group, kind=assign|revoke|lost}
-``crmpilot_consumer_rebuilds_total``                Kafka consumers closed and subscribed anew after too long out of the group {group}
+``crmpilot_consumer_rebuilds_total``                Kafka consumers closed and subscribed anew after too
+                                                    long out of the group {group}
 ==================================================  =========================================================
 
 Read from the running services when scraped (:class:`LiveGauges`):
@@ -108,9 +111,13 @@ def _families() -> _Families:
     r = registry
     return _Families(
         consumed=r.counter(_P + "records_consumed", "Records fetched and taken on", ("group", "topic")),
-        processed=r.counter(_P + "records_processed", "Records handled with their outputs acknowledged", ("group", "topic")),
+        processed=r.counter(
+            _P + "records_processed", "Records handled with their outputs acknowledged", ("group", "topic")
+        ),
         produced=r.counter(_P + "records_produced", "Output records acknowledged by the broker", ("group", "topic")),
-        failures=r.counter(_P + "handler_failures", "Failed handler attempts (decoding included)", ("group", "topic", "kind")),
+        failures=r.counter(
+            _P + "handler_failures", "Failed handler attempts (decoding included)", ("group", "topic", "kind")
+        ),
         retries=r.counter(_P + "retries", "Attempts scheduled again after a retryable failure", ("group", "topic")),
         dead_lettered=r.counter(_P + "dead_lettered", "Records moved to the dead-letter topic", ("group", "topic")),
         processing=r.histogram(
@@ -188,7 +195,8 @@ class LiveGauges(Collector):
         paused = GaugeMetricFamily(_P + "paused", "1 while backpressure holds the partitions paused", labels=["group"])
         assigned = GaugeMetricFamily(_P + "assigned_partitions", "Partitions assigned", labels=["group"])
         lag = GaugeMetricFamily(
-            _P + "lag", "Records behind the partition's end (high watermark - offset to commit)",
+            _P + "lag",
+            "Records behind the partition's end (high watermark - offset to commit)",
             labels=["group", "topic", "partition"],
         )
         alive = GaugeMetricFamily(_P + "alive", "1 while /healthz says alive", labels=["group"])
@@ -197,10 +205,13 @@ class LiveGauges(Collector):
             _P + "seconds_since_poll", "Seconds since the consumer thread last returned from a poll", labels=["group"]
         )
         without = GaugeMetricFamily(
-            _P + "seconds_without_membership", "Seconds since the member left its group (0 while a member)", labels=["group"]
+            _P + "seconds_without_membership",
+            "Seconds since the member left its group (0 while a member)",
+            labels=["group"],
         )
         since_assignment = GaugeMetricFamily(
-            _P + "seconds_since_assignment", "Seconds since the member last held a partition (0 while it holds some)",
+            _P + "seconds_since_assignment",
+            "Seconds since the member last held a partition (0 while it holds some)",
             labels=["group"],
         )
         groups: dict[str, list[int]] = {}

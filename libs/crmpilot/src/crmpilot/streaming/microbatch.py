@@ -28,7 +28,9 @@ class MicroBatcher(Generic[T, R]):
     ``flush`` is synchronous (it runs in a thread) and returns one result per item, in order.
     """
 
-    def __init__(self, flush: Callable[[Sequence[T]], Sequence[R]], *, max_size: int = 200, max_delay: float = 0.05) -> None:
+    def __init__(
+        self, flush: Callable[[Sequence[T]], Sequence[R]], *, max_size: int = 200, max_delay: float = 0.05
+    ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self._flush = flush

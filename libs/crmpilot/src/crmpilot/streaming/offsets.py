@@ -98,7 +98,11 @@ class OffsetBook:
 
     def to_commit(self, partitions: Iterable[TP] | None = None) -> dict[TP, int]:
         """Watermarks that moved since their last commit."""
-        chosen = self._trackers if partitions is None else {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}
+        chosen = (
+            self._trackers
+            if partitions is None
+            else {tp: self._trackers[tp] for tp in partitions if tp in self._trackers}
+        )
         out = {}
         for tp, tracker in chosen.items():
             mark = tracker.to_commit()

@@ -210,5 +210,7 @@ def produce_events(
     if failures:
         raise failures[0]
     if left:
-        raise DeliveryFailed(f"{left} of {sent} record(s) to {topic} not acknowledged within {timeout:g}s", code="timeout")
+        raise DeliveryFailed(
+            f"{left} of {sent} record(s) to {topic} not acknowledged within {timeout:g}s", code="timeout"
+        )
     return results

@@ -209,7 +209,9 @@ class ConsumerService:
         self._metrics = ConsumerMetrics(settings.group_id)
         self._running = 0  # handler calls holding a slot
         self._last_poll: float | None = None  # time.monotonic() of the consumer thread's last poll
-        self._membership = MembershipWatch(member_timeout_s=settings.member_timeout_s, poll_stall_s=settings.poll_stall_s)
+        self._membership = MembershipWatch(
+            member_timeout_s=settings.member_timeout_s, poll_stall_s=settings.poll_stall_s
+        )
         self._highs: dict[TP, int] = {}  # high watermarks of the last fetches (consumer thread writes)
         self._positions: dict[TP, int] = {}  # fetch positions (consumer thread writes)
         self._started = False
@@ -258,8 +260,12 @@ class ConsumerService:
             return ServiceStatus(True, False, f"no poll for {quiet:.0f}s (rebalancing?)")
         partitions = len(self._book.partitions)
         if not partitions:
-            return ServiceStatus(True, False, "no partitions assigned" + ("" if liveness.member else f" ({liveness.reason})"))
-        return ServiceStatus(True, True, f"consuming {partitions} partition(s)" + (", paused (backpressure)" if self._paused else ""))
+            return ServiceStatus(
+                True, False, "no partitions assigned" + ("" if liveness.member else f" ({liveness.reason})")
+            )
+        return ServiceStatus(
+            True, True, f"consuming {partitions} partition(s)" + (", paused (backpressure)" if self._paused else "")
+        )
 
     def gauges(self) -> Gauges:
         """The state :mod:`crmpilot.streaming.metrics` exposes at scrape time."""
@@ -299,7 +305,9 @@ class ConsumerService:
         try:
             await self.run()
         except Fatal as exc:
-            logger.critical("service %s stopped on a fatal error: %s: %s", self._settings.group_id, error_class(exc), exc)
+            logger.critical(
+                "service %s stopped on a fatal error: %s: %s", self._settings.group_id, error_class(exc), exc
+            )
             return 1
         except Exception:
             logger.critical("service %s crashed", self._settings.group_id, exc_info=True)
@@ -416,7 +424,10 @@ class ConsumerService:
         liveness = self._membership.check()
         logger.warning(
             "consumer of %s out of its group for %.0fs (%s): closing it and subscribing a new one (rebuild %d)",
-            self._settings.group_id, liveness.without_membership_s, liveness.reason, self.stats.consumer_rebuilds,
+            self._settings.group_id,
+            liveness.without_membership_s,
+            liveness.reason,
+            self.stats.consumer_rebuilds,
         )
         held = list(self._book.partitions)
         if held:
@@ -427,7 +438,9 @@ class ConsumerService:
         self._generation += 1  # and so are its error and statistics callbacks
         self._membership.polled()  # the loop is busy rebuilding, not stuck: the close wait is bounded
         if old is not None:
-            self._closing = threading.Thread(target=_close_quietly, args=(old,), name="crmpilot-consumer-close", daemon=True)
+            self._closing = threading.Thread(
+                target=_close_quietly, args=(old,), name="crmpilot-consumer-close", daemon=True
+            )
             self._closing.start()
             await asyncio.to_thread(self._closing.join, _CLOSE_WAIT_S)
             if self._closing.is_alive():
@@ -528,8 +541,14 @@ class ConsumerService:
                 self._metrics.retried(record.topic)
                 logger.warning(
                     "%s[%d]@%d attempt %d/%d failed (%s: %s); retrying in %.2fs",
-                    record.topic, record.partition, record.offset, attempt, s.max_attempts,
-                    error_class(exc), exc, delay,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    attempt,
+                    s.max_attempts,
+                    error_class(exc),
+                    exc,
+                    delay,
                 )
                 # wait out the backoff, unless the service stops meanwhile
                 with contextlib.suppress(TimeoutError):
@@ -583,14 +602,26 @@ class ConsumerService:
                     lost.__cause__ = failed
                     self._fail(lost, record)
                     return
-                await asyncio.sleep(backoff_delay(produce_attempt, initial=s.backoff_initial_s,
-                                                  maximum=s.backoff_max_s, multiplier=s.backoff_multiplier))
+                await asyncio.sleep(
+                    backoff_delay(
+                        produce_attempt,
+                        initial=s.backoff_initial_s,
+                        maximum=s.backoff_max_s,
+                        multiplier=s.backoff_multiplier,
+                    )
+                )
         record.tracker.finish(record.offset)
         self.stats.dead_lettered += 1
         self._metrics.dead_lettered(record.topic, time.monotonic() - record.fetched_at)
         logger.warning(
             "%s[%d]@%d dead-lettered to %s after %d attempt(s): %s: %s",
-            record.topic, record.partition, record.offset, topic, attempts, error_class(exc), exc,
+            record.topic,
+            record.partition,
+            record.offset,
+            topic,
+            attempts,
+            error_class(exc),
+            exc,
         )
 
     def _fail(self, exc: BaseException, record: _Record | None = None) -> None:
@@ -677,8 +708,13 @@ class ConsumerService:
             if err.fatal():
                 raise ConsumerFatal(f"{reason} commit failed: {err.name()}: {err.str()}") from exc
             level = logging.INFO if err.code() in _REBALANCING else logging.WARNING
-            logger.log(level, "%s commit failed: %s: %s (records after the last commit may be redelivered)",
-                       reason, err.name(), err.str())
+            logger.log(
+                level,
+                "%s commit failed: %s: %s (records after the last commit may be redelivered)",
+                reason,
+                err.name(),
+                err.str(),
+            )
             return {}
         accepted: dict[TP, int] = {}
         for tp in result or ():
@@ -790,7 +826,10 @@ class ConsumerService:
                 self._executor.shutdown(wait=False)
         logger.info(
             "service %s stopped: %d processed, %d dead-lettered, %d queued left for redelivery",
-            s.group_id, self.stats.processed, self.stats.dead_lettered, dropped,
+            s.group_id,
+            self.stats.processed,
+            self.stats.dead_lettered,
+            dropped,
         )
 
     def _leave_group(self, consumer: Consumer, wait_s: float = _LEAVE_WAIT_S) -> bool:
@@ -807,8 +846,11 @@ class ConsumerService:
             while consumer.assignment() or consumer.memberid():
                 if time.monotonic() - started >= wait_s:
                     logger.warning(
-                        "static member %s did not leave group %s within %.0fs: its partitions move after session.timeout.ms",
-                        instance, self._settings.group_id, wait_s,
+                        "static member %s did not leave group %s within %.0fs: its partitions move after "
+                        "session.timeout.ms",
+                        instance,
+                        self._settings.group_id,
+                        wait_s,
                     )
                     return False
                 consumer.consume(_MAX_BATCH, 0.05)
@@ -817,7 +859,9 @@ class ConsumerService:
             return False
         logger.info(
             "static member %s left group %s in %.2fs (its partitions go to the other members now)",
-            instance, self._settings.group_id, time.monotonic() - started,
+            instance,
+            self._settings.group_id,
+            time.monotonic() - started,
         )
         return True
 
@@ -838,7 +882,7 @@ class ConsumerService:
 def _close_quietly(consumer: Consumer) -> None:
     try:
         consumer.close()
-    except Exception as exc:  # the consumer is being discarded; its close is best effort
+    except Exception as exc:  # noqa: BLE001 - the consumer is being discarded; its close is best effort
         logger.info("closing a replaced consumer failed: %s", exc)
 
 

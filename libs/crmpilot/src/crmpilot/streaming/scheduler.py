@@ -88,7 +88,9 @@ class KeyScheduler(Generic[T]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            tasks = [s.task for s in self._lanes.values() if s.task is not None and (groups is None or s.group in groups)]
+            tasks = [
+                s.task for s in self._lanes.values() if s.task is not None and (groups is None or s.group in groups)
+            ]
             if not tasks:
                 return True
             remaining = None if deadline is None else deadline - loop.time()

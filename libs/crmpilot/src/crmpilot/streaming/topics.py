@@ -277,8 +277,12 @@ def apply_topics(
         return changes
     by_name = {s.name: s for s in specs}
     creates = [
-        NewTopic(c.topic, num_partitions=by_name[c.topic].partitions,
-                 replication_factor=by_name[c.topic].replication_factor, config=dict(c.configs or {}))
+        NewTopic(
+            c.topic,
+            num_partitions=by_name[c.topic].partitions,
+            replication_factor=by_name[c.topic].replication_factor,
+            config=dict(c.configs or {}),
+        )
         for c in changes
         if c.action == "create"
     ]

@@ -19,7 +19,6 @@ from .context import Header, MessageContext
 __all__ = ["process_span", "trace_headers", "current_trace_id"]
 
 
-
 @contextmanager
 def process_span(ctx: MessageContext, *, event_id: str | None = None) -> Iterator[Span]:
     carrier = {}

@@ -27,7 +27,10 @@ RETRY_INITIAL_S = 2.0
 class AIServiceSettings(GroupMembershipSettings):
     max_in_flight: int = Field(default=64, ge=1, description="events handled concurrently (different keys)")
     max_attempts: int = Field(
-        default=5, ge=1, description="attempts per event before it is dead-lettered (retried after about 2, 4, 8, 16 s: a window of 15-30 s)"
+        default=5,
+        ge=1,
+        description="attempts per event before it is dead-lettered (retried after about 2, 4, 8, 16 s: a window of "
+        "15-30 s)",
     )
     log_level: str = "INFO"
 

@@ -94,7 +94,9 @@ class GenAIMetrics:
         )
         self.cost = meter.create_counter("crmpilot.llm.cost", unit="USD", description="Money spent on model calls")
         self.cache_lookups = meter.create_counter(
-            "crmpilot.llm.cache.lookups", unit="{lookup}", description="Response cache lookups, by crmpilot.llm.cache.hit"
+            "crmpilot.llm.cache.lookups",
+            unit="{lookup}",
+            description="Response cache lookups, by crmpilot.llm.cache.hit",
         )
         self.retries = meter.create_counter("crmpilot.llm.retries", unit="{retry}", description="Retried model calls")
 

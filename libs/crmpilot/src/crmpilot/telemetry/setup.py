@@ -114,9 +114,15 @@ def _chosen(env: Mapping[str, str], signal: str, otlp: Callable[[], E], console:
         )
     exporters: list[E] = []
     if "otlp" in names:
-        protocol = env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+        protocol = (
+            env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
         if protocol.strip().lower() != "http/protobuf":
-            raise TelemetryConfigError(f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)")
+            raise TelemetryConfigError(
+                f"OTLP protocol {protocol!r} is not installed; use http/protobuf (port 4318 on collectors)"
+            )
         exporters.append(otlp())
     if "console" in names:
         exporters.append(console())
@@ -235,7 +241,9 @@ def _db_attributes(cursor: Any, query: Any) -> tuple[str, dict[str, Any]]:
 @contextmanager
 def _db_span(tracer: Tracer, cursor: Any, query: Any) -> Iterator[None]:
     name, attributes = _db_attributes(cursor, query)
-    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=attributes, set_status_on_exception=False
+    ) as span:
         try:
             yield
         except psycopg.Error as exc:

@@ -14,7 +14,16 @@ from .errors import (
     WarehouseUnavailable,
 )
 from .memory import InMemoryWarehouse
-from .migrator import AppliedMigration, Migration, MigrationState, load_migrations, migrate, plan, require_current, status
+from .migrator import (
+    AppliedMigration,
+    Migration,
+    MigrationState,
+    load_migrations,
+    migrate,
+    plan,
+    require_current,
+    status,
+)
 from .records import AuditStatus, CrmAuditEntry, DlqEntry, FeedbackEntry, KafkaPosition, Position
 from .writer import EventBatch, PostgresWarehouse, Warehouse
 

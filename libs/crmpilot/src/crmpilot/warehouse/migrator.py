@@ -95,7 +95,9 @@ def load_migrations(source: Traversable | None = None) -> list[Migration]:
             raise ValueError(f"migration file {entry.name!r} is not named NNNN_lowercase_name.sql")
         version = int(match["version"])
         if version in found:
-            raise ValueError(f"two migrations share version {version:04d}: {found[version].name!r} and {match['name']!r}")
+            raise ValueError(
+                f"two migrations share version {version:04d}: {found[version].name!r} and {match['name']!r}"
+            )
         found[version] = Migration(version, match["name"], entry.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
 

@@ -158,9 +158,7 @@ class Subject:
         value = raw.strip()
         if "@" in value:
             if not _EMAIL.match(value) or len(value) > 254:
-                raise InvalidSubject(
-                    f"{value!r} is not an e-mail address (name@domain.tld)"
-                )
+                raise InvalidSubject(f"{value!r} is not an e-mail address (name@domain.tld)")
             return cls(value.lower(), "email")
         if not _ID.match(value) or not any(c.isalpha() for c in value):
             raise InvalidSubject(
@@ -199,9 +197,7 @@ class Subject:
 # --- anonymising values (pure) -------------------------------------------------------------
 
 
-def redact_json(
-    doc: Any, *, marker: str, keep_ids: bool, subject: Subject | None = None
-) -> Any:
+def redact_json(doc: Any, *, marker: str, keep_ids: bool, subject: Subject | None = None) -> Any:
     """``doc`` with every free-text string replaced by ``marker``.
 
     Kept: numbers, booleans, nulls, object keys, the strings at categorical or
@@ -223,10 +219,7 @@ def _walk(
     if decided and path in decided:
         return _keep(value, marker, subject) if decided[path] else _blank(value, marker)
     if isinstance(value, dict):
-        return {
-            k: _walk(v, (*path, k), marker, keep_ids, subject, decided)
-            for k, v in value.items()
-        }
+        return {k: _walk(v, (*path, k), marker, keep_ids, subject, decided) for k, v in value.items()}
     if isinstance(value, list):
         return [_walk(v, path, marker, keep_ids, subject, decided) for v in value]
     if not isinstance(value, str):
@@ -308,7 +301,8 @@ def redact_enrichment_outputs(
 def redact_enrichment_result(
     doc: Any, spec: EnrichmentSpec | None, *, marker: str, keep_ids: bool, subject: Subject | None = None
 ) -> Any:
-    """An ``EnrichmentResult`` as JSON (``fact_enrichment.result``, the raw ``ai.enrichment.completed`` payload), anonymised.
+    """An ``EnrichmentResult`` as JSON (``fact_enrichment.result``, the raw ``ai.enrichment.completed`` payload),
+    anonymised.
 
     ``outputs`` as :func:`redact_enrichment_outputs` (``spec`` None: all free
     text); the rest as :func:`redact_json`: provenance, review, field reviews,
@@ -398,36 +392,61 @@ class TableSpec:
 REDACTED_TABLES: tuple[TableSpec, ...] = (
     TableSpec("raw_events", "event_id", "received_at", json=("payload",), ids=("subject",), context=("type", "topic")),
     TableSpec(
-        "fact_ticket_classification", "result_id", "written_at",
-        json=("result",), text=("escalation_reason",), ids=("subject", "case_id"),
+        "fact_ticket_classification",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("escalation_reason",),
+        ids=("subject", "case_id"),
     ),
     TableSpec(
-        "fact_email_summary", "result_id", "written_at",
-        json=("result",), text=("summary",), text_arrays=("grounding_failures",), ids=("subject", "email_id", "case_id"),
+        "fact_email_summary",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("summary",),
+        text_arrays=("grounding_failures",),
+        ids=("subject", "email_id", "case_id"),
     ),
     TableSpec(
-        "fact_request_score", "result_id", "written_at",
-        json=("result",), text=("next_action",), ids=("subject", "request_id"),
+        "fact_request_score",
+        "result_id",
+        "written_at",
+        json=("result",),
+        text=("next_action",),
+        ids=("subject", "request_id"),
     ),
     # Declared enrichments: which outputs are kept is read from the row's spec (redact_enrichment_outputs);
     # a row whose enrichment has no spec registered has every string output replaced.
     TableSpec(
-        "fact_enrichment", "result_id", "written_at",
-        json=("result", "outputs"), text_arrays=("grounding_failures",), ids=("subject", "record_id"),
+        "fact_enrichment",
+        "result_id",
+        "written_at",
+        json=("result", "outputs"),
+        text_arrays=("grounding_failures",),
+        ids=("subject", "record_id"),
         context=("task",),
     ),
     # CRM field values: what the CRM held and holds. A purge keeps them (`crm revert` restores before
     # values, and feedback compares a person's edit with what we wrote); an erasure does not.
     TableSpec(
-        "crm_write_audit", "id", "applied_at",
-        text=("before_value", "after_value"), ids=("record_id",), purged=False,
+        "crm_write_audit",
+        "id",
+        "applied_at",
+        text=("before_value", "after_value"),
+        ids=("record_id",),
+        purged=False,
     ),
     TableSpec(
-        "feedback", "event_id", "recorded_at",
-        text=("ai_value", "human_value"), ids=("record_id",), purged=False,
+        "feedback",
+        "event_id",
+        "recorded_at",
+        text=("ai_value", "human_value"),
+        ids=("record_id",),
+        purged=False,
     ),
     TableSpec("dlq_log", "id", "failed_at", text=("error_message",), ids=("message_key",)),
-)  # fmt: skip
+)
 """Tables whose rows are anonymised in place (``redacted`` says why). ``crm_source_seen`` and the
 response cache are deleted from instead; ``kpi_window``, ``crm_source_watermark`` and the
 bookkeeping tables hold no personal data (the final scan checks every table anyway)."""
@@ -500,7 +519,6 @@ def _redact_json_column(
     return redact_json(value, marker=marker, keep_ids=keep_ids, subject=subject)
 
 
-
 # --- reports ---------------------------------------------------------------------------------
 
 
@@ -538,10 +556,7 @@ class PrivacyReport:
         return sum(c.total for c in self.tables.values())
 
     def rows_touched(self) -> dict[str, dict[str, int]]:
-        return {
-            t: {"anonymised": c.anonymised, "deleted": c.deleted}
-            for t, c in sorted(self.tables.items())
-        }
+        return {t: {"anonymised": c.anonymised, "deleted": c.deleted} for t, c in sorted(self.tables.items())}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -563,9 +578,7 @@ class PrivacyReport:
 class RetentionSettings(BaseSettings):
     """``CRMPILOT_RETENTION_DAYS``: the default of ``crmpilot db purge --older-than``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CRMPILOT_", frozen=True, extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CRMPILOT_", frozen=True, extra="ignore")
 
     retention_days: int | None = Field(
         default=None,
@@ -696,30 +709,22 @@ def _find(conn: psycopg.Connection[Any], subject: Subject) -> _Found:
     found = _Found()
 
     def ids(values: Sequence[Any]) -> None:
-        found.record_ids.update(
-            v for v in values if isinstance(v, str) and v and v not in _MARKERS
-        )
+        found.record_ids.update(v for v in values if isinstance(v, str) and v and v not in _MARKERS)
 
     # 1. the person's own records: the events whose contact fields hold the address
     #    (or that are about the record id), and the record ids those events are about
     if subject.kind == "email":
         owned = sql.SQL(" or ").join(
-            sql.SQL("r.payload->>{} {} %(p)s").format(sql.Literal(key), op)
-            for key in _CONTACT_KEYS
+            sql.SQL("r.payload->>{} {} %(p)s").format(sql.Literal(key), op) for key in _CONTACT_KEYS
         )
     else:
         found.record_ids.add(subject.value)
         owned = sql.SQL("r.subject = %(s)s or {}").format(
-            sql.SQL(" or ").join(
-                sql.SQL("r.payload->>{} = %(s)s").format(sql.Literal(key))
-                for key in _RECORD_ID_KEYS
-            )
+            sql.SQL(" or ").join(sql.SQL("r.payload->>{} = %(s)s").format(sql.Literal(key)) for key in _RECORD_ID_KEYS)
         )
     for row in conn.execute(
         sql.SQL("select subject, {} from warehouse.raw_events r where {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("payload->>{}").format(sql.Literal(key)) for key in _RECORD_ID_KEYS
-            ),
+            sql.SQL(", ").join(sql.SQL("payload->>{}").format(sql.Literal(key)) for key in _RECORD_ID_KEYS),
             owned,
         ),
         {"p": p, "s": subject.value},
@@ -729,8 +734,7 @@ def _find(conn: psycopg.Connection[Any], subject: Subject) -> _Found:
 
     # 2. the events about those records
     id_match = sql.SQL(" or ").join(
-        sql.SQL("r.payload->>{} = any(%(k)s)").format(sql.Literal(key))
-        for key in _RECORD_ID_KEYS
+        sql.SQL("r.payload->>{} = any(%(k)s)").format(sql.Literal(key)) for key in _RECORD_ID_KEYS
     )
     events = conn.execute(
         sql.SQL(
@@ -745,9 +749,7 @@ def _find(conn: psycopg.Connection[Any], subject: Subject) -> _Found:
     # 3. the results made from those events or about those records
     result_ids: set[str] = set()
     for spec in _FACT_SPECS:
-        linked = sql.SQL(" or ").join(
-            sql.SQL("f.{} = any(%(k)s)").format(sql.Identifier(c)) for c in spec.ids
-        )
+        linked = sql.SQL(" or ").join(sql.SQL("f.{} = any(%(k)s)").format(sql.Identifier(c)) for c in spec.ids)
         rows = conn.execute(
             sql.SQL(
                 "select result_id, input_hash, result_topic, result_partition, result_offset from {} f"
@@ -779,9 +781,7 @@ def _find(conn: psycopg.Connection[Any], subject: Subject) -> _Found:
         found.keys[name] = [
             row[0]
             for row in conn.execute(
-                sql.SQL(
-                    "select {} from {} t where t.result_id = any(%(r)s) or t.record_id = any(%(k)s)"
-                ).format(
+                sql.SQL("select {} from {} t where t.result_id = any(%(r)s) or t.record_id = any(%(k)s)").format(
                     sql.Identifier(_SPECS[name].key), sql.Identifier("warehouse", name)
                 ),
                 {"r": r, "k": k},
@@ -818,17 +818,13 @@ def _erase_cache(
     if table is None:
         return
     report.count(f"{schema}.llm_cache").deleted += conn.execute(
-        sql.SQL(
-            "delete from {} c where c::text {} %s or c.input_hash = any(%s)"
-        ).format(table, _op(subject)),
+        sql.SQL("delete from {} c where c::text {} %s or c.input_hash = any(%s)").format(table, _op(subject)),
         (subject.pattern, sorted(input_hashes)),
     ).rowcount
 
 
 def _cache_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composed | None:
-    row = conn.execute(
-        "select to_regclass(format('%%I.llm_cache', %s::text)) is not null", (schema,)
-    ).fetchone()
+    row = conn.execute("select to_regclass(format('%%I.llm_cache', %s::text)) is not null", (schema,)).fetchone()
     return sql.Identifier(schema, "llm_cache") if row and row[0] else None
 
 
@@ -856,13 +852,9 @@ def _rewrite(
     select = sql.SQL("select {}, {} from {} where {} = any(%s)").format(
         key, sql.SQL(", ").join(map(sql.Identifier, read)), table, key
     )
-    update = sql.SQL(
-        "update {} set {}, redacted = %s, redacted_at = now() where {} = %s"
-    ).format(
+    update = sql.SQL("update {} set {}, redacted = %s, redacted_at = now() where {} = %s").format(
         table,
-        sql.SQL(", ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns
-        ),
+        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns),
         key,
     )
     done = 0
@@ -878,9 +870,7 @@ def _rewrite(
                 subject=subject,
                 enrichments=declared,
             )
-            params.append(
-                [*(_adapt(spec, c, values[c]) for c in columns), reason, row[0]]
-            )
+            params.append([*(_adapt(spec, c, values[c]) for c in columns), reason, row[0]])
         if params:
             with conn.cursor() as cur:
                 cur.executemany(update, params)
@@ -965,9 +955,7 @@ def _scrubbed(column: str, kind: str) -> sql.Composable:
             " from unnest({}) with ordinality as u(x, n)), {})"
         ).format(ident, ident)
     if kind in ("json", "jsonb"):
-        return sql.SQL("{}::{}").format(
-            replace.format(sql.SQL("{}::text").format(ident)), sql.SQL(kind)
-        )
+        return sql.SQL("{}::{}").format(replace.format(sql.SQL("{}::text").format(ident)), sql.SQL(kind))
     return replace.format(ident)
 
 
@@ -987,53 +975,34 @@ def _scrub_everywhere(
     op = _op(subject)
     tables = _text_columns(conn, schemas)
     for (schema, table), columns in tables.items():
-        hit = sql.SQL(" or ").join(
-            sql.SQL("{} {} %(p)s").format(_as_text(c, k), op) for c, k in columns
-        )
-        assign = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(sql.Identifier(c), _scrubbed(c, k))
-            for c, k in columns
-        )
+        hit = sql.SQL(" or ").join(sql.SQL("{} {} %(p)s").format(_as_text(c, k), op) for c, k in columns)
+        assign = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), _scrubbed(c, k)) for c, k in columns)
         target = sql.Identifier(schema, table)
         spec = _SPECS.get(table) if schema == "warehouse" else None
         touched = found.keys.get(table, []) if spec is not None else []
-        if (
-            spec is not None and touched
-        ):  # rows already counted as anonymised: scrub them, count the others
+        if spec is not None and touched:  # rows already counted as anonymised: scrub them, count the others
             key = sql.Identifier(spec.key)
             conn.execute(
-                sql.SQL("update {} set {} where ({}) and {} = any(%(t)s)").format(
-                    target, assign, hit, key
-                ),
+                sql.SQL("update {} set {} where ({}) and {} = any(%(t)s)").format(target, assign, hit, key),
                 params | {"t": touched},
             )
-            counted = sql.SQL(
-                "update {} set {} where ({}) and not ({} = any(%(t)s))"
-            ).format(target, assign, hit, key)
+            counted = sql.SQL("update {} set {} where ({}) and not ({} = any(%(t)s))").format(target, assign, hit, key)
             scrubbed = conn.execute(counted, params | {"t": touched}).rowcount
         else:
-            scrubbed = conn.execute(
-                sql.SQL("update {} set {} where {}").format(target, assign, hit), params
-            ).rowcount
+            scrubbed = conn.execute(sql.SQL("update {} set {} where {}").format(target, assign, hit), params).rowcount
         if scrubbed:
             report.count(f"{schema}.{table}").anonymised += scrubbed
     left = []
     for (schema, table), columns in tables.items():
-        hit = sql.SQL(" or ").join(
-            sql.SQL("{} {} %(p)s").format(_as_text(c, k), op) for c, k in columns
-        )
+        hit = sql.SQL(" or ").join(sql.SQL("{} {} %(p)s").format(_as_text(c, k), op) for c, k in columns)
         row = conn.execute(
-            sql.SQL("select count(*) from {} where {}").format(
-                sql.Identifier(schema, table), hit
-            ),
+            sql.SQL("select count(*) from {} where {}").format(sql.Identifier(schema, table), hit),
             params,
         ).fetchone()
         if row and row[0]:
             left.append(f"{schema}.{table} ({row[0]} rows)")
     if left:
-        raise ErasureIncomplete(
-            f"the subject is still found in {', '.join(left)}; nothing was erased"
-        )
+        raise ErasureIncomplete(f"the subject is still found in {', '.join(left)}; nothing was erased")
 
 
 def _record(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> int:
@@ -1042,13 +1011,11 @@ def _record(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) ->
     return int(row[0])
 
 
-def _update_record(
-    conn: psycopg.Connection[Any], table: str, report: PrivacyReport
-) -> None:
+def _update_record(conn: psycopg.Connection[Any], table: str, report: PrivacyReport) -> None:
     conn.execute(
-        sql.SQL(
-            "update {} set rows_touched = %s, total_rows = %s where id = %s"
-        ).format(sql.Identifier("warehouse", table)),
+        sql.SQL("update {} set rows_touched = %s, total_rows = %s where id = %s").format(
+            sql.Identifier("warehouse", table)
+        ),
         (Jsonb(report.rows_touched()), report.total, report.record_id),
     )
 
@@ -1085,9 +1052,7 @@ def purge(
         require_current(conn)
         with conn.transaction():
             for spec in (s for s in REDACTED_TABLES if s.purged):
-                due = sql.SQL("redacted is null and {} < %(cutoff)s").format(
-                    sql.Identifier(spec.stored_at)
-                )
+                due = sql.SQL("redacted is null and {} < %(cutoff)s").format(sql.Identifier(spec.stored_at))
                 keys = [
                     row[0]
                     for row in conn.execute(
@@ -1119,7 +1084,8 @@ def purge(
             if not dry_run:
                 report.record_id = _record(
                     conn,
-                    "insert into warehouse.retention_purges (older_than_days, cutoff, operator, rows_touched, total_rows)"
+                    "insert into warehouse.retention_purges (older_than_days, cutoff, operator, rows_touched, "
+                    "total_rows)"
                     " values (%s, %s, %s, %s, %s) returning id",
                     (
                         days,
@@ -1155,9 +1121,7 @@ def _purge_cache(
         ).fetchone()
         deleted = int(row[0]) if row else 0
     else:
-        deleted = conn.execute(
-            sql.SQL("delete from {} where created_at < %s").format(table), (cutoff,)
-        ).rowcount
+        deleted = conn.execute(sql.SQL("delete from {} where created_at < %s").format(table), (cutoff,)).rowcount
     report.count(f"{schema}.llm_cache").deleted += deleted
 
 
@@ -1181,6 +1145,4 @@ def _translated() -> Iterator[None]:
     except psycopg.OperationalError as exc:
         raise WarehouseUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
     except psycopg.Error as exc:
-        raise PrivacyOperationFailed(
-            f"the operation failed and was rolled back: {exc}"
-        ) from exc
+        raise PrivacyOperationFailed(f"the operation failed and was rolled back: {exc}") from exc

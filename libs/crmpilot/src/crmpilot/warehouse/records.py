@@ -13,7 +13,9 @@ from typing import Literal, Protocol
 
 __all__ = ["Position", "KafkaPosition", "AuditStatus", "CrmAuditEntry", "DlqEntry", "FeedbackEntry"]
 
-AuditStatus = Literal["applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "failed", "reverted"]
+AuditStatus = Literal[
+    "applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence", "failed", "reverted"
+]
 
 
 class Position(Protocol):

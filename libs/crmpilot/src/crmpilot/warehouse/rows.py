@@ -73,7 +73,8 @@ def raw_event_row(envelope: Envelope[Any], position: Position) -> dict[str, Any]
 
 
 def fact_row(envelope: Envelope[Any], position: Position) -> tuple[str, dict[str, Any]]:
-    """The fact table and row of a result event (a ticket classification, email summary, request score or enrichment)."""
+    """The fact table and row of a result event (a ticket classification, email summary, request score or
+    enrichment)."""
     result = envelope.data
     fact = _FACTS.get(type(result))
     if fact is None:

@@ -222,4 +222,3 @@ def _insert(
 
 def _adapt(column: str, value: Any) -> Any:
     return Jsonb(value) if column in JSON_COLUMNS and value is not None else value
-

@@ -88,7 +88,8 @@ class LocalProvider:
         if bad := [key for key in paths if len(key.split(".", 1)) != 2]:
             raise UnsupportedTask(f"CRMPILOT_LLM_LOCAL_HEADS keys are '<enrichment>.<field>', not {bad[0]!r}")
         declared_heads = {
-            tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version) for key, path in paths.items()
+            tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version)
+            for key, path in paths.items()
         }
         self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]
         if declared_heads:  # the cache key names every head: an answer of one head is never served for another
@@ -106,11 +107,15 @@ class LocalProvider:
                 model=self.batcher.encoder.model_name,
                 tokens_in=tokens,
                 tokens_out=0,
-                model_version="+".join([self.batcher.encoder.model_version, *sorted(set(self.declared.head_ids(spec.name).values()))]),
+                model_version="+".join(
+                    [self.batcher.encoder.model_version, *sorted(set(self.declared.head_ids(spec.name).values()))]
+                ),
                 extra={"heads": self.declared.head_ids(spec.name)} if self.declared.heads else {},
             )
         if spec.local is None:
-            raise UnsupportedTask(f"the local provider cannot run task {spec.name!r}: it declares no outputs and no local method")
+            raise UnsupportedTask(
+                f"the local provider cannot run task {spec.name!r}: it declares no outputs and no local method"
+            )
         answer = await spec.local(self, spec, payload)
         output, tokens, extra = answer.output, answer.tokens, dict(answer.extra)
         return Completion(

@@ -49,8 +49,11 @@ class UnsupportedShape(Fatal):
     """A declared output the local model has no honest method for (the service refuses it at start)."""
 
 
-def unsupported(spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None) -> list[tuple[str, str]]:
-    """``(field, why)`` for every output of ``spec`` the local model cannot answer (a trained head that does not fit included)."""
+def unsupported(
+    spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClassifierHead] | None = None
+) -> list[tuple[str, str]]:
+    """``(field, why)`` for every output of ``spec`` the local model cannot answer (a trained head that does not fit
+    included)."""
     out = []
     for (task, field), head in (heads or {}).items():
         shape = next((s for s in spec.outputs if s.name == field), None)
@@ -59,7 +62,13 @@ def unsupported(spec: TaskSpec[Any], heads: Mapping[tuple[str, str], TicketClass
         values = {label.name for label in shape.labels}
         if shape.kind != "enum" or not set(head.labels) <= values:
             stray = sorted(set(head.labels) - values)
-            out.append((field, f"its trained head {head.id} ({', '.join(stray) or 'not an enum field'}): labels that are not values of {field}"))
+            out.append(
+                (
+                    field,
+                    f"its trained head {head.id} ({', '.join(stray) or 'not an enum field'}): labels that are "
+                    f"not values of {field}",
+                )
+            )
     for shape in spec.outputs:
         if shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
             continue
@@ -110,7 +119,8 @@ class DeclaredAnswerer:
             head = self.heads[(task, shape.name)] = head.aligned(values)  # same id, the spec's order
         if head is None:
             head = await self._zero_shot.get(
-                (task, shape.name), lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature)  # type: ignore[arg-type]
+                (task, shape.name),
+                lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature),  # type: ignore[arg-type]
             )
         probs = head_proba(head, vectors, [text])[0]
         best = int(np.argmax(probs))
@@ -140,4 +150,3 @@ class DeclaredAnswerer:
     async def _query_vector(self, shape: OutputShape) -> np.ndarray:
         vectors = await self.batcher.query([shape.description or shape.name.replace("_", " ")])
         return np.asarray(vectors[0])
-

@@ -75,6 +75,7 @@ def _longest(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | None:
             hi = mid - 1
     return cuts[lo]
 
+
 MODEL_NAME = "multilingual-e5-small-q4"
 
 Vectors = npt.NDArray[np.float32]
@@ -316,7 +317,7 @@ class EmbeddingBatcher:
             for future, _, _ in pending.waiters:
                 future.cancel()
             raise
-        except Exception as exc:  # handed to every waiting caller, which re-raises it
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting caller, which re-raises it
             for future, _, _ in pending.waiters:
                 if not future.done():
                     future.set_exception(exc)

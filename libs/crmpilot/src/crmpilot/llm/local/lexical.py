@@ -46,9 +46,7 @@ class LexicalConfig:
             if span is not None:
                 lo, hi = (int(v) for v in span)
                 if not 1 <= lo <= hi <= 10:
-                    raise ValueError(
-                        f"{name} must be 1 <= min <= max <= 10, got {span!r}"
-                    )
+                    raise ValueError(f"{name} must be 1 <= min <= max <= 10, got {span!r}")
                 object.__setattr__(self, name, (lo, hi))
         if self.word_ngrams is None and self.char_ngrams is None:
             raise ValueError("lexical features need word or character n-grams")
@@ -64,11 +62,7 @@ class LexicalConfig:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> LexicalConfig:
-        if (
-            doc.get("analyzer") != "crmpilot.lexical/1"
-            or doc.get("tf") != "1+ln"
-            or doc.get("norm") != "l2"
-        ):
+        if doc.get("analyzer") != "crmpilot.lexical/1" or doc.get("tf") != "1+ln" or doc.get("norm") != "l2":
             raise ValueError(f"unknown lexical analyser {dict(doc)!r}")
         word, char = doc.get("word_ngrams"), doc.get("char_ngrams")
         return cls(tuple(word) if word else None, tuple(char) if char else None)  # type: ignore[arg-type]
@@ -82,9 +76,7 @@ def analyze(text: str, config: LexicalConfig = LexicalConfig()) -> list[str]:
         lo, hi = config.word_ngrams
         tokens = _WORD.findall(text)
         for n in range(lo, hi + 1):
-            terms += [
-                "w:" + " ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
-            ]
+            terms += ["w:" + " ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     if config.char_ngrams:
         lo, hi = config.char_ngrams
         for word in text.split():
@@ -109,9 +101,7 @@ class LexicalFeatures:
     def __post_init__(self) -> None:
         idf = np.ascontiguousarray(self.idf, dtype=np.float32).reshape(-1)
         if idf.shape[0] != len(self.vocabulary):
-            raise ValueError(
-                f"{len(self.vocabulary)} terms but {idf.shape[0]} idf values"
-            )
+            raise ValueError(f"{len(self.vocabulary)} terms but {idf.shape[0]} idf values")
         if not np.all(np.isfinite(idf)) or np.any(idf <= 0):
             raise ValueError("idf values must be positive numbers")
         index = {term: i for i, term in enumerate(self.vocabulary)}
@@ -124,16 +114,12 @@ class LexicalFeatures:
     def size(self) -> int:
         return len(self.vocabulary)
 
-    def sparse_rows(
-        self, texts: Sequence[str]
-    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+    def sparse_rows(self, texts: Sequence[str]) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
         """Per text, the columns of its known terms and their L2-normalised tf-idf values."""
         rows = []
         for text in texts:
             counts = Counter(t for t in analyze(text, self.config) if t in self._index)
-            cols = np.fromiter(
-                (self._index[t] for t in counts), dtype=np.int64, count=len(counts)
-            )
+            cols = np.fromiter((self._index[t] for t in counts), dtype=np.int64, count=len(counts))
             tf = np.fromiter(
                 (1.0 + math.log(c) for c in counts.values()),
                 dtype=np.float64,
@@ -141,9 +127,7 @@ class LexicalFeatures:
             )
             values = tf * self.idf[cols]
             norm = float(np.sqrt(np.dot(values, values)))
-            rows.append(
-                (cols, (values / norm if norm > 0 else values).astype(np.float32))
-            )
+            rows.append((cols, (values / norm if norm > 0 else values).astype(np.float32)))
         return rows
 
     def transform(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -153,9 +137,7 @@ class LexicalFeatures:
             out[i, cols] = values
         return out
 
-    def dot(
-        self, texts: Sequence[str], weights_t: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
+    def dot(self, texts: Sequence[str], weights_t: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """``transform(texts) @ weights_t`` for ``weights_t`` of shape ``(size, k)``, reading only the texts' rows."""
         out = np.zeros((len(texts), weights_t.shape[1]), dtype=np.float32)
         for i, (cols, values) in enumerate(self.sparse_rows(texts)):

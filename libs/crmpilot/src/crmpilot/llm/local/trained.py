@@ -95,7 +95,6 @@ HEAD_FILE = "head.json"
 WEIGHTS_FILE = "weights.npz"
 
 
-
 class HeadArtefactError(Fatal):
     """A trained head cannot be used: missing, unreadable, tampered with, or made for another encoder."""
 
@@ -108,7 +107,9 @@ class LocalHeadSettings(BaseSettings):
     head: Path | None = Field(default=None, description="path of a `crmpilot train` artefact (folder or its head.json)")
     heads: dict[str, Path] = Field(
         default_factory=dict,
-        description="JSON object: '<enrichment>.<field>' -> a `crmpilot train --enrichment` artefact, for declared enum fields",
+        description="JSON object: '<enrichment>.<field>' -> a `crmpilot train --enrichment` artefact, for declared "
+        "enum "
+        "fields",
     )
 
     @field_validator("head", mode="before")
@@ -124,7 +125,9 @@ def categories_for(labels: Sequence[str], known: Sequence[Category] = ()) -> tup
     ``card_arrival`` becomes ``Category("card_arrival", "card arrival", "general")``.
     """
     by_name = {c.name: c for c in known}
-    return tuple(by_name.get(label) or Category(label, label.replace("_", " ").strip() or label, "general") for label in labels)
+    return tuple(
+        by_name.get(label) or Category(label, label.replace("_", " ").strip() or label, "general") for label in labels
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -253,7 +256,9 @@ class TrainedHead:
             raise HeadArtefactError(f"weights {w.shape} leave no embedding columns beside {self.lexical.size} terms")
         embedding_columns = w.shape[1] - (self.lexical.size if self.lexical is not None else 0)
         if self.gate is not None and self.gate.dim != embedding_columns:
-            raise HeadArtefactError(f"gate examples of {self.gate.dim} dimensions do not fit {embedding_columns} embedding columns")
+            raise HeadArtefactError(
+                f"gate examples of {self.gate.dim} dimensions do not fit {embedding_columns} embedding columns"
+            )
         if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
             raise HeadArtefactError("a head needs at least two distinct labels")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
@@ -366,7 +371,11 @@ class TrainedHead:
             "categories": [{"name": c.name, "description": c.description, "queue": c.queue} for c in self.categories],
             "temperature": self.temperature,
             "encoder": self.encoder,
-            **({} if self.lexical is None else {"lexical": {**self.lexical.config.as_dict(), "terms": self.lexical.size}}),
+            **(
+                {}
+                if self.lexical is None
+                else {"lexical": {**self.lexical.config.as_dict(), "terms": self.lexical.size}}
+            ),
             **gate,
             **{k: v for k, v in self.meta.items() if k not in _CORE_KEYS},
         }
@@ -403,7 +412,10 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
     gated = doc["format"] == FORMAT_GATED
     hybrid = doc["format"] == FORMAT_HYBRID or (gated and "lexical" in doc)
     if hybrid != (vocabulary is not None):
-        raise HeadArtefactError(f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in {WEIGHTS_FILE}")
+        raise HeadArtefactError(
+            f"{folder}: a {doc['format']} artefact {'needs' if hybrid else 'has no'} vocabulary and idf in "
+            f"{WEIGHTS_FILE}"
+        )
     if gated != (gate_examples is not None and isinstance(doc.get("gate"), dict)):
         raise HeadArtefactError(
             f"{folder}: a {doc['format']} artefact {'needs' if gated else 'has no'} a gate "
@@ -421,7 +433,8 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
             spec = doc["gate"]
             if (spec.get("format"), spec.get("method")) != (GATE_FORMAT, GATE_METHOD):
                 raise ValueError(
-                    f"unknown gate {spec.get('format')!r} / {spec.get('method')!r} (this build reads {GATE_FORMAT}, {GATE_METHOD})"
+                    f"unknown gate {spec.get('format')!r} / {spec.get('method')!r} (this build reads "
+                    f"{GATE_FORMAT}, {GATE_METHOD})"
                 )
             if gate_examples is None or gate_examples.dtype != np.float16:
                 raise ValueError("gate_examples must be a float16 array")
@@ -441,7 +454,9 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
     except (KeyError, TypeError, ValueError) as exc:
         raise HeadArtefactError(f"{doc_path} is incomplete: {exc}") from exc
     if head.id != doc.get("id"):
-        raise HeadArtefactError(f"{folder}: content hashes to {head.id}, not the recorded {doc.get('id')!r} (modified?)")
+        raise HeadArtefactError(
+            f"{folder}: content hashes to {head.id}, not the recorded {doc.get('id')!r} (modified?)"
+        )
     if encoder is not None and head.encoder != encoder:
         raise HeadArtefactError(
             f"head {head.id} was trained on embeddings of {head.encoder}, this process runs {encoder}: "

@@ -37,7 +37,9 @@ class _Echo(BaseModel):
 _SPEC = TaskSpec("bench_echo", Prompt("bench_echo", "1", "Answer with JSON.", "{text}"), _Echo)
 
 
-async def run_bench(*, requests: int, rpm: int | None, concurrency: int, latency: float, burst_seconds: float) -> dict[str, Any]:
+async def run_bench(
+    *, requests: int, rpm: int | None, concurrency: int, latency: float, burst_seconds: float
+) -> dict[str, Any]:
     with OpenAITestServer(lambda req: Reply({"ok": True}, usage=(20, 3)), latency=latency) as srv:
         limiter = Limiter(max_concurrency=concurrency, rpm=rpm, burst_seconds=burst_seconds)
         client = LLMClient(
@@ -80,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.requests <= 5000:
         ap.error("--requests must be within 1..5000")
     result = asyncio.run(
-        run_bench(requests=args.requests, rpm=args.rpm or None, concurrency=args.concurrency, latency=args.latency, burst_seconds=args.burst_seconds)
+        run_bench(
+            requests=args.requests,
+            rpm=args.rpm or None,
+            concurrency=args.concurrency,
+            latency=args.latency,
+            burst_seconds=args.burst_seconds,
+        )
     )
     print(json.dumps(result, indent=2))
     ok = result["max_concurrent_seen_by_server"] <= args.concurrency and (

@@ -14,7 +14,7 @@ from crmpilot.llm.errors import LLMError
 
 __all__ = ["FakeProvider"]
 
-O = TypeVar("O", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 
 class FakeProvider:
@@ -44,7 +44,7 @@ class FakeProvider:
     def enqueue(self, *items: Any) -> None:
         self._script.extend(items)
 
-    async def complete(self, spec: TaskSpec[O], payload: Mapping[str, Any]) -> Completion[O]:
+    async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
         self.calls.append((spec.name, dict(payload)))
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -57,4 +57,10 @@ class FakeProvider:
         if isinstance(item, LLMError):
             raise item
         output = item if isinstance(item, spec.output_model) else spec.output_model.model_validate(item)
-        return Completion(output=output, model=self.model, tokens_in=self.tokens[0], tokens_out=self.tokens[1], model_version=self.model)
+        return Completion(
+            output=output,
+            model=self.model,
+            tokens_in=self.tokens[0],
+            tokens_out=self.tokens[1],
+            model_version=self.model,
+        )

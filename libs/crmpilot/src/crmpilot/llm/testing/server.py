@@ -223,13 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: bodies may hold test PII
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: bodies may hold test PII
         pass
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/v1/models", "/models"):
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "crmpilot-test"} for m in self.server.owner.models]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "crmpilot-test"}
+                for m in self.server.owner.models
+            ]
             self.server.owner._send_json(self, 200, {"object": "list", "data": data})
         else:
             self.server.owner._send_error(self, Fail(404, f"Unknown path {path}", "invalid_request_error", "not_found"))
@@ -289,7 +292,9 @@ class OpenAITestServer:
         httpd.owner = self
         self._httpd = httpd
         self._stop.clear()
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="openai-test-server")
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="openai-test-server"
+        )
         self._thread.start()
         return self
 
@@ -365,7 +370,13 @@ class OpenAITestServer:
         headers = {k.lower(): v for k, v in h.headers.items()}
         with self._lock:
             req = ChatRequest(
-                len(self._requests) + 1, str(body.get("model", "")), list(body.get("messages") or []), body, raw, headers, time.monotonic()
+                len(self._requests) + 1,
+                str(body.get("model", "")),
+                list(body.get("messages") or []),
+                body,
+                raw,
+                headers,
+                time.monotonic(),
             )
             self._requests.append(req)
             self._in_flight += 1
@@ -441,7 +452,11 @@ class OpenAITestServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": None if action.refusal else content, "refusal": action.refusal},
+                    "message": {
+                        "role": "assistant",
+                        "content": None if action.refusal else content,
+                        "refusal": action.refusal,
+                    },
                     "finish_reason": finish_reason,
                     "logprobs": None,
                 }

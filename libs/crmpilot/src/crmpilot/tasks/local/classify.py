@@ -1,8 +1,8 @@
 """``classify_ticket`` on the local model: a category head plus rules over cues.
 
 The category comes from the head (zero-shot or trained) on the ticket's
-embedding (a hybrid trained head also reads the ticket's words); sentiment from anchors and cues; language from script and
-stopwords; priority and escalation from explicit signals (outage, legal threat,
+embedding (a hybrid trained head also reads the ticket's words); sentiment from anchors and cues; language from script
+and stopwords; priority and escalation from explicit signals (outage, legal threat,
 urgency, anger, VIP), each named in the rationale with the words that fired it.
 
 A ticket the head's gate finds out of scope (:func:`~crmpilot.llm.local.heads.scope_of`:

@@ -233,7 +233,9 @@ def _entities(body: str, spans: list[Span]) -> list[dict[str, str]]:
             start = m.start("id") if kind == "order_number" else m.start()
             span = sentence_containing(spans, start)
             if span is not None and (kind, value) not in found and 0 < len(value) <= _MAX_VALUE:
-                quote = span.text if len(span.text) <= _MAX_QUOTE else _around(span.text, start - span.start, len(value))
+                quote = (
+                    span.text if len(span.text) <= _MAX_QUOTE else _around(span.text, start - span.start, len(value))
+                )
                 found[(kind, value)] = {"kind": kind, "value": value, "quote": quote}
     return list(found.values())[:50]
 

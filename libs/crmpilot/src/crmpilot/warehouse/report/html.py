@@ -96,7 +96,11 @@ def _tiles(f: Figures) -> str:
         (pct(t.dlq_rate), f"DLQ rate · {t.dead_lettered} of {count(t.records)} records"),
         (duration(t.crm_p95_s), f"event → CRM p95 · {t.crm_writes} writes"),
     ]
-    return '<div class="tiles">' + "".join(f'<div class="tile"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in tiles) + "</div>"
+    return (
+        '<div class="tiles">'
+        + "".join(f'<div class="tile"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in tiles)
+        + "</div>"
+    )
 
 
 def _volume(f: Figures) -> str | None:
@@ -106,10 +110,16 @@ def _volume(f: Figures) -> str | None:
     days = sorted({v.day for v in f.volume_by_day})
     tasks = sorted({v.task for v in f.volume_by_day})
     per = {(v.day, v.task): v.results for v in f.volume_by_day}
-    series = [Series(task, [per.get((d, task), 0) for d in days], PALETTE[i % len(PALETTE)]) for i, task in enumerate(tasks)]
+    series = [
+        Series(task, [per.get((d, task), 0) for d in days], PALETTE[i % len(PALETTE)]) for i, task in enumerate(tasks)
+    ]
     if days:
         parts.append("<h3>Results per day, by task</h3>" + legend(series))
-        parts.append(column_chart([d.isoformat() for d in days], series, title="results per day by task", fmt=lambda v: f"{v:,.0f}"))
+        parts.append(
+            column_chart(
+                [d.isoformat() for d in days], series, title="results per day by task", fmt=lambda v: f"{v:,.0f}"
+            )
+        )
     if f.tickets:
         categories = list(dict.fromkeys(t.category for t in f.tickets))
         by = {(t.category, t.priority): t.tickets for t in f.tickets}
@@ -118,8 +128,13 @@ def _volume(f: Figures) -> str | None:
         colors = dict(zip(PRIORITIES, _PRIORITY_COLORS, strict=True))
         series = [Series(p, [by.get((c, p), 0) for c in categories], colors.get(p, PALETTE[-1])) for p in priorities]
         parts.append("<h3>Tickets by category and priority</h3>" + legend(series))
-        parts.append(column_chart(categories, series, title="tickets by category and priority", fmt=lambda v: f"{v:,.0f}"))
-        rows = [[c, *(count(by.get((c, p), 0)) for p in priorities), count(sum(by.get((c, p), 0) for p in priorities))] for c in categories]
+        parts.append(
+            column_chart(categories, series, title="tickets by category and priority", fmt=lambda v: f"{v:,.0f}")
+        )
+        rows = [
+            [c, *(count(by.get((c, p), 0)) for p in priorities), count(sum(by.get((c, p), 0) for p in priorities))]
+            for c in categories
+        ]
         parts.append(_table(["category", *priorities, "total"], rows))
     return "".join(parts)
 
@@ -152,14 +167,28 @@ def _cost(f: Figures) -> str | None:
     for c in f.cost_by_day:
         per[(c.day, c.task)] += c.cost_usd
     series = [Series(task, [per[(d, task)] for d in days], PALETTE[i % len(PALETTE)]) for i, task in enumerate(tasks)]
-    rows = [[m.task, f"{m.provider}/{m.model}", count(m.results), count(m.tokens_in), count(m.tokens_out), usd(m.cost_usd),
-             usd(m.cost_usd_per_1000), f"{m.tokens_per_1000:,.1f}"] for m in f.cost_by_model]  # fmt: skip
+    rows = [
+        [
+            m.task,
+            f"{m.provider}/{m.model}",
+            count(m.results),
+            count(m.tokens_in),
+            count(m.tokens_out),
+            usd(m.cost_usd),
+            usd(m.cost_usd_per_1000),
+            f"{m.tokens_per_1000:,.1f}",
+        ]
+        for m in f.cost_by_model
+    ]
     return (
-        "<h3>Cost per day, by task (USD)</h3>" + legend(series)
+        "<h3>Cost per day, by task (USD)</h3>"
+        + legend(series)
         + column_chart([d.isoformat() for d in days], series, title="cost per day by task", fmt=lambda v: f"${v:,.4g}")
         + "<h3>Per task and model</h3>"
-        + _table(["task", "model", "results", "tokens in", "tokens out", "cost", "cost / 1,000", "tokens / 1,000"], rows)
-    )  # fmt: skip
+        + _table(
+            ["task", "model", "results", "tokens in", "tokens out", "cost", "cost / 1,000", "tokens / 1,000"], rows
+        )
+    )
 
 
 def _overrides(f: Figures) -> str | None:
@@ -167,11 +196,12 @@ def _overrides(f: Figures) -> str | None:
         return None
     rows = [(f"{o.task} · {o.field} · {o.prompt_version}", o.override_rate or 0.0,
              f"{pct(o.override_rate)} ({o.overridden} of {o.written})") for o in f.overrides]  # fmt: skip
-    table = [[o.task, o.field, o.prompt_id, o.prompt_version, count(o.written), count(o.overridden), pct(o.override_rate)]
-             for o in f.overrides]  # fmt: skip
-    return (
-        bar_list(rows, title="override rate by field and prompt version", color="#e15759", max_value=1.0)
-        + _table(["task", "field", "prompt", "version", "written", "overridden", "override rate"], table)
+    table = [
+        [o.task, o.field, o.prompt_id, o.prompt_version, count(o.written), count(o.overridden), pct(o.override_rate)]
+        for o in f.overrides
+    ]
+    return bar_list(rows, title="override rate by field and prompt version", color="#e15759", max_value=1.0) + _table(
+        ["task", "field", "prompt", "version", "written", "overridden", "override rate"], table
     )
 
 
@@ -184,8 +214,10 @@ def _confidence(f: Figures) -> str | None:
     fields = list(dict.fromkeys(c.field for c in sorted(f.confidence, key=lambda c: (c.field != "overall", c.field))))
     for field in fields:
         per = {(c.bucket, c.review_decision): c.results for c in f.confidence if c.field == field}
-        series = [Series(name, [per.get((b, decision), 0) for b in buckets], color)
-                  for decision, (_, name, color) in zip(("auto_apply", "suggest", "skip"), DECISIONS, strict=True)]  # fmt: skip
+        series = [
+            Series(name, [per.get((b, decision), 0) for b in buckets], color)
+            for decision, (_, name, color) in zip(("auto_apply", "suggest", "skip"), DECISIONS, strict=True)
+        ]
         title = "lowest field confidence (overall)" if field == "overall" else f"{field} confidence"
         parts.append(f"<h3>{escape(title)}</h3>")
         if field == fields[0]:
@@ -200,9 +232,8 @@ def _dlq(f: Figures) -> str | None:
     top = max((d.dlq_rate or 0.0 for d in f.dlq), default=0.0)
     rows = [(d.topic, d.dlq_rate or 0.0, f"{pct(d.dlq_rate)} ({d.dead_lettered} of {count(d.records)})") for d in f.dlq]
     table = [[d.topic, count(d.records), count(d.dead_lettered), pct(d.dlq_rate)] for d in f.dlq]
-    return (
-        bar_list(rows, title="dead-letter rate by topic", color="#e15759", max_value=max(top, 0.01))
-        + _table(["topic", "records", "dead-lettered", "DLQ rate"], table)
+    return bar_list(rows, title="dead-letter rate by topic", color="#e15759", max_value=max(top, 0.01)) + _table(
+        ["topic", "records", "dead-lettered", "DLQ rate"], table
     )
 
 
@@ -211,10 +242,12 @@ def _latency(f: Figures) -> str | None:
         return None
     rows = [(f"{x.task} · {x.field}", x.p95_s,
              f"p50 {duration(x.p50_s)} · p95 {duration(x.p95_s)}") for x in f.crm_latency]  # fmt: skip
-    table = [[x.task, x.field, count(x.writes), duration(x.p50_s), duration(x.p95_s), duration(x.max_s)] for x in f.crm_latency]
-    return (
-        bar_list(rows, title="event to CRM field, p95", color="#4e79a7")
-        + _table(["task", "field", "writes", "p50", "p95", "max"], table)
+    table = [
+        [x.task, x.field, count(x.writes), duration(x.p50_s), duration(x.p95_s), duration(x.max_s)]
+        for x in f.crm_latency
+    ]
+    return bar_list(rows, title="event to CRM field, p95", color="#4e79a7") + _table(
+        ["task", "field", "writes", "p50", "p95", "max"], table
     )
 
 
@@ -222,22 +255,57 @@ def render_html(f: Figures) -> str:
     """The whole dashboard as one HTML document."""
     since = f.since.isoformat()
     sections = [
-        _section("volume", "Volume", "AI results by day of the source event; tickets by category and priority.",
-                 _volume(f), "No results in this period."),
-        _section("automation", "Automation rate", "The AI's own decision per result: applied to the CRM automatically, "
-                 "suggested for review, or skipped.", _automation(f), "No results in this period."),
-        _section("cost", "Cost and tokens", "LLM cost and tokens per task, model and day, and per 1,000 results "
-                 "(a local model costs nothing).", _cost(f), "No results in this period."),
-        _section("overrides", "Override rate", "Of the AI values written to a CRM field, the share a person changed "
-                 "afterwards: the quality signal, by field and prompt version.", _overrides(f),
-                 "No CRM writes in this period."),
-        _section("confidence", "Confidence distribution", "Ticket classifications by confidence (buckets of 0.1), "
-                 "split by the review decision taken.", _confidence(f), "No ticket classifications in this period."),
-        _section("dlq", "Dead-letter rate", "Share of records per topic that a consumer moved to its dead-letter topic.",
-                 _dlq(f), "No records in this period."),
-        _section("latency", "Event to CRM latency", "Time from the source event to the AI value in the CRM field.",
-                 _latency(f), "No CRM writes in this period."),
-    ]  # fmt: skip
+        _section(
+            "volume",
+            "Volume",
+            "AI results by day of the source event; tickets by category and priority.",
+            _volume(f),
+            "No results in this period.",
+        ),
+        _section(
+            "automation",
+            "Automation rate",
+            "The AI's own decision per result: applied to the CRM automatically, suggested for review, or skipped.",
+            _automation(f),
+            "No results in this period.",
+        ),
+        _section(
+            "cost",
+            "Cost and tokens",
+            "LLM cost and tokens per task, model and day, and per 1,000 results (a local model costs nothing).",
+            _cost(f),
+            "No results in this period.",
+        ),
+        _section(
+            "overrides",
+            "Override rate",
+            "Of the AI values written to a CRM field, the share a person changed "
+            "afterwards: the quality signal, by field and prompt version.",
+            _overrides(f),
+            "No CRM writes in this period.",
+        ),
+        _section(
+            "confidence",
+            "Confidence distribution",
+            "Ticket classifications by confidence (buckets of 0.1), split by the review decision taken.",
+            _confidence(f),
+            "No ticket classifications in this period.",
+        ),
+        _section(
+            "dlq",
+            "Dead-letter rate",
+            "Share of records per topic that a consumer moved to its dead-letter topic.",
+            _dlq(f),
+            "No records in this period.",
+        ),
+        _section(
+            "latency",
+            "Event to CRM latency",
+            "Time from the source event to the AI value in the CRM field.",
+            _latency(f),
+            "No CRM writes in this period.",
+        ),
+    ]
     generated = f.generated_at.strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

@@ -41,7 +41,9 @@ def _automation(results: int, auto: int, suggest: int, skip: int) -> Automation:
     return Automation(int(results), int(auto), int(suggest), int(skip), rate(int(auto), int(results)))
 
 
-def _cost_model(task: str, provider: str, model: str, n: int, tokens_in: int, tokens_out: int, cost: float) -> CostModel:
+def _cost_model(
+    task: str, provider: str, model: str, n: int, tokens_in: int, tokens_out: int, cost: float
+) -> CostModel:
     per_1000 = 1000 / n
     return CostModel(task, provider, model, n, tokens_in, tokens_out, cost,
                      round(cost * per_1000, 6), round((tokens_in + tokens_out) * per_1000, 1))  # fmt: skip
@@ -142,7 +144,9 @@ def load_figures(conn: psycopg.Connection[Any], since: date) -> Figures:
             since,
         )
     ]
-    overall = _rows(conn, "select " + percentiles + " from bi.event_to_crm_latency where applied_at >= %(since)s::date", since)
+    overall = _rows(
+        conn, "select " + percentiles + " from bi.event_to_crm_latency where applied_at >= %(since)s::date", since
+    )
     crm_writes, _, crm_p95, _ = overall[0]
     return Figures(
         since=since,

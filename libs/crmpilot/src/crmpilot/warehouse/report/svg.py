@@ -48,9 +48,7 @@ def _num(value: float) -> str:
 
 def legend(series: Sequence[Series]) -> str:
     """An HTML legend for a chart's series."""
-    items = "".join(
-        f'<span class="key"><i style="background:{s.color}"></i>{escape(s.name)}</span>' for s in series
-    )
+    items = "".join(f'<span class="key"><i style="background:{s.color}"></i>{escape(s.name)}</span>' for s in series)
     return f'<div class="legend">{items}</div>'
 
 
@@ -80,7 +78,9 @@ def column_chart(
         value = step * i
         y = top + plot_h - plot_h * i / ticks
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{_num(y)}" y2="{_num(y)}" stroke="#e5e7eb"/>')
-        parts.append(f'<text x="{left - 6}" y="{_num(y + 4)}" text-anchor="end" fill="#6b7280">{escape(fmt(value))}</text>')
+        parts.append(
+            f'<text x="{left - 6}" y="{_num(y + 4)}" text-anchor="end" fill="#6b7280">{escape(fmt(value))}</text>'
+        )
     every = math.ceil(len(labels) / max(1, plot_w // 64))
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar_w) / 2
@@ -99,7 +99,8 @@ def column_chart(
         if i % every == 0:
             cx = left + slot * i + slot / 2
             parts.append(
-                f'<text x="{_num(cx)}" y="{height - bottom + 16}" text-anchor="middle" fill="#374151">{escape(label)}</text>'
+                f'<text x="{_num(cx)}" y="{height - bottom + 16}" text-anchor="middle" '
+                f'fill="#374151">{escape(label)}</text>'
             )
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#9ca3af"/>')
     parts.append("</svg>")

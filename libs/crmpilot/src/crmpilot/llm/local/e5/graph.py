@@ -64,7 +64,14 @@ def build_graph(model: ModelFile) -> bytes:
         peak = node("ReduceMax", [node("Abs", [x], f"{name}.abs"), "rows"], f"{name}.peak", keepdims=0)
         step = node("Max", [node("Mul", [peak, "by127"], f"{name}.step0"), "tiny"], f"{name}.step")
         xq = node("QuantizeLinear", [x, step, "row_offset"], f"{name}.xq", axis=0)
-        inputs = [xq, const(f"{name}.w", q), "one", const(f"{name}.scale", scale), "offset", const(f"{name}.zero", np.zeros(len(scale), np.int8))]
+        inputs = [
+            xq,
+            const(f"{name}.w", q),
+            "one",
+            const(f"{name}.scale", scale),
+            "offset",
+            const(f"{name}.zero", np.zeros(len(scale), np.int8)),
+        ]
         products = node("MatMulIntegerToFloat", inputs, f"{name}.products", domain="com.microsoft")
         scaled = node("Mul", [products, node("Unsqueeze", [step, "last"], f"{name}.step.col")], f"{name}.scaled")
         return node("Add", [scaled, const(f"{name}.b", bias.astype(np.float32))], name)

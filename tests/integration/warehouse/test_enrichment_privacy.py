@@ -109,7 +109,7 @@ def conn(
         warehouse.write_results(results)
         for table, column in (("raw_events", "received_at"), ("fact_enrichment", "written_at")):
             conn.execute(
-                f"update warehouse.{table} t set {column} = %s where t::text like %s",  # type: ignore[arg-type]
+                f"update warehouse.{table} t set {column} = %s where t::text like %s",
                 (OLD, f"%{ANN_OPP}%"),
             )
         apply_views(conn, registry)

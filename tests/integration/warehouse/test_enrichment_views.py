@@ -83,7 +83,7 @@ def conn(settings: DatabaseSettings) -> Iterator[psycopg.Connection[Any]]:
     with connect(settings) as conn:
         conn.execute("truncate warehouse.fact_enrichment, warehouse.raw_events, warehouse.erasures")
         for view in VIEWS:
-            conn.execute(f"drop view if exists bi.{view}")  # type: ignore[arg-type]
+            conn.execute(f"drop view if exists bi.{view}")
         yield conn
 
 

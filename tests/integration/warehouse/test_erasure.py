@@ -45,7 +45,7 @@ def _bob_rows(db: psycopg.Connection) -> dict[str, list[Any]]:
         ("warehouse", "crm_source_seen"),
         ("llm", "llm_cache"),
     ]:
-        rows = db.execute(f"select t::text from {schema}.{table} t where t::text ilike %s or t::text ilike %s",  # type: ignore[arg-type]
+        rows = db.execute(f"select t::text from {schema}.{table} t where t::text ilike %s or t::text ilike %s",
                           (f"%{BOB_CASE}%", f"%{BOB}%")).fetchall()  # fmt: skip
         out[table] = sorted(r[0].replace(ANN, ERASED) for r in rows)
     return out

@@ -139,7 +139,7 @@ def test_the_section_has_one_query_per_question() -> None:
 @pytest.mark.parametrize("index", range(QUESTIONS))
 def test_each_readme_query_runs_and_returns_rows(recent: None, db: psycopg.Connection[Any], index: int) -> None:
     query = sql_blocks()[index]
-    rows = db.execute(query).fetchall()  # type: ignore[arg-type]
+    rows = db.execute(query).fetchall()
     assert rows, f"README query {index + 1} returned no rows:\n{query}"
 
 

@@ -44,13 +44,13 @@ def aged(warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: Databas
     old = datetime.now(UTC) - timedelta(days=40)
     for table, column in _STORED_AT.items():
         db.execute(
-            f"update warehouse.{table} t set {column} = %s where t::text ilike %s or t::text ilike %s",  # type: ignore[arg-type]
+            f"update warehouse.{table} t set {column} = %s where t::text ilike %s or t::text ilike %s",
             (old, f"%{ANN_CASE}%", f"%{ANN}%"),
         )
         db.execute(
             f"update warehouse.{table} t set {column} = %s where t::text ilike '%%00QAnn%%'",
             (old,),
-        )  # type: ignore[arg-type]
+        )
     db.execute(
         "update llm.llm_cache set created_at = %s where output::text ilike %s",
         (old, f"%{ANN}%"),
@@ -58,7 +58,7 @@ def aged(warehouse: PostgresWarehouse, db: psycopg.Connection, migrated: Databas
     # Bob's rows are new (his e-mail quotes Ann's address)
     for table, column in _STORED_AT.items():
         db.execute(
-            f"update warehouse.{table} t set {column} = now() where t::text ilike %s or t::text ilike %s",  # type: ignore[arg-type]
+            f"update warehouse.{table} t set {column} = now() where t::text ilike %s or t::text ilike %s",
             (f"%{BOB}%", f"%{BOB_CASE}%"),
         )
     return people

@@ -133,7 +133,7 @@ def known(warehouse: PostgresWarehouse) -> dict[str, str]:
 
 
 def rows(db: psycopg.Connection, query: str) -> list[tuple[Any, ...]]:
-    return db.execute(query).fetchall()  # type: ignore[arg-type]
+    return db.execute(query).fetchall()
 
 
 def test_volume(known: dict[str, str], db: psycopg.Connection) -> None:

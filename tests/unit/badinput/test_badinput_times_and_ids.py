@@ -105,7 +105,7 @@ def test_a_naive_time_would_break_the_crm_writers_human_edit_check() -> None:
     result = SAMPLES["ai.ticket.classified"]
     naive = result.model_copy(
         update={"provenance": result.provenance.model_copy(update={"event_time": datetime(2026, 11, 2, 9, 30)})}
-    )  # type: ignore[attr-defined]
+    )
     with pytest.raises(TypeError):
         write_back([naive], crm, InMemoryWarehouse())  # type: ignore[list-item]
 
@@ -123,7 +123,7 @@ def test_a_far_future_time_would_let_the_crm_writer_overwrite_a_persons_edit() -
     result = SAMPLES["ai.ticket.classified"]
     future = result.model_copy(
         update={"provenance": result.provenance.model_copy(update={"event_time": datetime(9999, 1, 1, tzinfo=UTC)})}
-    )  # type: ignore[attr-defined]
+    )
     [report] = write_back([future], crm, InMemoryWarehouse())  # type: ignore[list-item]
     assert report.status == "applied"  # the guard is defeated: hence FutureTimestamp at decode
 

@@ -85,7 +85,7 @@ class WordHashE5:
 
 
 def fake_encoder() -> Encoder:
-    return Encoder(load=WordHashE5)  # type: ignore[arg-type]
+    return Encoder(load=WordHashE5)
 
 
 def fake_batcher() -> EmbeddingBatcher:

@@ -213,7 +213,7 @@ def test_the_provider_classifies_with_a_hybrid_head(
         ]
         done = await asyncio.gather(*(provider.complete(spec, p) for p in payloads))
         assert all(c.model_version.endswith(head.id) and c.extra == {"head": head.id} for c in done)
-        return [c.output.category for c in done]  # type: ignore[attr-defined]
+        return [c.output.category for c in done]
 
     assert asyncio.run(go()) == ["lost_or_stolen_card", "card_arrival", "exchange_rate"]
     aligned = head.aligned([*reversed(head.labels), "other"])

@@ -75,7 +75,7 @@ def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provide
             return await local_provider.complete(spec, payload)
 
     text = dict(HOSTILE)["pii"]
-    run(handler_for(kind, LLMClient(Spy())), hostile_event(kind, "pii", text), kind)  # type: ignore[arg-type]
+    run(handler_for(kind, LLMClient(Spy())), hostile_event(kind, "pii", text), kind)
     assert seen, "the model was not asked"
     for raw in (
         "4111 1111 1111 1111",

@@ -52,13 +52,13 @@ def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: A
     data = EmailSummary(
         result_id=result_id_for(sid, "summarize_email", "v1"),
         review=review,
-        provenance=provenance(sid, **prov),  # type: ignore[arg-type]
+        provenance=provenance(sid, **prov),
         email_id=f"email-{sid}",
         summary="s",
         intent="refund_request",
         sentiment="neutral",
         urgency=urgency,
-        verified=True,  # type: ignore[arg-type]
+        verified=True,
     )
     return Envelope[EmailSummary](
         source="t", type="ai.email.summarized", schemaversion=1, subject=data.email_id, data=data

@@ -54,7 +54,7 @@ def test_a_window_as_warehouse_row_and_as_json() -> None:
     for review, latency in (("auto_apply", 100.0), ("auto_apply", 300.0), ("skip", 200.0)):
         stats.add(
             review=review, latency_ms=latency, cost_usd=Decimal("0.002"), tokens_in=10, tokens_out=3, cache_hit=False
-        )  # type: ignore[arg-type]
+        )
     start = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
     row = kpi_window(60, "classify_ticket|category=Billing", start.timestamp(), stats)
     assert (row.window_start, row.window_size, row.task, row.dimension) == (

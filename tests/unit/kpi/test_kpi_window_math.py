@@ -95,7 +95,7 @@ def test_automation_rate_cost_and_tokens() -> None:
             tokens_in=10,
             tokens_out=2,
             cache_hit=review == "skip",
-        )  # type: ignore[arg-type]
+        )
     assert (stats.results, stats.auto_apply, stats.suggest, stats.skip, stats.cache_hits) == (10, 4, 3, 3, 3)
     assert stats.automation_rate == 0.4
     assert stats.cost_usd == Decimal("0.0150")

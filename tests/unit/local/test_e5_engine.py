@@ -123,7 +123,7 @@ class _Recording:
 
 def test_a_huge_ticket_is_read_no_further_than_its_first_512_tokens_can_reach(engine: E5Int8) -> None:
     recording = _Recording(engine)
-    encoder = Encoder(load=lambda: recording, workers=1)  # type: ignore[arg-type,return-value]
+    encoder = Encoder(load=lambda: recording, workers=1)
     blob = "QUJDRGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo0NTY3" * 5_000  # 200,000 characters, no space (an inlined attachment)
     assert encoder.token_count(blob) == 512
     (vector,) = encoder.encode([f"Invoice attached: {blob}"], is_query=True)
@@ -133,7 +133,7 @@ def test_a_huge_ticket_is_read_no_further_than_its_first_512_tokens_can_reach(en
 
 def test_a_fitted_text_never_exceeds_the_model_window(engine: E5Int8) -> None:
     recording = _Recording(engine)
-    encoder = Encoder(load=lambda: recording, workers=1)  # type: ignore[arg-type,return-value]
+    encoder = Encoder(load=lambda: recording, workers=1)
     dense = [
         "\ufdfa" * 200,  # one character, several tokens each: short texts are counted too
         "\u247d" * 256,

@@ -120,12 +120,12 @@ class _TwoAtOnce:
 
 def test_a_batch_is_split_between_two_workers_that_run_side_by_side() -> None:
     model = _TwoAtOnce()
-    encoder = Encoder(load=lambda: model, workers=2)  # type: ignore[arg-type,return-value]
+    encoder = Encoder(load=lambda: model, workers=2)
     texts = [f"ticket {i}" for i in range(7)]
     vectors = encoder.encode(texts, is_query=True)
     assert vectors[:, 0].tolist() == list(range(7))  # in order
     assert sorted(len(c) for c in model.calls) == [3, 4] and encoder.calls == 1
-    single = Encoder(load=lambda: model, workers=1)  # type: ignore[arg-type,return-value]
+    single = Encoder(load=lambda: model, workers=1)
     model.barrier = threading.Barrier(1)
     assert single.encode(["ticket 9"], is_query=True).tolist() == [[9.0, 0.0, 0.0]]
 

@@ -58,7 +58,7 @@ async def _nothing(*_: Any) -> None:
 def _service(**settings: Any) -> ConsumerService:
     return ConsumerService(
         _nothing, RuntimeSettings(group_id="g", topics=("t",), **settings), KafkaSettings(bootstrap="b:1")
-    )  # type: ignore[arg-type]
+    )
 
 
 def _shutdown(service: ConsumerService, consumer: FakeConsumer) -> None:

@@ -185,11 +185,13 @@ def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            if msg.key() in found:
+            key, partition, offset = msg.key(), msg.partition(), msg.offset()
+            assert partition is not None and offset is not None  # a consumed record has both
+            if isinstance(key, bytes) and key in found:
                 group = dict(msg.headers() or []).get("crmpilot.consumer.group", b"?")
-                found[msg.key()].add(group.decode())
-            if msg.offset() + 1 >= ends[msg.partition()]:
-                done.add(msg.partition())
+                found[key].add(group.decode() if isinstance(group, bytes) else "?")
+            if offset + 1 >= ends[partition]:
+                done.add(partition)
         return found
     finally:
         consumer.close()
@@ -418,7 +420,7 @@ def run(
         console.print(_lead_table(conn, tasks[2], {r["Id"]: r.get("Company") or "" for r in leads}))
         for task in declared:
             console.print(_declared_table(conn, task, registry.get(task.spec.name)))
-        written = dict(conn.execute(
+        written: dict[str, int] = dict(conn.execute(
             """select review_decision, count(*) from bi.results where result_id = any(%(ids)s) and result_id in
                  (select result_id from warehouse.crm_write_audit where result_id = any(%(ids)s) and status = 'applied')
                group by 1""",

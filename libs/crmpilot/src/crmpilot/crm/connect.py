@@ -24,7 +24,7 @@ import requests
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from .errors import CRMAuthError, CRMUnavailable
@@ -97,7 +97,7 @@ def connect(settings: SalesforceSettings, *, session: requests.Session | None = 
             # OAuth 2.0 username-password flow: the security token is appended to the password.
             return Salesforce(
                 username=s.username,
-                password=secret(s.password) + (secret(s.security_token) or ""),
+                password=s.password.get_secret_value() + (secret(s.security_token) or ""),
                 consumer_key=s.client_id,
                 consumer_secret=secret(s.client_secret),
                 domain=s.domain,

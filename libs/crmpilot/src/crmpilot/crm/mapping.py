@@ -156,6 +156,7 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
         if result.review == "skip":  # nothing to write: planned all the same, so the decision is audited
             return PlannedWrite(RecordRef(spec.crm.object, result.record_id), {}, id_field=spec.crm.result_id_field)
         return _declared(result, spec.crm)
+    planned: PlannedWrite | None
     if isinstance(result, TicketClassification):
         planned = _ticket(result)
     elif isinstance(result, EmailSummary):

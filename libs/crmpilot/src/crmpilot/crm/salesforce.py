@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from crmpilot.enrichments.spec import EnrichmentSpec
-from crmpilot.warehouse.records import CrmAuditEntry
+from crmpilot.warehouse.records import AuditStatus, CrmAuditEntry
 
 from .errors import CRMRejected
 from .mapping import MANAGED_FIELDS, PlannedWrite, Result, plan_write
@@ -109,6 +109,7 @@ def write_back(
         state = states.get((plan.ref.sobject, plan.ref.record_id))
         status, reason = _decide(result, plan, state, crm.user_id)
         if status is None:
+            assert state is not None  # _decide gives a missing record its status
             to_write.append((result, plan))
             current.setdefault(plan.ref, dict(state.fields))
             continue
@@ -250,7 +251,7 @@ def _entry(
     field: str,
     before: Any,
     after: Any,
-    status: Status,
+    status: Status | AuditStatus,
     reason: str | None,
     at: datetime,
     run_id: str | None,

@@ -59,7 +59,7 @@ def source_of(envelope: Envelope[Any], ctx: MessageContext) -> dict[str, Any]:
 
 def result_output(topic: str, result: Any, *, event_type: str, source: str, subject: str) -> Output:
     """``result`` as a version-1 ``event_type`` event (id = result id) on ``topic``, with the current trace."""
-    event = Envelope[type(result)](  # type: ignore[misc]
+    event = Envelope[type(result)](  # type: ignore[misc, operator]  # the data model is only known at run time
         id=result.result_id,
         source=source,
         type=event_type,

@@ -36,7 +36,7 @@ class QuoteItem(BaseModel):
 
 def _field_type(out: Any) -> tuple[Any, Any]:
     if isinstance(out, EnumOutput):
-        return Literal[tuple(out.values)], Field(description=out.description or None)  # type: ignore[valid-type]
+        return Literal[tuple(out.values)], Field(description=out.description or None)
     if isinstance(out, BooleanOutput):
         return bool, Field(description=out.description or None)
     if isinstance(out, NumberOutput):
@@ -58,7 +58,7 @@ def output_model(spec: EnrichmentSpec) -> type[BaseModel]:
     )
     fields: dict[str, Any] = {name: _field_type(out) for name, out in spec.outputs.items()}
     fields["confidence"] = (confidence, Field(description="how sure you are of each field, 0 to 1"))
-    model: type[BaseModel] = create_model(f"{_camel(spec.name)}Output", __config__=config, **fields)  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(f"{_camel(spec.name)}Output", __config__=config, **fields)
     return model
 
 

@@ -72,8 +72,8 @@ def summary(report: EvalReport, *, classes: int = 15) -> RenderableType:
     conf = Table(title="top confusions (gold → predicted)")
     for col in ("gold", "predicted", "count"):
         conf.add_column(col, justify="right" if col == "count" else "left")
-    for c in q.top_confusions:
-        conf.add_row(c.gold, c.predicted, str(c.count))
+    for pair in q.top_confusions:
+        conf.add_row(pair.gold, pair.predicted, str(pair.count))
 
     parts: list[RenderableType] = [head, per, conf]
     if report.calibration is not None:

@@ -303,7 +303,7 @@ class LLMClient:
         for p in [*self.providers, *(p for chain in self.task_providers.values() for p in chain)]:
             if id(p) not in seen and hasattr(p, "aclose"):
                 seen.add(id(p))
-                await p.aclose()  # type: ignore[attr-defined]
+                await p.aclose()
         if self.cache is not None:
             await self.cache.aclose()
 

@@ -84,6 +84,7 @@ def _is_context_overflow(exc: openai.APIStatusError) -> bool:
 
 def _message(exc: openai.APIError) -> str:
     body = exc.body
+    text: str
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         text = body["message"]  # the server's own words, without the SDK's "Error code: …" dump
     else:
@@ -321,7 +322,7 @@ class OpenAIProvider:
             try:
                 output = spec.output_model.model_validate_json(fenced.group(1) if fenced else content)
             except ValidationError as exc:
-                errors = list(exc.errors(include_input=False, include_url=False, include_context=False))
+                errors = [dict(e) for e in exc.errors(include_input=False, include_url=False, include_context=False)]
                 if asks > self.max_reasks:
                     raise LLMInvalidOutput(
                         f"the answer failed validation after {asks} request(s): {_format_errors(errors)}",
@@ -381,7 +382,14 @@ def _extra(resp: Any, response_format: str, cached: int) -> dict[str, Any]:
     }
     timings = (resp.model_extra or {}).get("timings")  # llama.cpp: prompt and generation rates of the last request
     if isinstance(timings, dict):
-        keep = ("prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms", "predicted_per_second")
+        keep: tuple[str, ...] = (
+            "prompt_n",
+            "prompt_ms",
+            "prompt_per_second",
+            "predicted_n",
+            "predicted_ms",
+            "predicted_per_second",
+        )
         keep += ("cache_n",)
         extra["timings"] = {k: timings[k] for k in keep if isinstance(timings.get(k), int | float)}
     return extra

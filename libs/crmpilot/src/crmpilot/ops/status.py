@@ -138,8 +138,8 @@ def collect_status(
     try:
         cluster = describe_cluster(admin, kafka.bootstrap, timeout)
     except OpsError as exc:
-        declared = enrichment_status(registry, ()) if registry is not None else ()
-        return StatusReport(None, str(exc), (), (), {}, services, declared, registry_error)
+        enrichments = enrichment_status(registry, ()) if registry is not None else ()
+        return StatusReport(None, str(exc), (), (), {}, services, enrichments, registry_error)
     topics = tuple(
         TopicPresence(s.name, s.name in cluster.topics, cluster.topics.get(s.name), s.partitions) for s in declared
     )

@@ -243,12 +243,12 @@ class GroupMembershipSettings(BaseModel):
     to :class:`RuntimeSettings`.
     """
 
-    session_timeout_ms: int = RuntimeSettings.model_fields["session_timeout_ms"]
-    heartbeat_interval_ms: int = RuntimeSettings.model_fields["heartbeat_interval_ms"]
-    max_poll_interval_ms: int = RuntimeSettings.model_fields["max_poll_interval_ms"]
-    group_instance_id: str | None = RuntimeSettings.model_fields["group_instance_id"]
-    liveness_timeout_s: float | None = RuntimeSettings.model_fields["liveness_timeout_s"]
-    leave_group_on_stop: bool = RuntimeSettings.model_fields["leave_group_on_stop"]
+    session_timeout_ms: int = RuntimeSettings.model_fields["session_timeout_ms"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
+    heartbeat_interval_ms: int = RuntimeSettings.model_fields["heartbeat_interval_ms"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
+    max_poll_interval_ms: int = RuntimeSettings.model_fields["max_poll_interval_ms"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
+    group_instance_id: str | None = RuntimeSettings.model_fields["group_instance_id"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
+    liveness_timeout_s: float | None = RuntimeSettings.model_fields["liveness_timeout_s"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
+    leave_group_on_stop: bool = RuntimeSettings.model_fields["leave_group_on_stop"]  # type: ignore[assignment]  # RuntimeSettings\' field itself (default, bounds, description)
 
     _instance_id = field_validator("group_instance_id")(_check_instance_id)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from importlib.abc import Traversable
-from typing import Any, Literal, LiteralString, cast
+from typing import Any, Literal
 
 import psycopg
 
@@ -140,7 +140,7 @@ def migrate(conn: psycopg.Connection[Any], migrations: Sequence[Migration] | Non
         for migration in todo:
             try:
                 with conn.transaction():
-                    conn.execute(cast(LiteralString, migration.sql))  # packaged SQL, no parameters
+                    conn.execute(migration.sql)  # packaged SQL, no parameters
                     conn.execute(
                         "insert into warehouse.schema_migrations (version, name, checksum) values (%s, %s, %s)",
                         (migration.version, migration.name, migration.checksum),

@@ -823,7 +823,7 @@ def _erase_cache(
     ).rowcount
 
 
-def _cache_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composed | None:
+def _cache_table(conn: psycopg.Connection[Any], schema: str) -> sql.Identifier | None:
     row = conn.execute("select to_regclass(format('%%I.llm_cache', %s::text)) is not null", (schema,)).fetchone()
     return sql.Identifier(schema, "llm_cache") if row and row[0] else None
 
@@ -1006,7 +1006,7 @@ def _scrub_everywhere(
 
 
 def _record(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> int:
-    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    row = conn.execute(query, params).fetchone()
     assert row is not None
     return int(row[0])
 

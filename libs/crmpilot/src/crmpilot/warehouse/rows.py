@@ -43,6 +43,12 @@ _PROVENANCE_COLUMNS = (
 )  # fmt: skip
 
 
+def scrub_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` scrubbed (:func:`scrub`)."""
+    scrubbed: dict[str, Any] = scrub(row)
+    return scrubbed
+
+
 def scrub(value: Any) -> Any:
     """``value`` with every NUL character in its strings (and dict keys) replaced by U+FFFD."""
     if isinstance(value, str):
@@ -56,7 +62,7 @@ def scrub(value: Any) -> Any:
 
 def raw_event_row(envelope: Envelope[Any], position: Position) -> dict[str, Any]:
     """The ``warehouse.raw_events`` row of any event."""
-    return scrub(
+    return scrub_row(
         {
             "event_id": envelope.id,
             "type": envelope.type,
@@ -175,7 +181,7 @@ def audit_row(entry: CrmAuditEntry) -> dict[str, Any]:
     row = asdict(entry)
     del row["id"]
     row["applied_at"] = entry.applied_at or datetime.now(UTC)
-    return scrub(row)
+    return scrub_row(row)
 
 
 def dlq_row(entry: DlqEntry) -> dict[str, Any]:
@@ -184,9 +190,9 @@ def dlq_row(entry: DlqEntry) -> dict[str, Any]:
     row["kafka_partition"] = row.pop("partition")
     row["kafka_offset"] = row.pop("offset")
     row["message_key"] = row.pop("key")
-    return scrub(row)
+    return scrub_row(row)
 
 
 def feedback_row(entry: FeedbackEntry) -> dict[str, Any]:
     """The ``warehouse.feedback`` row to insert."""
-    return scrub(asdict(entry))
+    return scrub_row(asdict(entry))

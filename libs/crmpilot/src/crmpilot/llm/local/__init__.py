@@ -116,8 +116,8 @@ class LocalProvider:
             raise UnsupportedTask(
                 f"the local provider cannot run task {spec.name!r}: it declares no outputs and no local method"
             )
-        answer = await spec.local(self, spec, payload)
-        output, tokens, extra = answer.output, answer.tokens, dict(answer.extra)
+        local_answer = await spec.local(self, spec, payload)
+        output, tokens, extra = local_answer.output, local_answer.tokens, dict(local_answer.extra)
         return Completion(
             output=spec.output_model.model_validate(output.model_dump()),
             model=self.batcher.encoder.model_name,

@@ -120,7 +120,7 @@ class DeclaredAnswerer:
         if head is None:
             head = await self._zero_shot.get(
                 (task, shape.name),
-                lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature),  # type: ignore[arg-type]
+                lambda: ZeroShotHead.build(shape.labels, self.batcher, temperature=self._temperature),
             )
         probs = head_proba(head, vectors, [text])[0]
         best = int(np.argmax(probs))

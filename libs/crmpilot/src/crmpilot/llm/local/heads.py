@@ -84,10 +84,15 @@ class Scope:
 class TicketClassifierHead(Protocol):
     """Maps ticket embeddings (``query:`` side, one row per ticket) to category probabilities."""
 
-    id: str
-    """Identifies the head (and a trained artefact's version) in provenance."""
-    labels: tuple[str, ...]
-    """The category names, in the order of the probability columns."""
+    @property
+    def id(self) -> str:
+        """Identifies the head (and a trained artefact's version) in provenance."""
+        ...
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The category names, in the order of the probability columns."""
+        ...
 
     def predict_proba(self, vectors: Vectors) -> npt.NDArray[np.float32]: ...
 

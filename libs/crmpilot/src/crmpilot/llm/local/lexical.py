@@ -65,7 +65,7 @@ class LexicalConfig:
         if doc.get("analyzer") != "crmpilot.lexical/1" or doc.get("tf") != "1+ln" or doc.get("norm") != "l2":
             raise ValueError(f"unknown lexical analyser {dict(doc)!r}")
         word, char = doc.get("word_ngrams"), doc.get("char_ngrams")
-        return cls(tuple(word) if word else None, tuple(char) if char else None)  # type: ignore[arg-type]
+        return cls(tuple(word) if word else None, tuple(char) if char else None)
 
 
 def analyze(text: str, config: LexicalConfig = LexicalConfig()) -> list[str]:

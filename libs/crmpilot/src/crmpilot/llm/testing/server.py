@@ -466,7 +466,7 @@ class OpenAITestServer:
             if action.usage == "auto":
                 tin, tout = _tokens(req.text), _tokens(content)
             else:
-                tin, tout = action.usage  # type: ignore[misc]
+                tin, tout = action.usage
             if cut:
                 tout = min(tout, int(limit))  # type: ignore[arg-type]
             completion["usage"] = {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}

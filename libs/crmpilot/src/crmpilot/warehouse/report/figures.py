@@ -159,7 +159,8 @@ class Figures:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types; dates and times in ISO 8601."""
-        return _plain(asdict(self))
+        plain: dict[str, Any] = _plain(asdict(self))
+        return plain
 
 
 def _plain(value: Any) -> Any:

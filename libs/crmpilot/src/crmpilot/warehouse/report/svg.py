@@ -84,7 +84,7 @@ def column_chart(
     every = math.ceil(len(labels) / max(1, plot_w // 64))
     for i, label in enumerate(labels):
         x = left + slot * i + (slot - bar_w) / 2
-        base = top + plot_h
+        base: float = top + plot_h
         for s in series:
             value = s.values[i]
             if value <= 0:

@@ -109,7 +109,7 @@ class ModelFile:
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return int(self.hidden // self.heads)
 
     def _raw(self, name: str) -> npt.NDArray[np.uint8]:
         tensor = self._tensors.get(name)

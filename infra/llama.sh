@@ -301,6 +301,12 @@ print_env() {
     echo "export CRMPILOT_LLM_DEADLINE=\${CRMPILOT_LLM_DEADLINE:-600}"
     echo "export CRMPILOT_LLM_MAX_OUTPUT_TOKENS=\${CRMPILOT_LLM_MAX_OUTPUT_TOKENS:-512}"
     echo "export CRMPILOT_LLM_TEMPERATURE=\${CRMPILOT_LLM_TEMPERATURE:-0}"
+    # at temperature 0 a small local model gives the same invalid answer on every attempt: the AI
+    # services try an event twice (not 5 times over 15-30 s) before it goes to the dead-letter topic
+    local svc
+    for svc in TICKET_CLASSIFIER EMAIL_SUMMARIZER REQUEST_SCORER ENRICHER; do
+        echo "export CRMPILOT_${svc}_MAX_ATTEMPTS=\${CRMPILOT_${svc}_MAX_ATTEMPTS:-2}"
+    done
     echo "export CRMPILOT_LLAMA_BASE_URL=http://127.0.0.1:$port/v1"
     echo "export CRMPILOT_LLAMA_MODEL_NAME=$alias"
     echo "export CRMPILOT_LLAMA_PARALLEL=$parallel"

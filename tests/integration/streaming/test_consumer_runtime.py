@@ -17,6 +17,7 @@ from streamkit import case_event, committed_and_end, produce_envelopes, produce_
 
 from crmpilot.errors import Fatal, Retryable
 from crmpilot.events import Envelope, encode
+from crmpilot.llm import LLMContextOverflow
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, MissingTopics, Output, RuntimeSettings
 
@@ -152,7 +153,7 @@ def test_per_key_order_holds_while_keys_run_concurrently(
     assert 1 < peak <= 16
 
 
-def test_retryable_errors_are_retried_then_dead_lettered(
+def test_retryable_errors_are_retried_then_dead_lettered_and_final_ones_at_once(
     kafka_settings: KafkaSettings, unique_topic: Callable[..., str], unique_name: Callable[[str], str]
 ) -> None:
     src = unique_topic("retry-in", with_dlq=True)
@@ -160,7 +161,13 @@ def test_retryable_errors_are_retried_then_dead_lettered(
     produce_envelopes(
         kafka_settings.bootstrap,
         src,
-        [case_event(0, "flaky"), case_event(1, "slow-api"), case_event(2, "always-down"), case_event(3, "buggy")],
+        [
+            case_event(0, "flaky"),
+            case_event(1, "slow-api"),
+            case_event(2, "always-down"),
+            case_event(3, "buggy"),
+            case_event(4, "too-long"),
+        ],
     )
     attempts: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
@@ -175,18 +182,23 @@ def test_retryable_errors_are_retried_then_dead_lettered(
             raise Retryable("still down")
         if subject == "buggy":
             raise ZeroDivisionError("division by zero")
+        if subject == "too-long":  # the endpoint says this request can never succeed: final for this record
+            raise LLMContextOverflow("request (8958 tokens) exceeds the available context size (4096 tokens)")
         return [Output(out, ctx.key, encode(envelope))]
 
     service = ConsumerService(handle, _settings(unique_name("group"), src, max_attempts=4), kafka_settings)
-    asyncio.run(run_until(service, lambda: service.stats.processed + service.stats.dead_lettered == 4))
+    asyncio.run(run_until(service, lambda: service.stats.processed + service.stats.dead_lettered == 5))
 
     assert [a for a, _ in attempts["flaky"]] == [1, 2, 3]
     (_, t1), (_, t2) = attempts["slow-api"]
     assert t2 - t1 >= 0.39  # retry_after honoured
     assert len(attempts["always-down"]) == len(attempts["buggy"]) == 4
     assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"flaky", b"slow-api"]
-    dead = {m.key(): dict(m.headers() or []) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=2)}
-    assert set(dead) == {b"always-down", b"buggy"}
+    assert len(attempts["too-long"]) == 1
+    dead = {m.key(): dict(m.headers() or []) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=3)}
+    assert set(dead) == {b"always-down", b"buggy", b"too-long"}
+    assert dead[b"too-long"]["crmpilot.error.code"] == b"llm_context_overflow"
+    assert dead[b"too-long"]["crmpilot.attempts"] == b"1"
     assert dead[b"always-down"]["crmpilot.error.code"] == b"retries_exhausted"
     assert dead[b"always-down"]["crmpilot.error.class"] == b"crmpilot.errors.Retryable"
     assert dead[b"always-down"]["crmpilot.attempts"] == b"4"

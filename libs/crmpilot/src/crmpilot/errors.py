@@ -6,12 +6,15 @@ The consumer runtime decides what to do from the traits alone:
 
 - :class:`Retryable`: a transient fault; retry with backoff, bounded, then dead-letter.
 - :class:`Fatal`: the service cannot go on (bad credentials, missing table); stop loudly.
-- :class:`crmpilot.events.PoisonMessage`: the record itself is bad; dead-letter at once.
+- :class:`Permanent`: this record can never succeed, however often it is tried (the
+  event is malformed, the endpoint rejects the request itself, the prompt does not
+  fit): dead-letter at once. :class:`crmpilot.events.PoisonMessage`
+  is the events package's kind of it.
 """
 
 from __future__ import annotations
 
-__all__ = ["CrmpilotError", "Retryable", "Fatal"]
+__all__ = ["CrmpilotError", "Retryable", "Fatal", "Permanent"]
 
 
 class CrmpilotError(Exception):
@@ -31,3 +34,10 @@ class Retryable(CrmpilotError):
 
 class Fatal(CrmpilotError):
     """A failure no retry can fix inside this process; the service must stop."""
+
+
+class Permanent(CrmpilotError):
+    """This record's failure is final: retrying the same input gives the same error.
+
+    The runtime dead-letters it at once instead of spending ``max_attempts`` on it.
+    """

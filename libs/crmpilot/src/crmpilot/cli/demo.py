@@ -15,8 +15,10 @@ demo twice sends the same events: nothing is enriched or written twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +35,7 @@ from rich.table import Table
 
 from crmpilot.crm.connect import SalesforceSettings, connect
 from crmpilot.crm.source import case_events, fetch_case_records
-from crmpilot.enrichments import EnrichmentSpec, load_registry, task_for
+from crmpilot.enrichments import EnrichmentSpec, Registry, load_registry, task_for
 from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, result_id_for
 from crmpilot.llm.base import TaskSpec
 from crmpilot.settings import DatabaseSettings, KafkaSettings
@@ -46,6 +48,10 @@ console = Console(width=None if Console().is_terminal else 150)
 CASE_TOPIC = "crm.case.events"
 EMAIL_TOPIC = "crm.email.events"
 LEAD_TOPIC = "crm.lead.events"
+# the built-in services' default consumer groups (their dead letters name them)
+TICKET_GROUP = "crmpilot-ticket-classifier"
+EMAIL_GROUP = "crmpilot-email-summarizer"
+LEAD_GROUP = "crmpilot-request-scorer"
 EMAIL_QUERY = (
     "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM "
     "EmailMessage"
@@ -150,6 +156,8 @@ class _Task:
     spec: TaskSpec[Any]
     table: str
     events: Sequence[Envelope[Any]]
+    group: str
+    """The consumer group of the service that runs it (its dead letters carry this name)."""
     targets_crm: str = "not input_skipped"
     """Which of its results have a CRM record to write (SQL condition on the fact table)."""
 
@@ -168,40 +176,64 @@ def _send_bad_records(kafka: KafkaSettings, nonce: str) -> list[str]:
     return keys
 
 
-def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]:
-    """For each of our bad records: the consumer groups that dead-lettered it."""
-    consumer = Consumer(
-        {**kafka.librdkafka(), "group.id": f"crmpilot-demo-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
-    )
-    try:
-        meta = consumer.list_topics(CASE_TOPIC + ".dlq", timeout=10)
-        parts = [TopicPartition(CASE_TOPIC + ".dlq", p, 0) for p in meta.topics[CASE_TOPIC + ".dlq"].partitions]
-        consumer.assign(parts)
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-        found: dict[bytes, set[str]] = {k: set() for k in keys}
-        done = {p for p, end in ends.items() if end == 0}
-        deadline = time.monotonic() + 10
-        while len(done) < len(parts) and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            key, partition, offset = msg.key(), msg.partition(), msg.offset()
-            assert partition is not None and offset is not None  # a consumed record has both
-            if isinstance(key, bytes) and key in found:
-                group = dict(msg.headers() or []).get("crmpilot.consumer.group", b"?")
-                found[key].add(group.decode() if isinstance(group, bytes) else "?")
-            if offset + 1 >= ends[partition]:
-                done.add(partition)
-        return found
-    finally:
-        consumer.close()
+class _DeadLetters:
+    """What the services dead-lettered on the demo's topics: by consumer group, event ids and record keys.
+
+    Read from the start of each ``<topic>.dlq`` (small in a demo) and then as it grows, so the
+    wait can count a dead-lettered event as decided instead of waiting for a result that will not come.
+    """
+
+    def __init__(self, kafka: KafkaSettings, topics: Iterable[str]) -> None:
+        self._consumer = Consumer(
+            {**kafka.librdkafka(), "group.id": f"crmpilot-demo-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+        )
+        dlqs = sorted({t + ".dlq" for t in topics})
+        meta = self._consumer.list_topics(timeout=10)
+        self._consumer.assign(
+            [TopicPartition(t, p, 0) for t in dlqs if t in meta.topics for p in meta.topics[t].partitions]
+        )
+        self.events: dict[tuple[str, str], str] = {}
+        """(group, event id) → error code."""
+        self.keys: dict[bytes, set[str]] = {}
+        """record key → the groups that dead-lettered it."""
+
+    def poll(self, seconds: float = 0.0) -> None:
+        """Take in every dead letter that has arrived (waiting up to ``seconds`` for the first)."""
+        msg = self._consumer.poll(seconds)
+        while msg is not None:
+            if not msg.error():
+                self._take(msg.key(), msg.value(), dict(msg.headers() or []))
+            msg = self._consumer.poll(0)
+
+    def _take(self, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes | None]) -> None:
+        group = (headers.get("crmpilot.consumer.group") or b"?").decode(errors="replace")
+        code = (headers.get("crmpilot.error.code") or b"?").decode(errors="replace")
+        if key is not None:
+            self.keys.setdefault(key, set()).add(group)
+        try:
+            event_id = json.loads(value or b"").get("id")
+        except (ValueError, AttributeError):  # a malformed record: known by its key only
+            return
+        if isinstance(event_id, str):
+            self.events[(group, event_id)] = code
+
+    def of(self, task: _Task, stored: set[str]) -> Counter[str]:
+        """Error codes of the task's events its service dead-lettered (and that have no result after all)."""
+        return Counter(
+            code
+            for event, result_id in zip(task.events, task.result_ids, strict=True)
+            if result_id not in stored and (code := self.events.get((task.group, event.id))) is not None
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
-def _stored(conn: psycopg.Connection[Any], task: _Task) -> int:
-    row = conn.execute(
-        f"select count(*) from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)
-    ).fetchone()
-    return int(row[0])  # type: ignore[index]
+def _stored(conn: psycopg.Connection[Any], task: _Task) -> set[str]:
+    rows = conn.execute(
+        f"select result_id from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def _with_target(conn: psycopg.Connection[Any], task: _Task) -> int:
@@ -303,7 +335,9 @@ def _declared_tasks(specs: Iterable[EnrichmentSpec], sent: Mapping[str, Sequence
     for spec in specs:
         events = [e for batch in sent.values() for e in batch if e.type in spec.source.event_types]
         if events:
-            tasks.append(_Task(f"{spec.name} (declared)".ljust(27), task_for(spec), "fact_enrichment", events))
+            tasks.append(
+                _Task(f"{spec.name} (declared)".ljust(27), task_for(spec), "fact_enrichment", events, spec.group)
+            )
     return tasks
 
 
@@ -329,31 +363,36 @@ def _declared_table(conn: psycopg.Connection[Any], task: _Task, spec: Enrichment
     return table
 
 
-def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], timeout: float) -> None:
-    """Show progress until every result is stored and every CRM write decided; exit 1 after ``timeout`` seconds."""
+def _wait(conn: psycopg.Connection[Any], tasks: Sequence[_Task], dead: _DeadLetters, timeout: float) -> None:
+    """Show progress until every event has its result stored (and its CRM write decided) or was dead-lettered by its
+    service; exit 1 after ``timeout`` seconds."""
     all_ids = [rid for task in tasks for rid in task.result_ids]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[dead]}"),
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        bars = [progress.add_task(task.label, total=len(task.events)) for task in tasks]
-        t_crm = progress.add_task("CRM write decided (+ audited)", total=len(all_ids))
+        bars = [progress.add_task(task.label, total=len(task.events), dead="") for task in tasks]
+        t_crm = progress.add_task("CRM write decided (+ audited)", total=len(all_ids), dead="")
         deadline = time.monotonic() + timeout
         while True:
+            dead.poll()
             stored = [_stored(conn, task) for task in tasks]
+            failed = [sum(dead.of(task, ids).values()) for task, ids in zip(tasks, stored, strict=True)]
             targets, decided = sum(_with_target(conn, task) for task in tasks), _decided(conn, all_ids)
-            for bar, n in zip(bars, stored, strict=True):
-                progress.update(bar, completed=n)
-            progress.update(t_crm, completed=decided, total=targets if sum(stored) == len(all_ids) else len(all_ids))
-            if sum(stored) == len(all_ids) and decided == targets:
+            for bar, ids, n_dead in zip(bars, stored, failed, strict=True):
+                progress.update(bar, completed=len(ids) + n_dead, dead=f"{n_dead} dead-lettered" if n_dead else "")
+            settled = sum(map(len, stored)) + sum(failed) == len(all_ids)
+            progress.update(t_crm, completed=decided, total=targets if settled else len(all_ids))
+            if settled and decided == targets:
                 return
             if time.monotonic() > deadline:
                 console.print(
-                    f"[red]timed out after {timeout:.0f} s: {sum(stored)}/{len(all_ids)} stored, "
-                    f"{decided}/{targets} decided; see .run/logs/*.log[/red]"
+                    f"[red]timed out after {timeout:.0f} s: {sum(map(len, stored))}/{len(all_ids)} stored, "
+                    f"{sum(failed)} dead-lettered, {decided}/{targets} decided; see .run/logs/*.log[/red]"
                 )
                 raise typer.Exit(1)
             time.sleep(0.5)
@@ -385,15 +424,22 @@ def run(
     ]
     leads = list(sf.query_all_iter(LEAD_QUERY))
     tasks = (
-        _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases),
+        _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases, TICKET_GROUP),
         _Task(
             "emails summarized + stored ",
             SUMMARIZE_EMAIL,
             "fact_email_summary",
             email_events(sf.query_all_iter(EMAIL_QUERY), source=source),
+            EMAIL_GROUP,
             targets_crm="not input_skipped and case_id is not null",
         ),
-        _Task("leads scored + stored      ", SCORE_REQUEST, "fact_request_score", lead_events(leads, source=source)),
+        _Task(
+            "leads scored + stored      ",
+            SCORE_REQUEST,
+            "fact_request_score",
+            lead_events(leads, source=source),
+            LEAD_GROUP,
+        ),
     )
     registry = load_registry()
     sent: dict[str, Sequence[Envelope[Any]]] = {
@@ -412,38 +458,83 @@ def run(
     asyncio.run(_send([(CASE_TOPIC, cases), (EMAIL_TOPIC, tasks[1].events), (LEAD_TOPIC, tasks[2].events)], kafka))
     bad_keys = _send_bad_records(kafka, uuid.uuid4().hex[:8]) if bad_records else []
 
-    all_ids = [rid for task in tasks for rid in task.result_ids]
-    with psycopg.connect(db.url.get_secret_value(), autocommit=True) as conn:
-        _wait(conn, tasks, timeout)
-        console.print(_ticket_table(conn, tasks[0], {r["Id"]: r.get("Subject") or "" for r in records}))
-        console.print(_email_table(conn, tasks[1]))
-        console.print(_lead_table(conn, tasks[2], {r["Id"]: r.get("Company") or "" for r in leads}))
-        for task in declared:
-            console.print(_declared_table(conn, task, registry.get(task.spec.name)))
-        written: dict[str, int] = dict(conn.execute(
-            """select review_decision, count(*) from bi.results where result_id = any(%(ids)s) and result_id in
-                 (select result_id from warehouse.crm_write_audit where result_id = any(%(ids)s) and status = 'applied')
-               group by 1""",
-            {"ids": all_ids},
-        ).fetchall())  # fmt: skip
-        unverified = int(
-            conn.execute(  # type: ignore[index]
-                "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
-                (tasks[1].result_ids,),
-            ).fetchone()[0]
-        )
+    dead = _DeadLetters(kafka, [CASE_TOPIC, EMAIL_TOPIC, LEAD_TOPIC, *(t for s in registry for t in s.source.topics)])
+    try:
+        with psycopg.connect(db.url.get_secret_value(), autocommit=True) as conn:
+            _wait(conn, tasks, dead, timeout)
+            report = _report(conn, tasks, declared, registry, records, leads)
+            failed = {task.spec.name: dead.of(task, _stored(conn, task)) for task in tasks}
+        if bad_keys:  # they reach the dead-letter topic after the good events' results, or close to it
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(dead.keys.get(k.encode()) for k in bad_keys):
+                dead.poll(0.5)
+    finally:
+        dead.close()
+    _summary(report, tasks, declared, failed, {k: dead.keys.get(k.encode(), set()) for k in bad_keys}, sf_settings)
 
-    dlq = _dlq_groups(kafka, {k.encode() for k in bad_keys}) if bad_keys else {}
-    set_aside = sum(1 for groups in dlq.values() if groups)
-    groups = sorted(set().union(*dlq.values())) if dlq else []
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    written: Mapping[str, int]
+    unverified: int
+
+
+def _report(
+    conn: psycopg.Connection[Any],
+    tasks: Sequence[_Task],
+    declared: Sequence[_Task],
+    registry: Registry,
+    records: Sequence[Mapping[str, Any]],
+    leads: Sequence[Mapping[str, Any]],
+) -> _Report:
+    """Print one table per task; return the figures of the closing line."""
+    all_ids = [rid for task in tasks for rid in task.result_ids]
+    console.print(_ticket_table(conn, tasks[0], {r["Id"]: r.get("Subject") or "" for r in records}))
+    console.print(_email_table(conn, tasks[1]))
+    console.print(_lead_table(conn, tasks[2], {r["Id"]: r.get("Company") or "" for r in leads}))
+    for task in declared:
+        console.print(_declared_table(conn, task, registry.get(task.spec.name)))
+    written: dict[str, int] = dict(conn.execute(
+        """select review_decision, count(*) from bi.results where result_id = any(%(ids)s) and result_id in
+             (select result_id from warehouse.crm_write_audit where result_id = any(%(ids)s) and status = 'applied')
+           group by 1""",
+        {"ids": all_ids},
+    ).fetchall())  # fmt: skip
+    row = conn.execute(
+        "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
+        (tasks[1].result_ids,),
+    ).fetchone()
+    return _Report(written, int(row[0]) if row else 0)
+
+
+def _summary(
+    report: _Report,
+    tasks: Sequence[_Task],
+    declared: Sequence[_Task],
+    failed: Mapping[str, Counter[str]],
+    bad: Mapping[str, set[str]],
+    sf_settings: SalesforceSettings,
+) -> None:
+    n_failed = sum(sum(c.values()) for c in failed.values())
+    n_stored = sum(len(t.events) for t in tasks) - n_failed
+    set_aside = sum(1 for groups in bad.values() if groups)
+    groups = sorted(set().union(*bad.values())) if bad else []
     console.print(
-        f"[green]{len(all_ids)} results stored with provenance ({len(cases)} tickets, {len(tasks[1].events)} emails, "
-        f"{len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM "
-        f"records written: {written.get('auto_apply', 0)} as fact, "
-        f"{written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "
-        f"{unverified} email summaries failed grounding; {set_aside}/{len(bad_keys)} bad records set aside on "
+        f"[green]{n_stored} results stored with provenance ({len(tasks[0].events)} tickets, {len(tasks[1].events)} "
+        f"emails, {len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM "
+        f"records written: {report.written.get('auto_apply', 0)} as fact, "
+        f"{report.written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "
+        f"{report.unverified} email summaries failed grounding; {set_aside}/{len(bad)} bad records set aside on "
         f"{CASE_TOPIC}.dlq by {', '.join(groups) or 'no consumer group'}[/green]"
     )
+    for task in tasks:
+        if failed[task.spec.name]:
+            codes = ", ".join(f"{n} × {code}" for code, n in failed[task.spec.name].most_common())
+            console.print(
+                f"[yellow]{task.spec.name}: {sum(failed[task.spec.name].values())} of {len(task.events)} events "
+                f"dead-lettered by {task.group} ({codes}): nothing written for them; see its log; "
+                f"`crmpilot dlq list` shows them, `crmpilot dlq replay` sends them again once fixed[/yellow]"
+            )
     console.print(
         "\nWhere to look:\n"
         "  CRM sandbox   curl -s --cacert .run/sandbox-tls/ca.pem -H 'Authorization: Bearer "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crmpilot.errors import Permanent
+
 __all__ = [
     "PoisonMessage",
     "InvalidEncoding",
@@ -14,7 +16,7 @@ __all__ = [
 ]
 
 
-class PoisonMessage(Exception):
+class PoisonMessage(Permanent):
     """A record that can never be processed; it goes to the dead-letter topic."""
 
     code = "poison"

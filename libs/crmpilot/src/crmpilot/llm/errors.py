@@ -15,16 +15,21 @@ CrmpilotError
     ├── LLMAuthError(Fatal)              401/403
     ├── LLMConfigError(Fatal)            404 (unknown model or path), bad settings
     ├── LLMQuotaExceeded(Fatal)          429 insufficient_quota: billing, not a rate
-    ├── LLMBadRequest                    400/422: this input can never succeed
+    ├── LLMBadRequest(Permanent)         400/422: this input can never succeed
     │   └── LLMContextOverflow           the prompt does not fit the model's context window
-    ├── LLMBudgetExceeded                the request alone exceeds the tokens-per-minute budget
+    ├── LLMBudgetExceeded(Permanent)     the request alone exceeds the tokens-per-minute budget
     ├── LLMInvalidOutput                 the answer failed validation after the bounded re-ask
-    ├── LLMRefused                       the model refused or the content filter stopped it
+    ├── LLMRefused(Permanent)            the model refused or the content filter stopped it
     └── LLMCacheError                    the response cache failed (the client degrades to a miss)
 ```
 
 Validation failures are never Retryable: a re-ask is the provider's business and
-bounded; they are not retried as if they were 429s.
+bounded; they are not retried as if they were 429s. The Permanent ones are this
+record's final answer (the endpoint said this request can never succeed): the
+runtime dead-letters the record at once. ``LLMInvalidOutput`` is not Permanent: an
+endpoint that answers garbage for a while (a bad deployment, an overloaded
+gateway) recovers, so the runtime retries the record with its backoff before it
+dead-letters it.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crmpilot.errors import CrmpilotError, Fatal, Retryable
+from crmpilot.errors import CrmpilotError, Fatal, Permanent, Retryable
 from crmpilot.llm.base import Usage
 
 __all__ = [
@@ -138,7 +143,7 @@ class LLMQuotaExceeded(LLMError, Fatal):
     code = "llm_quota_exceeded"
 
 
-class LLMBadRequest(LLMError):
+class LLMBadRequest(LLMError, Permanent):
     """HTTP 400/422: the endpoint rejects this request (e.g. context too long)."""
 
     code = "llm_bad_request"
@@ -167,7 +172,7 @@ class LLMContextOverflow(LLMBadRequest):
         self.n_ctx = n_ctx
 
 
-class LLMBudgetExceeded(LLMError):
+class LLMBudgetExceeded(LLMError, Permanent):
     """The request alone needs more tokens than the tokens-per-minute budget holds."""
 
     code = "llm_budget_exceeded"
@@ -187,7 +192,7 @@ class LLMInvalidOutput(LLMError):
         self.errors = list(errors)
 
 
-class LLMRefused(LLMError):
+class LLMRefused(LLMError, Permanent):
     """The model refused to answer, or the content filter cut the answer."""
 
     code = "llm_refused"

@@ -38,8 +38,9 @@ Ordering and concurrency
     later), hence the generous default buffer.
 
 Errors (by trait, see :mod:`crmpilot.errors`)
-    - :class:`~crmpilot.events.PoisonMessage` (from decoding or the handler):
-      dead-lettered at once.
+    - :class:`~crmpilot.errors.Permanent` (a :class:`~crmpilot.events.PoisonMessage`
+      from decoding or the handler, a request the model's endpoint refuses as
+      such, e.g. a prompt too long for it): dead-lettered at once.
     - :class:`~crmpilot.errors.Retryable`: retried up to ``max_attempts`` with
       exponential backoff + jitter (``retry_after`` honoured); only that key
       waits, and it holds no concurrency slot while it does. Then dead-lettered.
@@ -125,8 +126,8 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from crmpilot.errors import Fatal, Retryable
-from crmpilot.events import Envelope, PoisonMessage, decode
+from crmpilot.errors import Fatal, Permanent, Retryable
+from crmpilot.events import Envelope, decode
 from crmpilot.settings import KafkaSettings
 
 from .config import RuntimeSettings
@@ -521,7 +522,7 @@ class ConsumerService:
                 self._count_failure(record, "fatal")
                 self._fail(exc, record)
                 return
-            except PoisonMessage as exc:  # from decoding (never handled: 0 attempts) or from the handler
+            except Permanent as exc:  # poison from decoding (never handled: 0 attempts), or final for this record
                 self._count_failure(record, "poison")
                 await self._dead_letter(record, exc, attempts=0 if envelope is None else attempt)
                 return

@@ -36,6 +36,8 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+# shellcheck source=infra/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
@@ -380,17 +382,7 @@ cmd_stop() {
         return 0
     fi
     say "stopping (PID $pid, SIGTERM)..."
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            say "still running after ${STOP_TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
-            break
-        fi
-        sleep 0.2
-    done
+    stop_pid "$pid" "$STOP_TIMEOUT" "llama-server"
     rm -f "$PID_FILE" "$STATE_FILE"
     say "down"
 }

@@ -31,6 +31,8 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+# shellcheck source=infra/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
 PY="$REPO_ROOT/.venv/bin/python"
@@ -104,9 +106,7 @@ stop_one() {
     f="$(pidfile "$svc")"
     if ! running "$svc"; then rm -f "$f"; return 0; fi
     pid="$(cat "$f")"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then say "$svc: did not stop in 20 s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    stop_pid "$pid" 20 "$svc"
     rm -f "$f"
     say "$svc: stopped"
 }

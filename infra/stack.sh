@@ -22,6 +22,8 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+# shellcheck source=infra/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
@@ -252,17 +254,7 @@ kafka_down() {
         return 0
     fi
     say "kafka: stopping (PID $pid, SIGTERM: controlled shutdown)..."
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + KAFKA_STOP_TIMEOUT))
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            say "kafka: still running after ${KAFKA_STOP_TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 1
-            break
-        fi
-        sleep 0.2
-    done
+    stop_pid "$pid" "$KAFKA_STOP_TIMEOUT" "kafka"
     rm -f "$KAFKA_PID"
     say "kafka: down"
 }

@@ -177,10 +177,11 @@ def _send_bad_records(kafka: KafkaSettings, nonce: str) -> list[str]:
 
 
 class _DeadLetters:
-    """What the services dead-lettered on the demo's topics: by consumer group, event ids and record keys.
+    """What the services dead-letter on the demo's topics from now on: by consumer group, event ids and record keys.
 
-    Read from the start of each ``<topic>.dlq`` (small in a demo) and then as it grows, so the
-    wait can count a dead-lettered event as decided instead of waiting for a result that will not come.
+    Made before the events are sent; it reads each ``<topic>.dlq`` from its end at that moment, so the wait
+    counts an event its service dead-lettered in this run as decided instead of waiting for a result that will
+    not come.
     """
 
     def __init__(self, kafka: KafkaSettings, topics: Iterable[str]) -> None:
@@ -189,9 +190,10 @@ class _DeadLetters:
         )
         dlqs = sorted({t + ".dlq" for t in topics})
         meta = self._consumer.list_topics(timeout=10)
-        self._consumer.assign(
-            [TopicPartition(t, p, 0) for t in dlqs if t in meta.topics for p in meta.topics[t].partitions]
-        )
+        parts = [TopicPartition(t, p) for t in dlqs if t in meta.topics for p in meta.topics[t].partitions]
+        for tp in parts:  # from the end as it is now: an earlier run's dead letters are not this run's
+            tp.offset = self._consumer.get_watermark_offsets(tp, timeout=10)[1]
+        self._consumer.assign(parts)
         self.events: dict[tuple[str, str], str] = {}
         """(group, event id) → error code."""
         self.keys: dict[bytes, set[str]] = {}
@@ -455,11 +457,10 @@ def run(
         f"{len(tasks[1].events)} emails → [cyan]{EMAIL_TOPIC}[/cyan], {len(tasks[2].events)} leads → "
         f"[cyan]{LEAD_TOPIC}[/cyan]"
     )
-    asyncio.run(_send([(CASE_TOPIC, cases), (EMAIL_TOPIC, tasks[1].events), (LEAD_TOPIC, tasks[2].events)], kafka))
-    bad_keys = _send_bad_records(kafka, uuid.uuid4().hex[:8]) if bad_records else []
-
     dead = _DeadLetters(kafka, [CASE_TOPIC, EMAIL_TOPIC, LEAD_TOPIC, *(t for s in registry for t in s.source.topics)])
     try:
+        asyncio.run(_send([(CASE_TOPIC, cases), (EMAIL_TOPIC, tasks[1].events), (LEAD_TOPIC, tasks[2].events)], kafka))
+        bad_keys = _send_bad_records(kafka, uuid.uuid4().hex[:8]) if bad_records else []
         with psycopg.connect(db.url.get_secret_value(), autocommit=True) as conn:
             _wait(conn, tasks, dead, timeout)
             report = _report(conn, tasks, declared, registry, records, leads)

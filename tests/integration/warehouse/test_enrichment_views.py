@@ -259,7 +259,7 @@ def test_db_migrate_makes_the_views_of_the_spec_folder(
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
     second = CliRunner().invoke(db_app, ["migrate"])
     assert second.exit_code == 0, second.output
-    assert "is at version 0007 (already up to date)" in second.output
+    assert "is at version 0008 (already up to date)" in second.output
     assert "enrichment views: bi.churn_risk, bi.ticket_type" in second.output
     with connect(settings) as conn:
         assert conn.execute("select count(*) from bi.churn_risk").fetchone() == (0,)

@@ -28,6 +28,7 @@ def _provenance(source_event_id: str, prompt_id: str, source_topic: str, event_t
         "attempts": 1,
         "cache_hit": False,
         "trace_id": secrets.token_hex(16),
+        "confidence_source": "logprobs",
         "source_topic": source_topic,
         "source_partition": 0,
         "source_offset": 0,

@@ -132,6 +132,12 @@ def _build(spec: EnrichmentSpec) -> TaskSpec[BaseModel]:
     prompt = Prompt(id=spec.name, version=spec.prompt.version, system=system, user_template=spec.prompt.user)
     restore = tuple(n for n, o in spec.outputs.items() if isinstance(o, TextOutput | QuotesOutput))
     shapes = tuple(_shape(name, out, spec) for name, out in spec.outputs.items())
+    closed = tuple((f"confidence.{n}", n) for n, o in spec.outputs.items() if isinstance(o, EnumOutput | BooleanOutput))
     return TaskSpec(
-        name=spec.name, prompt=prompt, output_model=output_model(spec), restore_fields=restore, outputs=shapes
+        name=spec.name,
+        prompt=prompt,
+        output_model=output_model(spec),
+        restore_fields=restore,
+        outputs=shapes,
+        logprob_confidence=closed,
     )

@@ -143,6 +143,11 @@ class Provenance(_Payload):
     attempts: int = Field(ge=0, description="requests made to the model (0: none was asked)")
     cache_hit: bool = False
     trace_id: str | None = None
+    confidence_source: Literal["logprobs", "self_report", "local"] | None = Field(
+        default=None,
+        description="where the confidences come from: the probabilities of the tokens the model wrote, the "
+        "model's own report, or the embedded model's scores (none: no model was asked)",
+    )
     source_topic: str
     source_partition: int = Field(ge=0)
     source_offset: int = Field(ge=0)

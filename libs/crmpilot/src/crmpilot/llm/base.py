@@ -16,7 +16,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -28,12 +28,17 @@ __all__ = [
     "LocalMethod",
     "OutputShape",
     "Completion",
+    "ConfidenceSource",
     "Provider",
     "Usage",
     "input_hash",
 ]
 
 OutT = TypeVar("OutT", bound=BaseModel)
+
+ConfidenceSource = Literal["logprobs", "self_report", "local"]
+"""Where a result's confidence came from: the probabilities of the tokens the model wrote
+(:mod:`crmpilot.llm.logprobs`), the model's own report, or the embedded model's scores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,10 @@ class TaskSpec(Generic[OutT]):
     tasks."""
     local: LocalMethod | None = None
     """How a provider without a chat model (the embedded one) answers a task that declares no ``outputs``."""
+    logprob_confidence: tuple[tuple[str, str], ...] = ()
+    """``(confidence path, field)`` pairs: where an endpoint returns token log-probabilities, the confidence at
+    the path (``confidence`` or ``confidence.<name>``) becomes the probability of that enum or boolean field's
+    value (:mod:`crmpilot.llm.logprobs`) instead of the model's own report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +145,8 @@ class Completion(Generic[OutT]):
     finish_reasons: tuple[str, ...] = ()
     usage_estimated: bool = False
     """True when the endpoint reported no usage and the tokens are an estimate."""
+    confidence_source: ConfidenceSource = "self_report"
+    """Where the output's confidences come from (:data:`ConfidenceSource`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from tenacity import RetryCallState
 
 from crmpilot.errors import Retryable
 from crmpilot.events.models import Provenance
-from crmpilot.llm.base import Completion, Provider, TaskSpec, Usage, input_hash
+from crmpilot.llm.base import Completion, ConfidenceSource, Provider, TaskSpec, Usage, input_hash
 from crmpilot.llm.breaker import CircuitBreaker
 from crmpilot.llm.cache.base import CachedAnswer, CacheKey, ResponseCache
 from crmpilot.llm.errors import (
@@ -89,6 +89,8 @@ class TaskRun(Generic[OutT]):
     """How many distinct values of each PII kind were redacted from the input."""
     tokens_cached: int = 0
     """Of ``tokens_in``, the prompt tokens the endpoint served from its prompt cache (``cached_tokens``)."""
+    confidence_source: ConfidenceSource = "self_report"
+    """Where the output's confidences come from: token log-probabilities, the model's report, the local model."""
 
     @property
     def usage(self) -> Usage:
@@ -120,6 +122,7 @@ class TaskRun(Generic[OutT]):
             attempts=max(1, self.attempts),
             cache_hit=self.cache_hit,
             trace_id=self.trace_id,
+            confidence_source=self.confidence_source,
             source_topic=source_topic,
             source_partition=source_partition,
             source_offset=source_offset,
@@ -408,6 +411,7 @@ class LLMClient:
                             trace_id=trace_id,
                             response_id=answer.response_id,
                             redacted=dict(redaction.counts),
+                            confidence_source=answer.confidence_source,
                         )
                 span.set_attribute("crmpilot.llm.cache_hit", False)
                 t0 = time.monotonic()
@@ -428,6 +432,7 @@ class LLMClient:
                     tokens_in=usage.tokens_in,
                     tokens_out=usage.tokens_out,
                     cost_usd=usage.cost_usd,
+                    confidence_source=completion.confidence_source,
                 )
                 if use_cache:
                     await self._cache_put(key, answer)
@@ -454,6 +459,7 @@ class LLMClient:
                     usage_estimated=completion.usage_estimated,
                     redacted=dict(redaction.counts),
                     tokens_cached=_tokens_cached(completion),
+                    confidence_source=completion.confidence_source,
                 )
             finally:
                 if held is not None:

@@ -78,6 +78,7 @@ def build_llm_client(
             max_output_tokens=s.max_output_tokens,
             temperature=s.temperature,
             provider_name=s.provider_name,
+            logprobs=s.logprobs,
         )
         fallbacks: list[Provider] = [primary.with_model(m) for m in s.fallback_models]
         chain = [primary, *fallbacks]

@@ -32,7 +32,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from crmpilot.llm.base import Completion, TaskSpec, Usage
+from crmpilot.llm.base import Completion, ConfidenceSource, TaskSpec, Usage
 from crmpilot.llm.errors import (
     LLMAuthError,
     LLMBadRequest,
@@ -46,6 +46,7 @@ from crmpilot.llm.errors import (
     LLMTimeout,
     LLMUnavailable,
 )
+from crmpilot.llm.logprobs import token_logprobs, value_probabilities, with_logprob_confidence
 from crmpilot.llm.retry import parse_retry_after
 from crmpilot.llm.tokens import estimate_tokens
 
@@ -190,8 +191,10 @@ class OpenAIProvider:
         provider_name: str = "openai",
         default_headers: Mapping[str, str] | None = None,
         client: openai.AsyncOpenAI | None = None,
+        logprobs: bool = True,
     ) -> None:
         self.name = provider_name
+        self.logprobs = logprobs
         self.model = model
         self.max_reasks = max_reasks
         self.max_output_tokens = max_output_tokens
@@ -254,6 +257,8 @@ class OpenAIProvider:
             kwargs[self._max_tokens_param] = self.max_output_tokens
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
+        if self.logprobs and spec.logprob_confidence:
+            kwargs["logprobs"] = True
         if self.response_format == "json_schema":
             kwargs["response_format"] = response_format_for(spec.name, spec.output_model)
         elif self.response_format == "json_object":
@@ -266,6 +271,12 @@ class OpenAIProvider:
             return await self._client.post("/chat/completions", cast_to=ChatCompletion, body=kwargs)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, provider=self.name, model=self.model) from exc
+
+    def _logprobs_rejected(self, exc: LLMError) -> bool:
+        """A 400 about ``logprobs`` (reasoning models, some gateways): ask without them from now on."""
+        if not (self.logprobs and isinstance(exc, LLMBadRequest)):
+            return False
+        return exc.param == "logprobs" or "logprobs" in str(exc).lower()
 
     def _format_rejected(self, exc: LLMError) -> bool:
         if not (self._auto and isinstance(exc, LLMBadRequest) and self.response_format in _DOWNGRADE):
@@ -285,6 +296,10 @@ class OpenAIProvider:
             try:
                 resp = await self._create(spec, messages)
             except LLMError as exc:
+                if self._logprobs_rejected(exc):
+                    self.logprobs = False
+                    usage = usage + Usage(requests=1)
+                    continue
                 if self._format_rejected(exc):
                     self.response_format = _DOWNGRADE[self.response_format]
                     messages = self._messages(spec, payload, self.response_format) + messages[2:]
@@ -344,6 +359,7 @@ class OpenAIProvider:
                     },
                 ]
                 continue
+            output, source = _confidence(spec, output, content, choice)
             return Completion(
                 output=output,
                 model=self.model,
@@ -352,6 +368,7 @@ class OpenAIProvider:
                 model_version=resp.model or None,
                 response_id=resp.id or None,
                 extra=_extra(resp, self.response_format, cached),
+                confidence_source=source,
                 requests=usage.requests,
                 finish_reasons=tuple(finish),
                 usage_estimated=estimated,
@@ -365,6 +382,18 @@ class OpenAIProvider:
         prompt = sum(estimate_tokens(m["content"], self.model) + 4 for m in messages)
         answer = "".join((c.message.content or "") for c in resp.choices) if resp.choices else ""
         return prompt, estimate_tokens(answer, self.model), True
+
+
+def _confidence(spec: TaskSpec[OutT], output: OutT, content: str, choice: Any) -> tuple[OutT, ConfidenceSource]:
+    """The output with its closed fields' confidences from the answer's token log-probabilities, when the
+    endpoint sent them and they spell the answer; else as the model reported them."""
+    mapping = dict(spec.logprob_confidence)
+    if mapping:
+        probabilities = value_probabilities(content, token_logprobs(choice), list(mapping.values()))
+        measured = with_logprob_confidence(output, mapping, probabilities)
+        if measured is not None:
+            return measured, "logprobs"
+    return output, "self_report"
 
 
 def _cached_tokens(resp: Any) -> int:

@@ -50,6 +50,11 @@ class LLMSettings(BaseSettings):
         default="openai", description="gen_ai.provider.name on spans (openai, azure.ai.openai, vllm…)"
     )
     response_format: Literal["auto", "json_schema", "json_object", "none"] = "auto"
+    logprobs: bool = Field(
+        default=True,
+        description="ask for token log-probabilities and take enum and boolean fields' confidence from them "
+        "(the model's own report where the endpoint sends none; a 400 about logprobs turns them off)",
+    )
     max_output_tokens: int = Field(default=1024, ge=1)
     temperature: float | None = None
     timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")

@@ -153,7 +153,12 @@ def classify_ticket_spec(
     listing = "\n".join(f"- {c.name}: {c.description} [{c.queue}]" for c in categories)
     prompt = Prompt(id=TASK, version=PROMPT_VERSION, system=_SYSTEM.format(categories=listing), user_template=_USER)
     return TaskSpec(
-        name=TASK, prompt=prompt, output_model=output_model, restore_fields=("rationale",), local=local.classify_ticket
+        name=TASK,
+        prompt=prompt,
+        output_model=output_model,
+        restore_fields=("rationale",),
+        local=local.classify_ticket,
+        logprob_confidence=tuple((f"confidence.{f}", f) for f in ("category", "priority", "sentiment")),
     )
 
 

@@ -120,6 +120,7 @@ SUMMARIZE_EMAIL: TaskSpec[EmailSummaryOutput] = TaskSpec(
     output_model=EmailSummaryOutput,
     restore_fields=("summary", "action_items", "entities"),
     local=local.summarize_email,
+    logprob_confidence=(("confidence", "intent"),),
 )
 
 

@@ -38,7 +38,7 @@ JSON_COLUMNS = frozenset({"payload", "result", "confidence_by_field", "outputs",
 
 _PROVENANCE_COLUMNS = (
     "provider", "model", "model_version", "prompt_id", "prompt_version", "prompt_hash", "input_hash",
-    "tokens_in", "tokens_out", "cost_usd", "latency_ms", "attempts", "cache_hit", "trace_id",
+    "tokens_in", "tokens_out", "cost_usd", "latency_ms", "attempts", "cache_hit", "trace_id", "confidence_source",
     "source_topic", "source_partition", "source_offset", "source_event_id", "event_time", "processed_at",
 )  # fmt: skip
 

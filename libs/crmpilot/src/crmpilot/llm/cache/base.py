@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from crmpilot.llm.base import ConfidenceSource
+
 __all__ = ["CacheKey", "CachedAnswer", "ResponseCache"]
 
 
@@ -43,6 +45,7 @@ class CachedAnswer:
     tokens_out: int = 0
     cost_usd: Decimal = Decimal(0)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    confidence_source: ConfidenceSource = "self_report"
 
 
 class ResponseCache(Protocol):

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS {schema}.{table} (
     expires_at   timestamptz
 );
 CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (expires_at) WHERE expires_at IS NOT NULL;
+ALTER TABLE {schema}.{table} ADD COLUMN IF NOT EXISTS confidence_source text NOT NULL DEFAULT 'self_report';
 """
 
 
@@ -111,8 +112,8 @@ class PostgresCache:
 
         await self.ensure_schema()
         query = self._sql(
-            "SELECT output, model_used, model_version, response_id, tokens_in, tokens_out, cost_usd, created_at"
-            " FROM {schema}.{table} WHERE key = %s AND (expires_at IS NULL OR expires_at > now())"
+            "SELECT output, model_used, model_version, response_id, tokens_in, tokens_out, cost_usd, created_at,"
+            " confidence_source FROM {schema}.{table} WHERE key = %s AND (expires_at IS NULL OR expires_at > now())"
         )
         try:
             async with self._pool.connection() as conn:  # type: ignore[union-attr]
@@ -122,10 +123,10 @@ class PostgresCache:
             raise LLMCacheError(f"LLM cache lookup failed: {type(exc).__name__}") from exc
         if row is None:
             return None
-        output, model, version, response_id, tin, tout, cost, created = row
+        output, model, version, response_id, tin, tout, cost, created, source = row
         if isinstance(output, str):
             output = json.loads(output)
-        return CachedAnswer(output, model, version, response_id, tin, tout, Decimal(cost), created)
+        return CachedAnswer(output, model, version, response_id, tin, tout, Decimal(cost), created, source)
 
     async def put(self, key: CacheKey, answer: CachedAnswer, *, ttl: float | None = None) -> None:
         import psycopg
@@ -134,18 +135,19 @@ class PostgresCache:
         await self.ensure_schema()
         query = self._sql(
             "INSERT INTO {schema}.{table} (key, provider, model, task, prompt_hash, input_hash, output, model_used,"
-            " model_version, response_id, tokens_in, tokens_out, cost_usd, created_at, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s::interval)"
+            " model_version, response_id, tokens_in, tokens_out, cost_usd, created_at, expires_at, confidence_source)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now() + %s::interval, %s)"
             " ON CONFLICT (key) DO UPDATE SET output = EXCLUDED.output, model_used = EXCLUDED.model_used,"
             " model_version = EXCLUDED.model_version, response_id = EXCLUDED.response_id,"
             " tokens_in = EXCLUDED.tokens_in, tokens_out = EXCLUDED.tokens_out, cost_usd = EXCLUDED.cost_usd,"
-            " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at"
+            " created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,"
+            " confidence_source = EXCLUDED.confidence_source"
         )
         params = (
             key.digest, key.provider, key.model, key.task, key.prompt_hash, key.input_hash,
             Jsonb(answer.output), answer.model, answer.model_version, answer.response_id,
             answer.tokens_in, answer.tokens_out, answer.cost_usd, answer.created_at,
-            None if ttl is None else timedelta(seconds=ttl),
+            None if ttl is None else timedelta(seconds=ttl), answer.confidence_source,
         )  # fmt: skip
         try:
             async with self._pool.connection() as conn:  # type: ignore[union-attr]

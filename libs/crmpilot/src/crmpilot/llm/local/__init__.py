@@ -111,6 +111,7 @@ class LocalProvider:
                     [self.batcher.encoder.model_version, *sorted(set(self.declared.head_ids(spec.name).values()))]
                 ),
                 extra={"heads": self.declared.head_ids(spec.name)} if self.declared.heads else {},
+                confidence_source="local",
             )
         if spec.local is None:
             raise UnsupportedTask(
@@ -125,6 +126,7 @@ class LocalProvider:
             tokens_out=0,
             model_version=self._model_version,
             extra=extra,
+            confidence_source="local",
         )
 
     @property

@@ -15,7 +15,10 @@ HTTP 400 ``exceed_context_size_error`` carrying ``n_prompt_tokens`` and ``n_ctx`
 (llama.cpp's body, byte for byte in shape); an answer longer than the request's
 ``max_tokens`` is cut there with ``finish_reason: "length"`` (so cut-off JSON is
 invalid, as it is from a real model); ``usage.prompt_tokens_details.cached_tokens``
-counts the prompt prefix shared with an earlier request (a prompt cache).
+counts the prompt prefix shared with an earlier request (a prompt cache). Asked for
+``logprobs`` (and ``top_logprobs``), a :class:`Reply` with ``token_probs`` comes with
+OpenAI's ``choices[].logprobs`` (``content`` items of ``token``, ``logprob``, ``bytes``,
+``top_logprobs``).
 
 Each request gets the next scripted action (:meth:`OpenAITestServer.enqueue`),
 else the ``answer`` function's. Both return a :class:`Reply` (a completion), a
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -107,6 +111,12 @@ class Reply:
     finish_reason: str = "stop"
     refusal: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    token_probs: Mapping[str, float] | None = None
+    """The model's token distribution, sent as OpenAI's ``logprobs`` when the request asks for them: the
+    probability of each generated token equal to a key (the content is cut into tokens at word and punctuation
+    boundaries: ``{"category": "Billing"}`` is ``{``, ``"``, ``category``, ``"``, ``:``, `` ``, ``"``,
+    ``Billing``, ``"``, ``}``); every other token gets 0.9999. ``None``: ``logprobs: null``, as from an
+    endpoint that does not support them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +197,33 @@ def context_overflow(n_prompt_tokens: int, n_ctx: int) -> Fail:
 def schema_invalid(obj: Any = None) -> Reply:
     """A completion whose content is JSON but not of the expected shape."""
     return Reply({"unexpected": True} if obj is None else obj)
+
+
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_SURE = math.log(0.9999)
+
+
+def _logprobs(content: str | None, probs: Mapping[str, float], body: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's ``choices[].logprobs``: ``content`` is one item per token (``token``, ``logprob``, ``bytes``,
+    ``top_logprobs`` with ``top_logprobs`` alternatives when asked), ``refusal`` null."""
+    top = body.get("top_logprobs")
+    n_top = top if isinstance(top, int) and top > 0 else 0
+    items = []
+    for token in _TOKEN.findall(content or ""):
+        p = probs.get(token)
+        logprob = math.log(p) if p is not None else _SURE
+        alternatives: list[dict[str, Any]] = [{"token": token, "logprob": logprob, "bytes": list(token.encode())}]
+        rest = 1 - math.exp(logprob)
+        for k in range(1, n_top):
+            alt = f"{token}_{k}"
+            alternatives.append(
+                {"token": alt, "logprob": math.log(max(rest / (n_top - 1), 1e-12)), "bytes": list(alt.encode())}
+            )
+        alternatives.sort(key=lambda a: -float(a["logprob"]))
+        items.append(
+            {"token": token, "logprob": logprob, "bytes": list(token.encode()), "top_logprobs": alternatives[:n_top]}
+        )
+    return {"content": items, "refusal": None}
 
 
 def _tokens(text: str) -> int:
@@ -458,7 +495,11 @@ class OpenAITestServer:
                         "refusal": action.refusal,
                     },
                     "finish_reason": finish_reason,
-                    "logprobs": None,
+                    "logprobs": (
+                        _logprobs(content, action.token_probs, req.body)
+                        if req.body.get("logprobs") and action.token_probs is not None
+                        else None
+                    ),
                 }
             ],
         }

@@ -19,6 +19,7 @@ from crmpilot.errors import Fatal, Retryable
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, MissingTopics, Output, RuntimeSettings
+from tests.kafkakit import headers_of, key_of, value_of
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +54,10 @@ def test_echo_outputs_arrive_and_offsets_are_committed_to_the_end(
     asyncio.run(run_until(service, lambda: service.stats.processed == n + 1))
 
     outputs = read_topic(kafka_settings.bootstrap, out, expect=n + 1)
-    ids = sorted(json.loads(m.value())["id"] for m in outputs)
+    ids = sorted(json.loads(value_of(m))["id"] for m in outputs)
     assert ids == sorted(f"evt-{i}" for i in range(n + 1))
     traced = [m for m in outputs if m.key() == b"case-x"]
-    assert dict(traced[0].headers() or [])["traceparent"] == TRACEPARENT  # trace context passed through
+    assert headers_of(traced[0])["traceparent"] == TRACEPARENT  # trace context passed through
     offsets = committed_and_end(kafka_settings.bootstrap, src, group)
     assert {p: c for p, (c, _) in offsets.items()} == {p: end for p, (_, end) in offsets.items()}
     assert sum(end for _, end in offsets.values()) == n + 1
@@ -93,7 +94,7 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
     dead = read_topic(kafka_settings.bootstrap, src + ".dlq", expect=4)
     by_key = {m.key(): m for m in dead}
     assert set(by_key) == {b"c2", b"c3", b"c4", b"c5"}
-    codes = {k: dict(m.headers() or [])["crmpilot.error.code"] for k, m in by_key.items()}
+    codes = {k: headers_of(m)["crmpilot.error.code"] for k, m in by_key.items()}
     assert codes == {
         b"c2": b"invalid_json",
         b"c3": b"unknown_schema_version",
@@ -103,7 +104,7 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
     for offset, (key, value, _) in enumerate(records):
         if key in by_key:
             m = by_key[key]
-            h = dict(m.headers() or [])
+            h = headers_of(m)
             assert m.value() == value  # original value kept byte for byte
             assert h["crmpilot.source.topic"] == src.encode()
             assert h["crmpilot.source.partition"] == b"0"
@@ -112,8 +113,8 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
             assert h["crmpilot.attempts"] == b"0"
             assert h["crmpilot.error.class"].startswith(b"crmpilot.events.errors.")
             assert h["crmpilot.error.message"] and h["crmpilot.error.stack"] and h["crmpilot.failed_at"]
-    assert dict(by_key[b"c2"].headers() or [])["traceparent"] == TRACEPARENT  # original headers kept
-    assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"c1", b"c6"]
+    assert headers_of(by_key[b"c2"])["traceparent"] == TRACEPARENT  # original headers kept
+    assert sorted(key_of(m) for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"c1", b"c6"]
     ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert committed == end == len(records)
 
@@ -146,7 +147,7 @@ def test_per_key_order_holds_while_keys_run_concurrently(
     outputs = read_topic(kafka_settings.bootstrap, out, expect=len(events))
     produced: dict[str, list[int]] = defaultdict(list)
     for m in sorted(outputs, key=lambda m: (m.partition(), m.offset())):
-        body = json.loads(m.value())
+        body = json.loads(value_of(m))
         produced[body["subject"]].append(int(body["data"]["description"]))
     assert dict(produced) == expected  # and the outputs are in the same per-key order
     assert 1 < peak <= 16
@@ -184,8 +185,8 @@ def test_retryable_errors_are_retried_then_dead_lettered(
     (_, t1), (_, t2) = attempts["slow-api"]
     assert t2 - t1 >= 0.39  # retry_after honoured
     assert len(attempts["always-down"]) == len(attempts["buggy"]) == 4
-    assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"flaky", b"slow-api"]
-    dead = {m.key(): dict(m.headers() or []) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=2)}
+    assert sorted(key_of(m) for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"flaky", b"slow-api"]
+    dead = {m.key(): headers_of(m) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=2)}
     assert set(dead) == {b"always-down", b"buggy"}
     assert dead[b"always-down"]["crmpilot.error.code"] == b"retries_exhausted"
     assert dead[b"always-down"]["crmpilot.error.class"] == b"crmpilot.errors.Retryable"

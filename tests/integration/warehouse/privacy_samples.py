@@ -199,11 +199,11 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
     bob_ticket = _ticket(bob_case, "Bob Ray", 3, review="suggest")
     bob_summary = _summary(bob_mail, "Bob Ray", 4)
 
-    sources = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
+    sources: list[Envelope[Any]] = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
     topics = {"crm.case.created": "crm.case.events", "crm.email.received": "crm.email.events",
               "erp.request.submitted": "erp.request.events"}  # fmt: skip
     warehouse.write_raw_events([(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)])
-    results = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
+    results: list[Envelope[Any]] = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
     result_topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized",
                      "score_request": "ai.request.scored"}  # fmt: skip
     positions = [KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)]

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 import typer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from e2e_stack import REPO, Pipeline, Service
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sandbox_support import Sandbox
+from simple_salesforce.api import Salesforce
 
 from crm_sandbox.client import sandbox_session
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
@@ -28,9 +29,9 @@ from tests.sfkit import sobject
 pytestmark = pytest.mark.integration
 
 
-def _settings(sb: Sandbox, **extra: object) -> SalesforceSettings:
-    base = {"instance_url": sb.url, "ca_bundle": sb.ca}
-    return SalesforceSettings(**{**base, **extra})  # type: ignore[arg-type]
+def _settings(sb: Sandbox, **extra: Any) -> SalesforceSettings:
+    base: dict[str, Any] = {"instance_url": sb.url, "ca_bundle": sb.ca}
+    return SalesforceSettings(**{**base, **extra})
 
 
 def _adapter(sb: Sandbox, **extra: object) -> SalesforceCRM:
@@ -154,11 +155,11 @@ def test_oauth_password_login_survives_an_expired_session(sb: Sandbox) -> None:
     )
     logins = []
 
-    def login() -> object:
+    def login() -> Salesforce:
         logins.append(1)
         return connect(settings, session=sandbox_session(sb.url, sb.ca))
 
-    crm = SalesforceCRM(login, user_id=INTEGRATION_USER.id)  # type: ignore[arg-type]
+    crm = SalesforceCRM(login, user_id=INTEGRATION_USER.id)
     case = _case(sb)
     assert case in crm.fetch("Case", [case], ["Subject"])
     sb.admin("POST", "faults", json={"expire_sessions": True})

@@ -28,6 +28,7 @@ from crmpilot.events import (
     Provenance,
     RequestScore,
     RequestSubmitted,
+    ReviewDecision,
     TicketClassification,
     result_id_for,
 )
@@ -99,11 +100,11 @@ def _mail(email_id: str, case_id: str, sender: str, body: str) -> Envelope[Email
 
 
 def _ticket(
-    source: Envelope[CaseEvent], name: str, offset: int, *, review: str = "auto_apply"
+    source: Envelope[CaseEvent], name: str, offset: int, *, review: ReviewDecision = "auto_apply"
 ) -> Envelope[TicketClassification]:
     data = TicketClassification(
         result_id=result_id_for(source.id, "classify_ticket", "v1"),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         provenance=_provenance(source, "classify_ticket", "crm.case.events", offset),
         case_id=source.data.case_id,
         category="Billing",

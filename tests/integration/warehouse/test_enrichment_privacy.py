@@ -153,9 +153,11 @@ def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(
         (ANN_OPP, "high", PURGED, 0.91, 300),
         (BOB_OPP, "high", BOB_REASON, 0.91, 300),  # stored today: untouched
     ]
-    outputs, result, redacted = conn.execute(
+    row = conn.execute(
         "select outputs, result, redacted from warehouse.fact_enrichment where record_id = %s", (ANN_OPP,)
-    ).fetchone()  # type: ignore[misc]
+    ).fetchone()
+    assert row is not None
+    outputs, result, redacted = row
     assert outputs == {"churn_risk": "high", "churn_reason": PURGED} and redacted == "purged"
     assert result["outputs"] == outputs
     assert (result["record_id"], result["field_review"]) == (

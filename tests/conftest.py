@@ -18,10 +18,11 @@ The summary at the end lists the allowed skips that happened.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
+from pluggy import Result
 
 _TESTS = Path(__file__).resolve().parent
 
@@ -75,13 +76,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     _fail_unless_allowed(outcome.get_result())
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Result[pytest.CollectReport], None]:
     """A module that skips itself (``pytest.skip(..., allow_module_level=True)``) is held to the same rule."""
     outcome = yield
     _fail_unless_allowed(outcome.get_result())

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect, migrate
@@ -26,7 +27,7 @@ def throwaway_database(server_url: str, prefix: str) -> Iterator[DatabaseSetting
     name = f"{prefix}_{secrets.token_hex(4)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = DatabaseSettings(url=make_conninfo(server_url, dbname=name))
+    settings = DatabaseSettings(url=SecretStr(make_conninfo(server_url, dbname=name)))
     try:
         with connect(settings) as conn:
             migrate(conn)

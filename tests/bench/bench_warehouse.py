@@ -43,6 +43,7 @@ from crmpilot.llm.pricing import DEFAULT_PRICES
 from crmpilot.settings import DatabaseSettings
 from crmpilot.streaming import MessageContext
 from crmpilot.tasks import CLASSIFY_TICKET, ticket_payload
+from crmpilot.tasks.taxonomy import Priority
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from tests.bench.workload import case_events
 from tests.dbkit import throwaway_database
@@ -58,7 +59,7 @@ _TABLES = {
     "fact_ticket_classification": ("result_id", "written_at"),
     "raw_events": ("event_id", "received_at"),
 }
-_LABELS = (
+_LABELS: tuple[tuple[str, ...], tuple[Priority, ...]] = (
     ("Payments", "Login", "Billing", "Shipping"),
     ("Low", "Medium", "High", "Urgent"),
 )
@@ -128,7 +129,7 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
         offset = offsets[partition]
         offsets[partition] += 1
         tokens_in, tokens_out = 380 + i % 90, 60 + i % 25
-        run = TaskRun(
+        run = TaskRun[Any](  # only its provenance is used: no output
             output=None,
             provider="openai",
             model="gpt-4o-mini",
@@ -164,7 +165,7 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
             ),
             case_id=case.data.case_id,
             category=_LABELS[0][i % 4],
-            priority=_LABELS[1][i % 4],  # type: ignore[arg-type]
+            priority=_LABELS[1][i % 4],
             sentiment="negative",
             language="en",
             queue="billing",

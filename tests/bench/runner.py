@@ -38,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 
 from crmpilot.events import encode
 from crmpilot.settings import KafkaSettings
 from tests.bench.workload import case_events
+from tests.kafkakit import value_of
 
 __all__ = ["main"]
 
@@ -157,7 +158,7 @@ class _Run:
             for msg in results.consume(500, 0.05):
                 if msg.error() is not None:
                     continue
-                event_id = json.loads(msg.value())["source_event_id"]
+                event_id = json.loads(value_of(msg))["source_event_id"]
                 if event_id in self.first_seen:
                     self.duplicates += 1
                 else:
@@ -278,9 +279,11 @@ class _Bench:
             while len(done) < PARTITIONS:
                 for msg in consumer.consume(500, 0.2):
                     if msg.error() is None:
-                        out[json.loads(msg.value())["id"]] = msg.timestamp()[1]
-                        if msg.offset() + 1 >= ends[msg.partition()]:
-                            done.add(msg.partition())
+                        out[json.loads(value_of(msg))["id"]] = msg.timestamp()[1]
+                        offset, partition = msg.offset(), msg.partition()
+                        assert offset is not None and partition is not None, "a consumed record has a position"
+                        if offset + 1 >= ends[partition]:
+                            done.add(partition)
         finally:
             consumer.close()
         return out

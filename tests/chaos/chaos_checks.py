@@ -187,7 +187,11 @@ class Inspector:
             deadline = time.monotonic() + timeout
             while len(out) < want and time.monotonic() < deadline:
                 for msg in c.consume(500, 0.5):
-                    if msg.error() is None and msg.offset() < end[msg.partition()]:
+                    if msg.error() is not None:
+                        continue
+                    offset, partition = msg.offset(), msg.partition()
+                    assert offset is not None and partition is not None, "a consumed record has a position"
+                    if offset < end[partition]:
                         out.append(msg)
             return out
         finally:
@@ -367,9 +371,9 @@ class Inspector:
                 v.dlq_found += 1
                 seen[(key, group)] += 1
                 if key not in poison:
-                    item = item_of_key.get(key.decode("utf-8", "replace"))
+                    known = item_of_key.get(key.decode("utf-8", "replace"))
                     v.dlq_unexpected.append(
-                        f"{topic} key={key[:40]!r} group={group} code={code} event={item.event.id if item else '?'}"
+                        f"{topic} key={key[:40]!r} group={group} code={code} event={known.event.id if known else '?'}"
                         f" message={headers.get('crmpilot.error.message', '')[:200]}"
                     )
         v.dlq_copies = sum(n - 1 for (key, _), n in seen.items() if key in poison and n > 1)
@@ -438,17 +442,20 @@ class Inspector:
         )
         per_record: dict[str, list[str]] = {}
         for record, rid in rows:
-            seq = per_record.setdefault(record, [])
-            if not seq or seq[-1] != rid:  # one row per field of the same result
-                seq.append(rid)
+            applied = per_record.setdefault(record, [])
+            if not applied or applied[-1] != rid:  # one row per field of the same result
+                applied.append(rid)
         if mismatch:
             violations.append(
                 f"{mismatch} result(s) name another source offset than the one their event was written at"
             )
         for record, rids in per_record.items():
-            offsets = [result_offset.get(r) for r in rids]
-            if None in offsets or any(b <= a for a, b in zip(offsets, offsets[1:], strict=False)):
-                violations.append(f"crm audit record={record} source offsets {offsets}")
+            audit_offsets = [result_offset.get(r) for r in rids]
+            known_offsets = [o for o in audit_offsets if o is not None]
+            if len(known_offsets) < len(audit_offsets) or any(
+                b <= a for a, b in zip(known_offsets, known_offsets[1:], strict=False)
+            ):
+                violations.append(f"crm audit record={record} source offsets {audit_offsets}")
         return {
             "keys": len(seen_keys),
             "violations": violations,
@@ -467,4 +474,4 @@ def dlq_topics(topics: Iterable[str]) -> list[str]:
 
 
 def is_poison(key: bytes | None) -> bool:
-    return bool(key) and key.startswith(POISON_PREFIX.encode())  # type: ignore[union-attr]
+    return key is not None and key.startswith(POISON_PREFIX.encode())

@@ -370,13 +370,16 @@ def run(
         for replicated, chosen in plans:
             if not chosen:
                 continue
+            layout: dict[str, Any] = (
+                {"replicas": REPLICAS, "partitions": REPLICA_PARTITIONS, "via_proxy": True} if replicated else {}
+            )
             pipeline = ChaosPipeline(
                 stack,
                 workdir / "replicas" if replicated else workdir,
                 answer=model,
                 static_membership=static_membership,
                 leave_on_stop=leave_on_stop,
-                **({"replicas": REPLICAS, "partitions": REPLICA_PARTITIONS, "via_proxy": True} if replicated else {}),
+                **layout,
             )
             sizes = (replica_events, replica_stream_s, per_key) if replicated else (events, stream_s, 1)
             found = _run_on(pipeline, chosen, stack=stack, model=model, rng=rng, poison=poison, sizes=sizes,

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from psycopg import sql
 
 from crmpilot.llm.testing import OpenAITestServer
@@ -508,7 +508,7 @@ class ChaosPipeline:
         self.llm = OpenAITestServer(self.answer).start()
         # a killed classifier resets its connections: nothing to report (the server would print a traceback)
         if self.llm._httpd is not None:
-            self.llm._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+            self.llm._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]  # silenced on this instance
         self.sandbox_port = free_port()
         if self.via_proxy:
             self.proxy = KafkaProxy(self.stack.bootstrap).start()

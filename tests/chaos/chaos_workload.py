@@ -22,6 +22,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -156,6 +157,7 @@ def create_records(sandbox_url: str, ca_path: Path, sobject: str, n: int, *, tag
             method="POST",
             json={"allOrNone": True, "records": records},
         )
+        assert answer is not None, f"no answer from the sandbox to creating {sobject} records"
         for r in answer:
             if not r.get("success"):
                 raise RuntimeError(f"sandbox refused a {sobject}: {r}")
@@ -289,7 +291,7 @@ def build_workload(
 def poison_records(scenario: str, n: int, *, seed: int = 0) -> list[tuple[bytes, bytes]]:
     """``n`` records every consumer must dead-letter: not JSON, unknown schema version, oversize."""
     rnd = random.Random(seed)
-    kinds = [
+    kinds: list[Callable[[], bytes]] = [
         lambda: b"{not json at all",
         lambda: json.dumps(
             {

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crmpilot.enrichments import load_registry
@@ -170,11 +170,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
 
     run = uuid.uuid4().hex[:8]
     t = Topics(
-        *(
-            f"e2e.{run}.{name}"
-            for name in ("crm.case.events", "crm.email.events", "crm.lead.events", "erp.request.events")
-        ),
-        *(f"e2e.{run}.{name}" for name in ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")),
+        cases=f"e2e.{run}.crm.case.events",
+        emails=f"e2e.{run}.crm.email.events",
+        leads=f"e2e.{run}.crm.lead.events",
+        requests=f"e2e.{run}.erp.request.events",
+        tickets=f"e2e.{run}.ai.ticket.classified",
+        summaries=f"e2e.{run}.ai.email.summarized",
+        scores=f"e2e.{run}.ai.request.scored",
         opportunities=f"e2e.{run}.crm.opportunity.events",
         enriched=f"e2e.{run}.ai.enrichment",
     )
@@ -275,4 +277,4 @@ def read_all(pipeline: Pipeline, topic: str) -> list[Any]:
 def _with_db(url: str, db: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = db
-    return make_conninfo(**params)
+    return make_conninfo("", **params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -159,7 +160,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     produce_events(pipeline.topics.requests, [ru_request, empty_request], kafka=kafka)
     produce_events(pipeline.topics.cases, injection, kafka=kafka)
 
-    out = {
+    out: dict[str, Any] = {
         "bot": bot,
         "emails": dict(zip(ids([*seed_emails, ru_email], SUMMARIZE_EMAIL), [*seed_emails, ru_email], strict=True)),
         "planted": ids([planted], SUMMARIZE_EMAIL)[0],
@@ -190,7 +191,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     for topic in pipeline.topics.results:
         wait_for(
             f"the CRM writer to finish {topic}",
-            lambda t=topic: committed_equals_end(pipeline, pipeline.groups["crm_writer"], t),
+            partial(committed_equals_end, pipeline, pipeline.groups["crm_writer"], topic),
             pipeline,
         )
     return out

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from crmpilot.events import Envelope, RecordChanged, result_id_for
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +84,10 @@ def fact(pipeline: Pipeline, result_id: str) -> dict[str, Any] | None:
         return cur.fetchone()
 
 
+def has_fact(pipeline: Pipeline, result_id: str) -> bool:
+    return fact(pipeline, result_id) is not None
+
+
 def audit(pipeline: Pipeline, result_id: str) -> list[tuple[str, str, str | None]]:
     with psycopg.connect(pipeline.database_url) as conn:
         return conn.execute(
@@ -101,7 +107,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     bot = sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, BOT_TOKEN)
     human = sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN)
     opp = {
-        name: bot.Opportunity.create(
+        name: sobject(bot, "Opportunity").create(
             {"Name": f"Renewal 2027 {name}", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"}
         )["id"]
         for name in ("openai", "local", "edited")
@@ -138,7 +144,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     edited_event = event(
         opp["edited"], UNHAPPY, event_id="e2e-churn-edited", time=datetime.now(UTC) - timedelta(minutes=1)
     )
-    human.Opportunity.update(opp["edited"], {"Churn_Risk__c": "low"})
+    sobject(human, "Opportunity").update(opp["edited"], {"Churn_Risk__c": "low"})
     events = {"openai": event(opp["openai"], UNHAPPY, event_id="e2e-churn-openai"), "edited": edited_event}
     local_event = event(opp["local"], LOCAL_TEXT, event_id="e2e-churn-local")
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
@@ -148,7 +154,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
         name: result_id_for(e.id, "churn_risk", PROMPT_VERSION) for name, e in {**events, "local": local_event}.items()
     }
     for name, rid in ids.items():
-        wait_for(f"bi.churn_risk row of {name}", lambda rid=rid: fact(pipeline, rid) is not None, pipeline)
+        wait_for(f"bi.churn_risk row of {name}", partial(has_fact, pipeline, rid), pipeline)
     wait_for(
         "the CRM writer to finish the enrichment results",
         lambda: committed_equals_end(pipeline, pipeline.groups["crm_writer"], pipeline.topics.enriched),

@@ -25,13 +25,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg
 import pytest
 import typer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from e2e_stack import REPO, Pipeline, Service
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -390,5 +391,5 @@ def test_after_the_pipeline_ran_every_group_has_lag_0_and_kafkas_tool_agrees(
         )
 
     for group in traced.groups.values():
-        wait_for(f"{group} to commit everything", lambda g=group: caught_up(g), traced, timeout=120)  # type: ignore[misc]
+        wait_for(f"{group} to commit everything", partial(caught_up, group), traced, timeout=120)
         assert _kafka_tool_rows(bootstrap, group) == ours(group)

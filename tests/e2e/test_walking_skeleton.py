@@ -10,6 +10,7 @@ redelivery are both respected.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -23,6 +24,7 @@ from crmpilot.events import CaseEvent, Envelope, result_id_for
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +48,7 @@ def sent(pipeline: Pipeline) -> dict[str, Any]:
     events = case_events(records, source="crm://e2e")
     # The event is about the record as it was; a person then edits it before crmpilot answers.
     human_case = events[0].subject
-    sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN).Case.update(
+    sobject(sandbox_salesforce(pipeline.sandbox_url, pipeline.ca_path, HUMAN_TOKEN), "Case").update(
         human_case, {"Status": "Working"}
     )
     kafka = KafkaSettings(bootstrap=pipeline.env["CRMPILOT_KAFKA_BOOTSTRAP"])
@@ -100,7 +102,7 @@ def test_crm_fields_match_the_warehouse_and_a_persons_edit_wins(pipeline: Pipeli
         assert record["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
         assert record["AI_Trace_Id__c"] == row["trace_id"]
     with psycopg.connect(pipeline.database_url) as conn:
-        statuses = dict(
+        statuses: dict[str, str] = dict(
             conn.execute(
                 "select record_id, string_agg(distinct status, ',') from warehouse.crm_write_audit where result_id "
                 "= any(%s) group by record_id",
@@ -138,19 +140,23 @@ def test_redelivered_events_change_nothing(pipeline: Pipeline, sent: dict[str, A
     before = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in {e.subject for e in sent["events"]}}
     applied = "select count(*) from warehouse.crm_write_audit where status = 'applied' and result_id = any(%s)"
     with psycopg.connect(pipeline.database_url) as conn:
-        audit_before = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0]
+        row = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()
+        assert row is not None
+        audit_before = row[0]
     produce_events(pipeline.case_topic, sent["events"], kafka=sent["kafka"])
     for group, topic in (("ticket_classifier", pipeline.case_topic), ("crm_writer", pipeline.result_topic)):
         wait_for(
             f"{group} to handle the redelivery",
-            lambda group=group, topic=topic: committed_equals_end(pipeline, pipeline.groups[group], topic),
+            partial(committed_equals_end, pipeline, pipeline.groups[group], topic),
             pipeline,
         )
     assert len(facts(pipeline, list(sent["result_ids"]))) == N_CASES
     after = {cid: bot.Case.get(cid)["LastModifiedDate"] for cid in before}
     assert after == before, "a redelivered result must not write the CRM again"
     with psycopg.connect(pipeline.database_url) as conn:
-        assert conn.execute(applied, (list(sent["result_ids"]),)).fetchone()[0] == audit_before
+        row = conn.execute(applied, (list(sent["result_ids"]),)).fetchone()
+        assert row is not None
+        assert row[0] == audit_before
 
 
 def test_results_carry_the_source_trace(pipeline: Pipeline, sent: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from sandbox_support import sandbox, sb, sf  # noqa: F401 - the CRM sandbox's fixtures, for the tests of this tier
 
 from crmpilot.settings import DatabaseSettings, KafkaSettings

@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from simple_salesforce import Salesforce
+from pydantic import SecretStr
+from simple_salesforce.api import Salesforce
 
 from crm_sandbox.client import sandbox_salesforce, sandbox_session
 from crm_sandbox.server import SandboxServer
@@ -63,7 +64,8 @@ class Sandbox:
         gc.collect()  # responses kept by caught exceptions' tracebacks hold connections too
 
     def changes(self) -> list[dict[str, Any]]:
-        return self.admin("GET", "changes", params={"after": 0})
+        changes: list[dict[str, Any]] = self.admin("GET", "changes", params={"after": 0})
+        return changes
 
 
 def _require_postgres() -> None:
@@ -77,8 +79,8 @@ def _require_postgres() -> None:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     _require_postgres()
     schema = f"crm_sandbox_test_{uuid.uuid4().hex[:10]}"
-    settings = SandboxSettings(
-        database_url=DATABASE_URL,
+    settings = SandboxSettings(  # type: ignore[call-arg]  # mypy misses SandboxSettings' defaults given as Field(<default>, ...)
+        database_url=SecretStr(DATABASE_URL),
         db_schema=schema,
         cert_dir=tmp_path_factory.mktemp("sandbox-tls"),
         query_batch_size=BATCH_SIZE,

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from sandbox_support import BATCH_SIZE, Sandbox
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
+    SalesforceError,
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
@@ -23,16 +24,17 @@ from simple_salesforce.exceptions import (
 
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
 from crmpilot.tasks.taxonomy import category_names
+from tests.sfkit import first_error, sobject
 
 pytestmark = pytest.mark.integration
 
 
-def _error_code(exc: pytest.ExceptionInfo[Exception]) -> str:
-    return str(exc.value.content[0]["errorCode"])  # type: ignore[attr-defined]
+def _error_code(exc: pytest.ExceptionInfo[SalesforceError]) -> str:
+    return str(first_error(exc.value)["errorCode"])
 
 
 def _create_case(sf: Salesforce, **fields: Any) -> str:
-    result = sf.Case.create({"Subject": "Printer on fire", "Origin": "Web", **fields})
+    result = sobject(sf, "Case").create({"Subject": "Printer on fire", "Origin": "Web", **fields})
     assert result["success"] is True and result["errors"] == []
     return str(result["id"])
 
@@ -41,7 +43,7 @@ def test_create_get_update_delete(sf: Salesforce) -> None:
     case_id = _create_case(sf, SuppliedEmail="ann@example.com")
     assert len(case_id) == 18 and case_id.startswith("500")
 
-    case = sf.Case.get(case_id)
+    case = sobject(sf, "Case").get(case_id)
     assert case["attributes"]["type"] == "Case"
     assert case["Subject"] == "Printer on fire"
     assert case["Status"] == "New" and case["Priority"] == "Medium"  # picklist defaults
@@ -49,27 +51,28 @@ def test_create_get_update_delete(sf: Salesforce) -> None:
     assert case["CreatedById"] == case["LastModifiedById"] == INTEGRATION_USER.id
     assert case["AI_Category__c"] is None
 
-    status = sf.Case.update(case_id, {"AI_Category__c": "Technical Issue", "AI_Confidence__c": 0.873})
+    status = sobject(sf, "Case").update(case_id, {"AI_Category__c": "Technical Issue", "AI_Confidence__c": 0.873})
     assert status == 204
-    updated = sf.Case.get(case_id[:15])  # 15-character ids work too
+    updated = sobject(sf, "Case").get(case_id[:15])  # 15-character ids work too
     assert updated["AI_Category__c"] == "Technical Issue"
     assert updated["AI_Confidence__c"] == 0.87  # number(3, 2) rounds
     assert updated["LastModifiedDate"] >= case["LastModifiedDate"]
     sf.query("SELECT COUNT() FROM Case")
     assert sf.api_usage["api-usage"].used >= 5
 
-    assert sf.Case.delete(case_id) == 204
+    assert sobject(sf, "Case").delete(case_id) == 204
     with pytest.raises(SalesforceResourceNotFound) as deleted:
-        sf.Case.get(case_id)
+        sobject(sf, "Case").get(case_id)
     assert _error_code(deleted) == "ENTITY_IS_DELETED"
     with pytest.raises(SalesforceResourceNotFound) as missing:
-        sf.Case.get("500" + "5g" + "0" + "999999999")
+        sobject(sf, "Case").get("500" + "5g" + "0" + "999999999")
     assert _error_code(missing) == "NOT_FOUND"
 
 
 def test_query_pages_through_next_records_url(sf: Salesforce) -> None:
     records = [{"attributes": {"type": "Lead"}, "LastName": f"Lead {i:02d}", "Company": "Acme"} for i in range(12)]
     results = sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
+    assert results is not None
     assert [r["success"] for r in results] == [True] * 12
 
     first = sf.query("SELECT Id, LastName FROM Lead WHERE Company = 'acme' ORDER BY LastName DESC")
@@ -106,7 +109,7 @@ def test_malformed_and_invalid_queries(sf: Salesforce) -> None:
 
 
 def test_describe_lists_restricted_picklist_values(sf: Salesforce) -> None:
-    fields = {f["name"]: f for f in sf.Case.describe()["fields"]}
+    fields = {f["name"]: f for f in sobject(sf, "Case").describe()["fields"]}
     category = fields["AI_Category__c"]
     assert category["type"] == "picklist" and category["restrictedPicklist"] is True and category["custom"] is True
     assert [v["value"] for v in category["picklistValues"]] == list(category_names())
@@ -114,12 +117,12 @@ def test_describe_lists_restricted_picklist_values(sf: Salesforce) -> None:
     assert fields["AI_Summary__c"]["length"] == 32000
     assert fields["SuppliedEmail"]["updateable"] is False and fields["SuppliedEmail"]["createable"] is True
     assert fields["LastModifiedById"]["updateable"] is False
-    assert sf.Lead.describe()["keyPrefix"] == "00Q"
+    assert sobject(sf, "Lead").describe()["keyPrefix"] == "00Q"
 
 
 def test_field_errors_are_faithful(sf: Salesforce) -> None:
     case_id = _create_case(sf, SuppliedEmail="ann@example.com")
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": {"AI_Category__c": "VIP Escalation"},
         "STRING_TOO_LONG": {"Subject": "x" * 256},
         "INVALID_FIELD_FOR_INSERT_UPDATE": {"SuppliedEmail": "eve@example.com"},
@@ -128,11 +131,11 @@ def test_field_errors_are_faithful(sf: Salesforce) -> None:
     }
     for code, body in cases.items():
         with pytest.raises(SalesforceMalformedRequest) as exc:
-            sf.Case.update(case_id, body)
+            sobject(sf, "Case").update(case_id, body)
         assert exc.value.status == 400
         assert _error_code(exc) == code, body
-    assert exc.value.content[0]["fields"] == ["AI_Confidence__c"]
-    assert sf.Case.get(case_id)["AI_Category__c"] is None
+    assert first_error(exc.value)["fields"] == ["AI_Confidence__c"]
+    assert sobject(sf, "Case").get(case_id)["AI_Category__c"] is None
 
 
 def test_composite_update_reports_each_record(sf: Salesforce) -> None:
@@ -145,26 +148,29 @@ def test_composite_update_reports_each_record(sf: Salesforce) -> None:
         {"attributes": {"type": "Case"}, "AI_Priority__c": "Low"},
     ]
     results = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records})
+    assert results is not None
     assert results[0] == {"id": good, "success": True, "errors": []}
     assert results[1]["success"] is False
     assert results[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     assert results[2]["errors"][0]["statusCode"] == "NOT_FOUND"
     assert results[3]["errors"][0]["statusCode"] == "MISSING_ARGUMENT"
-    assert sf.Case.get(good)["AI_Priority__c"] == "Urgent"
+    assert sobject(sf, "Case").get(good)["AI_Priority__c"] == "Urgent"
 
     records[0]["AI_Priority__c"] = "High"
     results = sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": records[:2]})
+    assert results is not None
     assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
     assert results[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
-    assert sf.Case.get(good)["AI_Priority__c"] == "Urgent"  # rolled back
+    assert sobject(sf, "Case").get(good)["AI_Priority__c"] == "Urgent"  # rolled back
 
     fetched = sf.restful(f"composite/sobjects/Case?ids={good},{missing}&fields=Id,AI_Priority__c")
+    assert fetched is not None
     assert fetched[0]["AI_Priority__c"] == "Urgent" and fetched[1] is None
 
 
 def test_bad_token_gets_invalid_session_id(sb: Sandbox) -> None:
     with pytest.raises(SalesforceExpiredSession) as exc:
-        sb.client("not-a-session").Case.describe()
+        sobject(sb.client("not-a-session"), "Case").describe()
     assert exc.value.status == 401
     assert _error_code(exc) == "INVALID_SESSION_ID"
 
@@ -185,16 +191,18 @@ def test_lock_row_fault_fails_the_next_writes(sb: Sandbox, sf: Salesforce) -> No
     case_id = _create_case(sf)
     sb.admin("POST", "faults", json={"lock_row_errors": 1})
     with pytest.raises(SalesforceMalformedRequest) as exc:
-        sf.Case.update(case_id, {"AI_Sentiment__c": "negative"})
+        sobject(sf, "Case").update(case_id, {"AI_Sentiment__c": "negative"})
     assert _error_code(exc) == "UNABLE_TO_LOCK_ROW"
-    assert sf.Case.update(case_id, {"AI_Sentiment__c": "negative"}) == 204
+    assert sobject(sf, "Case").update(case_id, {"AI_Sentiment__c": "negative"}) == 204
 
 
 def test_human_edit_changes_last_modified_by_and_origin_is_recorded(sb: Sandbox, sf: Salesforce) -> None:
     case_id = _create_case(sf)
-    sf.Case.update(case_id, {"AI_Summary__c": "Printer burns."}, headers={"Sforce-Call-Options": "client=crmpilot"})
+    sobject(sf, "Case").update(
+        case_id, {"AI_Summary__c": "Printer burns."}, headers={"Sforce-Call-Options": "client=crmpilot"}
+    )
     human = sb.client(sb.settings.human_session_token.get_secret_value())
-    human.Case.update(case_id, {"Priority": "High"})
+    sobject(human, "Case").update(case_id, {"Priority": "High"})
 
     row = sf.query(f"SELECT LastModifiedById, Priority FROM Case WHERE Id = '{case_id}'")["records"][0]
     assert row["LastModifiedById"] == AGENT_USER.id and row["Priority"] == "High"

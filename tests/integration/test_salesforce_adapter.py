@@ -10,24 +10,28 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
 import pytest
 from sandbox_support import Sandbox
+from simple_salesforce.api import Salesforce
 
 from crm_sandbox.client import sandbox_session
 from crm_sandbox.org import AGENT_USER, INTEGRATION_USER
 from crmpilot.crm import CRMAuthError, CRMLimitExceeded, CRMRowLocked, RecordRef, RecordUpdate, write_back
 from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
 from crmpilot.crm.salesforce import SalesforceCRM
+from crmpilot.crm.writeback import AuditLog
 from crmpilot.events import Provenance, TicketClassification, result_id_for
 from crmpilot.warehouse.memory import InMemoryWarehouse
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
 
 
-def _settings(sb: Sandbox, **extra: object) -> SalesforceSettings:
-    base = {"instance_url": sb.url, "ca_bundle": sb.ca}
-    return SalesforceSettings(**{**base, **extra})  # type: ignore[arg-type]
+def _settings(sb: Sandbox, **extra: Any) -> SalesforceSettings:
+    base: dict[str, Any] = {"instance_url": sb.url, "ca_bundle": sb.ca}
+    return SalesforceSettings(**{**base, **extra})
 
 
 def _adapter(sb: Sandbox, **extra: object) -> SalesforceCRM:
@@ -37,7 +41,7 @@ def _adapter(sb: Sandbox, **extra: object) -> SalesforceCRM:
 
 
 def _case(sb: Sandbox, subject: str = "Card declined") -> str:
-    return str(sb.client().Case.create({"Subject": subject, "Origin": "Web"})["id"])
+    return str(sobject(sb.client(), "Case").create({"Subject": subject, "Origin": "Web"})["id"])
 
 
 def _result(case_id: str, *, category: str = "Payments", event_time: datetime | None = None) -> TicketClassification:
@@ -84,17 +88,18 @@ def test_write_back_through_collections_fills_fields_once_and_audits(sb: Sandbox
     cases = [_case(sb, f"case {i}") for i in range(3)]
     audit = InMemoryWarehouse()
     calls_before = crm.api_calls
-    reports = write_back([_result(c) for c in cases], crm, audit)
+    # cast: AuditLog.crm_audit takes statuses: Sequence[str], the warehouse's Sequence[AuditStatus] (narrower)
+    reports = write_back([_result(c) for c in cases], crm, cast(AuditLog, audit))
     assert [r.status for r in reports] == ["applied"] * 3
     assert crm.api_calls - calls_before == 2, "one read and one write call for the whole batch"
-    record = sb.client().Case.get(cases[0])
+    record = sobject(sb.client(), "Case").get(cases[0])
     assert (record["AI_Category__c"], record["AI_Priority__c"], record["LastModifiedById"]) == (
         "Payments",
         "High",
         INTEGRATION_USER.id,
     )
     assert {e.after_value for e in audit.audit if e.field == "AI_Category__c"} == {"Payments"}
-    again = write_back([_result(c) for c in cases], crm, audit)
+    again = write_back([_result(c) for c in cases], crm, cast(AuditLog, audit))
     assert [r.status for r in again] == ["already_applied"] * 3
 
 
@@ -102,10 +107,10 @@ def test_a_persons_later_edit_is_not_overwritten(sb: Sandbox) -> None:
     crm = _adapter(sb)
     case = _case(sb)
     event_time = datetime.now(UTC) - timedelta(minutes=5)
-    sb.client(sb.settings.human_session_token.get_secret_value()).Case.update(case, {"Status": "Working"})
-    [report] = write_back([_result(case, event_time=event_time)], crm, InMemoryWarehouse())
+    sobject(sb.client(sb.settings.human_session_token.get_secret_value()), "Case").update(case, {"Status": "Working"})
+    [report] = write_back([_result(case, event_time=event_time)], crm, cast(AuditLog, InMemoryWarehouse()))
     assert report.status == "skipped_human_edit"
-    record = sb.client().Case.get(case)
+    record = sobject(sb.client(), "Case").get(case)
     assert record["AI_Category__c"] is None and record["LastModifiedById"] == AGENT_USER.id
 
 
@@ -113,7 +118,9 @@ def test_a_value_outside_the_restricted_picklist_is_rejected_with_the_crm_code(s
     crm = _adapter(sb)
     bad, good = _case(sb), _case(sb)
     reports = write_back(
-        [_result(bad).model_copy(update={"category": "HACKED"}), _result(good)], crm, InMemoryWarehouse()
+        [_result(bad).model_copy(update={"category": "HACKED"}), _result(good)],
+        crm,
+        cast(AuditLog, InMemoryWarehouse()),
     )
     assert [r.status for r in reports] == ["rejected", "applied"]
     assert reports[0].error_code == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
@@ -148,11 +155,11 @@ def test_oauth_password_login_survives_an_expired_session(sb: Sandbox) -> None:
     )
     logins = []
 
-    def login() -> object:
+    def login() -> Salesforce:
         logins.append(1)
         return connect(settings, session=sandbox_session(sb.url, sb.ca))
 
-    crm = SalesforceCRM(login, user_id=INTEGRATION_USER.id)  # type: ignore[arg-type]
+    crm = SalesforceCRM(login, user_id=INTEGRATION_USER.id)
     case = _case(sb)
     assert case in crm.fetch("Case", [case], ["Subject"])
     sb.admin("POST", "faults", json={"expire_sessions": True})

@@ -76,6 +76,6 @@ def make_provider(llama: LlamaServer, wire: Wire, *, timeout: float = 120.0, **k
         base_url=llama.base_url,
         timeout=timeout,
         max_retries=0,
-        http_client=recording_http_client(wire, timeout),
+        http_client=recording_http_client(wire, timeout),  # type: ignore[arg-type]  # openai hints httpx2.AsyncClient, accepts httpx.AsyncClient too
     )
     return OpenAIProvider(model=llama.model, client=sdk, provider_name="llama.cpp", **kw)

@@ -124,7 +124,8 @@ async def test_every_shipped_task_sends_the_strict_schema_and_gets_a_validated_o
         outcomes.append(f"{name}: invalid after the re-ask ({len(exc.errors)} error(s), e.g. {first})")
         run = None
     sent = wire.chat_requests[0]
-    expected = response_format_for(spec.name, spec.output_model)
+    output_model: type[BaseModel] = spec.output_model
+    expected = response_format_for(spec.name, output_model)
     assert sent["response_format"] == expected, "the output model's JSON schema is sent as response_format"
     assert expected["json_schema"]["strict"] is True
     assert sent["model"] == llama.model and sent["max_tokens"] == 400 and sent["temperature"] == 0.0
@@ -141,6 +142,7 @@ async def test_every_shipped_task_sends_the_strict_schema_and_gets_a_validated_o
     prov = run.provenance(source_topic="t", source_partition=0, source_offset=0, source_event_id="e", event_time=now)
     assert prov.model == llama.model and prov.tokens_in == run.tokens_in and prov.attempts == run.attempts
     (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
     assert span.name == f"chat {llama.model}" and span.attributes["gen_ai.usage.input_tokens"] == run.tokens_in
     assert span.attributes["gen_ai.response.model"] == run.model_version
     outcomes.append(f"{name}: valid ({_summary(run)})")

@@ -34,6 +34,7 @@ from confluent_kafka import (
 from crmpilot.events import CaseEvent, Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, Output, RuntimeSettings
+from tests.kafkakit import header_list, key_of
 
 pytestmark = pytest.mark.integration
 
@@ -223,8 +224,8 @@ def test_a_burst_of_bad_records_is_dead_lettered_with_reasons_and_the_consumer_k
     by_key = Counter(m.key() for m in dlq)
     assert by_key == Counter(set(expected_code)), "exactly the bad records, once each"
     for msg in dlq:
-        headers = {k: (v or b"").decode() for k, v in msg.headers() or []}
-        key = msg.key()
+        headers = {k: (v or b"").decode() for k, v in header_list(msg)}
+        key = key_of(msg)
         assert headers["crmpilot.error.code"] == expected_code[key], (
             key,
             headers["crmpilot.error.message"],

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox_support import Sandbox
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
 from crmpilot.crm.salesforce import SalesforceCRM

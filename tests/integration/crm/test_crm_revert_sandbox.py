@@ -4,6 +4,7 @@ CLI."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 from crm_kit import adapter, classification, create_cases, human, salesforce_settings
@@ -14,8 +15,10 @@ from crm_sandbox.org import INTEGRATION_USER
 from crmpilot.cli.crm import app
 from crmpilot.crm import write_back
 from crmpilot.crm.revert import revert, select_applied
+from crmpilot.crm.writeback import AuditLog
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import PostgresWarehouse
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +27,8 @@ BEFORE = {"AI_Category__c": "Other", "AI_Priority__c": "Low", "AI_Confidence__c"
 
 def _applied_run(sb: Sandbox, warehouse: PostgresWarehouse, n: int = 3, run_id: str = "crm_writer-it") -> list[str]:
     cases = create_cases(sb, n, **BEFORE)
-    reports = write_back([classification(c) for c in cases], adapter(sb), warehouse, run_id=run_id)
+    # cast: AuditLog.crm_audit takes statuses: Sequence[str], the warehouse's Sequence[AuditStatus] (narrower)
+    reports = write_back([classification(c) for c in cases], adapter(sb), cast(AuditLog, warehouse), run_id=run_id)
     assert {r.status for r in reports} == {"applied"}
     return cases
 
@@ -33,13 +37,13 @@ def test_revert_restores_before_values_and_keeps_a_persons_later_change(
     sb: Sandbox, warehouse: PostgresWarehouse
 ) -> None:
     cases = _applied_run(sb, warehouse)
-    human(sb).Case.update(cases[0], {"AI_Category__c": "Billing"})
+    sobject(human(sb), "Case").update(cases[0], {"AI_Category__c": "Billing"})
     crm = adapter(sb)
 
     report = revert(select_applied(warehouse, run_id="crm_writer-it"), crm, warehouse, run_id="revert-it")
 
     reader = sb.client()
-    edited, untouched = reader.Case.get(cases[0]), reader.Case.get(cases[1])
+    edited, untouched = sobject(reader, "Case").get(cases[0]), sobject(reader, "Case").get(cases[1])
     assert edited["AI_Category__c"] == "Billing", "the person's value stays"
     assert (edited["AI_Priority__c"], untouched["AI_Category__c"], untouched["AI_Priority__c"]) == (
         "Low",
@@ -62,7 +66,7 @@ def test_revert_restores_before_values_and_keeps_a_persons_later_change(
 def test_dry_run_changes_nothing(sb: Sandbox, warehouse: PostgresWarehouse) -> None:
     cases = _applied_run(sb, warehouse)
     audit_before = warehouse.crm_audit(run_id="crm_writer-it")
-    modified = sb.client().Case.get(cases[1])["SystemModstamp"]
+    modified = sobject(sb.client(), "Case").get(cases[1])["SystemModstamp"]
 
     report = revert(
         select_applied(warehouse, run_id="crm_writer-it"), adapter(sb), warehouse, run_id="revert-dry", dry_run=True
@@ -70,7 +74,7 @@ def test_dry_run_changes_nothing(sb: Sandbox, warehouse: PostgresWarehouse) -> N
 
     assert report.count("would_revert") == len(report.fields) > 0
     assert report.api_calls == 1, "a read only"
-    after = sb.client().Case.get(cases[1])
+    after = sobject(sb.client(), "Case").get(cases[1])
     assert (after["AI_Category__c"], after["SystemModstamp"]) == ("Payments", modified)
     assert warehouse.crm_audit(run_id="crm_writer-it") == audit_before
     assert warehouse.crm_audit(run_id="revert-dry", statuses=("reverted",)) == []
@@ -93,7 +97,7 @@ def test_cli_revert_and_status(
     done = runner.invoke(app, ["revert", "--result", ",".join(classification(c).result_id for c in cases)])
     assert done.exit_code == 0, done.output
     assert "reverted 14 field(s) on 2 record(s)" in done.stdout
-    assert sb.client().Case.get(cases[0])["AI_Category__c"] == "Other"
+    assert sobject(sb.client(), "Case").get(cases[0])["AI_Category__c"] == "Other"
 
     again = runner.invoke(app, ["revert", "--since", "1h"])
     assert again.exit_code == 0 and "nothing to revert" in again.stdout

@@ -31,6 +31,7 @@ from crmpilot.events import RecordChanged, decode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import EventProducer
 from crmpilot.warehouse import PostgresWarehouse
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,7 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
         page_size=None,
     )
     try:
-        created = human(sb).Opportunity.create(
+        created = sobject(human(sb), "Opportunity").create(
             {
                 "Name": "Acme renewal 2027",
                 "StageName": "Negotiation/Review",
@@ -136,7 +137,7 @@ def test_an_opportunity_becomes_a_record_event_and_our_churn_write_back_none(
         assert (stats.read, stats.own_writes, stats.emitted) == (1, 1, 0)
         assert len(_read(kafka_settings.bootstrap, topic, expect=2, timeout=3)) == 1, "no event for our own write-back"
 
-        human(sb).Opportunity.update(
+        sobject(human(sb), "Opportunity").update(
             record_id, {"Description": DESCRIPTION + " They asked for the cancellation terms."}
         )
         stats = _poll(source)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -29,9 +29,11 @@ from crm_source.handler import CRMSource, PollStats
 from crmpilot.crm import write_back
 from crmpilot.crm.changes import SOURCE_OBJECTS
 from crmpilot.crm.watermark import PostgresWatermarkStore
+from crmpilot.crm.writeback import AuditLog
 from crmpilot.events import Envelope, decode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import PostgresWarehouse, connect
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +81,7 @@ def test_one_event_per_change_in_pages_and_none_twice(
     assert sorted(e.subject for e in sink.sent) == sorted(cases)
     assert {e.type for e in sink.sent} == {"crm.case.created"}
 
-    human(sb).Case.update(cases[3], {"Description": "It happened again this morning"})
+    sobject(human(sb), "Case").update(cases[3], {"Description": "It happened again this morning"})
     stats = _poll(_source(sb, watermarks, warehouse, sink))
     [update] = sink.sent[12:]
     assert (update.type, update.subject, update.data.changed_fields) == ("crm.case.updated", cases[3], ("Description",))
@@ -93,7 +95,8 @@ def test_our_own_write_back_triggers_no_new_event(
     sink = Sink()
     [case] = create_cases(sb, 1)
     _poll(_source(sb, watermarks, warehouse, sink))
-    assert write_back([classification(case)], adapter(sb), warehouse)[0].status == "applied"
+    # cast: AuditLog.crm_audit takes statuses: Sequence[str], the warehouse's Sequence[AuditStatus] (narrower)
+    assert write_back([classification(case)], adapter(sb), cast(AuditLog, warehouse))[0].status == "applied"
 
     stats = _poll(_source(sb, watermarks, warehouse, sink))
     assert len(sink.sent) == 1
@@ -114,7 +117,7 @@ def test_a_restart_resumes_from_the_watermark_without_gaps_or_duplicates(
     assert saved is not None
 
     later = create_cases(sb, 4)
-    human(sb).Case.update(first[0], {"Status": "Working"})
+    sobject(human(sb), "Case").update(first[0], {"Status": "Working"})
     restarted = PostgresWatermarkStore.connect(crm_db)
     try:
         _poll(_source(sb, restarted, warehouse, sink))
@@ -133,10 +136,10 @@ def test_a_person_overriding_the_ai_category_is_recorded_as_feedback(
     sink = Sink()
     [case] = create_cases(sb, 1)
     result = classification(case, category="Payments")
-    write_back([result], adapter(sb), warehouse)
+    write_back([result], adapter(sb), cast(AuditLog, warehouse))
     _poll(_source(sb, watermarks, warehouse, sink))
 
-    human(sb).Case.update(case, {"AI_Category__c": "Refund"})
+    sobject(human(sb), "Case").update(case, {"AI_Category__c": "Refund"})
     stats = _poll(_source(sb, watermarks, warehouse, sink))
     assert stats["Case"].feedback == 1
     with connect(crm_db) as conn:
@@ -146,7 +149,7 @@ def test_a_person_overriding_the_ai_category_is_recorded_as_feedback(
     assert rows == [("AI_Category__c", "Payments", "Refund", AGENT_USER.id, result.result_id)]
     assert sink.sent[-1].data.changed_fields == ("AI_Category__c",)
 
-    human(sb).Case.update(case, {"Status": "Working"})
+    sobject(human(sb), "Case").update(case, {"Status": "Working"})
     assert _poll(_source(sb, watermarks, warehouse, sink))["Case"].feedback == 0, "the same override is recorded once"
 
 

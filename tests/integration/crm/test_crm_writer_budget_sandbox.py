@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from confluent_kafka import Producer
@@ -16,10 +16,12 @@ from crm_kit import adapter, classification, create_cases
 from sandbox_support import Sandbox
 
 from crm_writer.handler import CRMWriter
+from crmpilot.crm.writeback import AuditLog
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, RuntimeSettings
 from crmpilot.warehouse import PostgresWarehouse
+from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +44,8 @@ def test_api_calls_per_1000_updates(
 ) -> None:
     cases = create_cases(sb, updates)
     crm = adapter(sb)
-    writer = CRMWriter(crm, warehouse, batch_size=batch_size, batch_delay_s=0.2)
+    # cast: AuditLog.crm_audit takes statuses: Sequence[str], the warehouse's Sequence[AuditStatus] (narrower)
+    writer = CRMWriter(crm, cast(AuditLog, warehouse), batch_size=batch_size, batch_delay_s=0.2)
     outcomes = asyncio.run(_write_all(writer, cases))
     assert outcomes == [()] * updates
     per_1000 = writer.api_calls_per_1000_updates
@@ -51,7 +54,7 @@ def test_api_calls_per_1000_updates(
         f"{per_1000:g} per 1,000 updates"
     )
     assert writer.updates == updates and writer.api_calls <= most_calls
-    assert sb.client().Case.get(cases[-1])["AI_Category__c"] == "Payments"
+    assert sobject(sb.client(), "Case").get(cases[-1])["AI_Category__c"] == "Payments"
 
 
 def test_a_spent_api_limit_pauses_the_writer_and_loses_nothing(
@@ -67,7 +70,7 @@ def test_a_spent_api_limit_pauses_the_writer_and_loses_nothing(
 
     sb.admin("POST", "faults", json={"limit_exceeded": True})
     crm = adapter(sb, limit_retry_after_s=1.0)
-    writer = CRMWriter(crm, warehouse, batch_size=200, batch_delay_s=0.1, limit_pause_s=1.0)
+    writer = CRMWriter(crm, cast(AuditLog, warehouse), batch_size=200, batch_delay_s=0.1, limit_pause_s=1.0)
     runtime = RuntimeSettings(
         group_id=f"{topic}-writer",
         topics=(topic,),
@@ -93,7 +96,7 @@ def test_a_spent_api_limit_pauses_the_writer_and_loses_nothing(
 
     asyncio.run(scenario())
     assert service.stats.dead_lettered == 0
-    assert all(sb.client().Case.get(c)["AI_Category__c"] == "Payments" for c in cases[:5])
+    assert all(sobject(sb.client(), "Case").get(c)["AI_Category__c"] == "Payments" for c in cases[:5])
     print(
         f"\n[crm_writer] limit outage: {service.stats.retries} retries, {writer.api_calls} API calls, 0 dead-lettered"
     )

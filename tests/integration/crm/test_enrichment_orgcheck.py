@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from crm_kit import salesforce_settings
 from sandbox_support import Sandbox
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 from typer.testing import CliRunner
 
 from crmpilot.cli.main import app
 from crmpilot.enrichments.orgcheck import org_describe, org_problems
 from crmpilot.enrichments.registry import LOCK_FILE, load_registry
+from tests.sfkit import first_error, sobject
 
 pytestmark = pytest.mark.integration
 
@@ -109,11 +110,11 @@ def test_an_enum_value_the_sandbox_picklist_lacks(sb: Sandbox, tmp_path: Path) -
 
 
 def test_the_sandbox_refuses_what_the_org_would(sf: Salesforce) -> None:
-    opp = sf.Opportunity.create({"Name": "Renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"})[
-        "id"
-    ]
-    sf.Opportunity.update(opp, {"Churn_Risk__c": "medium", "AI_Churn_Review_Required__c": True})
+    opp = sobject(sf, "Opportunity").create(
+        {"Name": "Renewal 2027", "StageName": "Negotiation/Review", "CloseDate": "2027-01-31"}
+    )["id"]
+    sobject(sf, "Opportunity").update(opp, {"Churn_Risk__c": "medium", "AI_Churn_Review_Required__c": True})
     with pytest.raises(SalesforceMalformedRequest) as refused:
-        sf.Opportunity.update(opp, {"Churn_Risk__c": "severe"})
-    assert refused.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
-    assert sf.Opportunity.get(opp)["Churn_Risk__c"] == "medium"
+        sobject(sf, "Opportunity").update(opp, {"Churn_Risk__c": "severe"})
+    assert first_error(refused.value)["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert sobject(sf, "Opportunity").get(opp)["Churn_Risk__c"] == "medium"

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from crmpilot.events import CaseEvent, Envelope, PoisonMessage, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, Output, RuntimeSettings
+from tests.kafkakit import header_list
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ def read_all(bootstrap: str, topic: str) -> list[Message]:
 
 
 def headers(msg: Message) -> dict[str, str]:
-    return {k: v.decode() for k, v in msg.headers() or [] if v is not None}
+    return {k: v.decode() for k, v in header_list(msg) if v is not None}
 
 
 def case(key: str) -> bytes:
@@ -114,7 +115,8 @@ def test_fixed_records_are_replayed_once_and_a_still_bad_one_stops_at_the_limit(
             ops_app, ["dlq", "replay", dlq, "--group", replay_group, "--max-replays", "2", "--json", *args]
         )
         assert result.exit_code == 0, result.output
-        return json.loads(result.output)
+        summary: dict[str, Any] = json.loads(result.output)
+        return summary
 
     producer = Producer({"bootstrap.servers": bootstrap})
     keys = ["ok-1", "ok-2", "ok-3", "fixed-1", "fixed-2", "still-bad"]

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from typer.testing import CliRunner
 
 from crmpilot.events import decode
+from tests.kafkakit import headers_of, key_of
 
 pytestmark = pytest.mark.integration
 
@@ -160,7 +161,7 @@ def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
 
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "unused", "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
-    records = []
+    records: list[Message] = []
     while len(records) < 4:
         records += [m for m in consumer.consume(10, 5) if m.error() is None]
     consumer.close()
@@ -168,9 +169,9 @@ def test_produce_sends_valid_sample_events_each_in_its_own_send_span(
     for m in records:
         event = decode(m.value())
         row = by_id[event.id]
-        assert m.key().decode() == event.subject == row["key"]
+        assert key_of(m).decode() == event.subject == row["key"]
         assert (m.partition(), m.offset()) == (row["partition"], row["offset"])
-        traceparent = dict(m.headers())["traceparent"].decode()
+        traceparent = headers_of(m)["traceparent"].decode()
         assert traceparent.split("-")[1] == row["trace_id"]
 
 

@@ -69,13 +69,13 @@ def read_png(data: bytes) -> npt.NDArray[np.uint8]:
     at = 8
     while at < len(data):
         (length,) = struct.unpack(">I", data[at : at + 4])
-        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        chunk, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
         at += 12 + length
-        if kind == b"IHDR":
+        if chunk == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
+        elif chunk == b"IDAT":
             compressed += body
-        elif kind == b"IEND":
+        elif chunk == b"IEND":
             break
     width, height, depth, colour, _, _, interlace = header
     channels = {2: 3, 6: 4}.get(colour)

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect, migrate
@@ -23,7 +24,7 @@ def report_database(database_url: str) -> Iterator[DatabaseSettings]:
     name = f"crmpilot_test_report_{secrets.token_hex(4)}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    settings = DatabaseSettings(url=make_conninfo(database_url, dbname=name))
+    settings = DatabaseSettings(url=SecretStr(make_conninfo(database_url, dbname=name)))
     with connect(settings) as conn:
         migrate(conn)
     yield settings

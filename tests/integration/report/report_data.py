@@ -15,9 +15,11 @@ from crmpilot.events import (
     Envelope,
     Provenance,
     RequestScore,
+    ReviewDecision,
     TicketClassification,
     result_id_for,
 )
+from crmpilot.tasks.taxonomy import Priority
 from crmpilot.warehouse import CrmAuditEntry, DlqEntry, FeedbackEntry, KafkaPosition, PostgresWarehouse
 
 DAY1 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -36,22 +38,28 @@ def _provenance(sid: str, prompt_id: str, at: datetime, **kw: Any) -> Provenance
 
 
 def ticket(
-    sid: str, at: datetime, category: str, priority: str, review: str, confidence: dict[str, float], **kw: Any
+    sid: str,
+    at: datetime,
+    category: str,
+    priority: Priority,
+    review: ReviewDecision,
+    confidence: dict[str, float],
+    **kw: Any,
 ) -> Envelope[Any]:
     version = kw.get("prompt_version", "v1")
     data = TicketClassification(
-        result_id=result_id_for(sid, "classify_ticket", version), review=review,  # type: ignore[arg-type]
+        result_id=result_id_for(sid, "classify_ticket", version), review=review,
         provenance=_provenance(sid, "classify_ticket", at, **kw), case_id=f"case-{sid}", category=category,
-        priority=priority, sentiment="neutral", language="en", queue="q", confidence=confidence, rationale="r",  # type: ignore[arg-type]
+        priority=priority, sentiment="neutral", language="en", queue="q", confidence=confidence, rationale="r",
     )  # fmt: skip
     return Envelope[TicketClassification](
         source="t", type="ai.ticket.classified", schemaversion=1, subject=data.case_id, data=data
     )
 
 
-def email(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
+def email(sid: str, at: datetime, review: ReviewDecision, **kw: Any) -> Envelope[Any]:
     data = EmailSummary(
-        result_id=result_id_for(sid, "summarize_email", "v1"), review=review,  # type: ignore[arg-type]
+        result_id=result_id_for(sid, "summarize_email", "v1"), review=review,
         provenance=_provenance(sid, "summarize_email", at, **kw), email_id=f"email-{sid}", summary="s",
         intent="refund_request", sentiment="neutral", urgency="normal", verified=True,
     )  # fmt: skip
@@ -60,9 +68,9 @@ def email(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
     )
 
 
-def request(sid: str, at: datetime, review: str, **kw: Any) -> Envelope[Any]:
+def request(sid: str, at: datetime, review: ReviewDecision, **kw: Any) -> Envelope[Any]:
     data = RequestScore(
-        result_id=result_id_for(sid, "score_request", "v1"), review=review,  # type: ignore[arg-type]
+        result_id=result_id_for(sid, "score_request", "v1"), review=review,
         provenance=_provenance(sid, "score_request", at, **kw), request_id=f"req-{sid}", kind="lead", score=64,
         band="warm", next_action="call",
     )  # fmt: skip

@@ -42,7 +42,8 @@ def run(database: DatabaseSettings, *args: str) -> str:
 
 
 def figures(database: DatabaseSettings, since: str) -> dict[str, Any]:
-    return json.loads(run(database, "--json", "--since", since))
+    found: dict[str, Any] = json.loads(run(database, "--json", "--since", since))
+    return found
 
 
 def test_the_figures_of_the_known_data_set(known: DatabaseSettings) -> None:

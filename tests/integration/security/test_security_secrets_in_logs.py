@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import psycopg
 import pytest
 import requests
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from crmpilot.events import CaseEvent, EmailReceived, Envelope, RequestSubmitted, encode
@@ -99,6 +100,12 @@ class Run:
     facts: int
 
 
+def _count(conn: psycopg.Connection[Any], query: str) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _wait(
     what: str,
     check: Callable[[], bool],
@@ -138,7 +145,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         pytest.skip(f"the local stack is not running ({exc}); start it with `infra/stack.sh up`")
     params = conninfo_to_dict(base_url)
     params["dbname"] = db
-    database_url = make_conninfo(**params)
+    database_url = make_conninfo("", **params)
     with psycopg.connect(database_url, autocommit=True) as conn:
         migrate(conn)
     run_id = uuid.uuid4().hex[:8]
@@ -231,7 +238,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         for name in CONSUMERS:
             _wait(
                 f"{name} to consume",
-                lambda name=name: logged(name, "consuming"),
+                partial(logged, name, "consuming"),
                 procs,
                 tmp,
             )
@@ -254,7 +261,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         def facts() -> int:
             with psycopg.connect(database_url) as conn:
                 return sum(
-                    conn.execute(f"select count(*) from warehouse.{t}").fetchone()[0]  # type: ignore[index]
+                    _count(conn, f"select count(*) from warehouse.{t}")
                     for t in (
                         "fact_ticket_classification",
                         "fact_email_summary",
@@ -264,9 +271,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
         def applied() -> int:
             with psycopg.connect(database_url) as conn:
-                return conn.execute(
-                    "select count(distinct result_id) from warehouse.crm_write_audit where status = 'applied'"
-                ).fetchone()[0]  # type: ignore[index]
+                return _count(
+                    conn, "select count(distinct result_id) from warehouse.crm_write_audit where status = 'applied'"
+                )
 
         # quotes target no CRM record: cases and emails are applied
         _wait(
@@ -283,7 +290,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         yield Run(
             {p.stem: p.read_text(errors="replace") for p in tmp.glob("*.log")},
             database_url,
-            params.get("password", ""),
+            str(params.get("password", "")),
             facts(),
         )
     finally:
@@ -309,14 +316,13 @@ def _create_cases(url: str, ca: Path, n: int) -> list[str]:
         }
         for i in range(n)
     ]
-    return [
-        r["id"]
-        for r in sf.restful(
-            "composite/sobjects",
-            method="POST",
-            json={"allOrNone": True, "records": records},
-        )
-    ]
+    results = sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={"allOrNone": True, "records": records},
+    )
+    assert results is not None
+    return [r["id"] for r in results]
 
 
 def _produce(bootstrap: str, sources: list[str], case_ids: list[str]) -> None:
@@ -363,7 +369,8 @@ def _produce(bootstrap: str, sources: list[str], case_ids: list[str]) -> None:
                 description="Quote for 10 seats.",
             ),
         )
-        for topic, env in zip(sources, (case, email, request), strict=True):
+        envelopes: tuple[Envelope[Any], ...] = (case, email, request)
+        for topic, env in zip(sources, envelopes, strict=True):
             producer.produce(topic, encode(env), env.subject.encode())
     for topic in sources:
         producer.produce(topic, b"{not json", b"poison")

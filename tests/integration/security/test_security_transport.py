@@ -173,4 +173,5 @@ def test_sslmode_require_reaches_libpq_the_plaintext_local_server_refuses(
 def test_the_llm_cache_keeps_sslmode(database_url: str) -> None:
     sep = "&" if "?" in database_url else "?"
     cache = PostgresCache(database_url + sep + "sslmode=require")
+    assert cache._conninfo is not None
     assert "sslmode=require" in cache._conninfo

@@ -17,9 +17,10 @@ from streamkit import case_event, committed_and_end, produce_envelopes, produce_
 
 from crmpilot.errors import Fatal, Retryable
 from crmpilot.events import Envelope, encode
-from crmpilot.llm import LLMContextOverflow
+from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, MessageContext, MissingTopics, Output, RuntimeSettings
+from tests.kafkakit import headers_of, key_of, value_of
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +55,10 @@ def test_echo_outputs_arrive_and_offsets_are_committed_to_the_end(
     asyncio.run(run_until(service, lambda: service.stats.processed == n + 1))
 
     outputs = read_topic(kafka_settings.bootstrap, out, expect=n + 1)
-    ids = sorted(json.loads(m.value())["id"] for m in outputs)
+    ids = sorted(json.loads(value_of(m))["id"] for m in outputs)
     assert ids == sorted(f"evt-{i}" for i in range(n + 1))
     traced = [m for m in outputs if m.key() == b"case-x"]
-    assert dict(traced[0].headers() or [])["traceparent"] == TRACEPARENT  # trace context passed through
+    assert headers_of(traced[0])["traceparent"] == TRACEPARENT  # trace context passed through
     offsets = committed_and_end(kafka_settings.bootstrap, src, group)
     assert {p: c for p, (c, _) in offsets.items()} == {p: end for p, (_, end) in offsets.items()}
     assert sum(end for _, end in offsets.values()) == n + 1
@@ -94,7 +95,7 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
     dead = read_topic(kafka_settings.bootstrap, src + ".dlq", expect=4)
     by_key = {m.key(): m for m in dead}
     assert set(by_key) == {b"c2", b"c3", b"c4", b"c5"}
-    codes = {k: dict(m.headers() or [])["crmpilot.error.code"] for k, m in by_key.items()}
+    codes = {k: headers_of(m)["crmpilot.error.code"] for k, m in by_key.items()}
     assert codes == {
         b"c2": b"invalid_json",
         b"c3": b"unknown_schema_version",
@@ -104,7 +105,7 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
     for offset, (key, value, _) in enumerate(records):
         if key in by_key:
             m = by_key[key]
-            h = dict(m.headers() or [])
+            h = headers_of(m)
             assert m.value() == value  # original value kept byte for byte
             assert h["crmpilot.source.topic"] == src.encode()
             assert h["crmpilot.source.partition"] == b"0"
@@ -113,8 +114,8 @@ def test_poison_records_are_dead_lettered_with_error_headers_and_consumption_goe
             assert h["crmpilot.attempts"] == b"0"
             assert h["crmpilot.error.class"].startswith(b"crmpilot.events.errors.")
             assert h["crmpilot.error.message"] and h["crmpilot.error.stack"] and h["crmpilot.failed_at"]
-    assert dict(by_key[b"c2"].headers() or [])["traceparent"] == TRACEPARENT  # original headers kept
-    assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"c1", b"c6"]
+    assert headers_of(by_key[b"c2"])["traceparent"] == TRACEPARENT  # original headers kept
+    assert sorted(key_of(m) for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"c1", b"c6"]
     ((committed, end),) = committed_and_end(kafka_settings.bootstrap, src, group).values()
     assert committed == end == len(records)
 
@@ -147,7 +148,7 @@ def test_per_key_order_holds_while_keys_run_concurrently(
     outputs = read_topic(kafka_settings.bootstrap, out, expect=len(events))
     produced: dict[str, list[int]] = defaultdict(list)
     for m in sorted(outputs, key=lambda m: (m.partition(), m.offset())):
-        body = json.loads(m.value())
+        body = json.loads(value_of(m))
         produced[body["subject"]].append(int(body["data"]["description"]))
     assert dict(produced) == expected  # and the outputs are in the same per-key order
     assert 1 < peak <= 16
@@ -193,9 +194,9 @@ def test_retryable_errors_are_retried_then_dead_lettered_and_final_ones_at_once(
     (_, t1), (_, t2) = attempts["slow-api"]
     assert t2 - t1 >= 0.39  # retry_after honoured
     assert len(attempts["always-down"]) == len(attempts["buggy"]) == 4
-    assert sorted(m.key() for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"flaky", b"slow-api"]
+    assert sorted(key_of(m) for m in read_topic(kafka_settings.bootstrap, out, expect=2)) == [b"flaky", b"slow-api"]
     assert len(attempts["too-long"]) == 1
-    dead = {m.key(): dict(m.headers() or []) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=3)}
+    dead = {m.key(): headers_of(m) for m in read_topic(kafka_settings.bootstrap, src + ".dlq", expect=3)}
     assert set(dead) == {b"always-down", b"buggy", b"too-long"}
     assert dead[b"too-long"]["crmpilot.error.code"] == b"llm_context_overflow"
     assert dead[b"too-long"]["crmpilot.attempts"] == b"1"

@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from streamkit import case_event, committed_and_end, produce_envelopes
 
 from crmpilot.settings import KafkaSettings
+from tests.kafkakit import value_of
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ class _Outputs:
             assert time.monotonic() < deadline, f"timed out with {len(self.ids)} distinct outputs"
             for m in self._consumer.consume(500, 0.1):
                 assert m.error() is None, m.error()
-                self.ids[json.loads(m.value())["id"]] += 1
+                self.ids[json.loads(value_of(m))["id"]] += 1
 
     def close(self) -> None:
         self._consumer.close()

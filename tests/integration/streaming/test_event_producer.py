@@ -11,6 +11,7 @@ from streamkit import case_event, read_topic
 from crmpilot.events import decode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import EventProducer, produce_events
+from tests.kafkakit import headers_of
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +36,13 @@ def test_produce_events_blocking_and_async(kafka_settings: KafkaSettings, unique
     for m in records:
         envelope = decode(m.value())
         assert m.key() == envelope.subject.encode()
-        headers = dict(m.headers() or [])
+        headers = headers_of(m)
         assert headers["content-type"].startswith(b"application/cloudevents+json")
         if envelope.id in {"evt-6", "evt-7"}:
             assert "traceparent" not in headers
         else:
             assert headers["traceparent"] == TRACEPARENT.encode()
-    assert dict(next(m for m in records if m.key() == b"case-5").headers() or [])["tracestate"] == b"vendor=1"
+    assert headers_of(next(m for m in records if m.key() == b"case-5"))["tracestate"] == b"vendor=1"
     # same subject -> same partition (per-entity order downstream)
     again = produce_events(topic, [case_event(9, "case-1")], kafka=kafka_settings)
     assert again[0].partition == next(m.partition() for m in records if m.key() == b"case-1")

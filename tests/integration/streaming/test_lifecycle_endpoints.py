@@ -21,6 +21,7 @@ from crmpilot.errors import Retryable
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import ConsumerService, LifecycleServer, MessageContext, Output, RuntimeSettings
+from tests.kafkakit import headers_of, value_of
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration
@@ -112,7 +113,7 @@ def test_probes_follow_the_service_and_the_metrics_count_what_it_did(
 
     outputs = read_topic(kafka_settings.bootstrap, out, expect=n)
     for m in outputs:  # every result names the event it answers
-        assert dict(m.headers() or [])["crmpilot.source.event_id"] == json.loads(m.value())["id"].encode()
+        assert headers_of(m)["crmpilot.source.event_id"] == json.loads(value_of(m))["id"].encode()
 
 
 def _start(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:

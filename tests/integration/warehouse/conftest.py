@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from pydantic import SecretStr
 
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import PostgresWarehouse, connect, describe_url, migrate
@@ -32,7 +33,7 @@ def server_url() -> str:
         with psycopg.connect(url, connect_timeout=3):
             pass
     except psycopg.OperationalError as exc:
-        where = describe_url(DatabaseSettings(url=url))
+        where = describe_url(DatabaseSettings(url=SecretStr(url)))
         pytest.skip(
             f"PostgreSQL unreachable at {where} (start it with `infra/stack.sh up` or set CRMPILOT_DATABASE_URL): {exc}"
         )
@@ -52,7 +53,7 @@ def new_database(server_url: str) -> Iterator[NewDatabase]:
             except psycopg.errors.InsufficientPrivilege as exc:
                 pytest.skip(f"the test user may not create databases: {exc}")
         created.append(name)
-        return DatabaseSettings(url=make_conninfo(server_url, dbname=name))
+        return DatabaseSettings(url=SecretStr(make_conninfo(server_url, dbname=name)))
 
     yield make
     failures: list[str] = []

@@ -28,6 +28,7 @@ from crmpilot.events import (
     Provenance,
     RequestScore,
     RequestSubmitted,
+    ReviewDecision,
     TicketClassification,
     result_id_for,
 )
@@ -99,11 +100,11 @@ def _mail(email_id: str, case_id: str, sender: str, body: str) -> Envelope[Email
 
 
 def _ticket(
-    source: Envelope[CaseEvent], name: str, offset: int, *, review: str = "auto_apply"
+    source: Envelope[CaseEvent], name: str, offset: int, *, review: ReviewDecision = "auto_apply"
 ) -> Envelope[TicketClassification]:
     data = TicketClassification(
         result_id=result_id_for(source.id, "classify_ticket", "v1"),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         provenance=_provenance(source, "classify_ticket", "crm.case.events", offset),
         case_id=source.data.case_id,
         category="Billing",
@@ -199,11 +200,11 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
     bob_ticket = _ticket(bob_case, "Bob Ray", 3, review="suggest")
     bob_summary = _summary(bob_mail, "Bob Ray", 4)
 
-    sources = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
+    sources: list[Envelope[Any]] = [ann_case, ann_mail, ann_lead, bob_case, bob_mail]
     topics = {"crm.case.created": "crm.case.events", "crm.email.received": "crm.email.events",
               "erp.request.submitted": "erp.request.events"}  # fmt: skip
     warehouse.write_raw_events([(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)])
-    results = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
+    results: list[Envelope[Any]] = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
     result_topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized",
                      "score_request": "ai.request.scored"}  # fmt: skip
     positions = [KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)]

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from tests.bench import bench_warehouse
 from tests.bench.bench_warehouse import records, run
+from warehouse_writer.handler import WarehouseWriter
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def test_bench_warehouse_runs_and_checks_its_rows(server_url: str) -> None:
 
 
 def test_bench_warehouse_fails_loudly_when_a_row_is_missing(server_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    class LosesOne(bench_warehouse.WarehouseWriter):
+    class LosesOne(WarehouseWriter):
         def _flush(self, items: Sequence[tuple[Any, Any]]) -> list[int]:
             super()._flush(items[1:])
             return [1] * len(items)

@@ -24,6 +24,7 @@ from crmpilot.events import (
     RecordChanged,
     result_id_for,
 )
+from crmpilot.events.models import OutputValue
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, connect
 from crmpilot.warehouse.privacy import ERASED, PURGED, erase, purge
@@ -61,7 +62,7 @@ def churn_result(
         source_partition=0, source_offset=offset, source_event_id=source_event_id, event_time=OLD,
         processed_at=OLD + timedelta(seconds=3),
     )  # fmt: skip
-    outputs = {"churn_risk": "high", "churn_reason": reason}
+    outputs: dict[str, OutputValue] = {"churn_risk": "high", "churn_reason": reason}
     data = EnrichmentResult(
         result_id=result_id_for(source_event_id, task, "2026-12-06.1"), task=task, enrichment_version=1,
         review="auto_apply", provenance=provenance, record_id=record_id, outputs=outputs,
@@ -136,7 +137,8 @@ def _raw_result(conn: psycopg.Connection[Any], source_event_id: str) -> dict[str
         (source_event_id,),
     ).fetchone()
     assert row is not None
-    return row[0]
+    payload: dict[str, Any] = row[0]
+    return payload
 
 
 def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(
@@ -151,9 +153,11 @@ def test_a_purge_keeps_the_churn_risk_and_replaces_the_churn_reason(
         (ANN_OPP, "high", PURGED, 0.91, 300),
         (BOB_OPP, "high", BOB_REASON, 0.91, 300),  # stored today: untouched
     ]
-    outputs, result, redacted = conn.execute(
+    row = conn.execute(
         "select outputs, result, redacted from warehouse.fact_enrichment where record_id = %s", (ANN_OPP,)
-    ).fetchone()  # type: ignore[misc]
+    ).fetchone()
+    assert row is not None
+    outputs, result, redacted = row
     assert outputs == {"churn_risk": "high", "churn_reason": PURGED} and redacted == "purged"
     assert result["outputs"] == outputs
     assert (result["record_id"], result["field_review"]) == (

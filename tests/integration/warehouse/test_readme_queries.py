@@ -67,7 +67,7 @@ def recent(warehouse: PostgresWarehouse) -> None:
         "summarize_email": "ai.email.summarized",
         "score_request": "ai.request.scored",
     }
-    results = [t1, t2, t3, e1, r1]
+    results: list[Envelope[Any]] = [t1, t2, t3, e1, r1]
     warehouse.write_results([(r, KafkaPosition(topics[r.data.task], 0, i)) for i, r in enumerate(results)])
     sources = [
         Envelope[CaseEvent](

@@ -42,7 +42,7 @@ def known(warehouse: PostgresWarehouse) -> dict[str, str]:
     )
     e1 = make_email("e1", cost_usd=Decimal("0.001"))
     r1 = make_request("r1", event_time=DAY2, cost_usd=Decimal("0.003"))
-    results = [t1, t2, t3, t4, e1, r1]
+    results: list[Envelope[Any]] = [t1, t2, t3, t4, e1, r1]
     topics = {
         "classify_ticket": "ai.ticket.classified",
         "summarize_email": "ai.email.summarized",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,7 +31,7 @@ def _count(db: psycopg.Connection, table: str) -> int:
 def test_results_written_twice_are_stored_once_with_every_column_filled(
     warehouse: PostgresWarehouse, db: psycopg.Connection
 ) -> None:
-    batch = [
+    batch: list[tuple[Envelope[Any], KafkaPosition]] = [
         (make_ticket("evt-1"), _position(1)),
         (make_email("evt-2"), _position(2)),
         (make_request("evt-3"), _position(3)),

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from crmpilot.events import EmailSummary, Envelope, Provenance, RequestScore, TicketClassification, result_id_for
+from crmpilot.events import (
+    EmailSummary,
+    Envelope,
+    Provenance,
+    RequestScore,
+    ReviewDecision,
+    TicketClassification,
+    result_id_for,
+)
+from crmpilot.tasks.taxonomy import Priority
 
 DAY1 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -44,19 +53,19 @@ def make_ticket(
     *,
     event_time: datetime = DAY1,
     category: str = "Billing",
-    priority: str = "High",
-    review: str = "auto_apply",
+    priority: Priority = "High",
+    review: ReviewDecision = "auto_apply",
     confidence: dict[str, float] | None = None,
     **provenance: Any,
 ) -> Envelope[TicketClassification]:
     prompt_version = provenance.get("prompt_version", "v1")
     data = TicketClassification(
         result_id=result_id_for(source_event_id, "classify_ticket", prompt_version),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         provenance=_provenance(source_event_id, "classify_ticket", "crm.case.events", event_time, **provenance),
         case_id=f"case-{source_event_id}",
         category=category,
-        priority=priority,  # type: ignore[arg-type]
+        priority=priority,
         sentiment="negative",
         language="en",
         queue="billing",
@@ -75,11 +84,11 @@ def make_ticket(
 
 
 def make_email(
-    source_event_id: str, *, event_time: datetime = DAY1, review: str = "auto_apply", **provenance: Any
+    source_event_id: str, *, event_time: datetime = DAY1, review: ReviewDecision = "auto_apply", **provenance: Any
 ) -> Envelope[EmailSummary]:
     data = EmailSummary(
         result_id=result_id_for(source_event_id, "summarize_email", "v1"),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         provenance=_provenance(source_event_id, "summarize_email", "crm.email.events", event_time, **provenance),
         email_id=f"email-{source_event_id}",
         case_id="case-1",
@@ -99,11 +108,11 @@ def make_email(
 
 
 def make_request(
-    source_event_id: str, *, event_time: datetime = DAY1, review: str = "suggest", **provenance: Any
+    source_event_id: str, *, event_time: datetime = DAY1, review: ReviewDecision = "suggest", **provenance: Any
 ) -> Envelope[RequestScore]:
     data = RequestScore(
         result_id=result_id_for(source_event_id, "score_request", "v1"),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         provenance=_provenance(source_event_id, "score_request", "erp.request.events", event_time, **provenance),
         request_id=f"req-{source_event_id}",
         kind="lead",

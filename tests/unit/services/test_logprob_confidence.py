@@ -42,7 +42,9 @@ def _classify(server: OpenAITestServer) -> TicketClassification:
     event = CaseEvent(
         case_id="500DM0000000001YAA", subject="Invoice", description="I was charged twice for INV-1.", origin="Web"
     )
-    return only_result(handler, envelope("crm.case.created", event, subject=event.case_id), TOPIC)
+    result = only_result(handler, envelope("crm.case.created", event, subject=event.case_id), TOPIC)
+    assert isinstance(result, TicketClassification)
+    return result
 
 
 def test_a_value_spelt_by_several_tokens_gets_the_product_of_their_probabilities() -> None:

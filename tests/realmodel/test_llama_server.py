@@ -148,6 +148,25 @@ async def test_every_shipped_task_sends_the_strict_schema_and_gets_a_validated_o
     outcomes.append(f"{name}: valid ({_summary(run)})")
 
 
+async def test_closed_fields_get_their_confidence_from_the_tokens_the_model_wrote(
+    make_client: Any, wire: Wire, outcomes: list[str]
+) -> None:
+    """llama.cpp returns ``logprobs``; the category's confidence is the probability of its tokens, not a report."""
+    client = make_client(max_output_tokens=400)
+    measured = []
+    for _, subject, description in TICKETS[:3]:
+        try:
+            run = await client.run(CLASSIFY_TICKET, _ticket(subject, description))
+        except LLMInvalidOutput:
+            continue
+        assert run.confidence_source == "logprobs", "llama.cpp sends logprobs: the confidence must come from them"
+        measured.append(run.output.confidence.category)
+    assert all(req.get("logprobs") is True for req in wire.chat_requests)
+    assert measured, "no valid answer among three tickets: nothing to measure"
+    assert all(0 < p <= 1 for p in measured)
+    outcomes.append(f"logprobs: category confidence from tokens {', '.join(f'{p:.3f}' for p in measured)}")
+
+
 async def test_an_answer_cut_at_max_tokens_is_reasked_once_then_refused_with_a_typed_error(
     make_client: Any, wire: Wire
 ) -> None:

@@ -58,6 +58,13 @@ def test_a_value_spelt_by_several_tokens_gets_the_product_of_their_probabilities
     assert probs == pytest.approx({"category": 0.3, "escalate": 0.8})  # the nested "category" key is not the field
 
 
+def test_tokens_around_the_content_count_from_where_it_starts() -> None:
+    """llama.cpp strips the ```json fence the model wrote from the content, not from the tokens."""
+    tokens = [("```", -0.0), ("json", -0.0), ("\n", -0.0), ('{"', -0.0), ("category", -0.0), ('": "', -0.0),
+              ("Refund", math.log(0.4)), ('"}', -0.0), ("\n```", -0.0)]  # fmt: skip
+    assert value_probabilities('{"category": "Refund"}', tokens, ["category"]) == pytest.approx({"category": 0.4})
+
+
 def test_tokens_that_do_not_spell_the_answer_measure_nothing() -> None:
     assert value_probabilities('{"category": "Billing"}', [('{"category": "Refund"}', -0.1)], ["category"]) == {}
     assert value_probabilities("```json\n{}\n```", [("```json\n{}\n```", -0.1)], ["category"]) == {}

@@ -79,16 +79,19 @@ def value_probabilities(text: str, tokens: Sequence[tuple[str, float]], fields: 
 
     A string value's characters are those between its quotes; a token counts when it overlaps them (a token
     that holds the opening quote and the first letters decides the value too). Returns only the fields it could
-    measure; nothing when the tokens do not spell ``text`` exactly.
+    measure; nothing when the tokens do not spell ``text`` (around it they may: llama.cpp's server hands out
+    the content without the ```json fence the model wrote, but the fence's tokens with the rest).
     """
-    if not tokens or "".join(t for t, _ in tokens) != text:
+    spelt = "".join(t for t, _ in tokens)
+    shift = spelt.find(text) if text else -1  # llama.cpp strips a ```json fence from the content, not the tokens
+    if shift < 0:
         return {}
     try:
         spans = _top_level_spans(text)
     except ValueError:  # not JSON after all: nothing to measure
         return {}
     bounds = []
-    pos = 0
+    pos = -shift
     for token, logprob in tokens:
         bounds.append((pos, pos + len(token), logprob))
         pos += len(token)

@@ -197,24 +197,30 @@ def _dlq_groups(kafka: KafkaSettings, keys: set[bytes]) -> dict[bytes, set[str]]
         consumer.close()
 
 
+def _count(cur: psycopg.Cursor[Any]) -> int:
+    """The number a ``select count(...)`` answers."""
+    row = cur.fetchone()
+    assert row is not None  # an aggregate without GROUP BY answers one row
+    return int(row[0])
+
+
 def _stored(conn: psycopg.Connection[Any], task: _Task) -> int:
-    row = conn.execute(
-        f"select count(*) from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)
-    ).fetchone()
-    return int(row[0])  # type: ignore[index]
+    return _count(
+        conn.execute(f"select count(*) from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,))
+    )
 
 
 def _with_target(conn: psycopg.Connection[Any], task: _Task) -> int:
     sql = f"select count(*) from warehouse.{task.table} where result_id = any(%s) and {task.targets_crm}"
-    row = conn.execute(sql, (task.result_ids,)).fetchone()
-    return int(row[0])  # type: ignore[index]
+    return _count(conn.execute(sql, (task.result_ids,)))
 
 
 def _decided(conn: psycopg.Connection[Any], result_ids: list[str]) -> int:
-    row = conn.execute(
-        "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
-    ).fetchone()
-    return int(row[0])  # type: ignore[index]
+    return _count(
+        conn.execute(
+            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
+        )
+    )
 
 
 _CRM_STATUS = (
@@ -384,7 +390,7 @@ def run(
         for e in case_events(records, source=source)
     ]
     leads = list(sf.query_all_iter(LEAD_QUERY))
-    tasks = (
+    tasks: tuple[_Task, ...] = (
         _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases),
         _Task(
             "emails summarized + stored ",
@@ -426,11 +432,11 @@ def run(
                group by 1""",
             {"ids": all_ids},
         ).fetchall())  # fmt: skip
-        unverified = int(
-            conn.execute(  # type: ignore[index]
+        unverified = _count(
+            conn.execute(
                 "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
                 (tasks[1].result_ids,),
-            ).fetchone()[0]
+            )
         )
 
     dlq = _dlq_groups(kafka, {k.encode() for k in bad_keys}) if bad_keys else {}

@@ -255,7 +255,8 @@ class OpenAIProvider:
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
         if self.response_format == "json_schema":
-            kwargs["response_format"] = response_format_for(spec.name, spec.output_model)
+            output_model: type[BaseModel] = spec.output_model
+            kwargs["response_format"] = response_format_for(spec.name, output_model)
         elif self.response_format == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
         try:

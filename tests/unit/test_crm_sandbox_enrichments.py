@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from crm_sandbox.app import create_app
@@ -24,19 +26,19 @@ DATA = "/services/data/v59.0"
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The sandbox app started with CRMPILOT_ENRICHMENTS_DIR=examples/enrichments."""
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
-    settings = SandboxSettings(session_token=TOKEN, human_session_token="unit-human-token")
+    settings = SandboxSettings(session_token=SecretStr(TOKEN), human_session_token=SecretStr("unit-human-token"))
     with TestClient(create_app(MemoryStore(), settings), base_url="https://testserver") as test_client:
         test_client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield test_client
 
 
-def _described(client: TestClient, sobject: str) -> dict[str, dict]:
+def _described(client: TestClient, sobject: str) -> dict[str, dict[str, Any]]:
     response = client.get(f"{DATA}/sobjects/{sobject}/describe")
     assert response.status_code == 200, response.text
     return {f["name"]: f for f in response.json()["fields"]}
 
 
-def _values(field: dict) -> list[str]:
+def _values(field: dict[str, Any]) -> list[str]:
     return [v["value"] for v in field["picklistValues"]]
 
 

@@ -212,7 +212,8 @@ def test_the_provider_classifies_with_a_hybrid_head(
             for t in ("my card was stolen", "card has not arrived", "exchange rate")
         ]
         done = await asyncio.gather(*(provider.complete(spec, p) for p in payloads))
-        assert all(c.model_version.endswith(head.id) and c.extra == {"head": head.id} for c in done)
+        assert all(c.model_version is not None and c.model_version.endswith(head.id) for c in done)
+        assert all(c.extra == {"head": head.id} for c in done)
         return [c.output.category for c in done]
 
     assert asyncio.run(go()) == ["lost_or_stolen_card", "card_arrival", "exchange_rate"]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from eval_testkit import TICKETS, fake_batcher, fake_encoder, rows, write_csv
 
-from crmpilot.evaluation import TrainOptions, read_labelled, train_head
+from crmpilot.evaluation import EvalReport, TrainOptions, read_labelled, train_head
 from crmpilot.evaluation.training import fit_gate
 from crmpilot.llm.factory import build_llm_client
 from crmpilot.llm.local import LocalProvider, TrainedHead
@@ -228,7 +228,7 @@ def test_eval_counts_out_of_scope_items_apart(gated: tuple[TrainedHead, Path], t
     provider = LocalProvider(head=head, batcher=fake_batcher())
     client = build_llm_client(LLMSettings(provider="local", cache="off"), local_provider_factory=lambda: provider)
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> EvalReport:
         try:
             return await evaluate(
                 client, classify_ticket_spec(head.categories), data, name="oos", head=head.id, out_of_scope={OOS_LABEL}

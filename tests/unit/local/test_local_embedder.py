@@ -6,6 +6,8 @@ import asyncio
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -53,14 +55,14 @@ def test_anchor_embeddings_are_computed_once(provider: LocalProvider) -> None:
 def test_model_load_is_lazy_and_failures_reach_every_caller() -> None:
     loads = []
 
-    def broken() -> object:
+    def broken() -> NoReturn:
         loads.append(1)
         raise RuntimeError("no model")
 
-    batcher = EmbeddingBatcher(Encoder(load=broken))  # type: ignore[arg-type]
+    batcher = EmbeddingBatcher(Encoder(load=broken))
     assert loads == []
 
-    async def two() -> list[object]:
+    async def two() -> Sequence[object]:
         return await asyncio.gather(batcher.query(["a"]), batcher.passage(["b"]), return_exceptions=True)
 
     results = asyncio.run(two())

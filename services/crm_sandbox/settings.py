@@ -20,12 +20,12 @@ class SandboxSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_SANDBOX_", frozen=True, validate_by_name=True)
 
     host: str = "127.0.0.1"
-    port: int = Field(8443, ge=0, le=65535)
+    port: int = Field(default=8443, ge=0, le=65535)
     database_url: SecretStr = Field(
-        SecretStr(DEFAULT_DATABASE_URL),
+        default=SecretStr(DEFAULT_DATABASE_URL),
         validation_alias=AliasChoices("CRMPILOT_SANDBOX_DATABASE_URL", "CRMPILOT_DATABASE_URL"),
     )
-    db_schema: str = Field("crm_sandbox", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    db_schema: str = Field(default="crm_sandbox", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     cert_dir: Path = Path(".run/sandbox-tls")
     session_token: SecretStr = SecretStr("sandbox-integration-token")
     """Bearer token of the integration user (what crmpilot's services use)."""
@@ -35,5 +35,5 @@ class SandboxSettings(BaseSettings):
     client_secret: SecretStr = SecretStr("sandbox-secret")
     user_password: SecretStr = SecretStr("sandbox-password")
     """Password of every sandbox user for the OAuth password grant."""
-    api_daily_limit: int = Field(15000, gt=0)
-    query_batch_size: int = Field(2000, gt=0, le=2000)
+    api_daily_limit: int = Field(default=15000, gt=0)
+    query_batch_size: int = Field(default=2000, gt=0, le=2000)

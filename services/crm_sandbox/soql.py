@@ -288,7 +288,7 @@ class _Parser:
         field = self.field()
         if self.tok.kind == "op":
             text = self.advance().text
-            op: Operator = "!=" if text == "<>" else text  # type: ignore[assignment]
+            op: Operator = "!=" if text == "<>" else text  # type: ignore[assignment]  # the lexer gives op tokens only for the operators
             return Comparison(field, op, self.value())
         if self.at("like"):
             self.advance()

@@ -17,7 +17,7 @@ from typing import Any
 from crmpilot.enrichments.pipeline import Reading, Run, TaskPipeline
 from crmpilot.enrichments.results import review_decision
 from crmpilot.events import EmailReceived, EmailSummary, Envelope, ReviewDecision
-from crmpilot.events.models import InputSkipped
+from crmpilot.events.models import ActionItem, Entity, InputSkipped
 from crmpilot.tasks import EmailSummaryOutput, email_payload, grounding_failures
 
 SOURCE = "crmpilot/email_summarizer"
@@ -58,8 +58,8 @@ class EmailSummarizer(TaskPipeline[EmailSummary]):
             intent=out.intent,
             sentiment=out.sentiment,
             urgency=out.urgency,
-            action_items=tuple(item.model_dump() for item in out.action_items),
-            entities=tuple(entity.model_dump() for entity in out.entities),
+            action_items=tuple(ActionItem.model_validate(item.model_dump()) for item in out.action_items),
+            entities=tuple(Entity.model_validate(entity.model_dump()) for entity in out.entities),
             confidence=out.confidence,
             verified=not failures,
             grounding_failures=failures,

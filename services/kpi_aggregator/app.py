@@ -35,7 +35,9 @@ from decimal import Decimal
 from typing import Any, cast
 
 import faust
+from faust.types import FieldDescriptorT
 from faust.web import Request, Response, View
+from mode.types import SignalHandlerT
 
 from crmpilot.errors import Retryable
 from crmpilot.events import PoisonMessage, ReviewDecision, decode
@@ -89,7 +91,8 @@ def build_app(
     tables = {
         size: app.Table(f"kpi-{size}s", default=dict, partitions=partitions)
         .tumbling(size, expires=timedelta(seconds=size * settings.retain_windows))
-        .relative_to_field(Observation.at)
+        # a faust Record's class attribute is its field descriptor; the annotation only says what instances hold
+        .relative_to_field(cast("FieldDescriptorT[Any]", Observation.at))
         for size in settings.window_sizes_s
     }
     seen = SeenResults(
@@ -165,11 +168,13 @@ def build_app(
             pending.put(window)
 
     for wrapper in tables.values():
-        wrapper.on_recover(on_recovered)
+        wrapper.table.on_recover(on_recovered)  # what WindowWrapper.on_recover does; its type (WindowWrapperT) lacks it
 
-    @app.on_before_shutdown.connect
     async def flush_at_shutdown(sender: faust.App, **_: Any) -> None:
         await flush()
+
+    # mypy matches no function to mode's SignalHandlerT (a mypy_extensions callable type), not even its own signature
+    app.on_before_shutdown.connect(cast("SignalHandlerT[Any]", flush_at_shutdown))
 
     @app.page("/kpi")
     class KpiView(View):

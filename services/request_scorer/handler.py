@@ -17,7 +17,7 @@ from typing import Any
 from crmpilot.enrichments.pipeline import Reading, Run, TaskPipeline
 from crmpilot.enrichments.results import review_decision
 from crmpilot.events import Envelope, RequestScore, RequestSubmitted
-from crmpilot.events.models import InputSkipped
+from crmpilot.events.models import InputSkipped, ScoreFactor
 from crmpilot.tasks import RequestScoreOutput, request_payload
 
 SOURCE = "crmpilot/request_scorer"
@@ -67,7 +67,7 @@ class RequestScorer(TaskPipeline[RequestScore]):
             kind=run.reading.about.kind,
             score=out.score,
             band=out.band,
-            factors=tuple(factor.model_dump() for factor in out.factors),
+            factors=tuple(ScoreFactor.model_validate(factor.model_dump()) for factor in out.factors),
             risk_flags=out.risk_flags,
             next_action=out.next_action,
             confidence=out.confidence,

@@ -79,7 +79,7 @@ def _require_postgres() -> None:
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     _require_postgres()
     schema = f"crm_sandbox_test_{uuid.uuid4().hex[:10]}"
-    settings = SandboxSettings(  # type: ignore[call-arg]  # mypy misses SandboxSettings' defaults given as Field(<default>, ...)
+    settings = SandboxSettings(
         database_url=SecretStr(DATABASE_URL),
         db_schema=schema,
         cert_dir=tmp_path_factory.mktemp("sandbox-tls"),

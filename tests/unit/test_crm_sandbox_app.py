@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from crm_sandbox.app import create_app
@@ -21,7 +22,7 @@ DATA = "/services/data/v59.0"
 
 @pytest.fixture
 def settings() -> SandboxSettings:
-    return SandboxSettings(session_token=TOKEN, human_session_token=HUMAN, api_daily_limit=50)
+    return SandboxSettings(session_token=SecretStr(TOKEN), human_session_token=SecretStr(HUMAN), api_daily_limit=50)
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from crm_sandbox.app import create_app
@@ -24,19 +26,19 @@ DATA = "/services/data/v59.0"
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The sandbox app started with CRMPILOT_ENRICHMENTS_DIR=examples/enrichments."""
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
-    settings = SandboxSettings(session_token=TOKEN, human_session_token="unit-human-token")
+    settings = SandboxSettings(session_token=SecretStr(TOKEN), human_session_token=SecretStr("unit-human-token"))
     with TestClient(create_app(MemoryStore(), settings), base_url="https://testserver") as test_client:
         test_client.headers["Authorization"] = f"Bearer {TOKEN}"
         yield test_client
 
 
-def _described(client: TestClient, sobject: str) -> dict[str, dict]:
+def _described(client: TestClient, sobject: str) -> dict[str, dict[str, Any]]:
     response = client.get(f"{DATA}/sobjects/{sobject}/describe")
     assert response.status_code == 200, response.text
     return {f["name"]: f for f in response.json()["fields"]}
 
 
-def _values(field: dict) -> list[str]:
+def _values(field: dict[str, Any]) -> list[str]:
     return [v["value"] for v in field["picklistValues"]]
 
 
@@ -72,7 +74,7 @@ def test_example_specs_add_their_fields_and_values() -> None:
     assert case.field("AI_Type_Result_Id__c") is not None and case.field("AI_Type_Review_Required__c") is not None
     # what no spec targets is left as it was
     assert schema.get("Lead") == default_schema().get("Lead")
-    assert case.field("Origin") == default_schema().get("Case").field("Origin")  # type: ignore[union-attr]
+    assert case.field("Origin") == default_schema().get("Case").field("Origin")  # type: ignore[union-attr]  # the default schema has these objects
 
 
 def test_without_specs_the_schema_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +82,7 @@ def test_without_specs_the_schema_is_the_default(monkeypatch: pytest.MonkeyPatch
     assert org_schema() is default_schema()
     assert schema_for(None) is default_schema()
     assert schema_for(load_registry([])) is default_schema()
-    assert default_schema().get("Opportunity").field("Churn_Risk__c") is None  # type: ignore[union-attr]
+    assert default_schema().get("Opportunity").field("Churn_Risk__c") is None  # type: ignore[union-attr]  # the default schema has these objects
 
 
 def test_a_spec_for_an_object_the_sandbox_lacks_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -65,8 +65,12 @@ def test_results_use_canonical_names_and_attributes() -> None:
 def test_id_filter_pins_ids() -> None:
     one, two = make_id("500", 1), make_id("500", 2)
     schema = default_schema()
-    assert id_filter(bind(schema, parse_soql(f"SELECT Id FROM Case WHERE Id = '{one}' AND Status = 'New'"))) == {one}
-    assert id_filter(bind(schema, parse_soql(f"SELECT Id FROM Case WHERE Id IN ('{one}', '{two}')"))) == {one, two}
+    assert id_filter(
+        bind(schema, parse_soql(f"SELECT Id FROM Case WHERE Id = '{one}' AND Status = 'New'"))
+    ) == frozenset({one})
+    assert id_filter(bind(schema, parse_soql(f"SELECT Id FROM Case WHERE Id IN ('{one}', '{two}')"))) == frozenset(
+        {one, two}
+    )
     assert id_filter(bind(schema, parse_soql(f"SELECT Id FROM Case WHERE Id = '{one}' OR Status = 'New'"))) is None
 
 

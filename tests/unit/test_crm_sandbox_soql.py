@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from crm_sandbox.errors import MalformedQuery
-from crm_sandbox.soql import And, Comparison, Not, Or, OrderBy, Query, parse_soql
+from crm_sandbox.soql import And, Comparison, Not, Or, OrderBy, Query, Value, parse_soql
 
 
 def test_full_query() -> None:
@@ -50,7 +50,7 @@ def test_keywords_are_case_insensitive_and_count_has_no_fields() -> None:
         ("2024-05-01T12:00:00.000+0200", datetime(2024, 5, 1, 10, tzinfo=UTC)),
     ],
 )
-def test_literals(literal: str, value: object) -> None:
+def test_literals(literal: str, value: Value) -> None:
     assert parse_soql(f"SELECT Id FROM Case WHERE X = {literal}").where == Comparison("X", "=", value)
 
 

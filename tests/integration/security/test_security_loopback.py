@@ -75,7 +75,7 @@ def test_the_defaults_are_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.endswith(("_HOST", "_HTTP_HOST", "_WEB_HOST")):
             monkeypatch.delenv(key)
-    assert SandboxSettings().host == "127.0.0.1"  # type: ignore[call-arg]  # mypy misses SandboxSettings' defaults given as Field(<default>, ...)
+    assert SandboxSettings().host == "127.0.0.1"
     assert EndpointSettings().http_host == "127.0.0.1"
     assert KpiSettings().web_host == "127.0.0.1"
 

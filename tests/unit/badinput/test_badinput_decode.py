@@ -80,8 +80,8 @@ class _no_error:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc: object) -> bool:
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 # --- invalid UTF-8 -----------------------------------------------------------------------

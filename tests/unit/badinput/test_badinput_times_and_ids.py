@@ -33,6 +33,7 @@ from crmpilot.events import (
     FutureTimestamp,
     InvalidPayload,
     PoisonMessage,
+    TicketClassification,
     decode,
     result_id_for,
 )
@@ -103,11 +104,12 @@ def test_a_naive_time_would_break_the_crm_writers_human_edit_check() -> None:
     crm = FakeCRM(user_id="005000000000001AAA")
     crm.put("Case", "500000000000001AAA", at=EVENT_TIME - timedelta(minutes=5))
     result = SAMPLES["ai.ticket.classified"]
+    assert isinstance(result, TicketClassification)
     naive = result.model_copy(
         update={"provenance": result.provenance.model_copy(update={"event_time": datetime(2026, 11, 2, 9, 30)})}
     )
     with pytest.raises(TypeError):
-        write_back([naive], crm, InMemoryWarehouse())  # type: ignore[list-item]
+        write_back([naive], crm, InMemoryWarehouse())
 
 
 def test_a_far_future_time_would_let_the_crm_writer_overwrite_a_persons_edit() -> None:
@@ -121,10 +123,11 @@ def test_a_far_future_time_would_let_the_crm_writer_overwrite_a_persons_edit() -
         AI_Category__c="Refund",
     )
     result = SAMPLES["ai.ticket.classified"]
+    assert isinstance(result, TicketClassification)
     future = result.model_copy(
         update={"provenance": result.provenance.model_copy(update={"event_time": datetime(9999, 1, 1, tzinfo=UTC)})}
     )
-    [report] = write_back([future], crm, InMemoryWarehouse())  # type: ignore[list-item]
+    [report] = write_back([future], crm, InMemoryWarehouse())
     assert report.status == "applied"  # the guard is defeated: hence FutureTimestamp at decode
 
 

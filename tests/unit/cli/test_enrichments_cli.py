@@ -172,7 +172,9 @@ def test_new_writes_a_commented_spec_that_loads_and_never_overwrites(tmp_path: P
     assert spec.name == "renewal_intent" and spec.crm is not None and spec.crm.object == "Opportunity"
     assert spec.crm.fields == {"renewal_intent": "Renewal_Intent__c"}
     lines = path.read_text().splitlines()
-    keys = _key_lines(yaml.compose(path.read_text()))
+    document = yaml.compose(path.read_text())
+    assert document is not None
+    keys = _key_lines(document)
     assert len(keys) > 30 and not [lines[n] for n in keys if "  # " not in lines[n]]
 
     again = runner.invoke(

@@ -125,7 +125,7 @@ def test_a_restart_resumes_from_the_stored_watermark_without_gaps_or_duplicates(
     for n in range(7):
         world.crm.put("Case", f"500{n}", by=HUMAN, at=world.tick(), Subject=f"case {n}")
     world.poll(page_size=3)
-    assert world.store.load("crm://test", "Case").at == world.now  # type: ignore[union-attr]
+    assert world.store.load("crm://test", "Case").at == world.now  # type: ignore[union-attr]  # the poll just stored a checkpoint
     world.crm.put("Case", "5003", by=HUMAN, at=world.tick(), Subject="case 3, edited")
     world.crm.put("Case", "5009", by=HUMAN, at=world.tick(), Subject="case 9")
     world.poll(page_size=3)  # a new CRMSource: only the store carries over

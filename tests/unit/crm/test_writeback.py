@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from crmpilot.crm import CRMRejected, FakeCRM, write_back
-from crmpilot.events import EmailSummary, Provenance, TicketClassification, result_id_for
+from crmpilot.events import EmailSummary, Provenance, ReviewDecision, TicketClassification, result_id_for
 from crmpilot.tasks.taxonomy import category_names
 from crmpilot.warehouse import CrmAuditEntry
 
@@ -40,11 +40,15 @@ class DownAudit(ListAudit):
 
 
 def classification(
-    case_id: str = "500000000000001AAA", *, category: str = "Payments", review: str = "auto_apply", event: str = "evt-1"
+    case_id: str = "500000000000001AAA",
+    *,
+    category: str = "Payments",
+    review: ReviewDecision = "auto_apply",
+    event: str = "evt-1",
 ) -> TicketClassification:
     return TicketClassification(
         result_id=result_id_for(event, "classify_ticket", "v1"),
-        review=review,  # type: ignore[arg-type]
+        review=review,
         case_id=case_id,
         category=category,
         priority="High",

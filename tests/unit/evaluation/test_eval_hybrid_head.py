@@ -126,14 +126,14 @@ def test_round_trip_gives_identical_predictions_and_a_stable_id(
 ) -> None:
     head, folder = hybrid
     doc = json.loads((folder / "head.json").read_text())
-    assert doc["format"] == FORMAT_HYBRID and doc["lexical"]["terms"] == head.lexical.size  # type: ignore[union-attr]
+    assert doc["format"] == FORMAT_HYBRID and doc["lexical"]["terms"] == head.lexical.size  # type: ignore[union-attr]  # the fixture trains a hybrid head, so lexical is set
     assert doc["training"]["features"] == "hybrid" and doc["id"] == head.id == folder.name
     with np.load(folder / "weights.npz", allow_pickle=False) as arrays:
         assert set(arrays.files) == {"W", "b", "vocabulary", "idf"} and arrays["vocabulary"].dtype.kind == "U"
     loaded = load_head(folder)
     texts = ["where is my card", "my card got stolen", "курс валют", "  "]
     vectors = fake_encoder().encode(texts, is_query=True)
-    assert loaded.id == head.id and loaded.lexical is not None and loaded.lexical.vocabulary == head.lexical.vocabulary  # type: ignore[union-attr]
+    assert loaded.id == head.id and loaded.lexical is not None and loaded.lexical.vocabulary == head.lexical.vocabulary  # type: ignore[union-attr]  # the fixture trains a hybrid head, so lexical is set
     assert np.array_equal(loaded.predict_proba(vectors, texts), head.predict_proba(vectors, texts))
     assert any(t.endswith(" ") for t in loaded.lexical.vocabulary)  # padded character n-grams survive the unicode array
     with pytest.raises(ValueError, match="texts"):
@@ -212,7 +212,8 @@ def test_the_provider_classifies_with_a_hybrid_head(
             for t in ("my card was stolen", "card has not arrived", "exchange rate")
         ]
         done = await asyncio.gather(*(provider.complete(spec, p) for p in payloads))
-        assert all(c.model_version.endswith(head.id) and c.extra == {"head": head.id} for c in done)
+        assert all(c.model_version is not None and c.model_version.endswith(head.id) for c in done)
+        assert all(c.extra == {"head": head.id} for c in done)
         return [c.output.category for c in done]
 
     assert asyncio.run(go()) == ["lost_or_stolen_card", "card_arrival", "exchange_rate"]
@@ -228,5 +229,5 @@ def test_hybrid_training_needs_the_texts_and_the_default_options_are_hybrid() ->
     with pytest.raises(TrainingError, match="texts"):
         fit_head(vectors, labels, encoder="e", options=OPTIONS)
     with pytest.raises(TrainingError, match="features"):
-        TrainOptions(features="words")  # type: ignore[arg-type]
+        TrainOptions(features="words")  # type: ignore[arg-type]  # an invalid value on purpose
     assert HYBRID.features == "hybrid" and HYBRID.refit

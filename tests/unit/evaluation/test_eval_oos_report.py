@@ -49,14 +49,12 @@ def test_out_of_scope_items_are_counted_apart_from_the_quality_figures() -> None
     ])  # fmt: skip
     assert r.quality.n == 3 and r.quality.accuracy == 1.0  # the in-scope items
     assert r.calibration is not None and sum(b.count for b in r.calibration.bins) == 2  # the flagged answer is a veto
-    assert [(s.threshold, s.coverage) for s in r.selective] == [
-        (0.5, pytest.approx(2 / 3)),
-        (0.8, pytest.approx(1 / 3)),
-    ]
+    assert [s.threshold for s in r.selective] == [0.5, 0.8]
+    assert [s.coverage for s in r.selective] == [pytest.approx(2 / 3), pytest.approx(1 / 3)]
     oos = r.out_of_scope
     assert oos is not None and oos.n == 4 and oos.labels == [OOS_LABEL, "x"]
     assert (oos.auto_applied, oos.at_suggest, oos.flagged) == (0.25, 0.5, 0.25)  # a failed item writes nothing
-    assert (oos.in_scope_n, oos.in_scope_flagged) == (3, pytest.approx(1 / 3))
+    assert oos.in_scope_n == 3 and oos.in_scope_flagged == pytest.approx(1 / 3)
     assert EvalReport.model_validate_json(r.model_dump_json()) == r
 
 

@@ -89,6 +89,6 @@ def test_eval_drives_the_openai_provider_and_records_cost_errors_and_prompt(tmp_
     assert report.cost.total_usd > 0 and report.cost.tokens_in > 0 and report.cost.tokens_out > 0
     assert len(requests) == 24
     assert all(r.messages[0]["content"].startswith("Candidate prompt v2.") for r in requests)
-    schema = requests[1].response_format["json_schema"]["schema"]  # type: ignore[index]
+    schema = requests[1].response_format["json_schema"]["schema"]  # type: ignore[index]  # the candidate prompt is sent with a json_schema response format
     assert schema["properties"]["category"]["enum"] == sorted(TICKETS)  # the closed vocabulary reached the endpoint
     assert "accuracy" in result.output and "LLMBadRequest: 1" in result.output

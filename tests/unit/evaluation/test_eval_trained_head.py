@@ -11,11 +11,12 @@ import pytest
 from eval_testkit import TICKETS, fake_batcher, fake_encoder, write_csv
 
 from crmpilot.evaluation import TrainOptions, read_labelled, train_head
+from crmpilot.llm.client import TaskRun
 from crmpilot.llm.factory import build_llm_client
 from crmpilot.llm.local import LocalProvider, TrainedHead, UnsupportedTask
 from crmpilot.llm.local.trained import HeadArtefactError, load_head
 from crmpilot.llm.settings import LLMSettings
-from crmpilot.tasks import CLASSIFY_TICKET, classify_ticket_spec
+from crmpilot.tasks import CLASSIFY_TICKET, TicketClassificationOutput, classify_ticket_spec
 from crmpilot.tasks.taxonomy import Category
 
 
@@ -85,7 +86,7 @@ def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id
     provider = LocalProvider(head_path=folder, batcher=fake_batcher())
     spec = classify_ticket_spec(head.categories)
 
-    async def go() -> list:
+    async def go() -> list[TaskRun[TicketClassificationOutput]]:
         client = build_llm_client(LLMSettings(provider="local", cache="off"), local_provider_factory=lambda: provider)
         return await asyncio.gather(
             *(client.run(spec, _payload(t)) for t in ("my card was stolen", "card has not arrived", "exchange rate"))
@@ -107,7 +108,7 @@ def test_provider_with_a_trained_head_answers_in_its_taxonomy_and_reports_its_id
 def test_the_setting_selects_the_head(trained: tuple[TrainedHead, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     head, folder = trained
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(folder))
-    assert LocalProvider(batcher=fake_batcher()).head.id == head.id  # type: ignore[union-attr]
+    assert LocalProvider(batcher=fake_batcher()).head.id == head.id  # type: ignore[union-attr]  # the head named by the setting is loaded
     monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(folder.parent / "head-000000000000"))
     with pytest.raises(HeadArtefactError):
         LocalProvider(batcher=fake_batcher())

@@ -25,14 +25,18 @@ from crmpilot.events import (
 
 
 def _case_envelope(**data: object) -> Envelope[CaseEvent]:
-    payload = {"case_id": "500000000000001", "subject": "Card declined", "description": "My card was declined."}
+    payload: dict[str, object] = {
+        "case_id": "500000000000001",
+        "subject": "Card declined",
+        "description": "My card was declined.",
+    }
     payload.update(data)
     return Envelope[CaseEvent](
         source="crm://demo",
         type="crm.case.created",
         schemaversion=1,
         subject="500000000000001",
-        data=CaseEvent(**payload),
+        data=CaseEvent.model_validate(payload),
     )
 
 

@@ -11,6 +11,8 @@ no planted secret from the environment reaches a result.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from injection_corpus import HOSTILE, SECRETS
@@ -24,6 +26,7 @@ from injection_kit import (
 )
 
 from crmpilot.llm import LLMClient
+from crmpilot.llm.base import Completion, OutT, TaskSpec
 from crmpilot.llm.local import LocalProvider
 
 KINDS = ("ticket", "email", "request")
@@ -70,7 +73,7 @@ def test_pii_in_hostile_input_is_redacted_before_the_model_sees_it(local_provide
         def __getattr__(self, attr: str) -> object:
             return getattr(local_provider, attr)
 
-        async def complete(self, spec, payload):  # type: ignore[no-untyped-def]
+        async def complete(self, spec: TaskSpec[OutT], payload: Mapping[str, Any]) -> Completion[OutT]:
             seen.append(repr(payload))
             return await local_provider.complete(spec, payload)
 

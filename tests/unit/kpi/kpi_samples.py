@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from crmpilot.events import EmailSummary, Envelope, Provenance, RequestScore, TicketClassification, result_id_for
+from crmpilot.events import (
+    EmailSummary,
+    Envelope,
+    Provenance,
+    RequestScore,
+    ReviewDecision,
+    TicketClassification,
+    result_id_for,
+)
+from crmpilot.tasks.score_request import Band
+from crmpilot.tasks.summarize_email import Urgency
 
 AT = datetime(2024, 5, 1, 9, 0, 30, tzinfo=UTC)
 
@@ -36,10 +46,10 @@ def provenance(source_event_id: str, *, latency_ms: float = 500.0, cost_usd: str
 
 
 def ticket(
-    sid: str, *, category: str = "Billing", review: str = "auto_apply", **prov: Any
+    sid: str, *, category: str = "Billing", review: ReviewDecision = "auto_apply", **prov: Any
 ) -> Envelope[TicketClassification]:
     data = TicketClassification(
-        result_id=result_id_for(sid, "classify_ticket", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
+        result_id=result_id_for(sid, "classify_ticket", "v1"), review=review, provenance=provenance(sid, **prov),
         case_id=f"case-{sid}", category=category, priority="High", sentiment="neutral", language="en", queue="q",
         confidence={"category": 0.9}, rationale="r",
     )  # fmt: skip
@@ -48,7 +58,9 @@ def ticket(
     )
 
 
-def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: Any) -> Envelope[EmailSummary]:
+def email(
+    sid: str, *, urgency: Urgency = "high", review: ReviewDecision = "suggest", **prov: Any
+) -> Envelope[EmailSummary]:
     data = EmailSummary(
         result_id=result_id_for(sid, "summarize_email", "v1"),
         review=review,
@@ -65,10 +77,10 @@ def email(sid: str, *, urgency: str = "high", review: str = "suggest", **prov: A
     )
 
 
-def request(sid: str, *, band: str = "hot", review: str = "skip", **prov: Any) -> Envelope[RequestScore]:
+def request(sid: str, *, band: Band = "hot", review: ReviewDecision = "skip", **prov: Any) -> Envelope[RequestScore]:
     data = RequestScore(
-        result_id=result_id_for(sid, "score_request", "v1"), review=review, provenance=provenance(sid, **prov),  # type: ignore[arg-type]
-        request_id=f"req-{sid}", kind="lead", score=90, band=band, next_action="call",  # type: ignore[arg-type]
+        result_id=result_id_for(sid, "score_request", "v1"), review=review, provenance=provenance(sid, **prov),
+        request_id=f"req-{sid}", kind="lead", score=90, band=band, next_action="call",
     )  # fmt: skip
     return Envelope[RequestScore](
         source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data

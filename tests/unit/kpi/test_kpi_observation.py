@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from kpi_samples import AT, email, request, ticket
 
-from crmpilot.events import CaseEvent, Envelope
+from crmpilot.events import CaseEvent, Envelope, ReviewDecision
 from crmpilot.warehouse.kpi import InMemoryKpiStore, KpiWindow
 from kpi_aggregator.observation import observe, split_key, table_keys
 from kpi_aggregator.stats import WindowStats
@@ -51,7 +51,8 @@ def _window(start: datetime, results: int) -> KpiWindow:
 
 def test_a_window_as_warehouse_row_and_as_json() -> None:
     stats = WindowStats()
-    for review, latency in (("auto_apply", 100.0), ("auto_apply", 300.0), ("skip", 200.0)):
+    samples: tuple[tuple[ReviewDecision, float], ...] = (("auto_apply", 100.0), ("auto_apply", 300.0), ("skip", 200.0))
+    for review, latency in samples:
         stats.add(
             review=review, latency_ms=latency, cost_usd=Decimal("0.002"), tokens_in=10, tokens_out=3, cache_hit=False
         )

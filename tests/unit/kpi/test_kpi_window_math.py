@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from crmpilot.events import ReviewDecision
 from kpi_aggregator.stats import LatencySketch, WindowStats
 from kpi_aggregator.windows import is_late, window_start
 
@@ -87,7 +88,10 @@ def test_automation_rate_cost_and_tokens() -> None:
     stats = WindowStats()
     assert stats.automation_rate is None
     assert stats.p95_latency_ms is None
-    for review in ["auto_apply"] * 4 + ["suggest"] * 3 + ["skip"] * 3:
+    auto: ReviewDecision = "auto_apply"
+    suggest: ReviewDecision = "suggest"
+    skip: ReviewDecision = "skip"
+    for review in [auto] * 4 + [suggest] * 3 + [skip] * 3:
         stats.add(
             review=review,
             latency_ms=100.0,

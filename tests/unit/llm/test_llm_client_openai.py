@@ -24,6 +24,8 @@ from crmpilot.llm import (
     RetryPolicy,
 )
 from crmpilot.llm.testing import (
+    Action,
+    ChatRequest,
     Hang,
     OpenAITestServer,
     Reply,
@@ -161,7 +163,9 @@ async def test_reask_exhausted_raises_invalid_output_with_usage(server: OpenAITe
         (bad_request("maximum context length exceeded", code="context_length_exceeded"), LLMBadRequest, False),
     ],
 )
-async def test_non_retryable_errors_are_not_retried(server: OpenAITestServer, fault, error, fatal) -> None:
+async def test_non_retryable_errors_are_not_retried(
+    server: OpenAITestServer, fault: Action, error: type[Exception], fatal: bool
+) -> None:
     server.enqueue(fault)
     client = client_for(server)
     with pytest.raises(error) as info:
@@ -221,7 +225,8 @@ async def test_endpoint_without_json_schema_gets_json_object(server: OpenAITestS
     run = await client.run(TRIAGE, ticket())
     assert run.output.category == "Billing"
     formats = [r.response_format for r in server.requests]
-    assert formats[0]["type"] == "json_schema" and formats[1] == {"type": "json_object"}
+    first = formats[0]
+    assert first is not None and first["type"] == "json_schema" and formats[1] == {"type": "json_object"}
     assert "JSON Schema" in server.requests[1].messages[0]["content"]
     await client.run(TRIAGE, ticket(2))  # the downgrade sticks
     assert server.requests[-1].response_format == {"type": "json_object"}
@@ -245,7 +250,7 @@ async def test_fenced_json_is_accepted(server: OpenAITestServer) -> None:
 
 
 async def test_fallback_model_is_used_when_the_primary_breaker_opens() -> None:
-    def answer(req):
+    def answer(req: ChatRequest) -> object:
         return server_error(503) if req.model == "gpt-4o-mini" else GOOD
 
     with OpenAITestServer(answer) as srv:

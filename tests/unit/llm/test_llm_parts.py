@@ -9,6 +9,7 @@ from email.utils import format_datetime
 
 import pytest
 from llm_testkit import GOOD, TRIAGE, Triage, ticket
+from pydantic import SecretStr
 
 from crmpilot.errors import CrmpilotError, Fatal, Retryable
 from crmpilot.llm import (
@@ -29,8 +30,10 @@ from crmpilot.llm import (
     RetryPolicy,
     build_llm_client,
 )
+from crmpilot.llm.breaker import BreakerState
 from crmpilot.llm.cache import CachedAnswer, CacheKey
 from crmpilot.llm.limits import TokenBucket
+from crmpilot.llm.openai_provider import OpenAIProvider
 from crmpilot.llm.retry import parse_retry_after
 from crmpilot.llm.testing import FakeProvider
 
@@ -47,7 +50,7 @@ from crmpilot.llm.testing import FakeProvider
         ({"retry-after": "soon"}, None),
     ],
 )
-def test_parse_retry_after(headers, expected) -> None:
+def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
     assert parse_retry_after(headers) == expected
 
 
@@ -121,27 +124,33 @@ async def test_limiter_holds_rpm() -> None:
     assert time.monotonic() - t0 >= 0.25
 
 
+def _state(b: CircuitBreaker) -> BreakerState:
+    """``b.state`` read afresh: mypy would keep the narrowing of an ``assert b.state == ...`` past the calls that change
+    it."""
+    return b.state
+
+
 def test_breaker_opens_half_opens_and_closes() -> None:
     now = [0.0]
     b = CircuitBreaker("x", failure_threshold=2, reset_timeout=10, clock=lambda: now[0])
     b.record_failure()
-    assert b.state == "closed"
+    assert _state(b) == "closed"
     b.record_failure()
-    assert b.state == "open"
+    assert _state(b) == "open"
     with pytest.raises(LLMCircuitOpen) as info:
         b.before_call()
     assert info.value.retry_after == 10
     now[0] = 10
-    assert b.state == "half_open"
+    assert _state(b) == "half_open"
     b.before_call()  # the one trial
     with pytest.raises(LLMCircuitOpen):
         b.before_call()
     b.record_failure()
-    assert b.state == "open"
+    assert _state(b) == "open"
     now[0] = 20
     b.before_call()
     b.record_success()
-    assert b.state == "closed"
+    assert _state(b) == "closed"
 
 
 @pytest.mark.anyio
@@ -216,7 +225,7 @@ def test_factory_builds_openai_chain_with_fallbacks_and_task_models() -> None:
     s = LLMSettings(
         provider="openai",
         base_url="http://127.0.0.1:1/v1",
-        api_key="sk-x",
+        api_key=SecretStr("sk-x"),
         model="gpt-4o-mini",
         fallback_models=("gpt-4o",),
         task_models={"summarize_email": "gpt-4.1"},
@@ -225,9 +234,14 @@ def test_factory_builds_openai_chain_with_fallbacks_and_task_models() -> None:
         max_concurrency=3,
     )
     client = build_llm_client(s)
-    assert [p.model for p in client.providers] == ["gpt-4o-mini", "gpt-4o"]
-    assert [p.model for p in client.task_providers["summarize_email"]] == ["gpt-4.1", "gpt-4o"]
-    assert client.limiter.max_concurrency == 3 and client.limiter.rpm.per_minute == 100
+    primary, fallback = client.providers
+    task_primary, task_fallback = client.task_providers["summarize_email"]
+    assert isinstance(primary, OpenAIProvider) and isinstance(fallback, OpenAIProvider)
+    assert isinstance(task_primary, OpenAIProvider) and isinstance(task_fallback, OpenAIProvider)
+    assert [primary.model, fallback.model] == ["gpt-4o-mini", "gpt-4o"]
+    assert [task_primary.model, task_fallback.model] == ["gpt-4.1", "gpt-4o"]
+    rpm = client.limiter.rpm
+    assert client.limiter.max_concurrency == 3 and rpm is not None and rpm.per_minute == 100
     assert isinstance(client.cache, MemoryCache)
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from llm_testkit import GOOD, TRIAGE, client_for, ticket
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -64,7 +68,7 @@ async def test_hash_and_cache_key_use_the_redacted_input(server: OpenAITestServe
 
 
 async def test_span_carries_genai_attributes_and_retry_events(
-    server: OpenAITestServer, tracer_provider, exporter: InMemorySpanExporter
+    server: OpenAITestServer, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     server.enqueue(rate_limited(0.01), Reply(GOOD, usage=(120, 30)))
     client = client_for(server, tracer_provider=tracer_provider)
@@ -72,38 +76,45 @@ async def test_span_carries_genai_attributes_and_retry_events(
     (span,) = exporter.get_finished_spans()
     assert span.name == "chat gpt-4o-mini" and span.kind is SpanKind.CLIENT
     a = span.attributes
+    assert a is not None
     assert a["gen_ai.operation.name"] == "chat"
     assert a["gen_ai.provider.name"] == "openai"
     assert a["gen_ai.request.model"] == "gpt-4o-mini"
     assert a["gen_ai.response.model"] == "gpt-4o-mini-2025-01-01"
     assert a["gen_ai.response.id"] == "chatcmpl-test-2"
     assert a["gen_ai.usage.input_tokens"] == 120 and a["gen_ai.usage.output_tokens"] == 30
-    assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",)
+    reasons = a["gen_ai.response.finish_reasons"]
+    assert isinstance(reasons, Sequence) and tuple(reasons) == ("stop",)
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == server.port
     assert a["crmpilot.llm.attempts"] == 2
     assert [e.name for e in span.events] == ["gen_ai.client.retry"]
-    assert span.events[0].attributes["error.type"] == "LLMRateLimited"
+    retry = span.events[0].attributes
+    assert retry is not None and retry["error.type"] == "LLMRateLimited"
     assert run.trace_id == f"{span.context.trace_id:032x}"
     # nothing of the content is on the span
-    flat = repr(dict(a)) + repr([dict(e.attributes) for e in span.events])
+    flat = repr(dict(a)) + repr([dict(e.attributes or {}) for e in span.events])
     assert EMAIL not in flat and "refund" not in flat.lower()
     await client.aclose()
 
 
-async def test_failed_call_span_has_error_type(server: OpenAITestServer, tracer_provider, exporter) -> None:
+async def test_failed_call_span_has_error_type(
+    server: OpenAITestServer, tracer_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     server.enqueue(unauthorized())
     client = client_for(server, tracer_provider=tracer_provider)
     with pytest.raises(LLMAuthError):
         await client.run(TRIAGE, ticket())
     (span,) = exporter.get_finished_spans()
-    assert span.attributes["error.type"] == "LLMAuthError"
+    attributes = span.attributes
+    assert attributes is not None and attributes["error.type"] == "LLMAuthError"
     assert span.status.status_code is StatusCode.ERROR
     await client.aclose()
 
 
-def _points(reader: InMemoryMetricReader) -> dict[str, list]:
-    out: dict[str, list] = {}
+def _points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
     data = reader.get_metrics_data()
+    assert data is not None
     for rm in data.resource_metrics:
         for sm in rm.scope_metrics:
             for m in sm.metrics:
@@ -111,7 +122,9 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list]:
     return out
 
 
-async def test_genai_metrics_with_explicit_buckets(server: OpenAITestServer, meter_provider, metric_reader) -> None:
+async def test_genai_metrics_with_explicit_buckets(
+    server: OpenAITestServer, meter_provider: MeterProvider, metric_reader: InMemoryMetricReader
+) -> None:
     server.enqueue(Reply(GOOD, usage=(120, 30)))
     client = client_for(server, meter_provider=meter_provider, cache=MemoryCache())
     await client.run(TRIAGE, ticket())

@@ -10,8 +10,10 @@ the prompt tokens read from the server's prompt cache.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
+import httpx2
 import openai
 import pytest
 from llm_testkit import GOOD, TRIAGE, client_for, provider_for, ticket
@@ -25,10 +27,10 @@ from crmpilot.llm.testing import Fail, OpenAITestServer, Reply, context_overflow
 pytestmark = pytest.mark.anyio
 
 
-def _status_error(status: int, body: dict[str, object]) -> openai.APIStatusError:
+def _status_error(status: int, body: Mapping[str, object]) -> openai.APIStatusError:
     """The SDK's exception for an HTTP error with ``body``, as its client builds it."""
-    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
-    response = httpx.Response(status, json=body, request=request)
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx2.Response(status, json=body, request=request)
     client = openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1/v1")
     return client._make_status_error_from_response(response)
 

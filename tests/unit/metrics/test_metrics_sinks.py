@@ -153,7 +153,7 @@ def test_warehouse_writer_observes_batch_sizes_and_rows() -> None:
     )
     le5 = value(f"{hist}_bucket", kind="results", le="5.0")
 
-    writer = WarehouseWriter(StubWarehouse(), batch_size=500, batch_delay_s=0.02)  # type: ignore[arg-type]
+    writer = WarehouseWriter(StubWarehouse(), batch_size=500, batch_delay_s=0.02)  # type: ignore[arg-type]  # a stub with only the warehouse calls the writer makes
     results = [result_event(f"5000000000{i:05d}AAA") for i in range(4)]
     raws = [raw_event(i) for i in range(2)]
 

@@ -154,8 +154,8 @@ def test_the_result_json_keeps_the_same_outputs_and_everything_that_is_not_free_
 
 def test_redact_row_reads_the_rows_enrichment_and_falls_back_without_its_spec(registry: Registry) -> None:
     outputs = {"churn_risk": "high", "churn_reason": REASON}
-    row = {"task": "churn_risk", "outputs": outputs, "result": _result(outputs), "grounding_failures": [REASON],
-           "subject": "006A1000", "record_id": "006A1000"}  # fmt: skip
+    row: dict[str, Any] = {"task": "churn_risk", "outputs": outputs, "result": _result(outputs),
+           "grounding_failures": [REASON], "subject": "006A1000", "record_id": "006A1000"}  # fmt: skip
     known = redact_row(FACT, row, marker=PURGED, keep_ids=True, enrichments=registry)
     assert known["outputs"] == {"churn_risk": "high", "churn_reason": PURGED}
     assert known["result"]["outputs"] == known["outputs"] and known["grounding_failures"] == [PURGED]

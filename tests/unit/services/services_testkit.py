@@ -33,7 +33,11 @@ def context(topic: str, offset: int = 7) -> MessageContext:
 
 def handle(handler: Handler, event: Envelope[Any], topic: str) -> list[tuple[Output, Envelope[Any]]]:
     """Run the handler on one event; each output with its value decoded strictly (as every consumer decodes it)."""
-    outputs = asyncio.run(handler(event, context(topic)))
+
+    async def run() -> Sequence[Output]:
+        return await handler(event, context(topic))
+
+    outputs = asyncio.run(run())
     return [(out, decode(out.value)) for out in outputs]
 
 

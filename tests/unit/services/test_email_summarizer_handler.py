@@ -62,9 +62,11 @@ def summarizer(llm: LLMClient, **kw: Any) -> EmailSummarizer:
 
 
 def summarize(handler: EmailSummarizer, message: EmailReceived) -> EmailSummary:
-    return only_result(
+    result = only_result(
         handler, envelope("crm.email.received", message, subject=message.case_id or message.email_id), TOPIC
     )
+    assert isinstance(result, EmailSummary)
+    return result
 
 
 def answer(**overrides: Any) -> dict[str, Any]:

@@ -37,7 +37,9 @@ def scorer(llm: LLMClient, **kw: Any) -> RequestScorer:
 
 
 def score(handler: RequestScorer, request: RequestSubmitted) -> RequestScore:
-    return only_result(handler, envelope("erp.request.submitted", request, subject=request.request_id), TOPIC)
+    result = only_result(handler, envelope("erp.request.submitted", request, subject=request.request_id), TOPIC)
+    assert isinstance(result, RequestScore)
+    return result
 
 
 def answer(**overrides: Any) -> dict[str, Any]:

@@ -29,7 +29,9 @@ def classifier(llm: LLMClient, **kw: Any) -> TicketClassifier:
 
 
 def classify(handler: TicketClassifier, event: CaseEvent) -> TicketClassification:
-    return only_result(handler, envelope("crm.case.created", event, subject=event.case_id), TOPIC)
+    result = only_result(handler, envelope("crm.case.created", event, subject=event.case_id), TOPIC)
+    assert isinstance(result, TicketClassification)
+    return result
 
 
 def answer(**overrides: Any) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def _shutdown(service: ConsumerService, consumer: FakeConsumer) -> None:
     async def go() -> None:
         service._executor = ThreadPoolExecutor(max_workers=1)
         service._hurry = asyncio.Event()
-        service._consumer = consumer  # type: ignore[assignment]
+        service._consumer = consumer  # type: ignore[assignment]  # a fake consumer with only the calls the service makes
         await service._shutdown()
 
     asyncio.run(go())
@@ -100,7 +100,7 @@ def test_a_fatal_stop_does_not_leave_the_restart_takes_the_partitions_back() -> 
 def test_the_leave_wait_is_bounded_and_a_failed_unsubscribe_still_closes() -> None:
     stuck = FakeConsumer(polls_to_leave=10**9)
     service = _service(group_instance_id="svc-1")
-    assert service._leave_group(stuck, wait_s=0.2) is False  # type: ignore[arg-type]
+    assert service._leave_group(stuck, wait_s=0.2) is False  # type: ignore[arg-type]  # a fake consumer with only the calls the service makes
     assert stuck.calls[0] == "unsubscribe" and stuck.calls.count("consume") >= 1
     broken = FakeConsumer(fail=True)
     _shutdown(_service(group_instance_id="svc-1"), broken)

@@ -64,11 +64,11 @@ def test_book_revoke_returns_safe_watermarks_and_forgets_the_partition() -> None
     a, b = ("t", 0), ("t", 1)
     book.assign([a, b])
     for o in range(5):
-        book.tracker(a).begin(o)  # type: ignore[union-attr]
-    book.tracker(a).finish(0)  # type: ignore[union-attr]
-    book.tracker(a).finish(3)  # type: ignore[union-attr]
-    book.tracker(b).begin(7)  # type: ignore[union-attr]
-    book.tracker(b).finish(7)  # type: ignore[union-attr]
+        book.tracker(a).begin(o)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
+    book.tracker(a).finish(0)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
+    book.tracker(a).finish(3)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
+    book.tracker(b).begin(7)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
+    book.tracker(b).finish(7)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
     assert book.revoke([a]) == {a: 1}  # 1 unfinished: never past it
     assert a not in book and b in book
     assert book.to_commit() == {b: 8}
@@ -79,7 +79,7 @@ def test_book_revoke_returns_safe_watermarks_and_forgets_the_partition() -> None
 def test_book_lose_forgets_without_offsets() -> None:
     book = OffsetBook()
     book.assign([("t", 0)])
-    book.tracker(("t", 0)).begin(0)  # type: ignore[union-attr]
+    book.tracker(("t", 0)).begin(0)  # type: ignore[union-attr]  # the partitions were just assigned, so each has a tracker
     book.lose([("t", 0)])
     assert book.partitions == []
     assert book.to_commit() == {}

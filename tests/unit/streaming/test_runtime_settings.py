@@ -38,7 +38,7 @@ def test_consumer_and_producer_keys() -> None:
 )
 def test_invalid_settings_are_rejected(kw: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        RuntimeSettings(**{"group_id": "g", "topics": ("a",), **kw})  # type: ignore[arg-type]
+        RuntimeSettings(**{"group_id": "g", "topics": ("a",), **kw})  # type: ignore[arg-type]  # invalid values on purpose, for the validation to refuse
 
 
 def test_settings_are_frozen() -> None:
@@ -78,4 +78,4 @@ def test_group_membership_keys_and_static_membership() -> None:
 )
 def test_inconsistent_group_timings_are_rejected(kw: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        RuntimeSettings(**{"group_id": "g", "topics": ("a",), **kw})  # type: ignore[arg-type]
+        RuntimeSettings(**{"group_id": "g", "topics": ("a",), **kw})  # type: ignore[arg-type]  # invalid values on purpose, for the validation to refuse

@@ -72,7 +72,7 @@ def test_invalid_files_are_rejected_with_a_reason(text: str, needle: str) -> Non
 
 
 def _spec(**kw: object) -> TopicSpec:
-    return TopicSpec(**{"name": "t", "partitions": 3, "retention_ms": 1000, **kw})  # type: ignore[arg-type]
+    return TopicSpec(**{"name": "t", "partitions": 3, "retention_ms": 1000, **kw})  # type: ignore[arg-type]  # the overrides are each test's own, checked by TopicSpec's validation
 
 
 def test_plan_creates_grows_alters_and_refuses_to_shrink() -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from crmpilot.tasks import CLASSIFY_TICKET, registry
+from crmpilot.llm.base import TaskSpec
+from crmpilot.tasks import CLASSIFY_TICKET, TicketClassificationOutput, registry
 
 
 def test_every_shipped_prompt_matches_its_locked_version() -> None:
     assert [str(d) for d in registry.check()] == [], "bump the prompt version and run `crmpilot prompts lock`"
 
 
-def _edited(version: str):  # type: ignore[no-untyped-def]
+def _edited(version: str) -> TaskSpec[TicketClassificationOutput]:
     prompt = dataclasses.replace(
         CLASSIFY_TICKET.prompt, system=CLASSIFY_TICKET.prompt.system + "\nBe brief.", version=version
     )

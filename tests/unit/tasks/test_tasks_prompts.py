@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from crmpilot.enrichments.results import review_decision
 from crmpilot.events.models import CaseEvent, EmailReceived, RequestSubmitted
+from crmpilot.llm.base import TaskSpec
 from crmpilot.tasks import (
     CLASSIFY_TICKET,
     SCORE_REQUEST,
@@ -25,7 +28,7 @@ SPECS = (CLASSIFY_TICKET, SUMMARIZE_EMAIL, SCORE_REQUEST)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_prompts_are_versioned_and_tell_the_model_that_input_is_data(spec) -> None:
+def test_prompts_are_versioned_and_tell_the_model_that_input_is_data(spec: TaskSpec[Any]) -> None:
     prompt = spec.prompt
     assert prompt.id == spec.name
     assert prompt.version == "2026-11-29.1"
@@ -36,7 +39,7 @@ def test_prompts_are_versioned_and_tell_the_model_that_input_is_data(spec) -> No
     assert "json object and nothing else" in system
 
 
-def render(template: str, payload: dict) -> str:
+def render(template: str, payload: Mapping[str, Any]) -> str:
     import json
 
     return template.format_map({k: v if isinstance(v, str) else json.dumps(v) for k, v in payload.items()})

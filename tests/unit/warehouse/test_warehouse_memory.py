@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def test_writing_results_twice_stores_each_once(
     ticket: Callable[..., Envelope[TicketClassification]], email: Envelope[EmailSummary]
 ) -> None:
     wh: Warehouse = InMemoryWarehouse()
-    batch = [(ticket("evt-1"), POS), (ticket("evt-9"), POS), (email, POS)]
+    batch: list[tuple[Envelope[Any], KafkaPosition]] = [(ticket("evt-1"), POS), (ticket("evt-9"), POS), (email, POS)]
     assert wh.write_results(batch) == 3
     assert wh.write_results(batch) == 0
     assert isinstance(wh, InMemoryWarehouse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from pydantic import SecretStr
 
 from crmpilot.errors import Retryable
 from crmpilot.events import Envelope, TicketClassification
@@ -15,7 +16,7 @@ from crmpilot.warehouse import KafkaPosition, PostgresWarehouse, WarehouseUnavai
 def test_unreachable_database_raises_warehouse_unavailable(
     ticket: Callable[..., Envelope[TicketClassification]],
 ) -> None:
-    settings = DatabaseSettings(url="postgresql://crmpilot:pw@127.0.0.1:1/crmpilot")
+    settings = DatabaseSettings(url=SecretStr("postgresql://crmpilot:pw@127.0.0.1:1/crmpilot"))
     with PostgresWarehouse.connect(settings, timeout=0.5) as wh:
         with pytest.raises(WarehouseUnavailable, match="crmpilot@127.0.0.1:1/crmpilot") as caught:
             wh.write_results([(ticket(), KafkaPosition("ai.ticket.classified", 0, 1))])

@@ -52,7 +52,7 @@ class EndpointSettings(BaseSettings):
 
     @classmethod
     def for_service(cls, settings_cls: type[BaseSettings]) -> EndpointSettings:
-        return cls(_env_prefix=settings_cls.model_config.get("env_prefix", ""))  # type: ignore[call-arg]
+        return cls(_env_prefix=settings_cls.model_config.get("env_prefix", ""))  # type: ignore[call-arg]  # _env_prefix is a pydantic-settings init option, not a field
 
 
 def settings_help(settings_cls: type[BaseSettings], *, prefix: str | None = None) -> str:

@@ -204,7 +204,9 @@ class _DeadLetters:
         msg = self._consumer.poll(seconds)
         while msg is not None:
             if not msg.error():
-                self._take(msg.key(), msg.value(), dict(msg.headers() or []))
+                raw = msg.headers() or []
+                pairs = raw.items() if isinstance(raw, dict) else raw
+                self._take(msg.key(), msg.value(), {k: v.encode() if isinstance(v, str) else v for k, v in pairs})
             msg = self._consumer.poll(0)
 
     def _take(self, key: bytes | None, value: bytes | None, headers: Mapping[str, bytes | None]) -> None:
@@ -231,6 +233,13 @@ class _DeadLetters:
         self._consumer.close()
 
 
+def _count(cur: psycopg.Cursor[Any]) -> int:
+    """The number a ``select count(...)`` answers."""
+    row = cur.fetchone()
+    assert row is not None  # an aggregate without GROUP BY answers one row
+    return int(row[0])
+
+
 def _stored(conn: psycopg.Connection[Any], task: _Task) -> set[str]:
     rows = conn.execute(
         f"select result_id from warehouse.{task.table} where result_id = any(%s)", (task.result_ids,)
@@ -240,15 +249,15 @@ def _stored(conn: psycopg.Connection[Any], task: _Task) -> set[str]:
 
 def _with_target(conn: psycopg.Connection[Any], task: _Task) -> int:
     sql = f"select count(*) from warehouse.{task.table} where result_id = any(%s) and {task.targets_crm}"
-    row = conn.execute(sql, (task.result_ids,)).fetchone()
-    return int(row[0])  # type: ignore[index]
+    return _count(conn.execute(sql, (task.result_ids,)))
 
 
 def _decided(conn: psycopg.Connection[Any], result_ids: list[str]) -> int:
-    row = conn.execute(
-        "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
-    ).fetchone()
-    return int(row[0])  # type: ignore[index]
+    return _count(
+        conn.execute(
+            "select count(distinct result_id) from warehouse.crm_write_audit where result_id = any(%s)", (result_ids,)
+        )
+    )
 
 
 _CRM_STATUS = (
@@ -425,7 +434,7 @@ def run(
         for e in case_events(records, source=source)
     ]
     leads = list(sf.query_all_iter(LEAD_QUERY))
-    tasks = (
+    tasks: tuple[_Task, ...] = (
         _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases, TICKET_GROUP),
         _Task(
             "emails summarized + stored ",
@@ -501,11 +510,13 @@ def _report(
            group by 1""",
         {"ids": all_ids},
     ).fetchall())  # fmt: skip
-    row = conn.execute(
-        "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
-        (tasks[1].result_ids,),
-    ).fetchone()
-    return _Report(written, int(row[0]) if row else 0)
+    unverified = _count(
+        conn.execute(
+            "select count(*) from warehouse.fact_email_summary where result_id = any(%s) and not verified",
+            (tasks[1].result_ids,),
+        )
+    )
+    return _Report(written, unverified)
 
 
 def _summary(

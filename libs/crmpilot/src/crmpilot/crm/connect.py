@@ -69,7 +69,7 @@ class _TrustCA(HTTPAdapter):
         super().__init__()
         self._ca_file = ca_file
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]  # HTTPAdapter.send names its parameters; all but the request are passed on as they came
         kwargs["verify"] = self._ca_file
         return super().send(request, **kwargs)
 

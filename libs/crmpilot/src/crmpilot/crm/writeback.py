@@ -52,6 +52,8 @@ Status = Literal[
     "no_target",
     "rejected",
 ]
+_Decision = Literal["already_applied", "skipped_human_edit", "skipped_not_found", "skipped_low_confidence"]
+"""What :func:`_decide` says of a planned write that is not to be made."""
 
 
 class AuditLog(Protocol):
@@ -60,7 +62,7 @@ class AuditLog(Protocol):
     def record_crm_audit(self, entries: Sequence[CrmAuditEntry]) -> int: ...
 
     def crm_audit(
-        self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[str] = ("applied",)
+        self, *, result_ids: Sequence[str] | None = None, statuses: Sequence[AuditStatus] = ("applied",)
     ) -> list[CrmAuditEntry]: ...
 
 
@@ -228,7 +230,9 @@ def _fetch_states(plans: Sequence[PlannedWrite], crm: CRM) -> dict[tuple[str, st
     return states
 
 
-def _decide(result: Result, plan: PlannedWrite, state: Any, integration_user: str) -> tuple[Status | None, str | None]:
+def _decide(
+    result: Result, plan: PlannedWrite, state: Any, integration_user: str
+) -> tuple[_Decision | None, str | None]:
     if result.review == "skip":
         return "skipped_low_confidence", "review decision is skip"
     if state is None:
@@ -251,7 +255,7 @@ def _entry(
     field: str,
     before: Any,
     after: Any,
-    status: Status | AuditStatus,
+    status: AuditStatus,
     reason: str | None,
     at: datetime,
     run_id: str | None,
@@ -263,7 +267,7 @@ def _entry(
         field=field,
         before_value=to_audit_text(before),
         after_value=to_audit_text(after),
-        status=status,  # type: ignore[arg-type]
+        status=status,
         reason=reason,
         trace_id=result.provenance.trace_id,
         run_id=run_id,

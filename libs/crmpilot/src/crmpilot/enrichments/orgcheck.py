@@ -49,7 +49,7 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
     described = describe(crm.object)
     if described is None:
         return [src.problem(("crm", "object"), f"crm.object: the org has no object {crm.object!r}")]
-    fields = {str(f.get("name", "")).lower(): f for f in described.get("fields", ())}
+    fields: dict[str, Mapping[str, Any]] = {str(f.get("name", "")).lower(): f for f in described.get("fields", ())}
     problems: list[SpecProblem] = []
 
     def field(loc: tuple[str, ...], api_name: str, what: str) -> Mapping[str, Any] | None:
@@ -157,6 +157,12 @@ def _listed(values: set[str], found: Mapping[str, Any]) -> str:
     return shown + (f", … {len(ordered) - _SHOWN} more" if len(ordered) > _SHOWN else "")
 
 
+def _content(exc: SalesforceError) -> str:
+    """The body of Salesforce's answer as text: simple-salesforce keeps the parsed JSON (or the text) there, though its
+    stubs say bytes."""
+    return str(exc.content)
+
+
 def salesforce_describe(sf: Salesforce) -> Describe:
     """The describe of ``sf``'s org, one API call per object asked (cached); errors translated to
     :mod:`crmpilot.crm.errors`."""
@@ -170,11 +176,11 @@ def salesforce_describe(sf: Salesforce) -> Describe:
         except SalesforceResourceNotFound:
             body = None
         except SalesforceExpiredSession as exc:
-            raise CRMAuthError(f"Salesforce rejected the session describing {sobject}: {exc.content}") from exc
+            raise CRMAuthError(f"Salesforce rejected the session describing {sobject}: {_content(exc)}") from exc
         except SalesforceError as exc:
             if exc.status >= 500:
                 raise CRMUnavailable(f"Salesforce answered {exc.status} describing {sobject}") from exc
-            raise CRMRejected(f"Salesforce refused to describe {sobject}: {exc.content}") from exc
+            raise CRMRejected(f"Salesforce refused to describe {sobject}: {_content(exc)}") from exc
         except requests.RequestException as exc:
             raise CRMUnavailable(f"Salesforce unreachable: {exc}") from exc
         seen[sobject.lower()] = None if body is None else dict(body)

@@ -51,7 +51,7 @@ def _field_type(out: Any) -> tuple[Any, Any]:
 def output_model(spec: EnrichmentSpec) -> type[BaseModel]:
     """The closed model a provider must answer for ``spec``."""
     config = ConfigDict(frozen=True, extra="forbid")
-    confidence = create_model(  # type: ignore[call-overload]
+    confidence = create_model(  # type: ignore[call-overload]  # pydantic's overloads cannot type fields given as **kwargs
         f"{_camel(spec.name)}Confidence",
         __config__=config,
         **{name: (float, Field(ge=0, le=1)) for name in spec.outputs},

@@ -64,7 +64,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -191,7 +191,7 @@ def _embed_all(texts: Sequence[str], encoder: Encoder, cache_dir: Path | None, d
         key = hashlib.sha256(json.dumps([encoder.model_version, data_sha256, len(texts)]).encode()).hexdigest()[:16]
         path = cache_dir / f"banking77-{key}.npy"
         if path.is_file():
-            cached = np.load(path, allow_pickle=False)
+            cached: Vectors = np.load(path, allow_pickle=False)
             if cached.shape[0] == len(texts):
                 _out.print(f"embeddings from the cache: {path}")
                 return cached
@@ -889,7 +889,7 @@ def _holdout(
     return 0
 
 
-def _pick(dataset: Dataset, ids: Sequence[int], part: str, unknown: set[str] | frozenset[str] = frozenset()) -> Dataset:
+def _pick(dataset: Dataset, ids: Iterable[int], part: str, unknown: set[str] | frozenset[str] = frozenset()) -> Dataset:
     """Rows ``ids`` of ``dataset`` (labels in ``unknown`` relabelled :data:`OOS_LABEL`)."""
     items = tuple(replace(t, label=OOS_LABEL) if t.label in unknown else t for t in (dataset.items[i] for i in ids))
     return Dataset(items, f"{dataset.source}#{part}")

@@ -81,7 +81,7 @@ def build_eval_setup(
         overrides["provider"] = provider
     if model is not None:
         overrides["model"] = model
-    settings = LLMSettings(**overrides)  # type: ignore[arg-type]
+    settings = LLMSettings(**overrides)  # type: ignore[arg-type]  # the overrides are checked by LLMSettings' own validation
     head: str | None = None
     if settings.resolved_provider == "local":
         from crmpilot.llm.local import LocalProvider

@@ -154,11 +154,12 @@ def read_sql(query: str, *, label_column: str | None = None, database_url: str |
     ``select subject, description, category from warehouse.closed_cases``.
     """
     import psycopg
+    from pydantic import SecretStr
 
     from crmpilot.settings import DatabaseSettings
     from crmpilot.warehouse import WarehouseError, connect
 
-    settings = DatabaseSettings() if database_url is None else DatabaseSettings(url=database_url)  # type: ignore[arg-type]
+    settings = DatabaseSettings() if database_url is None else DatabaseSettings(url=SecretStr(database_url))
     try:
         with connect(settings) as conn, conn.cursor() as cur:
             cur.execute(query.encode())

@@ -369,8 +369,8 @@ def _combine(
     lexical: LexicalFeatures | None,
 ) -> TrainedHead:
     """One linear layer: ``sum mix_i z_i`` is linear in the embedding followed by the tf-idf."""
-    weights = np.hstack([m * p.weights for m, p in zip(mix, parts, strict=True)])
-    bias = sum(m * p.bias for m, p in zip(mix, parts, strict=True))
+    weights = np.hstack([m * p.weights for m, p in zip(mix, parts, strict=True)]).astype(np.float32)
+    bias = np.asarray(sum(m * p.bias for m, p in zip(mix, parts, strict=True)), dtype=np.float32)
     return TrainedHead(
         labels=order,
         weights=weights,

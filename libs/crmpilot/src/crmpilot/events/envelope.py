@@ -109,7 +109,7 @@ def decode(
             f"envelope has no {' or '.join(repr(m) for m in missing)}: every record must carry its own"
         )
     try:
-        envelope = Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]
+        envelope = Envelope[payload_model].model_validate(obj)  # type: ignore[valid-type]  # the payload model is only known at run time
     except ValidationError as exc:
         raise InvalidPayload(f"{event_type} v{version} does not match its schema: {_summary(exc)}") from exc
     naive = [path for path, value in _datetimes(envelope, "") if value.utcoffset() is None]

@@ -19,7 +19,8 @@ __all__ = [
 class PoisonMessage(Permanent):
     """A record that can never be processed; it goes to the dead-letter topic."""
 
-    code = "poison"
+    code: str | None = "poison"
+    """The error's code in the dead-letter headers; a subclass may have none (``CRMRejected`` without the CRM's)."""
 
 
 class InvalidEncoding(PoisonMessage):

@@ -21,7 +21,7 @@ def generate() -> dict[str, str]:
     out: dict[str, str] = {"enrichment.schema.json": _enrichment_spec_schema()}
     for event_type, versions in sorted(EVENT_TYPES.items()):
         for version, model in sorted(versions.items()):
-            schema = Envelope[model].model_json_schema()  # type: ignore[valid-type]
+            schema = Envelope[model].model_json_schema()  # type: ignore[valid-type]  # the payload model is only known at run time
             schema["$id"] = f"https://crmpilot.dev/schemas/{event_type}/v{version}.schema.json"
             schema["title"] = f"{event_type} v{version}"
             schema["properties"]["type"]["const"] = event_type

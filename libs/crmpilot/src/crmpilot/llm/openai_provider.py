@@ -260,7 +260,8 @@ class OpenAIProvider:
         if self.logprobs and spec.logprob_confidence:
             kwargs["logprobs"] = True
         if self.response_format == "json_schema":
-            kwargs["response_format"] = response_format_for(spec.name, spec.output_model)
+            output_model: type[BaseModel] = spec.output_model
+            kwargs["response_format"] = response_format_for(spec.name, output_model)
         elif self.response_format == "json_object":
             kwargs["response_format"] = {"type": "json_object"}
         try:

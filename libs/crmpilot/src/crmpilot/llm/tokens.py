@@ -18,7 +18,7 @@ __all__ = ["estimate_tokens"]
 @lru_cache(maxsize=8)
 def _encoding(model: str) -> Any:
     try:
-        import tiktoken  # type: ignore[import-not-found]
+        import tiktoken  # type: ignore[import-not-found]  # an optional dependency, without stubs
     except ImportError:
         return None
     try:

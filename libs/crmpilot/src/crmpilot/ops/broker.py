@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # confluent-kafka's stubs do not re-export these from confluent_kafka.admin
 
 from crmpilot.settings import KafkaSettings
 
@@ -80,7 +80,7 @@ def partitions_of(admin: AdminClient, topic: str, timeout: float) -> list[int]:
 
 def end_offsets(admin: AdminClient, tps: Iterable[TP], timeout: float) -> dict[TP, int]:
     """The log-end offset (high watermark) of each partition, as Kafka's tools report it."""
-    request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]
+    request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in tps}  # type: ignore[no-untyped-call]  # OffsetSpec.latest is unannotated in confluent-kafka
     if not request:
         return {}
     try:

@@ -104,7 +104,7 @@ def service_endpoints() -> dict[str, str]:
     """Base URLs of the services whose ``CRMPILOT_<SERVICE>_HTTP_PORT`` is set in this environment."""
     found: dict[str, str] = {}
     for name in SERVICES:
-        settings = EndpointSettings(_env_prefix=f"CRMPILOT_{name.upper()}_")  # type: ignore[call-arg]
+        settings = EndpointSettings(_env_prefix=f"CRMPILOT_{name.upper()}_")  # type: ignore[call-arg]  # _env_prefix is a pydantic-settings init option, not a field
         if settings.http_port:
             host = "127.0.0.1" if settings.http_host in {"", "0.0.0.0", "::"} else settings.http_host
             found[name] = f"http://{host}:{settings.http_port}"

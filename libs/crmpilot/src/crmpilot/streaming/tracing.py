@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from .context import Header, MessageContext
 
@@ -27,7 +28,7 @@ def process_span(ctx: MessageContext, *, event_id: str | None = None) -> Iterato
         if ctx.tracestate:
             carrier["tracestate"] = ctx.tracestate
     parent = propagate.extract(carrier)
-    attributes = {
+    attributes: dict[str, AttributeValue] = {
         "messaging.system": "kafka",
         "messaging.operation.type": "process",
         "messaging.destination.name": ctx.topic,

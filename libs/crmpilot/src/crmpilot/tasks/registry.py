@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from crmpilot.llm.base import TaskSpec
 
@@ -22,7 +23,7 @@ __all__ = ["SHIPPED", "PromptDrift", "lock_path", "locked", "check", "lock"]
 LOCK_FILE = "prompts.lock.json"
 
 
-def _shipped() -> tuple[TaskSpec, ...]:  # type: ignore[type-arg]
+def _shipped() -> tuple[TaskSpec[Any], ...]:
     from .classify_ticket import CLASSIFY_TICKET
     from .score_request import SCORE_REQUEST
     from .summarize_email import SUMMARIZE_EMAIL
@@ -58,7 +59,7 @@ def locked(path: Path | None = None) -> dict[str, dict[str, str]]:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def check(specs: tuple[TaskSpec, ...] | None = None, path: Path | None = None) -> list[PromptDrift]:  # type: ignore[type-arg]
+def check(specs: tuple[TaskSpec[Any], ...] | None = None, path: Path | None = None) -> list[PromptDrift]:
     """Prompts whose (id, version) is unknown to the registry or whose text changed under the same version."""
     registry = locked(path)
     drift = []
@@ -70,7 +71,7 @@ def check(specs: tuple[TaskSpec, ...] | None = None, path: Path | None = None) -
     return drift
 
 
-def lock(specs: tuple[TaskSpec, ...] | None = None, path: Path | None = None) -> list[str]:  # type: ignore[type-arg]
+def lock(specs: tuple[TaskSpec[Any], ...] | None = None, path: Path | None = None) -> list[str]:
     """Record new prompt versions; refuses (``ValueError``) to change the hash of a locked version."""
     p_path = path or lock_path()
     registry = locked(p_path)

@@ -63,7 +63,7 @@ def _get_or_create(kind: type[M], name: str, documentation: str, labelnames: Seq
     with _lock:
         known = _metrics.get(name)
         if known is None:
-            created = kind(name, documentation, labelnames=tuple(labelnames), registry=REGISTRY, **kwargs)  # type: ignore[arg-type]
+            created = kind(name, documentation, labelnames=tuple(labelnames), registry=REGISTRY, **kwargs)  # type: ignore[arg-type]  # prometheus_client's metric classes differ in their extra arguments
             _metrics[name] = created
             return created
     if type(known) is not kind or tuple(known._labelnames) != tuple(labelnames):

@@ -209,7 +209,7 @@ def _instrument_requests(tracer: Tracer) -> None:
                     _fail(span, str(response.status_code))
                 return response
 
-        return traced_send  # type: ignore[return-value]
+        return traced_send  # type: ignore[return-value]  # the wrapper has the wrapped method's signature (functools.wraps)
 
     _once(requests.Session, "send", wrap)
 
@@ -260,7 +260,7 @@ def _instrument_psycopg(tracer: Tracer) -> None:
             with _db_span(tracer, self, query):
                 return method(self, query, *args, **kwargs)
 
-        return traced  # type: ignore[return-value]
+        return traced  # type: ignore[return-value]  # the wrapper has the wrapped method's signature (functools.wraps)
 
     def wrap_async(method: F) -> F:
         @functools.wraps(method)
@@ -270,7 +270,7 @@ def _instrument_psycopg(tracer: Tracer) -> None:
             with _db_span(tracer, self, query):
                 return await method(self, query, *args, **kwargs)
 
-        return traced  # type: ignore[return-value]
+        return traced  # type: ignore[return-value]  # the wrapper has the wrapped method's signature (functools.wraps)
 
     for name in ("execute", "executemany"):
         _once(psycopg.Cursor, name, wrap_sync)

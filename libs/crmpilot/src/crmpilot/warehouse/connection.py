@@ -6,7 +6,7 @@ thing on every machine. Connection failures become :class:`WarehouseUnavailable`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -17,7 +17,15 @@ from .errors import WarehouseUnavailable
 
 __all__ = ["connect", "create_pool", "describe_url"]
 
-_SESSION = {"options": "-c timezone=UTC", "application_name": "crmpilot"}
+
+class _Session(TypedDict):
+    """libpq parameters of every session (psycopg passes them on to libpq)."""
+
+    options: str
+    application_name: str
+
+
+_SESSION: _Session = {"options": "-c timezone=UTC", "application_name": "crmpilot"}
 
 
 def describe_url(settings: DatabaseSettings) -> str:

@@ -84,6 +84,7 @@ class PostgresCache:
         if self._pool is None:
             from psycopg_pool import AsyncConnectionPool
 
+            assert self._conninfo is not None  # __init__ takes exactly one of conninfo and pool
             pool = AsyncConnectionPool(
                 self._conninfo, min_size=1, max_size=self._max_pool_size, open=False, kwargs={"autocommit": True}
             )
@@ -111,12 +112,13 @@ class PostgresCache:
         import psycopg
 
         await self.ensure_schema()
+        pool = await self._get_pool()
         query = self._sql(
             "SELECT output, model_used, model_version, response_id, tokens_in, tokens_out, cost_usd, created_at,"
             " confidence_source FROM {schema}.{table} WHERE key = %s AND (expires_at IS NULL OR expires_at > now())"
         )
         try:
-            async with self._pool.connection() as conn:  # type: ignore[union-attr]
+            async with pool.connection() as conn:
                 cur = await conn.execute(query, (key.digest,))
                 row = await cur.fetchone()
         except (psycopg.Error, OSError) as exc:
@@ -133,6 +135,7 @@ class PostgresCache:
         from psycopg.types.json import Jsonb
 
         await self.ensure_schema()
+        pool = await self._get_pool()
         query = self._sql(
             "INSERT INTO {schema}.{table} (key, provider, model, task, prompt_hash, input_hash, output, model_used,"
             " model_version, response_id, tokens_in, tokens_out, cost_usd, created_at, expires_at, confidence_source)"
@@ -150,7 +153,7 @@ class PostgresCache:
             None if ttl is None else timedelta(seconds=ttl), answer.confidence_source,
         )  # fmt: skip
         try:
-            async with self._pool.connection() as conn:  # type: ignore[union-attr]
+            async with pool.connection() as conn:
                 await conn.execute(query, params)
         except (psycopg.Error, OSError) as exc:
             raise LLMCacheError(f"LLM cache store failed: {type(exc).__name__}") from exc
@@ -158,7 +161,8 @@ class PostgresCache:
     async def purge_expired(self) -> int:
         """Delete expired rows; returns how many."""
         await self.ensure_schema()
-        async with self._pool.connection() as conn:  # type: ignore[union-attr]
+        pool = await self._get_pool()
+        async with pool.connection() as conn:
             cur = await conn.execute(self._sql("DELETE FROM {schema}.{table} WHERE expires_at <= now()"))
             return cur.rowcount
 

@@ -91,7 +91,7 @@ class LocalProvider:
             tuple(key.split(".", 1)): load_head(path, encoder=self.batcher.encoder.model_version)
             for key, path in paths.items()
         }
-        self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]
+        self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]  # the keys are split in two on '.' (checked above)
         if declared_heads:  # the cache key names every head: an answer of one head is never served for another
             self.model = f"{self.model}+" + "+".join(sorted(h.id for h in declared_heads.values()))
 

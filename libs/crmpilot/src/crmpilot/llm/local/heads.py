@@ -104,7 +104,7 @@ def head_proba(head: TicketClassifierHead, vectors: Vectors, texts: Sequence[str
     texts; any other head only the embeddings.
     """
     if getattr(head, "reads_text", False):
-        probs: npt.NDArray[np.float32] = head.predict_proba(vectors, texts=texts)  # type: ignore[call-arg]
+        probs: npt.NDArray[np.float32] = head.predict_proba(vectors, texts=texts)  # type: ignore[call-arg]  # a head with reads_text takes the texts too; the protocol has only the vectors
         return probs
     return head.predict_proba(vectors)
 

@@ -424,7 +424,7 @@ def load_head(path: Path | str, *, encoder: str | None = None) -> TrainedHead:
     try:
         lexical = None
         if hybrid:
-            if vocabulary is None or vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
+            if vocabulary is None or idf is None or vocabulary.dtype.kind != "U" or vocabulary.ndim != 1:
                 raise ValueError("the vocabulary must be a 1-d unicode array")
             lexical = LexicalFeatures(tuple(str(t) for t in vocabulary), idf, LexicalConfig.from_dict(doc["lexical"]))
         categories = tuple(Category(c["name"], c["description"], c["queue"]) for c in doc["categories"])

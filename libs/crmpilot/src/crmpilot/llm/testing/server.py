@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -105,7 +105,7 @@ class Reply:
     """
 
     content: Any = ""
-    usage: tuple[int, int] | str | None = "auto"
+    usage: tuple[int, int] | Literal["auto"] | None = "auto"
     model: str | None = None
     delay: float = 0.0
     finish_reason: str = "stop"
@@ -468,7 +468,7 @@ class OpenAITestServer:
             content = json.dumps(content)
         finish_reason = action.finish_reason
         limit = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
-        cut = False
+        cut_at: int | None = None
         if (
             self.truncate_at_max_tokens
             and content
@@ -479,7 +479,7 @@ class OpenAITestServer:
         ):
             content = content[: limit * _CHARS_PER_TOKEN]  # generation stops at the limit, mid-JSON or not
             finish_reason = "length"
-            cut = True
+            cut_at = limit
         completion: dict[str, Any] = {
             "id": f"chatcmpl-test-{req.index}",
             "object": "chat.completion",
@@ -508,8 +508,8 @@ class OpenAITestServer:
                 tin, tout = _tokens(req.text), _tokens(content)
             else:
                 tin, tout = action.usage
-            if cut:
-                tout = min(tout, int(limit))  # type: ignore[arg-type]
+            if cut_at is not None:
+                tout = min(tout, int(cut_at))
             completion["usage"] = {"prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout}
             if self.prompt_cache:
                 completion["usage"]["prompt_tokens_details"] = {"cached_tokens": min(tin, self._cached(req))}

@@ -82,7 +82,8 @@ class E5Int8:
         a third slower). The grouping does not change any text's embedding.
         """
         if isinstance(texts, str):
-            return self.encode([texts], is_query)[0]
+            one: npt.NDArray[np.float32] = self.encode([texts], is_query)[0]
+            return one
         out = np.zeros((len(texts), self.dim), np.float32)
         tokens = [self.token_ids(t, is_query) for t in texts]
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
@@ -114,4 +115,8 @@ class E5Int8:
             },
         )
         pooled = np.add.reduceat(hidden, starts, axis=0) / lengths[:, None]
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        # onnxruntime is untyped, so is what is computed from its output
+        embeddings: npt.NDArray[np.float32] = (
+            pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        ).astype(np.float32)
+        return embeddings

@@ -25,6 +25,7 @@ Outputs: ``hidden`` [T, H], the last layer's token states.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +55,7 @@ def build_graph(model: ModelFile) -> bytes:
         initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
-    def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: object) -> str:
+    def node(op: str, inputs: list[str], output: str, domain: str = "", **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [output], domain=domain, **attrs))
         return output
 

@@ -8,7 +8,9 @@ confusions, calibration (reliability table, ECE), latency and cost, and writes
 ``__unknown__`` (or with a label given to ``--oos-label``) are out of scope:
 the report counts how many of them would be auto-applied or suggested, and
 how many the model flagged. ``compare`` prints two JSON reports side by side
-with deltas. ``summaries`` runs ``summarize_email`` over emails (JSON lines)
+with deltas. ``calibrate`` fits a temperature for the category confidence
+(per model, prompt version and confidence source) and reports the ECE before
+and after on held-out items. ``summaries`` runs ``summarize_email`` over emails (JSON lines)
 and reports crashes, grounding failures, placeholders left, ROUGE against the
 human summaries when the data has them (beside LEAD at the same length, the
 first sentence and the subject), words per summary and throughput. ``banking77`` runs the Banking77 benchmark
@@ -190,6 +192,120 @@ def run(
     html_path = write_html(report, out / f"{report_name}.html")
     _out.print(summary(report))
     _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
+
+
+@app.command()
+def calibrate(
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="Labelled closed cases, CSV or JSONL (as `eval run` reads).", dir_okay=False),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Calibration file to write (an existing one keeps its other entries); default: "
+            "CRMPILOT_LLM_CALIBRATION_FILE, else ./calibration.json.",
+            dir_okay=False,
+        ),
+    ] = None,
+    categories: Annotated[
+        Path | None,
+        typer.Option("--categories", help="JSON taxonomy; default: the built-in one.", dir_okay=False),
+    ] = None,
+    provider: Annotated[
+        ProviderChoice | None, typer.Option("--provider", help="Override CRMPILOT_LLM_PROVIDER.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Override CRMPILOT_LLM_MODEL.")] = None,
+    label_column: Annotated[str | None, typer.Option("--label-column", help="Label column name.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N items.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fit / held-out split.")] = 0,
+    bins: Annotated[int, typer.Option("--bins", min=2, max=50, help="Bins of the ECE.")] = 10,
+) -> None:
+    """Fit a temperature for classify_ticket's category confidence on labelled cases; report ECE before/after.
+
+    Half of the answered items (seeded) fit a temperature and the other half measure the ECE with and without
+    it; the temperature written is then fitted on all of them. The entry is keyed by model, task, prompt
+    version, field and confidence source, and the client applies it from CRMPILOT_LLM_CALIBRATION_FILE.
+    """
+    import os
+    import random
+
+    from ..evaluation import build_eval_setup, check_labels, load_categories, read_labelled, run_items
+    from ..evaluation.calibration import fit_binary_temperature
+    from ..evaluation.metrics import expected_calibration_error
+    from ..llm.calibration import CalibrationEntry, Calibrations, apply_temperature, load_calibrations
+
+    target = out or Path(os.environ.get("CRMPILOT_LLM_CALIBRATION_FILE") or "calibration.json")
+    try:
+        existing = load_calibrations(target) if target.exists() else Calibrations()
+        dataset = read_labelled(data, label_column=label_column).first(limit)
+        setup = build_eval_setup(
+            provider=provider.value if provider else None,
+            model=model,
+            head_path=None,
+            categories=load_categories(categories) if categories is not None else None,
+            prompt_file=None,
+            prompt_version=None,
+            concurrency=concurrency,
+        )
+        check_labels(dataset.labels, setup.categories, dataset.source)
+    except CrmpilotError as exc:
+        _fail(exc)
+    except ValidationError as exc:
+        _err.print(f"[red]invalid CRMPILOT_LLM_* settings: {escape(str(exc))}[/]", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    setup.client.calibrations = Calibrations()  # fit on the raw confidences, whatever the environment names
+    _out.print(f"{escape(setup.describe)} · {len(dataset)} items · prompt {escape(setup.spec.prompt.version)}")
+
+    async def go() -> tuple[list[tuple[float, bool]], dict[str, str | None]]:
+        try:
+            with _progress() as progress:
+                bar = progress.add_task("calibrate", total=len(dataset))
+                items, who, _ = await run_items(
+                    setup.client, setup.spec, dataset, concurrency=concurrency, on_item=lambda _: progress.advance(bar)
+                )
+        finally:
+            await setup.client.aclose()
+        answered = [(i.confidence, i.predicted == i.gold) for i in items if i.confidence is not None]
+        return answered, who
+
+    try:
+        answered, who = asyncio.run(go())
+    except CrmpilotError as exc:
+        _fail(exc)
+    if len(answered) < 20:
+        _err.print(f"[red]{len(answered)} answered items: too few to fit a temperature (20 at least)[/]")
+        raise typer.Exit(1)
+    order = list(range(len(answered)))
+    random.Random(seed).shuffle(order)
+    fit_half, held = order[: len(order) // 2], order[len(order) // 2 :]
+    t_half = fit_binary_temperature([answered[i][0] for i in fit_half], [answered[i][1] for i in fit_half])
+    held_conf, held_ok = [answered[i][0] for i in held], [answered[i][1] for i in held]
+    before = expected_calibration_error(held_conf, held_ok, bins=bins)
+    after = expected_calibration_error([apply_temperature(p, t_half) for p in held_conf], held_ok, bins=bins)
+    temperature = fit_binary_temperature([c for c, _ in answered], [ok for _, ok in answered])
+    entry = CalibrationEntry(
+        model=str(getattr(setup.client.providers[0], "model", who["model"] or "")),
+        task=setup.spec.name,
+        prompt_version=setup.spec.prompt.version,
+        field="category",
+        source=who["confidence_source"] or "self_report",  # type: ignore[arg-type]  # a ConfidenceSource from the run
+        temperature=temperature,
+        items=len(answered),
+        ece_before=before,
+        ece_after=after,
+        fitted_at=datetime.now(UTC),
+    )
+    path = existing.with_entry(entry).save(target)
+    accuracy = sum(ok for _, ok in answered) / len(answered)
+    _out.print(
+        f"{entry.model} · {entry.task} {entry.prompt_version} · category · confidence from {entry.source}: "
+        f"T = {temperature:.3f} on {len(answered)} answers (accuracy {accuracy:.3f}); on the {len(held)} held out "
+        f"(T {t_half:.3f} fitted on the other {len(fit_half)}): ECE {before:.3f} → {after:.3f}"
+    )
+    _out.print(f"written: {escape(str(path))} (the client applies it with CRMPILOT_LLM_CALIBRATION_FILE={path})")
 
 
 @app.command()

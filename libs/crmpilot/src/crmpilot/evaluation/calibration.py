@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["fit_temperature", "log_loss"]
+__all__ = ["fit_binary_temperature", "fit_temperature", "log_loss"]
 
 _BOUNDS = (-3.0, 3.0)
 """``log T`` search range: T from 0.05 to 20. Bounded because a dev split the model
@@ -56,3 +56,14 @@ def fit_temperature(logits: npt.ArrayLike, targets: Sequence[int] | npt.ArrayLik
     )
     t = float(np.exp(result.x))
     return t if log_loss(z, y, t) <= log_loss(z, y, 1.0) else 1.0
+
+
+def fit_binary_temperature(confidence: Sequence[float], correct: Sequence[bool]) -> float:
+    """The temperature ``T`` for which ``sigmoid(logit(p) / T)`` best predicts whether answers were right.
+
+    The softmax fit above on two columns, ``[logit(p), 0]``: the first is "the answer is right".
+    """
+    p = np.clip(np.asarray(confidence, dtype=np.float64), 1e-6, 1 - 1e-6)
+    logits = np.stack([np.log(p / (1 - p)), np.zeros_like(p)], axis=1)
+    targets = np.where(np.asarray(correct, dtype=bool), 0, 1)
+    return fit_temperature(logits, targets)

@@ -79,7 +79,8 @@ async def _one(
         in_scope=in_scope,
         flagged=run.output.rationale.startswith(OUT_OF_SCOPE_NOTE),
     )
-    return item, {"provider": run.provider, "model": run.model, "model_version": run.model_version}
+    who = {"provider": run.provider, "model": run.model, "model_version": run.model_version}
+    return item, {**who, "confidence_source": run.confidence_source}
 
 
 async def run_items(
@@ -92,7 +93,8 @@ async def run_items(
     warmup: bool = True,
     out_of_scope: Collection[str] = (),
 ) -> tuple[list[ItemResult], dict[str, str | None], float]:
-    """Per-item results (in dataset order), the most common provider/model/version, and the wall time.
+    """Per-item results (in dataset order), the most common provider/model/version/confidence source, and the
+    wall time.
 
     ``out_of_scope``: gold labels that mark an item as out of scope.
     """
@@ -105,7 +107,7 @@ async def run_items(
         async with gate:
             item, who = await _one(client, spec, index, ticket, out_of_scope)
         if who:
-            seen[(who["provider"], who["model"], who["model_version"])] += 1
+            seen[(who["provider"], who["model"], who["model_version"], who["confidence_source"])] += 1
         if on_item is not None:
             on_item(item)
         return item
@@ -113,8 +115,9 @@ async def run_items(
     started = time.monotonic()
     items = await asyncio.gather(*(bounded(i, t) for i, t in enumerate(dataset.items)))
     wall = time.monotonic() - started
-    provider, model, version = seen.most_common(1)[0][0] if seen else (None, None, None)
-    return list(items), {"provider": provider, "model": model, "model_version": version}, wall
+    provider, model, version, source = seen.most_common(1)[0][0] if seen else (None, None, None, None)
+    who = {"provider": provider, "model": model, "model_version": version, "confidence_source": source}
+    return list(items), who, wall
 
 
 async def evaluate(

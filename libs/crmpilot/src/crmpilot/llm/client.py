@@ -40,6 +40,7 @@ from crmpilot.events.models import Provenance
 from crmpilot.llm.base import Completion, ConfidenceSource, Provider, TaskSpec, Usage, input_hash
 from crmpilot.llm.breaker import CircuitBreaker
 from crmpilot.llm.cache.base import CachedAnswer, CacheKey, ResponseCache
+from crmpilot.llm.calibration import Calibrations
 from crmpilot.llm.errors import (
     LLMCacheError,
     LLMCircuitOpen,
@@ -234,6 +235,7 @@ class LLMClient:
         max_output_tokens: int = 1024,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        calibrations: Calibrations | None = None,
     ) -> None:
         chain = [providers] if not isinstance(providers, Sequence) else list(providers)
         if not chain:
@@ -247,6 +249,7 @@ class LLMClient:
         self.redactor = (redactor or Redactor()) if redact else None
         self.prices = prices
         self.max_output_tokens = max_output_tokens
+        self.calibrations = calibrations or Calibrations()
         self._breaker_failures = breaker_failures
         self._breaker_reset = breaker_reset
         self._breakers: dict[tuple[str, str, str | None, int | None], CircuitBreaker] = {}
@@ -394,7 +397,9 @@ class LLMClient:
                         latency = (time.monotonic() - started) * 1000
                         self._prom.record(spec.name, model, "cache_hit", Usage())
                         return TaskRun(
-                            output=self._restore(spec, output, redaction),
+                            output=self._calibrated(
+                                spec, self._restore(spec, output, redaction), model, answer.confidence_source
+                            ),
                             provider=provider.name,
                             model=model,
                             model_version=answer.model_version,
@@ -440,7 +445,9 @@ class LLMClient:
                 self._prom.record(spec.name, model, "ok", usage)
                 total = spent + usage  # earlier providers of the chain count too
                 return TaskRun(
-                    output=self._restore(spec, completion.output, redaction),
+                    output=self._calibrated(
+                        spec, self._restore(spec, completion.output, redaction), model, completion.confidence_source
+                    ),
                     provider=provider.name,
                     model=model,
                     model_version=completion.model_version,
@@ -606,6 +613,17 @@ class LLMClient:
             await self.cache.put(key, answer, ttl=self.cache_ttl)
         except LLMCacheError as exc:
             log.warning("response cache unavailable (%s); answer not stored", exc)
+
+    def _calibrated(self, spec: TaskSpec[OutT], output: OutT, model: str, source: str) -> OutT:
+        """``output`` with its closed fields' confidences calibrated (``CRMPILOT_LLM_CALIBRATION_FILE``)."""
+        return self.calibrations.apply(
+            output,
+            model=model,
+            task=spec.name,
+            prompt_version=spec.prompt.version,
+            source=source,
+            paths={path: f for path, f in spec.logprob_confidence},
+        )
 
     @staticmethod
     def _restore(spec: TaskSpec[OutT], output: OutT, redaction: Redaction) -> OutT:

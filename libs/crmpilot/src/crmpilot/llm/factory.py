@@ -15,6 +15,7 @@ from crmpilot.llm.base import Provider
 from crmpilot.llm.cache.base import ResponseCache
 from crmpilot.llm.cache.memory import MemoryCache
 from crmpilot.llm.cache.postgres import PostgresCache
+from crmpilot.llm.calibration import load_calibrations
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.limits import Limiter
 from crmpilot.llm.pricing import DEFAULT_PRICES, Price
@@ -104,4 +105,5 @@ def build_llm_client(
         max_output_tokens=s.max_output_tokens,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        calibrations=load_calibrations(s.calibration_file) if s.calibration_file else None,
     )

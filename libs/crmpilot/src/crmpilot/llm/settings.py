@@ -9,6 +9,7 @@ printed.
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
@@ -67,6 +68,11 @@ class LLMSettings(BaseSettings):
     burst_seconds: float = Field(default=10.0, gt=0, description="seconds of RPM/TPM quota that may be spent at once")
     cache: Literal["memory", "postgres", "off"] = "memory"
     cache_ttl: float | None = Field(default=None, gt=0, description="seconds; unset keeps answers until evicted")
+    calibration_file: Path | None = Field(
+        default=None,
+        description="temperatures from `crmpilot eval calibrate`: closed fields' confidences are calibrated with "
+        "the entry of their model, task, prompt version and confidence source",
+    )
     cache_max_entries: int = Field(default=10_000, ge=1, description="memory cache size")
     cache_schema: str = Field(default="llm", description="PostgreSQL schema of the llm_cache table")
     database_url: SecretStr | None = Field(

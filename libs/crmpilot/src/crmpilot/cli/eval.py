@@ -10,7 +10,9 @@ the report counts how many of them would be auto-applied or suggested, and
 how many the model flagged. ``compare`` prints two JSON reports side by side
 with deltas. ``calibrate`` fits a temperature for the category confidence
 (per model, prompt version and confidence source) and reports the ECE before
-and after on held-out items. ``summaries`` runs ``summarize_email`` over emails (JSON lines)
+and after on held-out items. ``scores`` runs ``score_request`` over requests with a known outcome
+(a converted column) and reports AUC, calibration of the score and the
+conversion rate per band. ``summaries`` runs ``summarize_email`` over emails (JSON lines)
 and reports crashes, grounding failures, placeholders left, ROUGE against the
 human summaries when the data has them (beside LEAD at the same length, the
 first sentence and the subject), words per summary and throughput. ``banking77`` runs the Banking77 benchmark
@@ -393,6 +395,75 @@ def summaries(
     _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
     if report.errors or report.grounding_failures or report.placeholders:
         raise typer.Exit(3)
+
+
+@app.command()
+def scores(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Requests, JSON lines: company, description (kind, country, employees, amount, currency, "
+            "email_domain, id optional) and the outcome column",
+            dir_okay=False,
+        ),
+    ],
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="The boolean column: did the request convert (true/false, 1/0, yes/no).")
+    ] = "converted",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N requests.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight at once.")] = 8,
+    bins: Annotated[int, typer.Option("--bins", min=2, max=50, help="Bins of the reliability table.")] = 10,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the JSON and HTML reports.", file_okay=False)] = Path(
+        "eval-reports"
+    ),
+    name: Annotated[str | None, typer.Option("--name", help="Report name (file stem).")] = None,
+) -> None:
+    """Score requests with the configured provider: AUC against the outcome, calibration, conversion by band."""
+    import json
+
+    from ..evaluation.errors import DatasetError
+    from ..evaluation.scores import ScoreReport, evaluate_scores, load_requests, score_html
+    from ..llm.factory import build_llm_client
+    from ..llm.settings import LLMSettings
+
+    try:
+        requests = load_requests(data, outcome=outcome, limit=limit)
+        settings = LLMSettings(cache="off")
+    except DatasetError as exc:
+        _fail(exc)
+    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
+        _err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+    if not requests:
+        _fail(DatasetError(f"{data}: no requests"))
+    client = build_llm_client(settings)
+    report_name = _safe(name or f"scores-{settings.provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+
+    async def go() -> ScoreReport:
+        try:
+            with _progress() as progress:
+                bar = progress.add_task("score_request", total=len(requests))
+                return await evaluate_scores(
+                    client, requests, concurrency=concurrency, bins=bins, progress=lambda n: progress.advance(bar, n)
+                )
+        finally:
+            await client.aclose()
+
+    report = asyncio.run(go())
+    d = report.as_dict()
+    rates = {b: "-" if v["conversion_rate"] is None else f"{v['conversion_rate']:.0%}" for b, v in d["bands"].items()}
+    bands = ", ".join(f"{b} {v['requests']} ({rates[b]} converted)" for b, v in d["bands"].items())
+    _out.print(
+        f"{d['requests']} requests: {d['scored']} scored, {sum(report.errors.values())} errors {report.errors or ''}; "
+        f"{d['converted']} converted; AUC {d['auc']}, ECE {d['ece']}, Brier {d['brier']} (score / 100 as a "
+        f"probability); by band: {bands}; {d['requests_per_second']} requests/s"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / f"{report_name}.json"
+    json_path.write_text(json.dumps(d, indent=2) + "\n")
+    html_path = out / f"{report_name}.html"
+    html_path.write_text(score_html(report, report_name))
+    _out.print(f"reports: {escape(str(json_path))}  {escape(str(html_path))}", soft_wrap=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})

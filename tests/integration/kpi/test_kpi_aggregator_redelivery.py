@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from kpi_events import ticket
 from test_kpi_aggregator_stack import _results, _until
 
 from crmpilot.events import Envelope, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
 from tests.dbkit import throwaway_database
+from tests.kpikit import ticket
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration

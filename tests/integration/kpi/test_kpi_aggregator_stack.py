@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from kpi_events import email, request, ticket
 
 from crmpilot.events import Envelope, TicketClassification, encode
 from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import connect
+from tests.kpikit import email, request, ticket
 from tests.netkit import free_port
 
 pytestmark = pytest.mark.integration

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from kpi_samples import AT, ticket
-
 from kpi_aggregator.dedupe import SeenResults
 from kpi_aggregator.observation import observe
+from tests.kpikit import AT, ticket
 
 
 def test_a_result_is_counted_once_whatever_its_time() -> None:

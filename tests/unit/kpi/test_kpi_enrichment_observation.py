@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpi_samples import provenance
-
 from crmpilot.enrichments import load_registry
 from crmpilot.events import EnrichmentResult, Envelope, result_id_for
 from kpi_aggregator.observation import enrichment_dimensions, observe, table_keys
+from tests.kpikit import provenance
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 

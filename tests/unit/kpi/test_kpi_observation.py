@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from kpi_samples import AT, email, request, ticket
-
 from crmpilot.events import CaseEvent, Envelope, ReviewDecision
 from crmpilot.warehouse.kpi import InMemoryKpiStore, KpiWindow
 from kpi_aggregator.observation import observe, split_key, table_keys
 from kpi_aggregator.stats import WindowStats
 from kpi_aggregator.windows import PendingWindows, kpi_window, window_json
+from tests.kpikit import AT, email, request, ticket
 
 
 def test_each_task_counts_under_its_own_dimension() -> None:

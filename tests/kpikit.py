@@ -1,4 +1,4 @@
-"""AI result envelopes with just the fields the KPI aggregator reads set on purpose."""
+"""AI result envelopes with just the fields the KPI aggregator reads set on purpose (unit and stack tests)."""
 
 from __future__ import annotations
 

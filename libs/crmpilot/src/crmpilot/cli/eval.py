@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -48,6 +49,9 @@ from ..errors import CrmpilotError
 
 if TYPE_CHECKING:
     from ..evaluation import EvalReport
+    from ..llm.client import LLMClient
+
+R = TypeVar("R")
 
 __all__ = ["app"]
 
@@ -336,39 +340,24 @@ def summaries(
     from rich.table import Table
 
     from ..evaluation.errors import DatasetError
-    from ..evaluation.summaries import BASELINES, SummaryReport, evaluate_summaries, load_emails, summary_html
-    from ..llm.factory import build_llm_client
-    from ..llm.settings import LLMSettings
+    from ..evaluation.summaries import BASELINES, evaluate_summaries, load_emails, summary_html
     from ..tasks.summarize_email import DEFAULT_MAX_WORDS
 
     try:
         emails = load_emails(data, limit=limit)
-        settings = LLMSettings(cache="off")
     except DatasetError as exc:
         _fail(exc)
-    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
-        _err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
     if not emails:
         _fail(DatasetError(f"{data}: no emails"))
-    client = build_llm_client(settings)
-    report_name = _safe(name or f"summaries-{settings.provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-
-    async def go() -> SummaryReport:
-        try:
-            with _progress() as progress:
-                bar = progress.add_task("summarize_email", total=len(emails))
-                return await evaluate_summaries(
-                    client,
-                    emails,
-                    max_words=max_words or DEFAULT_MAX_WORDS,
-                    concurrency=concurrency,
-                    progress=lambda n: progress.advance(bar, n),
-                )
-        finally:
-            await client.aclose()
-
-    report = asyncio.run(go())
+    words = max_words or DEFAULT_MAX_WORDS
+    report, provider = _with_llm(
+        "summarize_email",
+        len(emails),
+        lambda client, step: evaluate_summaries(
+            client, emails, max_words=words, concurrency=concurrency, progress=step
+        ),
+    )
+    report_name = _safe(name or f"summaries-{provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     d = report.as_dict()
     _out.print(
         f"{d['emails']} emails: {sum(report.errors.values())} errors {report.errors or ''}, "
@@ -422,34 +411,20 @@ def scores(
     import json
 
     from ..evaluation.errors import DatasetError
-    from ..evaluation.scores import ScoreReport, evaluate_scores, load_requests, score_html
-    from ..llm.factory import build_llm_client
-    from ..llm.settings import LLMSettings
+    from ..evaluation.scores import evaluate_scores, load_requests, score_html
 
     try:
         requests = load_requests(data, outcome=outcome, limit=limit)
-        settings = LLMSettings(cache="off")
     except DatasetError as exc:
         _fail(exc)
-    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
-        _err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
     if not requests:
         _fail(DatasetError(f"{data}: no requests"))
-    client = build_llm_client(settings)
-    report_name = _safe(name or f"scores-{settings.provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-
-    async def go() -> ScoreReport:
-        try:
-            with _progress() as progress:
-                bar = progress.add_task("score_request", total=len(requests))
-                return await evaluate_scores(
-                    client, requests, concurrency=concurrency, bins=bins, progress=lambda n: progress.advance(bar, n)
-                )
-        finally:
-            await client.aclose()
-
-    report = asyncio.run(go())
+    report, provider = _with_llm(
+        "score_request",
+        len(requests),
+        lambda client, step: evaluate_scores(client, requests, concurrency=concurrency, bins=bins, progress=step),
+    )
+    report_name = _safe(name or f"scores-{provider}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
     d = report.as_dict()
     rates = {b: "-" if v["conversion_rate"] is None else f"{v['conversion_rate']:.0%}" for b, v in d["bands"].items()}
     bands = ", ".join(f"{b} {v['requests']} ({rates[b]} converted)" for b, v in d["bands"].items())
@@ -505,6 +480,32 @@ def html(
     except CrmpilotError as exc:
         _fail(exc)
     _out.print(str(write_html(loaded, output or report.with_suffix(".html"))))
+
+
+def _with_llm(
+    label: str, total: int, work: Callable[[LLMClient, Callable[[int], None]], Awaitable[R]]
+) -> tuple[R, str]:
+    """Run ``work(client, advance)`` with the client of the CRMPILOT_LLM_* settings (no response cache) under a
+    progress bar of ``total`` steps; returns its result and the provider's name. Bad settings exit 1."""
+    from ..llm.factory import build_llm_client
+    from ..llm.settings import LLMSettings
+
+    try:
+        settings = LLMSettings(cache="off")
+    except ValidationError as exc:  # CRMPILOT_LLM_* settings that do not parse
+        _err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+    client = build_llm_client(settings)
+
+    async def go() -> R:
+        try:
+            with _progress() as progress:
+                bar = progress.add_task(label, total=total)
+                return await work(client, lambda n: progress.advance(bar, n))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go()), settings.resolved_provider
 
 
 def _safe(name: str) -> str:

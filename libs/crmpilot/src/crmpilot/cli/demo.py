@@ -532,7 +532,8 @@ def _summary(
     set_aside = sum(1 for groups in bad.values() if groups)
     groups = sorted(set().union(*bad.values())) if bad else []
     console.print(
-        f"[green]{n_stored} results stored with provenance ({len(tasks[0].events)} tickets, {len(tasks[1].events)} "
+        f"[green]{n_stored} of {n_stored + n_failed} results stored with provenance (events: "
+        f"{len(tasks[0].events)} tickets, {len(tasks[1].events)} "
         f"emails, {len(tasks[2].events)} leads{''.join(f', {len(t.events)} {t.spec.name}' for t in declared)}); CRM "
         f"records written: {report.written.get('auto_apply', 0)} as fact, "
         f"{report.written.get('suggest', 0)} as suggestions flagged for review (every decision audited); "

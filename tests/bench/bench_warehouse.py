@@ -129,7 +129,7 @@ def records(n: int, *, tag: str) -> list[tuple[Envelope[Any], KafkaPosition]]:
         offset = offsets[partition]
         offsets[partition] += 1
         tokens_in, tokens_out = 380 + i % 90, 60 + i % 25
-        run = TaskRun[Any](  # only its provenance is used: no output
+        run: TaskRun[Any] = TaskRun(  # only its provenance is used: no output
             output=None,
             provider="openai",
             model="gpt-4o-mini",

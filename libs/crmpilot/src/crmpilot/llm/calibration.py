@@ -21,11 +21,12 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crmpilot.errors import CrmpilotError
+from crmpilot.llm.logprobs import confidence_at, with_confidences
 
 __all__ = [
     "CalibrationEntry",
@@ -112,20 +113,12 @@ class Calibrations:
         self, output: OutT, *, model: str, task: str, prompt_version: str, source: str, paths: Mapping[str, str]
     ) -> OutT:
         """``output`` with each confidence at ``paths`` (path → field name) calibrated where an entry matches."""
-        if not self._by_key:
-            return output
-        data: dict[str, Any] | None = None
-        for path, field in paths.items():
-            t = self.temperature(model, task, prompt_version, field, source)
-            if t is None:
-                continue
-            data = data if data is not None else output.model_dump(mode="json")
-            target = data
-            *parents, leaf = path.split(".")
-            for part in parents:
-                target = target[part]
-            target[leaf] = round(apply_temperature(float(target[leaf]), t), 6)
-        return output if data is None else type(output).model_validate(data)
+        values = {
+            path: apply_temperature(confidence_at(output, path), t)
+            for path, field in paths.items()
+            if (t := self.temperature(model, task, prompt_version, field, source)) is not None
+        }
+        return with_confidences(output, values) if values else output
 
 
 def load_calibrations(path: Path) -> Calibrations:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["value_probabilities", "with_logprob_confidence", "token_logprobs"]
+__all__ = ["confidence_at", "token_logprobs", "value_probabilities", "with_confidences", "with_logprob_confidence"]
 
 OutT = TypeVar("OutT", bound=BaseModel)
 
@@ -109,6 +109,27 @@ def value_probabilities(text: str, tokens: Sequence[tuple[str, float]], fields: 
     return out
 
 
+def with_confidences(output: OutT, values: Mapping[str, float]) -> OutT:
+    """``output`` with the confidence at each path (``confidence`` or ``confidence.<name>``) set to its value,
+    validated again (pydantic's ``ValidationError`` when a path does not fit the model)."""
+    data = output.model_dump(mode="json")
+    for path, value in values.items():
+        target: dict[str, Any] = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target[part]
+        target[leaf] = round(value, 6)
+    return type(output).model_validate(data)
+
+
+def confidence_at(output: BaseModel, path: str) -> float:
+    """The confidence at ``path`` (``confidence`` or ``confidence.<name>``) of ``output``."""
+    value: Any = output
+    for part in path.split("."):
+        value = getattr(value, part)
+    return float(value)
+
+
 def with_logprob_confidence(
     output: OutT, mapping: Mapping[str, str], probabilities: Mapping[str, float]
 ) -> OutT | None:
@@ -116,14 +137,7 @@ def with_logprob_confidence(
     probability of its field's value; ``None`` when a mapped field was not measured (then nothing is replaced)."""
     if not mapping or any(field not in probabilities for field in mapping.values()):
         return None
-    data = output.model_dump(mode="json")
-    for path, field in mapping.items():
-        target: dict[str, Any] = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            target = target[part]
-        target[leaf] = round(probabilities[field], 6)
     try:
-        return type(output).model_validate(data)
+        return with_confidences(output, {path: probabilities[field] for path, field in mapping.items()})
     except ValidationError:  # a mapping that does not fit the model is a task bug; keep the validated answer
         return None

@@ -77,6 +77,9 @@ def test_the_cli_reports_every_figure_and_rouge_only_over_emails_with_references
     assert report["placeholders"] == 0, "the phone number is redacted before the model and put back after"
     assert report["referenced"] == 2 and set(report["rouge"]) == {"summary", "lead", "first_sentence", "subject"}
     assert 0 < report["rouge"]["summary"]["r1"] <= 100 and report["words_per_summary"] > 0
+    rouge = report["rouge"]
+    assert rouge["lead"]["words"] == rouge["summary"]["words"] > 0, "LEAD is measured at the summary's length"
+    assert rouge["subject"]["words"] < rouge["first_sentence"]["words"]
     assert "LEAD" in result.output and "emails/s" in result.output
     html = (out / "mail.html").read_text()
     assert html.startswith("<!doctype html>") and "ROUGE-1" in html and "http" not in html

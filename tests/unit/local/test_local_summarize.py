@@ -8,6 +8,7 @@ import pytest
 
 from crmpilot.llm.local import LocalProvider
 from crmpilot.tasks import SUMMARIZE_EMAIL, EmailSummaryOutput, grounding_failures
+from crmpilot.tasks.local.summarize import READ_CHARS
 
 EN_THREAD = """Hi team,
 
@@ -114,7 +115,7 @@ def test_what_real_mail_throws_at_it_never_breaks_its_own_output_model(provider:
     )
     body = f"Phillip,=20\nCould you please e-mail me the draw file=20 you created.\n{run_on} by Friday.\nThanks,"
     out = summarize(provider, "Draw file", body)  # validated by the output model, grounding checked on the raw body
-    assert "=20" not in out.summary and out.summary.startswith("Phillip, Could you please e-mail me the draw file")
+    assert "=20" not in out.summary and out.summary.startswith("Could you please e-mail me the draw file")
     long_items = [a for a in out.action_items if a.quote.startswith("Galaxy")]
     assert long_items and all(len(a.quote) <= 1000 and len(a.text) <= 500 and a.quote in body for a in long_items)
     assert all(len(e.quote) <= 1000 and e.value in e.quote and e.quote in body for e in out.entities)
@@ -124,6 +125,32 @@ def test_the_summary_is_the_lead_within_the_budget(provider: LocalProvider) -> N
     body = "Hi Ann,\n\nThe board approved the Q3 budget of $2M for the new plant.\nWe start hiring in May.\nSee you,"
     out = summarize(provider, "Budget", body)
     assert out.summary == "The board approved the Q3 budget of $2M for the new plant.", (
-        "greeting skipped, 12 words reached"
+        "greeting skipped, one sentence of 6 words or more"
     )
     assert summarize(provider, "Budget", body, max_words=5).summary == "The board approved the Q3"
+
+
+def test_a_long_email_costs_its_head_and_its_cues_still_count(provider: LocalProvider) -> None:
+    """The encoder reads the subject and the first READ_CHARS of the new text; the cues read all of it."""
+    head = "Hello,\nCould you please send me the signed contract for the new office lease?\n"
+    filler = "".join(f"Item {i} of the inventory list is attached for your records.\n" for i in range(80))
+    short = asyncio.run(provider.complete(SUMMARIZE_EMAIL, {"subject": "Lease", "body": head, "max_words": 60}))
+    payload = {"subject": "Lease", "body": head + filler + "This outage is unacceptable, fix it immediately!\n"}
+    long = asyncio.run(provider.complete(SUMMARIZE_EMAIL, {**payload, "max_words": 60}))
+    assert len(payload["body"]) > 10 * READ_CHARS
+    assert short.tokens_in < long.tokens_in <= short.tokens_in + READ_CHARS // 3, "the model read only the head"
+    assert long.output.urgency == "high", "the outage at the end still makes it urgent"
+
+
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        ("Kim, please give me a call at the office about the lease renewal today.", "Please give me a call"),
+        ("Matt and Denis: I spoke with the lawyer and the contract is signed by both sides.", "I spoke with"),
+        ("Иван, добрый день! Прошу вернуть деньги за заказ 58123, товар пришёл сломанным.", "Прошу вернуть"),
+        ("Yes, I will come to the meeting on Friday and bring the signed forms with me.", "Yes, I will come"),
+        ("However, the plant stopped last night and the volumes will not reach the buyer.", "However, the plant"),
+    ],
+)
+def test_the_summary_leaves_out_whom_the_mail_addresses(provider: LocalProvider, body: str, summary: str) -> None:
+    assert summarize(provider, "Note", body).summary.startswith(summary)

@@ -367,10 +367,10 @@ def summaries(
     )
     if d["rouge"]:
         table = Table(title=f"ROUGE F1 against the human summaries ({report.referenced} emails)")
-        for col in ("", "ROUGE-1", "ROUGE-2", "ROUGE-L"):
+        for col in ("", "ROUGE-1", "ROUGE-2", "ROUGE-L", "words"):
             table.add_column(col, justify="left" if not col else "right")
         for key, v in d["rouge"].items():
-            table.add_row(BASELINES[key], f"{v['r1']:.1f}", f"{v['r2']:.1f}", f"{v['rl']:.1f}")
+            table.add_row(BASELINES[key], f"{v['r1']:.1f}", f"{v['r2']:.1f}", f"{v['rl']:.1f}", f"{v['words']:.1f}")
         _out.print(table)
     else:
         _out.print("no reference summaries in the data: no ROUGE")

@@ -165,6 +165,8 @@ class SummaryReport:
     """Scored emails with at least one human reference summary (ROUGE is their mean)."""
     seconds: float = 0.0
     rouge: dict[str, Rouge] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)
+    """Words of each candidate (the summary and every baseline), summed over the referenced emails."""
     examples: list[tuple[str, str]] = field(default_factory=list)
     """(email id, what went wrong) for the first few problems."""
 
@@ -185,7 +187,12 @@ class SummaryReport:
             "emails_per_second": round(self.emails / self.seconds, 2) if self.seconds else 0.0,
             "referenced": self.referenced,
             "rouge": {
-                k: {"r1": round(v.r1, 1), "r2": round(v.r2, 1), "rl": round(v.rl, 1)}
+                k: {
+                    "r1": round(v.r1, 1),
+                    "r2": round(v.r2, 1),
+                    "rl": round(v.rl, 1),
+                    "words": round(self.lengths.get(k, 0) / self.referenced, 1),
+                }
                 for k in self.rouge
                 for v in [self.mean(k)]
             }
@@ -250,6 +257,7 @@ async def evaluate_summaries(
             ("subject", email.subject),
         ):
             report.rouge[name] = report.rouge[name] + rouge(text, email.references)
+            report.lengths[name] = report.lengths.get(name, 0) + len(text.split())
 
     started = time.perf_counter()
     await asyncio.gather(*(one(e) for e in emails))
@@ -279,13 +287,14 @@ def summary_html(report: SummaryReport, name: str) -> str:
         ("emails / s", d["emails_per_second"]),
     ]
     rows = "".join(
-        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td></tr>"
+        f"<tr><td>{escape(BASELINES[k])}</td><td>{v['r1']}</td><td>{v['r2']}</td><td>{v['rl']}</td>"
+        f"<td>{v['words']}</td></tr>"
         for k, v in d["rouge"].items()
     )
     rouge_table = (
         f"<h2>ROUGE F1 against the human summaries ({report.referenced} "
         "emails)</h2><table><tr><th></th><th>ROUGE-1</th>"
-        f"<th>ROUGE-2</th><th>ROUGE-L</th></tr>{rows}</table>"
+        f"<th>ROUGE-2</th><th>ROUGE-L</th><th>words</th></tr>{rows}</table>"
         if rows
         else "<p>No reference summaries in the data: no ROUGE.</p>"
     )

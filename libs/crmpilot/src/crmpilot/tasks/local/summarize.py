@@ -25,7 +25,7 @@ from crmpilot.llm.local.text import Span, normalize, sentence_containing, senten
 from crmpilot.tasks.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, EmailSummaryOutput, Intent, Urgency
 
-__all__ = ["INTENT_ANCHORS", "LEAD_MIN_WORDS", "summarize_email"]
+__all__ = ["INTENT_ANCHORS", "LEAD_MIN_WORDS", "READ_CHARS", "summarize_email"]
 
 INTENT_ANCHORS = AnchorSet.of(
     {
@@ -66,8 +66,16 @@ INTENT_ANCHORS = AnchorSet.of(
         ),
     }
 )
-LEAD_MIN_WORDS = 12
-"""A first sentence shorter than this ("Phillip," "See below.") is followed by the next one."""
+LEAD_MIN_WORDS = 6
+"""A first sentence shorter than this ("See below.", "FYI.") is followed by the next one."""
+READ_CHARS = 400
+"""The encoder reads the subject and the new text's first ``READ_CHARS`` characters (about 90 tokens).
+
+Business mail states its point first, and the encoder's time grows with the
+length it reads: on aeslc-dev, reading all of each email (up to 512 tokens) ran
+20 emails/s through the encoder, reading this head 85/s. The lexical cues
+(anger, cancellation, deadlines, urgency) still read the whole new text.
+"""
 _INTENT_TEMPERATURE = 0.02
 _INTENT_CUES: dict[cues.CueKind, tuple[Intent, float]] = {
     "cancel": ("cancellation", 0.6),
@@ -81,6 +89,23 @@ _GREETING = re.compile(
     r"|привет|уважаем\w*|hallo|bonjour|hola)\b.{0,40}$",
     re.IGNORECASE,
 )
+_NAME = r"[A-ZÀ-ÖØ-ÞА-ЯЁ][\w'’.-]*"
+_NOT_A_NAME = (
+    "yes|no|well|also|however|thanks|thank|ok|okay|so|today|tomorrow|yesterday|tonight|unfortunately|fortunately"
+    "|again|now|first|second|third|finally|lastly|next|later|sorry|please|fyi|note|anyway|actually|additionally"
+    "|otherwise|meanwhile|similarly|regards|attached|enclosed|besides|still|then|here|there|sure|great|fine|good"
+    "|right|oh|wow|basically|currently|originally|frankly|honestly|obviously|clearly|apparently|hopefully"
+    "|ideally|typically|generally|usually|overall|instead|therefore|thus|hence|moreover|furthermore"
+    "|consequently|recently|previously|initially|importantly|interestingly|personally|plus|alternatively"
+    "|regardless|nevertheless|nonetheless|indeed|below|above|update|important|urgent|reminder|fwd?|re"
+    "|да|нет|спасибо|итак|также|однако|сегодня|завтра|вчера|кстати|ja|nein|danke|oui|non|merci|sí|gracias"
+)
+_ADDRESS = re.compile(
+    r"^(?:(?i:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening)|здравствуйте|добрый (?:день|вечер)"
+    r"|доброе утро|привет|уважаем\w*|hallo|bonjour|hola)\b[^,:;!.?\n]{0,40}[,:!]"
+    rf"|(?!(?i:{_NOT_A_NAME})\b){_NAME}(?:\s*(?:,|and|&|и)\s*{_NAME}|\s+{_NAME}){{0,3}}\s*[,:])(?:\s+|$)"
+)
+"""Who a message is addressed to, at its start ("Hi Charlotte,", "Matt and Denis:", "All,"): not its point."""
 _NOT_AN_ACTION = re.compile(
     r"please (?:find|see) (?:attached|below|enclosed)|feel free|(?:don't|do not) hesitate|thank(?:s| you) in advance"
     r"|if you have any (?:other |further )?questions|во вложении|заранее спасибо",
@@ -123,11 +148,12 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
     spans = [s for a, b in new_text_regions(body) for s in sentences(body, a, b)]
     content = [s for s in spans if not _GREETING.match(s.clean)]
     text = normalize(" ".join([subject, *(s.text for s in content)]))
+    head = _clip(text, max_chars=READ_CHARS)
     vectors, intent_vectors, sentiment_vectors, tokens = await asyncio.gather(
-        batcher.query([text]),
+        batcher.query([head]),
         batcher.anchors(INTENT_ANCHORS.texts, is_query=True),
         batcher.anchors(SENTIMENT_ANCHORS.texts, is_query=True),
-        batcher.token_count(text),
+        batcher.token_count(head),
     )
     intent, intent_confidence = _intent(text, INTENT_ANCHORS.scores(vectors, intent_vectors)[0])
     sentiment = read_sentiment(text, SENTIMENT_ANCHORS.scores(vectors, sentiment_vectors)[0])
@@ -147,8 +173,8 @@ async def summarize_email(payload: Mapping[str, Any], *, batcher: EmbeddingBatch
 
 
 def _summary(content: list[Span], max_words: int) -> str:
-    """The message's lead: its first content sentence (greetings are not content), and the
-    next ones while it is shorter than ``LEAD_MIN_WORDS``, within ``max_words``.
+    """The message's lead: its first content sentence (greetings and the address it opens with
+    are not content), and the next ones while it is shorter than ``LEAD_MIN_WORDS``, within ``max_words``.
 
     Business mail states its point first. Measured on 1,960 real business emails with
     human summaries (docs/evaluation.md), the lead scored as well as the first N words
@@ -156,6 +182,9 @@ def _summary(content: list[Span], max_words: int) -> str:
     picked middle sentences a person would not.
     """
     texts = [t for t in (_readable(s.clean) for s in content) if t]
+    if texts:
+        texts[0] = _unaddressed(texts[0])
+    texts = [t for t in texts if t]
     chosen: list[str] = []
     used = 0
     for text in texts:
@@ -169,6 +198,17 @@ def _summary(content: list[Span], max_words: int) -> str:
         if used >= LEAD_MIN_WORDS:
             break
     return " ".join(chosen)
+
+
+def _unaddressed(text: str) -> str:
+    """``text`` without the address it opens with, capitalised: "Kim, please call me" -> "Please call me"."""
+    for _ in range(2):  # "Иван, добрый день! Прошу …": a name, then a greeting
+        m = _ADDRESS.match(text)
+        if m is None:
+            break
+        text = text[m.end() :]
+        text = text[:1].upper() + text[1:]
+    return text
 
 
 def _readable(text: str) -> str:

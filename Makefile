@@ -17,6 +17,11 @@ LLAMA := infra/llama.sh
 # make demo LLM=llama: the services call llama.cpp's server (infra/llama.sh) instead of the embedded model
 LLM ?=
 LLAMA_DEMO_TIMEOUT ?= 1200
+# make demo: the embedded model first learns the org's categories from its closed cases (a head trained through
+# SOQL); DEMO_HEAD=zero-shot classifies from the category descriptions alone
+DEMO_HEAD ?= org
+DEMO_RUN := $${CRMPILOT_RUN_DIR:-.run}
+DEMO_SOQL := SELECT Subject, Description, AI_Category__c FROM Case WHERE IsClosed = true AND AI_Category__c != null
 
 .PHONY: help setup stack-up stack-down topics migrate demo status stop test test-unit test-realmodel lint typecheck bench chaos soak eval audit schemas check-schemas
 
@@ -44,9 +49,18 @@ migrate: stack-up ## Apply warehouse migrations
 	@$(CRMPILOT) db migrate
 
 demo: export CRMPILOT_ENRICHMENTS_DIR ?= $(CURDIR)/examples/enrichments
-demo: topics migrate ## Run the whole pipeline on sample events and show what was enriched (built-ins + examples/enrichments); LLM=llama: through llama.cpp's server
+demo: topics migrate ## Learn the org's categories from its closed cases, run the pipeline on its open ones and show what was enriched (built-ins + examples/enrichments); DEMO_HEAD=zero-shot: no training; LLM=llama: through llama.cpp's server
 	@if [ "$(LLM)" = llama ]; then $(LLAMA) start && $(SERVICES) stop; elif [ -n "$(LLM)" ]; then echo "LLM=$(LLM): only LLM=llama (or nothing: the embedded model)"; exit 2; fi
-	@if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; fi; $(SERVICES) start
+	@$(SERVICES) start crm_sandbox
+	@if [ "$(DEMO_HEAD)" = org ] && [ -z "$(LLM)" ]; then \
+	  echo "learning the org's categories from its closed cases:"; eval "$$($(SERVICES) env)"; \
+	  $(CRMPILOT) train --soql "$(DEMO_SOQL)" --label-column AI_Category__c --gate-pass-rate 0.99 \
+	    --out "$(DEMO_RUN)/heads" --env-file "$(DEMO_RUN)/demo-head.env"; \
+	elif [ "$(DEMO_HEAD)" = org ] || [ "$(DEMO_HEAD)" = zero-shot ]; then rm -f "$(DEMO_RUN)/demo-head.env"; \
+	else echo "DEMO_HEAD=$(DEMO_HEAD): org (train from the CRM first) or zero-shot"; exit 2; fi
+	@$(SERVICES) stop ticket_classifier  # it starts again below, with the head just trained (or none)
+	@if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; fi; \
+	if [ -f "$(DEMO_RUN)/demo-head.env" ]; then set -a; . "$(DEMO_RUN)/demo-head.env"; set +a; fi; $(SERVICES) start
 	@demo_flags=""; if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; demo_flags="--timeout $(LLAMA_DEMO_TIMEOUT)"; fi; \
 	eval "$$($(SERVICES) env)"; $(CRMPILOT) demo run $$demo_flags && $(CRMPILOT) report --since 7d --out $${CRMPILOT_RUN_DIR:-.run}/report.html
 

@@ -5,7 +5,9 @@
 #   infra/services.sh start [service ...]   (default: all below, sandbox first, then one
 #                                            enricher@<name> per declared enrichment in
 #                                            CRMPILOT_ENRICHMENTS_DIR; crm_source, the CRM
-#                                            poller, only when named)
+#                                            poller, only when named; the sandbox holds the
+#                                            demo org and its history of closed cases,
+#                                            CRMPILOT_SANDBOX_HISTORY of them, default 480)
 #   infra/services.sh stop  [service ...]
 #   infra/services.sh status
 #   infra/services.sh env                   export lines for operator commands:
@@ -88,7 +90,7 @@ start_one() {
     if running "$svc"; then say "$svc: already running (pid $(cat "$(pidfile "$svc")"))"; return 0; fi
     local args=()
     local module="$svc"
-    [[ "$svc" == crm_sandbox ]] && args=(--seed demo)
+    [[ "$svc" == crm_sandbox ]] && args=(--seed demo --history "${CRMPILOT_SANDBOX_HISTORY:-480}")
     [[ "$svc" == enricher@* ]] && module=enricher && args=(--enrichment "${svc#enricher@}")
     local membership=()
     mapfile -t membership < <(membership_env "$svc")

@@ -35,6 +35,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "objects' fields those specs write: missing custom fields, and their enum values on mapped picklists.",
     )
     parser.add_argument("--seed", choices=["demo"], help="create the demo records (cases, leads, ...) if missing")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also create N closed cases with their final category (AI_Category__c), the history "
+        "`crmpilot train --soql` learns from (make demo: 480)",
+    )
     parser.add_argument("--host", help="address to listen on (CRMPILOT_SANDBOX_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (CRMPILOT_SANDBOX_PORT, default 8443)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -71,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = SandboxSettings(**overrides)
-    server = SandboxServer(settings, seed=args.seed, log_level=args.log_level, on_ready=_banner)
+    if args.history < 0:
+        print("crm_sandbox: --history must be 0 or more", file=sys.stderr)
+        return 2
+    server = SandboxServer(settings, seed=args.seed, history=args.history, log_level=args.log_level, on_ready=_banner)
     # uvicorn shuts down gracefully on these, then re-raises them; ours end the run cleanly.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -39,7 +39,7 @@ from .errors import (
 from .faults import FaultPlan, Faults
 from .org import ORG_ID
 from .schema import describe_global, describe_sobject
-from .seed import seed_demo
+from .seed import seed_demo, seed_history
 from .service import MAX_COLLECTION_RECORDS, Caller, Org
 from .settings import SandboxSettings
 from .store import Store
@@ -356,9 +356,9 @@ class _Admin:
         if not isinstance(body, dict):
             return JSONResponse({"error": 'expected a JSON object like {"dataset": "demo"}'}, status_code=400)
         dataset = body.get("dataset", "demo")
-        if dataset != "demo":
-            return JSONResponse({"error": f"unknown dataset {dataset!r}; known: demo"}, status_code=400)
-        created = await seed_demo(self.org)
+        if dataset not in ("demo", "history"):
+            return JSONResponse({"error": f"unknown dataset {dataset!r}; known: demo, history"}, status_code=400)
+        created = await (seed_demo(self.org) if dataset == "demo" else seed_history(self.org))
         return JSONResponse({"dataset": dataset, "created": created})
 
     async def changes(self, request: Request) -> Response:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .history import HISTORY_SIZE, history_records
 from .ids import make_id
 from .org import GUEST_USER
 from .service import Caller, Org
 
-__all__ = ["SEED_CLIENT", "demo_records", "seed_demo"]
+__all__ = ["SEED_CLIENT", "demo_records", "seed_demo", "seed_history"]
 
 SEED_CLIENT = "crm_sandbox-seed"
 _POD = "DM"
@@ -87,7 +88,7 @@ _CASES: tuple[tuple[str, str, str, str, str, tuple[int, int] | None], ...] = (
      "not changed.", "Web", "High", "New", None),
     ("Wrong item delivered",
      "I ordered a blue backpack (size L) and received a black one in size S. How do I get the "
-     "right one?", "Web", "Medium", "Closed", None),
+     "right one?", "Web", "Medium", "Working", None),
     ("Phishing email pretending to be you",
      "I got an email from 'security-update@yourbank-verify.com' asking me to confirm my login. "
      "Is this from you? I clicked the link but did not enter anything.", "Email", "High", "New", None),
@@ -187,3 +188,8 @@ def demo_records() -> list[tuple[str, str, Mapping[str, Any]]]:
 async def seed_demo(org: Org) -> int:
     """Create the demo records that are missing; how many were created."""
     return await org.import_records(Caller(GUEST_USER.id, client=SEED_CLIENT), demo_records())
+
+
+async def seed_history(org: Org, count: int = HISTORY_SIZE) -> int:
+    """Create the closed cases of the demo org's history (:mod:`.history`) that are missing; how many were created."""
+    return await org.import_records(Caller(GUEST_USER.id, client=SEED_CLIENT), history_records(count))

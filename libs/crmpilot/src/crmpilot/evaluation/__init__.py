@@ -13,7 +13,7 @@ Nothing here runs at import; scikit-learn is imported when first needed.
 """
 
 from crmpilot.evaluation.clients import EvalSetup, build_eval_setup, spec_with_prompt
-from crmpilot.evaluation.dataset import Dataset, LabelledTicket, read_labelled, read_sql
+from crmpilot.evaluation.dataset import Dataset, LabelledTicket, read_labelled, read_soql, read_sql
 from crmpilot.evaluation.errors import (
     DatasetError,
     EvaluationError,
@@ -52,6 +52,7 @@ __all__ = [
     "load_categories",
     "load_report",
     "read_labelled",
+    "read_soql",
     "read_sql",
     "run_items",
     "spec_with_prompt",

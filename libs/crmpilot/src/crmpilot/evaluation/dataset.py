@@ -1,4 +1,4 @@
-"""Labelled tickets for training and evaluation: from CSV, JSONL, or a PostgreSQL query.
+"""Labelled tickets for training and evaluation: from CSV, JSONL, a PostgreSQL query or a SOQL query.
 
 A row is a ticket and its final category. Text columns: ``text``, or
 ``subject`` and/or ``description``; label column: ``label``, ``category``,
@@ -14,7 +14,7 @@ import csv
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,15 @@ from typing import Any
 from crmpilot.evaluation.errors import DatasetError
 from crmpilot.tasks.local.classify import ticket_text
 
-__all__ = ["LABEL_COLUMNS", "Dataset", "LabelledTicket", "dataset_from_rows", "read_labelled", "read_sql"]
+__all__ = [
+    "LABEL_COLUMNS",
+    "Dataset",
+    "LabelledTicket",
+    "dataset_from_rows",
+    "read_labelled",
+    "read_soql",
+    "read_sql",
+]
 
 LABEL_COLUMNS = ("label", "category", "intent", "final_category")
 _TEXT_COLUMNS = ("text", "subject", "description")
@@ -172,3 +180,48 @@ def read_sql(query: str, *, label_column: str | None = None, database_url: str |
     except psycopg.Error as exc:
         raise DatasetError(f"the query failed: {exc}".strip()) from exc
     return dataset_from_rows(rows, columns, "sql query", label_column=label_column)
+
+
+def read_soql(
+    query: str,
+    *,
+    label_column: str | None = None,
+    sf: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    """The records of a SOQL ``query`` on the CRM (``CRMPILOT_SALESFORCE_*`` unless ``sf``, a simple-salesforce client).
+
+    Field names are matched without case, as Salesforce matches them: ``SELECT Subject, Description,
+    AI_Category__c FROM Case WHERE IsClosed = true`` with ``label_column="AI_Category__c"``. Pages of
+    2,000 records are followed to the end; ``progress(done, total)`` after each.
+    """
+    import requests
+    from simple_salesforce.exceptions import SalesforceError
+
+    from crmpilot.crm.connect import SalesforceSettings, connect
+    from crmpilot.crm.errors import CRMError
+
+    rows: list[dict[str, Any]] = []
+    try:
+        client = sf if sf is not None else connect(SalesforceSettings())
+        page = client.query(query)
+        total = int(page.get("totalSize", 0))
+        while True:
+            rows += [{k.lower(): v for k, v in r.items() if k != "attributes"} for r in page.get("records", [])]
+            if progress is not None:
+                progress(len(rows), max(total, len(rows)))
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                break
+            page = client.query_more(page["nextRecordsUrl"], identifier_is_url=True)
+    except SalesforceError as exc:
+        body = exc.content[0] if isinstance(exc.content, list) and exc.content else exc.content
+        message = body.get("message", body) if isinstance(body, dict) else body
+        shown = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+        raise DatasetError(f"the SOQL query failed: {shown}") from exc
+    except (CRMError, requests.RequestException) as exc:
+        raise DatasetError(f"cannot read the CRM: {exc}") from exc
+    if not rows:
+        raise DatasetError(f"the SOQL query returned no records: {query}")
+    columns = list(rows[0])
+    wanted = label_column.lower() if label_column is not None else None
+    return dataset_from_rows(rows, columns, "soql query", label_column=wanted)

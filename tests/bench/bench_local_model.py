@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,11 +83,11 @@ def _batched(encoder: Encoder, texts: Sequence[str]) -> None:
         encoder.encode(texts[start : start + 64], is_query=True)
 
 
-def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> None:
+def _through_client(spec: Any, payloads: Sequence[dict[str, Any]], encoder: Encoder, concurrency: int) -> None:
+    """``spec`` on every payload through ``LLMClient`` and the local provider, ``concurrency`` in flight."""
     from crmpilot.llm.factory import build_llm_client
     from crmpilot.llm.local import EmbeddingBatcher, LocalProvider
     from crmpilot.llm.settings import LLMSettings
-    from crmpilot.tasks import CLASSIFY_TICKET
 
     async def go() -> None:
         local = LocalProvider(batcher=EmbeddingBatcher(encoder))
@@ -96,18 +97,24 @@ def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> Non
         )
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(text: str) -> None:
+        async def one(payload: dict[str, Any]) -> None:
             async with gate:
-                payload = {"subject": "", "description": text, "origin": "Web", "is_vip": False}
-                await client.run(CLASSIFY_TICKET, payload)
+                await client.run(spec, payload)
 
         try:
-            await one("warm-up")
-            await asyncio.gather(*(one(t) for t in texts))
+            await one(payloads[0])  # warm-up
+            await asyncio.gather(*(one(p) for p in payloads))
         finally:
             await client.aclose()
 
     asyncio.run(go())
+
+
+def _end_to_end(texts: Sequence[str], encoder: Encoder, concurrency: int) -> None:
+    from crmpilot.tasks import CLASSIFY_TICKET
+
+    payloads = [{"subject": "", "description": t, "origin": "Web", "is_vip": False} for t in texts]
+    _through_client(CLASSIFY_TICKET, payloads, encoder, concurrency)
 
 
 def _emails(count: int) -> tuple[list[tuple[str, str]], str]:
@@ -122,31 +129,11 @@ def _emails(count: int) -> tuple[list[tuple[str, str]], str]:
 
 
 def _summaries(emails: Sequence[tuple[str, str]], encoder: Encoder, concurrency: int) -> None:
-    from crmpilot.llm.factory import build_llm_client
-    from crmpilot.llm.local import EmbeddingBatcher, LocalProvider
-    from crmpilot.llm.settings import LLMSettings
     from crmpilot.tasks import SUMMARIZE_EMAIL
     from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS
 
-    async def go() -> None:
-        local = LocalProvider(batcher=EmbeddingBatcher(encoder))
-        client = build_llm_client(
-            LLMSettings(provider="local", cache="off", max_concurrency=concurrency),
-            local_provider_factory=lambda: local,
-        )
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(subject: str, body: str) -> None:
-            async with gate:
-                await client.run(SUMMARIZE_EMAIL, {"subject": subject, "body": body, "max_words": DEFAULT_MAX_WORDS})
-
-        try:
-            await one("warm-up", "Please call me back about the invoice.")
-            await asyncio.gather(*(one(s, b) for s, b in emails))
-        finally:
-            await client.aclose()
-
-    asyncio.run(go())
+    payloads = [{"subject": s, "body": b, "max_words": DEFAULT_MAX_WORDS} for s, b in emails]
+    _through_client(SUMMARIZE_EMAIL, payloads, encoder, concurrency)
 
 
 def _products_alone(texts: Sequence[str]) -> Callable[[], object]:

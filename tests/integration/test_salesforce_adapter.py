@@ -9,7 +9,6 @@ back off, UNABLE_TO_LOCK_ROW → retry, expired session → one re-login.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, cast
 
 import pytest
@@ -22,8 +21,9 @@ from crmpilot.crm import CRMAuthError, CRMLimitExceeded, CRMRowLocked, RecordRef
 from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
 from crmpilot.crm.salesforce import SalesforceCRM
 from crmpilot.crm.writeback import AuditLog
-from crmpilot.events import Provenance, TicketClassification, result_id_for
+from crmpilot.events import TicketClassification
 from crmpilot.warehouse.memory import InMemoryWarehouse
+from tests import resultkit
 from tests.sfkit import sobject
 
 pytestmark = pytest.mark.integration
@@ -45,37 +45,13 @@ def _case(sb: Sandbox, subject: str = "Card declined") -> str:
 
 
 def _result(case_id: str, *, category: str = "Payments", event_time: datetime | None = None) -> TicketClassification:
-    return TicketClassification(
-        result_id=result_id_for(f"evt-{case_id}-{category}", "classify_ticket", "v1"),
-        review="auto_apply",
-        case_id=case_id,
+    return resultkit.classification(
+        case_id,
         category=category,
-        priority="High",
-        sentiment="negative",
-        language="en",
-        queue="billing",
-        confidence={"category": 0.93},
-        rationale="declined",
-        provenance=Provenance(
-            provider="local",
-            model="m",
-            prompt_id="classify_ticket",
-            prompt_version="v1",
-            prompt_hash="h",
-            input_hash="i",
-            tokens_in=1,
-            tokens_out=0,
-            cost_usd=Decimal(0),
-            latency_ms=1,
-            attempts=1,
-            trace_id="a" * 32,
-            source_topic="crm.case.events",
-            source_partition=0,
-            source_offset=0,
-            source_event_id="e",
-            event_time=event_time or datetime.now(UTC),
-            processed_at=datetime.now(UTC),
-        ),
+        event=f"evt-{case_id}-{category}",
+        event_time=event_time or datetime.now(UTC),
+        processed_at=datetime.now(UTC),
+        confidence=0.93,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sandbox_support import Sandbox
@@ -11,7 +10,8 @@ from simple_salesforce.api import Salesforce
 
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
 from crmpilot.crm.salesforce import SalesforceCRM
-from crmpilot.events import Provenance, TicketClassification, result_id_for
+from crmpilot.events import TicketClassification
+from tests import resultkit
 
 
 def salesforce_settings(sb: Sandbox) -> SalesforceSettings:
@@ -44,36 +44,11 @@ def create_cases(sb: Sandbox, n: int, **fields: Any) -> list[str]:
 def classification(
     case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None
 ) -> TicketClassification:
-    event = event or f"evt-{case_id}-{category}"
-    return TicketClassification(
-        result_id=result_id_for(event, "classify_ticket", "v1"),
-        review="auto_apply",
-        case_id=case_id,
+    return resultkit.classification(
+        case_id,
         category=category,
-        priority="High",
-        sentiment="negative",
-        language="en",
-        queue="billing",
-        confidence={"category": 0.93},
-        rationale="declined",
-        provenance=Provenance(
-            provider="local",
-            model="m",
-            prompt_id="classify_ticket",
-            prompt_version="v1",
-            prompt_hash="h",
-            input_hash="i",
-            tokens_in=1,
-            tokens_out=0,
-            cost_usd=Decimal(0),
-            latency_ms=1,
-            attempts=1,
-            trace_id="a" * 32,
-            source_topic="crm.case.events",
-            source_partition=0,
-            source_offset=0,
-            source_event_id=event,
-            event_time=event_time or datetime.now(UTC),
-            processed_at=datetime.now(UTC),
-        ),
+        event=event or f"evt-{case_id}-{category}",
+        event_time=event_time or datetime.now(UTC),
+        processed_at=datetime.now(UTC),
+        confidence=0.93,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,50 +12,17 @@ import pytest
 from crm_writer.handler import CRMWriter
 from crm_writer.settings import Settings
 from crmpilot.crm import CRMLimitExceeded, FakeCRM, RecordUpdate, UpdateOutcome
-from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
+from crmpilot.events import Envelope
 from crmpilot.streaming import MessageContext
 from crmpilot.warehouse import InMemoryWarehouse
+from tests.resultkit import classified_event
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 HUMAN = "005000000000002AAA"
 
 
 def result_event(case_id: str) -> Envelope[Any]:
-    result = TicketClassification(
-        result_id=result_id_for(f"evt-{case_id}", "classify_ticket", "v1"),
-        review="auto_apply",
-        case_id=case_id,
-        category="Payments",
-        priority="High",
-        sentiment="negative",
-        language="en",
-        queue="billing",
-        confidence={"category": 0.91},
-        rationale="card declined",
-        provenance=Provenance(
-            provider="local",
-            model="m",
-            prompt_id="classify_ticket",
-            prompt_version="v1",
-            prompt_hash="h",
-            input_hash="i",
-            tokens_in=10,
-            tokens_out=0,
-            cost_usd=Decimal(0),
-            latency_ms=5,
-            attempts=1,
-            trace_id="t" * 32,
-            source_topic="crm.case.events",
-            source_partition=0,
-            source_offset=7,
-            source_event_id=f"evt-{case_id}",
-            event_time=EVENT_TIME,
-            processed_at=EVENT_TIME,
-        ),
-    )
-    return Envelope[Any](
-        source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result
-    )
+    return classified_event(case_id, event_time=EVENT_TIME)
 
 
 CTX = MessageContext("ai.ticket.classified", 0, 1, b"k", (), EVENT_TIME, "crm-writer")

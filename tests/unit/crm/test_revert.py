@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
 from crmpilot.crm import FakeCRM, write_back
 from crmpilot.crm.revert import new_revert_run_id, revert, select_applied
-from crmpilot.events import Provenance, TicketClassification, result_id_for
+from crmpilot.events import TicketClassification
 from crmpilot.warehouse import InMemoryWarehouse
+from tests import resultkit
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 BOT = "005000000000001AAA"
@@ -19,38 +19,7 @@ CASE = "500000000000001AAA"
 
 
 def classification(case_id: str = CASE, *, category: str = "Payments", event: str = "evt-1") -> TicketClassification:
-    return TicketClassification(
-        result_id=result_id_for(event, "classify_ticket", "v1"),
-        review="auto_apply",
-        case_id=case_id,
-        category=category,
-        priority="High",
-        sentiment="negative",
-        language="en",
-        queue="billing",
-        confidence={"category": 0.91},
-        rationale="card declined",
-        provenance=Provenance(
-            provider="local",
-            model="m",
-            prompt_id="classify_ticket",
-            prompt_version="v1",
-            prompt_hash="h",
-            input_hash="i",
-            tokens_in=10,
-            tokens_out=0,
-            cost_usd=Decimal(0),
-            latency_ms=5,
-            attempts=1,
-            trace_id="t" * 32,
-            source_topic="crm.case.events",
-            source_partition=0,
-            source_offset=7,
-            source_event_id=event,
-            event_time=EVENT_TIME,
-            processed_at=EVENT_TIME,
-        ),
-    )
+    return resultkit.classification(case_id, category=category, event=event, event_time=EVENT_TIME)
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_usage_errors_are_explained(tmp_path: Path) -> None:
     runner, root = CliRunner(), _root()
     assert "CRMPILOT_LLM_LOCAL_HEAD" in runner.invoke(root, ["train", "--help"], env={"COLUMNS": "200"}).output
     result = runner.invoke(root, ["train"])
-    assert result.exit_code == 2 and "exactly one of --data FILE or --sql QUERY" in result.output
+    assert result.exit_code == 2 and "exactly one of --data FILE, --sql QUERY or --soql QUERY" in result.output
     bad = write_csv(tmp_path / "one.csv", [("only one example", "lonely"), ("another", "other"), ("more", "other")])
     result = runner.invoke(root, ["train", "--data", str(bad), "--out", str(tmp_path / "h")])
     assert result.exit_code == 1 and "lonely" in result.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,9 +12,10 @@ from prometheus_client import REGISTRY
 
 from crm_writer.handler import CRMWriter, parse_api_usage
 from crmpilot.crm import FakeCRM, RecordUpdate, UpdateOutcome
-from crmpilot.events import Envelope, Provenance, TicketClassification, result_id_for
+from crmpilot.events import Envelope
 from crmpilot.streaming import MessageContext
 from crmpilot.warehouse import InMemoryWarehouse
+from tests.resultkit import classified_event
 from warehouse_writer.handler import WarehouseWriter
 
 EVENT_TIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -28,41 +28,7 @@ def value(name: str, **labels: str) -> float:
 
 
 def result_event(case_id: str) -> Envelope[Any]:
-    result = TicketClassification(
-        result_id=result_id_for(f"evt-{case_id}", "classify_ticket", "v1"),
-        review="auto_apply",
-        case_id=case_id,
-        category="Payments",
-        priority="High",
-        sentiment="negative",
-        language="en",
-        queue="billing",
-        confidence={"category": 0.91},
-        rationale="card declined",
-        provenance=Provenance(
-            provider="local",
-            model="m",
-            prompt_id="classify_ticket",
-            prompt_version="v1",
-            prompt_hash="h",
-            input_hash="i",
-            tokens_in=10,
-            tokens_out=0,
-            cost_usd=Decimal(0),
-            latency_ms=5,
-            attempts=1,
-            trace_id="t" * 32,
-            source_topic="crm.case.events",
-            source_partition=0,
-            source_offset=7,
-            source_event_id=f"evt-{case_id}",
-            event_time=EVENT_TIME,
-            processed_at=EVENT_TIME,
-        ),
-    )
-    return Envelope[Any](
-        source="crmpilot/test", type="ai.ticket.classified", schemaversion=1, subject=case_id, data=result
-    )
+    return classified_event(case_id, event_time=EVENT_TIME)
 
 
 class UsageCRM(FakeCRM):

@@ -49,16 +49,19 @@ migrate: stack-up ## Apply warehouse migrations
 	@$(CRMPILOT) db migrate
 
 demo: export CRMPILOT_ENRICHMENTS_DIR ?= $(CURDIR)/examples/enrichments
-demo: topics migrate ## Learn the org's categories from its closed cases, run the pipeline on its open ones and show what was enriched (built-ins + examples/enrichments); DEMO_HEAD=zero-shot: no training; LLM=llama: through llama.cpp's server
-	@if [ "$(LLM)" = llama ]; then $(LLAMA) start && $(SERVICES) stop; elif [ -n "$(LLM)" ]; then echo "LLM=$(LLM): only LLM=llama (or nothing: the embedded model)"; exit 2; fi
+demo: topics migrate ## Learn the org's categories from its closed cases, run the pipeline on its open ones and show what was enriched (built-ins + examples/enrichments); DEMO_HEAD=zero-shot: no training; LLM=llama: through llama.cpp's server (no training)
+	@case "$(DEMO_HEAD)" in org | zero-shot) ;; *) echo "DEMO_HEAD=$(DEMO_HEAD): org (train from the CRM first) or zero-shot"; exit 2 ;; esac
+	@if [ -n "$(LLM)" ] && [ "$(LLM)" != llama ]; then echo "LLM=$(LLM): only LLM=llama (or nothing: the embedded model)"; exit 2; fi
+	@# every run starts the services afresh, in the configuration it asks for (model, head)
+	@$(SERVICES) stop; if [ "$(LLM)" = llama ]; then $(LLAMA) start; fi
 	@$(SERVICES) start crm_sandbox
-	@if [ "$(DEMO_HEAD)" = org ] && [ -z "$(LLM)" ]; then \
+	@rm -f "$(DEMO_RUN)/demo-head.env"; \
+	if [ "$(DEMO_HEAD)" = org ] && [ -n "$(LLM)" ]; then echo "LLM=$(LLM): the model server classifies, no head is trained"; \
+	elif [ "$(DEMO_HEAD)" = org ]; then \
 	  echo "learning the org's categories from its closed cases:"; eval "$$($(SERVICES) env)"; \
 	  $(CRMPILOT) train --soql "$(DEMO_SOQL)" --label-column AI_Category__c --gate-pass-rate 0.99 \
 	    --out "$(DEMO_RUN)/heads" --env-file "$(DEMO_RUN)/demo-head.env"; \
-	elif [ "$(DEMO_HEAD)" = org ] || [ "$(DEMO_HEAD)" = zero-shot ]; then rm -f "$(DEMO_RUN)/demo-head.env"; \
-	else echo "DEMO_HEAD=$(DEMO_HEAD): org (train from the CRM first) or zero-shot"; exit 2; fi
-	@$(SERVICES) stop ticket_classifier  # it starts again below, with the head just trained (or none)
+	fi
 	@if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; fi; \
 	if [ -f "$(DEMO_RUN)/demo-head.env" ]; then set -a; . "$(DEMO_RUN)/demo-head.env"; set +a; fi; $(SERVICES) start
 	@demo_flags=""; if [ "$(LLM)" = llama ]; then eval "$$($(LLAMA) env)"; demo_flags="--timeout $(LLAMA_DEMO_TIMEOUT)"; fi; \

@@ -21,7 +21,6 @@ from crmpilot.crm import CRMAuthError, CRMLimitExceeded, CRMRowLocked, RecordRef
 from crmpilot.crm.connect import SalesforceSettings, connect, integration_user_id
 from crmpilot.crm.salesforce import SalesforceCRM
 from crmpilot.crm.writeback import AuditLog
-from crmpilot.events import TicketClassification
 from crmpilot.warehouse.memory import InMemoryWarehouse
 from tests import resultkit
 from tests.sfkit import sobject
@@ -44,15 +43,7 @@ def _case(sb: Sandbox, subject: str = "Card declined") -> str:
     return str(sobject(sb.client(), "Case").create({"Subject": subject, "Origin": "Web"})["id"])
 
 
-def _result(case_id: str, *, category: str = "Payments", event_time: datetime | None = None) -> TicketClassification:
-    return resultkit.classification(
-        case_id,
-        category=category,
-        event=f"evt-{case_id}-{category}",
-        event_time=event_time or datetime.now(UTC),
-        processed_at=datetime.now(UTC),
-        confidence=0.93,
-    )
+_result = resultkit.live_classification
 
 
 def test_the_integration_user_is_read_from_userinfo(sb: Sandbox) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sandbox_support import Sandbox
@@ -10,7 +9,6 @@ from simple_salesforce.api import Salesforce
 
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
 from crmpilot.crm.salesforce import SalesforceCRM
-from crmpilot.events import TicketClassification
 from tests import resultkit
 
 
@@ -41,14 +39,4 @@ def create_cases(sb: Sandbox, n: int, **fields: Any) -> list[str]:
     return ids
 
 
-def classification(
-    case_id: str, *, category: str = "Payments", event: str | None = None, event_time: datetime | None = None
-) -> TicketClassification:
-    return resultkit.classification(
-        case_id,
-        category=category,
-        event=event or f"evt-{case_id}-{category}",
-        event_time=event_time or datetime.now(UTC),
-        processed_at=datetime.now(UTC),
-        confidence=0.93,
-    )
+classification = resultkit.live_classification

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,18 +47,25 @@ def test_the_demo_learns_from_the_orgs_closed_cases_then_classifies_the_open_one
         "CRMPILOT_SALESFORCE_SESSION_ID": sb.settings.session_token.get_secret_value(),
         "COLUMNS": "200",
     }
-    env_file = tmp_path / "demo-head.env"
+    env_file = tmp_path / "run dir" / "demo-head.env"  # a space in the path, as a user's checkout may have
     args = ["train", "--soql", _make_var("DEMO_SOQL"), "--label-column", "AI_Category__c", "--gate-pass-rate", "0.99"]
-    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "heads"), "--env-file", str(env_file)], env=env)
+    out = ["--out", str(tmp_path / "run dir" / "heads"), "--env-file", str(env_file)]
+    result = CliRunner().invoke(app, [*args, *out], env=env)
     assert result.exit_code == 0, result.output
     assert f"{HISTORY_SIZE} labelled tickets, 12 labels from soql query" in result.output, "every page was read"
     assert "dev accuracy" in result.output
-    setting = env_file.read_text(encoding="utf-8").strip()
-    assert setting.startswith("CRMPILOT_LLM_LOCAL_HEAD=/")
-    head = load_head(setting.split("=", 1)[1])
-    assert head.gate is not None and head.meta["training"]["source"] == "soql query"
+    sourced = subprocess.run(  # as the Makefile reads it
+        ["bash", "-c", 'set -a; . "$1"; printf %s "$CRMPILOT_LLM_LOCAL_HEAD"', "-", str(env_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    head_path = sourced.stdout
+    head = load_head(head_path)
+    assert head_path.startswith(str(tmp_path)) and head.gate is not None
+    assert head.meta["training"]["source"] == "soql query"
 
-    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", str(head_path := setting.split("=", 1)[1]))
+    monkeypatch.setenv("CRMPILOT_LLM_LOCAL_HEAD", head_path)
     provider = LocalProvider()
     assert provider.head is not None and provider.head.id == load_head(head_path).id
     open_cases = case_events(fetch_case_records(sb.client(), open_only=True), source="crm://test")

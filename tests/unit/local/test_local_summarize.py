@@ -150,6 +150,13 @@ def test_a_long_email_costs_its_head_and_its_cues_still_count(provider: LocalPro
         ("Иван, добрый день! Прошу вернуть деньги за заказ 58123, товар пришёл сломанным.", "Прошу вернуть"),
         ("Yes, I will come to the meeting on Friday and bring the signed forms with me.", "Yes, I will come"),
         ("However, the plant stopped last night and the volumes will not reach the buyer.", "However, the plant"),
+        ("Aimee,\n\nThe Global Octanes plant crashed last night and will stay down for a week.", "The Global Octanes"),
+        ("In March, prices rose five percent across every region we sell to.", "In March, prices rose"),
+        ("John Smith, our new VP of sales, starts on Monday and will meet the team.", "John Smith, our new VP"),
+        ("Per Jeff, we need the signed contract back before the end of the week.", "Per Jeff, we need"),
+        ("Bob, Jim and I agreed to move the review to Thursday afternoon next week.", "Bob, Jim and I agreed"),
+        ("Q3: revenue doubled against last year and margins held up in every market.", "Q3: revenue doubled"),
+        ("Kim,\niPhone sales fell again this month and we need a plan by Friday.", "iPhone sales fell"),
     ],
 )
 def test_the_summary_leaves_out_whom_the_mail_addresses(provider: LocalProvider, body: str, summary: str) -> None:

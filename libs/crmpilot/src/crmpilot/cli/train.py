@@ -11,6 +11,8 @@ train a head (unreadable, too few examples, database unreachable).
 
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -154,7 +156,7 @@ def train(
         typer.Option(
             "--env-file",
             dir_okay=False,
-            help="Also write the setting that uses the head (CRMPILOT_LLM_LOCAL_HEAD=... or _HEADS=...) to this file.",
+            help="Also write the setting that uses the head to this file, as shell (`set -a; . FILE` reads it).",
         ),
     ] = None,
 ) -> None:
@@ -181,10 +183,11 @@ def train(
         elif sql is not None:
             dataset = read_sql(sql, label_column=label_column)
         else:
+            assert soql is not None  # exactly one of the three, checked above
             with _progress() as progress:
                 reading = progress.add_task("reading the CRM", total=None)
                 dataset = read_soql(
-                    soql or "",
+                    soql,
                     label_column=label_column,
                     progress=lambda done, total: progress.update(reading, completed=done, total=total),
                 )
@@ -247,9 +250,10 @@ def train(
         table.add_row(k, escape(v))
     _out.print(table)
     if enrichment is not None:
-        setting = f'CRMPILOT_LLM_LOCAL_HEADS=\'{{"{enrichment}.{field}": "{folder.resolve()}"}}\''
+        name, value = "CRMPILOT_LLM_LOCAL_HEADS", json.dumps({f"{enrichment}.{field}": str(folder.resolve())})
     else:
-        setting = f"CRMPILOT_LLM_LOCAL_HEAD={folder.resolve()}"
+        name, value = "CRMPILOT_LLM_LOCAL_HEAD", str(folder.resolve())
+    setting = f"{name}={shlex.quote(value)}"
     _out.print(f"use it: {escape(setting)}", soft_wrap=True)
     if env_file is not None:
         env_file.parent.mkdir(parents=True, exist_ok=True)

@@ -71,14 +71,13 @@ class SandboxServer:
         tls = make_tls_files(self.settings.cert_dir, [self.settings.host])
         store = PostgresStore(self.settings.database_url.get_secret_value(), schema=self.settings.db_schema)
         async with store:
-            if self._seed == "demo":
+            if self._seed == "demo" or self._history:
                 org = Org(store)
                 await org.ensure_users()
-                await seed_demo(org)
-            if self._history:
-                org = Org(store)
-                await org.ensure_users()
-                await seed_history(org, self._history)
+                if self._seed == "demo":
+                    await seed_demo(org)
+                if self._history:
+                    await seed_history(org, self._history)
             config = uvicorn.Config(
                 create_app(store, self.settings),
                 host=self.settings.host,

@@ -86,11 +86,11 @@ _INTENT_CUES: dict[cues.CueKind, tuple[Intent, float]] = {
     "question": ("question", 0.3),
     "request": ("request", 0.3),
 }
-_GREETING = re.compile(
-    r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|здравствуйте|добрый (?:день|вечер)|доброе утро"
-    r"|привет|уважаем\w*|hallo|bonjour|hola)\b.{0,40}$",
-    re.IGNORECASE,
+_GREETING_WORDS = (
+    r"hi|hello|hey|dear|good (?:morning|afternoon|evening)|здравствуйте|добрый (?:день|вечер)|доброе утро"
+    r"|привет|уважаем\w*|hallo|bonjour|hola"
 )
+_GREETING = re.compile(rf"^(?:{_GREETING_WORDS})\b.{{0,40}}$", re.IGNORECASE)
 _NAME = r"[A-ZÀ-ÖØ-ÞА-ЯЁ][\w'’.-]*"
 _NOT_A_NAME = (  # capitalised words that open a sentence without naming whom it is for
     "yes|no|well|also|however|thanks|thank|ok|okay|so|today|tomorrow|yesterday|tonight|unfortunately|fortunately"
@@ -109,10 +109,7 @@ _STARTS = (  # how the sentence after an address typically begins ("Kim, please 
     "|thank|just|let|see|hope|fyi|as|per|following|sorry|good|hello|hi|прошу|спасибо|добрый|здравствуйте"
     "|bitte|anbei|vielen|gracias|por|adjunto"
 )
-_GREETING_OPEN = re.compile(
-    r"^(?i:hi|hello|hey|dear|greetings|good (?:morning|afternoon|evening)|здравствуйте|добрый (?:день|вечер)"
-    r"|доброе утро|привет|уважаем\w*|hallo|bonjour|hola)\b[^,:;!.?\n]{0,40}[,:!](?:\s+|$)"
-)
+_GREETING_OPEN = re.compile(rf"^(?i:greetings|{_GREETING_WORDS})\b[^,:;!.?\n]{{0,40}}[,:!](?:\s+|$)")
 """A greeting the message opens with: "Hi Charlotte,", "Good morning,", "Добрый день!"."""
 _NAME_OPEN = re.compile(
     rf"^(?!(?i:{_NOT_A_NAME})\b|\w+ly\b){_NAME}(?:\s*(?:,|and|&|и)\s*{_NAME}|[ \t]+{_NAME}){{0,3}}[ \t]*[,:]"

@@ -24,6 +24,7 @@ from crmpilot.enrichments.spec import (
     BooleanOutput,
     EnrichmentSpec,
     EnumOutput,
+    MultiEnumOutput,
     NumberOutput,
     OutputField,
     SpecError,
@@ -51,6 +52,7 @@ FieldType = Literal[
     "string",
     "textarea",
     "picklist",
+    "multipicklist",
     "boolean",
     "double",
     "currency",
@@ -64,7 +66,9 @@ FieldType = Literal[
     "date",
 ]
 
-TEXT_TYPES: frozenset[str] = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
+TEXT_TYPES: frozenset[str] = frozenset({"string", "textarea", "picklist", "multipicklist", "email", "phone", "url"})
+MULTI_PICKLIST_LENGTH = 4099
+"""What describe reports as a multi-select picklist's length (255 per value and the separators, at most 4,099)."""
 NUMBER_TYPES: frozenset[str] = frozenset({"double", "currency", "int", "percent"})
 
 _SOAP_TYPES: Mapping[str, str] = {
@@ -187,6 +191,13 @@ def _pick(
         picklist_labels=tuple((labels or {}).items()),
         restricted=restricted,
         **kw,
+    )
+
+
+def _multi(name: str, label: str, values: Iterable[str], **kw: Any) -> FieldSpec:
+    """A restricted multi-select picklist: values joined by ``;``, kept in the order of ``values``."""
+    return FieldSpec(
+        name, label, "multipicklist", length=MULTI_PICKLIST_LENGTH, picklist=tuple(values), restricted=True, **kw
     )
 
 
@@ -441,6 +452,8 @@ def _custom_field(api_name: str, output: OutputField) -> FieldSpec:
     label = _label(api_name)
     if isinstance(output, EnumOutput):
         return _pick(api_name, label, output.values, custom=True)
+    if isinstance(output, MultiEnumOutput):
+        return _multi(api_name, label, output.values, custom=True)
     if isinstance(output, BooleanOutput):
         return _checkbox(api_name, label)
     if isinstance(output, NumberOutput):

@@ -122,6 +122,8 @@ def _text(spec: FieldSpec, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _parser_error("string", value)
     text = value if isinstance(value, str) else str(value)
+    if spec.type == "multipicklist":
+        text = _selected(spec, text)
     if spec.type == "picklist" and spec.restricted and text not in spec.picklist:
         raise InvalidRestrictedPicklist(f"{spec.label}: bad value for restricted picklist field: {text}", [spec.name])
     if len(text) > spec.length:
@@ -133,6 +135,18 @@ def _text(spec: FieldSpec, value: Any) -> str:
     if spec.type == "email" and text and not _EMAIL.match(text):
         raise InvalidEmailAddress(f"{spec.label}: invalid email address: {text}", [spec.name])
     return text
+
+
+def _selected(spec: FieldSpec, text: str) -> str:
+    """A multi-select picklist's ``a;b`` value as stored: each value once, in the picklist's order (values outside
+    an unrestricted picklist after them); a restricted picklist refuses a value it lacks."""
+    chosen = list(dict.fromkeys(v.strip() for v in text.split(";") if v.strip()))
+    if spec.restricted and (stray := [v for v in chosen if v not in spec.picklist]):
+        raise InvalidRestrictedPicklist(
+            f"{spec.label}: bad value for restricted picklist field: {stray[0]}", [spec.name]
+        )
+    rank = {value: i for i, value in enumerate(spec.picklist)}
+    return ";".join(sorted(chosen, key=lambda v: rank.get(v, len(rank))))
 
 
 def _boolean(spec: FieldSpec, value: Any) -> bool:

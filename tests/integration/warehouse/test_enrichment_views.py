@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from crmpilot.cli.db import app as db_app
 from crmpilot.enrichments.registry import Registry, load_registry
-from crmpilot.enrichments.spec import BooleanOutput, EnrichmentSpec, NumberOutput, QuotesOutput
+from crmpilot.enrichments.spec import BooleanOutput, EnrichmentSpec, MultiEnumOutput, NumberOutput, QuotesOutput
 from crmpilot.enrichments.warehouse import EnrichmentViewConflict, apply_views, view_columns
 from crmpilot.events import EnrichmentResult, Envelope, Provenance, result_id_for
 from crmpilot.ops.trail import event_trail
@@ -170,6 +170,7 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
         "seats": NumberOutput(type="number", minimum=0, maximum=10_000, integer=True),
         "health": NumberOutput(type="number", minimum=0, maximum=1),
         "evidence": QuotesOutput(type="quotes"),
+        "signals": MultiEnumOutput(type="multi_enum", values={"price": "too expensive", "outages": "downtime"}),
     }})  # fmt: skip
     quotes = [{"text": "budget cut", "quote": "Our budget was cut."}]
     warehouse.write_results(
@@ -178,32 +179,34 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
                 enrichment(
                     "deal_health",
                     "evt-d1",
-                    {"at_risk": True, "seats": 12, "health": 0.25, "evidence": quotes},
-                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7},
+                    {"at_risk": True, "seats": 12, "health": 0.25, "evidence": quotes, "signals": ["price", "outages"]},
+                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7, "signals": 0.65},
                 ),
                 KafkaPosition("ai.deal_health", 0, 1),
             ),
             # written under an older spec whose at_risk was text: NULL in the view, not an error
             (
-                enrichment("deal_health", "evt-d2", {"at_risk": "maybe"}, {"at_risk": 0.4}),
+                enrichment("deal_health", "evt-d2", {"at_risk": "maybe", "signals": "price"}, {"at_risk": 0.4}),
                 KafkaPosition("ai.deal_health", 0, 2),
             ),
         ]
     )
 
     assert apply_views(conn, [deal]) == ["bi.deal_health"]
-    assert _columns(conn, "deal_health")[3:11] == [
+    assert _columns(conn, "deal_health")[3:13] == [
         ("at_risk", "boolean"), ("seats", "bigint"), ("health", "double precision"), ("evidence", "jsonb"),
-        ("confidence_at_risk", "double precision"), ("confidence_seats", "double precision"),
+        ("signals", "ARRAY"), ("confidence_at_risk", "double precision"), ("confidence_seats", "double precision"),
         ("confidence_health", "double precision"), ("confidence_evidence", "double precision"),
+        ("confidence_signals", "double precision"),
     ]  # fmt: skip
     assert conn.execute(
-        "select at_risk, seats, health, evidence, confidence_at_risk, confidence_seats from bi.deal_health"
+        "select at_risk, seats, health, evidence, signals, confidence_at_risk, confidence_seats from bi.deal_health"
         " order by confidence_at_risk desc"
     ).fetchall() == [
-        (True, 12, 0.25, quotes, 0.9, 0.8),
-        (None, None, None, None, 0.4, None),
+        (True, 12, 0.25, quotes, ["price", "outages"], 0.9, 0.8),
+        (None, None, None, None, None, 0.4, None),
     ]
+    assert conn.execute("select count(*) from bi.deal_health where 'outages' = any(signals)").fetchone() == (1,)
 
     fewer = deal.model_copy(update={"outputs": {"seats": deal.outputs["seats"]}})
     assert apply_views(conn, [fewer]) == ["bi.deal_health"]

@@ -79,7 +79,32 @@ def test_an_unknown_key_is_refused_with_its_line() -> None:
 
 def test_an_unknown_output_type_is_refused_with_its_line() -> None:
     [problem] = problems(GOOD.replace("type: enum", "type: picklist"))
-    assert problem.startswith("churn.yaml:10: ") and "type must be one of enum" in problem
+    assert problem.startswith("churn.yaml:10: ") and "type must be one of enum, multi_enum" in problem
+
+
+def test_a_multi_enum_is_a_bounded_list_of_the_vocabulary_in_its_order() -> None:
+    spec, _ = parse_spec(
+        GOOD.replace("values: {low: fine, high: leaving}", "values: {low: fine, high: leaving}\n"
+                     "  signals:\n    type: multi_enum\n    max_items: 2\n    values: {price: cost, outages: down}"),
+        "churn.yaml",
+    )  # fmt: skip
+    model = task_for(spec).output_model
+    signals = model.model_json_schema()["properties"]["signals"]
+    assert (signals["type"], signals["items"]["enum"], signals["maxItems"]) == ("array", ["price", "outages"], 2)
+    confidence = {"risk": 1, "signals": 1}
+    answer = model.model_validate({"risk": "low", "signals": ["outages", "price"], "confidence": confidence})
+    assert answer.signals == ("price", "outages")  # type: ignore[attr-defined]  # a field of the model built from the spec
+    for bad in (["outages", "lawsuit"], ["price", "outages", "price"]):
+        with pytest.raises(ValueError):
+            model.model_validate({"risk": "low", "signals": bad, "confidence": confidence})
+    assert '"signals". A list of at most 2 of these' in task_for(spec).prompt.system
+
+
+def test_a_multi_enum_value_holding_the_separator_is_refused_with_its_line() -> None:
+    bad = GOOD.replace("type: enum", "type: multi_enum").replace("low: fine", "'low;ish': fine")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:11: ")
+    assert "outputs.risk.values: multi_enum value 'low;ish' holds ';'" in problem
 
 
 def test_a_crm_field_that_maps_no_output_is_refused() -> None:

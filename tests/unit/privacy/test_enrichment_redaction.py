@@ -14,6 +14,7 @@ from crmpilot.enrichments.spec import (
     BooleanOutput,
     EnrichmentSpec,
     EnumOutput,
+    MultiEnumOutput,
     NumberOutput,
     QuotesOutput,
 )
@@ -54,6 +55,7 @@ def deal(churn: EnrichmentSpec) -> EnrichmentSpec:
         "seats": NumberOutput(type="number", minimum=0, maximum=10_000, integer=True),
         "evidence": QuotesOutput(type="quotes"),
         "stage": EnumOutput(type="enum", values={"open": "", "won": ""}),
+        "signals": MultiEnumOutput(type="multi_enum", values={"price": "", "outages": ""}),
     }})  # fmt: skip
 
 
@@ -109,6 +111,15 @@ def test_booleans_numbers_and_enums_stay_quotes_and_personal_outputs_go(deal: En
 def test_what_the_spec_does_not_declare_is_free_text(churn: EnrichmentSpec, name: str, value: Any) -> None:
     assert not output_kept(churn, name, value)
     assert redact_enrichment_outputs({name: value}, churn, marker=PURGED)[name] in (PURGED, [PURGED])
+
+
+def test_selected_values_stay_and_a_list_with_any_other_value_goes(deal: EnrichmentSpec) -> None:
+    assert redact_enrichment_outputs({"signals": ["price", "outages"]}, deal, marker=PURGED) == {
+        "signals": ["price", "outages"]
+    }
+    assert redact_enrichment_outputs({"signals": ["price", "Ann said so"]}, deal, marker=PURGED) == {
+        "signals": [PURGED, PURGED]
+    }
 
 
 def test_a_value_of_another_type_than_the_spec_says_is_free_text(deal: EnrichmentSpec) -> None:

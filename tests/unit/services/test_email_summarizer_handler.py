@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from services_testkit import EVENT_TIME, envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments.results import UnexpectedEventType
@@ -18,6 +17,7 @@ from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.testing import ChatRequest, FakeProvider, OpenAITestServer
 from crmpilot.tasks import SUMMARIZE_EMAIL, EmailSummaryOutput
 from email_summarizer.handler import EmailSummarizer
+from tests.handlerkit import EVENT_TIME, envelope, handle, only_result, openai_client
 
 TOPIC = "crm.email.events"
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services_testkit import envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
@@ -16,6 +15,7 @@ from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import OpenAITestServer
 from enricher.bootstrap import handler_for
+from tests.handlerkit import envelope, handle, only_result, openai_client
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 TOPIC = "crm.opportunity.events"
@@ -203,6 +203,17 @@ def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Pat
         "churn_risk.churn_reason: the local provider cannot answer free text" in problem.reason
         and "CRMPILOT_LLM_PROVIDER=openai" in problem.reason
     )
+
+
+def test_a_multi_enum_is_refused_on_the_local_model_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text().replace("    type: enum\n", "    type: multi_enum\n", 1)
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    with pytest.raises(SpecError) as exc:
+        handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
+    [problem] = exc.value.problems
+    assert problem.line == text.splitlines().index("  churn_risk:") + 1
+    assert "churn_risk.churn_risk: the local provider cannot answer a multi_enum field" in problem.reason
 
 
 def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:
@@ -403,12 +414,11 @@ def test_an_unlocked_prompt_version_is_refused_at_start(tmp_path: Path) -> None:
 def test_the_crm_writer_refuses_a_declared_result_it_cannot_place_for_that_record_alone(registry: Registry) -> None:
     import asyncio
 
-    from services_testkit import context
-
     from crm_writer.handler import CRMWriter, InvalidRecordId
     from crmpilot.crm.fake import FakeCRM
     from crmpilot.crm.mapping import UnknownEnrichmentResult
     from crmpilot.warehouse.memory import InMemoryWarehouse
+    from tests.handlerkit import context
 
     with OpenAITestServer(lambda req: answer()) as server:
         result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from services_testkit import envelope, only_result, openai_client
 
 from crmpilot.events import CaseEvent, TicketClassification
 from crmpilot.llm.logprobs import value_probabilities
 from crmpilot.llm.testing import OpenAITestServer, Reply, bad_request
 from crmpilot.tasks import CLASSIFY_TICKET
+from tests.handlerkit import envelope, only_result, openai_client
 from ticket_classifier.handler import TicketClassifier
 from ticket_classifier.settings import Settings
 

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from services_testkit import envelope, handle, only_result, openai_client
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.events import CaseEvent, TicketClassification
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import FakeProvider, OpenAITestServer
 from crmpilot.tasks import CLASSIFY_TICKET, PRIORITIES, category_names
+from tests.handlerkit import envelope, handle, only_result, openai_client
 from ticket_classifier.handler import TicketClassifier
 from ticket_classifier.settings import Settings
 

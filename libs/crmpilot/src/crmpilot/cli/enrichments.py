@@ -32,6 +32,7 @@ from crmpilot.enrichments.spec import (
     NAME,
     BooleanOutput,
     EnumOutput,
+    MultiEnumOutput,
     NumberOutput,
     OutputField,
     SpecError,
@@ -166,7 +167,7 @@ def _view(entry: LoadedSpec) -> list[str]:
         )
         if out.description:
             lines.append(f"  {'':<20} {out.description}")
-        if isinstance(out, EnumOutput):
+        if isinstance(out, EnumOutput | MultiEnumOutput):
             lines += [f"  {'':<20}   {value}: {meaning}" for value, meaning in out.values.items()]
     lines += [
         "",
@@ -197,6 +198,8 @@ def _view(entry: LoadedSpec) -> list[str]:
 def _kind(out: OutputField) -> str:
     if isinstance(out, EnumOutput):
         return f"enum of {len(out.values)}"
+    if isinstance(out, MultiEnumOutput):
+        return f"multi_enum: <= {out.max_items} of {len(out.values)}"
     if isinstance(out, BooleanOutput):
         return "boolean"
     if isinstance(out, NumberOutput):
@@ -351,7 +354,7 @@ inputs:  #| what the model sees; each one is a {placeholder} of prompt.user
 
 outputs:  #| what the model answers; up to 40 fields
   <OUTPUT>:  #| an output's name (lower_snake); crm.fields maps it to a CRM field
-    type: enum  #| enum | boolean | number (minimum, maximum) | text (max_length) | quotes
+    type: enum  #| enum | multi_enum (max_items) | boolean | number (minimum, maximum) | text (max_length) | quotes
     description: TODO what the value says about the <OBJECT>  #| the model reads it
     values:  #| value -> what it means; the model reads every meaning, write them well
       low: TODO when the answer is low  #| a value, spelled exactly as the CRM picklist holds it

@@ -11,7 +11,7 @@ they touched per table, accept ``--dry-run`` and are safe to run again. See
 docs/privacy.md.
 
 Declared enrichments follow their specs (``CRMPILOT_ENRICHMENTS_DIR``): their
-enum, boolean and number outputs are kept, their text, quotes and personal
+enum, multi_enum, boolean and number outputs are kept, their text, quotes and personal
 outputs replaced, and so are the personal inputs of their ``crm.record.*``
 events. An enrichment or topic without a spec is all free text; the summary
 names it.
@@ -89,7 +89,7 @@ def erase(
 
     Free text and record ids of their events, results, CRM audit, feedback and
     dead-letter rows become "\\[erased]"; categories, tokens, costs and provenance
-    stay, so the BI views keep their numbers; so do the enum, boolean and number
+    stay, so the BI views keep their numbers; so do the enum, multi_enum, boolean and number
     outputs of declared enrichments. Example:
     crmpilot erase --subject jane.roe@example.com --dry-run
     """

@@ -131,8 +131,11 @@ def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
 
 
 def _crm_value(value: Any) -> Any:
-    """Quoted items as one line each (text, then the quote); every other value as it is."""
+    """Selected values as a multi-select picklist holds them (``a;b``), quoted items as one line each (text, then
+    the quote); every other value as it is."""
     if isinstance(value, tuple | list):
+        if all(isinstance(item, str) for item in value):
+            return ";".join(value)
         return "\n".join(f'- {item.text} ("{item.quote}")' for item in value)
     return value
 

@@ -4,7 +4,7 @@
 ``sobjects/{type}/describe`` JSON, or ``None`` when the org has no such object)
 and reports, at the spec's lines, what the crm_writer would be refused later:
 a missing object or field, a read-only field, a field whose type cannot hold the
-output, a picklist lacking one of the enum's values, a result id field too short
+output, a picklist (or multi-select picklist) lacking one of the enum's values, a result id field too short
 for a result id, a review field that is no checkbox.
 
 :func:`salesforce_describe` is the describe of a real org (or the CRM sandbox)
@@ -25,7 +25,16 @@ from crmpilot.crm.connect import SalesforceSettings, connect
 from crmpilot.crm.errors import CRMAuthError, CRMRejected, CRMUnavailable
 
 from .registry import LoadedSpec
-from .spec import BooleanOutput, EnumOutput, NumberOutput, OutputField, QuotesOutput, SpecProblem, TextOutput
+from .spec import (
+    BooleanOutput,
+    EnumOutput,
+    MultiEnumOutput,
+    NumberOutput,
+    OutputField,
+    QuotesOutput,
+    SpecProblem,
+    TextOutput,
+)
 
 __all__ = ["Describe", "MIN_RESULT_ID_LENGTH", "org_describe", "org_problems", "salesforce_describe"]
 
@@ -72,7 +81,9 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
         why = _incompatible(output, found)
         if why:
             problems.append(src.problem(loc, f"crm.fields.{output_name}: {crm.object}.{found['name']} {why}"))
-        elif isinstance(output, EnumOutput) and found.get("type") == "picklist":
+        elif (isinstance(output, EnumOutput) and found.get("type") == "picklist") or isinstance(
+            output, MultiEnumOutput
+        ):
             active = {str(v.get("value")) for v in found.get("picklistValues") or () if v.get("active", True)}
             for value in output.values:
                 if value not in active:
@@ -130,6 +141,8 @@ def _incompatible(output: OutputField, found: Mapping[str, Any]) -> str | None:
             longest = max(len(v) for v in output.values)
             return None if length >= longest else f"is {_shape(found)}, shorter than the longest value ({longest})"
         return f"is {_shape(found)}; an enum needs a picklist or a text field"
+    if isinstance(output, MultiEnumOutput):
+        return None if kind == "multipicklist" else f"is {_shape(found)}; a multi_enum needs a multi-select picklist"
     if isinstance(output, BooleanOutput):
         return None if kind == "boolean" else f"is {_shape(found)}; a boolean needs a checkbox (boolean)"
     if isinstance(output, NumberOutput):

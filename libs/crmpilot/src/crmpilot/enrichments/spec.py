@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crmpilot.errors import Fatal
 
@@ -34,6 +34,7 @@ __all__ = [
     "EnrichmentSpec",
     "EnumOutput",
     "InputField",
+    "MultiEnumOutput",
     "NumberOutput",
     "OutputField",
     "PromptSpec",
@@ -74,20 +75,41 @@ class _Output(_Strict):
     review: Review | None = Field(default=None, description="this field's thresholds (default: the spec's review)")
 
 
-class EnumOutput(_Output):
-    """One value of a closed vocabulary; each value has a description (zero-shot reads it)."""
-
-    type: Literal["enum"]
+class _Vocabulary(_Output):
     values: dict[str, str] = Field(min_length=1, max_length=500, description="value -> what it means")
 
-    @model_validator(mode="after")
-    def _values(self) -> Self:
-        for value in self.values:
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: dict[str, str]) -> dict[str, str]:
+        for value in values:
             if not value.strip() or len(value) > 255:
                 raise ValueError(f"enum value {value!r} must be 1-255 characters")
             if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in value):
                 raise ValueError(f"enum value {value!r} holds a control or invalid character")
-        return self
+        return values
+
+
+class EnumOutput(_Vocabulary):
+    """One value of a closed vocabulary; each value has a description (zero-shot reads it)."""
+
+    type: Literal["enum"]
+
+
+class MultiEnumOutput(_Vocabulary):
+    """Zero or more values of a closed vocabulary (a Salesforce multi-select picklist), each at most once.
+
+    An empty answer writes nothing (the field's review is ``skip``).
+    """
+
+    type: Literal["multi_enum"]
+    max_items: int = Field(default=5, ge=1, le=100, description="at most this many values in one answer")
+
+    @field_validator("values")
+    @classmethod
+    def _no_separator(cls, values: dict[str, str]) -> dict[str, str]:
+        if stray := [v for v in values if ";" in v]:
+            raise ValueError(f"multi_enum value {stray[0]!r} holds ';', the CRM's separator of selected values")
+        return values
 
 
 class BooleanOutput(_Output):
@@ -127,7 +149,8 @@ class QuotesOutput(_Output):
 
 
 OutputField = Annotated[
-    EnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput, Field(discriminator="type")
+    EnumOutput | MultiEnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput,
+    Field(discriminator="type"),
 ]
 
 
@@ -344,7 +367,7 @@ def load_spec(path: Path) -> tuple[EnrichmentSpec, SpecSource]:
 
 def _yaml_loc(loc: Sequence[str | int]) -> list[str | int]:
     """A pydantic location without the union-member tags it adds (``outputs.x.enum.values`` -> ``outputs.x.values``)."""
-    tags = {"enum", "boolean", "number", "text", "quotes"}
+    tags = {"enum", "multi_enum", "boolean", "number", "text", "quotes"}
     return [p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-")))]
 
 
@@ -359,7 +382,7 @@ def _reason(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key"
     if error["type"] == "union_tag_invalid":
-        return f"{where}: type must be one of enum, boolean, number, text, quotes"
+        return f"{where}: type must be one of enum, multi_enum, boolean, number, text, quotes"
     return f"{where}: {msg}" if where else msg
 
 

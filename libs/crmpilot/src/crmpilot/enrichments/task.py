@@ -1,7 +1,8 @@
 """A spec as a task any provider runs: its closed output model, its prompt, its output shapes.
 
 The output model is built from the spec's outputs: an enum is a ``Literal`` of its
-values (the JSON Schema ``enum`` on the wire, a validator after), a number is
+values (the JSON Schema ``enum`` on the wire, a validator after), a multi_enum a
+bounded list of them (each value once, in the vocabulary's order), a number is
 bounded, text and quotes have lengths, and ``confidence`` holds one number in
 0..1 per output. ``extra`` is forbidden, so a prompt injection cannot add a field
 or a value outside the vocabulary.
@@ -14,13 +15,14 @@ so changing a value's description is a prompt change too.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from crmpilot.llm.base import Label, OutputShape, Prompt, TaskSpec
 
-from .spec import BooleanOutput, EnrichmentSpec, EnumOutput, NumberOutput, QuotesOutput, TextOutput
+from .spec import BooleanOutput, EnrichmentSpec, EnumOutput, MultiEnumOutput, NumberOutput, QuotesOutput, TextOutput
 
 __all__ = ["QuoteItem", "task_for", "answer_format"]
 
@@ -34,9 +36,24 @@ class QuoteItem(BaseModel):
     quote: str = Field(max_length=4000, description="copied verbatim from the input")
 
 
+def _in_order(vocabulary: Sequence[str]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+    """A multi-select answer with each value once, in the vocabulary's order (the order Salesforce's API returns a
+    multi-select picklist's values in, so what is written reads back the same)."""
+    rank = {value: i for i, value in enumerate(vocabulary)}
+
+    def canonical(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(values), key=rank.__getitem__))
+
+    return canonical
+
+
 def _field_type(out: Any) -> tuple[Any, Any]:
     if isinstance(out, EnumOutput):
         return Literal[tuple(out.values)], Field(description=out.description or None)
+    if isinstance(out, MultiEnumOutput):
+        one: Any = Literal[tuple(out.values)]
+        values: Any = Annotated[tuple.__class_getitem__((one, ...)), AfterValidator(_in_order(tuple(out.values)))]
+        return values, Field(max_length=out.max_items, description=out.description or None)
     if isinstance(out, BooleanOutput):
         return bool, Field(description=out.description or None)
     if isinstance(out, NumberOutput):
@@ -74,6 +91,10 @@ def answer_format(spec: EnrichmentSpec) -> str:
         if isinstance(out, EnumOutput):
             lines.append(f'- "{name}"{about}. Exactly one of:')
             lines += [f'  - "{value}": {meaning}' for value, meaning in out.values.items()]
+        elif isinstance(out, MultiEnumOutput):
+            most = f"A list of at most {out.max_items} of these, each at most once ([] if none applies)"
+            lines.append(f'- "{name}"{about}. {most}:')
+            lines += [f'  - "{value}": {meaning}' for value, meaning in out.values.items()]
         elif isinstance(out, BooleanOutput):
             lines.append(f'- "{name}"{about}. true or false.')
         elif isinstance(out, NumberOutput):
@@ -99,9 +120,9 @@ def answer_format(spec: EnrichmentSpec) -> str:
 
 
 def _shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
-    if isinstance(out, EnumOutput):
+    if isinstance(out, EnumOutput | MultiEnumOutput):
         labels = tuple(Label(value, meaning) for value, meaning in out.values.items())
-        return OutputShape(name, "enum", out.description, labels=labels)
+        return OutputShape(name, out.type, out.description, labels=labels)
     if isinstance(out, TextOutput):
         return OutputShape(
             name,

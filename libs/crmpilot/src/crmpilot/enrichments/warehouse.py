@@ -2,8 +2,8 @@
 
 Every enrichment's results share one fact table, its outputs in one JSON column;
 ``bi.<name>`` gives an analyst one typed column per output field (enum and text:
-``text``, boolean: ``boolean``, number: ``double precision`` or ``bigint`` when
-``integer``, quotes: ``jsonb``), a ``confidence_<field>`` column per field and the
+``text``, multi_enum: ``text[]``, boolean: ``boolean``, number: ``double precision``
+or ``bigint`` when ``integer``, quotes: ``jsonb``), a ``confidence_<field>`` column per field and the
 provenance columns, for the rows of that enrichment only. :func:`apply_views`
 (re)creates the views of a registry in one transaction; ``crmpilot db migrate``
 runs it after the migrations.
@@ -29,7 +29,17 @@ from crmpilot.errors import Fatal
 from crmpilot.warehouse.errors import WarehouseError, WarehouseNotMigrated, WarehouseUnavailable
 from crmpilot.warehouse.migrator import ADVISORY_LOCK_KEY, load_migrations
 
-from .spec import NAME, BooleanOutput, EnrichmentSpec, EnumOutput, NumberOutput, OutputField, QuotesOutput, TextOutput
+from .spec import (
+    NAME,
+    BooleanOutput,
+    EnrichmentSpec,
+    EnumOutput,
+    MultiEnumOutput,
+    NumberOutput,
+    OutputField,
+    QuotesOutput,
+    TextOutput,
+)
 
 __all__ = [
     "PROVENANCE_COLUMNS",
@@ -82,6 +92,12 @@ def _typed(field: str, out: OutputField) -> tuple[sql.Composable, str]:
         return sql.SQL("outputs ->> {}").format(key), "text"
     if isinstance(out, QuotesOutput):
         return sql.SQL("outputs -> {}").format(key), "jsonb"
+    if isinstance(out, MultiEnumOutput):
+        values = sql.SQL(
+            "case when jsonb_typeof(outputs -> {key}) = 'array'"
+            " then array(select jsonb_array_elements_text(outputs -> {key})) end"
+        ).format(key=key)
+        return values, "ARRAY"
     if isinstance(out, BooleanOutput):
         json_type, sql_type, cast = "boolean", "boolean", "(outputs ->> {})::boolean"
     elif isinstance(out, NumberOutput) and out.integer:

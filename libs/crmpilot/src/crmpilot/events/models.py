@@ -351,8 +351,9 @@ class QuotedItem(_Payload):
     quote: str = Field(max_length=4000)
 
 
-OutputValue = StrictBool | StrictInt | StrictFloat | StrictStr | tuple[QuotedItem, ...] | None
-"""A declared output's value: a vocabulary value or text, a boolean, a number, or quoted items."""
+OutputValue = StrictBool | StrictInt | StrictFloat | StrictStr | tuple[StrictStr, ...] | tuple[QuotedItem, ...] | None
+"""A declared output's value: a vocabulary value or text, a boolean, a number, vocabulary values (a multi_enum),
+or quoted items."""
 
 
 class EnrichmentResult(_Result):

@@ -82,7 +82,7 @@ class Label:
 class OutputShape:
     """One output field of a declared task, as a provider without a chat model needs to know it.
 
-    ``kind``: ``enum`` (one of ``labels``), ``boolean``, ``number``, ``text``
+    ``kind``: ``enum`` (one of ``labels``), ``multi_enum`` (any of ``labels``), ``boolean``, ``number``, ``text``
     (``extractive``: a verbatim span of the inputs in ``sources``) or ``quotes``.
     """
 

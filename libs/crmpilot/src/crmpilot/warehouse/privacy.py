@@ -72,7 +72,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..enrichments.pipeline import EVENT_TYPE as ENRICHMENT_EVENT_TYPE
 from ..enrichments.registry import Registry, load_registry
-from ..enrichments.spec import BooleanOutput, EnrichmentSpec, EnumOutput, NumberOutput
+from ..enrichments.spec import BooleanOutput, EnrichmentSpec, EnumOutput, MultiEnumOutput, NumberOutput
 from .errors import (
     ErasureIncomplete,
     InvalidRetention,
@@ -273,6 +273,8 @@ def output_kept(spec: EnrichmentSpec | None, name: str, value: Any) -> bool:
     out = spec.outputs.get(name)
     if isinstance(out, EnumOutput):
         return isinstance(value, str) and value in out.values
+    if isinstance(out, MultiEnumOutput):
+        return isinstance(value, list | tuple) and all(isinstance(v, str) and v in out.values for v in value)
     if isinstance(out, BooleanOutput):
         return isinstance(value, bool)
     if isinstance(out, NumberOutput):

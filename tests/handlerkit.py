@@ -1,4 +1,4 @@
-"""Shared pieces of the service handler tests: envelopes in, decoded result envelopes out."""
+"""Shared pieces of the handler tests (unit and integration): envelopes in, decoded result envelopes out."""
 
 from __future__ import annotations
 

@@ -382,7 +382,9 @@ class LLMClient:
             if redaction.counts:
                 span.set_attribute("crmpilot.privacy.redacted", sum(redaction.counts.values()))
             trace_id = f"{span.get_span_context().trace_id:032x}" if span.get_span_context().is_valid else None
-            key = CacheKey(provider.name, model, spec.name, spec.prompt.hash, ihash)
+            version = getattr(provider, "method_version", None)  # the local provider's code decides its answers
+            method = version(spec) if callable(version) else ""
+            key = CacheKey(provider.name, model, spec.name, spec.prompt.hash, ihash, method)
             use_cache = self.cache is not None and not bypass_cache
             held = await self._flight(key.digest) if use_cache else None
             try:

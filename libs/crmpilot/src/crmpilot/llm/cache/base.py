@@ -1,7 +1,9 @@
 """The response-cache port: a paid answer is stored under what determined it, and reused.
 
 Key: provider, model, task, prompt hash and the hash of the *redacted* input,
-so a redelivered event (or an identical ticket) does not pay for a second call.
+so a redelivered event (or an identical ticket) does not pay for a second call;
+for the local provider also the version of its methods' code, so an answer of
+earlier rules (an older summarizer) is never served by a newer build.
 Values are the validated output as JSON plus what the original call cost.
 Implementations: :class:`~crmpilot.llm.cache.memory.MemoryCache` (in-process LRU)
 and :class:`~crmpilot.llm.cache.postgres.PostgresCache` (shared, durable).
@@ -27,11 +29,14 @@ class CacheKey:
     task: str
     prompt_hash: str
     input_hash: str
+    method: str = ""
+    """What else decides the provider's answers (the local methods' code version); empty for a model endpoint."""
 
     @property
     def digest(self) -> str:
         """The primary key: a hash of all parts."""
-        raw = "\x1f".join((self.provider, self.model, self.task, self.prompt_hash, self.input_hash))
+        parts = (self.provider, self.model, self.task, self.prompt_hash, self.input_hash)
+        raw = "\x1f".join((*parts, self.method) if self.method else parts)
         return hashlib.sha256(raw.encode()).hexdigest()
 
 

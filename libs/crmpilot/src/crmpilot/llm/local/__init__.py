@@ -15,12 +15,18 @@ and checked against the running encoder, when the provider is built). A trained
 head's id goes into provenance: ``model_version`` is ``<encoder>+<head id>``,
 and the provider's ``model`` (hence the response-cache key) names it too, as it
 names the engine (``multilingual-e5-small-q4-int8`` on the default one): an
-answer of one engine or head is never served from the cache to another.
+answer of one engine or head is never served from the cache to another. Its
+:meth:`~LocalProvider.method_version` (a hash of the code of the local methods
+that answer a task) is part of the key as well, so a build whose rules changed
+(a new summarizer) never serves an earlier build's answers from a shared cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -46,6 +52,22 @@ __all__ = [
 ]
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+@cache
+def _code_hash(folder: Path) -> str:
+    """A hash of the Python sources of ``folder`` (one package's methods), read once per process."""
+    h = hashlib.sha256()
+    for source in sorted(folder.glob("*.py")):
+        h.update(source.name.encode())
+        h.update(source.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _package_of(fn: Any) -> Path | None:
+    module = sys.modules.get(getattr(fn, "__module__", ""))
+    file = getattr(module, "__file__", None)
+    return Path(file).parent if file else None
 
 
 class UnsupportedTask(Fatal):
@@ -94,6 +116,13 @@ class LocalProvider:
         self.declared = DeclaredAnswerer(self.batcher, heads=declared_heads, temperature=temperature)  # type: ignore[arg-type]  # the keys are split in two on '.' (checked above)
         if declared_heads:  # the cache key names every head: an answer of one head is never served for another
             self.model = f"{self.model}+" + "+".join(sorted(h.id for h in declared_heads.values()))
+
+    def method_version(self, spec: TaskSpec[Any]) -> str:
+        """The version of the code that answers ``spec``: this package's, and the task's own local method's."""
+        folders = [Path(__file__).parent]
+        if spec.local is not None and (own := _package_of(spec.local)) is not None:
+            folders.append(own)
+        return "+".join(_code_hash(folder) for folder in dict.fromkeys(folders))
 
     def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:
         """The outputs of a declared task this provider cannot answer, and why (empty: it answers all)."""

@@ -510,6 +510,8 @@ def _enriched(sobject: SObjectSpec, spec: EnrichmentSpec) -> SObjectSpec:
                 default=existing.default if existing.default in values else None,
                 picklist_default=existing.picklist_default if existing.picklist_default in values else None,
             )
+    for api_name in crm.confidence_fields.values():
+        add(FieldSpec(api_name, _label(api_name), "double", precision=5, scale=4, custom=True))
     for marker in _marker_fields(spec):
         add(marker)
     return replace(sobject, fields=tuple(fields))

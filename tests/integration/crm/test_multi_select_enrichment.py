@@ -1,9 +1,10 @@
-"""A ``multi_enum`` output end to end: the model's list, the sandbox's multi-select picklist, the org check.
+"""A ``multi_enum`` output and a confidence field end to end: the model's answer, the sandbox's fields, the org check.
 
 The spec is the churn example plus ``churn_signals``, a multi-select picklist of
 what the description shows. The sandbox starts with that spec folder, so it
 creates ``Opportunity.Churn_Signals__c`` as a restricted multi-select picklist
-of the spec's values, and refuses any other value as a real org would.
+of the spec's values, and refuses any other value as a real org would; the
+spec also writes the risk's confidence to ``Churn_Risk_Confidence__c``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def _spec_text() -> str:
     text = (EXAMPLES / "churn_risk.yaml").read_text()
     text = text.replace("\nreview: {auto_apply: 0.8", f"{SIGNALS}\nreview: {{auto_apply: 0.8", 1)
     mapped = "    churn_reason: Churn_Reason__c\n"
-    return text.replace(mapped, f"{mapped}    churn_signals: Churn_Signals__c\n")
+    confidence = "  confidence_fields: {churn_risk: Churn_Risk_Confidence__c}\n"
+    return text.replace(mapped, f"{mapped}    churn_signals: Churn_Signals__c\n{confidence}")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +133,8 @@ def test_the_selected_values_reach_the_multi_select_picklist_once_and_a_persons_
     [report] = write_back([result], adapter(sb), audit, enrichments=targets)
     assert report.status == "applied" and "Churn_Signals__c" in report.fields
     opportunity = sobject(sf, "Opportunity")
-    assert opportunity.get(record)["Churn_Signals__c"] == "outages;competitor"
+    written = opportunity.get(record)
+    assert written["Churn_Signals__c"] == "outages;competitor" and written["Churn_Risk_Confidence__c"] == 0.9
 
     [again] = write_back([result], adapter(sb), audit, enrichments=targets)  # redelivered
     assert again.status == "already_applied"
@@ -188,9 +191,14 @@ def test_the_org_check_names_a_value_the_picklist_lacks_and_a_field_of_the_wrong
     assert missing.line == lines.index("      legal: a lawyer wrote") + 1
     assert "the picklist Opportunity.Churn_Signals__c has no active value 'legal'" in missing.reason
 
-    path.write_text(path.read_text().replace("churn_signals: Churn_Signals__c", "churn_signals: StageName"))
+    path.write_text(
+        path.read_text()
+        .replace("churn_signals: Churn_Signals__c", "churn_signals: StageName")
+        .replace("churn_risk: Churn_Risk_Confidence__c", "churn_risk: Name")
+    )
     lock_prompts(load_registry([tmp_path]))
     problems = org_problems(load_registry([tmp_path]).entry("churn_risk"), describe)
     assert [p.reason for p in problems] == [
-        "crm.fields.churn_signals: Opportunity.StageName is picklist; a multi_enum needs a multi-select picklist"
+        "crm.fields.churn_signals: Opportunity.StageName is picklist; a multi_enum needs a multi-select picklist",
+        "crm.confidence_fields.churn_risk: Opportunity.Name is string(120); a confidence (0 to 1) needs a number field",
     ]

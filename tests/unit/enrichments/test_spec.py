@@ -107,6 +107,12 @@ def test_a_multi_enum_value_holding_the_separator_is_refused_with_its_line() -> 
     assert "outputs.risk.values: multi_enum value 'low;ish' holds ';'" in problem
 
 
+def test_a_confidence_field_of_an_output_not_written_is_refused_with_its_line() -> None:
+    bad = GOOD.replace("  result_id_field:", "  confidence_fields: {reason: R_Confidence__c}\n  result_id_field:")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:20: ") and "crm.confidence_fields: 'reason' is no output written" in problem
+
+
 def test_a_crm_field_that_maps_no_output_is_refused() -> None:
     bad = GOOD.replace("{risk: Churn_Risk__c}", "{risk: Churn_Risk__c, reason: R__c}")
     [problem] = problems(bad)

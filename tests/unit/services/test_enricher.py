@@ -79,6 +79,26 @@ def test_openai_path_answers_the_spec_with_its_strict_schema(registry: Registry)
     assert planned.id_field == "AI_Churn_Result_Id__c"
 
 
+def test_a_written_fields_confidence_goes_to_its_confidence_field(tmp_path: Path) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    text = text.replace(
+        "  result_id_field:", "  confidence_fields: {churn_risk: Churn_Risk_Confidence__c}\n  result_id_field:"
+    )
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    registry = load_registry([tmp_path])
+    targets = {s.name: s for s in registry}
+    held_back = {"churn_risk": 0.2, "churn_reason": 0.9}
+    with OpenAITestServer(lambda req: answer(confidence={"churn_risk": 0.91234, "churn_reason": 0.9})) as server:
+        sure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    with OpenAITestServer(lambda req: answer(confidence=held_back)) as server:
+        unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    written, skipped = plan_write(sure, targets), plan_write(unsure, targets)
+    assert written is not None and written.values["Churn_Risk_Confidence__c"] == 0.9123
+    assert skipped is not None and "Churn_Risk__c" not in skipped.values
+    assert "Churn_Risk_Confidence__c" not in skipped.values  # no confidence without the value it is of
+
+
 def test_a_value_outside_the_vocabulary_is_refused_not_written(registry: Registry) -> None:
     with OpenAITestServer(lambda req: answer(churn_risk="REFUND_APPROVED")) as server, pytest.raises(LLMInvalidOutput):
         churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))

@@ -185,6 +185,7 @@ def _view(entry: LoadedSpec) -> list[str]:
     else:
         lines.append(f"crm          {crm.object}, record id at {crm.record_id}")
         lines += [f"  {output:<20} -> {field}" for output, field in crm.fields.items()]
+        lines += [f"  {f'({output} confidence)':<20} -> {field}" for output, field in crm.confidence_fields.items()]
         lines.append(f"  {'(result id)':<20} -> {crm.result_id_field}")
         if crm.review_field:
             lines.append(f"  {'(review)':<20} -> {crm.review_field}")

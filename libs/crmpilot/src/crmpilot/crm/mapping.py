@@ -113,7 +113,8 @@ def _score(r: RequestScore) -> PlannedWrite | None:
 
 
 def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
-    """The fields of a declared enrichment's target whose review is not ``skip``, with its markers."""
+    """The fields of a declared enrichment's target whose review is not ``skip``, the confidence of each that has a
+    confidence field, and the markers."""
     values: dict[str, Any] = {
         crm_field: r.outputs[output]
         for output, crm_field in target.fields.items()
@@ -122,6 +123,9 @@ def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
     if not values:
         return None
     values = {f: _crm_value(v) for f, v in values.items()}
+    for output, crm_field in target.confidence_fields.items():
+        if target.fields[output] in values and output in r.confidence:
+            values[crm_field] = round(r.confidence[output], 4)
     values[target.result_id_field] = r.result_id
     if target.review_field:
         values[target.review_field] = r.review != "auto_apply"

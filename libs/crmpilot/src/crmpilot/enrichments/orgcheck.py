@@ -96,6 +96,18 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
                         )
                     )
 
+    for output_name, api_name in crm.confidence_fields.items():
+        loc = ("crm", "confidence_fields", output_name)
+        found = field(loc, api_name, f"for the confidence of {output_name}")
+        if found is not None and found.get("type") != "double":  # a percent field would show 0.91 as 0.91 %
+            problems.append(
+                src.problem(
+                    loc,
+                    f"crm.confidence_fields.{output_name}: {crm.object}.{found['name']} is {_shape(found)}; a "
+                    "confidence (0 to 1) needs a number field",
+                )
+            )
+
     result = field(("crm", "result_id_field"), crm.result_id_field, "the result id marker")
     if result is not None and (
         result.get("type") not in _TEXT or int(result.get("length") or 0) < MIN_RESULT_ID_LENGTH

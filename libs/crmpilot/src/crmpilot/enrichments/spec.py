@@ -198,10 +198,15 @@ class CrmTarget(_Strict):
         default=None, pattern=_CRM_NAME, description="checkbox set when a written value is a suggestion"
     )
     trace_field: str | None = Field(default=None, pattern=_CRM_NAME, description="text field for the trace id")
+    confidence_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="output field -> number field (API name) that gets that output's confidence (0..1, 4 decimals) "
+        "whenever the output is written",
+    )
 
     @model_validator(mode="after")
     def _names(self) -> Self:
-        for crm_field in self.fields.values():
+        for crm_field in (*self.fields.values(), *self.confidence_fields.values()):
             if not re.match(_CRM_NAME, crm_field):
                 raise ValueError(f"{crm_field!r} is not a CRM field API name")
         written = [f.lower() for f in self.written_fields]
@@ -211,7 +216,8 @@ class CrmTarget(_Strict):
 
     @property
     def written_fields(self) -> tuple[str, ...]:
-        return (*self.fields.values(), *(f for f in (self.result_id_field, self.review_field, self.trace_field) if f))
+        markers = (self.result_id_field, self.review_field, self.trace_field)
+        return (*self.fields.values(), *self.confidence_fields.values(), *(f for f in markers if f))
 
 
 class EnrichmentSpec(_Strict):
@@ -420,6 +426,15 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
                     src.problem(
                         ("crm", "fields", output),
                         f"crm.fields: {output!r} is no output (outputs: {', '.join(spec.outputs)})",
+                    )
+                )
+        for output in spec.crm.confidence_fields:
+            if output not in spec.crm.fields:
+                problems.append(
+                    src.problem(
+                        ("crm", "confidence_fields", output),
+                        f"crm.confidence_fields: {output!r} is no output written to the CRM (crm.fields: "
+                        f"{', '.join(spec.crm.fields)})",
                     )
                 )
     for name, out in spec.outputs.items():

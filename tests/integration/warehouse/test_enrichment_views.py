@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 
 from crmpilot.cli.db import app as db_app
 from crmpilot.enrichments.registry import Registry, load_registry
-from crmpilot.enrichments.spec import BooleanOutput, EnrichmentSpec, MultiEnumOutput, NumberOutput, QuotesOutput
+from crmpilot.enrichments.spec import (
+    BooleanOutput,
+    EnrichmentSpec,
+    ItemsOutput,
+    MultiEnumOutput,
+    NumberOutput,
+    QuotesOutput,
+)
 from crmpilot.enrichments.warehouse import EnrichmentViewConflict, apply_views, view_columns
 from crmpilot.events import EnrichmentResult, Envelope, Provenance, result_id_for
 from crmpilot.ops.trail import event_trail
@@ -171,6 +178,7 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
         "health": NumberOutput(type="number", minimum=0, maximum=1),
         "evidence": QuotesOutput(type="quotes"),
         "signals": MultiEnumOutput(type="multi_enum", values={"price": "too expensive", "outages": "downtime"}),
+        "steps": ItemsOutput(type="items", fields={"days": NumberOutput(type="number", minimum=0, maximum=30)}),
     }})  # fmt: skip
     quotes = [{"text": "budget cut", "quote": "Our budget was cut."}]
     warehouse.write_results(
@@ -179,8 +187,15 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
                 enrichment(
                     "deal_health",
                     "evt-d1",
-                    {"at_risk": True, "seats": 12, "health": 0.25, "evidence": quotes, "signals": ["price", "outages"]},
-                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7, "signals": 0.65},
+                    {
+                        "at_risk": True,
+                        "seats": 12,
+                        "health": 0.25,
+                        "evidence": quotes,
+                        "signals": ["price", "outages"],
+                        "steps": [{"days": 3}],
+                    },
+                    {"at_risk": 0.9, "seats": 0.8, "health": 0.6, "evidence": 0.7, "signals": 0.65, "steps": 0.5},
                 ),
                 KafkaPosition("ai.deal_health", 0, 1),
             ),
@@ -193,12 +208,14 @@ def test_numbers_booleans_and_quotes_are_typed_and_a_changed_spec_changes_the_vi
     )
 
     assert apply_views(conn, [deal]) == ["bi.deal_health"]
-    assert _columns(conn, "deal_health")[3:13] == [
+    assert _columns(conn, "deal_health")[3:15] == [
         ("at_risk", "boolean"), ("seats", "bigint"), ("health", "double precision"), ("evidence", "jsonb"),
-        ("signals", "ARRAY"), ("confidence_at_risk", "double precision"), ("confidence_seats", "double precision"),
-        ("confidence_health", "double precision"), ("confidence_evidence", "double precision"),
-        ("confidence_signals", "double precision"),
+        ("signals", "ARRAY"), ("steps", "jsonb"), ("confidence_at_risk", "double precision"),
+        ("confidence_seats", "double precision"), ("confidence_health", "double precision"),
+        ("confidence_evidence", "double precision"), ("confidence_signals", "double precision"),
+        ("confidence_steps", "double precision"),
     ]  # fmt: skip
+    assert conn.execute("select steps -> 0 ->> 'days' from bi.deal_health where steps is not null").fetchone() == ("3",)
     assert conn.execute(
         "select at_risk, seats, health, evidence, signals, confidence_at_risk, confidence_seats from bi.deal_health"
         " order by confidence_at_risk desc"

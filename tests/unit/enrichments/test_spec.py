@@ -113,6 +113,16 @@ def test_a_confidence_field_of_an_output_not_written_is_refused_with_its_line() 
     assert problem.startswith("churn.yaml:20: ") and "crm.confidence_fields: 'reason' is no output written" in problem
 
 
+def test_an_extractive_item_field_is_refused_with_its_line() -> None:
+    bad = GOOD.replace(
+        "values: {low: fine, high: leaving}",
+        "values: {low: fine, high: leaving}\n"
+        "  steps:\n    type: items\n    fields:\n      action: {type: text, extractive: true}",
+    )
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:12: ") and "an item's text is not extractive; set quote: true" in problem
+
+
 def test_a_crm_field_that_maps_no_output_is_refused() -> None:
     bad = GOOD.replace("{risk: Churn_Risk__c}", "{risk: Churn_Risk__c, reason: R__c}")
     [problem] = problems(bad)

@@ -99,6 +99,68 @@ def test_a_written_fields_confidence_goes_to_its_confidence_field(tmp_path: Path
     assert "Churn_Risk_Confidence__c" not in skipped.values  # no confidence without the value it is of
 
 
+NEXT_STEPS = """\
+  next_steps:
+    type: items
+    max_items: 3
+    quote: true
+    fields:
+      action: {type: text, max_length: 200}
+      owner: {type: enum, values: {customer: the customer acts, us: our team acts}}
+      within_days: {type: number, minimum: 0, maximum: 365, integer: true}
+"""
+
+
+def _with_next_steps(tmp_path: Path) -> Registry:
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    text = text.replace("\nreview: {auto_apply: 0.8", f"{NEXT_STEPS}\nreview: {{auto_apply: 0.8", 1)
+    text = text.replace(
+        "    churn_reason: Churn_Reason__c\n", "    churn_reason: Churn_Reason__c\n    next_steps: Next_Steps__c\n"
+    )
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    return load_registry([tmp_path])
+
+
+def test_structured_items_are_closed_grounded_and_written_one_per_line(tmp_path: Path) -> None:
+    registry = _with_next_steps(tmp_path)
+    quote = "Their CFO said they are evaluating a competitor and may not renew the contract."
+    steps = [{"action": "Call the CFO about the renewal", "owner": "us", "within_days": 7, "quote": quote}]
+    confidence = {"churn_risk": 0.9, "churn_reason": 0.9, "next_steps": 0.85}
+    with OpenAITestServer(lambda req: answer(next_steps=steps, confidence=confidence)) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        [request] = server.requests
+    schema = request.body["response_format"]["json_schema"]
+    item = schema["schema"]["$defs"]["NextStepsItem"]
+    assert schema["strict"] is True and item["additionalProperties"] is False
+    assert item["properties"]["owner"]["enum"] == ["customer", "us"] and set(item["required"]) == {
+        "action", "owner", "within_days", "quote",
+    }  # fmt: skip
+    assert result.outputs["next_steps"] == tuple(steps) and result.field_review["next_steps"] == "auto_apply"
+    planned = plan_write(result, {s.name: s for s in registry})
+    assert planned is not None
+    assert (
+        planned.values["Next_Steps__c"]
+        == f'- action: Call the CFO about the renewal, owner: us, within_days: 7 ("{quote}")'
+    )
+
+    made_up = [{**steps[0], "quote": "The CFO asked for a discount."}]
+    with OpenAITestServer(lambda req: answer(next_steps=made_up, confidence=confidence)) as server:
+        unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert unsure.field_review["next_steps"] == "suggest" and unsure.review_reasons["next_steps"] == "not_grounded"
+    for bad in ({**steps[0], "owner": "legal"}, {**steps[0], "within_days": 9000}, {**steps[0], "extra": "x"}):
+        with OpenAITestServer(lambda req, bad=bad: answer(next_steps=[bad], confidence=confidence)) as server:
+            with pytest.raises(LLMInvalidOutput):
+                churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+
+
+def test_items_are_refused_on_the_local_model_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
+    with pytest.raises(SpecError) as exc:
+        handler_for(_with_next_steps(tmp_path), "churn_risk", local_llm)
+    [problem] = exc.value.problems
+    assert "churn_risk.next_steps: the local provider cannot answer an items field" in problem.reason
+
+
 def test_a_value_outside_the_vocabulary_is_refused_not_written(registry: Registry) -> None:
     with OpenAITestServer(lambda req: answer(churn_risk="REFUND_APPROVED")) as server, pytest.raises(LLMInvalidOutput):
         churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))

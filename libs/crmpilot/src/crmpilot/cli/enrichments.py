@@ -32,6 +32,7 @@ from crmpilot.enrichments.spec import (
     NAME,
     BooleanOutput,
     EnumOutput,
+    ItemsOutput,
     MultiEnumOutput,
     NumberOutput,
     OutputField,
@@ -208,6 +209,9 @@ def _kind(out: OutputField) -> str:
     if isinstance(out, TextOutput):
         grounded = f", extractive from {', '.join(out.source) or 'every input'}" if out.extractive else ""
         return f"text <= {out.max_length}{grounded}"
+    if isinstance(out, ItemsOutput):
+        quoted = " + quote" if out.quote else ""
+        return f"items: <= {out.max_items} of {{{', '.join(out.fields)}{quoted}}}"
     return f"quotes: <= {out.max_items} items of <= {out.max_length}"
 
 

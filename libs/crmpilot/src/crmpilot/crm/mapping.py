@@ -135,13 +135,21 @@ def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
 
 
 def _crm_value(value: Any) -> Any:
-    """Selected values as a multi-select picklist holds them (``a;b``), quoted items as one line each (text, then
-    the quote); every other value as it is."""
+    """Selected values as a multi-select picklist holds them (``a;b``), quoted and structured items as one line
+    each; every other value as it is."""
     if isinstance(value, tuple | list):
         if all(isinstance(item, str) for item in value):
             return ";".join(value)
-        return "\n".join(f'- {item.text} ("{item.quote}")' for item in value)
+        return "\n".join(_item_line(item) for item in value)
     return value
+
+
+def _item_line(item: Any) -> str:
+    """One quoted item as ``- text ("quote")``; a structured item as ``- field: value, … ("quote")``."""
+    if not isinstance(item, Mapping):
+        return f'- {item.text} ("{item.quote}")'
+    shown = ", ".join(f"{k}: {v}" for k, v in item.items() if k != "quote" and v not in (None, ""))
+    return f"- {shown}" + (f' ("{item["quote"]}")' if item.get("quote") else "")
 
 
 def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None = None) -> PlannedWrite | None:

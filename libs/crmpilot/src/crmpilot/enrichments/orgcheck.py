@@ -28,6 +28,7 @@ from .registry import LoadedSpec
 from .spec import (
     BooleanOutput,
     EnumOutput,
+    ItemsOutput,
     MultiEnumOutput,
     NumberOutput,
     OutputField,
@@ -167,8 +168,8 @@ def _incompatible(output: OutputField, found: Mapping[str, Any]) -> str | None:
             if length >= output.max_length
             else f"is {_shape(found)}; it cannot hold max_length {output.max_length}"
         )
-    assert isinstance(output, QuotesOutput)
-    return None if kind == "textarea" else f"is {_shape(found)}; quotes need a long text area"
+    assert isinstance(output, QuotesOutput | ItemsOutput)
+    return None if kind == "textarea" else f"is {_shape(found)}; a list of items needs a long text area"
 
 
 def _shape(found: Mapping[str, Any]) -> str:

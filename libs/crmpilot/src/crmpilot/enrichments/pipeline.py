@@ -45,7 +45,7 @@ from crmpilot.streaming.tracing import process_span
 
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
-from .spec import EnrichmentSpec, EnumOutput, QuotesOutput, TextOutput
+from .spec import EnrichmentSpec, EnumOutput, ItemsOutput, QuotesOutput, TextOutput
 from .task import task_for
 
 __all__ = [
@@ -415,7 +415,7 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             if isinstance(out, TextOutput) and out.extractive:
                 quotes = [answer.get(name) or ""]
                 sources = out.source or tuple(self.spec.inputs)
-            elif isinstance(out, QuotesOutput):
+            elif isinstance(out, QuotesOutput) or (isinstance(out, ItemsOutput) and out.quote):
                 quotes = [item["quote"] for item in answer.get(name) or ()]
                 sources = tuple(self.spec.inputs)
             else:

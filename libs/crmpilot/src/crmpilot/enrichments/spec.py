@@ -34,6 +34,7 @@ __all__ = [
     "EnrichmentSpec",
     "EnumOutput",
     "InputField",
+    "ItemsOutput",
     "MultiEnumOutput",
     "NumberOutput",
     "OutputField",
@@ -148,8 +149,36 @@ class QuotesOutput(_Output):
     max_length: int = Field(default=500, ge=1, le=4000, description="of each item's text and quote")
 
 
+ItemField = Annotated[EnumOutput | BooleanOutput | NumberOutput | TextOutput, Field(discriminator="type")]
+"""One field of each item of an ``items`` output: an enum, boolean, bounded number or (non-extractive) text."""
+
+
+class ItemsOutput(_Output):
+    """A list of structured items (e.g. action items with an owner and a due date), each with the same typed fields.
+
+    With ``quote``, every item also carries the verbatim sentence of the input that states it (grounding-checked).
+    The fields have no thresholds of their own: the list has one confidence and one review, as every output.
+    """
+
+    type: Literal["items"]
+    fields: dict[str, ItemField] = Field(min_length=1, max_length=20, description="name -> the field of every item")
+    quote: bool = Field(default=False, description="each item also has a verbatim 'quote' of the input")
+    max_items: int = Field(default=5, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _plain_fields(self) -> Self:
+        for name, item in self.fields.items():
+            if not re.match(NAME, name) or (self.quote and name == "quote"):
+                raise ValueError(f"item field {name!r} must be lower_snake and not 'quote' when quote is set")
+            if item.review is not None:
+                raise ValueError(f"item field {name!r}: the items share the output's review; give it none")
+            if isinstance(item, TextOutput) and (item.extractive or item.source):
+                raise ValueError(f"item field {name!r}: an item's text is not extractive; set quote: true instead")
+        return self
+
+
 OutputField = Annotated[
-    EnumOutput | MultiEnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput,
+    EnumOutput | MultiEnumOutput | BooleanOutput | NumberOutput | TextOutput | QuotesOutput | ItemsOutput,
     Field(discriminator="type"),
 ]
 
@@ -373,7 +402,7 @@ def load_spec(path: Path) -> tuple[EnrichmentSpec, SpecSource]:
 
 def _yaml_loc(loc: Sequence[str | int]) -> list[str | int]:
     """A pydantic location without the union-member tags it adds (``outputs.x.enum.values`` -> ``outputs.x.values``)."""
-    tags = {"enum", "multi_enum", "boolean", "number", "text", "quotes"}
+    tags = {"enum", "multi_enum", "boolean", "number", "text", "quotes", "items"}
     return [p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-")))]
 
 
@@ -388,7 +417,7 @@ def _reason(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key"
     if error["type"] == "union_tag_invalid":
-        return f"{where}: type must be one of enum, multi_enum, boolean, number, text, quotes"
+        return f"{where}: type must be one of enum, multi_enum, boolean, number, text, quotes, items"
     return f"{where}: {msg}" if where else msg
 
 

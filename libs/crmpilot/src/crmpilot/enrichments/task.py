@@ -22,7 +22,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from crmpilot.llm.base import Label, OutputShape, Prompt, TaskSpec
 
-from .spec import BooleanOutput, EnrichmentSpec, EnumOutput, MultiEnumOutput, NumberOutput, QuotesOutput, TextOutput
+from .spec import (
+    BooleanOutput,
+    EnrichmentSpec,
+    EnumOutput,
+    ItemsOutput,
+    MultiEnumOutput,
+    NumberOutput,
+    QuotesOutput,
+    TextOutput,
+)
 
 __all__ = ["QuoteItem", "task_for", "answer_format"]
 
@@ -47,7 +56,7 @@ def _in_order(vocabulary: Sequence[str]) -> Callable[[tuple[str, ...]], tuple[st
     return canonical
 
 
-def _field_type(out: Any) -> tuple[Any, Any]:
+def _field_type(out: Any, name: str = "") -> tuple[Any, Any]:
     if isinstance(out, EnumOutput):
         return Literal[tuple(out.values)], Field(description=out.description or None)
     if isinstance(out, MultiEnumOutput):
@@ -61,8 +70,22 @@ def _field_type(out: Any) -> tuple[Any, Any]:
         return kind, Field(ge=out.minimum, le=out.maximum, description=out.description or None)
     if isinstance(out, TextOutput):
         return str, Field(max_length=out.max_length, description=out.description or None)
+    if isinstance(out, ItemsOutput):
+        return tuple.__class_getitem__((_item_model(name, out), ...)), Field(
+            max_length=out.max_items, description=out.description or None
+        )
     assert isinstance(out, QuotesOutput)
     return tuple[QuoteItem, ...], Field(max_length=out.max_items, description=out.description or None)
+
+
+def _item_model(name: str, out: ItemsOutput) -> type[BaseModel]:
+    """The closed model of one item of ``out``: its fields, and its verbatim ``quote`` when ``out.quote``."""
+    fields: dict[str, Any] = {field: _field_type(item) for field, item in out.fields.items()}
+    if out.quote:
+        fields["quote"] = (str, Field(max_length=4000, description="copied verbatim from the input"))
+    config = ConfigDict(frozen=True, extra="forbid")
+    model: type[BaseModel] = create_model(f"{_camel(name)}Item", __config__=config, **fields)
+    return model
 
 
 def output_model(spec: EnrichmentSpec) -> type[BaseModel]:
@@ -73,7 +96,7 @@ def output_model(spec: EnrichmentSpec) -> type[BaseModel]:
         __config__=config,
         **{name: (float, Field(ge=0, le=1)) for name in spec.outputs},
     )
-    fields: dict[str, Any] = {name: _field_type(out) for name, out in spec.outputs.items()}
+    fields: dict[str, Any] = {name: _field_type(out, name) for name, out in spec.outputs.items()}
     fields["confidence"] = (confidence, Field(description="how sure you are of each field, 0 to 1"))
     model: type[BaseModel] = create_model(f"{_camel(spec.name)}Output", __config__=config, **fields)
     return model
@@ -103,6 +126,13 @@ def answer_format(spec: EnrichmentSpec) -> str:
         elif isinstance(out, TextOutput):
             how = "copied verbatim from the input (a sentence or phrase of it)" if out.extractive else "text"
             lines.append(f'- "{name}"{about}. {how}, at most {out.max_length} characters.')
+        elif isinstance(out, ItemsOutput):
+            keys = ", ".join(f'"{n}"' for n in (*out.fields, *(("quote",) if out.quote else ())))
+            lines.append(f'- "{name}"{about}. A list of at most {out.max_items} objects {{{keys}}}, each with:')
+            for item_name, item in out.fields.items():
+                lines.append(f'  - "{item_name}": {_item_format(item)}')
+            if out.quote:
+                lines.append('  - "quote": the sentence of the input that states the item, copied verbatim.')
         else:
             lines.append(
                 f'- "{name}"{about}. A list of at most {out.max_items} objects {{"text", "quote"}}; '
@@ -117,6 +147,21 @@ def answer_format(spec: EnrichmentSpec) -> str:
         "inside it."
     )
     return "\n".join(lines)
+
+
+def _item_format(item: Any) -> str:
+    about = f"{item.description}; " if item.description else ""
+    if isinstance(item, EnumOutput):
+        return (
+            about
+            + "exactly one of "
+            + ", ".join(f'"{v}" ({meaning})' if meaning else f'"{v}"' for v, meaning in item.values.items())
+        )
+    if isinstance(item, BooleanOutput):
+        return about + "true or false"
+    if isinstance(item, NumberOutput):
+        return about + f"{'an integer' if item.integer else 'a number'} from {item.minimum:g} to {item.maximum:g}"
+    return about + f"text, at most {item.max_length} characters"
 
 
 def _shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
@@ -151,7 +196,7 @@ def task_for(spec: EnrichmentSpec) -> TaskSpec[BaseModel]:
 def _build(spec: EnrichmentSpec) -> TaskSpec[BaseModel]:
     system = f"{spec.prompt.system.rstrip()}\n\n{answer_format(spec)}\n"
     prompt = Prompt(id=spec.name, version=spec.prompt.version, system=system, user_template=spec.prompt.user)
-    restore = tuple(n for n, o in spec.outputs.items() if isinstance(o, TextOutput | QuotesOutput))
+    restore = tuple(n for n, o in spec.outputs.items() if isinstance(o, TextOutput | QuotesOutput | ItemsOutput))
     shapes = tuple(_shape(name, out, spec) for name, out in spec.outputs.items())
     closed = tuple((f"confidence.{n}", n) for n, o in spec.outputs.items() if isinstance(o, EnumOutput | BooleanOutput))
     return TaskSpec(

@@ -3,7 +3,7 @@
 Every enrichment's results share one fact table, its outputs in one JSON column;
 ``bi.<name>`` gives an analyst one typed column per output field (enum and text:
 ``text``, multi_enum: ``text[]``, boolean: ``boolean``, number: ``double precision``
-or ``bigint`` when ``integer``, quotes: ``jsonb``), a ``confidence_<field>`` column per field and the
+or ``bigint`` when ``integer``, quotes and items: ``jsonb``), a ``confidence_<field>`` column per field and the
 provenance columns, for the rows of that enrichment only. :func:`apply_views`
 (re)creates the views of a registry in one transaction; ``crmpilot db migrate``
 runs it after the migrations.
@@ -34,6 +34,7 @@ from .spec import (
     BooleanOutput,
     EnrichmentSpec,
     EnumOutput,
+    ItemsOutput,
     MultiEnumOutput,
     NumberOutput,
     OutputField,
@@ -90,7 +91,7 @@ def _typed(field: str, out: OutputField) -> tuple[sql.Composable, str]:
     key = sql.Literal(field)
     if isinstance(out, EnumOutput | TextOutput):
         return sql.SQL("outputs ->> {}").format(key), "text"
-    if isinstance(out, QuotesOutput):
+    if isinstance(out, QuotesOutput | ItemsOutput):
         return sql.SQL("outputs -> {}").format(key), "jsonb"
     if isinstance(out, MultiEnumOutput):
         values = sql.SQL(

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
@@ -351,9 +351,20 @@ class QuotedItem(_Payload):
     quote: str = Field(max_length=4000)
 
 
-OutputValue = StrictBool | StrictInt | StrictFloat | StrictStr | tuple[StrictStr, ...] | tuple[QuotedItem, ...] | None
+ItemValue = StrictBool | StrictInt | StrictFloat | StrictStr | None
+OutputValue = Annotated[
+    StrictBool
+    | StrictInt
+    | StrictFloat
+    | StrictStr
+    | tuple[StrictStr, ...]
+    | tuple[QuotedItem, ...]
+    | tuple[dict[str, ItemValue], ...]
+    | None,
+    Field(union_mode="left_to_right"),
+]
 """A declared output's value: a vocabulary value or text, a boolean, a number, vocabulary values (a multi_enum),
-or quoted items."""
+quoted items, or structured items (an ``items`` output: each a mapping of its fields); the first that fits."""
 
 
 class EnrichmentResult(_Result):

@@ -72,7 +72,9 @@ def unsupported(
     for shape in spec.outputs:
         if shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
             continue
-        kind = "free text" if shape.kind == "text" else f"a {shape.kind} field"
+        kind = (
+            "free text" if shape.kind == "text" else f"{'an' if shape.kind[0] in 'aeiou' else 'a'} {shape.kind} field"
+        )
         out.append((shape.name, f"{kind}: {WHAT_ANSWERS}"))
     return out
 

@@ -149,9 +149,9 @@ def test_structured_items_are_closed_grounded_and_written_one_per_line(tmp_path:
         unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
     assert unsure.field_review["next_steps"] == "suggest" and unsure.review_reasons["next_steps"] == "not_grounded"
     for bad in ({**steps[0], "owner": "legal"}, {**steps[0], "within_days": 9000}, {**steps[0], "extra": "x"}):
-        with OpenAITestServer(lambda req, bad=bad: answer(next_steps=[bad], confidence=confidence)) as server:
-            with pytest.raises(LLMInvalidOutput):
-                churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        reply = answer(next_steps=[bad], confidence=confidence)
+        with OpenAITestServer(lambda req, reply=reply: reply) as server, pytest.raises(LLMInvalidOutput):
+            churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
 
 
 def test_items_are_refused_on_the_local_model_at_start(tmp_path: Path, local_llm: LLMClient) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,11 @@ NEXT_STEPS = """\
 """
 
 
+def replying(body: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """A test server handler answering ``body`` to every request."""
+    return lambda req: body
+
+
 def _with_next_steps(tmp_path: Path) -> Registry:
     text = (EXAMPLES / "churn_risk.yaml").read_text()
     text = text.replace("\nreview: {auto_apply: 0.8", f"{NEXT_STEPS}\nreview: {{auto_apply: 0.8", 1)
@@ -149,8 +155,10 @@ def test_structured_items_are_closed_grounded_and_written_one_per_line(tmp_path:
         unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
     assert unsure.field_review["next_steps"] == "suggest" and unsure.review_reasons["next_steps"] == "not_grounded"
     for bad in ({**steps[0], "owner": "legal"}, {**steps[0], "within_days": 9000}, {**steps[0], "extra": "x"}):
-        reply = answer(next_steps=[bad], confidence=confidence)
-        with OpenAITestServer(lambda req, reply=reply: reply) as server, pytest.raises(LLMInvalidOutput):
+        with (
+            OpenAITestServer(replying(answer(next_steps=[bad], confidence=confidence))) as server,
+            pytest.raises(LLMInvalidOutput),
+        ):
             churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
 
 

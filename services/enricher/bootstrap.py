@@ -2,7 +2,7 @@
 
 Refused at start, each with the spec file and line: a spec that does not load, a
 prompt version not locked (``crmpilot enrichments lock``) or edited under a locked
-version, a hook that is not registered (``hook_modules`` register them), an output
+version, a hook or local rule that is not registered (``hook_modules`` register them), an output
 the configured model cannot answer (the local model answers enum and extractive text
 fields only), a trained head configured for a field the spec does not have.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 from crmpilot.enrichments import EnrichmentHandler, EnrichmentSpec, SpecError, load_registry, task_for
-from crmpilot.enrichments.hooks import resolve
+from crmpilot.enrichments.hooks import resolve, unknown_rules
 from crmpilot.enrichments.registry import Registry, prompt_problems
 from crmpilot.enrichments.results import token_model
 from crmpilot.enrichments.spec import EnumOutput, SpecProblem
@@ -65,6 +65,16 @@ def handler_for(registry: Registry, name: str, llm: LLMClient, *, output_topic: 
     if unknown:
         raise SpecError(
             [entry.source.problem(("hooks",), f"hooks: no hook registered as {', '.join(map(repr, unknown))}")]
+        )
+    if missing := unknown_rules(spec):
+        raise SpecError(
+            [
+                entry.source.problem(
+                    ("outputs", field, "local"),
+                    f"outputs.{field}.local: no local rule registered as {spec.outputs[field].local!r}",
+                )
+                for field in missing
+            ]
         )
     answerable(registry, name, llm)
     if output_topic:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
-from crmpilot.enrichments.hooks import hook
+from crmpilot.enrichments.hooks import hook, local_rule
 from crmpilot.enrichments.registry import Registry, lock_prompts
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
@@ -304,6 +304,58 @@ def test_a_multi_enum_is_refused_on_the_local_model_at_start(tmp_path: Path, loc
     [problem] = exc.value.problems
     assert problem.line == text.splitlines().index("  churn_risk:") + 1
     assert "churn_risk.churn_risk: the local provider cannot answer a multi_enum field" in problem.reason
+
+
+NEXT_ACTION = """\
+  next_action:
+    type: text
+    max_length: 200
+    description: what the account manager should do next
+    local: next_action_for_risk
+"""
+CALLED: list[dict[str, Any]] = []
+
+
+@local_rule("next_action_for_risk")
+def _next_action(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, float]:
+    CALLED.append(dict(answer))
+    action = "Call the customer this week" if answer["churn_risk"] == "high" else "Follow up at the renewal"
+    return action, 0.7
+
+
+def _with_next_action(tmp_path: Path, rule: str = "next_action_for_risk") -> tuple[Registry, str]:
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    block = NEXT_ACTION.replace("next_action_for_risk", rule)
+    text = text.replace("\nreview: {auto_apply: 0.8", f"{block}\nreview: {{auto_apply: 0.8", 1)
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    return load_registry([tmp_path]), text
+
+
+def test_a_local_rule_answers_a_field_the_local_model_has_no_method_for(tmp_path: Path, local_llm: LLMClient) -> None:
+    registry, _ = _with_next_action(tmp_path)
+    CALLED.clear()
+    result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
+    assert CALLED == [{"churn_risk": result.outputs["churn_risk"], "churn_reason": result.outputs["churn_reason"]}]
+    expected = "Call the customer this week" if result.outputs["churn_risk"] == "high" else "Follow up at the renewal"
+    assert result.outputs["next_action"] == expected and result.confidence["next_action"] == 0.7
+
+    CALLED.clear()  # on an OpenAI-compatible endpoint the model answers it
+    reply = answer(
+        next_action="Offer a discount", confidence={"churn_risk": 0.9, "churn_reason": 0.9, "next_action": 0.8}
+    )
+    with OpenAITestServer(replying(reply)) as server:
+        answered = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert answered.outputs["next_action"] == "Offer a discount" and CALLED == []
+
+
+def test_an_unregistered_local_rule_is_refused_at_start_with_its_line(tmp_path: Path, local_llm: LLMClient) -> None:
+    registry, text = _with_next_action(tmp_path, rule="no_such_rule")
+    with pytest.raises(SpecError) as exc:
+        handler_for(registry, "churn_risk", local_llm)
+    [problem] = exc.value.problems
+    assert problem.line == text.splitlines().index("    local: no_such_rule") + 1
+    assert problem.reason == "outputs.next_action.local: no local rule registered as 'no_such_rule'"
 
 
 def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:

@@ -163,6 +163,7 @@ def _view(entry: LoadedSpec) -> list[str]:
     for name, out in spec.outputs.items():
         review = spec.thresholds(name)
         personal = ", personal" if name in spec.personal_outputs else ""
+        personal += f", local rule {out.local}" if out.local else ""
         lines.append(
             f"  {name:<20} {_kind(out)}  (auto_apply >= {review.auto_apply:g}, suggest >= {review.suggest:g}{personal})"
         )

@@ -6,6 +6,13 @@ saw, and returns the outputs (changed or not). The result is validated against
 the spec's output model again, so a hook cannot put a value outside the
 vocabulary either. An unknown hook name is refused when the service starts.
 
+A **local rule** answers one field on the local model where the embedding model
+has no honest method (a next action from the risk, a flag from the email domain):
+registered by name, named in ``outputs.<field>.local``, called with the inputs and
+the fields answered before it; its value is validated with the rest of the answer.
+On an OpenAI-compatible endpoint the model answers the field and the rule is not
+called. An unknown rule name is refused when the service starts, like a hook.
+
 ```python
 from crmpilot.enrichments.hooks import hook
 
@@ -20,12 +27,19 @@ def _(outputs, inputs):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Hook", "HOOKS", "hook", "resolve"]
+if TYPE_CHECKING:
+    from .spec import EnrichmentSpec
+
+__all__ = ["HOOKS", "LOCAL_RULES", "Hook", "LocalRule", "hook", "local_rule", "resolve", "unknown_rules"]
 
 Hook = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 HOOKS: dict[str, Hook] = {}
+LocalRule = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, float]]
+"""``rule(inputs, answer)`` -> ``(value, confidence)``: one field's answer on the local model, from the inputs the
+model saw and the fields answered before it (in the spec's order)."""
+LOCAL_RULES: dict[str, LocalRule] = {}
 
 
 def hook(name: str) -> Callable[[Hook], Hook]:
@@ -38,6 +52,23 @@ def hook(name: str) -> Callable[[Hook], Hook]:
         return fn
 
     return register
+
+
+def local_rule(name: str) -> Callable[[LocalRule], LocalRule]:
+    """Register ``fn`` as the local rule called ``name`` (a spec names it in ``outputs.<field>.local``)."""
+
+    def register(fn: LocalRule) -> LocalRule:
+        if name in LOCAL_RULES and LOCAL_RULES[name] is not fn:
+            raise ValueError(f"a local rule called {name!r} is already registered")
+        LOCAL_RULES[name] = fn
+        return fn
+
+    return register
+
+
+def unknown_rules(spec: EnrichmentSpec) -> list[str]:
+    """The outputs of ``spec`` whose ``local`` rule is not registered."""
+    return [name for name, out in spec.outputs.items() if out.local is not None and out.local not in LOCAL_RULES]
 
 
 def resolve(names: tuple[str, ...]) -> tuple[tuple[Hook, ...], list[str]]:

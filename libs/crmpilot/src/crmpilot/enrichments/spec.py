@@ -74,6 +74,12 @@ class Review(_Strict):
 class _Output(_Strict):
     description: str = Field(default="", max_length=2000, description="what the field means; the model reads it")
     review: Review | None = Field(default=None, description="this field's thresholds (default: the spec's review)")
+    local: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="a registered local rule (crmpilot.enrichments.hooks.local_rule) that answers this field on the "
+        "local model, where it has no method of its own",
+    )
 
 
 class _Vocabulary(_Output):
@@ -170,8 +176,8 @@ class ItemsOutput(_Output):
         for name, item in self.fields.items():
             if not re.match(NAME, name) or (self.quote and name == "quote"):
                 raise ValueError(f"item field {name!r} must be lower_snake and not 'quote' when quote is set")
-            if item.review is not None:
-                raise ValueError(f"item field {name!r}: the items share the output's review; give it none")
+            if item.review is not None or item.local is not None:
+                raise ValueError(f"item field {name!r}: the items share the output's review and local rule")
             if isinstance(item, TextOutput) and (item.extractive or item.source):
                 raise ValueError(f"item field {name!r}: an item's text is not extractive; set quote: true instead")
         return self

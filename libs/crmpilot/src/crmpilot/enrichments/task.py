@@ -16,12 +16,14 @@ so changing a value's description is a prompt change too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from crmpilot.llm.base import Label, OutputShape, Prompt, TaskSpec
 
+from .hooks import LOCAL_RULES
 from .spec import (
     BooleanOutput,
     EnrichmentSpec,
@@ -165,6 +167,12 @@ def _item_format(item: Any) -> str:
 
 
 def _shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
+    shape = _kind_shape(name, out, spec)
+    rule = LOCAL_RULES.get(out.local) if out.local else None
+    return replace(shape, rule=rule) if rule is not None else shape
+
+
+def _kind_shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
     if isinstance(out, EnumOutput | MultiEnumOutput):
         labels = tuple(Label(value, meaning) for value, meaning in out.values.items())
         return OutputShape(name, out.type, out.description, labels=labels)

@@ -120,8 +120,9 @@ class LocalProvider:
     def method_version(self, spec: TaskSpec[Any]) -> str:
         """The version of the code that answers ``spec``: this package's, and the task's own local method's."""
         folders = [Path(__file__).parent]
-        if spec.local is not None and (own := _package_of(spec.local)) is not None:
-            folders.append(own)
+        for method in (spec.local, *(shape.rule for shape in spec.outputs)):
+            if method is not None and (own := _package_of(method)) is not None:
+                folders.append(own)
         return "+".join(_code_hash(folder) for folder in dict.fromkeys(folders))
 
     def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:

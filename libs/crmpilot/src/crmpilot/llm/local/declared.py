@@ -16,8 +16,11 @@ embedding model can answer honestly:
   field's description (a verbatim span, so grounding holds by construction); its
   confidence is its softmax share among the sentences.
 
-Any other shape (boolean, number, free text, quotes) has no honest answer here:
-:func:`unsupported` names it, and the service refuses to start with it.
+Any other shape (boolean, number, free text, quotes, items) has no honest answer
+here unless the spec names a registered **local rule** for it (``outputs.<field>.local``):
+the rule is called with the inputs and the fields answered before it, and
+gives the value and its confidence. Without one, :func:`unsupported` names the
+field, and the service refuses to start with it.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from crmpilot.llm.local.trained import TrainedHead
 __all__ = ["DeclaredAnswerer", "UnsupportedShape", "unsupported"]
 
 WHAT_ANSWERS = (
-    "the local model answers enum fields and extractive text fields (`extractive: true`); "
-    "point CRMPILOT_LLM_PROVIDER=openai at any OpenAI-compatible endpoint to answer it"
+    "the local model answers enum fields and extractive text fields (`extractive: true`), and any field whose "
+    "`local:` names a registered local rule; point CRMPILOT_LLM_PROVIDER=openai at any OpenAI-compatible endpoint "
+    "to answer it"
 )
 
 
@@ -70,7 +74,7 @@ def unsupported(
                 )
             )
     for shape in spec.outputs:
-        if shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
+        if shape.rule is not None or shape.kind == "enum" or (shape.kind == "text" and shape.extractive):
             continue
         kind = (
             "free text" if shape.kind == "text" else f"{'an' if shape.kind[0] in 'aeiou' else 'a'} {shape.kind} field"
@@ -105,12 +109,17 @@ class DeclaredAnswerer:
         answer: dict[str, Any] = {}
         confidence: dict[str, float] = {}
         for shape in spec.outputs:
+            if shape.rule is not None:
+                continue  # answered below, once every other field is
             if shape.kind == "enum":
                 answer[shape.name], confidence[shape.name] = await self._enum(spec.name, shape, vectors, text)
             elif shape.kind == "text" and shape.extractive:
                 answer[shape.name], confidence[shape.name] = await self._extract(spec.name, shape, payload)
             else:
                 raise UnsupportedShape(f"{spec.name}.{shape.name}: {dict(unsupported(spec))[shape.name]}")
+        for shape in spec.outputs:
+            if shape.rule is not None:
+                answer[shape.name], confidence[shape.name] = shape.rule(payload, dict(answer))
         answer["confidence"] = confidence
         return answer, tokens
 

@@ -27,7 +27,7 @@ def _(outputs, inputs):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .spec import EnrichmentSpec
@@ -42,28 +42,27 @@ model saw and the fields answered before it (in the spec's order)."""
 LOCAL_RULES: dict[str, LocalRule] = {}
 
 
-def hook(name: str) -> Callable[[Hook], Hook]:
-    """Register ``fn`` as the hook called ``name``."""
+F = TypeVar("F", bound=Callable[..., Any])
 
-    def register(fn: Hook) -> Hook:
-        if name in HOOKS and HOOKS[name] is not fn:
-            raise ValueError(f"a hook called {name!r} is already registered")
-        HOOKS[name] = fn
+
+def _registrar(registry: dict[str, F], what: str, name: str) -> Callable[[F], F]:
+    def register(fn: F) -> F:
+        if name in registry and registry[name] is not fn:
+            raise ValueError(f"a {what} called {name!r} is already registered")
+        registry[name] = fn
         return fn
 
     return register
+
+
+def hook(name: str) -> Callable[[Hook], Hook]:
+    """Register ``fn`` as the hook called ``name``."""
+    return _registrar(HOOKS, "hook", name)
 
 
 def local_rule(name: str) -> Callable[[LocalRule], LocalRule]:
     """Register ``fn`` as the local rule called ``name`` (a spec names it in ``outputs.<field>.local``)."""
-
-    def register(fn: LocalRule) -> LocalRule:
-        if name in LOCAL_RULES and LOCAL_RULES[name] is not fn:
-            raise ValueError(f"a local rule called {name!r} is already registered")
-        LOCAL_RULES[name] = fn
-        return fn
-
-    return register
+    return _registrar(LOCAL_RULES, "local rule", name)
 
 
 def unknown_rules(spec: EnrichmentSpec) -> list[str]:

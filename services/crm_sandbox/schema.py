@@ -571,7 +571,7 @@ def org_schema() -> Schema:
 def describe_field(spec: FieldSpec) -> dict[str, Any]:
     """A field as `sobjects/{type}/describe` lists it."""
     return {
-        "aggregatable": spec.filterable,
+        "aggregatable": spec.filterable and spec.type != "multipicklist",
         "autoNumber": spec.auto_number,
         "byteLength": spec.length * 3 if spec.type in TEXT_TYPES or spec.type == "id" else 0,
         "calculated": spec.calculated,
@@ -583,7 +583,8 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "digits": spec.digits,
         "externalId": False,
         "filterable": spec.filterable,
-        "groupable": spec.filterable and spec.type not in ("double", "currency", "percent", "datetime"),
+        "groupable": spec.filterable
+        and spec.type not in ("double", "currency", "percent", "datetime", "multipicklist"),
         "idLookup": spec.name == "Id",
         "label": spec.label,
         "length": spec.length,
@@ -606,7 +607,7 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "restrictedPicklist": spec.restricted,
         "scale": spec.scale,
         "soapType": _SOAP_TYPES.get(spec.type, "xsd:string"),
-        "sortable": spec.filterable,
+        "sortable": spec.filterable and spec.type != "multipicklist",
         "type": spec.type,
         "unique": spec.name == "Username",
         "updateable": spec.updateable,

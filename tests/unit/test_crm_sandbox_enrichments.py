@@ -179,3 +179,35 @@ def test_opportunity_dates_amounts_and_closed_stages(client: TestClient) -> None
         f"{DATA}/query", params={"q": "SELECT Id FROM Opportunity WHERE IsWon = true AND CloseDate < 2027-06-01"}
     )
     assert won.json()["totalSize"] == 1
+
+
+def test_a_confidence_field_needs_four_decimals_and_the_sandbox_makes_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from crm_sandbox.schema import Schema, describe_sobject
+    from crmpilot.enrichments.orgcheck import org_problems
+    from crmpilot.enrichments.registry import lock_prompts
+
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    text = text.replace(
+        "  result_id_field:", "  confidence_fields: {churn_risk: Churn_Risk_Confidence__c}\n  result_id_field:"
+    )
+    (tmp_path / "churn_risk.yaml").write_text(text)
+    lock_prompts(load_registry([tmp_path]))
+    entry = load_registry([tmp_path]).entry("churn_risk")
+    schema = schema_for(load_registry([tmp_path]))
+    opportunity = schema.get("Opportunity")
+    assert opportunity is not None
+
+    def describe(sobject_schema: Schema) -> Any:
+        return lambda name: describe_sobject(sobject_schema.get(name), "59.0") if sobject_schema.get(name) else None  # type: ignore[arg-type]  # checked in the conditional
+
+    assert org_problems(entry, describe(schema)) == []
+    field = opportunity.field("Churn_Risk_Confidence__c")
+    assert field is not None
+    rounded = replace(opportunity, fields=tuple(replace(f, scale=0) if f is field else f for f in opportunity.fields))
+    [problem] = org_problems(
+        entry, describe(Schema(tuple(rounded if s is opportunity else s for s in schema.sobjects)))
+    )
+    assert problem.line == text.splitlines().index("  confidence_fields: {churn_risk: Churn_Risk_Confidence__c}") + 1
+    assert "is number(5, 0); a confidence needs 4 decimals" in problem.reason

@@ -135,6 +135,8 @@ def test_the_selected_values_reach_the_multi_select_picklist_once_and_a_persons_
     opportunity = sobject(sf, "Opportunity")
     written = opportunity.get(record)
     assert written["Churn_Signals__c"] == "outages;competitor" and written["Churn_Risk_Confidence__c"] == 0.9
+    confidence = described(sf)["Churn_Risk_Confidence__c"]
+    assert (confidence["type"], confidence["precision"], confidence["scale"]) == ("double", 5, 4)
 
     [again] = write_back([result], adapter(sb), audit, enrichments=targets)  # redelivered
     assert again.status == "already_applied"
@@ -160,10 +162,14 @@ def test_no_signal_writes_nothing_and_a_value_outside_the_list_is_refused(
         _result(registry, record, _answer(["outages", "lawsuit"]), "evt-signals-4")
 
 
+def described(sf: Salesforce) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in sobject(sf, "Opportunity").describe()["fields"]}
+
+
 def test_the_sandbox_keeps_the_picklist_order_and_refuses_what_the_org_would(sb: Sandbox, sf: Salesforce) -> None:
-    described = {f["name"]: f for f in sobject(sf, "Opportunity").describe()["fields"]}
-    signals = described["Churn_Signals__c"]
+    signals = described(sf)["Churn_Signals__c"]
     assert (signals["type"], signals["restrictedPicklist"], signals["length"]) == ("multipicklist", True, 4099)
+    assert not signals["sortable"] and not signals["groupable"]
     assert [v["value"] for v in signals["picklistValues"]] == ["outages", "price", "competitor", "support"]
 
     record = _opportunity(human(sb))

@@ -94,7 +94,9 @@ def test_a_multi_enum_is_a_bounded_list_of_the_vocabulary_in_its_order() -> None
     confidence = {"risk": 1, "signals": 1}
     answer = model.model_validate({"risk": "low", "signals": ["outages", "price"], "confidence": confidence})
     assert answer.signals == ("price", "outages")  # type: ignore[attr-defined]  # a field of the model built from the spec
-    for bad in (["outages", "lawsuit"], ["price", "outages", "price"]):
+    twice = model.model_validate({"risk": "low", "signals": ["price", "price"], "confidence": confidence})
+    assert twice.signals == ("price",)  # type: ignore[attr-defined]  # a field of the model built from the spec
+    for bad in (["outages", "lawsuit"], ["price", "outages", "price"]):  # not in the list; more than max_items
         with pytest.raises(ValueError):
             model.model_validate({"risk": "low", "signals": bad, "confidence": confidence})
     assert '"signals". A list of at most 2 of these' in task_for(spec).prompt.system
@@ -121,6 +123,16 @@ def test_an_extractive_item_field_is_refused_with_its_line() -> None:
     )
     [problem] = problems(bad)
     assert problem.startswith("churn.yaml:12: ") and "an item's text is not extractive; set quote: true" in problem
+
+
+def test_an_item_field_named_like_a_type_is_reported_at_its_own_line() -> None:
+    bad = GOOD.replace(
+        "values: {low: fine, high: leaving}",
+        "values: {low: fine, high: leaving}\n"
+        "  steps:\n    type: items\n    fields:\n      text:\n        type: text\n        max_length: 0",
+    )
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:17: ") and "outputs.steps.fields.text.max_length" in problem
 
 
 def test_a_crm_field_that_maps_no_output_is_refused() -> None:

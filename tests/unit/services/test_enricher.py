@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crmpilot.crm.mapping import plan_write
-from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec
+from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec, task_for
 from crmpilot.enrichments.hooks import hook, local_rule
 from crmpilot.enrichments.registry import Registry, lock_prompts
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
@@ -154,6 +154,10 @@ def test_structured_items_are_closed_grounded_and_written_one_per_line(tmp_path:
     with OpenAITestServer(lambda req: answer(next_steps=made_up, confidence=confidence)) as server:
         unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
     assert unsure.field_review["next_steps"] == "suggest" and unsure.review_reasons["next_steps"] == "not_grounded"
+    no_quote = [{**steps[0], "quote": ""}]
+    with OpenAITestServer(replying(answer(next_steps=no_quote, confidence=confidence))) as server:
+        unquoted = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert unquoted.review_reasons["next_steps"] == "not_grounded"
     for bad in ({**steps[0], "owner": "legal"}, {**steps[0], "within_days": 9000}, {**steps[0], "extra": "x"}):
         with (
             OpenAITestServer(replying(answer(next_steps=[bad], confidence=confidence))) as server,
@@ -323,7 +327,13 @@ def _next_action(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[
     return action, 0.7
 
 
+@local_rule("next_action_always_call")
+def _always_call(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, float]:
+    return "Call the customer this week", 0.7
+
+
 def _with_next_action(tmp_path: Path, rule: str = "next_action_for_risk") -> tuple[Registry, str]:
+    tmp_path.mkdir(exist_ok=True)
     text = (EXAMPLES / "churn_risk.yaml").read_text()
     block = NEXT_ACTION.replace("next_action_for_risk", rule)
     text = text.replace("\nreview: {auto_apply: 0.8", f"{block}\nreview: {{auto_apply: 0.8", 1)
@@ -339,6 +349,10 @@ def test_a_local_rule_answers_a_field_the_local_model_has_no_method_for(tmp_path
     assert CALLED == [{"churn_risk": result.outputs["churn_risk"], "churn_reason": result.outputs["churn_reason"]}]
     expected = "Call the customer this week" if result.outputs["churn_risk"] == "high" else "Follow up at the renewal"
     assert result.outputs["next_action"] == expected and result.confidence["next_action"] == 0.7
+
+    other, _ = _with_next_action(tmp_path / "other", rule="next_action_always_call")
+    version = local_llm.providers[0].method_version  # type: ignore[attr-defined]  # the local provider's
+    assert version(task_for(other.get("churn_risk"))) != version(task_for(registry.get("churn_risk")))
 
     CALLED.clear()  # on an OpenAI-compatible endpoint the model answers it
     reply = answer(

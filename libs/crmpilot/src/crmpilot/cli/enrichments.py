@@ -360,7 +360,7 @@ inputs:  #| what the model sees; each one is a {placeholder} of prompt.user
 
 outputs:  #| what the model answers; up to 40 fields
   <OUTPUT>:  #| an output's name (lower_snake); crm.fields maps it to a CRM field
-    type: enum  #| enum | multi_enum (max_items) | boolean | number (minimum, maximum) | text (max_length) | quotes
+    type: enum  #| enum | multi_enum (max_items) | boolean | number (minimum, maximum) | text | quotes | items
     description: TODO what the value says about the <OBJECT>  #| the model reads it
     values:  #| value -> what it means; the model reads every meaning, write them well
       low: TODO when the answer is low  #| a value, spelled exactly as the CRM picklist holds it

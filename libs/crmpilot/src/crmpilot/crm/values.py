@@ -3,8 +3,8 @@
 The audit stores every before/after value as text (``json.dumps`` for booleans
 and numbers, ``str`` otherwise). Reverting and feedback detection need the way
 back: is the value the CRM holds now the one we wrote (``0.9`` and ``"0.9"``,
-``87`` and ``87.0`` are the same number), and which typed value restores an
-audited one.
+``87`` and ``87.0`` are the same number, ``a;b`` and ``b;a`` the same
+multi-select picklist values), and which typed value restores an audited one.
 """
 
 from __future__ import annotations
@@ -33,7 +33,15 @@ def same_value(current: Any, audited: str | None) -> bool:
             return float(current) == float(audited)
         except ValueError:
             return False
-    return str(current) == audited
+    text = str(current)
+    if text == audited:
+        return True
+    return ";" in text and _selected(text) == _selected(audited)
+
+
+def _selected(text: str) -> frozenset[str]:
+    """A multi-select picklist's values (``a;b``): an org may return them in another order than they were written."""
+    return frozenset(v.strip() for v in text.split(";") if v.strip())
 
 
 def from_audit_text(text: str | None, *, like: Any) -> Any:

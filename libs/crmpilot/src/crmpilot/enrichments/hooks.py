@@ -9,7 +9,7 @@ vocabulary either. An unknown hook name is refused when the service starts.
 A **local rule** answers one field on the local model where the embedding model
 has no honest method (a next action from the risk, a flag from the email domain):
 registered by name, named in ``outputs.<field>.local``, called with the inputs and
-the fields answered before it; its value is validated with the rest of the answer.
+the answer so far; its value is validated with the rest of the answer.
 On an OpenAI-compatible endpoint the model answers the field and the rule is not
 called. An unknown rule name is refused when the service starts, like a hook.
 
@@ -38,7 +38,7 @@ Hook = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 HOOKS: dict[str, Hook] = {}
 LocalRule = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, float]]
 """``rule(inputs, answer)`` -> ``(value, confidence)``: one field's answer on the local model, from the inputs the
-model saw and the fields answered before it (in the spec's order)."""
+model saw and the answer so far (every field without a rule, then the rule fields before it in the spec's order)."""
 LOCAL_RULES: dict[str, LocalRule] = {}
 
 

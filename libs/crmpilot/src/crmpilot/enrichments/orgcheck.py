@@ -47,6 +47,8 @@ MIN_RESULT_ID_LENGTH = 40
 
 _TEXT = frozenset({"string", "textarea"})
 _NUMBER = frozenset({"double", "currency", "int", "percent"})
+CONFIDENCE_SCALE = 4
+"""Decimals a confidence field needs: the confidence is written rounded to 4, and must read back the same."""
 _SHOWN = 8
 
 
@@ -100,13 +102,22 @@ def org_problems(entry: LoadedSpec, describe: Describe) -> list[SpecProblem]:
     for output_name, api_name in crm.confidence_fields.items():
         loc = ("crm", "confidence_fields", output_name)
         found = field(loc, api_name, f"for the confidence of {output_name}")
-        if found is not None and found.get("type") != "double":  # a percent field would show 0.91 as 0.91 %
+        if found is None:
+            continue
+        if found.get("type") != "double":  # a percent field would show 0.91 as 0.91 %
+            why = f"is {_shape(found)}; a confidence (0 to 1) needs a number field"
+        else:
+            scale, precision = int(found.get("scale") or 0), int(found.get("precision") or 0)
+            ok = scale >= CONFIDENCE_SCALE and precision - scale >= 1
+            why = (
+                ""
+                if ok
+                else f"is number({precision}, {scale}); a confidence needs {CONFIDENCE_SCALE} decimals and a digit "
+                "before them"
+            )
+        if why:
             problems.append(
-                src.problem(
-                    loc,
-                    f"crm.confidence_fields.{output_name}: {crm.object}.{found['name']} is {_shape(found)}; a "
-                    "confidence (0 to 1) needs a number field",
-                )
+                src.problem(loc, f"crm.confidence_fields.{output_name}: {crm.object}.{found['name']} {why}")
             )
 
     result = field(("crm", "result_id_field"), crm.result_id_field, "the result id marker")
@@ -169,7 +180,9 @@ def _incompatible(output: OutputField, found: Mapping[str, Any]) -> str | None:
             else f"is {_shape(found)}; it cannot hold max_length {output.max_length}"
         )
     assert isinstance(output, QuotesOutput | ItemsOutput)
-    return None if kind == "textarea" else f"is {_shape(found)}; a list of items needs a long text area"
+    return (
+        None if kind == "textarea" and length > 255 else f"is {_shape(found)}; a list of items needs a long text area"
+    )
 
 
 def _shape(found: Mapping[str, Any]) -> str:

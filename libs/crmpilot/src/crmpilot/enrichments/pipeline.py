@@ -421,7 +421,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             else:
                 continue
             haystack = _squeezed("\n".join(payload[s] for s in sources))
-            missing = [q for q in quotes if q and _squeezed(q) not in haystack]
+            if isinstance(out, TextOutput):  # an empty extractive field is no answer, not a failed quote
+                quotes = [q for q in quotes if q]
+            missing = [q for q in quotes if not _squeezed(q) or _squeezed(q) not in haystack]
             if missing:
                 failures[name] = missing
         return failures

@@ -407,9 +407,15 @@ def load_spec(path: Path) -> tuple[EnrichmentSpec, SpecSource]:
 
 
 def _yaml_loc(loc: Sequence[str | int]) -> list[str | int]:
-    """A pydantic location without the union-member tags it adds (``outputs.x.enum.values`` -> ``outputs.x.values``)."""
+    """A pydantic location without the union-member tags it adds after an output or item field's name
+    (``outputs.x.enum.values`` -> ``outputs.x.values``); a field itself named like a tag stays."""
     tags = {"enum", "multi_enum", "boolean", "number", "text", "quotes", "items"}
-    return [p for p in loc if not (isinstance(p, str) and (p in tags or p.startswith("function-")))]
+    return [
+        p
+        for i, p in enumerate(loc)
+        if not isinstance(p, str)
+        or not (p.startswith("function-") or (p in tags and i >= 2 and loc[i - 2] in ("outputs", "fields")))
+    ]
 
 
 def _where(error: Any) -> list[str | int]:

@@ -15,8 +15,8 @@ so changing a value's description is a prompt change too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
@@ -48,8 +48,7 @@ class QuoteItem(BaseModel):
 
 
 def _in_order(vocabulary: Sequence[str]) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
-    """A multi-select answer with each value once, in the vocabulary's order (the order Salesforce's API returns a
-    multi-select picklist's values in, so what is written reads back the same)."""
+    """A multi-select answer with each value once, in the vocabulary's order (one answer, one written value)."""
     rank = {value: i for i, value in enumerate(vocabulary)}
 
     def canonical(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -166,10 +165,23 @@ def _item_format(item: Any) -> str:
     return about + f"text, at most {item.max_length} characters"
 
 
+@dataclass(frozen=True, slots=True)
+class _NamedRule:
+    """A spec's local rule, found by its name when it is called (so a rule registered after the spec loaded runs)."""
+
+    name: str
+
+    @property
+    def fn(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, float]]:
+        return LOCAL_RULES[self.name]
+
+    def __call__(self, inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[Any, float]:
+        return self.fn(inputs, answer)
+
+
 def _shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
     shape = _kind_shape(name, out, spec)
-    rule = LOCAL_RULES.get(out.local) if out.local else None
-    return replace(shape, rule=rule) if rule is not None else shape
+    return replace(shape, rule=_NamedRule(out.local)) if out.local else shape
 
 
 def _kind_shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:

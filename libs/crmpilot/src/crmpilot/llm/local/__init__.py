@@ -58,10 +58,15 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 def _code_hash(folder: Path) -> str:
     """A hash of the Python sources of ``folder`` (one package's methods), read once per process."""
     h = hashlib.sha256()
-    for source in sorted(folder.glob("*.py")):
-        h.update(source.name.encode())
+    for source in sorted(folder.rglob("*.py")):
+        h.update(str(source.relative_to(folder)).encode())
         h.update(source.read_bytes())
     return h.hexdigest()[:12]
+
+
+def _digest(names: list[str]) -> str:
+    """Which rules answer (a spec that names another rule of the same module is another version)."""
+    return hashlib.sha256("\x1f".join(names).encode()).hexdigest()[:12]
 
 
 def _package_of(fn: Any) -> Path | None:
@@ -120,10 +125,13 @@ class LocalProvider:
     def method_version(self, spec: TaskSpec[Any]) -> str:
         """The version of the code that answers ``spec``: this package's, and the task's own local method's."""
         folders = [Path(__file__).parent]
-        for method in (spec.local, *(shape.rule for shape in spec.outputs)):
+        rules = [shape.rule for shape in spec.outputs if shape.rule is not None]
+        for method in (spec.local, *(getattr(r, "fn", r) for r in rules)):
             if method is not None and (own := _package_of(method)) is not None:
                 folders.append(own)
-        return "+".join(_code_hash(folder) for folder in dict.fromkeys(folders))
+        codes = "+".join(_code_hash(folder) for folder in dict.fromkeys(folders))
+        names = [getattr(r, "name", None) or f"{r.__module__}.{r.__qualname__}" for r in rules]
+        return f"{codes}+{_digest(names)}" if rules else codes
 
     def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:
         """The outputs of a declared task this provider cannot answer, and why (empty: it answers all)."""

@@ -90,7 +90,7 @@ def bind(schema: Schema, query: Query) -> BoundQuery:
     order_by = []
     for item in query.order_by:
         spec = resolve_field(sobject, item.field)
-        if not spec.filterable:
+        if not spec.filterable or spec.type == "multipicklist":
             raise InvalidField(f"field '{spec.name}' can not be sorted in a query call")
         order_by.append(_Sort(spec, item.descending, item.nulls_last))
     return BoundQuery(
@@ -137,7 +137,7 @@ def _bind_comparison(sobject: SObjectSpec, comparison: Comparison) -> _Test:
     if not spec.filterable:
         raise InvalidField(f"field '{spec.name}' can not be filtered in a query call")
     if comparison.op == "LIKE":
-        if spec.type not in TEXT_TYPES:
+        if spec.type not in TEXT_TYPES or spec.type == "multipicklist":
             raise InvalidQueryFilterOperator(f"invalid operator on {_type_name(spec)} field")
         assert isinstance(comparison.value, str)
         return _Test(spec, "LIKE", _like_pattern(comparison.value))
@@ -166,7 +166,7 @@ def _literal(spec: FieldSpec, value: Value) -> Any:
     if spec.type in TEXT_TYPES:
         if not isinstance(value, str):
             raise mismatch
-        return value.casefold()
+        return _selection(value) if spec.type == "multipicklist" else value.casefold()
     if spec.type in ("id", "reference"):
         if not isinstance(value, str):
             raise mismatch
@@ -206,12 +206,17 @@ def _like_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
+def _selection(text: str) -> frozenset[str]:
+    """A multi-select picklist's value as SOQL compares it: ``= 'a;b'`` matches ``b;a`` too."""
+    return frozenset(v.strip().casefold() for v in text.split(";") if v.strip())
+
+
 def _comparable(spec: FieldSpec, stored: Any) -> Any:
     """A stored JSON value in the form literals are compared with."""
     if stored is None:
         return None
     if spec.type in TEXT_TYPES:
-        return str(stored).casefold()
+        return _selection(str(stored)) if spec.type == "multipicklist" else str(stored).casefold()
     if spec.type in NUMBER_TYPES:
         return Decimal(str(stored))
     if spec.type == "datetime":

@@ -208,3 +208,17 @@ def test_the_org_check_names_a_value_the_picklist_lacks_and_a_field_of_the_wrong
         "crm.fields.churn_signals: Opportunity.StageName is picklist; a multi_enum needs a multi-select picklist",
         "crm.confidence_fields.churn_risk: Opportunity.Name is string(120); a confidence (0 to 1) needs a number field",
     ]
+
+
+def test_soql_on_a_multi_select_picklist_behaves_as_an_orgs(sb: Sandbox, sf: Salesforce) -> None:
+    record = _opportunity(human(sb))
+    sobject(sf, "Opportunity").update(record, {"Churn_Signals__c": "competitor;outages"})
+    found = sf.query(f"SELECT Id FROM Opportunity WHERE Churn_Signals__c = 'competitor;outages' AND Id = '{record}'")
+    assert [r["Id"] for r in found["records"]] == [record]  # stored as outages;competitor: the order does not matter
+    for soql, code in (
+        ("SELECT Id FROM Opportunity WHERE Churn_Signals__c LIKE 'out%'", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("SELECT Id FROM Opportunity ORDER BY Churn_Signals__c", "INVALID_FIELD"),
+    ):
+        with pytest.raises(SalesforceMalformedRequest) as refused:
+            sf.query(soql)
+        assert first_error(refused.value)["errorCode"] == code

@@ -4,7 +4,7 @@ Refused at start, each with the spec file and line: a spec that does not load, a
 prompt version not locked (``crmpilot enrichments lock``) or edited under a locked
 version, a hook or local rule that is not registered (``hook_modules`` register them), an output
 the configured model cannot answer (the local model answers enum and extractive text
-fields only), a trained head configured for a field the spec does not have.
+fields, and fields with a local rule), a trained head configured for a field the spec does not have.
 """
 
 from __future__ import annotations

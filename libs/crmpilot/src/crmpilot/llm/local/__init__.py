@@ -106,6 +106,7 @@ class LocalProvider:
             head = load_head(path, encoder=self.batcher.encoder.model_version)
         self._head = head
         self._aligned: dict[tuple[str, ...], TicketClassifierHead] = {}
+        self._versions: dict[int, tuple[TaskSpec[Any], str]] = {}
         self.model = self.batcher.encoder.model_name
         if head is not None:
             self.model = f"{self.model}+{head.id}"
@@ -123,7 +124,16 @@ class LocalProvider:
             self.model = f"{self.model}+" + "+".join(sorted(h.id for h in declared_heads.values()))
 
     def method_version(self, spec: TaskSpec[Any]) -> str:
-        """The version of the code that answers ``spec``: this package's, and the task's own local method's."""
+        """The version of the code that answers ``spec``: this package's, and the task's own local method's and rules'
+        (computed once per task: every call asks for it)."""
+        known = self._versions.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        version = self._method_version(spec)
+        self._versions[id(spec)] = (spec, version)
+        return version
+
+    def _method_version(self, spec: TaskSpec[Any]) -> str:
         folders = [Path(__file__).parent]
         rules = [shape.rule for shape in spec.outputs if shape.rule is not None]
         for method in (spec.local, *(getattr(r, "fn", r) for r in rules)):

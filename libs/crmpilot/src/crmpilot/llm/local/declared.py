@@ -18,9 +18,10 @@ embedding model can answer honestly:
 
 Any other shape (boolean, number, free text, quotes, items) has no honest answer
 here unless the spec names a registered **local rule** for it (``outputs.<field>.local``):
-the rule is called with the inputs and the fields answered before it, and
-gives the value and its confidence. Without one, :func:`unsupported` names the
-field, and the service refuses to start with it.
+the rule is called with the inputs and the answer so far (every field without
+a rule, then the rule fields before it), and gives the value and its confidence.
+Without one, :func:`unsupported` names the field, and the service refuses to start
+with it.
 """
 
 from __future__ import annotations

@@ -219,6 +219,21 @@ def test_two_specs_of_one_name_are_refused(tmp_path: Path) -> None:
             "its own write would run it again",
         ),
         (("    type: enum\n", "    type: enum\n    type: text\n"), 11, "type: given twice"),
+        (
+            ("  key: record_id", "  key: record_id\n  where:\n    sobjct: [Opportunity]"),
+            7,
+            "source.where.sobjct: crm.record.created data has no field 'sobjct'",
+        ),
+        (
+            ("  record_id: record_id", "  record_id: record_id\n  where: {fields.StageName: []}"),
+            19,
+            "crm.where.fields.StageName: Tuple should have at least 1 item",
+        ),
+        (
+            ("{path: fields.Description, max_tokens: 500}", "{path: fields.Description, transform: domain}"),
+            7,
+            "inputs.description.transform: Input should be 'email_domain'",
+        ),
     ],
 )
 def test_specs_that_would_fail_on_every_event_are_refused_at_load(
@@ -244,3 +259,30 @@ def test_two_specs_writing_one_field_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match="is also written by the built-in tasks"):
         load_registry([tmp_path])
+
+
+REQUEST = textwrap.dedent(
+    """\
+    name: lead_score
+    source:
+      topics: [erp.requests]
+      event_types: [erp.request.submitted]
+      key: request_id
+      where: {kind: [lead, quote]}
+    inputs:
+      description: {path: description}
+    outputs:
+      hot: {type: boolean}
+    prompt: {version: "1", system: Score., user: "{description}"}
+    """
+)
+
+
+def test_a_filter_on_a_closed_event_field_must_name_its_values() -> None:
+    spec, _ = parse_spec(REQUEST, "score.yaml")
+    assert spec.source.where == {"kind": ("lead", "quote")}
+    with pytest.raises(SpecError) as exc:
+        parse_spec(REQUEST.replace("[lead, quote]", "[lead, leed]"), "score.yaml")
+    [problem] = [str(p) for p in exc.value.problems]
+    assert problem.startswith("score.yaml:6: ") and "'leed' is no value of erp.request.submitted kind" in problem
+    assert "(values: lead, quote, purchase, credit)" in problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -599,3 +600,58 @@ def test_crm_writer_refuses_to_start_when_the_org_lacks_what_a_spec_writes(regis
     with pytest.raises(SpecError) as exc:
         check_org(registry, describe)
     assert any(p.file.endswith("churn_risk.yaml") and "Opportunity" in p.reason for p in exc.value.problems)
+
+
+LEAD_SCORE = """\
+name: lead_quality
+source:
+  topics: [erp.requests]
+  event_types: [erp.request.submitted]
+  key: request_id
+  where: {kind: [lead, quote]}
+inputs:
+  domain: {path: contact_email, transform: email_domain, context: true}
+  description: {path: description}
+outputs:
+  quality: {type: enum, values: {good: a real buyer, poor: not a buyer}}
+prompt:
+  version: "1"
+  system: Rate the request.
+  user: "<r>domain: {domain}\\n{description}</r>"
+crm:
+  object: Lead
+  record_id: request_id
+  where: {kind: [lead]}
+  fields: {quality: Lead_Quality__c}
+  result_id_field: AI_Quality_Result_Id__c
+"""
+
+
+def test_a_spec_reads_only_the_email_domain_and_enriches_and_writes_only_what_it_filters(tmp_path: Path) -> None:
+    from crmpilot.events import RequestSubmitted
+
+    (tmp_path / "lead_quality.yaml").write_text(LEAD_SCORE)
+    lock_prompts(load_registry([tmp_path]))
+    registry = load_registry([tmp_path])
+    targets = {s.name: s for s in registry}
+
+    def request(kind: str) -> Any:
+        data = RequestSubmitted.model_validate(
+            {"request_id": f"00Q{kind}", "kind": kind, "contact_email": "Ann.Lee@Acme-Tools.COM", "description": "Hi."}
+        )
+        return envelope("erp.request.submitted", data, subject=data.request_id)
+
+    reply = {"quality": "good", "confidence": {"quality": 0.9}}
+    with OpenAITestServer(replying(reply)) as server:
+        lead, quote, purchase = (
+            handle(handler_for(registry, "lead_quality", openai_client(server)), request(kind), "erp.requests")
+            for kind in ("lead", "quote", "purchase")
+        )
+        assert purchase == []  # not enriched: nothing emitted
+        lead, quote = lead[0][1].data, quote[0][1].data
+        prompts = [json.dumps(r.body["messages"]) for r in server.requests]
+    assert len(prompts) == 2 and all("domain: acme-tools.com" in p and "Ann.Lee" not in p for p in prompts)
+    written = plan_write(lead, targets)
+    assert written is not None and written.ref.record_id == "00Qlead" and written.values["Lead_Quality__c"] == "good"
+    assert quote.to_crm is False and quote.outputs == {"quality": "good"}  # scored, kept, not written
+    assert plan_write(quote, targets) is None

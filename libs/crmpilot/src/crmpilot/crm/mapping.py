@@ -166,7 +166,7 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
             raise UnknownEnrichmentResult(
                 f"no enrichment spec {result.task!r} is registered with this writer (CRMPILOT_ENRICHMENTS_DIR)"
             )
-        if spec.crm is None:
+        if spec.crm is None or not result.to_crm:
             return None
         if result.review == "skip":  # nothing to write: planned all the same, so the decision is audited
             return PlannedWrite(RecordRef(spec.crm.object, result.record_id), {}, id_field=spec.crm.result_id_field)

@@ -45,7 +45,7 @@ from crmpilot.streaming.tracing import process_span
 
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
-from .spec import EnrichmentSpec, EnumOutput, ItemsOutput, QuotesOutput, TextOutput
+from .spec import EnrichmentSpec, EnumOutput, InputField, ItemsOutput, QuotesOutput, TextOutput, Where
 from .task import task_for
 
 __all__ = [
@@ -56,6 +56,8 @@ __all__ = [
     "Pipeline",
     "Reading",
     "TaskPipeline",
+    "email_domain",
+    "matches",
     "overall_review",
     "value_at",
 ]
@@ -81,6 +83,39 @@ def value_at(data: Mapping[str, Any], path: str) -> Any:
             raise KeyError(path)
         value = value[part]
     return value
+
+
+def matches(data: Mapping[str, Any], where: Where) -> bool:
+    """Whether ``data`` holds one of the allowed values at every path of ``where`` (an absent path holds none)."""
+    for path, allowed in where.items():
+        try:
+            value = value_at(data, path)
+        except KeyError:
+            return False
+        if not any(_same(value, a) for a in allowed):
+            return False
+    return True
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    """Equal, with ``true`` never equal to ``1`` (Python's ``True == 1``)."""
+    if isinstance(value, bool) or isinstance(allowed, bool):
+        return value is allowed
+    return bool(value == allowed)
+
+
+def email_domain(text: str) -> str:
+    """The domain of an email address, lower-cased (``"Ann@Acme.COM"`` -> ``"acme.com"``); empty without ``@``."""
+    local, at, domain = text.strip().rpartition("@")
+    return domain.strip().lower() if at and local else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The CRM record a declared result is about, and whether the spec's ``crm.where`` lets it be written."""
+
+    record_id: str
+    to_crm: bool
 
 
 def overall_review(decisions: Mapping[str, ReviewDecision]) -> ReviewDecision:
@@ -308,20 +343,28 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
     def read(self, envelope: Envelope[Any]) -> Reading | None:
         spec = self.spec
         data = envelope.data.model_dump(mode="json")
-        if self._unchanged(envelope.type, data) or not self._our_object(data):
+        if self._unchanged(envelope.type, data) or not self._our_object(data) or not matches(data, spec.source.where):
             return None
         key = self._required(data, spec.source.key, "key")
-        record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm else key
-        payload = {name: self._input(data, inp.path) for name, inp in spec.inputs.items()}
+        to_crm = spec.crm is not None and matches(data, spec.crm.where)
+        record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm and to_crm else key
+        payload = {name: self._input(data, inp) for name, inp in spec.inputs.items()}
         read = [name for name, inp in spec.inputs.items() if not inp.context]
         skipped = InputSkipped.for_text("\n".join(payload[n] for n in read), what=f"{spec.name} input")
         budgets = {name: inp.max_tokens for name, inp in spec.inputs.items() if inp.max_tokens}
-        return Reading(key=key, payload=payload, skipped=skipped, budgets=budgets, about=record_id)
+        return Reading(key=key, payload=payload, skipped=skipped, budgets=budgets, about=_Record(record_id, to_crm))
+
+    def _about(self, run: Run) -> dict[str, Any]:
+        record: _Record = run.reading.about
+        return {
+            "task": self.spec.name,
+            "enrichment_version": self.spec.version,
+            "record_id": record.record_id,
+            "to_crm": record.to_crm,
+        }
 
     def skipped(self, run: Run) -> EnrichmentResult:
-        return EnrichmentResult(
-            **run.header, task=self.spec.name, enrichment_version=self.spec.version, record_id=run.reading.about
-        )
+        return EnrichmentResult(**run.header, **self._about(run))
 
     def _unchanged(self, event_type: str, data: Mapping[str, Any]) -> bool:
         """An update that changed no ``rerun_on`` field, or only the fields this enrichment writes itself (no loop)."""
@@ -350,12 +393,15 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             )
         return str(value)
 
-    def _input(self, data: Mapping[str, Any], path: str) -> str:
+    def _input(self, data: Mapping[str, Any], inp: InputField) -> str:
         try:
-            value = value_at(data, path)
+            value = value_at(data, inp.path)
         except KeyError:
-            raise MissingField(f"{self.spec.name}: the event has no input at data.{path}") from None
-        return "" if value is None else str(value)
+            raise MissingField(f"{self.spec.name}: the event has no input at data.{inp.path}") from None
+        text = "" if value is None else str(value)
+        if inp.transform == "email_domain":
+            text = email_domain(text)
+        return text
 
     def completed(self, run: Run) -> EnrichmentResult:
         spec, payload = self.spec, run.payload
@@ -380,10 +426,8 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             decisions[name] = decision
         return EnrichmentResult(
             **run.header,
-            task=spec.name,
-            enrichment_version=spec.version,
+            **self._about(run),
             review=overall_review(decisions),
-            record_id=run.reading.about,
             outputs=answer,
             confidence=confidence,
             field_review=decisions,

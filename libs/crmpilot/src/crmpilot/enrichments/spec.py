@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -45,6 +45,7 @@ __all__ = [
     "SpecError",
     "SpecProblem",
     "TextOutput",
+    "Where",
     "load_spec",
     "parse_spec",
 ]
@@ -189,10 +190,23 @@ OutputField = Annotated[
 ]
 
 
+Transform = Literal["email_domain"]
+"""How an input is changed before anything sees it: ``email_domain`` keeps only the part of an email address after
+``@``, lower-cased (the address itself never reaches the model, the cache or the warehouse)."""
+
+Scalar = str | int | float | bool | None
+Where = dict[Annotated[str, Field(pattern=_PATH)], Annotated[tuple[Scalar, ...], Field(min_length=1)]]
+"""Path into the event's data -> the values it may have; every path must hold one of its values."""
+
+
 class InputField(_Strict):
     """One input the model sees: where it comes from in the event's ``data``, and its token budget."""
 
     path: str = Field(pattern=_PATH, description="dotted path into the event's data, e.g. fields.Description")
+    transform: Transform | None = Field(
+        default=None,
+        description="email_domain: only the part after '@', lower-cased, is read (the address is never sent)",
+    )
     max_tokens: int | None = Field(
         default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)"
     )
@@ -211,6 +225,11 @@ class SourceSpec(_Strict):
     key: str = Field(pattern=_PATH, description="path of the record id in data: the result's key")
     rerun_on: tuple[str, ...] = Field(
         default=(), description="an *.updated event re-runs only when one of these fields changed (empty: every update)"
+    )
+    where: Where = Field(
+        default_factory=dict,
+        description="path -> values: only events whose data holds one of the values at every path are enriched "
+        "(others: nothing is emitted)",
     )
 
 
@@ -237,6 +256,11 @@ class CrmTarget(_Strict):
         default_factory=dict,
         description="output field -> number field (API name) that gets that output's confidence (0..1, 4 decimals) "
         "whenever the output is written",
+    )
+    where: Where = Field(
+        default_factory=dict,
+        description="path -> values: only results of events whose data holds one of the values at every path are "
+        "written to the CRM (the others still reach the warehouse)",
     )
 
     @model_validator(mode="after")
@@ -517,20 +541,47 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
             models.append((event_type, versions[max(versions)]))
     paths: list[tuple[tuple[str | int, ...], str]] = [(("source", "key"), spec.source.key)]
     paths += [(("inputs", name, "path"), inp.path) for name, inp in spec.inputs.items()]
+    wheres = [(("source", "where"), spec.source.where)]
     if spec.crm is not None:
         paths.append((("crm", "record_id"), spec.crm.record_id))
+        wheres.append((("crm", "where"), spec.crm.where))
+    paths += [((*loc, path), path) for loc, where in wheres for path in where]
     for loc, path in paths:
         first = path.split(".")[0]
         for event_type, model in models:
             if first not in model.model_fields:
-                where = ".".join(str(p) for p in loc)
+                at = ".".join(str(p) for p in loc)
                 problems.append(
                     src.problem(
                         loc,
-                        f"{where}: {event_type} data has no field {first!r} (it has: {', '.join(model.model_fields)})",
+                        f"{at}: {event_type} data has no field {first!r} (it has: {', '.join(model.model_fields)})",
                     )
                 )
+    for loc, where in wheres:
+        for path, allowed in where.items():
+            for event_type, model in models:
+                info = model.model_fields.get(path)
+                known = _literal_values(info.annotation) if info is not None else None
+                if known is not None and (stray := [v for v in allowed if v not in known]):
+                    problems.append(
+                        src.problem(
+                            (*loc, path),
+                            f"{'.'.join(map(str, loc))}.{path}: {stray[0]!r} is no value of {event_type} {path} "
+                            f"(values: {', '.join(map(str, known))})",
+                        )
+                    )
     return problems
+
+
+def _literal_values(annotation: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal`` field (``None`` allowed when optional), or ``None`` for any other type."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    args = get_args(annotation)
+    literals = [a for a in args if get_origin(a) is Literal]
+    if len(literals) == 1 and all(a is type(None) or a in literals for a in args):
+        return (*get_args(literals[0]), None)
+    return None
 
 
 def _placeholders(

@@ -286,3 +286,17 @@ def test_a_filter_on_a_closed_event_field_must_name_its_values() -> None:
     [problem] = [str(p) for p in exc.value.problems]
     assert problem.startswith("score.yaml:6: ") and "'leed' is no value of erp.request.submitted kind" in problem
     assert "(values: lead, quote, purchase, credit)" in problem
+
+
+def test_a_derived_output_needs_a_hook_and_an_answered_source() -> None:
+    derived = GOOD.replace(
+        "values: {low: fine, high: leaving}",
+        "values: {low: fine, high: leaving}\n  flag: {type: boolean, derived_from: [risk]}",
+    )
+    [problem] = problems(derived)
+    assert problem.startswith("churn.yaml:12: ") and "a derived output needs hooks: that set it" in problem
+    [problem] = problems(derived.replace("[risk]", "[rsk]") + "hooks: [flag_from_risk]\n")
+    assert problem.startswith("churn.yaml:12: ") and "'rsk' is no output the model answers" in problem
+    spec, _ = parse_spec(derived + "hooks: [flag_from_risk]\n", "churn.yaml")
+    assert list(spec.asked) == ["risk"] and list(spec.derived) == ["flag"]
+    assert "flag" not in task_for(spec).output_model.model_fields

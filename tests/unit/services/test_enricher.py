@@ -655,3 +655,55 @@ def test_a_spec_reads_only_the_email_domain_and_enriches_and_writes_only_what_it
     assert written is not None and written.ref.record_id == "00Qlead" and written.values["Lead_Quality__c"] == "good"
     assert quote.to_crm is False and quote.outputs == {"quality": "good"}  # scored, kept, not written
     assert plan_write(quote, targets) is None
+
+
+ESCALATE = """\
+  escalate:
+    type: boolean
+    derived_from: [churn_risk]
+    description: hand the account to the retention team
+"""
+
+
+@hook("high_risk_escalates")
+def _escalate(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    return {**outputs, "escalate": outputs["churn_risk"] == "high"}
+
+
+@hook("forgets_to_derive")
+def _forget(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    return outputs
+
+
+def _with_escalate(tmp_path: Path, hook_name: str) -> Registry:
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    text = text.replace("\nreview: {auto_apply: 0.8", f"{ESCALATE}\nreview: {{auto_apply: 0.8", 1)
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "churn_risk.yaml").write_text(text + f"hooks: [{hook_name}]\n")
+    lock_prompts(load_registry([tmp_path]))
+    return load_registry([tmp_path])
+
+
+def test_a_derived_output_is_set_by_its_hook_never_asked_and_as_sure_as_its_source(
+    tmp_path: Path, local_llm: LLMClient
+) -> None:
+    from crmpilot.enrichments.pipeline import HookFailed
+
+    registry = _with_escalate(tmp_path, "high_risk_escalates")
+    with OpenAITestServer(replying(answer(confidence={"churn_risk": 0.83, "churn_reason": 0.95}))) as server:
+        result = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        [request] = server.requests
+    schema = request.body["response_format"]["json_schema"]["schema"]
+    assert "escalate" not in schema["properties"] and "escalate" not in request.body["messages"][0]["content"]
+    assert result.outputs["escalate"] is True and result.confidence["escalate"] == 0.83
+    assert result.field_review["escalate"] == "auto_apply"
+
+    on_local = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))  # no rule needed
+    assert on_local.outputs["escalate"] == (on_local.outputs["churn_risk"] == "high")
+
+    forgetful = _with_escalate(tmp_path / "forgetful", "forgets_to_derive")
+    with (
+        OpenAITestServer(replying(answer())) as server,
+        pytest.raises(HookFailed, match="no hook set the derived output escalate"),
+    ):
+        churn(handler_for(forgetful, "churn_risk", openai_client(server)), opportunity(UNHAPPY))

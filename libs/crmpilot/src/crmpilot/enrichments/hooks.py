@@ -5,6 +5,8 @@ model's answer was validated, gets the answer's outputs and the inputs the model
 saw, and returns the outputs (changed or not). The result is validated against
 the spec's output model again, so a hook cannot put a value outside the
 vocabulary either. An unknown hook name is refused when the service starts.
+A **derived output** (``outputs.<field>.derived_from``) is never asked of the model:
+a hook must set it, else the record goes to the dead-letter topic.
 
 A **local rule** answers one field on the local model where the embedding model
 has no honest method (a next action from the risk, a flag from the email domain):

@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
+
 from crmpilot.events import EnrichmentResult, Envelope, PoisonMessage, ReviewDecision, result_id_for
 from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
 from crmpilot.llm import LLMClient
@@ -46,7 +48,7 @@ from crmpilot.streaming.tracing import process_span
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
 from .spec import EnrichmentSpec, EnumOutput, InputField, ItemsOutput, QuotesOutput, TextOutput, Where
-from .task import task_for
+from .task import result_model, task_for
 
 __all__ = [
     "EVENT_TYPE",
@@ -314,8 +316,10 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
     hooks: tuple[Hook, ...] = ()
     _rerun_on: frozenset[str] = field(init=False)
     _own_fields: frozenset[str] = field(init=False)
+    _result_model: type[BaseModel] = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_result_model", result_model(self.spec))
         object.__setattr__(self, "_rerun_on", frozenset(f.lower() for f in self.spec.source.rerun_on))
         own = self.spec.crm.written_fields if self.spec.crm else ()
         object.__setattr__(self, "_own_fields", frozenset(f.lower() for f in own))
@@ -407,7 +411,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         spec, payload = self.spec, run.payload
         answer: dict[str, Any] = run.output.model_dump(mode="json")
         confidence: dict[str, float] = answer.pop("confidence")
-        if self.hooks:
+        for name, out in spec.derived.items():  # as sure as the least sure of what it is derived from
+            confidence[name] = min(confidence[f] for f in out.derived_from)
+        if self.hooks or spec.derived:
             answer = self._run_hooks(answer, confidence, payload)
         failures = self._grounding(answer, payload)
         decisions: dict[str, ReviewDecision] = {}
@@ -443,12 +449,11 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         try:
             for fn in self.hooks:
                 answer = fn(dict(answer), payload)
-            model = task_for(self.spec).output_model
-            checked = model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
+            checked = self._result_model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
         except Exception as exc:  # a hook is user code: any failure is this record's, reported with its cause
-            raise HookFailed(
-                f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]
-            ) from exc
+            unset = [name for name in self.spec.derived if name not in answer]
+            why = f"no hook set the derived output {', '.join(unset)}" if unset else "a hook failed on this record"
+            raise HookFailed(f"{self.spec.name}: {why}: {type(exc).__name__}: {exc}"[:1000]) from exc
         checked.pop("confidence")
         return checked
 

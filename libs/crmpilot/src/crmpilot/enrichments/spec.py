@@ -81,6 +81,11 @@ class _Output(_Strict):
         description="a registered local rule (crmpilot.enrichments.hooks.local_rule) that answers this field on the "
         "local model, where it has no method of its own",
     )
+    derived_from: tuple[str, ...] = Field(
+        default=(),
+        description="set by a hook from these outputs, never asked of the model; its confidence is the lowest of "
+        "theirs (e.g. a band from a score)",
+    )
 
 
 class _Vocabulary(_Output):
@@ -177,8 +182,8 @@ class ItemsOutput(_Output):
         for name, item in self.fields.items():
             if not re.match(NAME, name) or (self.quote and name == "quote"):
                 raise ValueError(f"item field {name!r} must be lower_snake and not 'quote' when quote is set")
-            if item.review is not None or item.local is not None:
-                raise ValueError(f"item field {name!r}: the items share the output's review and local rule")
+            if item.review is not None or item.local is not None or item.derived_from:
+                raise ValueError(f"item field {name!r}: the items share the output's review, local rule and derivation")
             if isinstance(item, TextOutput) and (item.extractive or item.source):
                 raise ValueError(f"item field {name!r}: an item's text is not extractive; set quote: true instead")
         return self
@@ -322,6 +327,16 @@ class EnrichmentSpec(_Strict):
 
     def thresholds(self, field: str) -> Review:
         return self.outputs[field].review or self.review
+
+    @property
+    def asked(self) -> dict[str, OutputField]:
+        """The outputs a model answers: all but the derived ones."""
+        return {name: out for name, out in self.outputs.items() if not out.derived_from}
+
+    @property
+    def derived(self) -> dict[str, OutputField]:
+        """The outputs hooks derive from others."""
+        return {name: out for name, out in self.outputs.items() if out.derived_from}
 
 
 # -- loading, with lines -----------------------------------------------------------------
@@ -516,6 +531,22 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
                         f"outputs.{name}.source: only an extractive text field has a source",
                     )
                 )
+    for name, out in spec.derived.items():
+        at = ("outputs", name, "derived_from")
+        if stray := [f for f in out.derived_from if f not in spec.asked]:
+            problems.append(
+                src.problem(
+                    at,
+                    f"outputs.{name}.derived_from: {stray[0]!r} is no output the model answers (it derives from "
+                    f"those: {', '.join(spec.asked)})",
+                )
+            )
+        if out.local is not None:
+            problems.append(src.problem(at, f"outputs.{name}: a derived output has no local rule (a hook sets it)"))
+        if not spec.hooks:
+            problems.append(src.problem(at, f"outputs.{name}.derived_from: a derived output needs hooks: that set it"))
+    if spec.outputs and not spec.asked:
+        problems.append(src.problem(("outputs",), "outputs: every output is derived; the model must answer one"))
     for name in spec.personal_outputs:
         if name not in spec.outputs:
             problems.append(src.problem(("personal_outputs",), f"personal_outputs: {name!r} is no output"))

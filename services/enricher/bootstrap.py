@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 from crmpilot.enrichments import EnrichmentHandler, EnrichmentSpec, SpecError, load_registry, task_for
-from crmpilot.enrichments.hooks import resolve, unknown_rules
+from crmpilot.enrichments.hooks import LOCAL_METHODS, resolve, unknown_rules
 from crmpilot.enrichments.registry import Registry, prompt_problems
 from crmpilot.enrichments.results import token_model
 from crmpilot.enrichments.spec import EnumOutput, SpecProblem
@@ -66,6 +66,8 @@ def handler_for(registry: Registry, name: str, llm: LLMClient, *, output_topic: 
         raise SpecError(
             [entry.source.problem(("hooks",), f"hooks: no hook registered as {', '.join(map(repr, unknown))}")]
         )
+    if spec.local is not None and spec.local not in LOCAL_METHODS:
+        raise SpecError([entry.source.problem(("local",), f"local: no local method registered as {spec.local!r}")])
     if missing := unknown_rules(spec):
         raise SpecError(
             [

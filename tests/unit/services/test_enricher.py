@@ -11,10 +11,11 @@ import pytest
 
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec, task_for
-from crmpilot.enrichments.hooks import hook, local_rule
+from crmpilot.enrichments.hooks import hook, local_method, local_rule
 from crmpilot.enrichments.registry import Registry, lock_prompts
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
+from crmpilot.llm.base import LocalAnswer
 from crmpilot.llm.testing import OpenAITestServer
 from enricher.bootstrap import handler_for
 from tests.handlerkit import envelope, handle, only_result, openai_client
@@ -707,3 +708,48 @@ def test_a_derived_output_is_set_by_its_hook_never_asked_and_as_sure_as_its_sour
         pytest.raises(HookFailed, match="no hook set the derived output escalate"),
     ):
         churn(handler_for(forgetful, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+
+
+METHOD_CALLS: list[Mapping[str, Any]] = []
+
+
+@local_method("churn_by_keywords")
+async def _churn_by_keywords(provider: Any, task: Any, inputs: Mapping[str, Any]) -> LocalAnswer:
+    METHOD_CALLS.append(inputs)
+    sentences = [s.strip() + "." for s in inputs["description"].split(".") if s.strip()]
+    reason = next((s for s in sentences if "competitor" in s), sentences[0])
+    tokens = await provider.batcher.token_count(inputs["description"])  # the provider's own encoder
+    risk = "high" if "competitor" in reason else "low"
+    return LocalAnswer(
+        {"churn_risk": risk, "churn_reason": reason, "confidence": {"churn_risk": 0.9, "churn_reason": 0.8}}, tokens
+    )
+
+
+def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path, local_llm: LLMClient) -> None:
+    text = (EXAMPLES / "churn_risk.yaml").read_text()
+    (tmp_path / "churn_risk.yaml").write_text(text + "local: churn_by_keywords\n")
+    lock_prompts(load_registry([tmp_path]))
+    registry = load_registry([tmp_path])
+    METHOD_CALLS.clear()
+    result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
+    assert len(METHOD_CALLS) == 1 and result.outputs == {
+        "churn_risk": "high",
+        "churn_reason": "Their CFO said they are evaluating a competitor and may not renew the contract.",
+    }
+    assert result.confidence == {"churn_risk": 0.9, "churn_reason": 0.8} and result.provenance.tokens_in > 0
+    version = local_llm.providers[0].method_version  # type: ignore[attr-defined]  # the local provider's
+    assert version(task_for(registry.get("churn_risk"))) != version(
+        task_for(load_registry([EXAMPLES]).get("churn_risk"))
+    )
+
+    with OpenAITestServer(replying(answer(churn_risk="medium"))) as server:
+        answered = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert answered.outputs["churn_risk"] == "medium" and len(METHOD_CALLS) == 1  # the endpoint's model answers
+
+    (tmp_path / "churn_risk.yaml").write_text(text + "local: no_such_method\n")
+    lock_prompts(load_registry([tmp_path]))
+    with pytest.raises(SpecError) as exc:
+        handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
+    [problem] = exc.value.problems
+    assert problem.line == len(text.splitlines()) + 1
+    assert problem.reason == "local: no local method registered as 'no_such_method'"

@@ -15,6 +15,12 @@ the answer so far; its value is validated with the rest of the answer.
 On an OpenAI-compatible endpoint the model answers the field and the rule is not
 called. An unknown rule name is refused when the service starts, like a hook.
 
+A **local method** answers a whole spec on the local model (the spec's top-level
+``local:``), with the provider's encoder: ``async method(provider, task, inputs)``
+returns a :class:`~crmpilot.llm.base.LocalAnswer` whose output is the answer the
+spec's output model wants (every asked field and its confidence). It is how a
+company plugs its own local model in, and how the built-in tasks' methods run.
+
 ```python
 from crmpilot.enrichments.hooks import hook
 
@@ -31,10 +37,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from crmpilot.llm.base import LocalMethod
+
 if TYPE_CHECKING:
     from .spec import EnrichmentSpec
 
-__all__ = ["HOOKS", "LOCAL_RULES", "Hook", "LocalRule", "hook", "local_rule", "resolve", "unknown_rules"]
+__all__ = [
+    "HOOKS",
+    "LOCAL_METHODS",
+    "LOCAL_RULES",
+    "Hook",
+    "LocalRule",
+    "hook",
+    "local_method",
+    "local_rule",
+    "resolve",
+    "unknown_rules",
+]
 
 Hook = Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any]]
 HOOKS: dict[str, Hook] = {}
@@ -42,6 +61,7 @@ LocalRule = Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, float]]
 """``rule(inputs, answer)`` -> ``(value, confidence)``: one field's answer on the local model, from the inputs the
 model saw and the answer so far (every field without a rule, then the rule fields before it in the spec's order)."""
 LOCAL_RULES: dict[str, LocalRule] = {}
+LOCAL_METHODS: dict[str, LocalMethod] = {}
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,6 +85,11 @@ def hook(name: str) -> Callable[[Hook], Hook]:
 def local_rule(name: str) -> Callable[[LocalRule], LocalRule]:
     """Register ``fn`` as the local rule called ``name`` (a spec names it in ``outputs.<field>.local``)."""
     return _registrar(LOCAL_RULES, "local rule", name)
+
+
+def local_method(name: str) -> Callable[[LocalMethod], LocalMethod]:
+    """Register ``fn`` as the local method called ``name`` (a spec names it in its top-level ``local``)."""
+    return _registrar(LOCAL_METHODS, "local method", name)
 
 
 def unknown_rules(spec: EnrichmentSpec) -> list[str]:

@@ -303,6 +303,12 @@ class EnrichmentSpec(_Strict):
     hooks: tuple[str, ...] = Field(
         default=(), description="named Python hooks run after the model (crmpilot.enrichments.hooks)"
     )
+    local: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="a registered local method (crmpilot.enrichments.hooks.local_method) that answers every field "
+        "on the local model",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -545,6 +551,15 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
             problems.append(src.problem(at, f"outputs.{name}: a derived output has no local rule (a hook sets it)"))
         if not spec.hooks:
             problems.append(src.problem(at, f"outputs.{name}.derived_from: a derived output needs hooks: that set it"))
+    if spec.local is not None:
+        for name, out in spec.outputs.items():
+            if out.local is not None:
+                problems.append(
+                    src.problem(
+                        ("outputs", name, "local"),
+                        f"outputs.{name}.local: the spec's local method {spec.local!r} answers every field",
+                    )
+                )
     if spec.outputs and not spec.asked:
         problems.append(src.problem(("outputs",), "outputs: every output is derived; the model must answer one"))
     for name in spec.personal_outputs:

@@ -15,15 +15,15 @@ so changing a value's description is a prompt change too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from crmpilot.llm.base import Label, OutputShape, Prompt, TaskSpec
+from crmpilot.llm.base import Label, LocalAnswer, LocalMethod, OutputShape, Prompt, TaskSpec
 
-from .hooks import LOCAL_RULES
+from .hooks import LOCAL_METHODS, LOCAL_RULES
 from .spec import (
     BooleanOutput,
     EnrichmentSpec,
@@ -188,6 +188,20 @@ class _NamedRule:
         return self.fn(inputs, answer)
 
 
+@dataclass(frozen=True, slots=True)
+class _NamedMethod:
+    """A spec's local method, found by its name when it is called."""
+
+    name: str
+
+    @property
+    def fn(self) -> LocalMethod:
+        return LOCAL_METHODS[self.name]
+
+    def __call__(self, provider: Any, task: TaskSpec[Any], payload: Mapping[str, Any]) -> Awaitable[LocalAnswer]:
+        return self.fn(provider, task, payload)
+
+
 def _shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
     shape = _kind_shape(name, out, spec)
     return replace(shape, rule=_NamedRule(out.local)) if out.local else shape
@@ -235,5 +249,6 @@ def _build(spec: EnrichmentSpec) -> TaskSpec[BaseModel]:
         output_model=output_model(spec),
         restore_fields=restore,
         outputs=shapes,
+        local=_NamedMethod(spec.local) if spec.local else None,
         logprob_confidence=closed,
     )

@@ -120,9 +120,10 @@ class TaskSpec(Generic[OutT]):
 
 @dataclass(frozen=True, slots=True)
 class LocalAnswer:
-    """What a task's local method returns: the output, the tokens the model read, extra provenance."""
+    """What a task's local method returns: the output (the model, or its fields), the tokens the model read, extra
+    provenance."""
 
-    output: BaseModel
+    output: BaseModel | Mapping[str, Any]
     tokens: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 

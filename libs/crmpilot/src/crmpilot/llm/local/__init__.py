@@ -136,19 +136,20 @@ class LocalProvider:
     def _method_version(self, spec: TaskSpec[Any]) -> str:
         folders = [Path(__file__).parent]
         rules = [shape.rule for shape in spec.outputs if shape.rule is not None]
-        for method in (spec.local, *(getattr(r, "fn", r) for r in rules)):
+        for method in (getattr(spec.local, "fn", spec.local), *(getattr(r, "fn", r) for r in rules)):
             if method is not None and (own := _package_of(method)) is not None:
                 folders.append(own)
         codes = "+".join(_code_hash(folder) for folder in dict.fromkeys(folders))
-        names = [getattr(r, "name", None) or f"{r.__module__}.{r.__qualname__}" for r in rules]
-        return f"{codes}+{_digest(names)}" if rules else codes
+        named = [*rules, *((spec.local,) if spec.outputs and spec.local is not None else ())]
+        names = [getattr(r, "name", None) or f"{r.__module__}.{r.__qualname__}" for r in named]
+        return f"{codes}+{_digest(names)}" if named else codes
 
     def unsupported(self, spec: TaskSpec[Any]) -> list[tuple[str, str]]:
         """The outputs of a declared task this provider cannot answer, and why (empty: it answers all)."""
         return unsupported(spec, self.declared.heads)
 
     async def complete(self, spec: TaskSpec[OutputT], payload: Mapping[str, Any]) -> Completion[OutputT]:
-        if spec.outputs:
+        if spec.outputs and spec.local is None:
             answer, tokens = await self.declared.answer(spec, payload)
             return Completion(
                 output=spec.output_model.model_validate(answer),
@@ -168,7 +169,7 @@ class LocalProvider:
         local_answer = await spec.local(self, spec, payload)
         output, tokens, extra = local_answer.output, local_answer.tokens, dict(local_answer.extra)
         return Completion(
-            output=spec.output_model.model_validate(output.model_dump()),
+            output=spec.output_model.model_validate(output.model_dump() if isinstance(output, BaseModel) else output),
             model=self.batcher.encoder.model_name,
             tokens_in=tokens,
             tokens_out=0,

@@ -300,3 +300,19 @@ def test_a_derived_output_needs_a_hook_and_an_answered_source() -> None:
     spec, _ = parse_spec(derived + "hooks: [flag_from_risk]\n", "churn.yaml")
     assert list(spec.asked) == ["risk"] and list(spec.derived) == ["flag"]
     assert "flag" not in task_for(spec).output_model.model_fields
+
+
+@pytest.mark.parametrize("name", ["confidence", "model_dump", "model_fields"])
+def test_an_output_named_like_the_answers_own_fields_is_refused_at_its_line(name: str) -> None:
+    bad = GOOD.replace("  risk:\n", f"  {name}:\n").replace("{risk: Churn", f"{{{name}: Churn")
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:9: ") and f"outputs.{name}: the name is reserved" in problem
+
+
+def test_an_item_field_named_like_a_model_member_is_refused() -> None:
+    bad = GOOD.replace(
+        "values: {low: fine, high: leaving}",
+        "values: {low: fine, high: leaving}\n  steps:\n    type: items\n    fields:\n      model_dump: {type: boolean}",
+    )
+    [problem] = problems(bad)
+    assert problem.startswith("churn.yaml:12: ") and "names starting with model_ are reserved" in problem

@@ -365,6 +365,37 @@ def test_a_local_rule_answers_a_field_the_local_model_has_no_method_for(tmp_path
     assert answered.outputs["next_action"] == "Offer a discount" and CALLED == []
 
 
+@local_rule("next_action_that_breaks")
+def _breaks(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, float]:
+    raise KeyError("account_owner")
+
+
+@local_rule("next_action_too_long")
+def _too_long(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[str, float]:
+    return "call " * 100, 0.7
+
+
+@pytest.mark.parametrize(
+    ("rule", "why"),
+    [
+        ("next_action_that_breaks", "the local rule 'next_action_that_breaks' failed: KeyError: 'account_owner'"),
+        ("next_action_too_long", "its local rules answered outside the spec: next_action"),
+    ],
+)
+def test_a_local_rule_that_fails_dead_letters_the_record_at_once(
+    tmp_path: Path, local_llm: LLMClient, rule: str, why: str
+) -> None:
+    from crmpilot.errors import Permanent
+    from crmpilot.llm.errors import LocalCodeFailed
+    from crmpilot.streaming.dlq import error_code
+
+    registry, _ = _with_next_action(tmp_path, rule=rule)
+    with pytest.raises(LocalCodeFailed) as exc:
+        churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
+    assert why in str(exc.value)
+    assert isinstance(exc.value, Permanent) and error_code(exc.value) == "local_code_failed"  # no retries: the DLQ
+
+
 def test_an_unregistered_local_rule_is_refused_at_start_with_its_line(tmp_path: Path, local_llm: LLMClient) -> None:
     registry, text = _with_next_action(tmp_path, rule="no_such_rule")
     with pytest.raises(SpecError) as exc:

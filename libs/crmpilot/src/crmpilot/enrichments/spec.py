@@ -182,6 +182,8 @@ class ItemsOutput(_Output):
         for name, item in self.fields.items():
             if not re.match(NAME, name) or (self.quote and name == "quote"):
                 raise ValueError(f"item field {name!r} must be lower_snake and not 'quote' when quote is set")
+            if name.startswith("model_"):
+                raise ValueError(f"item field {name!r}: names starting with model_ are reserved")
             if item.review is not None or item.local is not None or item.derived_from:
                 raise ValueError(f"item field {name!r}: the items share the output's review, local rule and derivation")
             if isinstance(item, TextOutput) and (item.extractive or item.source):
@@ -537,6 +539,15 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
                         f"outputs.{name}.source: only an extractive text field has a source",
                     )
                 )
+    for name in spec.outputs:
+        if name == "confidence" or name.startswith("model_"):
+            problems.append(
+                src.problem(
+                    ("outputs", name),
+                    f"outputs.{name}: the name is reserved ('confidence' holds every answer's confidences; names "
+                    "starting with model_ belong to the output model)",
+                )
+            )
     for name, out in spec.derived.items():
         at = ("outputs", name, "derived_from")
         if stray := [f for f in out.derived_from if f not in spec.asked]:

@@ -20,6 +20,7 @@ CrmpilotError
     ├── LLMBudgetExceeded(Permanent)     the request alone exceeds the tokens-per-minute budget
     ├── LLMInvalidOutput                 the answer failed validation after the bounded re-ask
     ├── LLMRefused(Permanent)            the model refused or the content filter stopped it
+    ├── LocalCodeFailed(Permanent)       a registered local rule or method raised on this input
     └── LLMCacheError                    the response cache failed (the client degrades to a miss)
 ```
 
@@ -55,6 +56,7 @@ __all__ = [
     "LLMBudgetExceeded",
     "LLMInvalidOutput",
     "LLMRefused",
+    "LocalCodeFailed",
     "LLMCacheError",
 ]
 
@@ -196,6 +198,13 @@ class LLMRefused(LLMError, Permanent):
     """The model refused to answer, or the content filter cut the answer."""
 
     code = "llm_refused"
+
+
+class LocalCodeFailed(LLMError, Permanent):
+    """A registered local rule or local method (user code on the local provider) raised on this input: the same input
+    fails the same way, so the record is dead-lettered at once, as a failing hook's is."""
+
+    code = "local_code_failed"
 
 
 class LLMCacheError(LLMError):

@@ -30,10 +30,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from crmpilot.errors import Fatal
 from crmpilot.llm.base import Completion, Label, TaskSpec
+from crmpilot.llm.errors import LocalCodeFailed
 from crmpilot.llm.local.declared import DeclaredAnswerer, unsupported
 from crmpilot.llm.local.embedder import MODEL_NAME, EmbeddingBatcher, Encoder
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead
@@ -73,6 +74,18 @@ def _package_of(fn: Any) -> Path | None:
     module = sys.modules.get(getattr(fn, "__module__", ""))
     file = getattr(module, "__file__", None)
     return Path(file).parent if file else None
+
+
+def _validated(spec: TaskSpec[OutputT], answer: Any, who: str) -> OutputT:
+    """``answer`` as the task's output model; for a declared task, a value its local code got wrong is
+    :class:`LocalCodeFailed` (the same input gives the same answer)."""
+    try:
+        return spec.output_model.model_validate(answer)
+    except ValidationError as exc:
+        if not spec.outputs:
+            raise
+        where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:5])
+        raise LocalCodeFailed(f"{spec.name}: {who} answered outside the spec: {where}") from exc
 
 
 class UnsupportedTask(Fatal):
@@ -152,7 +165,7 @@ class LocalProvider:
         if spec.outputs and spec.local is None:
             answer, tokens = await self.declared.answer(spec, payload)
             return Completion(
-                output=spec.output_model.model_validate(answer),
+                output=_validated(spec, answer, "its local rules"),
                 model=self.batcher.encoder.model_name,
                 tokens_in=tokens,
                 tokens_out=0,
@@ -166,10 +179,21 @@ class LocalProvider:
             raise UnsupportedTask(
                 f"the local provider cannot run task {spec.name!r}: it declares no outputs and no local method"
             )
-        local_answer = await spec.local(self, spec, payload)
+        if spec.outputs:  # a declared task's local method is user code: its failure is this input's
+            method = getattr(spec.local, "name", "local")
+            try:
+                local_answer = await spec.local(self, spec, payload)
+            except Exception as exc:
+                raise LocalCodeFailed(
+                    f"{spec.name}: the local method {method!r} failed: {type(exc).__name__}: {exc}"[:1000]
+                ) from exc
+        else:
+            local_answer = await spec.local(self, spec, payload)
         output, tokens, extra = local_answer.output, local_answer.tokens, dict(local_answer.extra)
         return Completion(
-            output=spec.output_model.model_validate(output.model_dump() if isinstance(output, BaseModel) else output),
+            output=_validated(
+                spec, output.model_dump() if isinstance(output, BaseModel) else output, "its local method"
+            ),
             model=self.batcher.encoder.model_name,
             tokens_in=tokens,
             tokens_out=0,

@@ -34,6 +34,7 @@ import numpy as np
 
 from crmpilot.errors import Fatal
 from crmpilot.llm.base import OutputShape, TaskSpec
+from crmpilot.llm.errors import LocalCodeFailed
 from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba, scope_of
@@ -120,7 +121,13 @@ class DeclaredAnswerer:
                 raise UnsupportedShape(f"{spec.name}.{shape.name}: {dict(unsupported(spec))[shape.name]}")
         for shape in spec.outputs:
             if shape.rule is not None:
-                answer[shape.name], confidence[shape.name] = shape.rule(payload, dict(answer))
+                try:
+                    answer[shape.name], confidence[shape.name] = shape.rule(payload, dict(answer))
+                except Exception as exc:  # user code: this input's failure, with its cause
+                    rule = getattr(shape.rule, "name", shape.name)
+                    raise LocalCodeFailed(
+                        f"{spec.name}.{shape.name}: the local rule {rule!r} failed: {type(exc).__name__}: {exc}"[:1000]
+                    ) from exc
         answer["confidence"] = confidence
         return answer, tokens
 

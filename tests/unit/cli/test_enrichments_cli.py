@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from crmpilot.cli import enrichments as cli
 from crmpilot.cli.main import app
 from crmpilot.enrichments.registry import LOCK_FILE
-from crmpilot.enrichments.spec import load_spec
+from crmpilot.enrichments.spec import load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 runner = CliRunner()
@@ -184,6 +184,13 @@ def test_new_writes_a_commented_spec_that_loads_and_never_overwrites(tmp_path: P
     case = runner.invoke(app, ["enrichments", "new", "case_mood", "--object", "Case", "--dir", str(tmp_path)])
     assert case.exit_code == 0
     assert load_spec(tmp_path / "case_mood.yaml")[0].source.topics == ("crm.case.events",)
+    for name in ("renewal_intent", "case_mood"):  # every optional key it shows commented out loads when uncommented
+        text = (tmp_path / f"{name}.yaml").read_text()
+        opened = re.sub(r"^(\s*)# (?=[a-z_]+: )", r"\1", text, flags=re.M)
+        assert opened.count("\n") == text.count("\n") and len(re.findall(r"^\s*# [a-z_]+: ", text, re.M)) == 7
+        spec, _ = parse_spec(opened, f"{name}.yaml")
+        assert spec.source.where and spec.crm is not None and spec.crm.where and spec.hooks == ("my_hook",)
+        assert spec.local == "my_method" and list(spec.derived) == ["escalate"]
     bad = runner.invoke(app, ["enrichments", "new", "Churn-Risk", "--object", "Opportunity", "--dir", str(tmp_path)])
     assert bad.exit_code == 2 and not (tmp_path / "Churn-Risk.yaml").exists()
 

@@ -349,6 +349,7 @@ source:  #| the events the enrichment reads
   event_types: [<EVENTS>]  #| accepted event types; any other goes to the dead-letter topic
   key: <KEY>  #| path of the record id in the event's data: the result's key
   rerun_on: [<RERUN>]  #| an update re-runs only when one of these CRM fields changed ([]: every update)
+  # where: {<WHERE>}  # enrich only events holding one of these values
 
 inputs:  #| what the model sees; each one is a {placeholder} of prompt.user
   <TITLE_INPUT>:  #| an input's name
@@ -357,6 +358,7 @@ inputs:  #| what the model sees; each one is a {placeholder} of prompt.user
     path: <TEXT_PATH>  #| dotted path into the event's data
     max_tokens: 1500  #| cut to this many tokens (the cut is recorded with the result)
     personal: true  #| holds personal text: erasure and retention follow it
+  # contact: {path: <EMAIL_PATH>, transform: email_domain}  # only the address's domain is read, never the address
 
 outputs:  #| what the model answers; up to 40 fields
   <OUTPUT>:  #| an output's name (lower_snake); crm.fields maps it to a CRM field
@@ -366,6 +368,7 @@ outputs:  #| what the model answers; up to 40 fields
       low: TODO when the answer is low  #| a value, spelled exactly as the CRM picklist holds it
       medium: TODO when the answer is medium  #| another value
       high: TODO when the answer is high  #| another value
+  # escalate: {type: boolean, derived_from: [<OUTPUT>]}  # set by a hook from <OUTPUT>, never asked of the model
 
 review:  #| confidence thresholds of every output (an output may set its own review:)
   auto_apply: 0.8  #| at or above: written to the CRM as the answer
@@ -384,6 +387,9 @@ prompt:  #| what the model is told
     {description}
     </record>
 
+# hooks: [my_hook]  # named Python hooks run after the model (docs/enrichments.md, "Hooks")
+# local: my_method  # a registered local method answers every field on the local model
+
 crm:  #| where answers are written back (remove this block to keep them in Kafka and the warehouse only)
   object: <OBJECT>  #| the CRM object (API name)
   record_id: <KEY>  #| path of the record id in the event's data
@@ -391,6 +397,8 @@ crm:  #| where answers are written back (remove this block to keep them in Kafka
     <OUTPUT>: <FIELD>__c  #| a picklist holding every value of outputs.<OUTPUT>
   result_id_field: AI_<FIELD>_Result_Id__c  #| text field (length >= 40) holding the applied result's id: nothing is written twice
   review_field: AI_<FIELD>_Review_Required__c  #| checkbox set when a written value is only a suggestion
+  # confidence_fields: {<OUTPUT>: <FIELD>_Confidence__c}  # a number field (4 decimals) gets the output's confidence
+  # where: {<WHERE>}  # write back only these records (the others stay in the warehouse)
 """  # noqa: E501 - the scaffold is the spec file users get: each `#|` note stays on its line
 
 
@@ -399,9 +407,12 @@ def scaffold(name: str, sobject: str, *, schema_ref: str | None = None, today: d
     if sobject.lower() == "case":  # crm_source publishes cases as crm.case.* events of their own shape
         topic, events, key = "crm.case.events", "crm.case.created, crm.case.updated", "case_id"
         title, text, rerun = "subject", "description", "Subject, Description"
+        where, email = "origin: [Email, Web]", "contact_email"
     else:
         topic, events, key = f"crm.{sobject.lower()}.events", "crm.record.created, crm.record.updated", "record_id"
         title, text, rerun = "fields.Name", "fields.Description", "Name, Description"
+        stage = "StageName: [Prospecting, Qualification]" if sobject == "Opportunity" else "Status: [Open]"
+        where, email = f"fields.{stage}", "fields.Email"
     output = name if name not in ("title", "description") else "category"
     replacements = {
         "<NAME>": name,
@@ -413,6 +424,8 @@ def scaffold(name: str, sobject: str, *, schema_ref: str | None = None, today: d
         "<TITLE_PATH>": title,
         "<TEXT_PATH>": text,
         "<RERUN>": rerun,
+        "<WHERE>": where,
+        "<EMAIL_PATH>": email,
         "<OUTPUT>": output,
         "<FIELD>": _api_name(name),
         "<TODAY>": (today or datetime.now(UTC)).date().isoformat(),

@@ -30,7 +30,7 @@ __all__ = ["BoundQuery", "bind", "execute", "id_filter", "project", "record_url"
 class _Test:
     spec: FieldSpec
     op: Operator
-    value: Any  # comparable literal, a frozenset for IN, a compiled regex for LIKE
+    value: Any  # comparable literal, a frozenset for IN, a compiled regex for LIKE, selections for INCLUDES
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,11 @@ def _bind_comparison(sobject: SObjectSpec, comparison: Comparison) -> _Test:
             raise InvalidQueryFilterOperator(f"invalid operator on {_type_name(spec)} field")
         assert isinstance(comparison.value, str)
         return _Test(spec, "LIKE", _like_pattern(comparison.value))
+    if comparison.op in ("INCLUDES", "EXCLUDES"):
+        if spec.type != "multipicklist":
+            raise InvalidQueryFilterOperator("includes or excludes operator only valid on multipicklist field")
+        assert isinstance(comparison.value, tuple)
+        return _Test(spec, comparison.op, tuple(_literal(spec, v) for v in comparison.value))
     if comparison.op in ("IN", "NOT IN"):
         assert isinstance(comparison.value, tuple)
         values = frozenset(_literal(spec, v) for v in comparison.value)
@@ -248,6 +253,10 @@ def _matches(predicate: _Predicate, record: Mapping[str, Any]) -> bool:
             return actual not in expected
         case "LIKE":
             return actual is not None and expected.fullmatch(actual) is not None
+        case "INCLUDES":  # any of the lists, each a set of values selected together ('a;b' = a and b)
+            return actual is not None and any(wanted <= actual for wanted in expected if wanted is not None)
+        case "EXCLUDES":
+            return not any(wanted <= (actual or frozenset()) for wanted in expected if wanted is not None)
     if actual is None or expected is None:
         return False
     match predicate.op:

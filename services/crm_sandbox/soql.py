@@ -2,7 +2,8 @@
 
 Supported: `SELECT f1, f2 | COUNT() FROM Type [WHERE cond] [ORDER BY f [ASC|DESC]
 [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]`, where a condition is a
-comparison (`= != <> < <= > >=`, `LIKE`, `[NOT] IN (...)`) on string, number,
+comparison (`= != <> < <= > >=`, `LIKE`, `[NOT] IN (...)`, and on a multi-select
+picklist `INCLUDES (...)` / `EXCLUDES (...)`) on string, number,
 boolean, null, date and dateTime literals, combined with AND, OR, NOT and
 parentheses (mixing AND and OR needs parentheses, as in Salesforce).
 Relationship paths, aggregates other than COUNT(), subqueries and date
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 Value = str | Decimal | bool | None | datetime | date
-Operator = TypingLiteral["=", "!=", "<", "<=", ">", ">=", "LIKE", "IN", "NOT IN"]
+Operator = TypingLiteral["=", "!=", "<", "<=", ">", ">=", "LIKE", "IN", "NOT IN", "INCLUDES", "EXCLUDES"]
 
 MAX_OFFSET = 2000
 
@@ -104,7 +105,7 @@ _TOKEN = re.compile(
 )
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\"}
 _KEYWORDS = frozenset(
-    {"select", "from", "where", "and", "or", "not", "in", "like", "order", "by", "asc",
+    {"select", "from", "where", "and", "or", "not", "in", "like", "includes", "excludes", "order", "by", "asc",
      "desc", "nulls", "first", "last", "limit", "offset", "true", "false", "null"}
 )  # fmt: skip
 
@@ -296,19 +297,26 @@ class _Parser:
             if not isinstance(pattern, str):
                 raise self.unexpected(self.tokens[self.pos - 1])
             return Comparison(field, "LIKE", pattern)
+        if self.at("includes", "excludes"):
+            selection: Operator = "INCLUDES" if self.advance().keyword() == "includes" else "EXCLUDES"
+            return Comparison(field, selection, self.values())
         negated = self.at("not")
         if negated:
             self.advance()
         if not self.at("in"):
             raise self.unexpected()
         self.advance()
+        return Comparison(field, "NOT IN" if negated else "IN", self.values())
+
+    def values(self) -> tuple[Value, ...]:
+        """``(v1, v2, ...)``."""
         self.expect_punct("(")
         values = [self.value()]
         while self.tok.text == ",":
             self.advance()
             values.append(self.value())
         self.expect_punct(")")
-        return Comparison(field, "NOT IN" if negated else "IN", tuple(values))
+        return tuple(values)
 
     def value(self) -> Value:
         token = self.advance()

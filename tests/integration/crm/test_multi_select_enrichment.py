@@ -215,8 +215,20 @@ def test_soql_on_a_multi_select_picklist_behaves_as_an_orgs(sb: Sandbox, sf: Sal
     sobject(sf, "Opportunity").update(record, {"Churn_Signals__c": "competitor;outages"})
     found = sf.query(f"SELECT Id FROM Opportunity WHERE Churn_Signals__c = 'competitor;outages' AND Id = '{record}'")
     assert [r["Id"] for r in found["records"]] == [record]  # stored as outages;competitor: the order does not matter
+    other = _opportunity(human(sb))  # nothing selected
+    for where, hits in (
+        ("Churn_Signals__c INCLUDES ('outages')", [record]),
+        ("Churn_Signals__c INCLUDES ('price', 'competitor')", [record]),  # , is OR
+        ("Churn_Signals__c INCLUDES ('outages;competitor')", [record]),  # ; is AND
+        ("Churn_Signals__c INCLUDES ('outages;price')", []),
+        ("Churn_Signals__c EXCLUDES ('price')", [record, other]),
+        ("Churn_Signals__c EXCLUDES ('support', 'competitor')", [other]),
+    ):
+        found = sf.query(f"SELECT Id FROM Opportunity WHERE {where} AND Id IN ('{record}', '{other}')")
+        assert sorted(r["Id"] for r in found["records"]) == sorted(hits), where
     for soql, code in (
         ("SELECT Id FROM Opportunity WHERE Churn_Signals__c LIKE 'out%'", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("SELECT Id FROM Opportunity WHERE StageName INCLUDES ('Qualification')", "INVALID_QUERY_FILTER_OPERATOR"),
         ("SELECT Id FROM Opportunity ORDER BY Churn_Signals__c", "INVALID_FIELD"),
     ):
         with pytest.raises(SalesforceMalformedRequest) as refused:

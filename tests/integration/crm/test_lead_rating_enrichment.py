@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -24,7 +23,7 @@ from crmpilot.crm import write_back
 from crmpilot.crm.writeback import AuditLog
 from crmpilot.enrichments.hooks import hook
 from crmpilot.enrichments.orgcheck import org_describe, org_problems
-from crmpilot.enrichments.registry import Registry, load_registry, lock_prompts
+from crmpilot.enrichments.registry import Registry
 from crmpilot.events import EnrichmentResult, Envelope, RequestSubmitted
 from crmpilot.llm.testing import OpenAITestServer
 from crmpilot.warehouse import PostgresWarehouse
@@ -69,33 +68,13 @@ crm:
   fields: {rating: Rating}
   result_id_field: AI_Rating_Result_Id__c
 """
+SPECS = {"lead_rating.yaml": SPEC}
 RATING = {"buying": "Hot", "exploring": "Warm", "none": "Cold"}
 
 
 @hook("rating_from_intent")
 def _rating(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
     return {**outputs, "rating": RATING[outputs["intent"]]}
-
-
-@pytest.fixture(scope="module")
-def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("lead_rating_specs")
-    (folder / "lead_rating.yaml").write_text(SPEC)
-    lock_prompts(load_registry([folder]))
-    return folder
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sandbox_serves_the_spec(spec_dir: Path) -> Any:
-    """Set before this module's sandbox starts: it creates the spec's result id field on Lead."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(spec_dir))
-        yield
-
-
-@pytest.fixture(scope="module")
-def registry(spec_dir: Path) -> Registry:
-    return load_registry([spec_dir])
 
 
 def _lead(sf: Salesforce, company: str) -> str:

@@ -10,7 +10,6 @@ spec also writes the risk's confidence to ``Churn_Risk_Confidence__c``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -61,25 +60,7 @@ def _spec_text() -> str:
     return text.replace(mapped, f"{mapped}    churn_signals: Churn_Signals__c\n{confidence}")
 
 
-@pytest.fixture(scope="module")
-def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("multi_select_specs")
-    (folder / "churn_risk.yaml").write_text(_spec_text())
-    lock_prompts(load_registry([folder]))
-    return folder
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sandbox_serves_the_spec(spec_dir: Path) -> Iterator[None]:
-    """Set before this module's sandbox starts (it reads the specs at start)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CRMPILOT_ENRICHMENTS_DIR", str(spec_dir))
-        yield
-
-
-@pytest.fixture(scope="module")
-def registry(spec_dir: Path) -> Registry:
-    return load_registry([spec_dir])
+SPECS = {"churn_risk.yaml": _spec_text()}
 
 
 def _opportunity(sf: Salesforce) -> str:

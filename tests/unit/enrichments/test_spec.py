@@ -10,6 +10,7 @@ import pytest
 
 from crmpilot.enrichments import SpecError, load_registry, parse_spec, task_for
 from crmpilot.enrichments.registry import LOCK_FILE, lock_prompts, prompt_problems
+from tests.speckit import LEAD_QUALITY
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 
@@ -261,28 +262,12 @@ def test_two_specs_writing_one_field_are_refused(tmp_path: Path) -> None:
         load_registry([tmp_path])
 
 
-REQUEST = textwrap.dedent(
-    """\
-    name: lead_score
-    source:
-      topics: [erp.requests]
-      event_types: [erp.request.submitted]
-      key: request_id
-      where: {kind: [lead, quote]}
-    inputs:
-      description: {path: description}
-    outputs:
-      hot: {type: boolean}
-    prompt: {version: "1", system: Score., user: "{description}"}
-    """
-)
-
-
 def test_a_filter_on_a_closed_event_field_must_name_its_values() -> None:
-    spec, _ = parse_spec(REQUEST, "score.yaml")
-    assert spec.source.where == {"kind": ("lead", "quote")}
+    spec, _ = parse_spec(LEAD_QUALITY, "score.yaml")
+    assert spec.source.where == {"kind": ("lead", "quote")} and spec.crm is not None
+    assert spec.crm.where == {"kind": ("lead",)}
     with pytest.raises(SpecError) as exc:
-        parse_spec(REQUEST.replace("[lead, quote]", "[lead, leed]"), "score.yaml")
+        parse_spec(LEAD_QUALITY.replace("[lead, quote]", "[lead, leed]"), "score.yaml")
     [problem] = [str(p) for p in exc.value.problems]
     assert problem.startswith("score.yaml:6: ") and "'leed' is no value of erp.request.submitted kind" in problem
     assert "(values: lead, quote, purchase, credit)" in problem

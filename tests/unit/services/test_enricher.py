@@ -12,15 +12,15 @@ import pytest
 from crmpilot.crm.mapping import plan_write
 from crmpilot.enrichments import EnrichmentHandler, SpecError, load_registry, parse_spec, task_for
 from crmpilot.enrichments.hooks import hook, local_method, local_rule
-from crmpilot.enrichments.registry import Registry, lock_prompts
+from crmpilot.enrichments.registry import Registry
 from crmpilot.events import CaseEvent, EnrichmentResult, RecordChanged
 from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.base import LocalAnswer
 from crmpilot.llm.testing import OpenAITestServer
 from enricher.bootstrap import handler_for
 from tests.handlerkit import envelope, handle, only_result, openai_client
+from tests.speckit import EXAMPLES, LEAD_QUALITY, churn_text, locked
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "enrichments"
 TOPIC = "crm.opportunity.events"
 UNHAPPY = (
     "Renewal discussion for 2027. The customer complained twice about outages this quarter. "
@@ -87,9 +87,7 @@ def test_a_written_fields_confidence_goes_to_its_confidence_field(tmp_path: Path
     text = text.replace(
         "  result_id_field:", "  confidence_fields: {churn_risk: Churn_Risk_Confidence__c}\n  result_id_field:"
     )
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
-    registry = load_registry([tmp_path])
+    registry = locked(tmp_path, text)
     targets = {s.name: s for s in registry}
     held_back = {"churn_risk": 0.2, "churn_reason": 0.9}
     with OpenAITestServer(lambda req: answer(confidence={"churn_risk": 0.91234, "churn_reason": 0.9})) as server:
@@ -120,14 +118,10 @@ def replying(body: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
 
 
 def _with_next_steps(tmp_path: Path) -> Registry:
-    text = (EXAMPLES / "churn_risk.yaml").read_text()
-    text = text.replace("\nreview: {auto_apply: 0.8", f"{NEXT_STEPS}\nreview: {{auto_apply: 0.8", 1)
-    text = text.replace(
+    text = churn_text(outputs=NEXT_STEPS).replace(
         "    churn_reason: Churn_Reason__c\n", "    churn_reason: Churn_Reason__c\n    next_steps: Next_Steps__c\n"
     )
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
-    return load_registry([tmp_path])
+    return locked(tmp_path, text)
 
 
 def test_structured_items_are_closed_grounded_and_written_one_per_line(tmp_path: Path) -> None:
@@ -289,8 +283,7 @@ def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Pat
         .replace("extractive: true ", "extractive: false")
         .replace("    source: [description]\n", "")
     )
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
+    locked(tmp_path, text)
     with pytest.raises(SpecError) as exc:
         handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
     [problem] = exc.value.problems
@@ -303,8 +296,7 @@ def test_a_field_the_local_model_cannot_answer_is_refused_at_start(tmp_path: Pat
 
 def test_a_multi_enum_is_refused_on_the_local_model_at_start(tmp_path: Path, local_llm: LLMClient) -> None:
     text = (EXAMPLES / "churn_risk.yaml").read_text().replace("    type: enum\n", "    type: multi_enum\n", 1)
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
+    locked(tmp_path, text)
     with pytest.raises(SpecError) as exc:
         handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
     [problem] = exc.value.problems
@@ -335,13 +327,8 @@ def _always_call(inputs: Mapping[str, Any], answer: Mapping[str, Any]) -> tuple[
 
 
 def _with_next_action(tmp_path: Path, rule: str = "next_action_for_risk") -> tuple[Registry, str]:
-    tmp_path.mkdir(exist_ok=True)
-    text = (EXAMPLES / "churn_risk.yaml").read_text()
-    block = NEXT_ACTION.replace("next_action_for_risk", rule)
-    text = text.replace("\nreview: {auto_apply: 0.8", f"{block}\nreview: {{auto_apply: 0.8", 1)
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
-    return load_registry([tmp_path]), text
+    text = churn_text(outputs=NEXT_ACTION.replace("next_action_for_risk", rule))
+    return locked(tmp_path, text), text
 
 
 def test_a_local_rule_answers_a_field_the_local_model_has_no_method_for(tmp_path: Path, local_llm: LLMClient) -> None:
@@ -406,10 +393,8 @@ def test_an_unregistered_local_rule_is_refused_at_start_with_its_line(tmp_path: 
 
 
 def test_an_unregistered_hook_is_refused_and_a_registered_one_runs(tmp_path: Path) -> None:
-    text = (EXAMPLES / "churn_risk.yaml").read_text() + "hooks: [competitor_means_high]\n"
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
-    registry = load_registry([tmp_path])
+    text = churn_text(extra="hooks: [competitor_means_high]\n")
+    registry = locked(tmp_path, text)
     with OpenAITestServer(lambda req: answer(churn_risk="medium")) as server:
         with pytest.raises(SpecError, match="no hook registered as 'competitor_means_high'"):
             handler_for(registry, "churn_risk", openai_client(server))
@@ -557,9 +542,7 @@ def test_the_crm_record_is_the_specs_record_id_not_the_key(tmp_path: Path) -> No
         .read_text()
         .replace("  record_id: record_id\n", "  record_id: fields.AccountId\n")
     )
-    (tmp_path / "churn_risk.yaml").write_text(text)
-    lock_prompts(load_registry([tmp_path]))
-    registry = load_registry([tmp_path])
+    registry = locked(tmp_path, text)
     event = RecordChanged(
         sobject="Opportunity",
         record_id="006X",
@@ -578,8 +561,7 @@ def test_the_crm_record_is_the_specs_record_id_not_the_key(tmp_path: Path) -> No
 def test_a_hook_that_fails_sends_the_record_to_the_dlq(tmp_path: Path) -> None:
     from crmpilot.enrichments.pipeline import HookFailed
 
-    (tmp_path / "churn_risk.yaml").write_text((EXAMPLES / "churn_risk.yaml").read_text() + "hooks: [invents_a_value]\n")
-    lock_prompts(load_registry([tmp_path]))
+    locked(tmp_path, churn_text(extra="hooks: [invents_a_value]\n"))
 
     @hook("invents_a_value")
     def _(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
@@ -634,37 +616,10 @@ def test_crm_writer_refuses_to_start_when_the_org_lacks_what_a_spec_writes(regis
     assert any(p.file.endswith("churn_risk.yaml") and "Opportunity" in p.reason for p in exc.value.problems)
 
 
-LEAD_SCORE = """\
-name: lead_quality
-source:
-  topics: [erp.requests]
-  event_types: [erp.request.submitted]
-  key: request_id
-  where: {kind: [lead, quote]}
-inputs:
-  domain: {path: contact_email, transform: email_domain, context: true}
-  description: {path: description}
-outputs:
-  quality: {type: enum, values: {good: a real buyer, poor: not a buyer}}
-prompt:
-  version: "1"
-  system: Rate the request.
-  user: "<r>domain: {domain}\\n{description}</r>"
-crm:
-  object: Lead
-  record_id: request_id
-  where: {kind: [lead]}
-  fields: {quality: Lead_Quality__c}
-  result_id_field: AI_Quality_Result_Id__c
-"""
-
-
 def test_a_spec_reads_only_the_email_domain_and_enriches_and_writes_only_what_it_filters(tmp_path: Path) -> None:
     from crmpilot.events import RequestSubmitted
 
-    (tmp_path / "lead_quality.yaml").write_text(LEAD_SCORE)
-    lock_prompts(load_registry([tmp_path]))
-    registry = load_registry([tmp_path])
+    registry = locked(tmp_path, LEAD_QUALITY, "lead_quality")
     targets = {s.name: s for s in registry}
 
     def request(kind: str) -> Any:
@@ -708,12 +663,7 @@ def _forget(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
 
 
 def _with_escalate(tmp_path: Path, hook_name: str) -> Registry:
-    text = (EXAMPLES / "churn_risk.yaml").read_text()
-    text = text.replace("\nreview: {auto_apply: 0.8", f"{ESCALATE}\nreview: {{auto_apply: 0.8", 1)
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / "churn_risk.yaml").write_text(text + f"hooks: [{hook_name}]\n")
-    lock_prompts(load_registry([tmp_path]))
-    return load_registry([tmp_path])
+    return locked(tmp_path, churn_text(outputs=ESCALATE, extra=f"hooks: [{hook_name}]\n"))
 
 
 def test_a_derived_output_is_set_by_its_hook_never_asked_and_as_sure_as_its_source(
@@ -758,9 +708,7 @@ async def _churn_by_keywords(provider: Any, task: Any, inputs: Mapping[str, Any]
 
 def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path, local_llm: LLMClient) -> None:
     text = (EXAMPLES / "churn_risk.yaml").read_text()
-    (tmp_path / "churn_risk.yaml").write_text(text + "local: churn_by_keywords\n")
-    lock_prompts(load_registry([tmp_path]))
-    registry = load_registry([tmp_path])
+    registry = locked(tmp_path, text + "local: churn_by_keywords\n")
     METHOD_CALLS.clear()
     result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
     assert len(METHOD_CALLS) == 1 and result.outputs == {
@@ -777,8 +725,7 @@ def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path
         answered = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
     assert answered.outputs["churn_risk"] == "medium" and len(METHOD_CALLS) == 1  # the endpoint's model answers
 
-    (tmp_path / "churn_risk.yaml").write_text(text + "local: no_such_method\n")
-    lock_prompts(load_registry([tmp_path]))
+    locked(tmp_path, text + "local: no_such_method\n")
     with pytest.raises(SpecError) as exc:
         handler_for(load_registry([tmp_path]), "churn_risk", local_llm)
     [problem] = exc.value.problems

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from crmpilot.crm.changes import SOURCE_OBJECTS, SourceObject, record_sources
 from crmpilot.crm.connect import SalesforceSettings, salesforce_crm
-from crmpilot.crm.feedback import FeedbackLog, watched_fields
+from crmpilot.crm.feedback import FeedbackLog, multi_select_fields, watched_fields
 from crmpilot.crm.port import ChangeFeed
 from crmpilot.crm.watermark import PostgresWatermarkStore, WatermarkStore
 from crmpilot.enrichments import Registry, load_registry
@@ -93,7 +93,8 @@ def bootstrap(
         overlap=timedelta(seconds=settings.overlap_s),
         initial_lookback=timedelta(seconds=settings.initial_lookback_s),
         page_size=settings.batch,
-        watched=watched_fields(registry if settings.enrichment_objects and registry is not None else ()),
+        watched=watched_fields(specs := registry if settings.enrichment_objects and registry is not None else ()),
+        multi_select=multi_select_fields(specs),
     )
 
     async def close() -> None:

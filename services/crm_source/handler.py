@@ -64,6 +64,8 @@ class CRMSource:
     clock: Callable[[], datetime] = field(default=_utcnow)
     watched: Watched = field(default_factory=lambda: BUILT_IN)
     """The AI value fields whose override by a person is feedback (built-in and declared)."""
+    multi_select: frozenset[tuple[str, str]] = frozenset()
+    """``(sObject, field)`` of the multi-select picklists among them: compared as sets of values."""
 
     async def poll_once(self, stop: asyncio.Event | None = None) -> dict[str, PollStats]:
         """Poll every object once; between pages, return early when ``stop`` is set."""
@@ -131,5 +133,5 @@ class CRMSource:
         if not candidates:
             return 0
         audit = await asyncio.to_thread(self.feedback.crm_audit, result_ids=result_ids(candidates, self.watched))
-        found = overrides(candidates, audit, self.watched)
+        found = overrides(candidates, audit, self.watched, self.multi_select)
         return await asyncio.to_thread(self.feedback.record_feedback, found) if found else 0

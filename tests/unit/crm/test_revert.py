@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -146,3 +147,28 @@ def test_selecting_nothing_is_refused() -> None:
 
 def test_revert_run_ids_are_distinct() -> None:
     assert new_revert_run_id() != new_revert_run_id()
+
+
+OPPORTUNITY = "006000000000001AAA"
+
+
+@pytest.mark.parametrize(
+    ("field", "ours", "now", "multi_select", "status"),
+    [
+        ("Churn_Signals__c", "outages;competitor", "competitor;outages", True, "reverted"),  # the org's own order
+        ("Churn_Reasons__c", "+ budget; - free mail", "- free mail; + budget", False, "changed_since"),  # a person's
+    ],
+)
+def test_selected_values_in_the_orgs_order_are_still_ours_reordered_text_is_not(
+    field: str, ours: str, now: str, multi_select: bool, status: str
+) -> None:
+    from crmpilot.warehouse.records import CrmAuditEntry
+
+    crm, wh = FakeCRM(user_id=BOT), InMemoryWarehouse()
+    values: dict[str, Any] = {field: now}
+    crm.put("Opportunity", OPPORTUNITY, by=BOT, **values)
+    entry = CrmAuditEntry("r1", "Opportunity", OPPORTUNITY, field, None, ours, "applied", run_id="run-1")
+    wh.record_crm_audit([entry])
+    pairs = {("Opportunity", field)} if multi_select else set()
+    report = revert(select_applied(wh, run_id="run-1"), crm, wh, run_id="revert-1", multi_select=pairs)
+    assert [f.status for f in report.fields] == [status]

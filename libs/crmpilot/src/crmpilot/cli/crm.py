@@ -23,9 +23,11 @@ from rich.table import Table
 
 from ..crm.connect import SalesforceSettings, salesforce_crm
 from ..crm.errors import CRMError
+from ..crm.feedback import multi_select_fields
 from ..crm.revert import FieldRevert, RevertReport, RevertStatus, new_revert_run_id, select_applied
 from ..crm.revert import revert as revert_entries
 from ..crm.status import org_status
+from ..enrichments.registry import load_registry
 from ..settings import DatabaseSettings
 from ..warehouse import PostgresWarehouse, WarehouseError, describe_url
 
@@ -135,6 +137,7 @@ def revert(
     if since is None and run is None and not result_ids:
         raise typer.BadParameter("say what to revert: --since, --run and/or --result")
     since_at = parse_since(since) if since is not None else None
+    multi_select = multi_select_fields(load_registry())  # CRMPILOT_ENRICHMENTS_DIR: their multi-select picklists
     db = DatabaseSettings()
     run_id = new_revert_run_id()
     try:
@@ -154,6 +157,7 @@ def revert(
                     run_id=run_id,
                     dry_run=dry_run,
                     on_progress=lambda n: progress.advance(task, n),
+                    multi_select=multi_select,
                 )
     except WarehouseError as exc:
         _fail(exc, f"is PostgreSQL up at {describe_url(db)}? set CRMPILOT_DATABASE_URL")

@@ -14,7 +14,7 @@ again (an overlap window, a restart) records nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,7 +27,16 @@ from .values import same_value, to_audit_text
 if TYPE_CHECKING:
     from crmpilot.enrichments.spec import EnrichmentSpec
 
-__all__ = ["BUILT_IN", "FeedbackLog", "Watched", "feedback_candidates", "overrides", "result_ids", "watched_fields"]
+__all__ = [
+    "BUILT_IN",
+    "FeedbackLog",
+    "Watched",
+    "feedback_candidates",
+    "multi_select_fields",
+    "overrides",
+    "result_ids",
+    "watched_fields",
+]
 
 Watched = Mapping[str, tuple[tuple[str, str], ...]]
 """sObject -> its AI value fields, each with the field holding the id of the result that wrote it."""
@@ -47,6 +56,18 @@ def watched_fields(enrichments: Iterable[EnrichmentSpec] = ()) -> dict[str, tupl
                 if (name, spec.crm.result_id_field) not in pairs
             ]
     return {sobject: tuple(pairs) for sobject, pairs in watched.items()}
+
+
+def multi_select_fields(enrichments: Iterable[EnrichmentSpec] = ()) -> frozenset[tuple[str, str]]:
+    """``(sObject, field)`` of every multi-select picklist a declared enrichment writes (its ``multi_enum`` outputs):
+    their values are compared as sets."""
+    return frozenset(
+        (spec.crm.object, crm_field)
+        for spec in enrichments
+        if spec.crm is not None
+        for output, crm_field in spec.crm.fields.items()
+        if spec.outputs[output].type == "multi_enum"
+    )
 
 
 BUILT_IN: Watched = watched_fields()
@@ -85,7 +106,10 @@ def feedback_candidates(
 
 
 def overrides(
-    records: Sequence[ChangedRecord], audit: Sequence[CrmAuditEntry], watched: Watched = BUILT_IN
+    records: Sequence[ChangedRecord],
+    audit: Sequence[CrmAuditEntry],
+    watched: Watched = BUILT_IN,
+    multi_select: Collection[tuple[str, str]] = frozenset(),
 ) -> list[FeedbackEntry]:
     """One feedback entry per AI value field whose current value differs from what our result wrote."""
     wrote: dict[tuple[str, str, str, str], CrmAuditEntry] = {}
@@ -99,7 +123,8 @@ def overrides(
             result_id = str(record.fields.get(id_field))
             ours = wrote.get((result_id, record.ref.sobject, record.ref.record_id, name))
             current = record.fields.get(name)
-            if ours is None or same_value(current, ours.after_value):
+            sets = (record.ref.sobject, name) in multi_select
+            if ours is None or same_value(current, ours.after_value, multi_select=sets):
                 continue
             human = to_audit_text(current)
             key = f"{record.ref.sobject}|{record.ref.record_id}|{name}|{result_id}|{human}"

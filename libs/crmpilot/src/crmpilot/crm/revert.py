@@ -20,7 +20,7 @@ and reports the same plan without writing anything.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -120,8 +120,12 @@ def revert(
     run_id: str,
     dry_run: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    multi_select: Collection[tuple[str, str]] = frozenset(),
 ) -> RevertReport:
     """Restore the before-values of ``entries`` where the CRM still holds our values.
+
+    ``multi_select``: ``(sObject, field)`` pairs whose values compare as sets (an org may return the selected
+    values of a multi-select picklist in its own order).
 
     ``on_progress(n)`` is called as each chunk of ``n`` records is done. CRM
     errors of a whole call (unavailable, limits, session) are raised; what was
@@ -140,7 +144,9 @@ def revert(
             states = crm.fetch(sobject, [r.ref.record_id for r in chunk], fields)
             for sub in range(0, len(chunk), BATCH_LIMIT):
                 part = chunk[sub : sub + BATCH_LIMIT]
-                outcome += _revert_part(part, states, crm, log, run_id=run_id, dry_run=dry_run)
+                outcome += _revert_part(
+                    part, states, crm, log, run_id=run_id, dry_run=dry_run, multi_select=multi_select
+                )
                 if on_progress is not None:
                     on_progress(len(part))
     return RevertReport(run_id, dry_run, tuple(outcome), len(records), crm.api_calls - calls_before)
@@ -154,7 +160,9 @@ def _group(entries: Sequence[CrmAuditEntry]) -> list[_Record]:
     return list(records.values())
 
 
-def _plan(rec: _Record, state: RecordState | None, *, dry_run: bool) -> tuple[list[FieldRevert], dict[str, Any]]:
+def _plan(
+    rec: _Record, state: RecordState | None, *, dry_run: bool, multi_select: Collection[tuple[str, str]]
+) -> tuple[list[FieldRevert], dict[str, Any]]:
     """Per field: restore (with the typed value to write), or why not."""
     planned: list[FieldRevert] = []
     values: dict[str, Any] = {}
@@ -181,7 +189,7 @@ def _plan(rec: _Record, state: RecordState | None, *, dry_run: bool) -> tuple[li
         if superseded:
             planned.append(replace(base, current=now, status="changed_since", reason=superseded))
             continue
-        if not same_value(current, last.after_value):
+        if not same_value(current, last.after_value, multi_select=(rec.ref.sobject, name) in multi_select):
             reason = (
                 f"changed since our write: now {now!r}"
                 f" (record last modified by {state.last_modified_by} at {state.last_modified.isoformat()})"
@@ -215,12 +223,19 @@ def _superseded(rec: _Record, state: RecordState | None) -> str | None:
 
 
 def _revert_part(
-    part: Sequence[_Record], states: dict[str, RecordState], crm: CRM, log: RevertLog, *, run_id: str, dry_run: bool
+    part: Sequence[_Record],
+    states: dict[str, RecordState],
+    crm: CRM,
+    log: RevertLog,
+    *,
+    run_id: str,
+    dry_run: bool,
+    multi_select: Collection[tuple[str, str]],
 ) -> list[FieldRevert]:
     done: list[FieldRevert] = []
     writes: list[tuple[list[FieldRevert], RecordUpdate]] = []
     for rec in part:
-        planned, values = _plan(rec, states.get(rec.ref.record_id), dry_run=dry_run)
+        planned, values = _plan(rec, states.get(rec.ref.record_id), dry_run=dry_run, multi_select=multi_select)
         if values and not dry_run:
             writes.append((planned, RecordUpdate(rec.ref, values)))
         else:

@@ -3,8 +3,8 @@
 The audit stores every before/after value as text (``json.dumps`` for booleans
 and numbers, ``str`` otherwise). Reverting and feedback detection need the way
 back: is the value the CRM holds now the one we wrote (``0.9`` and ``"0.9"``,
-``87`` and ``87.0`` are the same number, ``a;b`` and ``b;a`` the same
-multi-select picklist values), and which typed value restores an audited one.
+``87`` and ``87.0`` are the same number, ``a;b`` and ``b;a`` the same values of a
+multi-select picklist, though not of a text field), and which typed value restores an audited one.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ def to_audit_text(value: Any) -> str | None:
     return json.dumps(value) if isinstance(value, bool | int | float) else str(value)
 
 
-def same_value(current: Any, audited: str | None) -> bool:
-    """Whether the CRM's ``current`` value equals an audited text value."""
+def same_value(current: Any, audited: str | None, *, multi_select: bool = False) -> bool:
+    """Whether the CRM's ``current`` value equals an audited text value; a ``multi_select`` field's values are
+    compared as a set (any other text exactly: ``a; b`` and ``b; a`` are two texts)."""
     if current is None or audited is None:
         return current is None and audited is None
     if isinstance(current, bool):
@@ -36,7 +37,7 @@ def same_value(current: Any, audited: str | None) -> bool:
     text = str(current)
     if text == audited:
         return True
-    return ";" in text and _selected(text) == _selected(audited)
+    return multi_select and _selected(text) == _selected(audited)
 
 
 def _selected(text: str) -> frozenset[str]:

@@ -231,6 +231,14 @@ def test_two_specs_of_one_name_are_refused(tmp_path: Path) -> None:
             "crm.where.fields.StageName: Tuple should have at least 1 item",
         ),
         (
+            (
+                "values: {low: fine, high: leaving}",
+                "values: {low: fine, high: leaving}\n  gist: {type: text, max_sentences: 3}",
+            ),
+            12,
+            "outputs.gist.max_sentences: only an extractive text field is made of input sentences",
+        ),
+        (
             ("{path: fields.Description, max_tokens: 500}", "{path: fields.Description, transform: domain}"),
             7,
             "inputs.description.transform: Input should be 'email_domain'",

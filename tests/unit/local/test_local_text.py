@@ -7,7 +7,7 @@ import pytest
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.language import detect_language
 from crmpilot.llm.local.mail import new_text_regions
-from crmpilot.llm.local.text import sentences
+from crmpilot.text import sentences
 
 
 def own_text(body: str) -> str:

@@ -731,3 +731,37 @@ def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path
     [problem] = exc.value.problems
     assert problem.line == len(text.splitlines()) + 1
     assert problem.reason == "local: no local method registered as 'no_such_method'"
+
+
+GIST = """\
+  gist:
+    type: text
+    extractive: true
+    max_sentences: 2
+    max_length: 400
+    source: [description]
+    description: the customer complains, is unhappy, evaluates a competitor or may not renew
+"""
+
+
+def test_an_extractive_summary_of_several_sentences_grounds_each_one(tmp_path: Path, local_llm: LLMClient) -> None:
+    registry = locked(tmp_path, churn_text(outputs=GIST))
+    opening, _, last = (s if s.endswith(".") else s + "." for s in UNHAPPY.split(". "))
+    skipping = f"{opening} {last}"  # two sentences of the description, not next to each other there
+    confidence = {"churn_risk": 0.9, "churn_reason": 0.9, "gist": 0.9}
+    with OpenAITestServer(replying(answer(gist=skipping, confidence=confidence))) as server:
+        grounded = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        [request] = server.requests
+    assert "up to 2 sentences of the input, each copied verbatim" in request.body["messages"][0]["content"]
+    assert grounded.field_review["gist"] == "auto_apply" and grounded.grounding_failures == ()
+    invented = f"{last} The customer asked for a refund."
+    with OpenAITestServer(replying(answer(gist=invented, confidence=confidence))) as server:
+        held = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert held.review_reasons["gist"] == "not_grounded" and held.grounding_failures == (
+        "The customer asked for a refund.",
+    )
+
+    local = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
+    picked = [s + ("" if s.endswith(".") else ".") for s in str(local.outputs["gist"]).split(". ")]
+    assert len(picked) == 2 and all(p in UNHAPPY for p in picked)  # two sentences of the description, in its order
+    assert UNHAPPY.index(picked[0]) < UNHAPPY.index(picked[1]) and local.grounding_failures == ()

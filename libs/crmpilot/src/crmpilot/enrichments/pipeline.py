@@ -20,10 +20,10 @@ adapters (``services/<task>/handler.py``), which build their own typed result ev
 7. **result**: the enrichment's checks (hooks, grounding) and review decision;
 8. **emit** the result on the output topic, keyed by the record, with the trace.
 
-For a declared enrichment, step 7 runs the hooks, then **grounding** (extractive text
-and quotes must be verbatim spans of the inputs), then the **review** of each field
-against its thresholds, and the result's (``skip`` when no field is to be written,
-``auto_apply`` when all are).
+For a declared enrichment, step 7 runs the hooks, then **grounding** (extractive text,
+each of its sentences when it has several, and quotes must be verbatim spans of the
+inputs), then the **review** of each field against its thresholds, and the result's
+(``skip`` when no field is to be written, ``auto_apply`` when all are).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import process_span
+from crmpilot.text import sentences
 
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
@@ -462,7 +463,8 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         failures: dict[str, list[str]] = {}
         for name, out in self.spec.outputs.items():
             if isinstance(out, TextOutput) and out.extractive:
-                quotes = [answer.get(name) or ""]
+                text = answer.get(name) or ""
+                quotes = [s.text for s in sentences(text)] if out.max_sentences > 1 else [text]
                 sources = out.source or tuple(self.spec.inputs)
             elif isinstance(out, QuotesOutput) or (isinstance(out, ItemsOutput) and out.quote):
                 quotes = [item["quote"] for item in answer.get(name) or ()]

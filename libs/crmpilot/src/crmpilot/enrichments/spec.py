@@ -143,13 +143,20 @@ class NumberOutput(_Output):
 
 
 class TextOutput(_Output):
-    """Bounded text. ``extractive``: a verbatim span of the inputs named in ``source`` (grounding-checked)."""
+    """Bounded text. ``extractive``: a verbatim span of the inputs named in ``source`` (grounding-checked), or up to
+    ``max_sentences`` of their sentences in their order, each grounded."""
 
     type: Literal["text"]
     max_length: int = Field(default=1000, ge=1, le=32000)
     extractive: bool = False
     source: tuple[str, ...] = Field(
         default=(), description="extractive: the inputs it is taken from (default: every input)"
+    )
+    max_sentences: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        description="extractive: up to this many sentences of the input, in its order, each grounded (a summary)",
     )
 
 
@@ -532,6 +539,13 @@ def semantic_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem
                     problems.append(
                         src.problem(("outputs", name, "source"), f"outputs.{name}.source: {source!r} is no input")
                     )
+            if out.max_sentences > 1 and not out.extractive:
+                problems.append(
+                    src.problem(
+                        ("outputs", name, "max_sentences"),
+                        f"outputs.{name}.max_sentences: only an extractive text field is made of input sentences",
+                    )
+                )
             if out.source and not out.extractive:
                 problems.append(
                     src.problem(

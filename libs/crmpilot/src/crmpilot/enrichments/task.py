@@ -135,6 +135,8 @@ def answer_format(spec: EnrichmentSpec) -> str:
             lines.append(f'- "{name}"{about}. {kind} from {out.minimum:g} to {out.maximum:g}.')
         elif isinstance(out, TextOutput):
             how = "copied verbatim from the input (a sentence or phrase of it)" if out.extractive else "text"
+            if out.extractive and out.max_sentences > 1:
+                how = f"up to {out.max_sentences} sentences of the input, each copied verbatim, in the input's order"
             lines.append(f'- "{name}"{about}. {how}, at most {out.max_length} characters.')
         elif isinstance(out, ItemsOutput):
             keys = ", ".join(f'"{n}"' for n in (*out.fields, *(("quote",) if out.quote else ())))
@@ -219,6 +221,7 @@ def _kind_shape(name: str, out: Any, spec: EnrichmentSpec) -> OutputShape:
             extractive=out.extractive,
             sources=out.source or tuple(spec.inputs),
             max_length=out.max_length,
+            max_sentences=out.max_sentences,
         )
     return OutputShape(name, out.type, out.description)
 

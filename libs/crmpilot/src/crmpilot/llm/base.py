@@ -93,6 +93,8 @@ class OutputShape:
     extractive: bool = False
     sources: tuple[str, ...] = ()
     max_length: int | None = None
+    max_sentences: int = 1
+    """extractive text: up to this many sentences of the sources, in their order."""
     rule: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[Any, float]] | None = None
     """A registered local rule that answers this field on a provider without a chat model: ``rule(inputs, answer so
     far)`` -> ``(value, confidence)``."""

@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
+from crmpilot import text
 from crmpilot.errors import Fatal
 from crmpilot.llm.base import Completion, Label, TaskSpec
 from crmpilot.llm.errors import LocalCodeFailed
@@ -56,11 +57,11 @@ OutputT = TypeVar("OutputT", bound=BaseModel)
 
 
 @cache
-def _code_hash(folder: Path) -> str:
-    """A hash of the Python sources of ``folder`` (one package's methods), read once per process."""
+def _code_hash(path: Path) -> str:
+    """A hash of the Python sources of ``path`` (one package's methods, or one module), read once per process."""
     h = hashlib.sha256()
-    for source in sorted(folder.rglob("*.py")):
-        h.update(str(source.relative_to(folder)).encode())
+    for source in [path] if path.is_file() else sorted(path.rglob("*.py")):
+        h.update(str(source.relative_to(path.parent if path.is_file() else path)).encode())
         h.update(source.read_bytes())
     return h.hexdigest()[:12]
 
@@ -147,7 +148,7 @@ class LocalProvider:
         return version
 
     def _method_version(self, spec: TaskSpec[Any]) -> str:
-        folders = [Path(__file__).parent]
+        folders = [Path(__file__).parent, Path(text.__file__)]  # this package, and the sentences it quotes
         rules = [shape.rule for shape in spec.outputs if shape.rule is not None]
         for method in (getattr(spec.local, "fn", spec.local), *(getattr(r, "fn", r) for r in rules)):
             if method is not None and (own := _package_of(method)) is not None:

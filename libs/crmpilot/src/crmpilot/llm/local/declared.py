@@ -14,7 +14,8 @@ embedding model can answer honestly:
   as the field's review reason ``out_of_scope`` (never applied nor suggested);
 - ``text`` with ``extractive``: the sentence of the source inputs closest to the
   field's description (a verbatim span, so grounding holds by construction); its
-  confidence is its softmax share among the sentences.
+  confidence is its softmax share among the sentences. With ``max_sentences`` above
+  one, the closest sentences that fit, in the input's order, and their shares' sum.
 
 Any other shape (boolean, number, free text, quotes, items) has no honest answer
 here unless the spec names a registered **local rule** for it (``outputs.<field>.local``):
@@ -39,8 +40,8 @@ from crmpilot.llm.local.anchors import softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.heads import DEFAULT_TEMPERATURE, TicketClassifierHead, ZeroShotHead, head_proba, scope_of
 from crmpilot.llm.local.once import Once
-from crmpilot.llm.local.text import sentences
 from crmpilot.llm.local.trained import TrainedHead
+from crmpilot.text import sentences
 
 __all__ = ["DeclaredAnswerer", "UnsupportedShape", "unsupported"]
 
@@ -164,7 +165,14 @@ class DeclaredAnswerer:
         found = await self.batcher.passage(spans)
         scores = softmax(np.atleast_2d(found @ query), self._temperature)[0]
         best = int(np.argmax(scores))
-        return spans[best], round(float(scores[best]), 3)
+        if shape.max_sentences == 1:
+            return spans[best], round(float(scores[best]), 3)
+        chosen: list[int] = []
+        for i in np.argsort(-scores, kind="stable")[: shape.max_sentences]:  # the closest, while they fit
+            if sum(len(spans[j]) + 1 for j in (*chosen, int(i))) - 1 <= limit:
+                chosen.append(int(i))
+        chosen.sort()  # in the input's order
+        return " ".join(spans[i] for i in chosen), round(float(sum(scores[i] for i in chosen)), 3)
 
     async def _query_vector(self, shape: OutputShape) -> np.ndarray:
         vectors = await self.batcher.query([shape.description or shape.name.replace("_", " ")])

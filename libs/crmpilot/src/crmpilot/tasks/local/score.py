@@ -20,8 +20,8 @@ import numpy as np
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.llm.local.text import Span, sentence_containing, sentences
 from crmpilot.tasks.score_request import RequestScoreOutput, RiskFlag, band_for, field_evidence
+from crmpilot.text import Span, sentence_containing, sentences
 
 __all__ = ["BUYING_ANCHORS", "score_request"]
 

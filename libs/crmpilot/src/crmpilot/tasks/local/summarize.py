@@ -21,9 +21,9 @@ from crmpilot.llm.local import cues
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
 from crmpilot.llm.local.mail import new_text_regions
-from crmpilot.llm.local.text import Span, normalize, sentence_containing, sentences
 from crmpilot.tasks.local.sentiment import SENTIMENT_ANCHORS, read_sentiment
 from crmpilot.tasks.summarize_email import DEFAULT_MAX_WORDS, EmailSummaryOutput, Intent, Urgency
+from crmpilot.text import Span, normalize, sentence_containing, sentences
 
 __all__ = ["INTENT_ANCHORS", "LEAD_MIN_WORDS", "READ_CHARS", "summarize_email"]
 

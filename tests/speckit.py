@@ -38,8 +38,10 @@ def churn_text(*, outputs: str = "", extra: str = "") -> str:
     """``examples/enrichments/churn_risk.yaml`` with ``outputs`` (YAML lines) added to its outputs and ``extra``
     appended at the end."""
     text = (EXAMPLES / "churn_risk.yaml").read_text()
+    anchor = "\nreview: {auto_apply: 0.8"
+    assert anchor in text, "the churn example changed: update tests/speckit.py"
     if outputs:
-        text = text.replace("\nreview: {auto_apply: 0.8", f"{outputs}\nreview: {{auto_apply: 0.8", 1)
+        text = text.replace(anchor, f"{outputs}{anchor}", 1)
     return text + extra
 
 

@@ -36,11 +36,12 @@ def answerable(registry: Registry, name: str, llm: LLMClient) -> None:
     for provider in llm.task_providers.get(name, llm.providers):
         heads = getattr(getattr(provider, "declared", None), "heads", {})
         for head_task, field in heads:
-            if head_task == name and not isinstance(entry.spec.outputs.get(field), EnumOutput):
+            if head_task == name and not isinstance(entry.spec.asked.get(field), EnumOutput):
                 problems.append(
                     entry.source.problem(
                         ("outputs",),
-                        f"CRMPILOT_LLM_LOCAL_HEADS names {name}.{field}, which is no enum output of {name}",
+                        f"CRMPILOT_LLM_LOCAL_HEADS names {name}.{field}, which is no enum output the model answers "
+                        f"for {name}",
                     )
                 )
         check = getattr(provider, "unsupported", None)

@@ -85,6 +85,23 @@ def test_the_example_registry_polls_the_opportunity_for_churn_risk() -> None:
     assert opportunity.state_key == "record:Opportunity"
 
 
+def test_the_fields_a_filter_reads_are_polled_and_a_change_of_one_runs_the_spec_again() -> None:
+    from crmpilot.enrichments import EnrichmentHandler
+    from crmpilot.llm import LLMClient
+    from crmpilot.llm.testing import FakeProvider
+
+    spec = variant(
+        ("  rerun_on: [Description]", "  rerun_on: [Description]\n  where: {fields.StageName: [Qualification]}"),
+        ("  record_id: record_id", "  record_id: record_id\n  where: {fields.Type: [Renewal]}"),
+    )
+    [opportunity] = record_sources([spec]).objects
+    assert {"StageName", "Type"} <= set(opportunity.fields)  # else the event never holds them: nothing would match
+    handler = EnrichmentHandler(spec=spec, llm=LLMClient(FakeProvider()))
+    data = {"fields": {"StageName": "Qualification"}}
+    assert not handler._unchanged("crm.record.updated", {**data, "changed_fields": ["StageName"]})
+    assert handler._unchanged("crm.record.updated", {**data, "changed_fields": ["Amount"]})
+
+
 def test_specs_on_one_object_share_its_poll_and_each_gets_its_first_topic() -> None:
     [opportunity] = record_sources([*examples(), renewal()]).objects
     assert opportunity.enrichments == ("churn_risk", "renewal_risk")

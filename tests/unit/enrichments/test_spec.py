@@ -309,3 +309,22 @@ def test_an_item_field_named_like_a_model_member_is_refused() -> None:
     )
     [problem] = problems(bad)
     assert problem.startswith("churn.yaml:12: ") and "names starting with model_ are reserved" in problem
+
+
+def test_a_filter_value_an_event_field_cannot_hold_is_refused_and_a_decimal_is_compared_as_one() -> None:
+    from crmpilot.enrichments.pipeline import Filter
+    from crmpilot.events import RequestSubmitted
+
+    for where, value in (("{employees: [many]}", "'many'"), ("{company: [true]}", "True")):  # YAML true is no text
+        [refused] = problems_of(LEAD_QUALITY.replace("{kind: [lead, quote]}", where))
+        assert refused.startswith("score.yaml:6: ") and f"{value} is no value erp.request.submitted" in refused
+    spec, _ = parse_spec(LEAD_QUALITY.replace("{kind: [lead, quote]}", "{amount: [1000]}"), "score.yaml")
+    data = RequestSubmitted.model_validate({"request_id": "r1", "kind": "lead", "amount": "1000.00"})
+    assert Filter.of(spec.source.where, [RequestSubmitted]).matches(data.model_dump(mode="json"))
+    assert not Filter.of(spec.source.where, [RequestSubmitted]).matches({**data.model_dump(mode="json"), "amount": "5"})
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(SpecError) as exc:
+        parse_spec(text, "score.yaml")
+    return [str(p) for p in exc.value.problems]

@@ -7,7 +7,7 @@ import pytest
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.language import detect_language
 from crmpilot.llm.local.mail import new_text_regions
-from crmpilot.text import sentences
+from crmpilot.text import email_domain, sentences
 
 
 def own_text(body: str) -> str:
@@ -89,3 +89,18 @@ def test_cues(kind: cues.CueKind, text: str, hit: str) -> None:
 def test_cues_do_not_fire_on_innocent_words() -> None:
     assert not cues.has("legal", "Судя по всему, заказ потерялся. I will search for it.")
     assert not cues.has("outage", "I feel a bit down today but the app works.")
+
+
+@pytest.mark.parametrize(
+    ("address", "domain"),
+    [
+        ("Ann.Lee@Acme-Tools.COM", "acme-tools.com"),
+        ("Ann Lee <ann@acme.com>", "acme.com"),
+        ("ann@acme.com (Ann Lee, +1 555 0100)", "acme.com"),  # the comment is not the domain
+        ("mailto:ann@acme.com?subject=Hi Ann", ""),
+        ("ann lee", ""),
+        ("@acme.com", ""),
+    ],
+)
+def test_only_a_plain_domain_of_an_address_is_taken(address: str, domain: str) -> None:
+    assert email_domain(address) == domain

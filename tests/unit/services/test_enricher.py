@@ -662,8 +662,9 @@ def _forget(outputs: dict[str, Any], inputs: Any) -> dict[str, Any]:
     return outputs
 
 
-def _with_escalate(tmp_path: Path, hook_name: str) -> Registry:
-    return locked(tmp_path, churn_text(outputs=ESCALATE, extra=f"hooks: [{hook_name}]\n"))
+def _with_escalate(tmp_path: Path, hook_name: str, source: str = "churn_risk") -> Registry:
+    block = ESCALATE.replace("[churn_risk]", f"[{source}]")
+    return locked(tmp_path, churn_text(outputs=block, extra=f"hooks: [{hook_name}]\n"))
 
 
 def test_a_derived_output_is_set_by_its_hook_never_asked_and_as_sure_as_its_source(
@@ -682,6 +683,24 @@ def test_a_derived_output_is_set_by_its_hook_never_asked_and_as_sure_as_its_sour
 
     on_local = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))  # no rule needed
     assert on_local.outputs["escalate"] == (on_local.outputs["churn_risk"] == "high")
+
+    with OpenAITestServer(replying(answer(confidence={"churn_risk": 0.6, "churn_reason": 0.95}))) as server:
+        unsure = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+    assert unsure.field_review["escalate"] == unsure.field_review["churn_risk"] == "suggest"
+    made_up = answer(
+        churn_reason="The customer asked for a refund.", confidence={"churn_risk": 0.9, "churn_reason": 0.9}
+    )
+    with OpenAITestServer(replying(made_up)) as server:
+        ungrounded = churn(
+            handler_for(
+                _with_escalate(tmp_path / "from_reason", "high_risk_escalates", "churn_reason"),
+                "churn_risk",
+                openai_client(server),
+            ),
+            opportunity(UNHAPPY),
+        )
+    assert ungrounded.field_review["escalate"] == "suggest"  # never surer than its source: not grounded
+    assert ungrounded.review_reasons["escalate"] == "not_grounded"
 
     forgetful = _with_escalate(tmp_path / "forgetful", "forgets_to_derive")
     with (
@@ -706,6 +725,13 @@ async def _churn_by_keywords(provider: Any, task: Any, inputs: Mapping[str, Any]
     )
 
 
+@local_method("churn_always_low")
+async def _churn_always_low(provider: Any, task: Any, inputs: Mapping[str, Any]) -> LocalAnswer:
+    return LocalAnswer(
+        {"churn_risk": "low", "churn_reason": "", "confidence": {"churn_risk": 0.5, "churn_reason": 0.0}}, 0
+    )
+
+
 def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path, local_llm: LLMClient) -> None:
     text = (EXAMPLES / "churn_risk.yaml").read_text()
     registry = locked(tmp_path, text + "local: churn_by_keywords\n")
@@ -717,9 +743,8 @@ def test_a_local_method_answers_the_whole_spec_on_the_local_model(tmp_path: Path
     }
     assert result.confidence == {"churn_risk": 0.9, "churn_reason": 0.8} and result.provenance.tokens_in > 0
     version = local_llm.providers[0].method_version  # type: ignore[attr-defined]  # the local provider's
-    assert version(task_for(registry.get("churn_risk"))) != version(
-        task_for(load_registry([EXAMPLES]).get("churn_risk"))
-    )
+    other = locked(tmp_path / "other", text + "local: churn_always_low\n")  # a method of the same module
+    assert version(task_for(registry.get("churn_risk"))) != version(task_for(other.get("churn_risk")))
 
     with OpenAITestServer(replying(answer(churn_risk="medium"))) as server:
         answered = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
@@ -760,8 +785,26 @@ def test_an_extractive_summary_of_several_sentences_grounds_each_one(tmp_path: P
     assert held.review_reasons["gist"] == "not_grounded" and held.grounding_failures == (
         "The customer asked for a refund.",
     )
+    for wrong in (f"{last} {opening}", f"{last} {last}", UNHAPPY):  # reordered, repeated, more than 2 sentences
+        with OpenAITestServer(replying(answer(gist=wrong, confidence=confidence))) as server:
+            off = churn(handler_for(registry, "churn_risk", openai_client(server)), opportunity(UNHAPPY))
+        assert off.review_reasons["gist"] == "not_grounded", wrong
 
     local = churn(handler_for(registry, "churn_risk", local_llm), opportunity(UNHAPPY))
     picked = [s + ("" if s.endswith(".") else ".") for s in str(local.outputs["gist"]).split(". ")]
     assert len(picked) == 2 and all(p in UNHAPPY for p in picked)  # two sentences of the description, in its order
     assert UNHAPPY.index(picked[0]) < UNHAPPY.index(picked[1]) and local.grounding_failures == ()
+
+
+def test_the_local_summary_of_unpunctuated_lines_is_grounded(tmp_path: Path, local_llm: LLMClient) -> None:
+    registry = locked(tmp_path, churn_text(outputs=GIST))
+    lines = (  # short lines without end marks: each is a sentence
+        "Quick update on Acme\n"
+        "Unhappy with the outages\n"
+        "Lunch was at noon\n"
+        "Looking at a competitor now\n"
+        "Might not renew in 2027\n"
+    )
+    result = churn(handler_for(registry, "churn_risk", local_llm), opportunity(lines))
+    assert str(result.outputs["gist"]).count("\n\n") == 1 and result.grounding_failures == ()
+    assert result.confidence["gist"] < 1.0  # the closest sentence's share, not the chosen ones' sum

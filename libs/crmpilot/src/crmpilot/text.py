@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import parseaddr
 from itertools import pairwise
 
 __all__ = ["Span", "normalize", "sentence_containing", "sentences"]
@@ -93,3 +94,15 @@ def sentence_containing(spans: list[Span], position: int) -> Span | None:
         if span.start <= position < span.end:
             return span
     return None
+
+
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def email_domain(address: str) -> str:
+    """The domain of an email address, lower-cased (``"Ann Lee <Ann@Acme.COM>"`` -> ``"acme.com"``); empty when the
+    text holds no address with a plain domain, so nothing else of it (a name, a phone number) passes."""
+    _, addr = parseaddr(address.strip())
+    local, at, domain = addr.rpartition("@")
+    domain = domain.strip().lower().rstrip(".")
+    return domain if at and local and _DOMAIN.fullmatch(domain) else ""

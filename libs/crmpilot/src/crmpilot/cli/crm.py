@@ -28,6 +28,7 @@ from ..crm.revert import FieldRevert, RevertReport, RevertStatus, new_revert_run
 from ..crm.revert import revert as revert_entries
 from ..crm.status import org_status
 from ..enrichments.registry import load_registry
+from ..enrichments.spec import SpecError
 from ..settings import DatabaseSettings
 from ..warehouse import PostgresWarehouse, WarehouseError, describe_url
 
@@ -137,7 +138,10 @@ def revert(
     if since is None and run is None and not result_ids:
         raise typer.BadParameter("say what to revert: --since, --run and/or --result")
     since_at = parse_since(since) if since is not None else None
-    multi_select = multi_select_fields(load_registry())  # CRMPILOT_ENRICHMENTS_DIR: their multi-select picklists
+    try:  # CRMPILOT_ENRICHMENTS_DIR: the multi-select picklists their specs write compare as sets
+        multi_select = multi_select_fields(load_registry())
+    except SpecError as exc:
+        _fail(exc, "fix the spec files of CRMPILOT_ENRICHMENTS_DIR (crmpilot enrichments check), then revert")
     db = DatabaseSettings()
     run_id = new_revert_run_id()
     try:
@@ -249,7 +253,7 @@ def _print_report(report: RevertReport) -> None:
         _out.print(f"… and {len(left) - _SHOWN} more (see --json)")
 
 
-def _fail(exc: CRMError | WarehouseError, hint: str | None = None) -> NoReturn:
+def _fail(exc: CRMError | WarehouseError | SpecError, hint: str | None = None) -> NoReturn:
     _err.print(f"[red]{escape(type(exc).__name__)}: {escape(str(exc))}[/]", soft_wrap=True)
     if hint:
         _err.print(hint, soft_wrap=True)

@@ -411,8 +411,12 @@ def scaffold(name: str, sobject: str, *, schema_ref: str | None = None, today: d
     else:
         topic, events, key = f"crm.{sobject.lower()}.events", "crm.record.created, crm.record.updated", "record_id"
         title, text, rerun = "fields.Name", "fields.Description", "Name, Description"
-        stage = "StageName: [Prospecting, Qualification]" if sobject == "Opportunity" else "Status: [Open]"
-        where, email = f"fields.{stage}", "fields.Email"
+        where = {  # a standard picklist and its standard values where the object has one
+            "Opportunity": "StageName: [Prospecting, Qualification]",
+            "Lead": "Status: [Open - Not Contacted, Working - Contacted]",
+        }.get(sobject, "TODO_Field__c: [TODO a value]")
+        where = f"fields.{where}"
+        email = "fields.Email" if sobject in ("Lead", "Contact") else "fields.TODO_Email__c"
     output = name if name not in ("title", "description") else "category"
     replacements = {
         "<NAME>": name,

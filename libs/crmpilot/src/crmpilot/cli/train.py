@@ -280,10 +280,10 @@ def _field_values(enrichment: str, field: str) -> tuple[Any, ...]:
     from ..tasks.taxonomy import Category
 
     spec = load_registry().get(enrichment)
-    out = spec.outputs.get(field)
+    out = spec.asked.get(field)  # a derived enum is set by a hook: no head answers it
     if not isinstance(out, EnumOutput):
-        enums = [n for n, o in spec.outputs.items() if isinstance(o, EnumOutput)]
-        _err.print(f"{enrichment} has no enum output {field!r} (enum outputs: {', '.join(enums) or 'none'})")
+        enums = [n for n, o in spec.asked.items() if isinstance(o, EnumOutput)]
+        _err.print(f"{enrichment} has no enum output {field!r} the model answers (those: {', '.join(enums) or 'none'})")
         raise typer.Exit(2)
     return tuple(Category(value, meaning, "general") for value, meaning in out.values.items())
 

@@ -296,12 +296,15 @@ def _add(names: list[str], *new: str) -> None:
 
 
 def _reads(spec: EnrichmentSpec) -> tuple[list[str], str | None]:
-    """The CRM fields a record spec reads (``fields.X`` paths, ``rerun_on``), or why it cannot be polled."""
+    """The CRM fields a record spec reads (``fields.X`` paths of its inputs, key, record id and filters, ``rerun_on``),
+    or why it cannot be polled."""
     assert spec.crm is not None
     paths = [
         *((f"inputs.{n}", i.path) for n, i in spec.inputs.items()),
         ("source.key", spec.source.key),
         ("crm.record_id", spec.crm.record_id),
+        *(("source.where", path) for path in spec.source.where),
+        *(("crm.where", path) for path in spec.crm.where),
     ]
     read: list[str] = []
     for where, path in paths:

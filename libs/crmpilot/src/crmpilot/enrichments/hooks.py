@@ -18,8 +18,8 @@ called. An unknown rule name is refused when the service starts, like a hook.
 A **local method** answers a whole spec on the local model (the spec's top-level
 ``local:``), with the provider's encoder: ``async method(provider, task, inputs)``
 returns a :class:`~crmpilot.llm.base.LocalAnswer` whose output is the answer the
-spec's output model wants (every asked field and its confidence). It is how a
-company plugs its own local model in, and how the built-in tasks' methods run.
+spec's output model wants (every field the model answers, derived ones excepted,
+and its confidence). It is how a company plugs its own local model in.
 
 ```python
 from crmpilot.enrichments.hooks import hook

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from crmpilot.events import EnrichmentResult, Envelope, PoisonMessage, ReviewDecision, result_id_for
 from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
@@ -44,7 +44,7 @@ from crmpilot.llm.errors import LLMContextOverflow
 from crmpilot.llm.tokens import estimate_tokens
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.tracing import process_span
-from crmpilot.text import sentences
+from crmpilot.text import email_domain, sentences
 
 from .hooks import Hook
 from .results import UnexpectedEventType, result_output, review_decision, skipped_provenance, source_of
@@ -59,8 +59,7 @@ __all__ = [
     "Pipeline",
     "Reading",
     "TaskPipeline",
-    "email_domain",
-    "matches",
+    "Filter",
     "overall_review",
     "value_at",
 ]
@@ -88,16 +87,47 @@ def value_at(data: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def matches(data: Mapping[str, Any], where: Where) -> bool:
-    """Whether ``data`` holds one of the allowed values at every path of ``where`` (an absent path holds none)."""
-    for path, allowed in where.items():
-        try:
-            value = value_at(data, path)
-        except KeyError:
-            return False
-        if not any(_same(value, a) for a in allowed):
-            return False
-    return True
+_RANK: dict[ReviewDecision, int] = {"skip": 0, "suggest": 1, "auto_apply": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A spec's ``where``, compiled for its event types: a typed event field's values compare as that type's values
+    (an amount of ``1000.00`` is ``1000``), a ``fields.X`` value of a record event as it is."""
+
+    tests: tuple[tuple[str, TypeAdapter[Any] | None, tuple[Any, ...]], ...] = ()
+
+    @classmethod
+    def of(cls, where: Where, models: Sequence[type[BaseModel]] = ()) -> Filter:
+        tests = []
+        for path, allowed in where.items():
+            info = next((m.model_fields[path] for m in models if path in m.model_fields), None)
+            adapter: TypeAdapter[Any] | None = None
+            if info is not None and info.annotation is not None:
+                adapter = TypeAdapter(info.annotation)
+                allowed = tuple(adapter.validate_python(v) for v in allowed)  # checked at load: they validate
+            tests.append((path, adapter, tuple(allowed)))
+        return cls(tuple(tests))
+
+    def matches(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` holds one of the allowed values at every path (an absent path holds none)."""
+        for path, adapter, allowed in self.tests:
+            try:
+                value = value_at(data, path)
+            except KeyError:
+                return False
+            if adapter is not None:
+                value = adapter.validate_python(value)
+            if not any(_same(value, a) for a in allowed):
+                return False
+        return True
+
+
+def _present(data: Mapping[str, Any], path: str) -> bool:
+    try:
+        return value_at(data, path) not in (None, "")
+    except KeyError:
+        return False
 
 
 def _same(value: Any, allowed: Any) -> bool:
@@ -107,10 +137,17 @@ def _same(value: Any, allowed: Any) -> bool:
     return bool(value == allowed)
 
 
-def email_domain(text: str) -> str:
-    """The domain of an email address, lower-cased (``"Ann@Acme.COM"`` -> ``"acme.com"``); empty without ``@``."""
-    local, at, domain = text.strip().rpartition("@")
-    return domain.strip().lower() if at and local else ""
+def _not_in_order(text: str, haystack: str, most: int) -> list[str]:
+    """The sentences of ``text`` that are not sentences of ``haystack`` (whitespace squeezed) after the one before
+    them, or beyond the first ``most``: a repeated, reordered or extra sentence is not grounded."""
+    missing, at = [], 0
+    for n, sentence in enumerate(s.text for s in sentences(text)):
+        found = haystack.find(_squeezed(sentence), at)
+        if found < 0 or n >= most:
+            missing.append(sentence)
+        else:
+            at = found + len(_squeezed(sentence))
+    return missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,10 +355,21 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
     _rerun_on: frozenset[str] = field(init=False)
     _own_fields: frozenset[str] = field(init=False)
     _result_model: type[BaseModel] = field(init=False)
+    _source_where: Filter = field(init=False)
+    _crm_where: Filter = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_result_model", result_model(self.spec))
-        object.__setattr__(self, "_rerun_on", frozenset(f.lower() for f in self.spec.source.rerun_on))
+        from crmpilot.events.registry import EVENT_TYPES  # the event contracts the filters compare with
+
+        models = [max(v.items())[1] for t, v in EVENT_TYPES.items() if t in self.spec.source.event_types]
+        object.__setattr__(self, "_source_where", Filter.of(self.spec.source.where, models))
+        object.__setattr__(self, "_crm_where", Filter.of(self.spec.crm.where if self.spec.crm else {}, models))
+        rerun = set(self.spec.source.rerun_on)
+        if rerun:  # a record whose filter field changed may enter the filter: it runs again
+            filters = [*self.spec.source.where, *(self.spec.crm.where if self.spec.crm else ())]
+            rerun |= {path.removeprefix("fields.") for path in filters if path.startswith("fields.")}
+        object.__setattr__(self, "_rerun_on", frozenset(f.lower() for f in rerun))
         own = self.spec.crm.written_fields if self.spec.crm else ()
         object.__setattr__(self, "_own_fields", frozenset(f.lower() for f in own))
 
@@ -348,11 +396,13 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
     def read(self, envelope: Envelope[Any]) -> Reading | None:
         spec = self.spec
         data = envelope.data.model_dump(mode="json")
-        if self._unchanged(envelope.type, data) or not self._our_object(data) or not matches(data, spec.source.where):
+        if self._unchanged(envelope.type, data) or not self._our_object(data) or not self._source_where.matches(data):
             return None
         key = self._required(data, spec.source.key, "key")
-        to_crm = spec.crm is not None and matches(data, spec.crm.where)
-        record_id = self._required(data, spec.crm.record_id, "CRM record id") if spec.crm and to_crm else key
+        to_crm = spec.crm is not None and self._crm_where.matches(data)
+        record_id = key
+        if spec.crm is not None and (to_crm or _present(data, spec.crm.record_id)):  # the record, written or not
+            record_id = self._required(data, spec.crm.record_id, "CRM record id")
         payload = {name: self._input(data, inp) for name, inp in spec.inputs.items()}
         read = [name for name, inp in spec.inputs.items() if not inp.context]
         skipped = InputSkipped.for_text("\n".join(payload[n] for n in read), what=f"{spec.name} input")
@@ -431,6 +481,10 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             elif name in failures and decision == "auto_apply":
                 decision, reasons[name] = "suggest", "not_grounded"
             decisions[name] = decision
+        for name, out in spec.derived.items():  # never surer than what it is derived from
+            worst = min(out.derived_from, key=lambda f: _RANK[decisions[f]])
+            if _RANK[decisions[worst]] < _RANK[decisions[name]]:
+                decisions[name], reasons[name] = decisions[worst], reasons.get(worst, "low_confidence")
         return EnrichmentResult(
             **run.header,
             **self._about(run),
@@ -450,11 +504,18 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         try:
             for fn in self.hooks:
                 answer = fn(dict(answer), payload)
-            checked = self._result_model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
         except Exception as exc:  # a hook is user code: any failure is this record's, reported with its cause
-            unset = [name for name in self.spec.derived if name not in answer]
-            why = f"no hook set the derived output {', '.join(unset)}" if unset else "a hook failed on this record"
-            raise HookFailed(f"{self.spec.name}: {why}: {type(exc).__name__}: {exc}"[:1000]) from exc
+            raise HookFailed(
+                f"{self.spec.name}: a hook failed on this record: {type(exc).__name__}: {exc}"[:1000]
+            ) from exc
+        if unset := [name for name in self.spec.derived if name not in answer]:
+            raise HookFailed(f"{self.spec.name}: no hook set the derived output {', '.join(unset)}")
+        try:
+            checked = self._result_model.model_validate({**answer, "confidence": confidence}).model_dump(mode="json")
+        except Exception as exc:
+            raise HookFailed(
+                f"{self.spec.name}: the hooks left a value outside the spec: {type(exc).__name__}: {exc}"[:1000]
+            ) from exc
         checked.pop("confidence")
         return checked
 
@@ -462,9 +523,13 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         """Per extractive field: the quotes not found verbatim (whitespace runs aside) in its source inputs."""
         failures: dict[str, list[str]] = {}
         for name, out in self.spec.outputs.items():
+            if isinstance(out, TextOutput) and out.extractive and out.max_sentences > 1:
+                haystack = _squeezed("\n".join(payload[s] for s in out.source or self.spec.inputs))
+                if missing := _not_in_order(answer.get(name) or "", haystack, out.max_sentences):
+                    failures[name] = missing
+                continue
             if isinstance(out, TextOutput) and out.extractive:
-                text = answer.get(name) or ""
-                quotes = [s.text for s in sentences(text)] if out.max_sentences > 1 else [text]
+                quotes = [answer.get(name) or ""]
                 sources = out.source or tuple(self.spec.inputs)
             elif isinstance(out, QuotesOutput) or (isinstance(out, ItemsOutput) and out.quote):
                 quotes = [item["quote"] for item in answer.get(name) or ()]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from crmpilot.errors import Fatal
 
@@ -205,8 +205,9 @@ OutputField = Annotated[
 
 
 Transform = Literal["email_domain"]
-"""How an input is changed before anything sees it: ``email_domain`` keeps only the part of an email address after
-``@``, lower-cased (the address itself never reaches the model, the cache or the warehouse)."""
+"""How an input is changed before anything sees it: ``email_domain`` keeps only the domain of an email address,
+lower-cased (a name, a comment or anything else around the address is dropped; no plain address gives empty text), so
+the address never reaches the model, the cache or the warehouse."""
 
 Scalar = str | int | float | bool | None
 Where = dict[Annotated[str, Field(pattern=_PATH)], Annotated[tuple[Scalar, ...], Field(min_length=1)]]
@@ -219,7 +220,7 @@ class InputField(_Strict):
     path: str = Field(pattern=_PATH, description="dotted path into the event's data, e.g. fields.Description")
     transform: Transform | None = Field(
         default=None,
-        description="email_domain: only the part after '@', lower-cased, is read (the address is never sent)",
+        description="email_domain: only the domain of the address, lower-cased, is read (the address is never sent)",
     )
     max_tokens: int | None = Field(
         default=None, ge=20, le=100_000, description="text cut to this many tokens (the cut is recorded)"
@@ -632,6 +633,19 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
         for path, allowed in where.items():
             for event_type, model in models:
                 info = model.model_fields.get(path)
+                closed = info is not None and _literal_values(info.annotation) is not None  # named with its values
+                if (
+                    info is not None
+                    and not closed
+                    and (wrong := [v for v in allowed if not _holds(info.annotation, v)])
+                ):
+                    problems.append(
+                        src.problem(
+                            (*loc, path),
+                            f"{'.'.join(map(str, loc))}.{path}: {wrong[0]!r} is no value {event_type} {path} can hold",
+                        )
+                    )
+                    continue
                 known = _literal_values(info.annotation) if info is not None else None
                 if known is not None and (stray := [v for v in allowed if v not in known]):
                     problems.append(
@@ -642,6 +656,15 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
                         )
                     )
     return problems
+
+
+def _holds(annotation: Any, value: Any) -> bool:
+    """Whether a field of type ``annotation`` can hold ``value`` (``true`` is no string, ``"x"`` no number)."""
+    try:
+        TypeAdapter(annotation).validate_python(value, strict=not isinstance(value, int | float))
+    except ValidationError:
+        return False
+    return True
 
 
 def _literal_values(annotation: Any) -> tuple[Any, ...] | None:

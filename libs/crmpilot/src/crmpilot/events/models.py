@@ -377,14 +377,16 @@ class EnrichmentResult(_Result):
     the record the result is about: with a CRM target the record written (the
     spec's ``crm.record_id``), else the spec's ``source.key``; the Kafka key and
     the envelope's subject are always ``source.key``. ``to_crm`` is false for a
-    record the spec's ``crm.where`` leaves out: nothing is written for it.
+    record the spec's ``crm.where`` leaves out (and without a CRM target): nothing is
+    written for it.
     """  # noqa: E501 - the model's docstring is its published JSON schema's description (schemas/)
 
     task: str = Field(min_length=1, max_length=64, description="the enrichment's name")
     enrichment_version: int = Field(ge=1)
     record_id: str = Field(min_length=1, max_length=200)
     to_crm: bool = Field(
-        default=True, description="false when the spec's crm.where leaves this record out of the CRM: not written"
+        default=True,
+        description="false when the spec has no CRM target or its crm.where leaves this record out: not written",
     )
     outputs: dict[str, OutputValue] = Field(default_factory=dict, description="per output field: its validated value")
     confidence: dict[str, float] = Field(default_factory=dict, description="per output field, 0..1")

@@ -113,7 +113,8 @@ class TaskSpec(Generic[OutT]):
     """A declared task's output fields (each also has its confidence under ``confidence``); empty for the built-in
     tasks."""
     local: LocalMethod | None = None
-    """How a provider without a chat model (the embedded one) answers a task that declares no ``outputs``."""
+    """How a provider without a chat model (the embedded one) answers the whole task: a built-in task's method, or a
+    declared task's registered local method (which then answers every output)."""
     logprob_confidence: tuple[tuple[str, str], ...] = ()
     """``(confidence path, field)`` pairs: where an endpoint returns token log-probabilities, the confidence at
     the path (``confidence`` or ``confidence.<name>``) becomes the probability of that enum or boolean field's

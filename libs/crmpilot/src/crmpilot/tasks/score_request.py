@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from crmpilot.events.models import RequestSubmitted
 from crmpilot.llm.base import Prompt, TaskSpec
 from crmpilot.tasks import local
+from crmpilot.text import email_domain
 
 __all__ = [
     "SCORE_REQUEST",
@@ -135,7 +136,7 @@ SCORE_REQUEST: TaskSpec[RequestScoreOutput] = TaskSpec(
 
 def payload_for(event: RequestSubmitted) -> dict[str, Any]:
     """The task input for a request; only the email's domain is sent, not the address."""
-    domain = event.contact_email.rpartition("@")[2].strip().lower() if event.contact_email else ""
+    domain = email_domain(event.contact_email) if event.contact_email else ""
     return {
         "kind": event.kind,
         "company": event.company,

@@ -33,7 +33,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from crmpilot import text
-from crmpilot.errors import Fatal
+from crmpilot.errors import CrmpilotError, Fatal
 from crmpilot.llm.base import Completion, Label, TaskSpec
 from crmpilot.llm.errors import LocalCodeFailed
 from crmpilot.llm.local.declared import DeclaredAnswerer, unsupported
@@ -184,6 +184,8 @@ class LocalProvider:
             method = getattr(spec.local, "name", "local")
             try:
                 local_answer = await spec.local(self, spec, payload)
+            except CrmpilotError:
+                raise  # crmpilot's own (the encoder unavailable, a head that does not fit): its trait decides
             except Exception as exc:
                 raise LocalCodeFailed(
                     f"{spec.name}: the local method {method!r} failed: {type(exc).__name__}: {exc}"[:1000]

@@ -15,7 +15,8 @@ embedding model can answer honestly:
 - ``text`` with ``extractive``: the sentence of the source inputs closest to the
   field's description (a verbatim span, so grounding holds by construction); its
   confidence is its softmax share among the sentences. With ``max_sentences`` above
-  one, the closest sentences that fit, in the input's order, and their shares' sum.
+  one, the closest sentences that fit, in the input's order (confidence: the closest
+  one's share).
 
 Any other shape (boolean, number, free text, quotes, items) has no honest answer
 here unless the spec names a registered **local rule** for it (``outputs.<field>.local``):
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from crmpilot.errors import Fatal
+from crmpilot.errors import CrmpilotError, Fatal
 from crmpilot.llm.base import OutputShape, TaskSpec
 from crmpilot.llm.errors import LocalCodeFailed
 from crmpilot.llm.local.anchors import softmax
@@ -124,6 +125,8 @@ class DeclaredAnswerer:
             if shape.rule is not None:
                 try:
                     answer[shape.name], confidence[shape.name] = shape.rule(payload, dict(answer))
+                except CrmpilotError:
+                    raise
                 except Exception as exc:  # user code: this input's failure, with its cause
                     rule = getattr(shape.rule, "name", shape.name)
                     raise LocalCodeFailed(
@@ -169,11 +172,27 @@ class DeclaredAnswerer:
             return spans[best], round(float(scores[best]), 3)
         chosen: list[int] = []
         for i in np.argsort(-scores, kind="stable")[: shape.max_sentences]:  # the closest, while they fit
-            if sum(len(spans[j]) + 1 for j in (*chosen, int(i))) - 1 <= limit:
+            if len(_joined([spans[j] for j in sorted((*chosen, int(i)))], limit + 1)) <= limit:
                 chosen.append(int(i))
         chosen.sort()  # in the input's order
-        return " ".join(spans[i] for i in chosen), round(float(sum(scores[i] for i in chosen)), 3)
+        return _joined([spans[i] for i in chosen], limit), round(float(scores[best]), 3)
 
     async def _query_vector(self, shape: OutputShape) -> np.ndarray:
         vectors = await self.batcher.query([shape.description or shape.name.replace("_", " ")])
         return np.asarray(vectors[0])
+
+
+def _joined(spans: list[str], limit: int) -> str:
+    """Sentences as one text that splits back into the same sentences: a space after a sentence's end mark before a
+    capital, else a blank line (a line without an end mark would run into the next one)."""
+    out = ""
+    for span in spans:
+        if not out:
+            out = span
+        elif out.endswith((".", "!", "?", "…")) and not span[:1].islower():
+            out = f"{out} {span}"
+        else:
+            out = f"{out}\n\n{span}"
+        if len(out) > limit:
+            break
+    return out

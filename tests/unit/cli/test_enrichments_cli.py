@@ -266,3 +266,26 @@ def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(
         churn["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]
         == base["services"]["setup"]["environment"]["CRMPILOT_KAFKA_BOOTSTRAP"]
     )
+
+
+def test_show_says_what_the_filters_transforms_and_derivations_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.speckit import LEAD_QUALITY, locked
+
+    text = (
+        LEAD_QUALITY.replace(
+            "  quality: {type: enum, values: {good: a real buyer, poor: not a buyer}}\n",
+            "  quality: {type: enum, values: {good: a real buyer, poor: not a buyer}}\n"
+            "  hot: {type: boolean, derived_from: [quality]}\n",
+        )
+        + "hooks: [hot_from_quality]\n"
+    )
+    locked(tmp_path, text, "lead_quality")
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(tmp_path))
+    shown = runner.invoke(app, ["enrichments", "show", "lead_quality"])
+    assert shown.exit_code == 0, shown.output
+    assert "only events with kind in lead, quote" in shown.output
+    assert "contact_email  (read as its email domain)" in shown.output
+    assert "derived from quality by the hooks" in shown.output
+    assert "written only for events with kind in lead" in shown.output

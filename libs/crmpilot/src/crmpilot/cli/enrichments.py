@@ -39,6 +39,7 @@ from crmpilot.enrichments.spec import (
     SpecError,
     SpecProblem,
     TextOutput,
+    Where,
     parse_spec,
 )
 from crmpilot.enrichments.task import task_for
@@ -151,6 +152,7 @@ def _view(entry: LoadedSpec) -> list[str]:
         "",
         f"source       topics {', '.join(source.topics)}; events {', '.join(source.event_types)}; key {source.key}",
         f"             re-run on update: {', '.join(source.rerun_on) or 'every update'}",
+        *([f"             only events with {_where(source.where)}"] if source.where else []),
         f"output topic {spec.topic}",
         "",
         "inputs",
@@ -158,12 +160,14 @@ def _view(entry: LoadedSpec) -> list[str]:
     for name, inp in spec.inputs.items():
         extra = [f"max {inp.max_tokens} tokens"] if inp.max_tokens else []
         extra += ["personal"] if inp.personal else []
+        extra += [f"read as its {inp.transform.replace('_', ' ')}"] if inp.transform else []
         lines.append(f"  {name:<20} {inp.path}" + (f"  ({', '.join(extra)})" if extra else ""))
     lines += ["", "outputs"]
     for name, out in spec.outputs.items():
         review = spec.thresholds(name)
         personal = ", personal" if name in spec.personal_outputs else ""
         personal += f", local rule {out.local}" if out.local else ""
+        personal += f", derived from {', '.join(out.derived_from)} by the hooks" if out.derived_from else ""
         lines.append(
             f"  {name:<20} {_kind(out)}  (auto_apply >= {review.auto_apply:g}, suggest >= {review.suggest:g}{personal})"
         )
@@ -186,6 +190,8 @@ def _view(entry: LoadedSpec) -> list[str]:
         lines.append("crm          none: results go to Kafka and the warehouse only")
     else:
         lines.append(f"crm          {crm.object}, record id at {crm.record_id}")
+        if crm.where:
+            lines.append(f"             written only for events with {_where(crm.where)}")
         lines += [f"  {output:<20} -> {field}" for output, field in crm.fields.items()]
         lines += [f"  {f'({output} confidence)':<20} -> {field}" for output, field in crm.confidence_fields.items()]
         lines.append(f"  {'(result id)':<20} -> {crm.result_id_field}")
@@ -195,7 +201,13 @@ def _view(entry: LoadedSpec) -> list[str]:
             lines.append(f"  {'(trace id)':<20} -> {crm.trace_field}")
     if spec.hooks:
         lines.append(f"hooks        {', '.join(spec.hooks)}")
+    if spec.local:
+        lines.append(f"local method {spec.local} (answers every field on the local model)")
     return lines
+
+
+def _where(where: Where) -> str:
+    return "; ".join(f"{path} in {', '.join(map(str, values))}" for path, values in where.items())
 
 
 def _kind(out: OutputField) -> str:
@@ -209,7 +221,8 @@ def _kind(out: OutputField) -> str:
         return f"{'integer' if out.integer else 'number'} {out.minimum:g}..{out.maximum:g}"
     if isinstance(out, TextOutput):
         grounded = f", extractive from {', '.join(out.source) or 'every input'}" if out.extractive else ""
-        return f"text <= {out.max_length}{grounded}"
+        sentences = f", up to {out.max_sentences} sentences" if out.extractive and out.max_sentences > 1 else ""
+        return f"text <= {out.max_length}{grounded}{sentences}"
     if isinstance(out, ItemsOutput):
         quoted = " + quote" if out.quote else ""
         return f"items: <= {out.max_items} of {{{', '.join(out.fields)}{quoted}}}"

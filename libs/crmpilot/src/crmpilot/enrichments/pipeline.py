@@ -360,9 +360,9 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_result_model", result_model(self.spec))
-        from crmpilot.events.registry import EVENT_TYPES  # the event contracts the filters compare with
+        from crmpilot.events.registry import latest_version, model_for  # the contracts the filters compare with
 
-        models = [max(v.items())[1] for t, v in EVENT_TYPES.items() if t in self.spec.source.event_types]
+        models = [model_for(t, latest_version(t)) for t in self.spec.source.event_types]  # known: checked at load
         object.__setattr__(self, "_source_where", Filter.of(self.spec.source.where, models))
         object.__setattr__(self, "_crm_where", Filter.of(self.spec.crm.where if self.spec.crm else {}, models))
         rerun = set(self.spec.source.rerun_on)
@@ -523,11 +523,6 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
         """Per extractive field: the quotes not found verbatim (whitespace runs aside) in its source inputs."""
         failures: dict[str, list[str]] = {}
         for name, out in self.spec.outputs.items():
-            if isinstance(out, TextOutput) and out.extractive and out.max_sentences > 1:
-                haystack = _squeezed("\n".join(payload[s] for s in out.source or self.spec.inputs))
-                if missing := _not_in_order(answer.get(name) or "", haystack, out.max_sentences):
-                    failures[name] = missing
-                continue
             if isinstance(out, TextOutput) and out.extractive:
                 quotes = [answer.get(name) or ""]
                 sources = out.source or tuple(self.spec.inputs)
@@ -537,9 +532,12 @@ class EnrichmentHandler(Pipeline[EnrichmentResult]):
             else:
                 continue
             haystack = _squeezed("\n".join(payload[s] for s in sources))
-            if isinstance(out, TextOutput):  # an empty extractive field is no answer, not a failed quote
-                quotes = [q for q in quotes if q]
-            missing = [q for q in quotes if not _squeezed(q) or _squeezed(q) not in haystack]
+            if isinstance(out, TextOutput) and out.max_sentences > 1:
+                missing = _not_in_order(quotes[0], haystack, out.max_sentences)
+            else:
+                if isinstance(out, TextOutput):  # an empty extractive field is no answer, not a failed quote
+                    quotes = [q for q in quotes if q]
+                missing = [q for q in quotes if not _squeezed(q) or _squeezed(q) not in haystack]
             if missing:
                 failures[name] = missing
         return failures

@@ -631,29 +631,24 @@ def _event_problems(spec: EnrichmentSpec, src: SpecSource) -> list[SpecProblem]:
                 )
     for loc, where in wheres:
         for path, allowed in where.items():
+            at = f"{'.'.join(map(str, loc))}.{path}"
             for event_type, model in models:
                 info = model.model_fields.get(path)
-                closed = info is not None and _literal_values(info.annotation) is not None  # named with its values
-                if (
-                    info is not None
-                    and not closed
-                    and (wrong := [v for v in allowed if not _holds(info.annotation, v)])
-                ):
-                    problems.append(
-                        src.problem(
-                            (*loc, path),
-                            f"{'.'.join(map(str, loc))}.{path}: {wrong[0]!r} is no value {event_type} {path} can hold",
+                if info is None:
+                    continue  # a fields.X of a record event: any value
+                known = _literal_values(info.annotation)
+                if known is not None:  # a closed field: named with its values
+                    if stray := [v for v in allowed if v not in known]:
+                        problems.append(
+                            src.problem(
+                                (*loc, path),
+                                f"{at}: {stray[0]!r} is no value of {event_type} {path} "
+                                f"(values: {', '.join(map(str, known))})",
+                            )
                         )
-                    )
-                    continue
-                known = _literal_values(info.annotation) if info is not None else None
-                if known is not None and (stray := [v for v in allowed if v not in known]):
+                elif wrong := [v for v in allowed if not _holds(info.annotation, v)]:
                     problems.append(
-                        src.problem(
-                            (*loc, path),
-                            f"{'.'.join(map(str, loc))}.{path}: {stray[0]!r} is no value of {event_type} {path} "
-                            f"(values: {', '.join(map(str, known))})",
-                        )
+                        src.problem((*loc, path), f"{at}: {wrong[0]!r} is no value {event_type} {path} can hold")
                     )
     return problems
 

@@ -172,17 +172,17 @@ class DeclaredAnswerer:
             return spans[best], round(float(scores[best]), 3)
         chosen: list[int] = []
         for i in np.argsort(-scores, kind="stable")[: shape.max_sentences]:  # the closest, while they fit
-            if len(_joined([spans[j] for j in sorted((*chosen, int(i)))], limit + 1)) <= limit:
+            if len(_joined([spans[j] for j in sorted((*chosen, int(i)))])) <= limit:
                 chosen.append(int(i))
         chosen.sort()  # in the input's order
-        return _joined([spans[i] for i in chosen], limit), round(float(scores[best]), 3)
+        return _joined([spans[i] for i in chosen]), round(float(scores[best]), 3)
 
     async def _query_vector(self, shape: OutputShape) -> np.ndarray:
         vectors = await self.batcher.query([shape.description or shape.name.replace("_", " ")])
         return np.asarray(vectors[0])
 
 
-def _joined(spans: list[str], limit: int) -> str:
+def _joined(spans: list[str]) -> str:
     """Sentences as one text that splits back into the same sentences: a space after a sentence's end mark before a
     capital, else a blank line (a line without an end mark would run into the next one)."""
     out = ""
@@ -193,6 +193,4 @@ def _joined(spans: list[str], limit: int) -> str:
             out = f"{out} {span}"
         else:
             out = f"{out}\n\n{span}"
-        if len(out) > limit:
-            break
     return out

@@ -306,7 +306,7 @@ print_env() {
     # at temperature 0 a small local model gives the same invalid answer on every attempt: the AI
     # services try an event twice (not 5 times over 15-30 s) before it goes to the dead-letter topic
     local svc
-    for svc in TICKET_CLASSIFIER EMAIL_SUMMARIZER REQUEST_SCORER ENRICHER; do
+    for svc in TICKET_CLASSIFIER EMAIL_SUMMARIZER ENRICHER; do
         echo "export CRMPILOT_${svc}_MAX_ATTEMPTS=\${CRMPILOT_${svc}_MAX_ATTEMPTS:-2}"
     done
     echo "export CRMPILOT_LLAMA_BASE_URL=http://127.0.0.1:$port/v1"

@@ -3,7 +3,8 @@
 # against the local stack (infra/stack.sh). Logs: <run>/logs/<service>.log.
 #
 #   infra/services.sh start [service ...]   (default: all below, sandbox first, then one
-#                                            enricher@<name> per declared enrichment in
+#                                            enricher@<name> per enrichment: the built-in
+#                                            score_request and those declared in
 #                                            CRMPILOT_ENRICHMENTS_DIR; crm_source, the CRM
 #                                            poller, only when named; the sandbox holds the
 #                                            demo org and its history of closed cases,
@@ -38,7 +39,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 RUN_DIR="${CRMPILOT_RUN_DIR:-$REPO_ROOT/.run}"
 LOG_DIR="$RUN_DIR/logs"
 PY="$REPO_ROOT/.venv/bin/python"
-ALL_SERVICES=(crm_sandbox ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer kpi_aggregator)
+ALL_SERVICES=(crm_sandbox ticket_classifier email_summarizer warehouse_writer crm_writer kpi_aggregator)
 
 say() { printf '[services] %s\n' "$*"; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -54,7 +55,6 @@ export CRMPILOT_KPI_AGGREGATOR_DATA_DIR="${CRMPILOT_KPI_AGGREGATOR_DATA_DIR:-$RU
 # /healthz, /readyz and /metrics of each consumer service (crmpilot status reads the same variables)
 export CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT="${CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT:-9401}"
 export CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT="${CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT:-9402}"
-export CRMPILOT_REQUEST_SCORER_HTTP_PORT="${CRMPILOT_REQUEST_SCORER_HTTP_PORT:-9403}"
 export CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT="${CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT:-9404}"
 export CRMPILOT_CRM_WRITER_HTTP_PORT="${CRMPILOT_CRM_WRITER_HTTP_PORT:-9405}"
 export CRMPILOT_CRM_SOURCE_HTTP_PORT="${CRMPILOT_CRM_SOURCE_HTTP_PORT:-9406}"
@@ -64,7 +64,7 @@ membership_env() {
     local svc="$1" prefix id replica="${CRMPILOT_SERVICES_REPLICA:-1}"
     case "$svc" in
         enricher@*) prefix=CRMPILOT_ENRICHER_ id="enricher-${svc#enricher@}-$replica" ;;
-        ticket_classifier | email_summarizer | request_scorer | warehouse_writer | crm_writer)
+        ticket_classifier | email_summarizer | warehouse_writer | crm_writer)
             prefix="CRMPILOT_${svc^^}_" id="$svc-$replica" ;;
         *) return 0 ;;
     esac
@@ -113,9 +113,9 @@ stop_one() {
     say "$svc: stopped"
 }
 
-# one enricher per declared enrichment: enricher@<name> (a bad spec stops here, with its file and line)
+# one enricher per enrichment, built-in (score_request) or declared: enricher@<name> (a bad spec stops here, with
+# its file and line)
 enrichers() {
-    [[ -n "${CRMPILOT_ENRICHMENTS_DIR:-}" ]] || return 0
     "$PY" -c 'from crmpilot.enrichments import load_registry; print(" ".join("enricher@" + s.name for s in load_registry()))'
 }
 
@@ -124,7 +124,7 @@ cmd="${1:-status}"; shift || true
 services=("$@")
 if ((${#services[@]} == 0)); then
     if [[ "$cmd" == start ]]; then
-        declared="$(enrichers)" || die "the enrichment specs in $CRMPILOT_ENRICHMENTS_DIR do not load (above)"
+        declared="$(enrichers)" || die "the enrichment specs do not load (above)"
     else  # stop and status work whatever the specs say now: the pidfiles below name what runs
         declared="$(enrichers 2>/dev/null)" || declared=""
     fi
@@ -142,7 +142,7 @@ case "$cmd" in
     start) for s in "${services[@]}"; do start_one "$s"; done ;;
     stop) for ((i = ${#services[@]} - 1; i >= 0; i--)); do stop_one "${services[$i]}"; done ;;
     env)  # endpoints only of the services that run, so `crmpilot status` probes what is there
-        for s in ticket_classifier email_summarizer request_scorer warehouse_writer crm_writer crm_source; do
+        for s in ticket_classifier email_summarizer warehouse_writer crm_writer crm_source; do
             running "$s" || unset "CRMPILOT_${s^^}_HTTP_PORT"
         done
         # quoted for the shell: values may hold spaces, quotes or JSON (CRMPILOT_LLM_PRICES)

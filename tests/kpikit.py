@@ -8,15 +8,16 @@ from typing import Any
 
 from crmpilot.events import (
     EmailSummary,
+    EnrichmentResult,
     Envelope,
     Provenance,
-    RequestScore,
     ReviewDecision,
     TicketClassification,
     result_id_for,
 )
 from crmpilot.tasks.score_request import Band
 from crmpilot.tasks.summarize_email import Urgency
+from tests.scorekit import scored_event, scored_request
 
 AT = datetime(2024, 5, 1, 9, 0, 30, tzinfo=UTC)
 
@@ -77,11 +78,12 @@ def email(
     )
 
 
-def request(sid: str, *, band: Band = "hot", review: ReviewDecision = "skip", **prov: Any) -> Envelope[RequestScore]:
-    data = RequestScore(
-        result_id=result_id_for(sid, "score_request", "v1"), review=review, provenance=provenance(sid, **prov),
-        request_id=f"req-{sid}", kind="lead", score=90, band=band, next_action="call",
-    )  # fmt: skip
-    return Envelope[RequestScore](
-        source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
-    )
+SCORES: dict[Band, int] = {"hot": 90, "warm": 55, "cold": 20}
+
+
+def request(
+    sid: str, *, band: Band = "hot", review: ReviewDecision = "skip", **prov: Any
+) -> Envelope[EnrichmentResult]:
+    """A lead scored by the built-in ``score_request`` enrichment, its score in ``band``."""
+    data = scored_request(provenance(sid, **prov), request_id=f"req-{sid}", score=SCORES[band], review=review)
+    return scored_event(data, source="t")

@@ -236,7 +236,7 @@ def _ai_fields() -> tuple[FieldSpec, ...]:
         _pick("AI_Priority__c", "AI Priority", PRIORITIES, custom=True),
         _pick("AI_Sentiment__c", "AI Sentiment", SENTIMENTS, custom=True),
         _long("AI_Summary__c", "AI Summary", custom=True),
-        FieldSpec("AI_Confidence__c", "AI Confidence", "double", precision=3, scale=2, custom=True),
+        FieldSpec("AI_Confidence__c", "AI Confidence", "double", precision=5, scale=4, custom=True),
         FieldSpec("AI_Score__c", "AI Score", "double", precision=5, scale=2, custom=True),
         _long("AI_Score_Reasons__c", "AI Score Reasons", custom=True),
         FieldSpec("AI_Review_Required__c", "AI Review Required", "boolean", nillable=False, default=False, custom=True),

@@ -26,7 +26,7 @@ from typing import Any
 from crmpilot.crm import CRM, AuditLog, CRMLimitExceeded, WriteReport, write_back
 from crmpilot.crm.mapping import Result, UnknownEnrichmentResult
 from crmpilot.enrichments.spec import EnrichmentSpec
-from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, PoisonMessage, RequestScore, TicketClassification
+from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, PoisonMessage, TicketClassification
 from crmpilot.streaming import MessageContext, Output
 from crmpilot.streaming.microbatch import MicroBatcher
 from crmpilot.streaming.tracing import process_span
@@ -34,7 +34,7 @@ from crmpilot.telemetry import metrics as prom
 
 log = logging.getLogger(__name__)
 
-RESULT_TYPES = (TicketClassification, EmailSummary, RequestScore, EnrichmentResult)
+RESULT_TYPES = (TicketClassification, EmailSummary, EnrichmentResult)
 
 API_CALLS = prom.counter("crmpilot_crm_api_calls", "CRM API calls spent by write-back batches")
 BATCHES = prom.counter(

@@ -36,7 +36,7 @@ class Settings(GroupMembershipSettings, BaseSettings):
 
     group_id: str = Field(default="crmpilot-crm-writer", description="Kafka consumer group")
     topics: tuple[str, ...] = Field(
-        default=("ai.ticket.classified", "ai.email.summarized", "ai.request.scored"),
+        default=("ai.ticket.classified", "ai.email.summarized"),
         description="result topics to write back",
     )
     batch_size: int = Field(

@@ -1,7 +1,7 @@
 """Settings of the enricher, from ``CRMPILOT_ENRICHER_*`` variables.
 
-Which spec runs is ``enrichment`` (or ``--enrichment``); where the specs are,
-``CRMPILOT_ENRICHMENTS_DIR``. Topics and group default to the spec's
+Which spec runs is ``enrichment`` (or ``--enrichment``): a built-in one
+(``score_request``) or one of ``CRMPILOT_ENRICHMENTS_DIR``. Topics and group default to the spec's
 (``crmpilot-enricher-<name>``); the overrides exist for running a second copy
 beside the first (a test, a backfill).
 """
@@ -20,7 +20,8 @@ class Settings(AIServiceSettings, BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_ENRICHER_", frozen=True, extra="ignore")
 
     enrichment: str = Field(
-        min_length=1, description="the enrichment to run: a spec name from CRMPILOT_ENRICHMENTS_DIR"
+        min_length=1,
+        description="the enrichment to run: a built-in spec (score_request) or one from CRMPILOT_ENRICHMENTS_DIR",
     )
     group_id: str | None = Field(default=None, description="Kafka consumer group (default crmpilot-enricher-<name>)")
     input_topics: tuple[str, ...] | None = Field(

@@ -1,8 +1,9 @@
 """``python -m kpi_aggregator``: live KPIs over the AI result topics, on faust-streaming.
 
-Reads ``ai.ticket.classified``, ``ai.email.summarized`` and ``ai.request.scored``;
-keeps tumbling windows (1 minute, 1 hour) per task and per category / urgency /
-band: result counts, automation rate (auto_apply vs suggest vs skip), p95
+Reads ``ai.ticket.classified``, ``ai.email.summarized`` and every enrichment's
+results (``ai.request.scored`` for the built-in ``score_request``); keeps tumbling
+windows (1 minute, 1 hour) per task and per category / urgency / first enum output
+(the request band): result counts, automation rate (auto_apply vs suggest vs skip), p95
 latency and cost. Serves them as JSON at ``GET http://127.0.0.1:6066/kpi`` and
 upserts them into ``warehouse.kpi_window``. faust's internal topics are named
 after the app id. Settings: ``CRMPILOT_KPI_AGGREGATOR_*``, ``CRMPILOT_KAFKA_*``,

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from crmpilot.enrichments.spec import EnrichmentSpec, EnumOutput
-from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, RequestScore, TicketClassification
+from crmpilot.events import EmailSummary, EnrichmentResult, Envelope, TicketClassification
 
 __all__ = ["ALL", "Observation", "enrichment_dimensions", "observe", "split_key", "table_keys"]
 
@@ -68,8 +68,6 @@ def observe(envelope: Envelope[Any], dimensions: Mapping[str, str] | None = None
         dimension = f"category={result.category}"
     elif isinstance(result, EmailSummary):
         dimension = f"urgency={result.urgency}"
-    elif isinstance(result, RequestScore):
-        dimension = f"band={result.band}"
     else:
         return None
     p = result.provenance

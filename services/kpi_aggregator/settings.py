@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-RESULT_TOPICS = ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")
+RESULT_TOPICS = ("ai.ticket.classified", "ai.email.summarized")
 
 
 class Settings(BaseSettings):

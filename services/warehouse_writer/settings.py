@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
 
-RESULT_TOPICS = ("ai.ticket.classified", "ai.email.summarized", "ai.request.scored")
+RESULT_TOPICS = ("ai.ticket.classified", "ai.email.summarized")
 SOURCE_TOPICS = ("crm.case.events", "crm.email.events", "erp.request.events", "crm.lead.events")
 
 

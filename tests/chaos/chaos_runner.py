@@ -144,7 +144,7 @@ def run_scenario(
     say(
         f"{scenario.name}: {scenario.what} ({counts['ticket_classifier']} case events, "
         f"{counts['email_summarizer']} emails,"
-        f" {counts['request_scorer']} lead requests over {stream_s:.0f}s, {len(workload.per_record)} keys;"
+        f" {counts['enricher']} lead requests over {stream_s:.0f}s, {len(workload.per_record)} keys;"
         f" {workload.poison_count} poison; {instances} consumer instances)"
     )
     scenario.fault(ctx)

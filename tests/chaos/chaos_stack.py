@@ -6,7 +6,7 @@ with its own run folder and ports (default ``/tmp/chaos-run``, Kafka 29092,
 controller 29093, PostgreSQL 55442) and refuses the shared stack's ports.
 
 :class:`ChaosPipeline` runs ``crm_sandbox``, ``ticket_classifier``,
-``email_summarizer``, ``request_scorer``, ``warehouse_writer`` and
+``email_summarizer``, ``enricher`` (the built-in ``score_request``), ``warehouse_writer`` and
 ``crm_writer`` the way ``infra/services.sh`` and ``tests/e2e/e2e_stack.py``
 do (``python -m <service>``, configured only through environment variables),
 on fresh topics and a fresh database, with the three AI services pointed at
@@ -71,7 +71,9 @@ PLANTED = {
 }
 DB_ROLE = "chaos_svc"
 
-AI_SERVICES = ("ticket_classifier", "email_summarizer", "request_scorer")
+AI_SERVICES = ("ticket_classifier", "email_summarizer", "enricher")
+SERVICE_ARGS = {"enricher": ("--enrichment", "score_request")}
+"""The arguments of a service's module: the enricher runs the built-in score_request spec."""
 PIPELINE_SERVICES = (*AI_SERVICES, "warehouse_writer", "crm_writer")
 # the session of a static member: how long an instance that stops for good keeps its partitions
 STATIC_SESSION_TIMEOUT_MS = 30_000
@@ -274,16 +276,13 @@ def classify_answer(req: ChatRequest) -> Reply:
         )
     if task == "score_request":
         score = 20 + h % 80
-        return Reply(
-            {
-                "score": score,
-                "band": "warm",
-                "factors": [],
-                "risk_flags": [],
-                "next_action": "Call the contact this week.",
-                "confidence": 0.9,
-            }
-        )
+        answer = {
+            "score": score,
+            "factors": [{"name": "seats stated", "direction": "up", "weight": 10, "evidence": "kind: lead"}],
+            "risk_flags": ["incomplete"] if h % 2 else [],
+            "next_action": "Call the contact this week.",
+        }
+        return Reply({**answer, "confidence": dict.fromkeys(answer, 0.9)})
     return Reply(
         {
             "category": _CATEGORIES[h % len(_CATEGORIES)],
@@ -438,7 +437,7 @@ class ChaosPipeline:
         return {
             "ticket_classifier": self.topic("crm.case.events"),
             "email_summarizer": self.topic("crm.email.events"),
-            "request_scorer": self.topic("erp.request.events"),
+            "enricher": self.topic("erp.request.events"),
         }
 
     @property
@@ -447,7 +446,7 @@ class ChaosPipeline:
         return {
             "ticket_classifier": self.topic("ai.ticket.classified"),
             "email_summarizer": self.topic("ai.email.summarized"),
-            "request_scorer": self.topic("ai.request.scored"),
+            "enricher": self.topic("ai.request.scored"),
         }
 
     @property
@@ -524,12 +523,19 @@ class ChaosPipeline:
         }
         for name in PIPELINE_SERVICES:
             if not self.replicas:
-                self.services[name] = ServiceProc(name, (), self.service_env(name), self.log_dir / f"{name}.log")
+                self.services[name] = ServiceProc(
+                    name, SERVICE_ARGS.get(name, ()), self.service_env(name), self.log_dir / f"{name}.log"
+                )
                 continue
             for n in range(1, self.replicas.get(name, 1) + 1):
                 instance = f"{name}-{n}"
                 self.services[instance] = ServiceProc(
-                    instance, (), self.service_env(name, n), self.log_dir / f"{instance}.log", module=name, replica=n
+                    instance,
+                    SERVICE_ARGS.get(name, ()),
+                    self.service_env(name, n),
+                    self.log_dir / f"{instance}.log",
+                    module=name,
+                    replica=n,
                 )
         self.services["crm_sandbox"].start()  # the CRM writer logs in at start
         consumers = [(svc, svc.launch()) for name, svc in self.services.items() if name != "crm_sandbox"]
@@ -593,10 +599,9 @@ class ChaosPipeline:
                 "CRMPILOT_EMAIL_SUMMARIZER_INPUT_TOPIC": src["email_summarizer"],
                 "CRMPILOT_EMAIL_SUMMARIZER_OUTPUT_TOPIC": res["email_summarizer"],
                 "CRMPILOT_EMAIL_SUMMARIZER_THRESHOLD_LOW": "0",
-                "CRMPILOT_REQUEST_SCORER_GROUP_ID": groups["request_scorer"],
-                "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([src["request_scorer"]]),
-                "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": res["request_scorer"],
-                "CRMPILOT_REQUEST_SCORER_THRESHOLD_LOW": "0",
+                "CRMPILOT_ENRICHER_GROUP_ID": groups["enricher"],
+                "CRMPILOT_ENRICHER_INPUT_TOPICS": json.dumps([src["enricher"]]),
+                "CRMPILOT_ENRICHER_OUTPUT_TOPIC": res["enricher"],
                 # the warehouse writer: every result and source topic
                 "CRMPILOT_WAREHOUSE_WRITER_GROUP_ID": groups["warehouse_writer"],
                 "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(reads["warehouse_writer"]),

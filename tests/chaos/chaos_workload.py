@@ -33,6 +33,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from crm_sandbox.client import sandbox_salesforce
 from crmpilot.crm import mapping
+from crmpilot.enrichments import load_registry, task_for
 from crmpilot.events import (
     CaseEvent,
     EmailReceived,
@@ -41,7 +42,7 @@ from crmpilot.events import (
     encode,
     result_id_for,
 )
-from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL
+from crmpilot.tasks import CLASSIFY_TICKET, SUMMARIZE_EMAIL
 
 HUMAN_TOKEN = "sandbox-human-token"
 POISON_PREFIX = "chaos-poison-"
@@ -50,7 +51,7 @@ FLOWS: dict[str, tuple[Any, str, str]] = {
     # AI service: (task spec, CRM sObject, warehouse fact table)
     "ticket_classifier": (CLASSIFY_TICKET, "Case", "fact_ticket_classification"),
     "email_summarizer": (SUMMARIZE_EMAIL, "Case", "fact_email_summary"),
-    "request_scorer": (SCORE_REQUEST, "Lead", "fact_request_score"),
+    "enricher": (task_for(load_registry([], builtin=True).get("score_request")), "Lead", "fact_enrichment"),
 }
 
 _SUBJECTS = (
@@ -233,7 +234,7 @@ def _request_item(i: int, lead_id: str, tag: str, seq: int = 0) -> Item:
         time=_now(),
         data=data,
     )
-    return Item("request_scorer", env, "Lead", lead_id, seq)
+    return Item("enricher", env, "Lead", lead_id, seq)
 
 
 def build_workload(

@@ -2,8 +2,8 @@
 
 Each e2e session gets a fresh database (migrated), fresh topics and its own
 consumer groups, and runs ``crm_sandbox``, ``ticket_classifier``,
-``email_summarizer``, ``request_scorer``, ``warehouse_writer`` and
-``crm_writer`` exactly as ``infra/services.sh`` does: ``python -m <service>``
+``email_summarizer``, the enricher of the built-in ``score_request``,
+``warehouse_writer`` and ``crm_writer`` exactly as ``infra/services.sh`` does: ``python -m <service>``
 configured only through environment variables. The pipeline is shared by the
 tier's modules (one start-up); each module sends its own events and looks only
 at the results of those.
@@ -186,7 +186,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         f.result()
     groups = {
         s: f"e2e-{run}-{s}"
-        for s in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+        for s in ("ticket_classifier", "email_summarizer", "score_request", "warehouse_writer", "crm_writer")
     }
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
@@ -209,9 +209,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         "CRMPILOT_EMAIL_SUMMARIZER_GROUP_ID": groups["email_summarizer"],
         "CRMPILOT_EMAIL_SUMMARIZER_INPUT_TOPIC": t.emails,
         "CRMPILOT_EMAIL_SUMMARIZER_OUTPUT_TOPIC": t.summaries,
-        "CRMPILOT_REQUEST_SCORER_GROUP_ID": groups["request_scorer"],
-        "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([t.requests, t.leads]),
-        "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": t.scores,
         "CRMPILOT_WAREHOUSE_WRITER_GROUP_ID": groups["warehouse_writer"],
         "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps([*t.results, t.enriched, *sources]),
         "CRMPILOT_CRM_WRITER_GROUP_ID": groups["crm_writer"],
@@ -221,9 +218,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     try:
         p.start("crm_sandbox", "--seed", "demo", ready="listening on")
         consumers = [
-            p.launch(name)
-            for name in ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+            p.launch(name) for name in ("ticket_classifier", "email_summarizer", "warehouse_writer", "crm_writer")
         ]
+        scorer_env = {
+            "CRMPILOT_ENRICHER_GROUP_ID": groups["score_request"],
+            "CRMPILOT_ENRICHER_INPUT_TOPICS": json.dumps([t.requests, t.leads]),
+            "CRMPILOT_ENRICHER_OUTPUT_TOPIC": t.scores,
+        }
+        consumers.append(p.launch("enricher", "--enrichment", "score_request", label="score_request", env=scorer_env))
         for svc in consumers:
             p.wait_ready(svc)
         yield p

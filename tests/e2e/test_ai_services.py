@@ -23,11 +23,13 @@ from psycopg.rows import dict_row
 from crm_sandbox.client import sandbox_salesforce
 from crmpilot.cli.demo import EMAIL_QUERY, LEAD_QUERY, email_events, lead_events
 from crmpilot.crm.source import case_events, fetch_case_records
+from crmpilot.enrichments import load_registry, task_for
 from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, decode, result_id_for
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
-from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL, band_for, category_names
+from crmpilot.tasks import CLASSIFY_TICKET, SUMMARIZE_EMAIL, category_names
+from crmpilot.tasks.score_request import band_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +77,16 @@ def planted_answer(req: ChatRequest) -> dict[str, Any]:
 def rows(pipeline: Pipeline, table: str, result_ids: list[str]) -> dict[str, dict[str, Any]]:
     with psycopg.connect(pipeline.database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(f"select * from warehouse.{table} where result_id = any(%s)", (result_ids,))
+        return {r["result_id"]: r for r in cur.fetchall()}
+
+
+SCORE_REQUEST = task_for(load_registry([], builtin=True).get("score_request"))
+
+
+def scored(pipeline: Pipeline, result_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows of the built-in score_request's typed view, bi.score_request."""
+    with psycopg.connect(pipeline.database_url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("select * from bi.score_request where result_id = any(%s)", (result_ids,))
         return {r["result_id"]: r for r in cur.fetchall()}
 
 
@@ -180,7 +192,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
     )
     wait_for(
         "a warehouse fact for every request",
-        lambda: len(rows(pipeline, "fact_request_score", score_ids)) == len(score_ids),
+        lambda: len(scored(pipeline, score_ids)) == len(score_ids),
         pipeline,
     )
     wait_for(
@@ -200,7 +212,7 @@ def sent(pipeline: Pipeline, server: OpenAITestServer) -> dict[str, Any]:
 def test_every_result_passes_its_schema(pipeline: Pipeline, sent: dict[str, Any]) -> None:
     for topic, kind in (
         (pipeline.topics.summaries, "ai.email.summarized"),
-        (pipeline.topics.scores, "ai.request.scored"),
+        (pipeline.topics.scores, "ai.enrichment.completed"),
     ):
         records = read_all(pipeline, topic)
         assert records, f"no records on {topic}"
@@ -254,22 +266,23 @@ def test_grounding_catches_the_planted_item_and_the_crm_gets_a_flagged_suggestio
 
 
 def test_leads_get_their_score_in_the_crm(pipeline: Pipeline, sent: dict[str, Any]) -> None:
-    facts = rows(pipeline, "fact_request_score", list(sent["leads"]))
+    facts = scored(pipeline, list(sent["leads"]))
     bot = sent["bot"]
     for result_id, event in sent["leads"].items():
         row = facts[result_id]
         assert (
-            row["kind"] == "lead"
+            row["record_id"] == event.data.request_id
             and row["band"] == band_for(row["score"])
             and row["source_topic"] == pipeline.topics.leads
         )
-        assert row["result"]["factors"] and isinstance(row["risk_flags"], list) and 0 < row["confidence"] <= 1
+        assert row["factors"] and isinstance(row["risk_flags"], list) and 0 < row["confidence_score"] <= 1
         lead = bot.Lead.get(event.data.request_id)
         assert lead["AI_Result_Id__c"] == result_id
         assert lead["AI_Score__c"] == row["score"] and lead["AI_Confidence__c"] == pytest.approx(
-            row["confidence"], abs=0.01
+            row["confidence_score"], abs=0.0001
         )
-        assert lead["AI_Score_Reasons__c"] and lead["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
+        assert lead["AI_Score_Reasons__c"] == row["reasons"] and row["reasons"]
+        assert lead["AI_Review_Required__c"] is (row["review_decision"] != "auto_apply")
     by_company = {sent["leads"][rid].data.company: row for rid, row in facts.items()}
     assert by_company["Northwind Logistics"]["score"] > by_company["Self"]["score"], (
         "a quote for 200 seats beats a curious student"
@@ -280,20 +293,21 @@ def test_leads_get_their_score_in_the_crm(pipeline: Pipeline, sent: dict[str, An
 def test_a_russian_purchase_request_is_scored_and_targets_no_crm_record(
     pipeline: Pipeline, sent: dict[str, Any]
 ) -> None:
-    row = rows(pipeline, "fact_request_score", [sent["ru_request"]])[sent["ru_request"]]
-    assert row["kind"] == "purchase" and row["source_topic"] == pipeline.topics.requests
-    assert any(f["direction"] == "up" for f in row["result"]["factors"])
+    row = rows(pipeline, "fact_enrichment", [sent["ru_request"]])[sent["ru_request"]]
+    assert row["task"] == "score_request" and row["source_topic"] == pipeline.topics.requests
+    assert row["result"]["to_crm"] is False, "a purchase request is no lead"
+    assert any(f["direction"] == "up" for f in row["outputs"]["factors"])
     assert audit(pipeline, [sent["ru_request"]]) == {}
 
 
 def test_an_empty_request_gets_a_typed_skip_not_an_error(pipeline: Pipeline, sent: dict[str, Any]) -> None:
-    row = rows(pipeline, "fact_request_score", [sent["empty_request"]])[sent["empty_request"]]
+    row = rows(pipeline, "fact_enrichment", [sent["empty_request"]])[sent["empty_request"]]
     assert row["input_skipped"] is True and row["review_decision"] == "skip"
-    assert row["result"]["skipped"]["reason"] == "empty_input"
+    assert row["result"]["skipped"]["reason"] == "empty_input" and row["outputs"] == {}
     assert (row["provider"], row["attempts"], row["tokens_in"]) == ("none", 0, 0)
     wait_for(
         "the request scorer to commit past the empty request",
-        lambda: committed_equals_end(pipeline, pipeline.groups["request_scorer"], pipeline.topics.requests),
+        lambda: committed_equals_end(pipeline, pipeline.groups["score_request"], pipeline.topics.requests),
         pipeline,
     )
     assert not read_all(pipeline, pipeline.topics.requests + ".dlq"), "nothing was dead-lettered"

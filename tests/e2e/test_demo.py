@@ -46,7 +46,7 @@ def test_the_demo_shows_all_three_services_at_work(pipeline: Pipeline, monkeypat
     out = result.output
     assert result.exit_code == 0, out
     assert "20 cases" in out and "4 emails" in out and "5 leads" in out
-    for title in ("ticket_classifier", "email_summarizer", "request_scorer"):
+    for title in ("ticket_classifier", "email_summarizer", "score_request"):
         assert f"by {title}" in out, f"no table for {title}:\n{out}"
     assert "bi.ticket_type" in out, out
     assert "49 results stored with provenance" in out and "20 ticket_type" in out and "CRM records written: " in out

@@ -51,11 +51,11 @@ def test_create_get_update_delete(sf: Salesforce) -> None:
     assert case["CreatedById"] == case["LastModifiedById"] == INTEGRATION_USER.id
     assert case["AI_Category__c"] is None
 
-    status = sobject(sf, "Case").update(case_id, {"AI_Category__c": "Technical Issue", "AI_Confidence__c": 0.873})
+    status = sobject(sf, "Case").update(case_id, {"AI_Category__c": "Technical Issue", "AI_Confidence__c": 0.87349})
     assert status == 204
     updated = sobject(sf, "Case").get(case_id[:15])  # 15-character ids work too
     assert updated["AI_Category__c"] == "Technical Issue"
-    assert updated["AI_Confidence__c"] == 0.87  # number(3, 2) rounds
+    assert updated["AI_Confidence__c"] == 0.8735  # number(5, 4) rounds
     assert updated["LastModifiedDate"] >= case["LastModifiedDate"]
     sf.query("SELECT COUNT() FROM Case")
     assert sf.api_usage["api-usage"].used >= 5

@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import BaseModel, ConfigDict, field_validator
 from realmodel_kit import LlamaServer, Wire, make_provider
 
-from crmpilot.enrichments import task_for
+from crmpilot.enrichments import load_registry, task_for
 from crmpilot.enrichments.spec import load_spec
 from crmpilot.errors import Retryable
 from crmpilot.llm import LLMInvalidOutput, Prompt, TaskSpec
@@ -37,7 +37,7 @@ from crmpilot.llm.client import TaskRun
 from crmpilot.llm.errors import LLMContextOverflow, LLMTimeout, LLMUnavailable
 from crmpilot.llm.openai_provider import response_format_for
 from crmpilot.llm.testing import OpenAITestServer
-from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL
+from crmpilot.tasks import CLASSIFY_TICKET, SUMMARIZE_EMAIL
 
 pytestmark = pytest.mark.anyio
 
@@ -64,12 +64,12 @@ EMAIL = {
     "max_words": 40,
 }
 
-LEAD = {
+LEAD = {  # as the enricher reads an event: every input as text
     "kind": "lead",
     "company": "Nordwind Logistics GmbH",
     "email_domain": "nordwind.example",
     "country": "DE",
-    "employees": 850,
+    "employees": "850",
     "amount": "45000",
     "currency": "EUR",
     "description": "We want to roll out the CRM add-on to 300 agents this quarter and need a quote.",
@@ -91,7 +91,7 @@ def _tasks() -> list[tuple[str, TaskSpec[Any], dict[str, Any]]]:
     return [
         ("classify_ticket", CLASSIFY_TICKET, _ticket(*TICKETS[0][1:])),
         ("summarize_email", SUMMARIZE_EMAIL, EMAIL),
-        ("score_request", SCORE_REQUEST, LEAD),
+        ("score_request (built-in spec)", task_for(load_registry([], builtin=True).get("score_request")), LEAD),
         ("churn_risk (declared)", churn, churn_payload),
     ]
 

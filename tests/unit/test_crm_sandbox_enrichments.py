@@ -79,9 +79,19 @@ def test_example_specs_add_their_fields_and_values() -> None:
 
 def test_without_specs_the_schema_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)
-    assert org_schema() is default_schema()
+    # the built-in score_request spec is always loaded: the default Lead already has every field it writes
+    assert org_schema() == default_schema()
+    assert schema_for(load_registry([])) == default_schema()
+    lead = default_schema().get("Lead")
+    target = load_registry([]).get("score_request").crm
+    assert lead is not None and target is not None
+    for name in (*target.fields.values(), *target.confidence_fields.values(), target.result_id_field,
+                 target.review_field, target.trace_field):  # fmt: skip
+        assert name is not None and lead.field(name) is not None, name
     assert schema_for(None) is default_schema()
-    assert schema_for(load_registry([])) is default_schema()
+    assert schema_for(load_registry([], builtin=False)) is default_schema()
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_BUILTIN", "false")
+    assert org_schema() is default_schema()
     assert default_schema().get("Opportunity").field("Churn_Risk__c") is None  # type: ignore[union-attr]  # the default schema has these objects
 
 

@@ -32,7 +32,7 @@ def test_values_are_normalised_under_canonical_names() -> None:
         {
             "attributes": {"type": "Case"},
             "ai_category__c": category_names()[0],
-            "AI_Confidence__c": "0.875",
+            "AI_Confidence__c": "0.87456",  # number(5,4): the org rounds to its scale
             "AI_Review_Required__c": "TRUE",
             "AI_Score__c": 87,
             "AI_Summary__c": None,
@@ -40,7 +40,7 @@ def test_values_are_normalised_under_canonical_names() -> None:
     )
     assert values == {
         "AI_Category__c": category_names()[0],
-        "AI_Confidence__c": 0.88,
+        "AI_Confidence__c": 0.8746,
         "AI_Review_Required__c": True,
         "AI_Score__c": 87.0,
         "AI_Summary__c": None,

@@ -193,6 +193,7 @@ def test_status_names_each_declared_enrichment_with_its_enrichers_group_and_lag(
         spec = spec.replace("object: Opportunity", f"object: {crm_object}")  # two specs may not write one field
         (tmp_path / f"{name}.yaml").write_text(spec)
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(tmp_path))
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_BUILTIN", "false")  # only the two specs of this test
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for _ in range(4):
         producer.produce(topic, b"x")

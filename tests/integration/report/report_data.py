@@ -14,13 +14,14 @@ from crmpilot.events import (
     EmailSummary,
     Envelope,
     Provenance,
-    RequestScore,
     ReviewDecision,
     TicketClassification,
     result_id_for,
 )
 from crmpilot.tasks.taxonomy import Priority
 from crmpilot.warehouse import CrmAuditEntry, DlqEntry, FeedbackEntry, KafkaPosition, PostgresWarehouse
+from tests.scorekit import TOPIC as SCORE_TOPIC
+from tests.scorekit import scored_event, scored_request
 
 DAY1 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -69,14 +70,17 @@ def email(sid: str, at: datetime, review: ReviewDecision, **kw: Any) -> Envelope
 
 
 def request(sid: str, at: datetime, review: ReviewDecision, **kw: Any) -> Envelope[Any]:
-    data = RequestScore(
-        result_id=result_id_for(sid, "score_request", "v1"), review=review,
-        provenance=_provenance(sid, "score_request", at, **kw), request_id=f"req-{sid}", kind="lead", score=64,
-        band="warm", next_action="call",
+    """A lead scored 64 by the built-in ``score_request`` enrichment."""
+    data = scored_request(
+        _provenance(sid, "score_request", at, **kw), request_id=f"req-{sid}", score=64, next_action="call",
+        review=review,
     )  # fmt: skip
-    return Envelope[RequestScore](
-        source="t", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
-    )
+    return scored_event(data)
+
+
+def _topic(result: Envelope[Any]) -> str:
+    """The topic a result is read from: a typed result's is named like its type, an enrichment's by its spec."""
+    return SCORE_TOPIC if result.data.task == "score_request" else result.type
 
 
 def load_known(warehouse: PostgresWarehouse) -> None:
@@ -89,7 +93,7 @@ def load_known(warehouse: PostgresWarehouse) -> None:
     e1 = email("e1", DAY1, "auto_apply", cost_usd=Decimal("0.001"))
     r1 = request("r1", DAY2, "suggest", cost_usd=Decimal("0.003"))
     results = [t0, t1, t2, t3, t4, e1, r1]
-    warehouse.write_results([(r, KafkaPosition(r.type, 0, i)) for i, r in enumerate(results)])
+    warehouse.write_results([(r, KafkaPosition(_topic(r), 0, i)) for i, r in enumerate(results)])
     sources = [Envelope[CaseEvent](id=sid, source="crm://x", type="crm.case.created", schemaversion=1, subject=sid,
                                    data=CaseEvent(case_id=sid)) for sid in ("t1", "t2", "t3", "t4")]  # fmt: skip
     warehouse.write_raw_events([(s, KafkaPosition("crm.case.events", 0, i)) for i, s in enumerate(sources)])

@@ -120,19 +120,20 @@ def test_a_services_lifecycle_endpoints_listen_on_loopback_only(
     env = {
         **_clean_env(),
         "CRMPILOT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "CRMPILOT_REQUEST_SCORER_GROUP_ID": unique_name("bindtest"),
-        "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": f'["{topic}"]',
-        "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": topic,
-        "CRMPILOT_REQUEST_SCORER_HTTP_PORT": str(port),
+        # the built-in score_request enrichment, as infra/services.sh starts it (enricher@score_request)
+        "CRMPILOT_ENRICHER_GROUP_ID": unique_name("bindtest"),
+        "CRMPILOT_ENRICHER_INPUT_TOPICS": f'["{topic}"]',
+        "CRMPILOT_ENRICHER_OUTPUT_TOPIC": topic,
+        "CRMPILOT_ENRICHER_HTTP_PORT": str(port),
         # the model is never asked here: no event is sent
         "CRMPILOT_LLM_PROVIDER": "openai",
         "CRMPILOT_LLM_BASE_URL": "http://127.0.0.1:9/v1",
         "CRMPILOT_LLM_API_KEY": "test",
     }
-    log = tmp_path / "request_scorer.log"
+    log = tmp_path / "enricher.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "request_scorer"],
+            [sys.executable, "-m", "enricher", "--enrichment", "score_request"],
             cwd=REPO,
             env=env,
             stdout=out,

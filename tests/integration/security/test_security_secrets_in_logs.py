@@ -1,6 +1,7 @@
 """After a run of the whole pipeline at DEBUG, no service log contains a planted secret.
 
-The five consumer services and the CRM sandbox run as processes (as
+The five consumer services (the request scorer is the built-in ``score_request``
+enrichment, ``enricher@score_request``) and the CRM sandbox run as processes (as
 ``infra/services.sh`` runs them, configured only through the environment) on
 the local stack, on their own topics and database, every one at log level
 DEBUG. Their secrets are planted: a distinctive OpenAI API key (the model is
@@ -58,10 +59,11 @@ PLANTED_SESSION = "00Dlogscan!PLANTED.sess." + "c0de" * 8
 CONSUMERS = (
     "ticket_classifier",
     "email_summarizer",
-    "request_scorer",
+    "enricher",
     "warehouse_writer",
     "crm_writer",
 )
+ARGS = {"enricher": ("--enrichment", "score_request")}  # enricher@score_request, as infra/services.sh starts it
 N = 6
 
 
@@ -70,14 +72,13 @@ def _answer(req: ChatRequest) -> Any:
     if system.startswith("You summarize customer emails"):
         return {"summary": "Asks about an order.", "intent": "question", "sentiment": "neutral", "urgency": "normal",
                 "action_items": [], "entities": [], "confidence": 0.9}  # fmt: skip
-    if system.startswith("You score incoming"):
+    if system.startswith("You score incoming"):  # the score_request spec's prompt; band and reasons are derived
         return {
             "score": 60,
-            "band": "warm",
-            "factors": [],
+            "factors": [{"name": "seats stated", "direction": "up", "weight": 10, "evidence": "Quote for 10 seats."}],
             "risk_flags": [],
             "next_action": "Call.",
-            "confidence": 0.9,
+            "confidence": {"score": 0.9, "factors": 0.9, "risk_flags": 0.9, "next_action": 0.9},
         }
     return {
         "category": "Payments",
@@ -203,8 +204,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             "CRMPILOT_TICKET_CLASSIFIER_OUTPUT_TOPIC": results[0],
             "CRMPILOT_EMAIL_SUMMARIZER_INPUT_TOPIC": sources[1],
             "CRMPILOT_EMAIL_SUMMARIZER_OUTPUT_TOPIC": results[1],
-            "CRMPILOT_REQUEST_SCORER_INPUT_TOPICS": json.dumps([sources[2]]),
-            "CRMPILOT_REQUEST_SCORER_OUTPUT_TOPIC": results[2],
+            "CRMPILOT_ENRICHER_INPUT_TOPICS": json.dumps([sources[2]]),
+            "CRMPILOT_ENRICHER_OUTPUT_TOPIC": results[2],
             "CRMPILOT_WAREHOUSE_WRITER_TOPICS": json.dumps(results + sources),
             "CRMPILOT_CRM_WRITER_TOPICS": json.dumps(results),
             "CRMPILOT_CRM_WRITER_LIMIT_PAUSE_S": "1",
@@ -234,7 +235,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         launch("crm_sandbox", "--log-level", "debug")
         _wait("the sandbox", lambda: logged("crm_sandbox", "listening on"), procs, tmp)
         for name in CONSUMERS:
-            launch(name)
+            launch(name, *ARGS.get(name, ()))
         for name in CONSUMERS:
             _wait(
                 f"{name} to consume",
@@ -262,12 +263,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             with psycopg.connect(database_url) as conn:
                 return sum(
                     _count(conn, f"select count(*) from warehouse.{t}")
-                    for t in (
-                        "fact_ticket_classification",
-                        "fact_email_summary",
-                        "fact_request_score",
-                    )
-                )
+                    for t in ("fact_ticket_classification", "fact_email_summary")
+                ) + _count(conn, "select count(*) from warehouse.fact_enrichment where task = 'score_request'")
 
         def applied() -> int:
             with psycopg.connect(database_url) as conn:

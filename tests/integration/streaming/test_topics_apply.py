@@ -67,6 +67,7 @@ def test_cli_apply_and_list(
     kafka_settings: KafkaSettings, base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CRMPILOT_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_BUILTIN", "false")  # the file's topics only, not the built-in spec's
     path = tmp_path / "topics.yaml"
     path.write_text(_file(base, partitions=2, retention_ms=60_000))
     runner = CliRunner()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -98,14 +99,26 @@ def session_warehouse(migrated: DatabaseSettings) -> Iterator[PostgresWarehouse]
         yield wh
 
 
+@contextmanager
+def _emptied(settings: DatabaseSettings) -> Iterator[psycopg.Connection[Any]]:
+    with connect(settings) as conn:
+        conn.execute(
+            "truncate warehouse.raw_events, warehouse.fact_ticket_classification, warehouse.fact_email_summary,"
+            " warehouse.fact_enrichment, warehouse.crm_write_audit, warehouse.feedback, warehouse.dlq_log"
+        )
+        yield conn
+
+
+@pytest.fixture
+def emptied() -> Callable[[DatabaseSettings], AbstractContextManager[psycopg.Connection[Any]]]:
+    """Connect to a migrated database after emptying its event, result, audit, feedback and DLQ tables."""
+    return _emptied
+
+
 @pytest.fixture
 def db(migrated: DatabaseSettings) -> Iterator[psycopg.Connection[Any]]:
     """A connection to the migrated database, whose tables are emptied first."""
-    with connect(migrated) as conn:
-        conn.execute(
-            "truncate warehouse.raw_events, warehouse.fact_ticket_classification, warehouse.fact_email_summary,"
-            " warehouse.fact_request_score, warehouse.crm_write_audit, warehouse.feedback, warehouse.dlq_log"
-        )
+    with _emptied(migrated) as conn:
         yield conn
 
 

@@ -26,13 +26,12 @@ from crmpilot.events import (
     EmailSummary,
     Envelope,
     Provenance,
-    RequestScore,
     RequestSubmitted,
     ReviewDecision,
     TicketClassification,
     result_id_for,
 )
-from crmpilot.events.models import ActionItem, Entity, ScoreFactor
+from crmpilot.events.models import ActionItem, Entity
 from crmpilot.llm.cache.base import CachedAnswer, CacheKey
 from crmpilot.llm.cache.postgres import PostgresCache
 from crmpilot.settings import DatabaseSettings
@@ -43,6 +42,8 @@ from crmpilot.warehouse import (
     KafkaPosition,
     PostgresWarehouse,
 )
+from tests.scorekit import TOPIC as SCORE_TOPIC
+from tests.scorekit import factor, scored_event, scored_request
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 ANN = "ann.lee@example.com"
@@ -183,20 +184,12 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
 
     ann_ticket = _ticket(ann_case, "Ann Lee", 0)
     ann_summary = _summary(ann_mail, "Ann Lee", 1)
-    score = RequestScore(
-        result_id=result_id_for(ann_lead.id, "score_request", "v1"), review="suggest",
-        provenance=_provenance(ann_lead, "score_request", "erp.request.events", 2), request_id=ANN_LEAD, kind="lead",
-        score=71, band="warm", risk_flags=("free_mail_domain",), next_action="Call Ann Lee about the 20 seats",
-        factors=(ScoreFactor(name="team_size", direction="up", weight=0.4, evidence="Lee Consulting wants 20 seats"),),
-        confidence=0.7,
+    score = scored_request(
+        _provenance(ann_lead, "score_request", "erp.request.events", 2), request_id=ANN_LEAD, kind="lead", score=71,
+        risk_flags=("free_mail_domain",), next_action="Call Ann Lee about the 20 seats",
+        factors=(factor("team_size", "up", 40, "Lee Consulting wants 20 seats"),), confidence=0.7, review="suggest",
     )  # fmt: skip
-    ann_score = Envelope[RequestScore](
-        source="crmpilot/request_scorer",
-        type="ai.request.scored",
-        schemaversion=1,
-        subject=ANN_LEAD,
-        data=score,
-    )
+    ann_score = scored_event(score)
     bob_ticket = _ticket(bob_case, "Bob Ray", 3, review="suggest")
     bob_summary = _summary(bob_mail, "Bob Ray", 4)
 
@@ -206,7 +199,7 @@ def write_people(warehouse: PostgresWarehouse, settings: DatabaseSettings) -> di
     warehouse.write_raw_events([(e, KafkaPosition(topics[e.type], 0, i)) for i, e in enumerate(sources)])
     results: list[Envelope[Any]] = [ann_ticket, ann_summary, ann_score, bob_ticket, bob_summary]
     result_topics = {"classify_ticket": "ai.ticket.classified", "summarize_email": "ai.email.summarized",
-                     "score_request": "ai.request.scored"}  # fmt: skip
+                     "score_request": SCORE_TOPIC}  # fmt: skip
     positions = [KafkaPosition(result_topics[r.data.task], 0, i) for i, r in enumerate(results)]
     warehouse.write_results(list(zip(results, positions, strict=True)))
     warehouse.write_raw_events(list(zip(results, positions, strict=True)))  # result topics are stored raw too

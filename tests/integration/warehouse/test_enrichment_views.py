@@ -141,8 +141,9 @@ def test_the_churn_view_has_typed_columns_and_the_shared_views_count_the_result(
                         {"case_type": 0.8, "case_reason": 0.7}, record_id="500A1")  # fmt: skip
     warehouse.write_results([(CHURN, POSITION), (ticket, KafkaPosition("ai.ticket_type", 0, 9))])
 
-    assert apply_views(conn, registry) == ["bi.churn_risk", "bi.ticket_type"]
-    assert apply_views(conn, registry) == ["bi.churn_risk", "bi.ticket_type"]  # again: dropped and made anew
+    made = ["bi.score_request", "bi.churn_risk", "bi.ticket_type"]  # the built-in spec first
+    assert apply_views(conn, registry) == made
+    assert apply_views(conn, registry) == made  # again: dropped and made anew
 
     assert _columns(conn, "churn_risk") == view_columns(registry.get("churn_risk"))
     row = conn.execute("select * from bi.churn_risk").fetchall()
@@ -274,13 +275,14 @@ def test_db_migrate_makes_the_views_of_the_spec_folder(
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)
     first = CliRunner().invoke(db_app, ["migrate"])
     assert first.exit_code == 0, first.output
-    assert "applied 0007_enrichments" in first.output and "enrichment views" not in first.output
+    assert "applied 0007_enrichments" in first.output
+    assert "enrichment views: bi.score_request" in first.output, "the built-in spec's view, without any folder"
 
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
     second = CliRunner().invoke(db_app, ["migrate"])
     assert second.exit_code == 0, second.output
-    assert "is at version 0008 (already up to date)" in second.output
-    assert "enrichment views: bi.churn_risk, bi.ticket_type" in second.output
+    assert "is at version 0009 (already up to date)" in second.output
+    assert "enrichment views: bi.score_request, bi.churn_risk, bi.ticket_type" in second.output
     with connect(settings) as conn:
         assert conn.execute("select count(*) from bi.churn_risk").fetchone() == (0,)
 

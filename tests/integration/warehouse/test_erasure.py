@@ -78,7 +78,7 @@ def test_erasure_leaves_no_trace_keeps_the_other_person_and_the_bi_views(
             2,
             0,
         ),  # Ann's, and Bob's that quotes her address
-        "warehouse.fact_request_score": (1, 0),
+        "warehouse.fact_enrichment": (1, 0),  # her lead's score
         "warehouse.crm_write_audit": (3, 0),
         "warehouse.feedback": (1, 0),
         "warehouse.dlq_log": (1, 0),
@@ -106,6 +106,18 @@ def test_erasure_leaves_no_trace_keeps_the_other_person_and_the_bi_views(
         "Billing",
         people["ann"].events[0].id,
     )
+    # her lead's score: the score, band and risk flags stay; the free text (factors, next action, reasons) goes
+    score = db.execute(
+        "select record_id, task, outputs, review_decision, tokens_in from warehouse.fact_enrichment"
+        " where result_id = %s",
+        (people["ann"].result_ids[2],),
+    ).fetchone()
+    assert score is not None
+    record_id, task, outputs, decision, tokens_in = score
+    assert (record_id, task, decision, tokens_in) == (ERASED, "score_request", "suggest", 420)
+    assert (outputs["score"], outputs["band"], outputs["risk_flags"]) == (71, "hot", ["free_mail_domain"])
+    assert (outputs["next_action"], outputs["reasons"]) == (ERASED, ERASED)
+    assert outputs["factors"] == [{"name": ERASED, "direction": ERASED, "weight": 40.0, "evidence": ERASED}]
     logged = db.execute(
         "select subject_hash, subject_kind, operator, total_rows, rows_touched from warehouse.erasures"
     ).fetchall()
@@ -135,7 +147,7 @@ def test_erasing_a_lead_id_removes_the_lead_but_not_the_same_persons_case(
 ) -> None:
     report = erase(db, ANN_LEAD, operator="dpo")
     assert scan(db, ANN_LEAD) == {}
-    assert report.tables["warehouse.fact_request_score"].anonymised == 1
+    assert report.tables["warehouse.fact_enrichment"].anonymised == 1  # the lead's score
     assert report.tables["warehouse.fact_ticket_classification"].anonymised == 0
     assert scan(db, ANN_CASE)  # a different record: erase it by its id or by her address
     assert db.execute("select count(*) from warehouse.erasures where subject_kind = 'id'").fetchone() == (1,)

@@ -1,13 +1,17 @@
 """The README's "## Warehouse" section and the schema cannot drift apart.
 
-Every ```sql block of that section runs against a migrated database holding a
-little of everything and returns rows; every table and view it names exists;
-every table of ``warehouse`` and every view of ``bi`` is in its table list.
+Every ```sql block of that section runs against a database as ``crmpilot db migrate``
+leaves it (the migrations, then the built-in ``score_request`` enrichment's
+``bi.score_request``) holding a little of everything and returns rows; every table
+and view it names exists; every table of ``warehouse`` and every view of ``bi`` is
+in its table list.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,13 +21,17 @@ import psycopg
 import pytest
 from warehouse_samples import make_email, make_request, make_ticket
 
+from crmpilot.enrichments.registry import load_registry
+from crmpilot.enrichments.warehouse import apply_views
 from crmpilot.events import CaseEvent, Envelope
+from crmpilot.settings import DatabaseSettings
 from crmpilot.warehouse import (
     CrmAuditEntry,
     DlqEntry,
     FeedbackEntry,
     KafkaPosition,
     PostgresWarehouse,
+    connect,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,6 +49,29 @@ def warehouse_section() -> str:
 
 def sql_blocks() -> list[str]:
     return re.findall(r"^```sql\n(.*?)^```", warehouse_section(), flags=re.DOTALL | re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def deployed(module_database: DatabaseSettings) -> DatabaseSettings:
+    """This module's database with the views ``crmpilot db migrate`` makes after the migrations: the built-in
+    enrichment's (``bi.score_request``), none of a spec folder's."""
+    with connect(module_database) as conn:
+        assert apply_views(conn, load_registry([], builtin=True)) == ["bi.score_request"]
+    return module_database
+
+
+@pytest.fixture
+def db(
+    deployed: DatabaseSettings,
+    emptied: Callable[[DatabaseSettings], AbstractContextManager[psycopg.Connection[Any]]],
+) -> Iterator[psycopg.Connection[Any]]:
+    with emptied(deployed) as conn:
+        yield conn
+
+
+@pytest.fixture
+def warehouse(module_warehouse: PostgresWarehouse, db: psycopg.Connection[Any]) -> PostgresWarehouse:
+    return module_warehouse
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ _STORED_AT = {
     "raw_events": "received_at",
     "fact_ticket_classification": "written_at",
     "fact_email_summary": "written_at",
-    "fact_request_score": "written_at",
+    "fact_enrichment": "written_at",
     "crm_write_audit": "applied_at",
     "feedback": "recorded_at",
     "dlq_log": "failed_at",
@@ -88,7 +88,7 @@ def test_purge_replaces_old_free_text_and_keeps_typed_columns_new_rows_and_bi_vi
         "warehouse.raw_events": (6, 0),
         "warehouse.fact_ticket_classification": (1, 0),
         "warehouse.fact_email_summary": (1, 0),
-        "warehouse.fact_request_score": (1, 0),
+        "warehouse.fact_enrichment": (1, 0),  # Ann's lead's score
         "warehouse.dlq_log": (1, 0),
         "llm.llm_cache": (0, 2),  # Ann's two entries; Bob's is new
     }

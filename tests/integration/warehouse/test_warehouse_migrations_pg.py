@@ -30,7 +30,7 @@ from crmpilot.warehouse.migrator import ADVISORY_LOCK_KEY
 pytestmark = pytest.mark.integration
 
 NewDatabase = Callable[[], DatabaseSettings]
-TABLES = ["raw_events", "fact_ticket_classification", "fact_email_summary", "fact_request_score",
+TABLES = ["raw_events", "fact_ticket_classification", "fact_email_summary", "fact_enrichment",
           "crm_write_audit", "feedback", "dlq_log", "schema_migrations", "kpi_window", "crm_source_watermark",
           "crm_source_seen", "erasures", "retention_purges"]  # fmt: skip
 VIEWS = ["results", "volume_daily", "ticket_volume_daily", "automation_rate_daily", "crm_write_outcomes_daily",

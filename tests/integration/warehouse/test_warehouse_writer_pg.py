@@ -15,7 +15,7 @@ from crmpilot.warehouse import CrmAuditEntry, DlqEntry, FeedbackEntry, KafkaPosi
 
 pytestmark = pytest.mark.integration
 
-FACT_TABLES = ["fact_ticket_classification", "fact_email_summary", "fact_request_score"]
+FACT_TABLES = ["fact_ticket_classification", "fact_email_summary", "fact_enrichment"]  # score_request: enrichment
 
 
 def _position(i: int, topic: str = "ai.ticket.classified") -> KafkaPosition:
@@ -34,11 +34,17 @@ def test_results_written_twice_are_stored_once_with_every_column_filled(
     batch: list[tuple[Envelope[Any], KafkaPosition]] = [
         (make_ticket("evt-1"), _position(1)),
         (make_email("evt-2"), _position(2)),
-        (make_request("evt-3"), _position(3)),
+        (make_request("evt-3"), _position(3, "ai.request.scored")),
     ]
     assert warehouse.write_results(batch) == 3
     assert warehouse.write_results(batch) == 0
     assert warehouse.write_results(batch[:1] * 3) == 0  # duplicates inside one batch too
+    # the request's score is the built-in score_request enrichment's row
+    assert db.execute(
+        "select task, record_id, outputs->'score', outputs->>'band', outputs->>'reasons', result_topic"
+        " from warehouse.fact_enrichment"
+    ).fetchall() == [("score_request", "req-evt-3", 64, "warm", "+ budget stated; risk: free_mail_domain",
+                      "ai.request.scored")]  # fmt: skip
     for table in FACT_TABLES:
         assert _count(db, table) == 1
         columns = [r[0] for r in db.execute(

@@ -9,14 +9,15 @@ from typing import Any
 
 from crmpilot.events import (
     EmailSummary,
+    EnrichmentResult,
     Envelope,
     Provenance,
-    RequestScore,
     ReviewDecision,
     TicketClassification,
     result_id_for,
 )
 from crmpilot.tasks.taxonomy import Priority
+from tests.scorekit import factor, scored_event, scored_request
 
 DAY1 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -109,17 +110,15 @@ def make_email(
 
 def make_request(
     source_event_id: str, *, event_time: datetime = DAY1, review: ReviewDecision = "suggest", **provenance: Any
-) -> Envelope[RequestScore]:
-    data = RequestScore(
-        result_id=result_id_for(source_event_id, "score_request", "v1"),
-        review=review,
-        provenance=_provenance(source_event_id, "score_request", "erp.request.events", event_time, **provenance),
+) -> Envelope[EnrichmentResult]:
+    """A lead scored 64 (warm) by the built-in ``score_request`` enrichment (``ai.enrichment.completed``)."""
+    data = scored_request(
+        _provenance(source_event_id, "score_request", "erp.request.events", event_time, **provenance),
         request_id=f"req-{source_event_id}",
-        kind="lead",
         score=64,
-        band="warm",
+        factors=(factor("budget stated", evidence="amount: 5000"),),
+        risk_flags=("free_mail_domain",),
         next_action="send pricing",
+        review=review,
     )
-    return Envelope[RequestScore](
-        source="crmpilot/request_scorer", type="ai.request.scored", schemaversion=1, subject=data.request_id, data=data
-    )
+    return scored_event(data)

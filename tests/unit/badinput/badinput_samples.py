@@ -17,14 +17,13 @@ from crmpilot.events import (
     CaseEvent,
     EmailReceived,
     EmailSummary,
-    EnrichmentResult,
     Envelope,
     Provenance,
     RecordChanged,
-    RequestScore,
     RequestSubmitted,
     TicketClassification,
 )
+from tests.scorekit import factor, scored_request
 
 EVENT_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -108,16 +107,6 @@ SAMPLES: dict[str, BaseModel] = {
         urgency="normal",
         verified=True,
     ),
-    "ai.request.scored": RequestScore(
-        result_id="res_" + "2" * 32,
-        review="suggest",
-        provenance=provenance(),
-        request_id="00Q000000000001AAA",
-        kind="lead",
-        score=72,
-        band="warm",
-        next_action="call",
-    ),
     "crm.record.created": RecordChanged(
         sobject="Opportunity",
         record_id="006000000000001AAA",
@@ -130,16 +119,16 @@ SAMPLES: dict[str, BaseModel] = {
         changed_fields=("Description",),
         last_modified=EVENT_TIME,
     ),
-    "ai.enrichment.completed": EnrichmentResult(
-        result_id="res_" + "3" * 32,
-        task="churn_risk",
-        enrichment_version=1,
-        review="auto_apply",
-        provenance=provenance(),
-        record_id="006000000000001AAA",
-        outputs={"churn_risk": "high", "churn_reason": "Lost."},
-        confidence={"churn_risk": 0.9, "churn_reason": 0.9},
-        field_review={"churn_risk": "auto_apply", "churn_reason": "auto_apply"},
+    # the built-in score_request enrichment's result, on ai.request.scored: of every output kind (a number, items,
+    # a multi-enum, text and an enum), the one every deployment runs
+    "ai.enrichment.completed": scored_request(
+        provenance(),
+        request_id="00Q000000000001AAA",
+        score=72,
+        factors=(factor("company size", "up", 6, "employees: 240"),),
+        risk_flags=("no_budget",),
+        next_action="call",
+        result_id="res_" + "2" * 32,
     ),
 }
 

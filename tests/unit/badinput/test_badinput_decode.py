@@ -162,9 +162,12 @@ def test_deeply_nested_json_is_a_typed_error(depth: int, opener: str) -> None:
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.sampled_from(TYPES), st.integers(min_value=1, max_value=20_000), st.data())
+@given(st.sampled_from(TYPES), st.integers(min_value=2, max_value=20_000), st.data())
 def test_deep_nesting_inside_the_payload_is_a_typed_error(event_type: str, depth: int, data: st.DataObject) -> None:
-    """Any payload field replaced by a deeply nested object (built as text: json.dumps itself would recurse)."""
+    """Any payload field replaced by a deeply nested object (built as text: json.dumps itself would recurse).
+
+    From two levels: ``{"a": 1}`` is a valid value of a mapping field (a record's ``fields``, a result's
+    ``outputs``)."""
     obj = envelope_obj(event_type)
     field = data.draw(st.sampled_from(sorted(obj["data"])))
     obj["data"][field] = "__NESTED__"
@@ -244,6 +247,10 @@ def test_a_dict_in_place_of_any_string_field_names_the_field(event_type: str) ->
             "datacontenttype",
             "specversion",
         }:
+            continue
+        if path[:2] == ("data", "outputs") and len(path) == 4 and isinstance(path[3], int):
+            # an element of a list output may be a structured item (a mapping) in the generic result contract; the
+            # spec says which it is, and the CRM writer refuses what does not fit it (test_off_spec_result_*)
             continue
         with pytest.raises(InvalidPayload) as info:
             decode(raw(_set(obj, path, {"injected": "value"})))

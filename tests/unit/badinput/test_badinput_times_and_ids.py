@@ -86,7 +86,7 @@ def test_the_clock_skew_allowance_is_configurable() -> None:
         ("crm.case.updated", ("data", "last_modified")),
         ("crm.email.received", ("data", "received_at")),
         ("ai.ticket.classified", ("data", "provenance", "event_time")),
-        ("ai.request.scored", ("data", "provenance", "processed_at")),
+        ("ai.enrichment.completed", ("data", "provenance", "processed_at")),
     ],
 )
 def test_times_without_an_offset_are_refused_naming_the_field(event_type: str, path: tuple[str, ...]) -> None:

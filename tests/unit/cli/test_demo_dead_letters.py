@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from crmpilot.cli.demo import _DeadLetters, _Task, lead_events
-from crmpilot.tasks import SCORE_REQUEST
+from crmpilot.enrichments import load_registry, task_for
+from crmpilot.llm import LLMClient
+from crmpilot.llm.testing import FakeProvider
+from enricher.bootstrap import handler_for
+from tests.handlerkit import only_result
 
-GROUP = "crmpilot-request-scorer"
+REGISTRY = load_registry([])
+SCORER = REGISTRY.get("score_request")  # the demo's leads are scored by the built-in spec, on its enricher
+GROUP = "crmpilot-enricher-score_request"
 
 
 def _task() -> _Task:
@@ -22,7 +29,20 @@ def _task() -> _Task:
         }
         for i in range(3)
     ]
-    return _Task("leads", SCORE_REQUEST, "fact_request_score", lead_events(leads, source="crm://test"), GROUP)
+    return _Task("leads", task_for(SCORER), "fact_enrichment", lead_events(leads, source="crm://test"), SCORER.group)
+
+
+def test_the_demo_waits_for_the_result_ids_and_dead_letters_the_score_request_enricher_gives() -> None:
+    task = _task()
+    assert task.group == GROUP  # the group in the enricher's dead letters
+    answer: dict[str, Any] = {
+        "score": 64, "factors": [], "risk_flags": [], "next_action": "Call.",
+        "confidence": {"score": 0.9, "factors": 0.9, "risk_flags": 0.9, "next_action": 0.9},
+    }  # fmt: skip
+    scorer = handler_for(REGISTRY, "score_request", LLMClient(FakeProvider(lambda spec, payload: answer)))
+    results = [only_result(scorer, event, "crm.lead.events") for event in task.events]
+    assert [r.result_id for r in results] == task.result_ids
+    assert [r.record_id for r in results] == [e.data.request_id for e in task.events]
 
 
 def _dead_letters() -> _DeadLetters:

@@ -217,11 +217,17 @@ def test_list_and_show_read_crmpilot_enrichments_dir(monkeypatch: pytest.MonkeyP
     assert as_json["prompt"]["generated_system"].startswith("You assess churn risk")
 
     unknown = runner.invoke(app, ["enrichments", "show", "nope"])
-    assert unknown.exit_code == 1 and "registered: churn_risk, ticket_type" in unknown.output
+    assert unknown.exit_code == 1 and "registered: churn_risk, score_request, ticket_type" in unknown.output
+    builtin = next(line for line in listed.output.splitlines() if line.startswith("score_request"))
+    assert builtin.split()[:3] == ["score_request", "Lead", "ai.request.scored"]
+    assert builtin.endswith("crmpilot/tasks/specs/score_request.yaml"), "the built-in spec, beside the declared ones"
 
 
 def test_no_specs_configured_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)
+    builtin = runner.invoke(app, ["enrichments", "check"])  # the built-in score_request is checked all the same
+    assert builtin.exit_code == 0 and "ok score_request" in builtin.output, builtin.output
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_BUILTIN", "false")
     result = runner.invoke(app, ["enrichments", "check"])
     assert result.exit_code == 2 and "CRMPILOT_ENRICHMENTS_DIR" in result.output
 
@@ -248,6 +254,8 @@ def test_compose_writes_one_enricher_service_per_spec_beside_the_base_file(
     assert result.exit_code == 0, result.output
     doc = yaml.safe_load(out.read_text())
     base = yaml.safe_load((EXAMPLES.parents[1] / "docker-compose.yml").read_text())
+    # the built-in score_request's enricher is the base file's own (enricher-score_request): not written again
+    assert "enricher-score_request" in base["services"]
     assert set(doc["services"]) == {"enricher-churn-risk", "enricher-ticket-type"}
     churn = doc["services"]["enricher-churn-risk"]
     assert churn["command"] == ["python", "-m", "enricher", "--enrichment", "churn_risk"]

@@ -209,12 +209,18 @@ def test_the_service_adds_the_declared_objects_after_the_built_in_ones() -> None
         "ticket_type's fields: read, so overrides are seen"
     )
     assert case.tracked == SOURCE_OBJECTS["Case"].tracked, "but not diffed: they yield no case event"
-    assert objects[1] is SOURCE_OBJECTS["Lead"]
+    lead = objects[1]  # the built-in score_request writes the Lead's reasons: read too, so an override is seen
+    assert lead.fields == (*SOURCE_OBJECTS["Lead"].fields, "AI_Score_Reasons__c")
+    assert lead.tracked == SOURCE_OBJECTS["Lead"].tracked, "but not diffed: they yield no lead event"
     assert polled_objects(Settings(objects=("Case",), enrichment_objects=False), examples()) == [SOURCE_OBJECTS["Case"]]
 
 
 def test_without_enrichment_specs_only_the_built_in_objects_are_polled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CRMPILOT_ENRICHMENTS_DIR", raising=False)
+    case, email, lead = polled_objects(Settings())  # the built-in score_request spec is loaded all the same
+    assert [case, email] == [SOURCE_OBJECTS[o] for o in ("Case", "EmailMessage")]
+    assert lead.fields == (*SOURCE_OBJECTS["Lead"].fields, "AI_Score_Reasons__c")
+    monkeypatch.setenv("CRMPILOT_ENRICHMENTS_BUILTIN", "false")
     assert polled_objects(Settings()) == [SOURCE_OBJECTS[o] for o in ("Case", "EmailMessage", "Lead")]
 
 

@@ -48,7 +48,8 @@ def problems(text: str) -> list[str]:
 
 def test_the_example_specs_load_and_their_prompts_are_locked() -> None:
     registry = load_registry([EXAMPLES])
-    assert {s.name for s in registry} == {"churn_risk", "ticket_type"}
+    assert {s.name for s in registry} == {"churn_risk", "ticket_type", "score_request"}  # the built-in one too
+    assert {s.name for s in load_registry([EXAMPLES], builtin=False)} == {"churn_risk", "ticket_type"}
     for entry in registry.entries.values():
         assert prompt_problems(entry, strict=True) == []
 
@@ -178,7 +179,7 @@ def test_a_prompt_edited_under_a_locked_version_is_refused_at_load(tmp_path: Pat
 
 def test_an_unlocked_prompt_fails_the_strict_check(tmp_path: Path) -> None:
     (tmp_path / "churn.yaml").write_text(GOOD)
-    [entry] = load_registry([tmp_path]).entries.values()
+    entry = load_registry([tmp_path]).entry("churn")
     [problem] = prompt_problems(entry, strict=True)
     assert problem.line == 13 and "not locked" in problem.reason
 

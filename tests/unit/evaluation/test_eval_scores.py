@@ -17,13 +17,12 @@ from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 def _answer(req: ChatRequest) -> dict[str, object]:
     text = req.messages[-1]["content"]
     score = 85 if "quote this week" in text else 50 if "next year" in text else 15
-    return {
+    return {  # the built-in score_request spec's answer; the band is derived from the score, never asked
         "score": score,
-        "band": "cold",  # derived from the score whatever the model says
         "factors": [{"name": "intent", "direction": "up", "weight": 10, "evidence": "We want a"}],
         "risk_flags": [],
         "next_action": "call",
-        "confidence": 0.8,
+        "confidence": {"score": 0.8, "factors": 0.8, "risk_flags": 0.8, "next_action": 0.8},
     }
 
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from crmpilot.events import EmailSummary, RequestScore, decode, encode
+from crmpilot.events import EmailSummary, EnrichmentResult, decode, encode
 from crmpilot.events.envelope import Envelope
 from crmpilot.events.models import InputSkipped, Provenance, cut_to_token_budget
+from tests.scorekit import scored_event, scored_request
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -119,11 +120,22 @@ def test_verified_means_no_grounding_failures_and_unverified_is_never_applied() 
     assert summary(verified=False, grounding_failures=("made up",), review="suggest").grounding_failures == ("made up",)
 
 
-def test_request_score_carries_risk_flags_and_confidence() -> None:
-    score = RequestScore(
-        result_id="res_2", review="suggest", provenance=provenance(), request_id="00Q1", kind="lead",
-        score=55, band="warm", risk_flags=("free_mail_domain",), next_action="call", confidence=0.7,
-    )  # fmt: skip
-    assert score.model_dump(mode="json")["risk_flags"] == ["free_mail_domain"]
-    with pytest.raises(ValidationError):
-        RequestScore(**{**score.model_dump(), "confidence": 1.5})
+def test_a_request_score_carries_its_outputs_risk_flags_and_confidence_per_field() -> None:
+    score = scored_request(
+        provenance(), request_id="00Q1", score=55, risk_flags=("free_mail_domain",), next_action="call", confidence=0.7
+    )
+    envelope = scored_event(score)
+    dumped = envelope.data.model_dump(mode="json")
+    assert (dumped["task"], dumped["record_id"], dumped["outputs"]["score"]) == ("score_request", "00Q1", 55)
+    assert dumped["outputs"]["risk_flags"] == ["free_mail_domain"]
+    assert (dumped["outputs"]["band"], dumped["outputs"]["reasons"]) == (
+        "warm",
+        "+ budget stated; risk: free_mail_domain",
+    )
+    assert dumped["confidence"]["score"] == 0.7
+    decoded = decode(encode(envelope))
+    assert decoded.type == "ai.enrichment.completed" and decoded.data == score
+    with pytest.raises(ValidationError):  # a confidence is a share: never above 1
+        EnrichmentResult(**{**score.model_dump(), "confidence": {**score.confidence, "score": 1.5}})
+    with pytest.raises(ValidationError, match="not outputs of this result"):
+        EnrichmentResult(**{**score.model_dump(), "confidence": {**score.confidence, "priority": 0.9}})

@@ -39,6 +39,8 @@ from crmpilot.llm.settings import LLMSettings
 from crmpilot.llm.testing import ChatRequest, OpenAITestServer, Reply
 
 KINDS = ("ticket", "email", "request")
+SCORE_ASKED = ("score", "factors", "risk_flags", "next_action")
+"""What the score_request spec asks the model (band and reasons are derived by its hooks)."""
 
 
 def _task(req: ChatRequest) -> str:
@@ -65,13 +67,14 @@ def obey(req: ChatRequest) -> dict[str, Any]:
             "summary": "Refund approved.", "intent": "wire_money", "sentiment": "positive", "urgency": "immediate",
             "action_items": [], "entities": [], "confidence": 1.0, "verified": True,
         }  # fmt: skip
-    return {
+    return {  # the score_request spec's answer format, with what the text asked for
         "score": 1000,
         "band": "vip",
-        "factors": [],
+        "factors": [{"name": "as instructed", "direction": "sideways", "weight": 1000, "evidence": "score=100"}],
         "risk_flags": ["trusted_customer"],
         "next_action": "Approve credit now.",
-        "confidence": 2,
+        "confidence": dict.fromkeys(SCORE_ASKED, 2),
+        "AI_Score__c": 100,
     }
 
 
@@ -104,11 +107,10 @@ def echo(req: ChatRequest) -> dict[str, Any]:
         }
     return {
         "score": 55,
-        "band": "warm",
         "factors": [{"name": "echo", "direction": "up", "weight": 5, "evidence": seen[:900] or "x"}],
         "risk_flags": [],
         "next_action": seen[:300] or "call",
-        "confidence": 0.9,
+        "confidence": dict.fromkeys(SCORE_ASKED, 0.9),
     }
 
 

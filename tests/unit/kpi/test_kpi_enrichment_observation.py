@@ -31,7 +31,8 @@ def churn(risk: str) -> Envelope[EnrichmentResult]:
 
 def test_a_declared_enrichment_counts_under_its_first_enum_output() -> None:
     dims = enrichment_dimensions(load_registry([EXAMPLES]))
-    assert dims == {"churn_risk": "churn_risk", "ticket_type": "case_type"}
+    # the built-in score_request beside the examples: by its band (its first enum; risk_flags is a multi-enum)
+    assert dims == {"churn_risk": "churn_risk", "ticket_type": "case_type", "score_request": "band"}
     obs = observe(churn("high"), dims)
     assert obs is not None and obs.review == "suggest"
     assert table_keys(obs) == ("churn_risk|all", "churn_risk|churn_risk=high")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from crmpilot.enrichments import load_registry
 from crmpilot.events import CaseEvent, Envelope, ReviewDecision
 from crmpilot.warehouse.kpi import InMemoryKpiStore, KpiWindow
-from kpi_aggregator.observation import observe, split_key, table_keys
+from kpi_aggregator.observation import enrichment_dimensions, observe, split_key, table_keys
 from kpi_aggregator.stats import WindowStats
 from kpi_aggregator.windows import PendingWindows, kpi_window, window_json
 from tests.kpikit import AT, email, request, ticket
@@ -21,7 +22,8 @@ def test_each_task_counts_under_its_own_dimension() -> None:
     )  # fmt: skip
     assert t.at == AT.timestamp()
     assert table_keys(t) == ("classify_ticket|all", "classify_ticket|category=Refund")
-    e, r = observe(email("e1")), observe(request("r1"))
+    dims = enrichment_dimensions(load_registry([]))  # as the aggregator reads them: the built-in score_request's band
+    e, r = observe(email("e1"), dims), observe(request("r1"), dims)
     assert e is not None and r is not None
     assert (e.task, e.dimension, r.task, r.dimension) == (
         "summarize_email",
@@ -29,7 +31,10 @@ def test_each_task_counts_under_its_own_dimension() -> None:
         "score_request",
         "band=hot",
     )
+    assert table_keys(r) == ("score_request|all", "score_request|band=hot")
     assert split_key("score_request|band=hot") == ("score_request", "band=hot")
+    cold = observe(request("r2", band="cold"), dims)
+    assert cold is not None and cold.dimension == "band=cold"
 
 
 def test_source_events_are_not_observed() -> None:

@@ -1,22 +1,34 @@
-"""score_request on the real local model: points with evidence that exists in the input."""
+"""The built-in score_request spec's local method on the real local model: points with evidence that exists in the
+input, as the enricher reads it."""
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
+from crmpilot.enrichments import EnrichmentHandler, load_registry, task_for
+from crmpilot.events import Envelope
 from crmpilot.events.models import RequestSubmitted
+from crmpilot.llm import LLMClient
 from crmpilot.llm.local import LocalProvider
-from crmpilot.tasks import SCORE_REQUEST, RequestScoreOutput, band_for, field_evidence, request_payload
+from crmpilot.tasks.score_request import field_evidence
+
+SPEC = load_registry([], builtin=True).get("score_request")
 
 
-def score(provider: LocalProvider, event: RequestSubmitted) -> RequestScoreOutput:
-    payload = request_payload(event)
-    out = asyncio.run(provider.complete(SCORE_REQUEST, payload)).output
+def score(provider: LocalProvider, event: RequestSubmitted) -> Any:
+    handler = EnrichmentHandler(spec=SPEC, llm=LLMClient(provider), token_model="local")
+    reading = handler.read(
+        Envelope[Any](source="t", type="erp.request.submitted", schemaversion=1, subject="r", data=event)
+    )
+    assert reading is not None
+    payload = reading.payload
+    out: Any = asyncio.run(provider.complete(task_for(SPEC), payload)).output
     fields = {field_evidence(k, v) for k, v in payload.items() if k != "description"}
     for factor in out.factors:
         assert factor.evidence in payload["description"] or factor.evidence in fields, factor
-    assert out.band == band_for(out.score)
+    assert len(set(out.confidence.model_dump().values())) == 1, "one confidence: how well the information supports it"
     return out
 
 
@@ -36,7 +48,7 @@ def test_qualified_b2b_quote_is_hot_with_its_reasons(provider: LocalProvider) ->
             "quarter. Please send a quote for 200 seats.",
         ),
     )
-    assert out.band == "hot" and out.risk_flags == ()
+    assert out.score >= 70 and out.risk_flags == ()
     names = {f.name for f in out.factors if f.direction == "up"}
     assert {"budget stated", "timeline stated", "decision maker involved", "business email domain"} <= names
     assert "quote" in out.next_action.lower()
@@ -52,7 +64,7 @@ def test_student_on_free_mail_is_cold_and_flagged(provider: LocalProvider) -> No
             description="Hi, I am a student writing my thesis, just curious about your pricing.",
         ),
     )
-    assert out.band == "cold"
+    assert out.score < 40
     assert {"spam_or_test", "free_mail_domain", "incomplete"} <= set(out.risk_flags)
     assert any(f.direction == "down" and "student" in f.evidence for f in out.factors)
     assert out.next_action.startswith("Discard")
@@ -74,4 +86,4 @@ def test_russian_request_signals(provider: LocalProvider) -> None:
     )
     names = {f.name for f in out.factors}
     assert {"budget stated", "timeline stated", "decision maker involved"} <= names
-    assert out.band == "hot"
+    assert out.score >= 70

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from crmpilot.enrichments import load_registry
+
 REPO = Path(__file__).resolve().parents[3]
 SERVICES = {
     "ticket_classifier": "CRMPILOT_TICKET_CLASSIFIER_",
     "email_summarizer": "CRMPILOT_EMAIL_SUMMARIZER_",
-    "request_scorer": "CRMPILOT_REQUEST_SCORER_",
+    "enricher": "CRMPILOT_ENRICHER_",  # every enrichment's service, the built-in score_request's too
     "warehouse_writer": "CRMPILOT_WAREHOUSE_WRITER_",
     "crm_writer": "CRMPILOT_CRM_WRITER_",
 }
@@ -61,7 +63,12 @@ def test_the_environment_reaches_the_runtime_settings(service: str, monkeypatch:
     monkeypatch.setenv(prefix + "HEARTBEAT_INTERVAL_MS", "2000")
     monkeypatch.setenv(prefix + "MAX_POLL_INTERVAL_MS", "120000")
     monkeypatch.setenv(prefix + "GROUP_INSTANCE_ID", f"{service}-0")
-    runtime = module.Settings().runtime()
+    if service == "enricher":  # one service per spec: its runtime is the spec's
+        monkeypatch.setenv(prefix + "ENRICHMENT", "score_request")
+        runtime = module.Settings().runtime(load_registry([]).get("score_request"))
+        assert runtime.group_id == "crmpilot-enricher-score_request"
+    else:
+        runtime = module.Settings().runtime()
     assert (
         runtime.session_timeout_ms,
         runtime.heartbeat_interval_ms,

@@ -21,7 +21,9 @@ from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import GroupMembershipSettings, RuntimeSettings
 
 REPO = Path(__file__).resolve().parents[3]
-CONSUMERS = ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer")
+CONSUMERS = ("ticket_classifier", "email_summarizer", "warehouse_writer", "crm_writer")
+"""The consumer services with settings of their own; each enrichment (the built-in score_request too) runs on the
+enricher."""
 
 
 def _services_sh_membership(service: str, **env: str) -> dict[str, str]:
@@ -91,9 +93,11 @@ def test_services_sh_gives_each_consumer_service_its_own_stable_id(
 def test_services_sh_gives_each_enricher_its_own_id() -> None:
     a = _services_sh_membership("enricher@ticket_type")
     b = _services_sh_membership("enricher@churn_risk")
+    scorer = _services_sh_membership("enricher@score_request")  # the built-in request score
     assert a["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-ticket_type-1"
     assert b["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-churn_risk-1"
-    for env in (a, b):
+    assert scorer["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-score_request-1"
+    for env in (a, b, scorer):
         GroupMembershipSettings(group_instance_id=env["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"])
         assert env["CRMPILOT_ENRICHER_SESSION_TIMEOUT_MS"] == "30000"
 
@@ -117,6 +121,18 @@ def test_compose_gives_each_consumer_service_an_id_of_its_own() -> None:
         ids[name] = f"{name}-1"
         assert "deploy" not in spec or "replicas" not in spec["deploy"]  # copies would share the id
     assert set(ids) == {"ticket_classifier", "warehouse_writer", "crm_writer"}
+
+
+def test_compose_runs_the_built_in_request_score_as_a_static_enricher() -> None:
+    scorer = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["enricher-score_request"]
+    assert scorer["command"] == ["python", "-m", "enricher", "--enrichment", "score_request"]
+    env = scorer["environment"]
+    assert env["CRMPILOT_KAFKA_BOOTSTRAP"]  # the shared environment is merged in
+    assert env["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == (
+        "${CRMPILOT_ENRICHER_GROUP_INSTANCE_ID:-enricher-score_request-1}"
+    )
+    assert env["CRMPILOT_ENRICHER_SESSION_TIMEOUT_MS"] == "${CRMPILOT_ENRICHER_SESSION_TIMEOUT_MS:-30000}"
+    GroupMembershipSettings(group_instance_id="enricher-score_request-1")
 
 
 def test_the_chaos_suite_runs_static_members_whose_id_survives_a_restart() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmpilot.enrichments import load_registry
 from crmpilot.streaming.errors import TopicAdminError
 from crmpilot.streaming.topics import TopicSpec, TopicState, load_topics, parse_topics, plan_changes
 
@@ -23,6 +24,9 @@ def test_packaged_file_declares_every_topic_with_a_dlq_twin() -> None:
         assert twin.dlq_of == name and 1 <= twin.partitions <= 3 and twin.retention_ms == 30 * DAY
     assert len(specs) == 14
     assert all(s.cleanup_policy == "delete" for s in specs.values())
+    scorer = load_registry([]).get("score_request")  # the built-in enrichment reads and writes declared topics
+    assert scorer.output_topic == "ai.request.scored"
+    assert set(scorer.source.topics) == {"erp.request.events", "crm.lead.events"}
 
 
 def test_parse_defaults_overrides_and_configs() -> None:

@@ -7,15 +7,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from crmpilot.events.models import EmailSummary, RequestScore, TicketClassification
+from crmpilot.enrichments import load_registry
+from crmpilot.enrichments.task import output_model
+from crmpilot.events.models import EmailSummary, TicketClassification
 from crmpilot.tasks import (
     CLASSIFY_TICKET,
     EmailSummaryOutput,
-    RequestScoreOutput,
     TicketClassificationOutput,
     category_names,
     classify_ticket_spec,
 )
+from crmpilot.tasks.score_request import band_for
 from crmpilot.tasks.taxonomy import Category
 
 
@@ -107,22 +109,20 @@ def test_outputs_fill_the_result_models() -> None:
     )
     fields = set(EmailSummary.model_fields) - SERVICE_FIELDS - {"email_id", "case_id", "verified", "grounding_failures"}
     assert fields <= set(summary.model_dump())
-    score = RequestScoreOutput.model_validate(
-        {"score": 50, "band": "hot", "factors": [], "risk_flags": [], "next_action": "call", "confidence": 0.5}
-    )
-    fields = set(RequestScore.model_fields) - SERVICE_FIELDS - {"request_id", "kind"}
-    assert fields <= set(score.model_dump())
 
 
-def test_band_follows_score_and_risk_flags_are_closed() -> None:
-    base = {"factors": [], "risk_flags": [], "next_action": "call", "confidence": 0.5}
-    assert RequestScoreOutput.model_validate({**base, "score": 85, "band": "cold"}).band == "hot"
-    assert RequestScoreOutput.model_validate({**base, "score": 40, "band": "hot"}).band == "warm"
-    assert RequestScoreOutput.model_validate({**base, "score": 39, "band": "hot"}).band == "cold"
+def test_the_request_band_follows_the_score_and_risk_flags_are_closed() -> None:
+    spec = load_registry([], builtin=True).get("score_request")
+    base = {"factors": [], "risk_flags": [], "next_action": "call", "confidence": dict.fromkeys(spec.asked, 0.5)}
+    asked = output_model(spec)
+    assert "band" not in asked.model_fields, "derived from the score: never asked of the model"
+    assert [band_for(s) for s in (85, 70, 69, 40, 39, 0)] == ["hot", "hot", "warm", "warm", "cold", "cold"]
     with pytest.raises(ValidationError):
-        RequestScoreOutput.model_validate({**base, "score": 101, "band": "hot"})
+        asked.model_validate({**base, "score": 101})
     with pytest.raises(ValidationError):
-        RequestScoreOutput.model_validate({**base, "score": 50, "band": "warm", "risk_flags": ["vip_now"]})
+        asked.model_validate({**base, "score": 50, "risk_flags": ["vip_now"]})
+    with pytest.raises(ValidationError):
+        asked.model_validate({**base, "score": 50, "band": "hot"})
 
 
 def test_email_intent_is_closed() -> None:

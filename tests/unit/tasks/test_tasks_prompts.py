@@ -9,22 +9,24 @@ from typing import Any
 
 import pytest
 
+from crmpilot.enrichments import EnrichmentHandler, load_registry, task_for
 from crmpilot.enrichments.results import review_decision
+from crmpilot.events import Envelope
 from crmpilot.events.models import CaseEvent, EmailReceived, RequestSubmitted
+from crmpilot.llm import LLMClient
 from crmpilot.llm.base import TaskSpec
+from crmpilot.llm.testing import FakeProvider
 from crmpilot.tasks import (
     CLASSIFY_TICKET,
-    SCORE_REQUEST,
     SUMMARIZE_EMAIL,
     EmailSummaryOutput,
     email_payload,
-    field_evidence,
     grounding_failures,
-    request_payload,
     ticket_payload,
 )
+from crmpilot.tasks.score_request import field_evidence
 
-SPECS = (CLASSIFY_TICKET, SUMMARIZE_EMAIL, SCORE_REQUEST)
+SPECS = (CLASSIFY_TICKET, SUMMARIZE_EMAIL)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -72,13 +74,19 @@ def test_request_payload_sends_only_the_email_domain_and_field_evidence_matches_
     event = RequestSubmitted(
         request_id="r1", kind="quote", contact_email="Jane.Doe@Acme.COM", employees=250, amount=Decimal("1200.50")
     )
-    payload = request_payload(event)
+    spec = load_registry([], builtin=True).get("score_request")
+    handler = EnrichmentHandler(spec=spec, llm=LLMClient(FakeProvider()), token_model="fake")
+    reading = handler.read(
+        Envelope[Any](source="t", type="erp.request.submitted", schemaversion=1, subject="r1", data=event)
+    )
+    assert reading is not None
+    payload = reading.payload
     assert payload["email_domain"] == "acme.com"
     assert "Jane" not in str(payload)
-    text = render(SCORE_REQUEST.prompt.user_template, payload)
+    text = render(task_for(spec).prompt.user_template, payload)
     for name in ("employees", "amount", "email_domain", "country"):
         assert field_evidence(name, payload[name]) in text
-    assert field_evidence("country", None) == "country: null"
+    assert field_evidence("country", payload["country"]) == "country: "
 
 
 def test_grounding_flags_quotes_not_in_the_email() -> None:

@@ -12,12 +12,13 @@ import pytest
 from crmpilot.events import (
     CaseEvent,
     EmailSummary,
+    EnrichmentResult,
     Envelope,
     Provenance,
-    RequestScore,
     TicketClassification,
     result_id_for,
 )
+from tests.scorekit import factor, scored_event, scored_request
 
 EVENT_TIME = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -96,20 +97,21 @@ def email() -> Envelope[EmailSummary]:
 
 
 @pytest.fixture
-def request_score() -> Envelope[RequestScore]:
-    data = RequestScore(
-        result_id=result_id_for("evt-3", "score_request", "v1"),
-        review="skip",
-        provenance=provenance("evt-3", prompt_id="score_request", source_topic="erp.request.events"),
+def request_score() -> Envelope[EnrichmentResult]:
+    """A lead scored 77 (hot) by the built-in ``score_request`` enrichment, held back (review ``skip``)."""
+    data = scored_request(
+        provenance(
+            "evt-3", prompt_id="score_request", prompt_version="2026-12-08.1", source_topic="erp.request.events"
+        ),
         request_id="00QA1",
-        kind="lead",
         score=77,
-        band="hot",
+        factors=(factor("company size", "up", 6, "employees: 240"),),
+        risk_flags=("free_mail_domain",),
         next_action="call within 24h",
+        confidence=0.64,
+        review="skip",
     )
-    return Envelope[RequestScore](
-        source="crmpilot/request_scorer", type="ai.request.scored", schemaversion=1, subject="00QA1", data=data
-    )
+    return scored_event(data)
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from crmpilot.events import CaseEvent, EmailSummary, Envelope, RequestScore, TicketClassification
+from crmpilot.enrichments import load_registry
+from crmpilot.enrichments.warehouse import builtin_views, view_columns, view_sql
+from crmpilot.events import CaseEvent, EmailSummary, EnrichmentResult, Envelope, TicketClassification
 from crmpilot.warehouse import CrmAuditEntry, DlqEntry, KafkaPosition
 from crmpilot.warehouse.rows import audit_row, dlq_row, fact_row, raw_event_row, scrub
 
@@ -45,7 +47,7 @@ def test_ticket_classification_row_has_typed_columns_provenance_and_position(
 
 
 def test_email_summary_and_request_score_rows(
-    email: Envelope[EmailSummary], request_score: Envelope[RequestScore]
+    email: Envelope[EmailSummary], request_score: Envelope[EnrichmentResult]
 ) -> None:
     table, row = fact_row(email, POSITION)
     assert table == "fact_email_summary"
@@ -55,9 +57,33 @@ def test_email_summary_and_request_score_rows(
         True,
         0,
     )
-    table, row = fact_row(request_score, POSITION)
-    assert table == "fact_request_score"
-    assert (row["score"], row["band"], row["kind"], row["review_decision"]) == (77, "hot", "lead", "skip")
+    table, row = fact_row(request_score, POSITION)  # the built-in score_request: a row of fact_enrichment
+    assert table == "fact_enrichment"
+    assert (row["task"], row["record_id"], row["review_decision"]) == ("score_request", "00QA1", "skip")
+    outputs = row["outputs"]
+    assert (outputs["score"], outputs["band"], outputs["risk_flags"]) == (77, "hot", ["free_mail_domain"])
+    assert outputs["factors"] == [
+        {"name": "company size", "direction": "up", "weight": 6.0, "evidence": "employees: 240"}
+    ]
+    assert outputs["reasons"] == "+ company size; risk: free_mail_domain"
+    assert row["confidence"] == 0.64 and row["confidence_by_field"]["score"] == 0.64
+    assert (row["source_topic"], row["prompt_version"]) == ("erp.request.events", "2026-12-08.1")
+
+
+def test_request_scores_are_read_in_the_bi_score_request_view_with_typed_columns() -> None:
+    spec = load_registry([]).get("score_request")  # built in: every deployment has the view
+    assert "score_request" not in builtin_views()  # no migration's view takes its name
+    columns = dict(view_columns(spec))
+    assert (columns["record_id"], columns["score"], columns["band"], columns["risk_flags"]) == (
+        "text", "bigint", "text", "ARRAY",
+    )  # fmt: skip
+    assert (columns["factors"], columns["reasons"], columns["confidence_score"]) == (
+        "jsonb",
+        "text",
+        "double precision",
+    )
+    assert view_sql(spec).startswith('create view "bi"."score_request" as select')
+    assert view_sql(spec).endswith("from warehouse.fact_enrichment where task = 'score_request'")
 
 
 def test_a_source_event_is_not_a_fact(case_event: Envelope[CaseEvent]) -> None:

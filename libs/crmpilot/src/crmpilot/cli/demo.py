@@ -6,7 +6,7 @@ demo org by default) and sends one ``crm.case.created`` event per case to
 ``crm.case.events`` (ticket_classifier), one ``crm.email.received`` event per
 email to ``crm.email.events`` (email_summarizer; the case is the email's
 ParentId) and one ``erp.request.submitted`` event of kind ``lead`` per lead to
-``crm.lead.events`` (request_scorer), plus two deliberately bad records. It
+``crm.lead.events`` (the enricher of the built-in ``score_request`` spec), plus two deliberately bad records. It
 waits with a progress bar until every result is in the warehouse and its CRM
 write decided, then prints one table per task and where to look.
 Event ids are derived from the record and its creation time, so running the
@@ -41,18 +41,19 @@ from crmpilot.events import EmailReceived, Envelope, RequestSubmitted, result_id
 from crmpilot.llm.base import TaskSpec
 from crmpilot.settings import DatabaseSettings, KafkaSettings
 from crmpilot.streaming import EventProducer
-from crmpilot.tasks import CLASSIFY_TICKET, SCORE_REQUEST, SUMMARIZE_EMAIL
+from crmpilot.tasks import CLASSIFY_TICKET, SUMMARIZE_EMAIL
 
 app = typer.Typer(help="Run the demo against the running services (see `make demo`).", no_args_is_help=True)
 console = Console(width=None if Console().is_terminal else 150)
 
+SCORE_REQUEST = "score_request"
+"""The built-in enrichment that scores the demo's leads."""
 CASE_TOPIC = "crm.case.events"
 EMAIL_TOPIC = "crm.email.events"
 LEAD_TOPIC = "crm.lead.events"
 # the built-in services' default consumer groups (their dead letters name them)
 TICKET_GROUP = "crmpilot-ticket-classifier"
 EMAIL_GROUP = "crmpilot-email-summarizer"
-LEAD_GROUP = "crmpilot-request-scorer"
 EMAIL_QUERY = (
     "SELECT Id, ParentId, Subject, TextBody, FromAddress, ToAddress, Incoming, MessageDate, CreatedDate FROM "
     "EmailMessage"
@@ -332,24 +333,25 @@ def _email_table(conn: psycopg.Connection[Any], task: _Task) -> Table:
 
 def _lead_table(conn: psycopg.Connection[Any], task: _Task, companies: Mapping[str, str]) -> Table:
     rows = conn.execute(
-        f"""select f.request_id, f.score, f.band, f.result->'factors', f.risk_flags, f.confidence, f.review_decision,
-                   {_CRM_STATUS}
-             from warehouse.fact_request_score f where f.result_id = any(%s) order by f.score desc""",
+        f"""select f.record_id, f.outputs, f.confidence, f.review_decision, {_CRM_STATUS}
+             from warehouse.fact_enrichment f where f.result_id = any(%s)
+            order by (f.outputs->>'score')::int desc nulls last""",
         (task.result_ids,),
     ).fetchall()
-    table = Table(title="Leads scored by request_scorer → Lead.AI_Score__c")
+    table = Table(title="Leads scored by score_request → Lead.AI_Score__c, AI_Score_Reasons__c")
     for col in ("lead", "company", "score", "band", "top factors", "risk flags", "conf.", "review", "CRM"):
         table.add_column(col)
-    for lead_id, score, band, factors, risks, conf, review, status in rows:
+    for lead_id, outputs, conf, review, status in rows:
+        factors = outputs.get("factors") or []
         top = ", ".join(f"{'+' if f['direction'] == 'up' else '-'}{f['weight']:g} {f['name']}" for f in factors[:3])
         table.add_row(
             lead_id,
             companies.get(lead_id, "")[:28],
-            str(score),
-            band,
+            str(outputs.get("score", "-")),
+            outputs.get("band", "-"),
             top,
-            ", ".join(risks) or "-",
-            f"{float(conf):.2f}",
+            ", ".join(outputs.get("risk_flags") or []) or "-",
+            "-" if conf is None else f"{float(conf):.2f}",
             review,
             status,
         )
@@ -361,6 +363,8 @@ def _declared_tasks(specs: Iterable[EnrichmentSpec], sent: Mapping[str, Sequence
     its own."""
     tasks = []
     for spec in specs:
+        if spec.name == SCORE_REQUEST:  # the demo's own lead task
+            continue
         events = [e for batch in sent.values() for e in batch if e.type in spec.source.event_types]
         if events:
             tasks.append(
@@ -453,6 +457,8 @@ def run(
         for e in case_events(records, source=source)
     ]
     leads = list(sf.query_all_iter(LEAD_QUERY))
+    registry = load_registry()
+    scorer = registry.get(SCORE_REQUEST)
     tasks: tuple[_Task, ...] = (
         _Task("tickets classified + stored", CLASSIFY_TICKET, "fact_ticket_classification", cases, TICKET_GROUP),
         _Task(
@@ -465,13 +471,12 @@ def run(
         ),
         _Task(
             "leads scored + stored      ",
-            SCORE_REQUEST,
-            "fact_request_score",
+            task_for(scorer),
+            "fact_enrichment",
             lead_events(leads, source=source),
-            LEAD_GROUP,
+            scorer.group,
         ),
     )
-    registry = load_registry()
     sent: dict[str, Sequence[Envelope[Any]]] = {
         CASE_TOPIC: cases,
         EMAIL_TOPIC: tasks[1].events,

@@ -465,18 +465,20 @@ def _align_comments(text: str) -> str:
 
 
 def compose_services(registry: Registry, *, specs_dir: str = "/enrichments") -> dict[str, object]:
-    """A docker compose file with one ``enricher-<name>`` service per spec (profile ``services``).
+    """A docker compose file with one ``enricher-<name>`` service per declared spec (profile ``services``; the
+    base file runs the built-in ones).
 
     Each runs ``python -m enricher --enrichment <name>`` from the project's image, with the
     spec folders mounted read-only at ``specs_dir`` and a static group membership of its
     own (``enricher-<name>-1``, as ``infra/services.sh`` gives it), next to the base file's
     services (``environment`` and ``depends_on`` as theirs).
     """
-    folders = sorted({str(e.path.resolve().parent) for e in registry.entries.values()})
+    declared = [e for e in registry.entries.values() if not e.builtin]
+    folders = sorted({str(e.path.resolve().parent) for e in declared})
     mounts = [f"{folder}:{specs_dir}/{i}:ro" for i, folder in enumerate(folders)]
     inside = ":".join(f"{specs_dir}/{i}" for i in range(len(folders)))
     services: dict[str, object] = {}
-    for entry in registry.entries.values():
+    for entry in declared:
         name = entry.spec.name
         services[f"enricher-{name.replace('_', '-')}"] = {
             "profiles": ["services"],
@@ -515,4 +517,6 @@ def compose(
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        typer.echo(f"wrote {out}: {len(registry.entries)} enricher service(s)", err=True)
+        typer.echo(
+            f"wrote {out}: {sum(not e.builtin for e in registry.entries.values())} enricher service(s)", err=True
+        )

@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from crmpilot.enrichments.spec import CrmTarget, EnrichmentSpec
-from crmpilot.events import EmailSummary, EnrichmentResult, PoisonMessage, RequestScore, TicketClassification
+from crmpilot.enrichments.task import field_adapter
+from crmpilot.events import EmailSummary, EnrichmentResult, PoisonMessage, TicketClassification
 
 from .port import RecordRef
 
@@ -28,6 +31,7 @@ __all__ = [
     "RESULT_ID_FIELDS",
     "result_id_field",
     "id_field_for",
+    "OffSpecResult",
     "UnknownEnrichmentResult",
 ]
 
@@ -41,13 +45,38 @@ SUMMARY_RESULT_ID_FIELD = "AI_Summary_Result_Id__c"
 SUMMARY_REVIEW_FIELD = "AI_Summary_Review_Required__c"
 RESULT_ID_FIELDS = (RESULT_ID_FIELD, SUMMARY_RESULT_ID_FIELD)
 
-Result = TicketClassification | EmailSummary | RequestScore | EnrichmentResult
+Result = TicketClassification | EmailSummary | EnrichmentResult
 
 
 class UnknownEnrichmentResult(PoisonMessage):
     """A result of an enrichment this writer has no spec for: it cannot know where the values go."""
 
     code = "unknown_enrichment"
+
+
+class OffSpecResult(PoisonMessage):
+    """A result whose value for a CRM-mapped output does not fit the spec (a value outside its vocabulary or bounds):
+    the event contract holds any output value, the spec says which one this field may hold."""
+
+    code = "off_spec_result"
+
+
+_ADAPTERS: dict[tuple[int, str], tuple[EnrichmentSpec, TypeAdapter[Any]]] = {}
+
+
+def _off_spec(result: EnrichmentResult, spec: EnrichmentSpec, target: CrmTarget) -> None:
+    for output in target.fields:
+        if output not in result.outputs or output not in spec.outputs:
+            continue
+        cached = _ADAPTERS.get((id(spec), output))
+        if cached is None or cached[0] is not spec:
+            cached = _ADAPTERS[(id(spec), output)] = (spec, field_adapter(spec, output))
+        try:
+            cached[1].validate_python(result.outputs[output])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in (output, *first["loc"]))
+            raise OffSpecResult(f"{spec.name} result {result.result_id}: {where}: {first['msg']}"[:500]) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +124,6 @@ def _email(r: EmailSummary) -> PlannedWrite | None:
     ]
     summary = r.summary + ("\n\nAction items:\n" + "\n".join(lines) if lines else "")
     return PlannedWrite(RecordRef("Case", r.case_id), {"AI_Summary__c": summary[:32000]})
-
-
-def _score(r: RequestScore) -> PlannedWrite | None:
-    if r.kind != "lead":
-        return None
-    reasons = [f"{'+' if f.direction == 'up' else '-'} {f.name}" for f in r.factors]
-    reasons += [f"risk: {flag}" for flag in r.risk_flags]
-    return PlannedWrite(
-        RecordRef("Lead", r.request_id),
-        {
-            "AI_Score__c": r.score,
-            "AI_Score_Reasons__c": "; ".join(reasons)[:1000],
-            "AI_Confidence__c": round(r.confidence, 4),
-        },
-    )
 
 
 def _declared(r: EnrichmentResult, target: CrmTarget) -> PlannedWrite | None:
@@ -168,16 +182,15 @@ def plan_write(result: Result, enrichments: Mapping[str, EnrichmentSpec] | None 
             )
         if spec.crm is None or not result.to_crm:
             return None
+        _off_spec(result, spec, spec.crm)
         if result.review == "skip":  # nothing to write: planned all the same, so the decision is audited
             return PlannedWrite(RecordRef(spec.crm.object, result.record_id), {}, id_field=spec.crm.result_id_field)
         return _declared(result, spec.crm)
     planned: PlannedWrite | None
     if isinstance(result, TicketClassification):
         planned = _ticket(result)
-    elif isinstance(result, EmailSummary):
-        planned = _email(result)
     else:
-        planned = _score(result)
+        planned = _email(result)
     if planned is None:
         return None
     return PlannedWrite(planned.ref, {**planned.values, **_common(result)}, id_field=result_id_field(result))
@@ -196,12 +209,10 @@ MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
         SUMMARY_RESULT_ID_FIELD,
         SUMMARY_REVIEW_FIELD,
     ),  # fmt: skip
-    "Lead": ("AI_Score__c", "AI_Score_Reasons__c", "AI_Confidence__c", RESULT_ID_FIELD, REVIEW_FIELD, TRACE_FIELD),
 }
 
 AI_VALUE_FIELDS: dict[str, tuple[str, ...]] = {
     "Case": ("AI_Category__c", "AI_Priority__c", "AI_Sentiment__c", "AI_Summary__c"),
-    "Lead": ("AI_Score__c",),
 }
 """The managed fields that hold the AI's answer: a person changing one of them is feedback."""
 

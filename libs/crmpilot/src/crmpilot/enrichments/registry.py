@@ -1,7 +1,9 @@
 """The registry: every enrichment spec of the deployment, loaded and checked once, looked up by name or topic.
 
 Specs live in the folder ``CRMPILOT_ENRICHMENTS_DIR`` names (several folders
-separated by ``:``), one ``*.yaml`` file each. Beside them, ``enrichments.lock.json``
+separated by ``:``), one ``*.yaml`` file each, beside the built-in ones shipped in
+``crmpilot/tasks/specs`` (``score_request``; ``CRMPILOT_ENRICHMENTS_BUILTIN=false``
+leaves them out). Beside them, ``enrichments.lock.json``
 records the hash of every prompt version ever shipped: a prompt whose text (or
 answer format: values, descriptions, bounds) changed under a locked version is
 refused with the line of its ``prompt.version``; ``crmpilot enrichments lock``
@@ -29,6 +31,7 @@ from .task import task_for
 
 __all__ = [
     "LOCK_FILE",
+    "builtin_folder",
     "EnrichmentsSettings",
     "LoadedSpec",
     "Registry",
@@ -51,6 +54,7 @@ class EnrichmentsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRMPILOT_ENRICHMENTS_", frozen=True, extra="ignore")
 
     dir: str = Field(default="", description="folders of enrichment spec files (*.yaml), separated by ':'; empty: none")
+    builtin: bool = Field(default=True, description="load the built-in specs (score_request) too")
 
     def folders(self) -> tuple[Path, ...]:
         return tuple(Path(p) for p in self.dir.split(":") if p.strip())
@@ -65,6 +69,11 @@ class LoadedSpec:
     @property
     def lock_path(self) -> Path:
         return self.path.parent / LOCK_FILE
+
+    @property
+    def builtin(self) -> bool:
+        """Shipped with crmpilot (``crmpilot/tasks/specs``), not one of the deployment's folders."""
+        return self.path.resolve().parent == builtin_folder().resolve()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +120,22 @@ def spec_files(folders: Sequence[Path]) -> list[Path]:
     return files
 
 
-def load_registry(folders: Sequence[Path] | None = None, *, files: Sequence[Path] = ()) -> Registry:
-    """Every spec of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises
-    :class:`SpecError` with every problem."""
-    paths = [*spec_files(EnrichmentsSettings().folders() if folders is None else folders), *files]
+def builtin_folder() -> Path:
+    """The folder of the built-in specs, their hooks and local methods registered."""
+    from crmpilot.tasks import BUILTIN_SPECS, score_request  # noqa: F401 - registers the built-ins' hooks
+
+    return BUILTIN_SPECS
+
+
+def load_registry(
+    folders: Sequence[Path] | None = None, *, files: Sequence[Path] = (), builtin: bool | None = None
+) -> Registry:
+    """Every spec of the built-in folder (unless ``builtin`` is false; default: ``CRMPILOT_ENRICHMENTS_BUILTIN``),
+    of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises :class:`SpecError` with
+    every problem."""
+    settings = EnrichmentsSettings()
+    shipped = (builtin_folder(),) if (settings.builtin if builtin is None else builtin) else ()
+    paths = [*spec_files((*shipped, *(settings.folders() if folders is None else folders))), *files]
     entries: dict[str, LoadedSpec] = {}
     problems: list[SpecProblem] = []
     for path in paths:

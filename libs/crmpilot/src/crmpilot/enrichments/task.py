@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from crmpilot.llm.base import Label, LocalAnswer, LocalMethod, OutputShape, Prompt, TaskSpec
 
@@ -35,7 +35,7 @@ from .spec import (
     TextOutput,
 )
 
-__all__ = ["QuoteItem", "answer_format", "result_model", "task_for"]
+__all__ = ["QuoteItem", "answer_format", "field_adapter", "result_model", "task_for"]
 
 
 class QuoteItem(BaseModel):
@@ -87,6 +87,13 @@ def _item_model(name: str, out: ItemsOutput) -> type[BaseModel]:
     config = ConfigDict(frozen=True, extra="forbid")
     model: type[BaseModel] = create_model(f"{_camel(name)}Item", __config__=config, **fields)
     return model
+
+
+def field_adapter(spec: EnrichmentSpec, name: str) -> TypeAdapter[Any]:
+    """The validator of one output's value as the spec defines it (its vocabulary, bounds and item fields)."""
+    kind, info = _field_type(spec.outputs[name], name)
+    annotated: Any = Annotated[kind, info]
+    return TypeAdapter(annotated)
 
 
 def output_model(spec: EnrichmentSpec) -> type[BaseModel]:

@@ -4,7 +4,8 @@ The data is JSON lines, one request each: the task's input fields (``company``,
 ``description``, optional ``kind``, ``country``, ``employees``, ``amount``,
 ``currency``, ``email_domain``, ``id``) and the outcome, a boolean column
 (``converted`` by default; ``true``/``false``, ``1``/``0`` or ``yes``/``no``).
-Every request goes through the shared LLM client as the service's would, and
+Every request goes through the shared LLM client with the built-in spec's task, as
+the enricher runs it, and
 the report gives:
 
 - **AUC**: the chance that a converted request scores above one that did not
@@ -27,11 +28,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from crmpilot.enrichments import load_registry, task_for
 from crmpilot.evaluation.errors import DatasetError
 from crmpilot.evaluation.metrics import reliability
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
-from crmpilot.tasks.score_request import SCORE_REQUEST
+from crmpilot.tasks.score_request import band_for
 
 __all__ = ["ScoredRequest", "ScoreReport", "auc", "evaluate_scores", "load_requests", "score_html"]
 
@@ -78,10 +80,8 @@ def load_requests(path: Path, *, outcome: str = "converted", limit: int | None =
             raise DatasetError(f"{where}: no {outcome!r} column (the outcome; --outcome names another)")
         if not str(row.get("description") or row.get("company") or "").strip():
             raise DatasetError(f"{where}: neither a description nor a company: nothing to score")
-        payload = {k: row.get(k) for k in _FIELDS}
+        payload = {k: "" if row.get(k) is None else str(row[k]) for k in _FIELDS}  # as the enricher reads an event
         payload["kind"] = payload["kind"] or "lead"
-        payload["company"] = payload["company"] or ""
-        payload["description"] = payload["description"] or ""
         out.append(ScoredRequest(str(row.get("id") or n), payload, _outcome(row[outcome], where)))
         if limit is not None and len(out) >= limit:
             break
@@ -144,11 +144,12 @@ async def evaluate_scores(
     """Run ``score_request`` on every request through ``client`` and collect scores against outcomes."""
     report = ScoreReport(bins=bins)
     gate = asyncio.Semaphore(concurrency)
+    task = task_for(load_registry([], builtin=True).get("score_request"))
 
     async def one(req: ScoredRequest) -> None:
         async with gate:
             try:
-                run = await client.run(SCORE_REQUEST, req.payload)
+                run = await client.run(task, req.payload)
             except LLMError as exc:
                 kind = type(exc).__name__
                 report.errors[kind] = report.errors.get(kind, 0) + 1
@@ -157,7 +158,8 @@ async def evaluate_scores(
                 report.requests += 1
                 if progress is not None:
                     progress(1)
-        report.scores.append((run.output.score, run.output.band, req.converted))
+        score = int(run.output.model_dump()["score"])
+        report.scores.append((score, band_for(score), req.converted))
 
     started = time.perf_counter()
     await asyncio.gather(*(one(r) for r in requests))

@@ -137,6 +137,9 @@ def _datetimes(value: Any, path: str) -> Iterator[tuple[str, datetime]]:
 
 
 def _summary(exc: ValidationError, limit: int = 5) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:limit]]
+    """The first ``limit`` errors, the deepest first: of a union's alternatives, the one that got furthest into the
+    value names the field that is wrong (``outputs.factors.0.name``), not only the union (``outputs.factors``)."""
+    errors = sorted(exc.errors(), key=lambda e: -len(e["loc"]))
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:limit]]
     more = exc.error_count() - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -37,8 +37,6 @@ __all__ = [
     "ActionItem",
     "Entity",
     "EmailSummary",
-    "ScoreFactor",
-    "RequestScore",
     "EnrichmentResult",
     "cut_to_token_budget",
     "result_id_for",
@@ -323,27 +321,6 @@ class EmailSummary(_Result):
         return self
 
 
-class ScoreFactor(_Payload):
-    name: str
-    direction: Literal["up", "down"]
-    weight: float
-    evidence: str
-
-
-class RequestScore(_Result):
-    task: Literal["score_request"] = "score_request"
-    request_id: str
-    kind: str
-    score: int = Field(ge=0, le=100)
-    band: Literal["cold", "warm", "hot"]
-    factors: tuple[ScoreFactor, ...] = ()
-    risk_flags: tuple[str, ...] = Field(
-        default=(), description="free_mail_domain, disposable_email, spam_or_test, incomplete, no_budget"
-    )
-    next_action: str
-    confidence: float = Field(default=0.0, ge=0, le=1, description="how well the information supports the score")
-
-
 class QuotedItem(_Payload):
     """One item of a quotes output: what it says and the verbatim sentence of the input that says it."""
 
@@ -389,7 +366,9 @@ class EnrichmentResult(_Result):
         description="false when the spec has no CRM target or its crm.where leaves this record out: not written",
     )
     outputs: dict[str, OutputValue] = Field(default_factory=dict, description="per output field: its validated value")
-    confidence: dict[str, float] = Field(default_factory=dict, description="per output field, 0..1")
+    confidence: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict, description="per output field, 0..1"
+    )
     field_review: dict[str, ReviewDecision] = Field(default_factory=dict)
     review_reasons: dict[str, str] = Field(
         default_factory=dict, description="per field held back: why (low_confidence, not_grounded)"

@@ -15,7 +15,6 @@ from .models import (
     EmailSummary,
     EnrichmentResult,
     RecordChanged,
-    RequestScore,
     RequestSubmitted,
     TicketClassification,
 )
@@ -29,7 +28,6 @@ EVENT_TYPES: dict[str, dict[int, type[BaseModel]]] = {
     "erp.request.submitted": {1: RequestSubmitted},
     "ai.ticket.classified": {1: TicketClassification},
     "ai.email.summarized": {1: EmailSummary},
-    "ai.request.scored": {1: RequestScore},
     "crm.record.created": {1: RecordChanged},
     "crm.record.updated": {1: RecordChanged},
     "ai.enrichment.completed": {1: EnrichmentResult},

@@ -37,7 +37,7 @@ __all__ = [
     "service_endpoints",
 ]
 
-SERVICES = ("ticket_classifier", "email_summarizer", "request_scorer", "warehouse_writer", "crm_writer", "crm_source")
+SERVICES = ("ticket_classifier", "email_summarizer", "warehouse_writer", "crm_writer", "crm_source")
 """The services run by :func:`crmpilot.service.run_service` (each may serve /readyz)."""
 
 

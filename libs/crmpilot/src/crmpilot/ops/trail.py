@@ -20,7 +20,7 @@ from crmpilot.warehouse.errors import WarehouseNotMigrated, WarehouseUnavailable
 
 __all__ = ["EventTrail", "event_trail", "FACT_TABLES"]
 
-FACT_TABLES = ("fact_ticket_classification", "fact_email_summary", "fact_request_score", "fact_enrichment")
+FACT_TABLES = ("fact_ticket_classification", "fact_email_summary", "fact_enrichment")
 
 _RAW = """select event_id, type, subject, source, event_time, topic, kafka_partition, kafka_offset, received_at
           from warehouse.raw_events where event_id = %(id)s"""

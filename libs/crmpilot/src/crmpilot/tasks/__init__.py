@@ -1,10 +1,15 @@
-"""The three AI tasks: versioned prompts, closed output models, task inputs from events.
+"""The built-in AI tasks.
 
-Each task is a :class:`~crmpilot.llm.base.TaskSpec` (name, prompt, output model)
-plus a function building its input from the source event. Any provider (OpenAI,
-local) runs a spec and returns the spec's output model; a service adds ids,
+``score_request`` is an enrichment spec shipped in ``specs/`` (loaded by every
+registry, see :data:`BUILTIN_SPECS`) with its hooks and local method in
+:mod:`crmpilot.tasks.score_request`. ``classify_ticket`` and ``summarize_email`` are
+still code: each a :class:`~crmpilot.llm.base.TaskSpec` (name, prompt, output model)
+plus a function building its input from the source event; a service adds ids,
 provenance and the review decision to make the result event.
 """
+
+from importlib import resources
+from pathlib import Path
 
 from crmpilot.tasks.classify_ticket import (
     CLASSIFY_TICKET,
@@ -14,16 +19,6 @@ from crmpilot.tasks.classify_ticket import (
     classify_ticket_spec,
 )
 from crmpilot.tasks.classify_ticket import payload_for as ticket_payload
-from crmpilot.tasks.score_request import (
-    SCORE_REQUEST,
-    Band,
-    RequestScoreOutput,
-    RiskFlag,
-    ScoreFactorOutput,
-    band_for,
-    field_evidence,
-)
-from crmpilot.tasks.score_request import payload_for as request_payload
 from crmpilot.tasks.summarize_email import (
     SUMMARIZE_EMAIL,
     ActionItemOutput,
@@ -45,15 +40,17 @@ from crmpilot.tasks.taxonomy import (
     queue_for,
 )
 
+BUILTIN_SPECS = Path(str(resources.files(__package__).joinpath("specs")))
+"""The folder of the built-in enrichment specs."""
+
 __all__ = [
+    "BUILTIN_SPECS",
     "CLASSIFY_TICKET",
     "DEFAULT_CATEGORIES",
     "PRIORITIES",
-    "SCORE_REQUEST",
     "SENTIMENTS",
     "SUMMARIZE_EMAIL",
     "ActionItemOutput",
-    "Band",
     "Category",
     "EmailSummaryOutput",
     "EntityOutput",
@@ -61,19 +58,13 @@ __all__ = [
     "FieldConfidence",
     "Intent",
     "Priority",
-    "RequestScoreOutput",
-    "RiskFlag",
-    "ScoreFactorOutput",
     "Sentiment",
     "TicketClassificationOutput",
     "Urgency",
-    "band_for",
     "category_names",
     "classify_ticket_spec",
     "email_payload",
-    "field_evidence",
     "grounding_failures",
     "queue_for",
-    "request_payload",
     "ticket_payload",
 ]

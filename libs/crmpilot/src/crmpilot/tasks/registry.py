@@ -25,10 +25,9 @@ LOCK_FILE = "prompts.lock.json"
 
 def _shipped() -> tuple[TaskSpec[Any], ...]:
     from .classify_ticket import CLASSIFY_TICKET
-    from .score_request import SCORE_REQUEST
     from .summarize_email import SUMMARIZE_EMAIL
 
-    return (CLASSIFY_TICKET, SUMMARIZE_EMAIL, SCORE_REQUEST)
+    return (CLASSIFY_TICKET, SUMMARIZE_EMAIL)
 
 
 SHIPPED = _shipped

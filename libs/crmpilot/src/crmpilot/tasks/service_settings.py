@@ -1,4 +1,4 @@
-"""Settings every AI service (ticket_classifier, email_summarizer, request_scorer) shares.
+"""Settings every AI service (ticket_classifier, email_summarizer, enricher) shares.
 
 A mixin of a service's ``Settings`` (``class Settings(AIServiceSettings, BaseSettings)``):
 its fields become ``<PREFIX>MAX_IN_FLIGHT``, ``<PREFIX>MAX_ATTEMPTS``, ``<PREFIX>LOG_LEVEL``

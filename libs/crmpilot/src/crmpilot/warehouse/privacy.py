@@ -410,14 +410,6 @@ REDACTED_TABLES: tuple[TableSpec, ...] = (
         text_arrays=("grounding_failures",),
         ids=("subject", "email_id", "case_id"),
     ),
-    TableSpec(
-        "fact_request_score",
-        "result_id",
-        "written_at",
-        json=("result",),
-        text=("next_action",),
-        ids=("subject", "request_id"),
-    ),
     # Declared enrichments: which outputs are kept is read from the row's spec (redact_enrichment_outputs);
     # a row whose enrichment has no spec registered has every string output replaced.
     TableSpec(

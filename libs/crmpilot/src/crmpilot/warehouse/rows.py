@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..events import EmailSummary, EnrichmentResult, Envelope, RequestScore, TicketClassification
+from ..events import EmailSummary, EnrichmentResult, Envelope, TicketClassification
 from .records import CrmAuditEntry, DlqEntry, FeedbackEntry, Position
 
 __all__ = [
@@ -79,8 +79,7 @@ def raw_event_row(envelope: Envelope[Any], position: Position) -> dict[str, Any]
 
 
 def fact_row(envelope: Envelope[Any], position: Position) -> tuple[str, dict[str, Any]]:
-    """The fact table and row of a result event (a ticket classification, email summary, request score or
-    enrichment)."""
+    """The fact table and row of a result event (a ticket classification, email summary or enrichment)."""
     result = envelope.data
     fact = _FACTS.get(type(result))
     if fact is None:
@@ -137,19 +136,6 @@ def _email_columns(result: EmailSummary) -> dict[str, Any]:
     }
 
 
-def _request_columns(result: RequestScore) -> dict[str, Any]:
-    return {
-        "request_id": result.request_id,
-        "kind": result.kind,
-        "score": result.score,
-        "band": result.band,
-        "next_action": result.next_action,
-        "confidence": result.confidence,
-        "risk_flags": list(result.risk_flags),
-        **_input_columns(result),
-    }
-
-
 def _enrichment_columns(result: EnrichmentResult) -> dict[str, Any]:
     return {
         "enrichment_version": result.enrichment_version,
@@ -163,14 +149,13 @@ def _enrichment_columns(result: EnrichmentResult) -> dict[str, Any]:
     }
 
 
-def _input_columns(result: TicketClassification | EmailSummary | RequestScore | EnrichmentResult) -> dict[str, Any]:
+def _input_columns(result: TicketClassification | EmailSummary | EnrichmentResult) -> dict[str, Any]:
     return {"truncated_chars": result.truncated_chars, "input_skipped": result.skipped is not None}
 
 
 _FACTS: dict[type[BaseModel], tuple[str, Callable[[Any], dict[str, Any]]]] = {
     TicketClassification: ("fact_ticket_classification", _ticket_columns),
     EmailSummary: ("fact_email_summary", _email_columns),
-    RequestScore: ("fact_request_score", _request_columns),
     EnrichmentResult: ("fact_enrichment", _enrichment_columns),
 }
 FACT_TABLES: tuple[str, ...] = tuple(table for table, _ in _FACTS.values())

@@ -1,4 +1,4 @@
-"""How the embedded model answers the three built-in tasks (each task's ``TaskSpec.local``).
+"""How the embedded model answers the built-in tasks still in code (each task's ``TaskSpec.local``).
 
 The local provider (:mod:`crmpilot.llm.local`) knows no task: it runs a declared
 task with its generic answerer, and a built-in task with the method the task
@@ -13,7 +13,7 @@ from typing import Any
 
 from crmpilot.llm.base import LocalAnswer, TaskSpec
 
-__all__ = ["classify_ticket", "score_request", "summarize_email"]
+__all__ = ["classify_ticket", "summarize_email"]
 
 
 async def classify_ticket(provider: Any, spec: TaskSpec[Any], payload: Mapping[str, Any]) -> LocalAnswer:
@@ -30,12 +30,4 @@ async def summarize_email(provider: Any, spec: TaskSpec[Any], payload: Mapping[s
     from .summarize import summarize_email as summarize
 
     output, tokens = await summarize(payload, batcher=provider.batcher)
-    return LocalAnswer(output, tokens)
-
-
-async def score_request(provider: Any, spec: TaskSpec[Any], payload: Mapping[str, Any]) -> LocalAnswer:
-    """Points from the request's fields and its text's cues, each factor with its evidence."""
-    from .score import score_request as score
-
-    output, tokens = await score(payload, batcher=provider.batcher)
     return LocalAnswer(output, tokens)

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.tasks.score_request import RequestScoreOutput, RiskFlag, band_for, field_evidence
+from crmpilot.tasks.score_request import band_for, field_evidence
 from crmpilot.text import Span, sentence_containing, sentences
 
 __all__ = ["BUYING_ANCHORS", "score_request"]
+
+RiskFlag = Literal["free_mail_domain", "disposable_email", "spam_or_test", "incomplete", "no_budget"]
 
 BASE_SCORE = 30
 BUYING_ANCHORS = AnchorSet.of(
@@ -63,6 +65,8 @@ _TEXT_FACTORS: tuple[tuple[cues.CueKind, str, int, RiskFlag | None], ...] = (
 )
 _MAX_READ_SENTENCES = 40
 """The model reads the first 40 sentences of the description for buying intent."""
+_MAX_FACTORS = 30
+"""The spec's ``factors.max_items``: the strongest are kept."""
 _COMPLETENESS_FIELDS = ("company", "email_domain", "country", "employees", "amount", "description")
 
 
@@ -72,9 +76,16 @@ def _factor(name: str, points: float, evidence: str) -> dict[str, Any]:
 
 def _amount(payload: Mapping[str, Any]) -> Decimal | None:
     try:
-        return Decimal(str(payload["amount"])) if payload.get("amount") is not None else None
+        return Decimal(str(payload["amount"])) if payload.get("amount") not in (None, "") else None
     except InvalidOperation:
         return None
+
+
+def _employees(payload: Mapping[str, Any]) -> int | None:
+    value = payload.get("employees")
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    return None
 
 
 def _field_factors(payload: Mapping[str, Any]) -> tuple[list[dict[str, Any]], set[RiskFlag]]:
@@ -90,11 +101,11 @@ def _field_factors(payload: Mapping[str, Any]) -> tuple[list[dict[str, Any]], se
             factors.append(_factor("amount", points, field_evidence("amount", payload.get("amount"))))
     elif kind != "lead":
         factors.append(_factor("amount missing", -5, field_evidence("amount", payload.get("amount"))))
-    employees = payload.get("employees")
-    if isinstance(employees, int):
+    employees = _employees(payload)
+    if employees is not None:
         points = next((p for limit, p in _EMPLOYEE_POINTS if employees >= limit), -4 if employees < 10 else 0)
         if points:
-            factors.append(_factor("company size", points, field_evidence("employees", employees)))
+            factors.append(_factor("company size", points, field_evidence("employees", payload.get("employees"))))
     domain = str(payload.get("email_domain") or "").lower()
     evidence = field_evidence("email_domain", payload.get("email_domain"))
     if not domain:
@@ -156,8 +167,9 @@ def _next_action(kind: str, score: int, risks: set[RiskFlag]) -> str:
     return "Add to the nurture campaign; no sales call yet."
 
 
-async def score_request(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher) -> tuple[RequestScoreOutput, int]:
-    """The score of one request and the tokens the model read."""
+async def score_request(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher) -> tuple[dict[str, Any], int]:
+    """The answer for one request (every field the spec asks, each with the same confidence) and the tokens the model
+    read."""
     description = str(payload.get("description") or "")
     spans = sentences(description)
     read = spans[:_MAX_READ_SENTENCES]
@@ -176,13 +188,11 @@ async def score_request(payload: Mapping[str, Any], *, batcher: EmbeddingBatcher
     score = int(min(100, max(0, round(total))))
     filled = sum(payload.get(f) not in (None, "") for f in _COMPLETENESS_FIELDS)
     kind = str(payload.get("kind") or "lead")
-    output = RequestScoreOutput.model_validate(
-        {
-            "score": score,
-            "factors": sorted(factors, key=lambda f: -f["weight"]),
-            "risk_flags": sorted(risks),
-            "next_action": _next_action(kind, score, risks),
-            "confidence": round(0.4 + 0.1 * filled, 3),
-        }
-    )
-    return output, tokens
+    confidence = round(0.4 + 0.1 * filled, 3)
+    output = {
+        "score": score,
+        "factors": sorted(factors, key=lambda f: -f["weight"])[:_MAX_FACTORS],
+        "risk_flags": sorted(risks),
+        "next_action": _next_action(kind, score, risks),
+    }
+    return {**output, "confidence": dict.fromkeys(output, confidence)}, tokens

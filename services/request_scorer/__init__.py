@@ -1,1 +1,0 @@
-"""request_scorer service."""

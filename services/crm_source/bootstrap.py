@@ -24,14 +24,13 @@ log = logging.getLogger("crm_source")
 
 
 def polled_objects(settings: Settings, registry: Registry | None = None) -> list[SourceObject]:
-    """The built-in objects of ``settings.objects``, then the declared ones of the registry (default:
-    ``CRMPILOT_ENRICHMENTS_DIR``).
+    """The built-in objects of ``settings.objects``, then (with ``enrichment_objects``) the declared ones of the
+    registry (default: the built-in specs and ``CRMPILOT_ENRICHMENTS_DIR``).
 
-    A built-in object also reads the fields declared enrichments write on it (not diffed:
-    they yield no event), so a person's override of one is seen as feedback.
+    A built-in object also reads the fields enrichments write on it (the built-in score_request's on the Lead
+    included; not diffed: they yield no event), so a person's override of one is seen as feedback, whether declared
+    objects are polled or not.
     """
-    if not settings.enrichment_objects:
-        return [SOURCE_OBJECTS[name] for name in settings.objects]
     registry = load_registry() if registry is None else registry
     watched = watched_fields(registry)
     objects = []
@@ -40,6 +39,8 @@ def polled_objects(settings: Settings, registry: Registry | None = None) -> list
         known = {f.lower() for f in obj.fields}
         extra = [f for pair in watched.get(name, ()) for f in pair if f.lower() not in known]
         objects.append(replace(obj, fields=(*obj.fields, *dict.fromkeys(extra))) if extra else obj)
+    if not settings.enrichment_objects:
+        return objects
     plan = record_sources(registry)
     for name, reason in plan.skipped:
         log.warning("enrichment %s: its object is not polled: %s", name, reason)
@@ -65,8 +66,8 @@ def bootstrap(
     registry: Registry | None = None,
 ) -> PollingService:
     """Adapters not given are built from the environment and closed when the service stops."""
-    if settings.enrichment_objects and registry is None:
-        registry = load_registry()
+    if registry is None:
+        registry = load_registry()  # the fields enrichments write: a person's override of one is feedback
     objects = polled_objects(settings, registry)
     closers = []
     if warehouse is None:
@@ -93,8 +94,8 @@ def bootstrap(
         overlap=timedelta(seconds=settings.overlap_s),
         initial_lookback=timedelta(seconds=settings.initial_lookback_s),
         page_size=settings.batch,
-        watched=watched_fields(specs := registry if settings.enrichment_objects and registry is not None else ()),
-        multi_select=multi_select_fields(specs),
+        watched=watched_fields(registry),
+        multi_select=multi_select_fields(registry),
     )
 
     async def close() -> None:

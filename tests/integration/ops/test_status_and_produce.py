@@ -74,7 +74,6 @@ def test_status_reports_kafka_groups_and_each_services_readiness(
     for name in (
         "TICKET_CLASSIFIER",
         "EMAIL_SUMMARIZER",
-        "REQUEST_SCORER",
         "WAREHOUSE_WRITER",
         "CRM_WRITER",
         "CRM_SOURCE",

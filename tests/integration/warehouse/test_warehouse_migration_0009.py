@@ -175,3 +175,30 @@ def test_0009_moves_request_scores_to_the_score_request_enrichment_and_drops_the
             ("00QLead000000001", "suggest", 66, "warm", FLAGS, REASONS, "Call within 24 hours.", 0.62, "openai", 410),
             ("Q-2002", "skip", None, None, None, None, None, None, "local", 0),
         ]
+
+
+def test_0009_keeps_an_erased_row_erased_and_a_row_without_confidence_without_one(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = new_database()
+    scored = _old_rows()[0]
+    erased = {**scored, "result_id": "res_" + "c" * 32, "redacted": "erased", "redacted_at": AT, "confidence": None}
+    with connect(settings) as conn:
+        migrate(conn, [m for m in load_migrations() if m.version <= 8])
+        _insert(conn, erased)
+    monkeypatch.setenv("CRMPILOT_DATABASE_URL", settings.url.get_secret_value())
+    for name in ("CRMPILOT_ENRICHMENTS_DIR", "CRMPILOT_ENRICHMENTS_BUILTIN"):
+        monkeypatch.delenv(name, raising=False)
+    done = CliRunner().invoke(app, ["migrate"])
+    assert done.exit_code == 0, done.output
+    with connect(settings) as conn:
+        row = conn.execute(
+            "select outputs->>'reasons', confidence, confidence_by_field, field_review, redacted"
+            " from warehouse.fact_enrichment where result_id = %s",
+            (erased["result_id"],),
+        ).fetchone()
+    assert row is not None
+    reasons, confidence, by_field, review, redacted = row
+    assert reasons == "[erased]", "not rebuilt from what the erasure kept"
+    assert (confidence, by_field, redacted) == (None, {}, "erased"), "no confidence made up for a row that had none"
+    assert review == dict.fromkeys(OUTPUTS, "suggest")

@@ -15,7 +15,7 @@ from tests.handlerkit import only_result
 
 REGISTRY = load_registry([])
 SCORER = REGISTRY.get("score_request")  # the demo's leads are scored by the built-in spec, on its enricher
-GROUP = "crmpilot-enricher-score_request"
+GROUP = "crmpilot-request-scorer"  # the spec keeps the group of the service it replaced
 
 
 def _task() -> _Task:

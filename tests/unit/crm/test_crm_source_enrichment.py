@@ -212,7 +212,8 @@ def test_the_service_adds_the_declared_objects_after_the_built_in_ones() -> None
     lead = objects[1]  # the built-in score_request writes the Lead's reasons: read too, so an override is seen
     assert lead.fields == (*SOURCE_OBJECTS["Lead"].fields, "AI_Score_Reasons__c")
     assert lead.tracked == SOURCE_OBJECTS["Lead"].tracked, "but not diffed: they yield no lead event"
-    assert polled_objects(Settings(objects=("Case",), enrichment_objects=False), examples()) == [SOURCE_OBJECTS["Case"]]
+    # without declared objects: no Opportunity poll, but the Case still reads what enrichments write on it (feedback)
+    assert polled_objects(Settings(objects=("Case",), enrichment_objects=False), examples()) == [case]
 
 
 def test_without_enrichment_specs_only_the_built_in_objects_are_polled(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -531,3 +532,23 @@ def test_an_override_of_a_standard_field_a_spec_writes_on_a_built_in_object_is_f
         "Fraud",
         "t1",
     )
+
+
+def test_a_declared_lead_spec_is_not_re_run_by_the_built_in_scores_write_back() -> None:
+    """score_request writes the Lead from request events, not crm.record.*: its fields are ours all the same."""
+    lead_spec = variant(
+        ("name: churn_risk", "name: lead_churn"),
+        ("object: Opportunity", "object: Lead"),
+        ("  rerun_on: [Description]", "  rerun_on: [Description, AI_Score__c]"),
+    )
+    [lead] = record_sources([load_registry([], builtin=True).get("score_request"), lead_spec]).objects
+    assert lead.managed is not None
+    assert {"AI_Score__c", "AI_Score_Reasons__c", "AI_Result_Id__c"} <= set(lead.managed)
+    assert "Description" not in lead.managed
+
+
+def test_a_person_changing_the_lead_score_is_watched_without_declared_objects() -> None:
+    settings = Settings(enrichment_objects=False)
+    [lead] = [o for o in polled_objects(settings, load_registry([], builtin=True)) if o.sobject == "Lead"]
+    assert {"AI_Score__c", "AI_Score_Reasons__c"} <= set(lead.fields)
+    assert ("AI_Score__c", "AI_Result_Id__c") in watched_fields(load_registry([], builtin=True))["Lead"]

@@ -66,7 +66,7 @@ def test_the_environment_reaches_the_runtime_settings(service: str, monkeypatch:
     if service == "enricher":  # one service per spec: its runtime is the spec's
         monkeypatch.setenv(prefix + "ENRICHMENT", "score_request")
         runtime = module.Settings().runtime(load_registry([]).get("score_request"))
-        assert runtime.group_id == "crmpilot-enricher-score_request"
+        assert runtime.group_id == "crmpilot-request-scorer", "the group of the service the spec replaced"
     else:
         runtime = module.Settings().runtime()
     assert (

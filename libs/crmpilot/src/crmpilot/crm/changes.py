@@ -334,6 +334,11 @@ def record_sources(specs: Iterable[EnrichmentSpec]) -> RecordPlan:
     """
     declared: dict[str, _Declared] = {}
     skipped: list[tuple[str, str]] = []
+    specs = list(specs)
+    written_by_any: dict[str, list[str]] = {}  # whatever its source: our own write-back is never a change
+    for spec in specs:
+        if spec.crm is not None:
+            _add(written_by_any.setdefault(spec.crm.object.lower(), []), *spec.crm.written_fields)
     for spec in specs:
         accepted = [t for t in spec.source.event_types if t in RECORD_EVENT_TYPES]
         if not accepted:
@@ -356,7 +361,8 @@ def record_sources(specs: Iterable[EnrichmentSpec]) -> RecordPlan:
         _add(queried, *d.read, *d.written)  # the written ones too: a person's override is a changed field
         spelled = {f.lower(): f for f in queried}  # compared as tracked: one spelling each
         managed: list[str] = []
-        _add(managed, *(spelled.get(f.lower(), f) for f in (*MANAGED_FIELDS.get(d.sobject, ()), *d.written)))
+        ours = (*MANAGED_FIELDS.get(d.sobject, ()), *d.written, *written_by_any[d.sobject.lower()])
+        _add(managed, *(spelled.get(f.lower(), f) for f in ours))
         objects.append(
             SourceObject(
                 d.sobject,

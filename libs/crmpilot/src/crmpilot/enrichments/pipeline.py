@@ -3,8 +3,9 @@
 :class:`Pipeline` holds the steps, in order; what varies between enrichments is
 a :class:`Reading` of the event and the result it builds (:meth:`Pipeline.completed`,
 :meth:`Pipeline.skipped`). A declared enrichment (:class:`EnrichmentHandler`) gets
-both from its spec file; the three built-in tasks get them from their small
-adapters (``services/<task>/handler.py``), which build their own typed result events.
+both from its spec file (the built-in ``score_request`` too); the built-in tasks still in code
+(ticket_classifier, email_summarizer) get them from their small adapters
+(``services/<task>/handler.py``), which build their own typed result events.
 
 1. **type**: the event's type must be one the enrichment accepts (else a poison record: DLQ);
 2. **read**: the record key, the task input and its token budgets; ``None`` when the event is

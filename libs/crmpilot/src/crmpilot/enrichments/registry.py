@@ -134,7 +134,8 @@ def load_registry(
     of ``folders`` (default: ``CRMPILOT_ENRICHMENTS_DIR``) and ``files``, checked; raises :class:`SpecError` with
     every problem."""
     settings = EnrichmentsSettings()
-    shipped = (builtin_folder(),) if (settings.builtin if builtin is None else builtin) else ()
+    folder = builtin_folder()  # registers the built-ins' hooks and local methods even when their specs are left out
+    shipped = (folder,) if (settings.builtin if builtin is None else builtin) else ()
     paths = [*spec_files((*shipped, *(settings.folders() if folders is None else folders))), *files]
     entries: dict[str, LoadedSpec] = {}
     problems: list[SpecProblem] = []

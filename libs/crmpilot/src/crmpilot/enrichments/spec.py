@@ -309,6 +309,13 @@ class EnrichmentSpec(_Strict):
     prompt: PromptSpec
     crm: CrmTarget | None = None
     output_topic: str | None = Field(default=None, min_length=1, max_length=249, description="default ai.<name>")
+    consumer_group: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=249,
+        description="the enricher's Kafka consumer group (default crmpilot-enricher-<name>); keep a group's name when "
+        "a running service moves to a spec, so it goes on from its committed offsets",
+    )
     personal_outputs: tuple[str, ...] = Field(default=(), description="outputs holding personal text")
     hooks: tuple[str, ...] = Field(
         default=(), description="named Python hooks run after the model (crmpilot.enrichments.hooks)"
@@ -335,7 +342,7 @@ class EnrichmentSpec(_Strict):
     @property
     def group(self) -> str:
         """The enricher's default Kafka consumer group."""
-        return f"crmpilot-enricher-{self.name}"
+        return self.consumer_group or f"crmpilot-enricher-{self.name}"
 
     @property
     def topic(self) -> str:

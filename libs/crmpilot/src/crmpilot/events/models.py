@@ -1,8 +1,9 @@
 """Typed payloads of every event crmpilot reads or writes.
 
 Source events come from the CRM/ERP (``crm.case.*``, ``crm.email.*``,
-``erp.request.*``); result events are what the AI services produce
-(``ai.ticket.classified``, ``ai.email.summarized``, ``ai.request.scored``).
+``erp.request.*``, ``crm.record.*``); result events are what the AI services produce
+(``ai.ticket.classified``, ``ai.email.summarized``, and ``ai.enrichment.completed`` for every
+enrichment, the built-in ``score_request`` on ``ai.request.scored`` included).
 Every result carries its :class:`Provenance` and a deterministic ``result_id``
 (source event id + task + prompt version), the idempotency key of every sink.
 

@@ -2,7 +2,8 @@
 -- its results are ai.enrichment.completed events and land in warehouse.fact_enrichment,
 -- typed as bi.score_request (made from the spec by `crmpilot db migrate`). The rows of
 -- warehouse.fact_request_score move there, none lost: outputs from the typed columns and
--- the stored result (reasons as the Lead's AI_Score_Reasons__c showed them), every
+-- the stored result (reasons as the Lead's AI_Score_Reasons__c showed them; [erased] or
+-- [purged] for a row already redacted), every
 -- field's confidence and review the row's own, the original result event kept whole in
 -- `result`. A skipped input keeps no outputs, as a skipped enrichment result has none.
 -- bi.results reads fact_enrichment for them, so every view built on it counts them as before.
@@ -22,15 +23,15 @@ select r.result_id, r.result_event_id, r.subject, 'score_request', 1, r.review_d
            'risk_flags', to_jsonb(r.risk_flags),
            'next_action', r.next_action,
            'band', r.band,
-           'reasons', left(concat_ws('; ',
+           'reasons', case when r.redacted is not null then '[' || r.redacted || ']' else left(concat_ws('; ',
                (select string_agg(case when f ->> 'direction' = 'up' then '+ ' else '- ' end || (f ->> 'name'), '; '
                                   order by n)
                   from jsonb_array_elements(coalesce(r.result -> 'factors', '[]'::jsonb)) with ordinality as x(f, n)),
                (select string_agg('risk: ' || flag, '; ' order by n)
-                  from unnest(r.risk_flags) with ordinality as y(flag, n))), 1000))
+                  from unnest(r.risk_flags) with ordinality as y(flag, n))), 1000) end)
        end,
        case when r.input_skipped then null else r.confidence end,
-       case when r.input_skipped then '{}'::jsonb else (
+       case when r.input_skipped or r.confidence is null then '{}'::jsonb else (
            select jsonb_object_agg(k, r.confidence)
              from unnest(array['score', 'factors', 'risk_flags', 'next_action', 'band', 'reasons']) as k) end,
        case when r.input_skipped then '{}'::jsonb else (

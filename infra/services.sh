@@ -55,9 +55,23 @@ export CRMPILOT_KPI_AGGREGATOR_DATA_DIR="${CRMPILOT_KPI_AGGREGATOR_DATA_DIR:-$RU
 # /healthz, /readyz and /metrics of each consumer service (crmpilot status reads the same variables)
 export CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT="${CRMPILOT_TICKET_CLASSIFIER_HTTP_PORT:-9401}"
 export CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT="${CRMPILOT_EMAIL_SUMMARIZER_HTTP_PORT:-9402}"
+# an enricher's: CRMPILOT_ENRICHER_<NAME>_HTTP_PORT (the built-in score_request's on the port request_scorer had)
+export CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT="${CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT:-9403}"
 export CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT="${CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT:-9404}"
 export CRMPILOT_CRM_WRITER_HTTP_PORT="${CRMPILOT_CRM_WRITER_HTTP_PORT:-9405}"
 export CRMPILOT_CRM_SOURCE_HTTP_PORT="${CRMPILOT_CRM_SOURCE_HTTP_PORT:-9406}"
+
+# NAME=VALUE lines of one instance's own settings: an enricher's health port
+# (CRMPILOT_ENRICHER_<NAME>_HTTP_PORT, when set), then its static membership (none for a non-consumer)
+instance_env() {
+    local svc="$1"
+    if [[ "$svc" == enricher@* ]]; then
+        local port_var="CRMPILOT_ENRICHER_${svc#enricher@}_HTTP_PORT"
+        port_var="${port_var^^}"
+        [[ -z "${!port_var:-}" ]] || printf 'CRMPILOT_ENRICHER_HTTP_PORT=%s\n' "${!port_var}"
+    fi
+    membership_env "$svc"
+}
 
 # NAME=VALUE lines of the static membership of one service instance (none for a non-consumer)
 membership_env() {
@@ -93,13 +107,16 @@ start_one() {
     [[ "$svc" == crm_sandbox ]] && args=(--seed demo --history "${CRMPILOT_SANDBOX_HISTORY:-480}")
     [[ "$svc" == enricher@* ]] && module=enricher && args=(--enrichment "${svc#enricher@}")
     local membership=()
-    mapfile -t membership < <(membership_env "$svc")
+    mapfile -t membership < <(instance_env "$svc")
     : >"$LOG_DIR/$svc.log"
     (cd "$REPO_ROOT" && exec env "${membership[@]}" setsid "$PY" -m "$module" "${args[@]}" >>"$LOG_DIR/$svc.log" 2>&1) &
     echo $! >"$(pidfile "$svc")"
     wait_ready "$svc"
     local static=""
-    ((${#membership[@]} == 0)) || static=", ${membership[0]#*GROUP_INSTANCE_ID=} static member"
+    local line
+    for line in "${membership[@]}"; do
+        [[ "$line" == *GROUP_INSTANCE_ID=* ]] && static=", ${line#*GROUP_INSTANCE_ID=} static member"
+    done
     say "$svc: running (pid $(cat "$(pidfile "$svc")")$static, log $LOG_DIR/$svc.log)"
 }
 
@@ -144,6 +161,10 @@ case "$cmd" in
     env)  # endpoints only of the services that run, so `crmpilot status` probes what is there
         for s in ticket_classifier email_summarizer warehouse_writer crm_writer crm_source; do
             running "$s" || unset "CRMPILOT_${s^^}_HTTP_PORT"
+        done
+        for v in $(compgen -e | grep -E '^CRMPILOT_ENRICHER_.+_HTTP_PORT$' || true); do
+            s="${v#CRMPILOT_ENRICHER_}"; s="${s%_HTTP_PORT}"
+            running "enricher@${s,,}" || unset "$v"
         done
         # quoted for the shell: values may hold spaces, quotes or JSON (CRMPILOT_LLM_PRICES)
         while IFS= read -r name; do printf 'export %s=%q\n' "$name" "${!name}"; done \

@@ -117,3 +117,6 @@ def test_service_health_endpoints_come_from_the_services_own_variables(monkeypat
     monkeypatch.setenv("CRMPILOT_WAREHOUSE_WRITER_HTTP_PORT", "9104")
     monkeypatch.setenv("CRMPILOT_WAREHOUSE_WRITER_HTTP_HOST", "10.0.0.5")
     assert service_endpoints() == {"crm_writer": "http://127.0.0.1:9105", "warehouse_writer": "http://10.0.0.5:9104"}
+    monkeypatch.setenv("CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT", "9403")
+    assert service_endpoints(["score_request"])["enricher_score_request"] == "http://127.0.0.1:9403"
+    assert "enricher_score_request" not in service_endpoints(), "an enricher is probed when its enrichment is known"

@@ -148,3 +148,32 @@ def test_the_chaos_suite_runs_static_members_whose_id_survives_a_restart() -> No
         assert env[f"CRMPILOT_{service.upper()}_GROUP_INSTANCE_ID"] == f"{service}-1"
         assert membership_env(service, 3)[f"CRMPILOT_{service.upper()}_GROUP_INSTANCE_ID"] == f"{service}-3"
         GroupMembershipSettings(group_instance_id=env[f"CRMPILOT_{service.upper()}_GROUP_INSTANCE_ID"])
+
+
+def _services_sh_instance(service: str, **env: str) -> dict[str, str]:
+    """``instance_env`` of infra/services.sh (with the ``membership_env`` it calls), run on its own."""
+    script = (REPO / "infra" / "services.sh").read_text()
+    start = script.index("instance_env() {")
+    end = script.index("\n}\n", script.index("membership_env() {")) + 3
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRMPILOT_")}
+    proc = subprocess.run(
+        ["bash", "-c", f'set -euo pipefail\n{script[start:end]}\ninstance_env "$1"', "bash", service],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines())
+
+
+def test_an_enricher_gets_the_health_port_named_after_its_enrichment() -> None:
+    ports = {"CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT": "9403"}
+    scorer = _services_sh_instance("enricher@score_request", **ports)
+    assert scorer["CRMPILOT_ENRICHER_HTTP_PORT"] == "9403"
+    assert scorer["CRMPILOT_ENRICHER_GROUP_INSTANCE_ID"] == "enricher-score_request-1"
+    assert "CRMPILOT_ENRICHER_HTTP_PORT" not in _services_sh_instance("enricher@churn_risk", **ports), (
+        "no port of its own set: none served (two enrichers on one port would clash)"
+    )
+    script = (REPO / "infra" / "services.sh").read_text()
+    assert 'CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT="${CRMPILOT_ENRICHER_SCORE_REQUEST_HTTP_PORT:-9403}"' in script

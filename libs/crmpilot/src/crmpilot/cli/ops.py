@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -99,8 +99,8 @@ def _timeout(value: float | None, settings: OpsSettings) -> float:
     return settings.timeout_s if value is None else value
 
 
-def _endpoints(values: list[str], settings: OpsSettings) -> dict[str, str]:
-    endpoints = {**service_endpoints(), **settings.endpoints}
+def _endpoints(values: list[str], settings: OpsSettings, enrichments: Iterable[str] = ()) -> dict[str, str]:
+    endpoints = {**service_endpoints(enrichments), **settings.endpoints}
     for value in values:
         name, sep, url = value.partition("=")
         if not sep or not name or not url:
@@ -143,7 +143,7 @@ def status(
             kafka,
             load_topics(),
             group_prefix=group_prefix or settings.group_prefix,
-            endpoints=_endpoints(endpoint, settings),
+            endpoints=_endpoints(endpoint, settings, [s.name for s in registry or ()]),
             timeout=_timeout(timeout, settings),
             registry=registry,
             registry_error=registry_error,

@@ -11,7 +11,7 @@ services read, :class:`crmpilot.service.EndpointSettings`), overridden by
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -100,10 +100,11 @@ class StatusReport:
         )
 
 
-def service_endpoints() -> dict[str, str]:
-    """Base URLs of the services whose ``CRMPILOT_<SERVICE>_HTTP_PORT`` is set in this environment."""
+def service_endpoints(enrichments: Iterable[str] = ()) -> dict[str, str]:
+    """Base URLs of the services whose ``CRMPILOT_<SERVICE>_HTTP_PORT`` is set in this environment; the enricher of
+    each of ``enrichments`` is ``enricher_<name>`` (``CRMPILOT_ENRICHER_<NAME>_HTTP_PORT``)."""
     found: dict[str, str] = {}
-    for name in SERVICES:
+    for name in (*SERVICES, *(f"enricher_{e}" for e in enrichments)):
         settings = EndpointSettings(_env_prefix=f"CRMPILOT_{name.upper()}_")  # type: ignore[call-arg]  # _env_prefix is a pydantic-settings init option, not a field
         if settings.http_port:
             host = "127.0.0.1" if settings.http_host in {"", "0.0.0.0", "::"} else settings.http_host

@@ -15,7 +15,7 @@ from crmpilot.events import (
     TicketClassification,
     result_id_for,
 )
-from crmpilot.tasks.score_request import Band
+from crmpilot.tasks.scoring import Band
 from crmpilot.tasks.summarize_email import Urgency
 from tests.scorekit import scored_event, scored_request
 

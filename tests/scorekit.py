@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from crmpilot.events import EnrichmentResult, Envelope, Provenance, ReviewDecision, result_id_for
-from crmpilot.tasks.score_request import band_for, reasons_line
+from crmpilot.tasks.scoring import band_for, reasons_line
 
 __all__ = ["EVENT_TYPE", "OUTPUTS", "TASK", "TOPIC", "factor", "scored_event", "scored_request"]
 

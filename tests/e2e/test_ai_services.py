@@ -29,7 +29,7 @@ from crmpilot.llm.testing import ChatRequest, OpenAITestServer
 from crmpilot.settings import KafkaSettings
 from crmpilot.streaming import produce_events
 from crmpilot.tasks import CLASSIFY_TICKET, SUMMARIZE_EMAIL, category_names
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 
 pytestmark = pytest.mark.e2e
 

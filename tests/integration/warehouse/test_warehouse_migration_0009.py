@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from crmpilot.cli.db import app
 from crmpilot.settings import DatabaseSettings
-from crmpilot.tasks.score_request import reasons_line
+from crmpilot.tasks.scoring import reasons_line
 from crmpilot.warehouse import connect, load_migrations, migrate
 
 pytestmark = pytest.mark.integration

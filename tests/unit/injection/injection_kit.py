@@ -26,7 +26,7 @@ from crmpilot.tasks import (
     SUMMARIZE_EMAIL,
     category_names,
 )
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 from crmpilot.tasks.summarize_email import Intent, Urgency
 from crmpilot.tasks.taxonomy import DEFAULT_CATEGORIES
 from email_summarizer.handler import EmailSummarizer

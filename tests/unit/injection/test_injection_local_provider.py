@@ -29,7 +29,7 @@ from injection_kit import (
 from crmpilot.llm import LLMClient
 from crmpilot.llm.base import Completion, OutT, TaskSpec
 from crmpilot.llm.local import LocalProvider
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 
 KINDS = ("ticket", "email", "request")
 BANDS = ("cold", "warm", "hot")

@@ -12,7 +12,7 @@ from crmpilot.events import Envelope
 from crmpilot.events.models import RequestSubmitted
 from crmpilot.llm import LLMClient
 from crmpilot.llm.local import LocalProvider
-from crmpilot.tasks.score_request import field_evidence
+from crmpilot.tasks.scoring import field_evidence
 
 SPEC = load_registry([], builtin=True).get("score_request")
 

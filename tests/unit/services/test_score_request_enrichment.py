@@ -16,7 +16,7 @@ from crmpilot.llm import LLMClient, LLMInvalidOutput
 from crmpilot.llm.testing import FakeProvider, OpenAITestServer
 from crmpilot.llm.testing.server import ChatRequest
 from crmpilot.tasks import BUILTIN_SPECS
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 from enricher.bootstrap import handler_for
 from tests.handlerkit import envelope, handle, only_result, openai_client
 

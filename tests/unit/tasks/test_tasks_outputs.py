@@ -17,7 +17,7 @@ from crmpilot.tasks import (
     category_names,
     classify_ticket_spec,
 )
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 from crmpilot.tasks.taxonomy import Category
 
 

@@ -24,7 +24,7 @@ from crmpilot.tasks import (
     grounding_failures,
     ticket_payload,
 )
-from crmpilot.tasks.score_request import field_evidence
+from crmpilot.tasks.scoring import field_evidence
 
 SPECS = (CLASSIFY_TICKET, SUMMARIZE_EMAIL)
 

@@ -33,7 +33,7 @@ from crmpilot.evaluation.errors import DatasetError
 from crmpilot.evaluation.metrics import reliability
 from crmpilot.llm.client import LLMClient
 from crmpilot.llm.errors import LLMError
-from crmpilot.tasks.score_request import band_for
+from crmpilot.tasks.scoring import band_for
 
 __all__ = ["ScoredRequest", "ScoreReport", "auc", "evaluate_scores", "load_requests", "score_html"]
 

@@ -6,41 +6,19 @@
   (``+ budget stated; - free email domain; risk: free_mail_domain``);
 - local method ``score_request``: points from the request's fields and its text's cues on the bundled encoder
   (:mod:`crmpilot.tasks.local.score`).
+
+The rules both use (``band_for``, ``field_evidence``, ``reasons_line``) are in :mod:`crmpilot.tasks.scoring`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from crmpilot.enrichments.hooks import hook, local_method
 from crmpilot.llm.base import LocalAnswer, TaskSpec
 
-__all__ = ["HOT_FROM", "WARM_FROM", "Band", "band_for", "field_evidence", "reasons_line"]
-
-Band = Literal["cold", "warm", "hot"]
-HOT_FROM = 70
-WARM_FROM = 40
-REASONS_MAX = 1000
-
-
-def band_for(score: int) -> Band:
-    """``hot`` from 70, ``warm`` from 40, else ``cold``."""
-    return "hot" if score >= HOT_FROM else "warm" if score >= WARM_FROM else "cold"
-
-
-def field_evidence(name: str, value: object) -> str:
-    """How a factor quotes a structured field, as the prompt shows it: ``"employees: 250"``, ``"amount: "``."""
-    shown = value if isinstance(value, str) else "" if value is None else json.dumps(value, default=str)
-    return f"{name}: {shown}"
-
-
-def reasons_line(factors: Any, risk_flags: Any) -> str:
-    """``+ name`` per factor that raised the score, ``- name`` per one that lowered it, then ``risk: flag``."""
-    reasons = [f"{'+' if f['direction'] == 'up' else '-'} {f['name']}" for f in factors or ()]
-    reasons += [f"risk: {flag}" for flag in risk_flags or ()]
-    return "; ".join(reasons)[:REASONS_MAX]
+from .scoring import band_for, reasons_line
 
 
 @hook("score_band")

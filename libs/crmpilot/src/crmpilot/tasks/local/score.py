@@ -20,7 +20,7 @@ import numpy as np
 from crmpilot.llm.local import cues
 from crmpilot.llm.local.anchors import AnchorSet, softmax
 from crmpilot.llm.local.embedder import EmbeddingBatcher
-from crmpilot.tasks.score_request import band_for, field_evidence
+from crmpilot.tasks.scoring import band_for, field_evidence
 from crmpilot.text import Span, sentence_containing, sentences
 
 __all__ = ["BUYING_ANCHORS", "score_request"]

@@ -150,7 +150,7 @@ def test_the_churn_view_has_typed_columns_and_the_shared_views_count_the_result(
     assert row == [(
         CHURN.data.result_id, "006A1000", "auto_apply", "high", "We are evaluating a competitor.", 0.91, 0.75,
         "openai", "gpt-4o-mini", "2026-12-06.1", 300, 40, Decimal("0.00007"), "4bf92f3577b34da6a3ce929d0e0e4736",
-        "crm.opportunity.events", 0, 12, EVENT_TIME, EVENT_TIME + timedelta(seconds=3),
+        "crm.opportunity.events", 0, 12, EVENT_TIME, EVENT_TIME + timedelta(seconds=3), True,
     )]  # fmt: skip
     assert conn.execute("select record_id, case_type, case_reason from bi.ticket_type").fetchall() == [
         ("500A1", "Problem", "Billing")
@@ -281,7 +281,7 @@ def test_db_migrate_makes_the_views_of_the_spec_folder(
     monkeypatch.setenv("CRMPILOT_ENRICHMENTS_DIR", str(EXAMPLES))
     second = CliRunner().invoke(db_app, ["migrate"])
     assert second.exit_code == 0, second.output
-    assert "is at version 0009 (already up to date)" in second.output
+    assert "is at version 0010 (already up to date)" in second.output
     assert "enrichment views: bi.score_request, bi.churn_risk, bi.ticket_type" in second.output
     with connect(settings) as conn:
         assert conn.execute("select count(*) from bi.churn_risk").fetchone() == (0,)

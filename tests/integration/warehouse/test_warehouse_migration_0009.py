@@ -142,6 +142,10 @@ def test_0009_moves_request_scores_to_the_score_request_enrichment_and_drops_the
             0.62, dict.fromkeys(OUTPUTS, 0.62), dict.fromkeys(OUTPUTS, "suggest"), [],
         )  # fmt: skip
         assert REASONS == reasons_line(FACTORS, FLAGS)  # as the spec's hook writes new results' reasons
+        # 0010: only a lead was for the CRM (the old result names its kind)
+        assert conn.execute(
+            "select result_id, to_crm from warehouse.fact_enrichment order by result_id"
+        ).fetchall() == [(scored["result_id"], True), (skipped["result_id"], False)]
         assert moved[skipped["result_id"]] == (
             skipped["result_id"], "score_request", 1, "Q-2002", {}, None, {}, {}, [],
         )  # fmt: skip

@@ -85,6 +85,12 @@ def test_an_enrichment_result_is_a_fact_enrichment_row_with_outputs_confidences_
     assert {"outputs", "field_review", "confidence_by_field", "result"} <= JSON_COLUMNS
 
 
+def test_a_result_left_out_of_the_crm_is_marked_so_in_its_row() -> None:
+    assert fact_row(churn_result(), POSITION)[1]["to_crm"] is True
+    table, row = fact_row(churn_result(to_crm=False), POSITION)
+    assert (table, row["to_crm"]) == ("fact_enrichment", False)
+
+
 def test_outputs_are_stored_as_json_values_and_no_confidence_is_null() -> None:
     quotes = ({"text": "unhappy", "quote": "We are unhappy."},)
     _, row = fact_row(
@@ -129,7 +135,7 @@ def test_the_churn_view_has_one_typed_column_per_output_its_confidences_and_prov
         ("provider", "text"), ("model", "text"), ("prompt_version", "text"), ("tokens_in", "bigint"),
         ("tokens_out", "bigint"), ("cost_usd", "numeric"), ("trace_id", "text"), ("source_topic", "text"),
         ("source_partition", "integer"), ("source_offset", "bigint"), ("event_time", "timestamp with time zone"),
-        ("processed_at", "timestamp with time zone"),
+        ("processed_at", "timestamp with time zone"), ("to_crm", "boolean"),
     ]  # fmt: skip
     statement = view_sql(churn_spec)
     assert statement.startswith('create view "bi"."churn_risk" as select "result_id", "record_id", "review_decision", ')

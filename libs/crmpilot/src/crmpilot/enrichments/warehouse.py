@@ -61,6 +61,8 @@ _PROVENANCE = (
 )  # fmt: skip
 PROVENANCE_COLUMNS = tuple(name for name, _ in _PROVENANCE)
 """The provenance columns of every ``bi.<name>`` view, after the outputs and confidences."""
+_TRAILING = (("to_crm", "boolean"),)
+"""Last: whether the result was for the CRM (false: its ``crm.where`` left the record out, or no CRM target)."""
 _LEADING = ("result_id", "record_id", "review_decision")
 _MARKER = "crmpilot enrichment view: "
 """Start of the comment on each view made here: what tells an enrichment view from any other in ``bi``."""
@@ -118,7 +120,7 @@ def view_columns(spec: EnrichmentSpec) -> list[tuple[str, str]]:
     columns = [(name, "text") for name in _LEADING]
     columns += [(field, _typed(field, out)[1]) for field, out in spec.outputs.items()]
     columns += [(f"confidence_{field}", "double precision") for field in spec.outputs]
-    return columns + list(_PROVENANCE)
+    return columns + list(_PROVENANCE) + list(_TRAILING)
 
 
 def _check(spec: EnrichmentSpec) -> None:
@@ -133,7 +135,8 @@ def _check(spec: EnrichmentSpec) -> None:
     if clash:
         raise EnrichmentViewConflict(
             f"enrichment {spec.name!r}: bi.{spec.name} would have two columns named {', '.join(clash)} "
-            f"(the view's own columns are {', '.join((*_LEADING, 'confidence_<field>', *PROVENANCE_COLUMNS))}); "
+            f"(the view's own columns are "
+            f"{', '.join((*_LEADING, 'confidence_<field>', *PROVENANCE_COLUMNS, *(n for n, _ in _TRAILING)))}); "
             "rename the output field"
         )
 
@@ -151,7 +154,7 @@ def _view(spec: EnrichmentSpec) -> sql.Composed:
         ).format(key=sql.Literal(field), column=sql.Identifier(f"confidence_{field}"))
         for field in spec.outputs
     ]
-    items += [sql.Identifier(c) for c in PROVENANCE_COLUMNS]
+    items += [sql.Identifier(c) for c in (*PROVENANCE_COLUMNS, *(n for n, _ in _TRAILING))]
     return sql.SQL("create view {view} as select {columns} from warehouse.fact_enrichment where task = {task}").format(
         view=sql.Identifier("bi", spec.name),
         columns=sql.SQL(", ").join(items),

@@ -140,6 +140,7 @@ def _enrichment_columns(result: EnrichmentResult) -> dict[str, Any]:
     return {
         "enrichment_version": result.enrichment_version,
         "record_id": result.record_id,
+        "to_crm": result.to_crm,
         "outputs": result.model_dump(mode="json", include={"outputs"})["outputs"],
         "confidence": min(result.confidence.values(), default=None),
         "confidence_by_field": dict(result.confidence),

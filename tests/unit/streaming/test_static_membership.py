@@ -26,14 +26,15 @@ CONSUMERS = ("ticket_classifier", "email_summarizer", "warehouse_writer", "crm_w
 enricher."""
 
 
-def _services_sh_membership(service: str, **env: str) -> dict[str, str]:
-    """``membership_env`` of infra/services.sh, run on its own (the script's body needs the stack)."""
+def _services_sh(function: str, service: str, **env: str) -> dict[str, str]:
+    """``function`` of infra/services.sh and the ones after it up to ``membership_env``, run on their own (the
+    script's body needs the stack): the NAME=VALUE lines it prints."""
     script = (REPO / "infra" / "services.sh").read_text()
-    start = script.index("membership_env() {")
-    body = script[start : script.index("\n}\n", start) + 3]
+    start = script.index(f"{function}() {{")
+    end = script.index("\n}\n", script.index("membership_env() {")) + 3
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRMPILOT_")}
     proc = subprocess.run(
-        ["bash", "-c", f'set -euo pipefail\n{body}\nmembership_env "$1"', "bash", service],
+        ["bash", "-c", f'set -euo pipefail\n{script[start:end]}\n{function} "$1"', "bash", service],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -41,6 +42,10 @@ def _services_sh_membership(service: str, **env: str) -> dict[str, str]:
         check=True,
     )
     return dict(line.split("=", 1) for line in proc.stdout.splitlines())
+
+
+def _services_sh_membership(service: str, **env: str) -> dict[str, str]:
+    return _services_sh("membership_env", service, **env)
 
 
 @pytest.mark.parametrize("value", ["ticket_classifier-1", "enricher-ticket_type-2", "crm-writer-0.pod.ns", "a" * 249])
@@ -151,20 +156,7 @@ def test_the_chaos_suite_runs_static_members_whose_id_survives_a_restart() -> No
 
 
 def _services_sh_instance(service: str, **env: str) -> dict[str, str]:
-    """``instance_env`` of infra/services.sh (with the ``membership_env`` it calls), run on its own."""
-    script = (REPO / "infra" / "services.sh").read_text()
-    start = script.index("instance_env() {")
-    end = script.index("\n}\n", script.index("membership_env() {")) + 3
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRMPILOT_")}
-    proc = subprocess.run(
-        ["bash", "-c", f'set -euo pipefail\n{script[start:end]}\ninstance_env "$1"', "bash", service],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines())
+    return _services_sh("instance_env", service, **env)
 
 
 def test_an_enricher_gets_the_health_port_named_after_its_enrichment() -> None:

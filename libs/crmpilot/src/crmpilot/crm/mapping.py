@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from crmpilot.enrichments.spec import CrmTarget, EnrichmentSpec
 from crmpilot.enrichments.task import field_adapter
@@ -61,18 +61,12 @@ class OffSpecResult(PoisonMessage):
     code = "off_spec_result"
 
 
-_ADAPTERS: dict[tuple[int, str], tuple[EnrichmentSpec, TypeAdapter[Any]]] = {}
-
-
 def _off_spec(result: EnrichmentResult, spec: EnrichmentSpec, target: CrmTarget) -> None:
-    for output in target.fields:
-        if output not in result.outputs or output not in spec.outputs:
+    for output in target.fields:  # every one an output of the spec (checked at load)
+        if output not in result.outputs:
             continue
-        cached = _ADAPTERS.get((id(spec), output))
-        if cached is None or cached[0] is not spec:
-            cached = _ADAPTERS[(id(spec), output)] = (spec, field_adapter(spec, output))
         try:
-            cached[1].validate_python(result.outputs[output])
+            field_adapter(spec, output).validate_python(result.outputs[output])
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in (output, *first["loc"]))

@@ -89,11 +89,20 @@ def _item_model(name: str, out: ItemsOutput) -> type[BaseModel]:
     return model
 
 
+_ADAPTERS: dict[tuple[int, str], tuple[EnrichmentSpec, TypeAdapter[Any]]] = {}
+
+
 def field_adapter(spec: EnrichmentSpec, name: str) -> TypeAdapter[Any]:
-    """The validator of one output's value as the spec defines it (its vocabulary, bounds and item fields)."""
+    """The validator of one output's value as the spec defines it (its vocabulary, bounds and item fields); built
+    once per spec object and output, as :func:`task_for` builds a spec's task once."""
+    built = _ADAPTERS.get((id(spec), name))
+    if built is not None and built[0] is spec:
+        return built[1]
     kind, info = _field_type(spec.outputs[name], name)
     annotated: Any = Annotated[kind, info]
-    return TypeAdapter(annotated)
+    adapter: TypeAdapter[Any] = TypeAdapter(annotated)
+    _ADAPTERS[(id(spec), name)] = (spec, adapter)
+    return adapter
 
 
 def output_model(spec: EnrichmentSpec) -> type[BaseModel]:
